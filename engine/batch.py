@@ -1,0 +1,72 @@
+"""A batch of raw rows with lineage: what every source produces and the validator consumes.
+
+A file chunk and a Kafka micro-batch look the same from here on. The frame holds:
+
+- lineage columns (``ROW``, ``LINE``, ``RAW`` and, for Kafka, the message coordinates),
+- ``MALFORMED`` / ``MALFORMED_MSG``: set when the row could not even be split into fields
+  (bad CSV quoting, invalid UTF-8, a JSON line that does not parse...),
+- one String column per input key holding the value's text (null when the key is absent), and
+  for JSON sources a ``kind_column(key)`` UInt8 column saying which JSON type the value had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import polars as pl
+
+ROW = "__row_number"
+LINE = "__line_number"
+RAW = "__raw"
+MALFORMED = "__malformed"
+MALFORMED_MSG = "__malformed_msg"
+KEYS = "__keys"
+
+KAFKA_COLUMNS: dict[str, pl.DataType] = {
+    "__kafka_topic": pl.String(),
+    "__kafka_partition": pl.Int32(),
+    "__kafka_offset": pl.Int64(),
+    "__kafka_key": pl.String(),
+    "__kafka_timestamp": pl.Datetime("ms", "UTC"),
+    "__kafka_headers": pl.String(),
+}
+
+
+class Kind(IntEnum):
+    """The type a value had in the input; CSV cells are always STR or ABSENT."""
+
+    ABSENT = 0
+    NULL = 1
+    STR = 2
+    INT = 3
+    FLOAT = 4
+    BOOL = 5
+    OBJECT = 6
+    ARRAY = 7
+
+
+def kind_column(key: str) -> str:
+    return f"__kind:{key}"
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Raw rows of one chunk. ``typed`` is True when values carry JSON kinds."""
+
+    frame: pl.DataFrame
+    keys: tuple[str, ...]
+    typed: bool
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+
+LINEAGE_SCHEMA: dict[str, pl.DataType] = {
+    ROW: pl.Int64(),
+    LINE: pl.Int64(),
+    RAW: pl.String(),
+    MALFORMED: pl.String(),
+    MALFORMED_MSG: pl.String(),
+}

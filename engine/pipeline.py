@@ -1,0 +1,211 @@
+"""The one path for data: validate a RawBatch and store it with its lineage.
+
+``process_batch`` is what a file run and a Kafka micro-batch both call; ``ingest_file`` wraps
+it for files: idempotency, one DuckDB transaction per run, progress and the run's figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
+from engine.sources import check_readable, detect_format, open_source
+from engine.sources.blocks import full_hash, quick_fingerprint
+from engine.store import ddl
+from engine.store.runs import (
+    RunCounts,
+    RunStart,
+    completed_candidates,
+    fail_run,
+    record_progress,
+    start_run,
+)
+from engine.store.store import Store
+from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
+from engine.validation.error_list import ERRORS
+from engine.prefetch import prefetch
+from engine.validation.validate import BatchValidator, ValidationResult
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: everything explicit, nothing read from the environment."""
+
+    fmt: str | None = None
+    force: bool = False
+    context: Mapping[str, Any] = field(default_factory=dict)
+    block_size: int = 8 * MiB
+    max_record_bytes: int = 16 * MiB
+
+
+@dataclass
+class Tally:
+    """Running totals for a run or a consumer session."""
+
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    python_rows: int = 0
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        self.rows += other.rows
+        self.valid += other.valid
+        self.invalid += other.invalid
+        self.python_rows += other.python_rows
+        self.errors.update(other.errors)
+
+    def counts(self, blank_lines: int = 0) -> RunCounts:
+        return RunCounts(self.rows, self.valid, self.invalid, self.python_rows, blank_lines)
+
+
+@dataclass(frozen=True)
+class Progress:
+    bytes_read: int
+    total_bytes: int
+    tally: Tally
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int | None
+    path: str
+    status: str  # completed | skipped
+    tally: Tally
+    duration_s: float
+    message: str = ""
+    previous_run: int | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.tally.rows / self.duration_s if self.duration_s > 0 else 0.0
+
+    def top_errors(self, limit: int = 10) -> list[tuple[str, str, int]]:
+        return [(loc, kind, n) for (loc, kind), n in self.tally.errors.most_common(limit)]
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
+    if invalid.height == 0:
+        return Counter()
+    counted = (
+        invalid.select(pl.col(ERRORS).explode().alias("e"))
+        .select(pl.col("e").struct.field("loc").list.join(".").alias("loc"), pl.col("e").struct.field("type").alias("type"))
+        .group_by("loc", "type")
+        .len()
+    )
+    return Counter({(loc, kind): n for loc, kind, n in counted.iter_rows()})
+
+
+@dataclass(frozen=True)
+class Validated:
+    batch: RawBatch
+    result: ValidationResult
+    table: str
+
+
+def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
+    return Validated(batch, validator.validate(batch, now), validator.schema.table)
+
+
+def process_batch(store: Store, run_id: int, batch: RawBatch, validator: BatchValidator, now: datetime) -> Tally:
+    """The one data path: validate a batch, then store it with its lineage."""
+    return store_batch(store, run_id, validate_batch(validator, batch, now))
+
+
+def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
+    """Append a validated batch's raw rows, valid rows and invalid rows."""
+    batch, result = validated.batch, validated.result
+    run = pl.lit(run_id, dtype=pl.Int64).alias("run_id")
+    lineage = [run, pl.col(ROW).alias("row_number"), pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw")]
+    lineage += [pl.col(name).alias(name.removeprefix("__")) for name in KAFKA_COLUMNS if name in batch.frame.columns]
+    store.append(ddl.RAW, batch.frame.select(lineage))
+    store.append(validated.table, result.valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW)))
+    store.append(
+        ddl.ERRORS,
+        result.invalid.select(run, pl.col(ROW).alias("row_number"), pl.col(RAW).alias("raw"), pl.col(ERRORS).alias("errors")),
+    )
+    return Tally(
+        rows=batch.height,
+        valid=result.valid.height,
+        invalid=result.invalid.height,
+        python_rows=result.python_rows,
+        errors=_error_counts(result.invalid),
+    )
+
+
+def prepare_schema(store: Store, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any]) -> CompiledSchema:
+    schema = compile_schema(model, typed=typed, context=context)
+    store.ensure_data_table(schema)
+    return schema
+
+
+def ingest_file(
+    store: Store,
+    path: Path,
+    model: type[BaseModel],
+    options: RunOptions,
+    progress: ProgressCallback | None = None,
+) -> RunSummary:
+    """Ingest one file as one atomic run (or skip it if already ingested)."""
+    clock = time.perf_counter()
+    size = check_readable(path)
+    fmt = detect_format(path, options.fmt)
+    schema_id = fingerprint(model, options.context)
+    quick = quick_fingerprint(path)
+    if not options.force:
+        candidates = completed_candidates(store, quick, size, schema_id)
+        if candidates:
+            digest = full_hash(path)
+            for run_id, content_hash in candidates:
+                if content_hash == digest:
+                    return RunSummary(None, str(path), "skipped", Tally(), time.perf_counter() - clock,
+                                      f"already ingested as run {run_id} with the same schema; use --force to ingest again",
+                                      previous_run=run_id)
+    schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
+    source = open_source(
+        path,
+        fmt,
+        keys=schema.input_keys,
+        want_all_keys=schema.extra == "forbid",
+        block_size=options.block_size,
+        max_record_bytes=options.max_record_bytes,
+    )
+    run_id, started = start_run(
+        store,
+        RunStart("file", str(path.resolve()), fmt, schema.name, schema_id, schema.table, quick, size),
+    )
+    tally = Tally()
+
+    def validated() -> Iterator[tuple[Validated, int]]:
+        validator: BatchValidator | None = None
+        for batch in source.batches():
+            if validator is None:
+                validator = BatchValidator(schema, source.keys)
+            yield validate_batch(validator, batch, datetime.now(UTC)), source.reader.bytes_read
+
+    try:
+        with store.transaction():
+            for item, bytes_read in prefetch(validated(), depth=2):
+                tally.add(store_batch(store, run_id, item))
+                if progress is not None:
+                    progress(Progress(bytes_read, size, tally))
+            record_progress(store, run_id, tally.counts(source.blank_lines), started, status="completed",
+                            content_hash=source.reader.digest)
+    except BaseException as exc:
+        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")
+        raise
+    return RunSummary(run_id, str(path), "completed", tally, time.perf_counter() - clock)

@@ -1,0 +1,1 @@
+"""Reading the DuckDB file back: summaries, SQL, exports, the HTML report."""

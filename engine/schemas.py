@@ -1,0 +1,86 @@
+"""Finding a Pydantic model by name: a module or class in ``schemas/``, or ``file.py:Class``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from pydantic import BaseModel
+
+from engine.errors import SchemaError
+
+PACKAGE = "schemas"
+DEFAULT_SCHEMA = "transactions"
+
+
+def _models(module: ModuleType) -> list[type[BaseModel]]:
+    return [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, BaseModel)
+        and obj is not BaseModel
+        and obj.__module__ == module.__name__
+        and not obj.__name__.startswith("_")
+    ]
+
+
+def _pick(module: ModuleType, class_name: str | None, label: str) -> type[BaseModel]:
+    models = _models(module)
+    if class_name is not None:
+        for model in models:
+            if model.__name__ == class_name:
+                return model
+        raise SchemaError(label, f"no Pydantic model named {class_name!r} in {module.__name__}")
+    primary = getattr(module, "__schema__", None)
+    if isinstance(primary, type) and issubclass(primary, BaseModel):
+        return primary
+    if len(models) == 1:
+        return models[0]
+    names = ", ".join(sorted(m.__name__ for m in models)) or "none"
+    raise SchemaError(label, f"module defines {len(models)} models ({names})", hint=f"use {label}:ClassName")
+
+
+def available() -> list[tuple[str, type[BaseModel]]]:
+    """(name, model) for every model in the schemas package."""
+    package = importlib.import_module(PACKAGE)
+    found: list[tuple[str, type[BaseModel]]] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{PACKAGE}.{info.name}")
+        for model in _models(module):
+            found.append((f"{info.name}:{model.__name__}", model))
+    return sorted(found, key=lambda item: item[0])
+
+
+def load_schema(spec: str) -> type[BaseModel]:
+    """``transactions``, ``transactions:Transaction``, ``Transaction`` or ``path/file.py:Class``."""
+    target, _, class_name = spec.partition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise SchemaError(spec, f"no such file {target}")
+        name = f"_user_schema_{abs(hash(path.resolve()))}"
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise SchemaError(spec, "cannot import the file")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise SchemaError(spec, f"importing the file failed: {type(exc).__name__}: {exc}") from exc
+        return _pick(module, class_name or None, spec)
+    try:
+        module = importlib.import_module(f"{PACKAGE}.{target}")
+    except ModuleNotFoundError:
+        for name, model in available():
+            if model.__name__ == target and not class_name:
+                return model
+        known = ", ".join(name for name, _ in available())
+        raise SchemaError(spec, "not found", hint=f"known schemas: {known}") from None
+    return _pick(module, class_name or None, spec)

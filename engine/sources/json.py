@@ -1,0 +1,177 @@
+"""NDJSON files (one JSON object per line) and JSON-array files (``[{...}, {...}]``).
+
+Both are cut into records here and share :class:`JsonValues` for the values. A JSON array is
+split on top-level commas found with vectorized quote/escape/depth tracking, so even a
+multi-gigabyte array is read block by block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from engine.batch import LINE, RAW, ROW, RawBatch
+from engine.errors import SourceError
+from engine.sources.blocks import BOM, HashingReader, Offsets, Records
+from engine.sources.json_values import JsonValues
+from engine.sources.records import (
+    BoundaryFinder,
+    Cutter,
+    RecordTooLarge,
+    decode_records,
+    iter_records,
+    line_boundaries,
+)
+
+OPEN = np.zeros(256, dtype=np.int8)
+OPEN[[ord("{"), ord("[")]] = 1
+OPEN[[ord("}"), ord("]")]] = -1
+
+
+def array_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
+    """Top-level commas (depth 1, outside strings) and the array's closing bracket.
+
+    A buffer always starts just after a boundary, so it starts outside any string at depth 1.
+    """
+    quotes = np.flatnonzero(buf == 34)
+    if len(quotes):
+        backslashes = np.flatnonzero(buf == 92)
+        if len(backslashes):
+            quotes = quotes[~_escaped(quotes, backslashes)]
+    structural = np.flatnonzero((OPEN[buf] != 0) | (buf == 44))
+    if len(quotes):
+        structural = structural[(np.searchsorted(quotes, structural) & 1) == 0]
+    delta = OPEN[buf[structural]].astype(np.int64)
+    depth = 1 + np.cumsum(delta)
+    is_comma = buf[structural] == 44
+    ends = structural[(is_comma & (depth == 1)) | ((delta < 0) & (depth == 0))]
+    return ends.astype(np.int64)
+
+
+def _escaped(quotes: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
+    """True for quotes preceded by an odd-length run of backslashes."""
+    breaks = np.flatnonzero(np.diff(backslashes) != 1)
+    run_starts = backslashes[np.concatenate(([0], breaks + 1))]
+    run_ends = backslashes[np.concatenate((breaks, [len(backslashes) - 1]))]
+    run = np.searchsorted(run_ends, quotes - 1)
+    run = np.minimum(run, len(run_ends) - 1)
+    touches = run_ends[run] == quotes - 1
+    length = run_ends[run] - run_starts[run] + 1
+    return touches & (length % 2 == 1)
+
+
+class JsonSource:
+    """NDJSON (``array=False``) or JSON array (``array=True``) as RawBatches."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        keys: tuple[str, ...],
+        want_all_keys: bool,
+        array: bool,
+        block_size: int,
+        max_record_bytes: int,
+    ) -> None:
+        self.path = path
+        self.format = "json" if array else "ndjson"
+        self.array = array
+        self.keys = keys
+        self.reader = HashingReader(path, block_size)
+        self.max_record_bytes = max_record_bytes
+        self.blank_lines = 0
+        self._values = JsonValues(keys, want_all_keys=want_all_keys)
+        self._next_row = 1
+
+    def batches(self) -> Iterator[RawBatch]:
+        finder: BoundaryFinder = array_boundaries if self.array else line_boundaries
+        cutter = Cutter(finder, self.max_record_bytes)
+        seen_any = False
+        try:
+            for records in iter_records(cutter, self._blocks()):
+                seen_any = True
+                batch = self._batch(records)
+                if batch.height:
+                    yield batch
+        except RecordTooLarge as exc:
+            raise SourceError(
+                self.path,
+                f"a record is longer than {exc.limit} bytes without a line break",
+                line=exc.line,
+            ) from exc
+        finally:
+            self._values.close()
+        if not seen_any:
+            raise SourceError(self.path, "file is empty")
+
+    def _blocks(self) -> Iterator[bytes]:
+        first = True
+        for block in self.reader.blocks():
+            if first:
+                block = self._check_start(block)
+                first = False
+            yield block
+
+    def _check_start(self, block: bytes) -> bytes:
+        if block.startswith(BOM):
+            block = block[len(BOM) :]
+        head = block.lstrip()
+        if not head:
+            return block
+        if self.array:
+            if head[:1] != b"[":
+                raise SourceError(
+                    self.path,
+                    "not a JSON array: the file does not start with '['",
+                    line=1,
+                    hint="use --format ndjson for one object per line",
+                )
+            # Replace the opening bracket by a space: offsets and line numbers stay right.
+            at = len(block) - len(head)
+            return block[:at] + b" " + block[at + 1 :]
+        if head[:1] == b"[":
+            raise SourceError(
+                self.path,
+                "looks like a JSON array, not NDJSON (one object per line)",
+                line=1,
+                hint="use --format json",
+            )
+        return block
+
+    def _batch(self, records: Records) -> RawBatch:
+        text, utf8_errors = decode_records(records)
+        lines = records.lines
+        if self.array:
+            text, lines = self._trim_elements(records, text)
+        frame = pl.DataFrame({LINE: lines, RAW: text, "__utf8": utf8_errors})
+        blank = frame[RAW] == ""
+        self.blank_lines += int(blank.sum())
+        frame = frame.filter(~blank)
+        values = self._values.frame(frame[RAW])
+        frame = pl.concat([frame, values], how="horizontal")
+        frame = frame.with_columns(
+            pl.when(pl.col("__utf8").is_not_null()).then(pl.lit("invalid_utf8")).otherwise(pl.col("__malformed")).alias("__malformed"),
+            pl.when(pl.col("__utf8").is_not_null()).then(pl.col("__utf8")).otherwise(pl.col("__malformed_msg")).alias("__malformed_msg"),
+            pl.int_range(self._next_row, self._next_row + frame.height, dtype=pl.Int64).alias(ROW),
+        ).drop("__utf8")
+        self._next_row += frame.height
+        return RawBatch(frame, self.keys, typed=True)
+
+    def _trim_elements(self, records: Records, text: pl.Series) -> tuple[pl.Series, Offsets]:
+        """Drop each element's boundary (comma or closing bracket) and blanks; find its line."""
+        terminated = np.ones(len(records), dtype=np.bool_)
+        terminated[-1] = records.last_terminated
+        body = pl.select(
+            pl.when(pl.Series(terminated) & text.str.contains(r"[,\]]$"))
+            .then(text.str.head(-1))
+            .otherwise(text)
+        ).to_series()
+        lead = (body.str.len_bytes() - body.str.strip_chars_start().str.len_bytes()).to_numpy()
+        buf = np.frombuffer(records.data, dtype=np.uint8)
+        newlines = np.flatnonzero(buf[: records.stop] == 10)
+        positions = records.starts + lead.astype(np.int64)
+        lines = (np.searchsorted(newlines, positions) + records.lines[0]).astype(np.int64)
+        return body.str.strip_chars().alias(RAW), lines

@@ -1,0 +1,106 @@
+"""The ``ingestion_runs`` table: one row per file run or consumer session.
+
+A run row is written in its own small transaction when the run starts (status ``running``),
+so that a failed run can be recorded as failed; the data and the final figures commit
+together. A ``running`` row found when a writer opens the file belongs to a process that
+died: it is marked ``failed`` (its data was never committed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from engine.store.ddl import RUNS
+from engine.store.store import Store
+
+
+@dataclass(frozen=True)
+class RunStart:
+    source_kind: str
+    source_path: str
+    format: str
+    schema_name: str
+    schema_fingerprint: str
+    target_table: str
+    quick_hash: str | None = None
+    file_size: int | None = None
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    rows_total: int
+    rows_valid: int
+    rows_invalid: int
+    rows_python: int = 0
+    blank_lines: int = 0
+
+
+def start_run(store: Store, start: RunStart) -> tuple[int, datetime]:
+    started = datetime.now(UTC)
+    run_id = store.rows("SELECT nextval('ingestion_run_ids')")[0][0]
+    store.execute(
+        f"INSERT INTO {RUNS} (run_id, source_kind, source_path, format, schema_name, "
+        "schema_fingerprint, target_table, quick_hash, file_size, started_at, status) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+        [
+            run_id,
+            start.source_kind,
+            start.source_path,
+            start.format,
+            start.schema_name,
+            start.schema_fingerprint,
+            start.target_table,
+            start.quick_hash,
+            start.file_size,
+            started,
+        ],
+    )
+    return int(run_id), started
+
+
+def record_progress(store: Store, run_id: int, counts: RunCounts, started: datetime, *, status: str, content_hash: str | None = None, message: str | None = None) -> None:
+    """Write a run's figures (inside the data transaction for completed runs)."""
+    finished = datetime.now(UTC)
+    store.execute(
+        f"UPDATE {RUNS} SET status = ?, finished_at = ?, duration_s = ?, rows_total = ?, "
+        "rows_valid = ?, rows_invalid = ?, rows_python = ?, blank_lines = ?, "
+        "content_hash = coalesce(?, content_hash), message = ? WHERE run_id = ?",
+        [
+            status,
+            finished,
+            (finished - started).total_seconds(),
+            counts.rows_total,
+            counts.rows_valid,
+            counts.rows_invalid,
+            counts.rows_python,
+            counts.blank_lines,
+            content_hash,
+            message,
+            run_id,
+        ],
+    )
+
+
+def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None:
+    """After a rollback: the run keeps no rows, only its failed status and why."""
+    record_progress(store, run_id, RunCounts(0, 0, 0), started, status="failed", message=message[:2000])
+
+
+def mark_interrupted(store: Store) -> int:
+    """Runs left 'running' by a process that died: nothing of them was committed."""
+    rows = store.rows(
+        f"UPDATE {RUNS} SET status = 'failed', message = 'interrupted: the process ended before "
+        "the run committed; no rows were kept' WHERE status = 'running' RETURNING run_id"
+    )
+    return len(rows)
+
+
+def completed_candidates(store: Store, quick_hash: str, file_size: int, fingerprint: str) -> list[tuple[int, str | None]]:
+    """Completed runs that may be of the same content and schema (confirm with the full hash)."""
+    rows = store.rows(
+        f"SELECT run_id, content_hash FROM {RUNS} WHERE status = 'completed' AND quick_hash = ? "
+        "AND file_size = ? AND schema_fingerprint = ? ORDER BY run_id",
+        [quick_hash, file_size, fingerprint],
+    )
+    return [(int(r[0]), r[1]) for r in rows]

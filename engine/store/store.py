@@ -1,0 +1,113 @@
+"""The DuckDB file: opening it (one writer or many readers), transactions, Arrow appends."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from engine.errors import StoreError, StoreLockedError
+from engine.store.ddl import SHARED_DDL, data_table_ddl, quote, sql_type
+from engine.validation.compiler import CompiledSchema
+
+LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+
+
+def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        found = LOCK_PID.search(str(exc))
+        if found or "Could not set lock" in str(exc):
+            raise StoreLockedError(path, int(found.group(1)) if found else None) from exc
+        raise StoreError(path, f"cannot open the database: {exc}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(path, f"cannot open the database: {exc}") from exc
+
+
+class Store:
+    """One DuckDB connection. Writers create the shared tables; readers never write."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = "512MB") -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(self.path, "no such database file", hint="run an ingestion first or pass --db")
+        config = {"memory_limit": memory_limit} if not read_only else {}
+        self.con = _open(self.path, read_only, config)
+        if not read_only:
+            self.con.execute(SHARED_DDL)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together or not at all."""
+        self.con.begin()
+        try:
+            yield
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
+
+    def execute(self, query: str, parameters: list[Any] | None = None) -> None:
+        self.con.execute(query, parameters or [])
+
+    def rows(self, query: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(query, parameters or []).fetchall()
+
+    def frame(self, query: str, parameters: list[Any] | None = None) -> pl.DataFrame:
+        """A query result as a Polars frame (DuckDB 2: ``.pl()`` lives on relations)."""
+        if parameters:
+            return pl.from_arrow(self.con.execute(query, parameters).to_arrow_table())  # type: ignore[return-value]
+        return self.con.sql(query).pl()
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        """Append a batch as one Arrow scan; columns matched by name."""
+        if frame.height == 0:
+            return
+        # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
+        # memory alive after unregister (~80 MB per million rows in a long transaction).
+        batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
+        self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM batch")
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        rows = self.rows(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        )
+        return {name: kind for name, kind in rows}
+
+    def ensure_data_table(self, schema: CompiledSchema) -> None:
+        """Create the schema's typed table, or check an existing one still fits the model."""
+        wanted = {p.name: sql_type(p.dtype, column=p.name) for p in schema.fields}
+        existing = self.table_columns(schema.table)
+        if not existing:
+            self.execute(data_table_ddl(schema.table, wanted))
+            return
+        expected = {"run_id": "BIGINT", "row_number": "BIGINT", **wanted}
+        if existing != expected:
+            differences = sorted(
+                f"{name}: table has {existing.get(name, 'no column')}, model needs {kind}"
+                for name, kind in expected.items()
+                if existing.get(name) != kind
+            ) + sorted(f"{name}: not in the model" for name in existing if name not in expected)
+            raise StoreError(
+                self.path,
+                f"table {schema.table!r} does not match schema {schema.name} ({'; '.join(differences)})",
+                hint="use another --db, or give the model another __table_name__",
+            )

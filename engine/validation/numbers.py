@@ -1,0 +1,185 @@
+"""int, float and Decimal in Pydantic's lax mode, and their numeric constraints.
+
+The grammars are pydantic-core's: strings are trimmed (Unicode whitespace), then parsed with
+Rust's number grammar; if that fails and the string has underscores only *between*
+characters, they are removed and the parse retried (so ``"1_000"`` is 1000 but ``"_1"`` fails).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.batch import Kind
+from engine.validation.common import message, nan_safe, trim
+from engine.validation.rules import Helper, Parsed, Rule, Value
+
+FLOAT_RE = r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
+INT_RE = r"^[+-]?[0-9]+(?:\.0+)?$"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+HUGE_DIGITS = 38  # a Decimal(38, 0) column holds every int of up to 38 digits
+
+
+def _underscore_free(t: pl.Expr) -> pl.Expr:
+    """Underscores removed when Python-style separators (none leading, trailing or doubled)."""
+    allowed = (
+        t.str.contains("_", literal=True)
+        & ~t.str.starts_with("_")
+        & ~t.str.ends_with("_")
+        & ~t.str.contains("__", literal=True)
+    )
+    return pl.when(allowed).then(t.str.replace_all("_", "", literal=True))
+
+
+def _number_text(value: Value, pattern: str, purpose: str) -> tuple[pl.Expr, tuple[Helper, ...]]:
+    """The string Rust would parse (trimmed, maybe without separators), or null if none.
+
+    The underscore variant is computed only for the rare values that contain one.
+    """
+    t = trim(value.text)
+    plain = Helper(value.helper(f"{purpose}_plain"), pl.when(t.str.contains(pattern)).then(t))
+    has_underscore = value.text.str.contains("_", literal=True)
+    separated = Helper(
+        value.helper(f"{purpose}_separated"),
+        pl.when(_underscore_free(t).str.contains(pattern)).then(_underscore_free(t)),
+        rows=has_underscore,
+    )
+    text = Helper(value.helper(f"{purpose}_text"), pl.coalesce(pl.col(plain.name), pl.col(separated.name)))
+    return pl.col(text.name), (plain, separated, text)
+
+
+def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    text, helpers = _number_text(value, FLOAT_RE, "float")
+    if value.kind is None:
+        number_expr = text.cast(pl.Float64, strict=False)
+    else:
+        number_expr = (
+            pl.when(value.is_kind(Kind.INT, Kind.FLOAT))
+            .then(value.text.cast(pl.Float64, strict=False))
+            .when(value.is_kind(Kind.BOOL))
+            .then((value.text == "true").cast(pl.Float64))
+            .when(value.is_str)
+            .then(text.cast(pl.Float64, strict=False))
+        )
+    parsed = Helper(value.helper("float"), number_expr)
+    number = pl.col(parsed.name)
+    if value.kind is None:
+        rules = [Rule("float_parsing", text.is_null(), message("float_parsing"), describe="parse text as float")]
+    else:
+        wrong_type = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY) | (
+            value.is_kind(Kind.INT) & number.is_infinite()
+        )
+        rules = [
+            Rule("float_type", wrong_type, message("float_type"), describe="JSON number, bool or numeric string"),
+            Rule("float_parsing", value.is_str & text.is_null(), message("float_parsing"), describe="parse string as float"),
+        ]
+    allow_inf_nan = schema.get("allow_inf_nan", config.get("allow_inf_nan", True))
+    if not allow_inf_nan:
+        rules.append(Rule("finite_number", ~number.is_finite(), message("finite_number"), describe="finite"))
+    rules.extend(_bounds(number, schema, float_mod=True))
+    steps = ("trim, parse float (Rust grammar, _ separators)",)
+    return Parsed(number, tuple(rules), pl.Float64(), steps, None, (*helpers, parsed))
+
+
+def int_dtype(schema: dict[str, Any]) -> pl.DataType:
+    """Int64 when the constraints keep values in 64 bits, else a 38-digit decimal (HUGEINT)."""
+    low = schema.get("ge", schema.get("gt"))
+    high = schema.get("le", schema.get("lt"))
+    if low is not None and high is not None and INT64_MIN <= low and high <= INT64_MAX:
+        return pl.Int64()
+    return pl.Decimal(HUGE_DIGITS, 0)
+
+
+def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    """Parsed and checked as a 38-digit decimal (exact), stored as ``int_dtype(schema)``."""
+    dtype = int_dtype(schema)
+    wide = pl.Decimal(HUGE_DIGITS, 0)
+    t = trim(value.text)
+    text, helpers = _number_text(value, INT_RE, "int")
+    digits = text.str.replace(r"\.0+$", "")
+    too_long = t.str.len_bytes() > 4300
+    parsed_text = Helper(value.helper("int_wide"), digits.cast(wide, strict=False))
+    from_text = pl.col(parsed_text.name)
+    rules: list[Rule] = []
+    if value.kind is None:
+        number = from_text
+        overflow = digits.is_not_null() & from_text.is_null()
+        rules += [
+            Rule("int_parsing_size", too_long, message("int_parsing_size"), describe="at most 4300 digits"),
+            Rule("int_parsing", digits.is_null(), message("int_parsing"), describe="parse text as int"),
+        ]
+    else:
+        as_float = value.text.cast(pl.Float64, strict=False)
+        is_float = value.is_kind(Kind.FLOAT)
+        whole = as_float.is_finite() & (as_float.floor() == as_float)
+        in_range = (as_float > INT64_MIN) & (as_float < INT64_MAX)
+        from_int = value.text.cast(wide, strict=False)
+        number = (
+            pl.when(value.is_kind(Kind.INT))
+            .then(from_int)
+            .when(is_float & whole & in_range)
+            .then(as_float.cast(pl.Int64, strict=False).cast(wide))
+            .when(value.is_kind(Kind.BOOL))
+            .then((value.text == "true").cast(pl.Int64).cast(wide))
+            .when(value.is_str)
+            .then(from_text)
+        )
+        overflow = (value.is_str & digits.is_not_null() & from_text.is_null()) | (
+            value.is_kind(Kind.INT) & from_int.is_null()
+        )
+        rules += [
+            Rule("int_type", value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY), message("int_type"), describe="JSON number, bool or numeric string"),
+            Rule("finite_number", is_float & ~as_float.is_finite(), message("finite_number"), describe="finite float"),
+            Rule("int_from_float", is_float & ~whole, message("int_from_float"), describe="no fractional part"),
+            Rule("int_parsing_size", (is_float & ~in_range) | (value.is_str & too_long), message("int_parsing_size"), describe="size limits"),
+            Rule("int_parsing", value.is_str & digits.is_null(), message("int_parsing"), describe="parse string as int"),
+        ]
+    parsed = Helper(value.helper("int"), number)
+    number = pl.col(parsed.name)
+    rules.extend(_bounds(number, schema, float_mod=False))
+    steps = ("trim, parse int (digits, optional .000, _ separators)", f"ints over {HUGE_DIGITS} digits: Pydantic")
+    all_helpers = (*helpers, parsed_text, parsed)
+    return Parsed(number.cast(dtype, strict=False), tuple(rules), dtype, steps, overflow, all_helpers)
+
+
+def _fmod(divisor: float) -> Any:
+    """C fmod, vectorized through NumPy: Polars' % is floor-modulo and is not exact."""
+
+    def apply(series: pl.Series) -> pl.Series:
+        out = np.fmod(series.cast(pl.Float64).to_numpy(), divisor)
+        return pl.Series(series.name, out, dtype=pl.Float64)
+
+    return apply
+
+
+def _bounds(number: pl.Expr, schema: dict[str, Any], *, float_mod: bool) -> list[Rule]:
+    """multiple_of, le, lt, ge, gt: pydantic-core's order; NaN fails every comparison."""
+    rules: list[Rule] = []
+    multiple_of = schema.get("multiple_of")
+    if multiple_of is not None:
+        if float_mod:
+            rem = number.map_batches(_fmod(float(multiple_of)), return_dtype=pl.Float64)
+            threshold = number.abs() / 1e9
+            fails = (rem.abs() > threshold) & ((rem - multiple_of).abs() > threshold)
+        else:
+            fails = (number % int(multiple_of)) != 0
+        rules.append(Rule("multiple_of", fails, message("multiple_of", {"multiple_of": multiple_of}), describe=f"multiple of {multiple_of}"))
+    checks = [
+        ("le", "less_than_equal", lambda v, c: v <= c),
+        ("lt", "less_than", lambda v, c: v < c),
+        ("ge", "greater_than_equal", lambda v, c: v >= c),
+        ("gt", "greater_than", lambda v, c: v > c),
+    ]
+    for key, error_type, compare in checks:
+        bound = schema.get(key)
+        if bound is None:
+            continue
+        literal = pl.lit(bound) if not isinstance(bound, Decimal) else pl.lit(float(bound))
+        ok = compare(number, literal)
+        if float_mod:
+            ok = nan_safe(ok, number)
+        rules.append(Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}"))
+    return rules

@@ -1,0 +1,114 @@
+"""The data the compiler produces: named rules over Polars expressions.
+
+A rule is one way a value can fail (``"amount|greater_than"``): the error type Pydantic would
+report, an expression that is true on the failing rows, and the message. A field's rules are
+ordered the way Pydantic checks them; a row's error for that field is its first failing rule,
+so the whole schema is evaluated as one ``select`` over a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from engine.batch import Kind
+
+
+def value_column(name: str) -> str:
+    """Where a field's typed value lives during validation (raw input keeps the plain name)."""
+    return f"__v:{name}"
+
+
+@dataclass(frozen=True)
+class Helper:
+    """An intermediate column computed once before the rules that use it.
+
+    With ``rows`` set it is computed only on those rows (null elsewhere): how an expensive
+    general parser runs on just the values the fast path could not take.
+    """
+
+    name: str
+    expr: pl.Expr
+    rows: pl.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Value:
+    """An input value as the compiler sees it: its text, and its JSON kind if the source has kinds.
+
+    ``kind is None`` means every present value is a string (CSV): parsers then emit simpler
+    expressions. ``token`` is the value as JSON text, used for an error's ``input``. ``name``
+    is the field's name, for naming helper columns.
+    """
+
+    text: pl.Expr
+    kind: pl.Expr | None
+    token: pl.Expr
+    name: str = ""
+
+    def helper(self, purpose: str) -> str:
+        return f"__h:{self.name}:{purpose}"
+
+    @property
+    def absent(self) -> pl.Expr:
+        return self.text.is_null() if self.kind is None else self.kind == Kind.ABSENT
+
+    @property
+    def is_null(self) -> pl.Expr:
+        return pl.lit(False) if self.kind is None else self.kind == Kind.NULL
+
+    def is_kind(self, *kinds: Kind) -> pl.Expr:
+        if self.kind is None:
+            return pl.lit(Kind.STR in kinds)
+        if len(kinds) == 1:
+            return self.kind == kinds[0]
+        return self.kind.is_in([int(k) for k in kinds])
+
+    @property
+    def is_str(self) -> pl.Expr:
+        return self.is_kind(Kind.STR)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check. ``fails`` is evaluated on every row; only rows where it is true fail."""
+
+    error_type: str
+    fails: pl.Expr
+    message: str | pl.Expr
+    input: pl.Expr | None = None  # JSON text of the offending input; the field's token if None
+    describe: str = ""  # human summary for ``schema explain``
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What parsing a value to a type gives: the typed value and the rules met on the way."""
+
+    value: pl.Expr
+    rules: tuple[Rule, ...]
+    dtype: pl.DataType
+    steps: tuple[str, ...] = ()  # human description of the parse, for ``schema explain``
+    python: pl.Expr | None = None  # rows whose value only Pydantic itself can decide
+    helpers: tuple[Helper, ...] = ()
+
+
+@dataclass
+class FieldProgram:
+    """Everything the engine needs to validate and store one model field."""
+
+    name: str
+    keys: tuple[str, ...]  # input keys tried in order (alias first)
+    value: pl.Expr
+    rules: list[Rule]
+    dtype: pl.DataType
+    sql_type: str
+    required: bool
+    default: Any = None
+    python_rows: pl.Expr | None = None  # rows that need Pydantic itself for this field
+    notes: list[str] = field(default_factory=list)
+    helpers: list[Helper] = field(default_factory=list)
+
+    def rule_name(self, index: int) -> str:
+        return f"{self.name}|{self.rules[index].error_type}#{index}"

@@ -1,0 +1,168 @@
+"""str, bool, Literal and Enum in Pydantic's lax mode."""
+
+from __future__ import annotations
+
+import itertools
+from enum import Enum
+from typing import Any
+
+import polars as pl
+from pydantic_core import SchemaValidator, ValidationError
+
+from engine.batch import Kind
+from engine.validation.common import message
+from engine.validation.rules import Parsed, Rule, Value
+
+
+def _option(schema: dict[str, Any], config: dict[str, Any], key: str, config_key: str) -> Any:
+    return schema[key] if key in schema else config.get(config_key)
+
+
+def rust_regex_ok(pattern: str) -> bool:
+    """Polars uses the same Rust regex crate as pydantic-core; look-arounds are not supported."""
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.ComputeError:
+        return False
+    return True
+
+
+def parse_str(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    strict = bool(schema.get("strict", config.get("strict", False)))
+    coerce = bool(config.get("coerce_numbers_to_str", False)) and not strict
+    rules: list[Rule] = []
+    python: pl.Expr | None = None
+    if value.kind is not None:
+        number = value.is_kind(Kind.INT, Kind.FLOAT)
+        if coerce:
+            python = number  # Python's str(float) formatting is not reproduced here
+        wrong = ~value.is_str & ~value.absent & (~number if coerce else pl.lit(True))
+        rules.append(Rule("string_type", wrong, message("string_type"), describe="JSON string"))
+    text = value.text
+    steps = ["text as is"]
+    if _option(schema, config, "strip_whitespace", "str_strip_whitespace"):
+        text = text.str.strip_chars()
+        steps.append("strip whitespace")
+    min_length = _option(schema, config, "min_length", "str_min_length")
+    max_length = _option(schema, config, "max_length", "str_max_length")
+    if min_length is not None:
+        rules.append(Rule("string_too_short", text.str.len_chars() < min_length, message("string_too_short", {"min_length": min_length}), describe=f"min_length {min_length}"))
+    if max_length is not None:
+        rules.append(Rule("string_too_long", text.str.len_chars() > max_length, message("string_too_long", {"max_length": max_length}), describe=f"max_length {max_length}"))
+    pattern = _option(schema, config, "pattern", "str_pattern")
+    if pattern is not None:
+        if rust_regex_ok(pattern):
+            rules.append(Rule("string_pattern_mismatch", ~text.str.contains(pattern), message("string_pattern_mismatch", {"pattern": pattern}), describe=f"pattern {pattern!r}"))
+        else:
+            python = value.is_str if python is None else (python | value.is_str)
+            steps.append(f"pattern {pattern!r} needs Python's re: checked by Pydantic")
+    if _option(schema, config, "to_lower", "str_to_lower"):
+        text = text.str.to_lowercase()
+        steps.append("to lower case")
+    elif _option(schema, config, "to_upper", "str_to_upper"):
+        text = text.str.to_uppercase()
+        steps.append("to upper case")
+    return Parsed(text, tuple(rules), pl.String(), tuple(steps), python)
+
+
+def _case_variants(word: str) -> list[str]:
+    pairs = [(c.lower(), c.upper()) if c.isalpha() else (c,) for c in word]
+    return ["".join(p) for p in itertools.product(*pairs)]
+
+
+TRUE_WORDS = ["1", "t", "y", "on", "yes", "true"]
+FALSE_WORDS = ["0", "f", "n", "no", "off", "false"]
+TRUE_TEXT = [v for w in TRUE_WORDS for v in _case_variants(w)]
+FALSE_TEXT = [v for w in FALSE_WORDS for v in _case_variants(w)]
+
+
+def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    """Exactly pydantic-core's words (ASCII case-insensitive, no trimming), 0/1 numbers."""
+    is_true = value.text.is_in(TRUE_TEXT)
+    is_false = value.text.is_in(FALSE_TEXT)
+    if value.kind is None:
+        parsed = pl.when(is_true).then(True).when(is_false).then(False)
+        rules = [Rule("bool_parsing", parsed.is_null(), message("bool_parsing"), describe="true/false/yes/no/on/off/1/0/t/f/y/n")]
+    else:
+        number = value.text.cast(pl.Float64, strict=False)
+        # pydantic-core reads JSON ints as i64 first: a bigger int is a type error, not a word.
+        huge = value.is_kind(Kind.INT) & value.text.cast(pl.Int64, strict=False).is_null()
+        parsed = (
+            pl.when(value.is_kind(Kind.BOOL))
+            .then(value.text == "true")
+            .when(value.is_kind(Kind.INT, Kind.FLOAT) & (number == 1))
+            .then(True)
+            .when(value.is_kind(Kind.INT, Kind.FLOAT) & (number == 0))
+            .then(False)
+            .when(value.is_str & is_true)
+            .then(True)
+            .when(value.is_str & is_false)
+            .then(False)
+        )
+        odd_float = value.is_kind(Kind.FLOAT) & ~number.is_in([0.0, 1.0])
+        wrong_type = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY) | huge | odd_float
+        rules = [
+            Rule("bool_type", wrong_type, message("bool_type"), describe="JSON bool, 0/1 or a bool word"),
+            Rule("bool_parsing", ~wrong_type & parsed.is_null(), message("bool_parsing"), describe="bool words, 0 or 1"),
+        ]
+    return Parsed(parsed, tuple(rules), pl.Boolean(), ("bool words (case-insensitive) or 0/1",))
+
+
+def sentinel_message(schema: dict[str, Any]) -> str:
+    """The message pydantic-core gives for a choice error, got by asking it directly."""
+    try:
+        SchemaValidator(schema).validate_python(object())  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    raise AssertionError("a sentinel object validated")  # pragma: no cover
+
+
+def _matches(value: Value, choices: list[Any]) -> tuple[pl.Expr, pl.Expr]:
+    """(matched, typed value) for a list of plain str/int/bool choices, with lax int matching."""
+    strings = [c for c in choices if isinstance(c, str)]
+    ints = [int(c) for c in choices if isinstance(c, int) and not isinstance(c, bool)]
+    bools = [c for c in choices if isinstance(c, bool)]
+    matched = pl.lit(False)
+    if strings:
+        matched = matched | (value.is_str & value.text.is_in(strings))
+    if value.kind is not None:
+        number = value.text.cast(pl.Float64, strict=False)
+        as_int = pl.when(value.is_kind(Kind.BOOL)).then((value.text == "true").cast(pl.Float64)).otherwise(number)
+        if ints:
+            matched = matched | (value.is_kind(Kind.INT, Kind.FLOAT, Kind.BOOL) & as_int.is_in([float(i) for i in ints]))
+        if bools:
+            matched = matched | (value.is_kind(Kind.BOOL, Kind.INT, Kind.FLOAT) & as_int.is_in([float(b) for b in bools]))
+    return matched, as_int if value.kind is not None and (ints or bools) else pl.lit(None)
+
+
+def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    expected = list(schema["expected"])
+    kinds = {type(c) for c in expected}
+    if kinds <= {str}:
+        dtype: pl.DataType = pl.String()
+        matched, _ = _matches(value, expected)
+        typed = value.text
+    elif kinds <= {int}:
+        dtype = pl.Int64()
+        matched, number = _matches(value, expected)
+        typed = number.cast(pl.Int64)
+    else:
+        raise NotImplementedError("Literal mixing types or with non str/int values")
+    rule = Rule("literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}")
+    return Parsed(typed, (rule,), dtype, ("exact match",))
+
+
+def parse_enum(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    members: list[Enum] = list(schema["members"])
+    values = [m.value for m in members]
+    sub_type = schema.get("sub_type")
+    if sub_type == "str" or all(isinstance(v, str) for v in values):
+        matched = value.is_str & value.text.is_in(values)
+        typed: pl.Expr = value.text
+        dtype: pl.DataType = pl.String()
+    elif sub_type == "int" or all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise NotImplementedError("int enums")
+    else:
+        raise NotImplementedError("enums with mixed value types")
+    rule = Rule("enum", ~matched, sentinel_message(schema), describe=f"one of {values!r}")
+    return Parsed(typed, (rule,), dtype, ("match an enum value",))

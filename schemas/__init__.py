@@ -1,0 +1,1 @@
+"""Pydantic models the engine validates against; ``cli.py schema list`` shows them."""
