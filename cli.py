@@ -78,17 +78,45 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @DB_OPTION
-@click.option("--schema", "schema_spec", default=DEFAULT_SCHEMA, show_default=True,
-              help="A model in schemas/ (module or class name) or path/to/file.py:ClassName.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson", "json"]),
-              help="Input format; by default from the file extension.")
-@click.option("--force", is_flag=True, help="Ingest again even if this content and schema were already ingested.")
-@click.option("--context", "context_items", multiple=True, metavar="KEY=VALUE", envvar="ENGINE_CONTEXT",
-              help="Validation context passed to the schema, e.g. allowed_currencies=USD,EUR (env ENGINE_CONTEXT).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors still go to stderr.")
+@click.option(
+    "--schema",
+    "schema_spec",
+    default=DEFAULT_SCHEMA,
+    show_default=True,
+    help="A model in schemas/ (module or class name) or path/to/file.py:ClassName.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "ndjson", "json"]),
+    help="Input format; by default from the file extension.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Ingest again even if this content and schema were already ingested.",
+)
+@click.option(
+    "--context",
+    "context_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    envvar="ENGINE_CONTEXT",
+    help="Validation context passed to the schema, e.g. allowed_currencies=USD,EUR (env ENGINE_CONTEXT).",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors still go to stderr."
+)
 @handle_errors
-def run(files: tuple[Path, ...], db: Path, schema_spec: str, fmt: str | None, force: bool,
-        context_items: tuple[str, ...], quiet: bool) -> None:
+def run(
+    files: tuple[Path, ...],
+    db: Path,
+    schema_spec: str,
+    fmt: str | None,
+    force: bool,
+    context_items: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Validate FILES and store them, one atomic run per file.
 
     A run commits all its rows or none: an error or a kill leaves no rows of it. Re-running a
@@ -103,7 +131,9 @@ def run(files: tuple[Path, ...], db: Path, schema_spec: str, fmt: str | None, fo
         for path in files:
             try:
                 size = path.stat().st_size if path.is_file() else 0
-                with ui.run_progress(path.name, size, enabled=not quiet and ui.interactive()) as progress:
+                with ui.run_progress(
+                    path.name, size, enabled=not quiet and ui.interactive()
+                ) as progress:
                     result = ingest_file(store, path, model, options, progress)
             except EngineError as exc:
                 ui.fail(ui_escape(str(exc)))
@@ -131,16 +161,33 @@ def summary(db: Path, as_json: bool) -> None:
 
 @main.command()
 @click.option("--rows", type=int, required=True, help="Number of rows to write.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Random seed: same seed, same file.")
-@click.option("--bad-fraction", type=float, default=0.05, show_default=True,
-              help="Fraction of amounts replaced by -50.0.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), default="csv", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write.",
+)
+@click.option(
+    "--seed", type=int, default=42, show_default=True, help="Random seed: same seed, same file."
+)
+@click.option(
+    "--bad-fraction",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Fraction of amounts replaced by -50.0.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "ndjson"]), default="csv", show_default=True
+)
 @handle_errors
 def generate(rows: int, output: Path, seed: int, bad_fraction: float, fmt: str) -> None:
     """Write a deterministic transactions dataset (for demos, tests and benchmarks)."""
     with click.progressbar(length=rows, label=f"writing {output.name}", file=sys.stderr) as bar:
-        generate_dataset(output, rows, seed=seed, bad_fraction=bad_fraction, fmt=fmt, progress=bar.update)
+        generate_dataset(
+            output, rows, seed=seed, bad_fraction=bad_fraction, fmt=fmt, progress=bar.update
+        )
     click.echo(f"wrote {rows:,} rows to {output}")
 
 

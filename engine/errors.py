@@ -48,7 +48,9 @@ class SourceError(EngineError):
 class SchemaError(EngineError):
     """A Pydantic model the engine cannot compile, or a schema name that does not resolve."""
 
-    def __init__(self, schema: str, problem: str, *, field: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, schema: str, problem: str, *, field: str | None = None, hint: str | None = None
+    ) -> None:
         self.schema = schema
         self.field = field
         where = f"schema {schema}" + (f", field {field!r}" if field else "")

@@ -22,7 +22,9 @@ YEAR_2024 = np.datetime64("2024-01-01T00:00:00")
 SECONDS_IN_2024 = 366 * 24 * 3600
 
 
-def transactions(first: int, count: int, rng: np.random.Generator, bad_fraction: float) -> pl.DataFrame:
+def transactions(
+    first: int, count: int, rng: np.random.Generator, bad_fraction: float
+) -> pl.DataFrame:
     amount = np.round(rng.uniform(10, 5000, count), 2)
     amount = np.where(rng.random(count) < bad_fraction, -50.0, amount)
     currency = rng.integers(0, len(CURRENCIES), count)

@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
+from engine.prefetch import prefetch
 from engine.sources import check_readable, detect_format, open_source
 from engine.sources.blocks import full_hash, quick_fingerprint
 from engine.store import ddl
@@ -32,7 +33,6 @@ from engine.store.runs import (
 from engine.store.store import Store
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import ERRORS
-from engine.prefetch import prefetch
 from engine.validation.validate import BatchValidator, ValidationResult
 
 MiB = 1 << 20
@@ -103,7 +103,10 @@ def _error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
         return Counter()
     counted = (
         invalid.select(pl.col(ERRORS).explode().alias("e"))
-        .select(pl.col("e").struct.field("loc").list.join(".").alias("loc"), pl.col("e").struct.field("type").alias("type"))
+        .select(
+            pl.col("e").struct.field("loc").list.join(".").alias("loc"),
+            pl.col("e").struct.field("type").alias("type"),
+        )
         .group_by("loc", "type")
         .len()
     )
@@ -121,7 +124,9 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     return Validated(batch, validator.validate(batch, now), validator.schema.table)
 
 
-def process_batch(store: Store, run_id: int, batch: RawBatch, validator: BatchValidator, now: datetime) -> Tally:
+def process_batch(
+    store: Store, run_id: int, batch: RawBatch, validator: BatchValidator, now: datetime
+) -> Tally:
     """The one data path: validate a batch, then store it with its lineage."""
     return store_batch(store, run_id, validate_batch(validator, batch, now))
 
@@ -130,13 +135,29 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     """Append a validated batch's raw rows, valid rows and invalid rows."""
     batch, result = validated.batch, validated.result
     run = pl.lit(run_id, dtype=pl.Int64).alias("run_id")
-    lineage = [run, pl.col(ROW).alias("row_number"), pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw")]
-    lineage += [pl.col(name).alias(name.removeprefix("__")) for name in KAFKA_COLUMNS if name in batch.frame.columns]
+    lineage = [
+        run,
+        pl.col(ROW).alias("row_number"),
+        pl.col(LINE).alias("line_number"),
+        pl.col(RAW).alias("raw"),
+    ]
+    lineage += [
+        pl.col(name).alias(name.removeprefix("__"))
+        for name in KAFKA_COLUMNS
+        if name in batch.frame.columns
+    ]
     store.append(ddl.RAW, batch.frame.select(lineage))
-    store.append(validated.table, result.valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW)))
+    store.append(
+        validated.table, result.valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW))
+    )
     store.append(
         ddl.ERRORS,
-        result.invalid.select(run, pl.col(ROW).alias("row_number"), pl.col(RAW).alias("raw"), pl.col(ERRORS).alias("errors")),
+        result.invalid.select(
+            run,
+            pl.col(ROW).alias("row_number"),
+            pl.col(RAW).alias("raw"),
+            pl.col(ERRORS).alias("errors"),
+        ),
     )
     return Tally(
         rows=batch.height,
@@ -147,7 +168,9 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     )
 
 
-def prepare_schema(store: Store, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any]) -> CompiledSchema:
+def prepare_schema(
+    store: Store, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any]
+) -> CompiledSchema:
     schema = compile_schema(model, typed=typed, context=context)
     store.ensure_data_table(schema)
     return schema
@@ -172,9 +195,15 @@ def ingest_file(
             digest = full_hash(path)
             for run_id, content_hash in candidates:
                 if content_hash == digest:
-                    return RunSummary(None, str(path), "skipped", Tally(), time.perf_counter() - clock,
-                                      f"already ingested as run {run_id} with the same schema; use --force to ingest again",
-                                      previous_run=run_id)
+                    return RunSummary(
+                        None,
+                        str(path),
+                        "skipped",
+                        Tally(),
+                        time.perf_counter() - clock,
+                        f"already ingested as run {run_id} with the same schema; use --force to ingest again",
+                        previous_run=run_id,
+                    )
     schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
     source = open_source(
         path,
@@ -186,7 +215,9 @@ def ingest_file(
     )
     run_id, started = start_run(
         store,
-        RunStart("file", str(path.resolve()), fmt, schema.name, schema_id, schema.table, quick, size),
+        RunStart(
+            "file", str(path.resolve()), fmt, schema.name, schema_id, schema.table, quick, size
+        ),
     )
     tally = Tally()
 
@@ -203,8 +234,14 @@ def ingest_file(
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
                     progress(Progress(bytes_read, size, tally))
-            record_progress(store, run_id, tally.counts(source.blank_lines), started, status="completed",
-                            content_hash=source.reader.digest)
+            record_progress(
+                store,
+                run_id,
+                tally.counts(source.blank_lines),
+                started,
+                status="completed",
+                content_hash=source.reader.digest,
+            )
     except BaseException as exc:
         fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")
         raise

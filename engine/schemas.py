@@ -43,7 +43,9 @@ def _pick(module: ModuleType, class_name: str | None, label: str) -> type[BaseMo
     if len(models) == 1:
         return models[0]
     names = ", ".join(sorted(m.__name__ for m in models)) or "none"
-    raise SchemaError(label, f"module defines {len(models)} models ({names})", hint=f"use {label}:ClassName")
+    raise SchemaError(
+        label, f"module defines {len(models)} models ({names})", hint=f"use {label}:ClassName"
+    )
 
 
 def available() -> list[tuple[str, type[BaseModel]]]:
@@ -73,12 +75,14 @@ def load_schema(spec: str) -> type[BaseModel]:
         try:
             loader_spec.loader.exec_module(module)
         except Exception as exc:
-            raise SchemaError(spec, f"importing the file failed: {type(exc).__name__}: {exc}") from exc
+            raise SchemaError(
+                spec, f"importing the file failed: {type(exc).__name__}: {exc}"
+            ) from exc
         return _pick(module, class_name or None, spec)
     try:
         module = importlib.import_module(f"{PACKAGE}.{target}")
     except ModuleNotFoundError:
-        for name, model in available():
+        for _name, model in available():
             if model.__name__ == target and not class_name:
                 return model
         known = ", ".join(name for name, _ in available())

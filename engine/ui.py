@@ -32,7 +32,9 @@ def interactive() -> bool:
 
 
 @contextmanager
-def run_progress(label: str, total_bytes: int, *, enabled: bool) -> Iterator[Callable[[RunProgress], None]]:
+def run_progress(
+    label: str, total_bytes: int, *, enabled: bool
+) -> Iterator[Callable[[RunProgress], None]]:
     """A bar over the file's bytes, with rows, rows/s, valid and invalid counters."""
     if not enabled:
         yield lambda _: None
@@ -42,8 +44,10 @@ def run_progress(label: str, total_bytes: int, *, enabled: bool) -> Iterator[Cal
         BarColumn(),
         TaskProgressColumn(),
         DownloadColumn(binary_units=True),
-        TextColumn("{task.fields[rows]:>12,} rows  {task.fields[rate]:>10,.0f} rows/s  "
-                   "[green]{task.fields[valid]:,} valid[/]  [red]{task.fields[invalid]:,} invalid[/]"),
+        TextColumn(
+            "{task.fields[rows]:>12,} rows  {task.fields[rate]:>10,.0f} rows/s  "
+            "[green]{task.fields[valid]:,} valid[/]  [red]{task.fields[invalid]:,} invalid[/]"
+        ),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
@@ -77,7 +81,9 @@ def print_run(summary: RunSummary) -> None:
         f"{summary.duration_s:.2f} s ({summary.rows_per_s:,.0f} rows/s)"
     )
     if tally.python_rows:
-        console.print(f"  {tally.python_rows:,} rows were decided by Pydantic itself (no vectorized twin)")
+        console.print(
+            f"  {tally.python_rows:,} rows were decided by Pydantic itself (no vectorized twin)"
+        )
     top = summary.top_errors(8)
     if top:
         table = Table(title="top errors", title_justify="left", show_edge=False)
@@ -99,9 +105,17 @@ def print_summary(data: Summary) -> None:
     if not data.runs:
         return
     table = Table(show_edge=False)
-    for name, justify in [("run", "right"), ("status", "left"), ("source", "left"), ("schema", "left"),
-                          ("rows", "right"), ("valid", "right"), ("invalid", "right"),
-                          ("seconds", "right"), ("rows/s", "right")]:
+    for name, justify in [
+        ("run", "right"),
+        ("status", "left"),
+        ("source", "left"),
+        ("schema", "left"),
+        ("rows", "right"),
+        ("valid", "right"),
+        ("invalid", "right"),
+        ("seconds", "right"),
+        ("rows/s", "right"),
+    ]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for run in data.runs:
         table.add_row(
@@ -119,7 +133,7 @@ def print_summary(data: Summary) -> None:
 
 
 def _short(path: str, width: int = 48) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1):]
+    return path if len(path) <= width else "…" + path[-(width - 1) :]
 
 
 def fail(message: str) -> None:

@@ -13,7 +13,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from engine.batch import ROW
@@ -22,7 +21,6 @@ from engine.sources.json import JsonSource
 from engine.validation.compiler import compile_schema
 from engine.validation.error_list import ERRORS
 from engine.validation.validate import BatchValidator
-
 
 WIDE = Context(prec=200)
 
@@ -75,12 +73,20 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def expected_outcome(model: type[BaseModel], data: Any, context: Mapping[str, Any]) -> tuple[bool, Any]:
+def expected_outcome(
+    model: type[BaseModel], data: Any, context: Mapping[str, Any]
+) -> tuple[bool, Any]:
     try:
         instance = model.model_validate(data, context=dict(context))
     except ValidationError as exc:
         return False, sorted((".".join(map(str, e["loc"])), e["type"]) for e in exc.errors())
     return True, {k: _comparable(getattr(instance, k)) for k in type(instance).model_fields}
+
+
+def _absent(given: Any, key: str, typed: bool) -> bool:
+    if not isinstance(given, dict):
+        return False
+    return key not in given if typed else given.get(key, "") == ""
 
 
 def check_parity(
@@ -93,14 +99,19 @@ def check_parity(
     context: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     ignore_fields: Sequence[str] = (),
+    ignore_when_absent: Sequence[str] = (),
 ) -> ParityReport:
     """Run ``path`` through the engine; compare each row with ``model.model_validate``."""
     context = dict(context or {})
     schema = compile_schema(model, typed=typed, context=context)
     if typed:
         source: CsvSource | JsonSource = JsonSource(
-            path, keys=schema.input_keys, want_all_keys=schema.extra == "forbid", array=False,
-            block_size=1 << 16, max_record_bytes=1 << 20,
+            path,
+            keys=schema.input_keys,
+            want_all_keys=schema.extra == "forbid",
+            array=False,
+            block_size=1 << 16,
+            max_record_bytes=1 << 20,
         )
     else:
         source = CsvSource(path, block_size=1 << 16, max_record_bytes=1 << 20)
@@ -123,8 +134,9 @@ def check_parity(
         if expected[0]:
             report.valid += 1
         if actual is not None and expected[0] and actual[0]:
-            exp = {k: v for k, v in expected[1].items() if k not in ignore_fields}
-            act = {k: v for k, v in actual[1].items() if k not in ignore_fields}
+            skip = set(ignore_fields) | {k for k in ignore_when_absent if _absent(given, k, typed)}
+            exp = {k: v for k, v in expected[1].items() if k not in skip}
+            act = {k: v for k, v in actual[1].items() if k not in skip}
             if exp == act:
                 continue
         elif actual == expected:

@@ -50,7 +50,11 @@ def detect_format(path: Path, declared: str | None) -> str:
         return declared
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise SourceError(path, f"cannot tell the format from the extension {path.suffix!r}", hint="pass --format csv|ndjson|json")
+        raise SourceError(
+            path,
+            f"cannot tell the format from the extension {path.suffix!r}",
+            hint="pass --format csv|ndjson|json",
+        )
     if fmt == "json":
         with path.open("rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")

@@ -85,14 +85,18 @@ class Records:
     def binary(self) -> pa.Array:
         offsets = np.append(self.starts, self.stop).astype(np.int64)
         return pa.Array.from_buffers(
-            pa.large_binary(), len(self.starts), [None, pa.py_buffer(offsets), pa.py_buffer(self.data)]
+            pa.large_binary(),
+            len(self.starts),
+            [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
         )
 
     def text(self) -> pl.Series:
         """Records as strings without their line terminators (the buffer must be valid UTF-8)."""
         offsets = np.append(self.starts, self.stop).astype(np.int64)
         arr = pa.Array.from_buffers(
-            pa.large_string(), len(self.starts), [None, pa.py_buffer(offsets), pa.py_buffer(self.data)]
+            pa.large_string(),
+            len(self.starts),
+            [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
         )
         series = pl.Series("text", arr)
         return series.str.strip_chars_end("\r\n") if len(series) else series.cast(pl.String)

@@ -82,7 +82,9 @@ def read_header(records: Records, path: Path) -> tuple[str, ...]:
         raise SourceError(path, "the first line is empty; expected a header row", line=1)
     split = split_fields(first)
     if split[ERROR][0] is not None:
-        raise SourceError(path, f"cannot read the header row: {QUOTE_MESSAGES[split[ERROR][0]]}", line=1)
+        raise SourceError(
+            path, f"cannot read the header row: {QUOTE_MESSAGES[split[ERROR][0]]}", line=1
+        )
     names: list[str] = split[FIELDS][0].to_list()
     seen: set[str] = set()
     for name in names:

@@ -47,8 +47,10 @@ def array_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
     delta = OPEN[buf[structural]].astype(np.int64)
     depth = 1 + np.cumsum(delta)
     is_comma = buf[structural] == 44
-    ends = structural[(is_comma & (depth == 1)) | ((delta < 0) & (depth == 0))]
-    return ends.astype(np.int64)
+    ends: Offsets = structural[(is_comma & (depth == 1)) | ((delta < 0) & (depth == 0))].astype(
+        np.int64
+    )
+    return ends
 
 
 def _escaped(quotes: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
@@ -60,7 +62,8 @@ def _escaped(quotes: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
     run = np.minimum(run, len(run_ends) - 1)
     touches = run_ends[run] == quotes - 1
     length = run_ends[run] - run_starts[run] + 1
-    return touches & (length % 2 == 1)
+    odd: np.ndarray = touches & (length % 2 == 1)
+    return odd
 
 
 class JsonSource:
@@ -153,8 +156,14 @@ class JsonSource:
         values = self._values.frame(frame[RAW])
         frame = pl.concat([frame, values], how="horizontal")
         frame = frame.with_columns(
-            pl.when(pl.col("__utf8").is_not_null()).then(pl.lit("invalid_utf8")).otherwise(pl.col("__malformed")).alias("__malformed"),
-            pl.when(pl.col("__utf8").is_not_null()).then(pl.col("__utf8")).otherwise(pl.col("__malformed_msg")).alias("__malformed_msg"),
+            pl.when(pl.col("__utf8").is_not_null())
+            .then(pl.lit("invalid_utf8"))
+            .otherwise(pl.col("__malformed"))
+            .alias("__malformed"),
+            pl.when(pl.col("__utf8").is_not_null())
+            .then(pl.col("__utf8"))
+            .otherwise(pl.col("__malformed_msg"))
+            .alias("__malformed_msg"),
             pl.int_range(self._next_row, self._next_row + frame.height, dtype=pl.Int64).alias(ROW),
         ).drop("__utf8")
         self._next_row += frame.height

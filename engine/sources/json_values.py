@@ -41,10 +41,10 @@ class JsonValues:
         extract = f"json_extract(t, [{paths}])" if self.keys else "[]::VARCHAR[]"
         key_list = "json_keys(t)" if want_all_keys else "NULL::VARCHAR[]"
         self._query = (
-            "SELECT ok, CASE WHEN ok THEN {extract} END AS tokens, "
-            "CASE WHEN ok THEN {key_list} END AS keys FROM "
+            f"SELECT ok, CASE WHEN ok THEN {extract} END AS tokens, "
+            f"CASE WHEN ok THEN {key_list} END AS keys FROM "
             "(SELECT t, json_valid(t) AS ok FROM texts)"
-        ).format(extract=extract, key_list=key_list)
+        )
 
     def close(self) -> None:
         self._con.close()
@@ -66,13 +66,20 @@ class JsonValues:
         first = pl.col(RAW).str.strip_chars_start().str.head(1)
         not_object = pl.col("ok") & (first != "{")
         parsed = parsed.with_columns(
-            pl.when(not_object).then(pl.lit("model_type")).otherwise(pl.col(MALFORMED)).alias(MALFORMED),
+            pl.when(not_object)
+            .then(pl.lit("model_type"))
+            .otherwise(pl.col(MALFORMED))
+            .alias(MALFORMED),
             pl.when(not_object)
             .then(pl.lit("Input should be a valid dictionary"))
             .otherwise(pl.col(MALFORMED_MSG))
             .alias(MALFORMED_MSG),
         )
-        columns: list[pl.Expr] = [pl.col(MALFORMED), pl.col(MALFORMED_MSG), pl.col("keys").alias(KEYS)]
+        columns: list[pl.Expr] = [
+            pl.col(MALFORMED),
+            pl.col(MALFORMED_MSG),
+            pl.col("keys").alias(KEYS),
+        ]
         for i, key in enumerate(self.keys):
             columns.extend(_classify(pl.col("tokens").list.get(i, null_on_oob=True), key))
         out = parsed.select(columns)
@@ -81,7 +88,11 @@ class JsonValues:
     def _second_opinion(self, parsed: pl.DataFrame, rejected: list[int]) -> pl.DataFrame:
         """Re-parse the records DuckDB rejected with Python's json, row by (rare) row."""
         raws = parsed[RAW].gather(rejected).to_list()
-        ok, tokens, keys, errors, messages = [], [], [], [], []
+        ok: list[bool] = []
+        tokens: list[list[str | None] | None] = []
+        keys: list[list[str] | None] = []
+        errors: list[str | None] = []
+        messages: list[str | None] = []
         for raw in raws:
             try:
                 value = json.loads(raw)

@@ -22,6 +22,7 @@ from engine.sources.blocks import (
     newline_positions,
 )
 
+
 class RecordTooLarge(Exception):
     def __init__(self, line: int, limit: int) -> None:
         self.line = line
@@ -43,7 +44,8 @@ def quoted_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
     if len(quotes) == 0:
         return newlines
     parity = np.searchsorted(quotes, newlines) & 1
-    return newlines[parity == 0]
+    found: Offsets = newlines[parity == 0]
+    return found
 
 
 @dataclass
@@ -120,7 +122,9 @@ def decode_records(records: Records) -> tuple[pl.Series, pl.Series]:
         piece[piece >= 128] = ord("?")
         raws.append(decode_lossless(raw))
         messages.append(f"Invalid UTF-8: byte 0x{raw[offset]:02x} at position {offset} of the line")
-    clean = Records(masked.tobytes(), records.starts, records.stop, records.lines, records.newlines_inside)
+    clean = Records(
+        masked.tobytes(), records.starts, records.stop, records.lines, records.newlines_inside
+    )
     text = clean.text().scatter(indices, raws)
     errors = pl.repeat(None, len(records), dtype=pl.String, eager=True).scatter(indices, messages)
     return text, errors
@@ -131,7 +135,9 @@ def lineage_frame(records: Records, text: pl.Series) -> pl.DataFrame:
 
 
 def number_rows(frame: pl.DataFrame, first_row: int) -> pl.DataFrame:
-    return frame.with_columns(pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW))
+    return frame.with_columns(
+        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW)
+    )
 
 
 def malformed(error_type: str, message: pl.Expr | str) -> list[pl.Expr]:

@@ -59,7 +59,16 @@ def start_run(store: Store, start: RunStart) -> tuple[int, datetime]:
     return int(run_id), started
 
 
-def record_progress(store: Store, run_id: int, counts: RunCounts, started: datetime, *, status: str, content_hash: str | None = None, message: str | None = None) -> None:
+def record_progress(
+    store: Store,
+    run_id: int,
+    counts: RunCounts,
+    started: datetime,
+    *,
+    status: str,
+    content_hash: str | None = None,
+    message: str | None = None,
+) -> None:
     """Write a run's figures (inside the data transaction for completed runs)."""
     finished = datetime.now(UTC)
     store.execute(
@@ -84,7 +93,9 @@ def record_progress(store: Store, run_id: int, counts: RunCounts, started: datet
 
 def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None:
     """After a rollback: the run keeps no rows, only its failed status and why."""
-    record_progress(store, run_id, RunCounts(0, 0, 0), started, status="failed", message=message[:2000])
+    record_progress(
+        store, run_id, RunCounts(0, 0, 0), started, status="failed", message=message[:2000]
+    )
 
 
 def mark_interrupted(store: Store) -> int:
@@ -96,7 +107,9 @@ def mark_interrupted(store: Store) -> int:
     return len(rows)
 
 
-def completed_candidates(store: Store, quick_hash: str, file_size: int, fingerprint: str) -> list[tuple[int, str | None]]:
+def completed_candidates(
+    store: Store, quick_hash: str, file_size: int, fingerprint: str
+) -> list[tuple[int, str | None]]:
     """Completed runs that may be of the same content and schema (confirm with the full hash)."""
     rows = store.rows(
         f"SELECT run_id, content_hash FROM {RUNS} WHERE status = 'completed' AND quick_hash = ? "

@@ -33,11 +33,15 @@ def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBP
 class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, memory_limit: str = "512MB") -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "512MB"
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
         if read_only and not self.path.exists():
-            raise StoreError(self.path, "no such database file", hint="run an ingestion first or pass --db")
+            raise StoreError(
+                self.path, "no such database file", hint="run an ingestion first or pass --db"
+            )
         config = {"memory_limit": memory_limit} if not read_only else {}
         self.con = _open(self.path, read_only, config)
         if not read_only:
@@ -72,8 +76,12 @@ class Store:
     def frame(self, query: str, parameters: list[Any] | None = None) -> pl.DataFrame:
         """A query result as a Polars frame (DuckDB 2: ``.pl()`` lives on relations)."""
         if parameters:
-            return pl.from_arrow(self.con.execute(query, parameters).to_arrow_table())  # type: ignore[return-value]
-        return self.con.sql(query).pl()
+            table = self.con.execute(query, parameters).to_arrow_table()
+        else:
+            table = self.con.sql(query).to_arrow_table()
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
         """Append a batch as one Arrow scan; columns matched by name."""

@@ -111,7 +111,9 @@ def fingerprint(model: type[BaseModel], context: Mapping[str, Any]) -> str:
 
 
 class _Compiler:
-    def __init__(self, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any], name: str) -> None:
+    def __init__(
+        self, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any], name: str
+    ) -> None:
         self.model = model
         self.typed = typed
         self.context = context
@@ -157,7 +159,9 @@ class _Compiler:
             table=table_name(self.model),
             fields=programs,
             typed=self.typed,
-            extra=fields_node.get("extra_behavior") or self.config.get("extra_fields_behavior") or "ignore",
+            extra=fields_node.get("extra_behavior")
+            or self.config.get("extra_fields_behavior")
+            or "ignore",
             context=self.context,
             defaults=self.defaults,
         )
@@ -171,7 +175,9 @@ class _Compiler:
         label = getattr(function, "__name__", repr(function))
         if node["type"] != "function-after":
             compiled.model_python = "all"
-            compiled.notes.append(f"model validator {label} ({node['type']}): every row through Pydantic")
+            compiled.notes.append(
+                f"model validator {label} ({node['type']}): every row through Pydantic"
+            )
             return
         if twin is None:
             if compiled.model_python is None:
@@ -185,7 +191,9 @@ class _Compiler:
             raise self.error(f"vectorized twin of {label} must return a ModelOutcome")
         compiled.model_values.update(outcome.values)
         for check in outcome.checks:
-            compiled.model_rules.append(ModelRule(check.error_type, check.fails, pydantic_message(check)))
+            compiled.model_rules.append(
+                ModelRule(check.error_type, check.fails, pydantic_message(check))
+            )
         compiled.notes.append(f"model validator {label}: vectorized")
 
     def keys_for(self, name: str, spec: dict[str, Any]) -> tuple[str, ...]:
@@ -219,7 +227,9 @@ class _Compiler:
             present = ~candidate.absent
             first = Value(
                 pl.when(present).then(candidate.text).otherwise(first.text),
-                None if candidate.kind is None or first.kind is None else pl.when(present).then(candidate.kind).otherwise(first.kind),
+                None
+                if candidate.kind is None or first.kind is None
+                else pl.when(present).then(candidate.kind).otherwise(first.kind),
                 pl.when(present).then(candidate.token).otherwise(first.token),
                 name,
             )
@@ -253,7 +263,9 @@ class _Compiler:
             rules.insert(0, Rule("missing", value.absent, message("missing"), describe="required"))
             final = walked.value
         else:
-            fallback = pl.col(default_column(name)) if name in self.defaults else pl.lit(_plain(default))
+            fallback = (
+                pl.col(default_column(name)) if name in self.defaults else pl.lit(_plain(default))
+            )
             final = pl.when(value.absent).then(fallback.cast(walked.dtype)).otherwise(walked.value)
         python = walked.python
         if python_absent:
@@ -300,7 +312,7 @@ class _Compiler:
             steps = (*inner.steps, f"{label} ({kind}): Pydantic")
             return Parsed(inner.value, inner.rules, inner.dtype, steps, guard, inner.helpers)
         if kind in ("lax-or-strict", "json-or-python"):
-            branch = node.get("lax_schema") or node.get("python_schema")
+            branch: dict[str, Any] = node.get("lax_schema") or node["python_schema"]
             return self.walk(name, self.resolve(branch), value, guard)
         parser = LEAVES.get(kind)
         if parser is None:
@@ -311,7 +323,9 @@ class _Compiler:
         steps = (f"{kind}: " + "; ".join(parsed.steps),)
         return Parsed(parsed.value, rules, parsed.dtype, steps, python, parsed.helpers)
 
-    def after_validator(self, name: str, node: dict[str, Any], inner: Parsed, guard: pl.Expr) -> Parsed:
+    def after_validator(
+        self, name: str, node: dict[str, Any], inner: Parsed, guard: pl.Expr
+    ) -> Parsed:
         function = node["function"]["function"]
         label = getattr(function, "__name__", "validator")
         twin = twin_of(function)
@@ -364,7 +378,13 @@ def _check_rule(check: Check, guard: pl.Expr, given: pl.Expr) -> Rule:
 
 
 def _guarded(rule: Rule, guard: pl.Expr, value: Value) -> Rule:
-    return Rule(rule.error_type, rule.fails.fill_null(False) & guard, rule.message, rule.input, rule.describe)
+    return Rule(
+        rule.error_type,
+        rule.fails.fill_null(False) & guard,
+        rule.message,
+        rule.input,
+        rule.describe,
+    )
 
 
 def _plain(default: Any) -> Any:
@@ -381,7 +401,9 @@ def compile_schema(
     name: str | None = None,
 ) -> CompiledSchema:
     """Compile ``model`` for text (CSV, ``typed=False``) or JSON-typed input."""
-    compiler = _Compiler(model, typed=typed, context=dict(context or {}), name=name or model.__name__)
+    compiler = _Compiler(
+        model, typed=typed, context=dict(context or {}), name=name or model.__name__
+    )
     return compiler.compile()
 
 

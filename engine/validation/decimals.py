@@ -34,7 +34,9 @@ def _digit_counts(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     fraction = unsigned.str.split(".").list.get(1, null_on_oob=True).fill_null("")
     significant = (whole + fraction).str.strip_chars_start("0")
     trimmed = significant.str.strip_chars_end("0")
-    exponent = (significant.str.len_chars() - trimmed.str.len_chars()).cast(pl.Int64) - fraction.str.len_chars().cast(pl.Int64)
+    exponent = (significant.str.len_chars() - trimmed.str.len_chars()).cast(
+        pl.Int64
+    ) - fraction.str.len_chars().cast(pl.Int64)
     length = trimmed.str.len_chars().cast(pl.Int64)
     zero = trimmed == ""
     decimals = pl.when(zero | (exponent >= 0)).then(0).otherwise(-exponent)
@@ -58,7 +60,14 @@ def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
     exponent_float = pl.lit(False)
     if value.kind is None:
         is_text = pl.lit(True)
-        rules = [Rule("decimal_parsing", ~plain & ~special & printable, message("decimal_parsing"), describe="parse as decimal")]
+        rules = [
+            Rule(
+                "decimal_parsing",
+                ~plain & ~special & printable,
+                message("decimal_parsing"),
+                describe="parse as decimal",
+            )
+        ]
     else:
         is_text = value.is_str
         number_kind = value.is_kind(Kind.INT, Kind.FLOAT)
@@ -66,24 +75,59 @@ def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
         plain = pl.when(number_kind).then(~exponent_float).otherwise(plain)
         t = pl.when(number_kind).then(value.text).otherwise(t)
         rules = [
-            Rule("decimal_type", value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY, Kind.BOOL), message("decimal_type"), describe="JSON number or string"),
-            Rule("decimal_parsing", is_text & ~plain & ~special & printable, message("decimal_parsing"), describe="parse as decimal"),
+            Rule(
+                "decimal_type",
+                value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY, Kind.BOOL),
+                message("decimal_type"),
+                describe="JSON number or string",
+            ),
+            Rule(
+                "decimal_parsing",
+                is_text & ~plain & ~special & printable,
+                message("decimal_parsing"),
+                describe="parse as decimal",
+            ),
         ]
     allow_inf_nan = schema.get("allow_inf_nan", False)
     if not allow_inf_nan:
-        rules.append(Rule("finite_number", is_text & special, message("finite_number"), describe="finite"))
+        rules.append(
+            Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
+        )
     digits, decimals = _digit_counts(t)
     max_digits = schema.get("max_digits")
     places = schema.get("decimal_places")
     if max_digits is not None:
-        rules.append(Rule("decimal_max_digits", digits > max_digits, message("decimal_max_digits", {"max_digits": max_digits}), describe=f"max_digits {max_digits}"))
+        rules.append(
+            Rule(
+                "decimal_max_digits",
+                digits > max_digits,
+                message("decimal_max_digits", {"max_digits": max_digits}),
+                describe=f"max_digits {max_digits}",
+            )
+        )
     if places is not None:
-        rules.append(Rule("decimal_max_places", decimals > places, message("decimal_max_places", {"decimal_places": places}), describe=f"decimal_places {places}"))
+        rules.append(
+            Rule(
+                "decimal_max_places",
+                decimals > places,
+                message("decimal_max_places", {"decimal_places": places}),
+                describe=f"decimal_places {places}",
+            )
+        )
         if max_digits is not None:
             whole = max_digits - places
-            rules.append(Rule("decimal_whole_digits", digits - decimals > whole, message("decimal_whole_digits", {"whole_digits": whole}), describe=f"at most {whole} whole digits"))
+            rules.append(
+                Rule(
+                    "decimal_whole_digits",
+                    digits - decimals > whole,
+                    message("decimal_whole_digits", {"whole_digits": whole}),
+                    describe=f"at most {whole} whole digits",
+                )
+            )
     if any(k in schema for k in ("gt", "ge", "lt", "le", "multiple_of")):
         raise NotImplementedError("Decimal with numeric bounds")
     parsed = pl.when(plain).then(t.str.strip_chars_start("+").cast(dtype, strict=False))
     python = (is_text & unsure) | exponent_float
-    return Parsed(parsed, tuple(rules), dtype, ("trim, parse plain decimal; exponents by Pydantic",), python)
+    return Parsed(
+        parsed, tuple(rules), dtype, ("trim, parse plain decimal; exponents by Pydantic",), python
+    )

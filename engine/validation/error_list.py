@@ -17,7 +17,9 @@ ERROR_STRUCT = pl.Struct(
 ERROR_DTYPE = pl.List(ERROR_STRUCT)
 
 
-def error(error_type: pl.Expr, loc: list[str] | pl.Expr, msg: pl.Expr, input_json: pl.Expr) -> pl.Expr:
+def error(
+    error_type: pl.Expr, loc: list[str] | pl.Expr, msg: pl.Expr, input_json: pl.Expr
+) -> pl.Expr:
     loc_expr = loc if isinstance(loc, pl.Expr) else pl.lit(loc, dtype=pl.List(pl.String))
     return pl.struct(
         error_type.alias("type"),

@@ -64,7 +64,7 @@ def _fits(value: Any, dtype: pl.DataType) -> bool:
     if not isinstance(value, int) or isinstance(value, bool):
         return True
     if isinstance(dtype, pl.Decimal):
-        return abs(value) < 10 ** (dtype.precision or 38)
+        return bool(abs(value) < 10 ** (dtype.precision or 38))
     if dtype == pl.Int64():
         return -(2**63) <= value < 2**63
     return True

@@ -7,6 +7,7 @@ characters, they are removed and the parse retried (so ``"1_000"`` is 1000 but `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +48,9 @@ def _number_text(value: Value, pattern: str, purpose: str) -> tuple[pl.Expr, tup
         pl.when(_underscore_free(t).str.contains(pattern)).then(_underscore_free(t)),
         rows=has_underscore,
     )
-    text = Helper(value.helper(f"{purpose}_text"), pl.coalesce(pl.col(plain.name), pl.col(separated.name)))
+    text = Helper(
+        value.helper(f"{purpose}_text"), pl.coalesce(pl.col(plain.name), pl.col(separated.name))
+    )
     return pl.col(text.name), (plain, separated, text)
 
 
@@ -67,18 +70,37 @@ def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) ->
     parsed = Helper(value.helper("float"), number_expr)
     number = pl.col(parsed.name)
     if value.kind is None:
-        rules = [Rule("float_parsing", text.is_null(), message("float_parsing"), describe="parse text as float")]
+        rules = [
+            Rule(
+                "float_parsing",
+                text.is_null(),
+                message("float_parsing"),
+                describe="parse text as float",
+            )
+        ]
     else:
         wrong_type = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY) | (
             value.is_kind(Kind.INT) & number.is_infinite()
         )
         rules = [
-            Rule("float_type", wrong_type, message("float_type"), describe="JSON number, bool or numeric string"),
-            Rule("float_parsing", value.is_str & text.is_null(), message("float_parsing"), describe="parse string as float"),
+            Rule(
+                "float_type",
+                wrong_type,
+                message("float_type"),
+                describe="JSON number, bool or numeric string",
+            ),
+            Rule(
+                "float_parsing",
+                value.is_str & text.is_null(),
+                message("float_parsing"),
+                describe="parse string as float",
+            ),
         ]
     allow_inf_nan = schema.get("allow_inf_nan", config.get("allow_inf_nan", True))
     if not allow_inf_nan:
-        rules.append(Rule("finite_number", ~number.is_finite(), message("finite_number"), describe="finite"))
+        rules.append(
+            Rule("finite_number", ~number.is_finite(), message("finite_number"), describe="finite")
+        )
     rules.extend(_bounds(number, schema, float_mod=True))
     steps = ("trim, parse float (Rust grammar, _ separators)",)
     return Parsed(number, tuple(rules), pl.Float64(), steps, None, (*helpers, parsed))
@@ -88,7 +110,7 @@ def int_dtype(schema: dict[str, Any]) -> pl.DataType:
     """Int64 when the constraints keep values in 64 bits, else a 38-digit decimal (HUGEINT)."""
     low = schema.get("ge", schema.get("gt"))
     high = schema.get("le", schema.get("lt"))
-    if low is not None and high is not None and INT64_MIN <= low and high <= INT64_MAX:
+    if low is not None and high is not None and low >= INT64_MIN and high <= INT64_MAX:
         return pl.Int64()
     return pl.Decimal(HUGE_DIGITS, 0)
 
@@ -108,8 +130,18 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
         number = from_text
         overflow = digits.is_not_null() & from_text.is_null()
         rules += [
-            Rule("int_parsing_size", too_long, message("int_parsing_size"), describe="at most 4300 digits"),
-            Rule("int_parsing", digits.is_null(), message("int_parsing"), describe="parse text as int"),
+            Rule(
+                "int_parsing_size",
+                too_long,
+                message("int_parsing_size"),
+                describe="at most 4300 digits",
+            ),
+            Rule(
+                "int_parsing",
+                digits.is_null(),
+                message("int_parsing"),
+                describe="parse text as int",
+            ),
         ]
     else:
         as_float = value.text.cast(pl.Float64, strict=False)
@@ -131,18 +163,48 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
             value.is_kind(Kind.INT) & from_int.is_null()
         )
         rules += [
-            Rule("int_type", value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY), message("int_type"), describe="JSON number, bool or numeric string"),
-            Rule("finite_number", is_float & ~as_float.is_finite(), message("finite_number"), describe="finite float"),
-            Rule("int_from_float", is_float & ~whole, message("int_from_float"), describe="no fractional part"),
-            Rule("int_parsing_size", (is_float & ~in_range) | (value.is_str & too_long), message("int_parsing_size"), describe="size limits"),
-            Rule("int_parsing", value.is_str & digits.is_null(), message("int_parsing"), describe="parse string as int"),
+            Rule(
+                "int_type",
+                value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY),
+                message("int_type"),
+                describe="JSON number, bool or numeric string",
+            ),
+            Rule(
+                "finite_number",
+                is_float & ~as_float.is_finite(),
+                message("finite_number"),
+                describe="finite float",
+            ),
+            Rule(
+                "int_from_float",
+                is_float & ~whole,
+                message("int_from_float"),
+                describe="no fractional part",
+            ),
+            Rule(
+                "int_parsing_size",
+                (is_float & ~in_range) | (value.is_str & too_long),
+                message("int_parsing_size"),
+                describe="size limits",
+            ),
+            Rule(
+                "int_parsing",
+                value.is_str & digits.is_null(),
+                message("int_parsing"),
+                describe="parse string as int",
+            ),
         ]
     parsed = Helper(value.helper("int"), number)
     number = pl.col(parsed.name)
     rules.extend(_bounds(number, schema, float_mod=False))
-    steps = ("trim, parse int (digits, optional .000, _ separators)", f"ints over {HUGE_DIGITS} digits: Pydantic")
+    steps = (
+        "trim, parse int (digits, optional .000, _ separators)",
+        f"ints over {HUGE_DIGITS} digits: Pydantic",
+    )
     all_helpers = (*helpers, parsed_text, parsed)
-    return Parsed(number.cast(dtype, strict=False), tuple(rules), dtype, steps, overflow, all_helpers)
+    return Parsed(
+        number.cast(dtype, strict=False), tuple(rules), dtype, steps, overflow, all_helpers
+    )
 
 
 def _fmod(divisor: float) -> Any:
@@ -166,8 +228,15 @@ def _bounds(number: pl.Expr, schema: dict[str, Any], *, float_mod: bool) -> list
             fails = (rem.abs() > threshold) & ((rem - multiple_of).abs() > threshold)
         else:
             fails = (number % int(multiple_of)) != 0
-        rules.append(Rule("multiple_of", fails, message("multiple_of", {"multiple_of": multiple_of}), describe=f"multiple of {multiple_of}"))
-    checks = [
+        rules.append(
+            Rule(
+                "multiple_of",
+                fails,
+                message("multiple_of", {"multiple_of": multiple_of}),
+                describe=f"multiple of {multiple_of}",
+            )
+        )
+    checks: list[tuple[str, str, Callable[[pl.Expr, pl.Expr], pl.Expr]]] = [
         ("le", "less_than_equal", lambda v, c: v <= c),
         ("lt", "less_than", lambda v, c: v < c),
         ("ge", "greater_than_equal", lambda v, c: v >= c),
@@ -181,5 +250,7 @@ def _bounds(number: pl.Expr, schema: dict[str, Any], *, float_mod: bool) -> list
         ok = compare(number, literal)
         if float_mod:
             ok = nan_safe(ok, number)
-        rules.append(Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}"))
+        rules.append(
+            Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}")
+        )
     return rules

@@ -46,13 +46,34 @@ def parse_str(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
     min_length = _option(schema, config, "min_length", "str_min_length")
     max_length = _option(schema, config, "max_length", "str_max_length")
     if min_length is not None:
-        rules.append(Rule("string_too_short", text.str.len_chars() < min_length, message("string_too_short", {"min_length": min_length}), describe=f"min_length {min_length}"))
+        rules.append(
+            Rule(
+                "string_too_short",
+                text.str.len_chars() < min_length,
+                message("string_too_short", {"min_length": min_length}),
+                describe=f"min_length {min_length}",
+            )
+        )
     if max_length is not None:
-        rules.append(Rule("string_too_long", text.str.len_chars() > max_length, message("string_too_long", {"max_length": max_length}), describe=f"max_length {max_length}"))
+        rules.append(
+            Rule(
+                "string_too_long",
+                text.str.len_chars() > max_length,
+                message("string_too_long", {"max_length": max_length}),
+                describe=f"max_length {max_length}",
+            )
+        )
     pattern = _option(schema, config, "pattern", "str_pattern")
     if pattern is not None:
         if rust_regex_ok(pattern):
-            rules.append(Rule("string_pattern_mismatch", ~text.str.contains(pattern), message("string_pattern_mismatch", {"pattern": pattern}), describe=f"pattern {pattern!r}"))
+            rules.append(
+                Rule(
+                    "string_pattern_mismatch",
+                    ~text.str.contains(pattern),
+                    message("string_pattern_mismatch", {"pattern": pattern}),
+                    describe=f"pattern {pattern!r}",
+                )
+            )
         else:
             python = value.is_str if python is None else (python | value.is_str)
             steps.append(f"pattern {pattern!r} needs Python's re: checked by Pydantic")
@@ -82,7 +103,14 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
     is_false = value.text.is_in(FALSE_TEXT)
     if value.kind is None:
         parsed = pl.when(is_true).then(True).when(is_false).then(False)
-        rules = [Rule("bool_parsing", parsed.is_null(), message("bool_parsing"), describe="true/false/yes/no/on/off/1/0/t/f/y/n")]
+        rules = [
+            Rule(
+                "bool_parsing",
+                parsed.is_null(),
+                message("bool_parsing"),
+                describe="true/false/yes/no/on/off/1/0/t/f/y/n",
+            )
+        ]
     else:
         number = value.text.cast(pl.Float64, strict=False)
         # pydantic-core reads JSON ints as i64 first: a bigger int is a type error, not a word.
@@ -102,8 +130,18 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
         odd_float = value.is_kind(Kind.FLOAT) & ~number.is_in([0.0, 1.0])
         wrong_type = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY) | huge | odd_float
         rules = [
-            Rule("bool_type", wrong_type, message("bool_type"), describe="JSON bool, 0/1 or a bool word"),
-            Rule("bool_parsing", ~wrong_type & parsed.is_null(), message("bool_parsing"), describe="bool words, 0 or 1"),
+            Rule(
+                "bool_type",
+                wrong_type,
+                message("bool_type"),
+                describe="JSON bool, 0/1 or a bool word",
+            ),
+            Rule(
+                "bool_parsing",
+                ~wrong_type & parsed.is_null(),
+                message("bool_parsing"),
+                describe="bool words, 0 or 1",
+            ),
         ]
     return Parsed(parsed, tuple(rules), pl.Boolean(), ("bool words (case-insensitive) or 0/1",))
 
@@ -111,7 +149,7 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
 def sentinel_message(schema: dict[str, Any]) -> str:
     """The message pydantic-core gives for a choice error, got by asking it directly."""
     try:
-        SchemaValidator(schema).validate_python(object())  # type: ignore[arg-type]
+        SchemaValidator(schema).validate_python(object())
     except ValidationError as exc:
         return str(exc.errors()[0]["msg"])
     raise AssertionError("a sentinel object validated")  # pragma: no cover
@@ -127,11 +165,21 @@ def _matches(value: Value, choices: list[Any]) -> tuple[pl.Expr, pl.Expr]:
         matched = matched | (value.is_str & value.text.is_in(strings))
     if value.kind is not None:
         number = value.text.cast(pl.Float64, strict=False)
-        as_int = pl.when(value.is_kind(Kind.BOOL)).then((value.text == "true").cast(pl.Float64)).otherwise(number)
+        as_int = (
+            pl.when(value.is_kind(Kind.BOOL))
+            .then((value.text == "true").cast(pl.Float64))
+            .otherwise(number)
+        )
         if ints:
-            matched = matched | (value.is_kind(Kind.INT, Kind.FLOAT, Kind.BOOL) & as_int.is_in([float(i) for i in ints]))
+            matched = matched | (
+                value.is_kind(Kind.INT, Kind.FLOAT, Kind.BOOL)
+                & as_int.is_in([float(i) for i in ints])
+            )
         if bools:
-            matched = matched | (value.is_kind(Kind.BOOL, Kind.INT, Kind.FLOAT) & as_int.is_in([float(b) for b in bools]))
+            matched = matched | (
+                value.is_kind(Kind.BOOL, Kind.INT, Kind.FLOAT)
+                & as_int.is_in([float(b) for b in bools])
+            )
     return matched, as_int if value.kind is not None and (ints or bools) else pl.lit(None)
 
 
@@ -148,7 +196,9 @@ def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
         typed = number.cast(pl.Int64)
     else:
         raise NotImplementedError("Literal mixing types or with non str/int values")
-    rule = Rule("literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}")
+    rule = Rule(
+        "literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}"
+    )
     return Parsed(typed, (rule,), dtype, ("exact match",))
 
 

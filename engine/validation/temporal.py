@@ -116,26 +116,47 @@ def parse_date(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
 
 def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
     text = value.text
-    shape = Helper(value.helper("fast_shape"), (text.str.len_bytes() == 19) & text.str.contains(FAST_DATETIME_RE))
+    shape = Helper(
+        value.helper("fast_shape"),
+        (text.str.len_bytes() == 19) & text.str.contains(FAST_DATETIME_RE),
+    )
     fast_shape = pl.col(shape.name)
     fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
     general_value, general_tz = general_datetime(text)
     slow_rows = value.is_str & ~value.absent & ~fast_shape.fill_null(False)
     general = Helper(value.helper("datetime"), general_value, slow_rows)
     offset = Helper(value.helper("has_tz"), general_tz, slow_rows)
-    parsed = Helper(value.helper("parsed"), pl.when(fast_shape).then(fast).otherwise(pl.col(general.name)))
+    parsed = Helper(
+        value.helper("parsed"), pl.when(fast_shape).then(fast).otherwise(pl.col(general.name))
+    )
     result = pl.col(parsed.name)
     has_tz = fast_shape.not_() & pl.col(offset.name).fill_null(False)
     rules = _type_error(value, "datetime_type")
     tz = schema.get("tz_constraint")
     if tz == "aware":
-        rules.append(Rule("timezone_aware", result.is_not_null() & ~has_tz, message("timezone_aware"), describe="has a UTC offset"))
+        rules.append(
+            Rule(
+                "timezone_aware",
+                result.is_not_null() & ~has_tz,
+                message("timezone_aware"),
+                describe="has a UTC offset",
+            )
+        )
     elif tz == "naive":
-        rules.append(Rule("timezone_naive", result.is_not_null() & has_tz, message("timezone_naive"), describe="has no UTC offset"))
+        rules.append(
+            Rule(
+                "timezone_naive",
+                result.is_not_null() & has_tz,
+                message("timezone_naive"),
+                describe="has no UTC offset",
+            )
+        )
     elif tz is not None:
         raise NotImplementedError(f"datetime tz_constraint={tz!r}")
     if schema.get("now_op") is not None:
         raise NotImplementedError("PastDatetime / FutureDatetime")
     python = (value.is_str & ~value.absent & result.is_null()) | _not_decidable(value)
     steps = ("ISO 8601 date[time][offset] vectorized, stored in UTC; other forms by Pydantic",)
-    return Parsed(result, tuple(rules), pl.Datetime("us"), steps, python, (shape, general, offset, parsed))
+    return Parsed(
+        result, tuple(rules), pl.Datetime("us"), steps, python, (shape, general, offset, parsed)
+    )

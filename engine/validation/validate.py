@@ -51,7 +51,9 @@ class BatchValidator:
         self.source_keys = tuple(source_keys)
         known = set(schema.input_keys)
         self.missing_keys = [k for k in schema.input_keys if k not in self.source_keys]
-        self.extra_keys = [k for k in self.source_keys if k not in known] if not schema.typed else []
+        self.extra_keys = (
+            [k for k in self.source_keys if k not in known] if not schema.typed else []
+        )
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self.error_list = self._errors()
@@ -64,15 +66,21 @@ class BatchValidator:
             exprs.append(program.value.alias(value_column(program.name)))
             for i, rule in enumerate(program.rules):
                 exprs.append(rule.fails.fill_null(False).alias(rule_column(program.name, i)))
-        python_parts = [p.python_rows.fill_null(False) for p in self.schema.fields if p.python_rows is not None]
+        python_parts = [
+            p.python_rows.fill_null(False) for p in self.schema.fields if p.python_rows is not None
+        ]
         if self.schema.typed and self.schema.extra == "forbid":
             known = list(self.schema.input_keys)
-            python_parts.append(pl.col(KEYS).list.set_difference(pl.lit(known)).list.len().fill_null(0) > 0)
+            python_parts.append(
+                pl.col(KEYS).list.set_difference(pl.lit(known)).list.len().fill_null(0) > 0
+            )
         python = pl.any_horizontal(python_parts) if python_parts else pl.lit(False)
         return [python.alias(PYTHON), *exprs]
 
     def _field_ok(self) -> pl.Expr:
-        failures = [pl.col(rule_column(p.name, i)) for p in self.schema.fields for i in range(len(p.rules))]
+        failures = [
+            pl.col(rule_column(p.name, i)) for p in self.schema.fields for i in range(len(p.rules))
+        ]
         failures += [pl.col(k).is_not_null() for k in self._forbidden_extra()]
         ok = ~pl.any_horizontal(failures) if failures else pl.lit(True)
         return ok & pl.col(MALFORMED).is_null()
@@ -86,14 +94,21 @@ class BatchValidator:
             (rule.fails.fill_null(False) & fields_ok).alias(model_rule_column(i))
             for i, rule in enumerate(self.schema.model_rules)
         ]
-        model_fail = pl.any_horizontal([pl.col(model_rule_column(i)) for i in range(len(model_checks))]) if model_checks else pl.lit(False)
+        model_fail = (
+            pl.any_horizontal([pl.col(model_rule_column(i)) for i in range(len(model_checks))])
+            if model_checks
+            else pl.lit(False)
+        )
         python = pl.col(PYTHON) & pl.col(MALFORMED).is_null()
         if self.schema.model_python == "all":
             python = pl.col(MALFORMED).is_null()
         elif self.schema.model_python == "valid":
             python = python | (fields_ok & ~model_fail)
         updates = [
-            pl.when(fields_ok).then(expr).otherwise(pl.col(value_column(name))).alias(value_column(name))
+            pl.when(fields_ok)
+            .then(expr)
+            .otherwise(pl.col(value_column(name)))
+            .alias(value_column(name))
             for name, expr in self.schema.model_values.items()
         ]
         return [
@@ -110,9 +125,16 @@ class BatchValidator:
             .then(pl.lit(self.schema.model_type_message))
             .otherwise(pl.col(MALFORMED_MSG))
         )
+        # A JSON record that parsed but is not an object is its own input; other malformed
+        # rows show their raw text as a string.
+        raw_input = json_text(pl.col(RAW))
+        if self.schema.typed:
+            raw_input = (
+                pl.when(pl.col(MALFORMED) == "model_type").then(pl.col(RAW)).otherwise(raw_input)
+            )
         parts.append(
             pl.when(pl.col(MALFORMED).is_not_null()).then(
-                error(pl.col(MALFORMED), [], malformed_msg, json_text(pl.col(RAW)))
+                error(pl.col(MALFORMED), [], malformed_msg, raw_input)
             )
         )
         row_json = self._row_json()
@@ -122,15 +144,25 @@ class BatchValidator:
             index: Any = None
             for i in range(len(program.rules)):
                 fired = pl.col(rule_column(program.name, i))
-                index = pl.when(fired).then(pl.lit(i, pl.Int16)) if index is None else index.when(fired).then(pl.lit(i, pl.Int16))
+                index = (
+                    pl.when(fired).then(pl.lit(i, pl.Int16))
+                    if index is None
+                    else index.when(fired).then(pl.lit(i, pl.Int16))
+                )
             first = index.otherwise(None)
             types = [rule.error_type for rule in program.rules]
-            error_type = first.replace_strict(list(range(len(types))), types, return_dtype=pl.String)
+            error_type = first.replace_strict(
+                list(range(len(types))), types, return_dtype=pl.String
+            )
             msg: Any = None
             given: Any = self._token(program.keys)
             for i, rule in enumerate(program.rules):
                 text = pl.lit(rule.message) if isinstance(rule.message, str) else rule.message
-                msg = pl.when(first == i).then(text) if msg is None else msg.when(first == i).then(text)
+                msg = (
+                    pl.when(first == i).then(text)
+                    if msg is None
+                    else msg.when(first == i).then(text)
+                )
                 if rule.error_type == "missing":
                     given = pl.when(first == i).then(row_json).otherwise(given)
                 elif rule.input is not None:
@@ -144,12 +176,19 @@ class BatchValidator:
         for key in self._forbidden_extra():
             parts.append(
                 pl.when(pl.col(key).is_not_null()).then(
-                    error(pl.lit("extra_forbidden"), [key], pl.lit(message("extra_forbidden")), json_text(pl.col(key)))
+                    error(
+                        pl.lit("extra_forbidden"),
+                        [key],
+                        pl.lit(message("extra_forbidden")),
+                        json_text(pl.col(key)),
+                    )
                 )
             )
-        for i, rule in enumerate(self.schema.model_rules):
+        for i, model_rule in enumerate(self.schema.model_rules):
             parts.append(
-                pl.when(pl.col(model_rule_column(i))).then(error(pl.lit(rule.error_type), [], rule.message, row_json))
+                pl.when(pl.col(model_rule_column(i))).then(
+                    error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
+                )
             )
         return parts
 
@@ -162,7 +201,8 @@ class BatchValidator:
             present = self._present(key)
             here = pl.lit([key], dtype=pl.List(pl.String))
             loc = pl.when(present).then(here) if loc is None else loc.when(present).then(here)
-        return loc.otherwise(pl.lit(default, dtype=pl.List(pl.String)))
+        chosen: pl.Expr = loc.otherwise(pl.lit(default, dtype=pl.List(pl.String)))
+        return chosen
 
     def _present(self, key: str) -> pl.Expr:
         if self.schema.typed:
@@ -170,7 +210,9 @@ class BatchValidator:
         return pl.col(key).is_not_null()
 
     def _token(self, keys: tuple[str, ...]) -> pl.Expr:
-        tokens = [pl.col(token_column(k)) if self.schema.typed else json_text(pl.col(k)) for k in keys]
+        tokens = [
+            pl.col(token_column(k)) if self.schema.typed else json_text(pl.col(k)) for k in keys
+        ]
         return pl.coalesce(tokens) if len(tokens) > 1 else tokens[0]
 
     def _row_json(self) -> pl.Expr:
@@ -178,7 +220,9 @@ class BatchValidator:
         if self.schema.typed:
             return pl.col(RAW)
         pieces = [
-            pl.when(pl.col(k).is_not_null()).then(pl.lit(json.dumps(k) + ":") + json_text(pl.col(k)))
+            pl.when(pl.col(k).is_not_null()).then(
+                pl.lit(json.dumps(k) + ":") + json_text(pl.col(k))
+            )
             for k in self.source_keys
         ]
         if not pieces:
@@ -189,7 +233,9 @@ class BatchValidator:
 
     def _prepare(self, batch: RawBatch, now: datetime) -> pl.DataFrame:
         frame = batch.frame
-        extra: list[pl.Expr] = [pl.lit(now.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias(NOW)]
+        extra: list[pl.Expr] = [
+            pl.lit(now.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias(NOW)
+        ]
         for key in self.missing_keys:
             if key in frame.columns:
                 continue
@@ -204,7 +250,9 @@ class BatchValidator:
     def _error_rows(self, invalid: pl.DataFrame) -> pl.DataFrame:
         """ROW, RAW and the error list. Lists are assembled long-then-grouped: Polars'
         concat_list over struct columns is an order of magnitude slower."""
-        wide = invalid.select(ROW, *[part.alias(f"__e{i}") for i, part in enumerate(self.error_list)])
+        wide = invalid.select(
+            ROW, *[part.alias(f"__e{i}") for i, part in enumerate(self.error_list)]
+        )
         grouped = (
             wide.unpivot(index=ROW, value_name="__e")
             .drop_nulls("__e")

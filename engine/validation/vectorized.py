@@ -79,7 +79,11 @@ def vectorized(twin: Callable[..., Outcome | ModelOutcome]) -> Callable[[F], F]:
 
 def twin_of(function: Any) -> Callable[..., Any] | None:
     """The twin declared for a validator, looking through bound methods and classmethods."""
-    for candidate in (function, getattr(function, "__func__", None), getattr(function, "func", None)):
+    for candidate in (
+        function,
+        getattr(function, "__func__", None),
+        getattr(function, "func", None),
+    ):
         if candidate is not None and hasattr(candidate, ATTRIBUTE):
             return getattr(candidate, ATTRIBUTE)  # type: ignore[no-any-return]
     return None

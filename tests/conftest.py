@@ -1,0 +1,51 @@
+"""Shared fixtures: real files on disk, a real DuckDB file, the real CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+
+import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "test.duckdb"
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
+    """Write a file under tmp_path and return its path."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def _run(*args: str) -> Result:
+        return runner.invoke(cli.main, list(args), catch_exceptions=False)
+
+    return _run
+
+
+def query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read-only query against a DuckDB file (as a separate reader would)."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

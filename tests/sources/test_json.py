@@ -1,0 +1,163 @@
+"""NDJSON and JSON-array reading: kinds of values, malformed records, block-size independence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.batch import LINE, MALFORMED, RAW, ROW, Kind, kind_column
+from engine.errors import SourceError
+from engine.sources.json import JsonSource
+from engine.sources.json_values import token_column
+
+Write = Callable[[str, str | bytes], Path]
+
+
+def read(
+    path: Path, *, array: bool, keys: tuple[str, ...] = ("a", "b"), block_size: int = 1 << 20
+) -> pl.DataFrame:
+    source = JsonSource(
+        path,
+        keys=keys,
+        want_all_keys=True,
+        array=array,
+        block_size=block_size,
+        max_record_bytes=1 << 16,
+    )
+    frames = [batch.frame for batch in source.batches()]
+    return pl.concat(frames)
+
+
+NDJSON = (
+    '{"a": 1, "b": "x\\"y"}\n'
+    "\n"
+    '{"a": "2", "c": 3}\n'
+    "nope\n"
+    "[1,2]\n"
+    '{"a": NaN}\n'
+    '{"a": null, "b": {"d": [1]}}\n'
+    '{"a": 1e3, "b": true}\n'
+    '{"a": -7, "b": [1, "two"]}\n'
+)
+
+
+@pytest.mark.parametrize("block_size", [5, 1 << 20])
+def test_ndjson_values_keep_their_json_kind(write: Write, block_size: int) -> None:
+    frame = read(write("t.ndjson", NDJSON), array=False, block_size=block_size)
+    got = frame.select(
+        ROW, LINE, MALFORMED, "a", kind_column("a"), token_column("a"), "b", kind_column("b")
+    ).rows()
+    assert got == [
+        (1, 1, None, "1", Kind.INT, "1", 'x"y', Kind.STR),
+        (2, 3, None, "2", Kind.STR, '"2"', None, Kind.ABSENT),
+        (3, 4, "json_invalid", None, Kind.ABSENT, None, None, Kind.ABSENT),
+        (4, 5, "model_type", None, Kind.ABSENT, None, None, Kind.ABSENT),
+        (5, 6, None, "NaN", Kind.FLOAT, "NaN", None, Kind.ABSENT),
+        (6, 7, None, None, Kind.NULL, "null", '{"d":[1]}', Kind.OBJECT),
+        (7, 8, None, "1000.0", Kind.FLOAT, "1000.0", "true", Kind.BOOL),
+        (8, 9, None, "-7", Kind.INT, "-7", '[1,"two"]', Kind.ARRAY),
+    ]
+    assert frame["__keys"].to_list()[:2] == [["a", "b"], ["a", "c"]]
+
+
+ARRAY = (
+    ' [ {"a": 1, "b": "x\\\\\\"],y"},\n'
+    ' {"a": [1,2], "b": "}"},\n'
+    ' {"a": \n  3},\n'
+    ' 5, "str", {"bad": },\n'
+    ' {"a": 4}\n'
+    "] \n"
+)
+
+
+@pytest.mark.parametrize("block_size", [7, 1 << 20])
+def test_json_array_elements(write: Write, block_size: int) -> None:
+    frame = read(write("t.json", ARRAY), array=True, block_size=block_size)
+    assert frame.select(ROW, LINE, RAW, MALFORMED, "a", "b").rows() == [
+        (1, 1, '{"a": 1, "b": "x\\\\\\"],y"}', None, "1", 'x\\"],y'),
+        (2, 2, '{"a": [1,2], "b": "}"}', None, "[1,2]", "}"),
+        (3, 3, '{"a": \n  3}', None, "3", None),
+        (4, 5, "5", "model_type", None, None),
+        (5, 5, '"str"', "model_type", None, None),
+        (6, 5, '{"bad": }', "json_invalid", None, None),
+        (7, 6, '{"a": 4}', None, "4", None),
+    ]
+
+
+def test_json_array_with_no_elements(write: Write) -> None:
+    source = JsonSource(
+        write("e.json", "[ ]\n"),
+        keys=("a",),
+        want_all_keys=False,
+        array=True,
+        block_size=1024,
+        max_record_bytes=1024,
+    )
+    assert list(source.batches()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "array", "problem"),
+    [
+        ("a.json", '{"a": 1}\n', True, "not a JSON array: the file does not start with '['"),
+        ("b.ndjson", '[{"a": 1}]\n', False, "looks like a JSON array, not NDJSON"),
+        ("c.ndjson", "", False, "file is empty"),
+    ],
+)
+def test_wrong_format_stops_with_one_line(
+    write: Write, name: str, content: str, array: bool, problem: str
+) -> None:
+    path = write(name, content)
+    with pytest.raises(SourceError) as raised:
+        read(path, array=array)
+    assert problem in str(raised.value)
+    assert str(raised.value).startswith(str(path))
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(
+        st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values), min_size=1, max_size=25
+    ),
+    block=st.integers(16, 400),
+)
+def test_array_and_ndjson_agree_with_json_module(
+    tmp_path: Path, records: list[dict[str, object]], block: int
+) -> None:
+    ndjson = tmp_path / "r.ndjson"
+    ndjson.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    array = tmp_path / "r.json"
+    array.write_text(
+        "[\n" + ",\n".join(json.dumps(r, indent=1) for r in records) + "\n]", encoding="utf-8"
+    )
+    for frame in (
+        read(ndjson, array=False, block_size=block),
+        read(array, array=True, block_size=block),
+    ):
+        assert frame.height == len(records)
+        assert frame[MALFORMED].null_count() == len(records)
+        for key in ("a", "b"):
+            tokens = frame[token_column(key)].to_list()
+            expected = [json.loads(t) if t is not None else "<absent>" for t in tokens]
+            assert expected == [r.get(key, "<absent>") for r in records]

@@ -1,0 +1,184 @@
+"""The CLI as a user runs it: exit codes, one-line errors, output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from tests.conftest import DATA, ROOT, query
+
+RunCli = Callable[..., Result]
+
+
+def test_run_then_summary_json(run_cli: RunCli, db: Path) -> None:
+    result = run_cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "21 rows, 7 valid, 14 invalid" in result.output
+    assert "currency" in result.output and "value_error" in result.output
+    again = run_cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db))
+    assert again.exit_code == 0
+    assert "skipped" in again.output and "already ingested as run 1" in again.output
+    summary = run_cli("summary", "--db", str(db), "--json")
+    assert summary.exit_code == 0
+    data = json.loads(summary.output)
+    assert (
+        data["runs_completed"],
+        data["rows_total"],
+        data["rows_valid"],
+        data["rows_invalid"],
+    ) == (1, 21, 7, 14)
+    assert data["success_rate"] == 7 / 21
+    assert [(r["run_id"], r["status"], r["format"]) for r in data["runs"]] == [
+        (1, "completed", "csv")
+    ]
+
+
+def test_quiet_prints_nothing(run_cli: RunCli, db: Path) -> None:
+    result = run_cli("run", str(DATA / "transactions_sample.ndjson"), "--db", str(db), "--quiet")
+    assert result.exit_code == 0
+    assert result.output == ""
+    assert query(db, "SELECT count(*) FROM raw_data") == [(15,)]
+
+
+def test_generate_is_deterministic(run_cli: RunCli, tmp_path: Path) -> None:
+    digests = []
+    for name in ("a.csv", "b.csv"):
+        result = run_cli(
+            "generate",
+            "--rows",
+            "1000",
+            "-o",
+            str(tmp_path / name),
+            "--seed",
+            "9",
+            "--bad-fraction",
+            "0.2",
+        )
+        assert result.exit_code == 0
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    lines = (tmp_path / "a.csv").read_text().splitlines()
+    assert lines[0] == "external_id,amount,currency,source_channel,timestamp"
+    assert len(lines) == 1001
+    assert lines[1].startswith("TXN-1,")
+    bad = sum(1 for line in lines[1:] if line.split(",")[1] == "-50.0")
+    assert 150 < bad < 250
+    assert {line.split(",")[2] for line in lines[1:]} == {"USD", "EUR", "GBP", "AUD", "JPY", "CAD"}
+    assert {line.split(",")[3] for line in lines[1:]} == {
+        "CHANNEL1",
+        "CHANNEL2",
+        "CHANNEL3",
+        "CHANNEL4",
+    }
+    ndjson = run_cli(
+        "generate", "--rows", "3", "-o", str(tmp_path / "c.ndjson"), "--format", "ndjson"
+    )
+    assert ndjson.exit_code == 0
+    assert json.loads((tmp_path / "c.ndjson").read_text().splitlines()[0])["external_id"] == "TXN-1"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_bad_inputs_fail_with_one_line(tmp_path: Path, db: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    odd = tmp_path / "data.txt"
+    odd.write_text("a,b\n")
+    cases = [
+        (tmp_path / "missing.csv", f"error: {tmp_path / 'missing.csv'}: no such file"),
+        (empty, f"error: {empty}: file is empty"),
+        (
+            odd,
+            f"error: {odd}: cannot tell the format from the extension '.txt' (pass --format csv|ndjson|json)",
+        ),
+    ]
+    for path, expected in cases:
+        result = cli("run", str(path), "--db", str(db))
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert result.stderr.strip() == expected
+        assert "Traceback" not in result.stderr
+    # --format makes the odd extension readable.
+    result = cli("run", str(odd), "--db", str(db), "--format", "csv", "--schema", "transactions")
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_schema_and_bad_context(db: Path) -> None:
+    result = cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db), "--schema", "nope")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: schema nope: not found (known schemas: ")
+    result = cli(
+        "run", str(DATA / "transactions_sample.csv"), "--db", str(db), "--context", "novalue"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --context expects KEY=VALUE, got 'novalue'"
+
+
+def test_schema_from_a_file(tmp_path: Path, db: Path) -> None:
+    module = tmp_path / "my_models.py"
+    module.write_text(
+        "from pydantic import BaseModel, Field\n"
+        "class Reading(BaseModel):\n"
+        "    sensor: str\n"
+        "    value: float = Field(ge=0)\n"
+    )
+    data = tmp_path / "readings.csv"
+    data.write_text("sensor,value\nA,1.5\nB,-2\n,3\n")
+    result = cli("run", str(data), "--db", str(db), "--schema", f"{module}:Reading")
+    assert result.returncode == 0, result.stderr
+    assert query(db, "SELECT sensor, value FROM reading ORDER BY row_number") == [("A", 1.5)]
+    assert query(db, "SELECT row_number, loc, type FROM error_details ORDER BY 1") == [
+        (2, "value", "greater_than_equal"),
+        (3, "sensor", "missing"),
+    ]
+
+
+def test_locked_database_names_the_holder(tmp_path: Path, db: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        for args in (["run", str(DATA / "transactions_sample.csv")], ["summary"]):
+            result = cli(*args, "--db", str(db))
+            assert result.returncode == 2
+            assert result.stderr.strip() == (
+                f"error: {db}: database is locked by process {holder.pid} "
+                "(wait for it to finish or stop it, or use another --db file)"
+            )
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+
+
+def test_help_explains_commands() -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("run", "summary", "generate"):
+        assert command in result.stdout
+    run_help = cli("run", "--help").stdout
+    assert "--force" in run_help and "--schema" in run_help and "atomic" in run_help
