@@ -31,6 +31,7 @@ from engine.store.runs import (
     start_run,
 )
 from engine.store.store import Store
+from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import ERRORS
 from engine.validation.validate import BatchValidator, ValidationResult
@@ -117,11 +118,11 @@ def _error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
 class Validated:
     batch: RawBatch
     result: ValidationResult
-    table: str
+    schema: CompiledSchema
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
-    return Validated(batch, validator.validate(batch, now), validator.schema.table)
+    return Validated(batch, validator.validate(batch, now), validator.schema)
 
 
 def process_batch(
@@ -133,7 +134,13 @@ def process_batch(
 
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     """Append a validated batch's raw rows, valid rows and invalid rows."""
-    batch, result = validated.batch, validated.result
+    batch, result, schema = validated.batch, validated.result, validated.schema
+    valid, invalid = result.valid, result.invalid
+    if schema.unique:
+        valid, duplicates = split_duplicates(
+            store, schema.table, schema.unique, schema.unique_loc, run_id, valid, batch.frame
+        )
+        invalid = pl.concat([invalid, duplicates]).sort(ROW)
     run = pl.lit(run_id, dtype=pl.Int64).alias("run_id")
     lineage = [
         run,
@@ -147,12 +154,10 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
         if name in batch.frame.columns
     ]
     store.append(ddl.RAW, batch.frame.select(lineage))
-    store.append(
-        validated.table, result.valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW))
-    )
+    store.append(schema.table, valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW)))
     store.append(
         ddl.ERRORS,
-        result.invalid.select(
+        invalid.select(
             run,
             pl.col(ROW).alias("row_number"),
             pl.col(RAW).alias("raw"),
@@ -161,10 +166,10 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     )
     return Tally(
         rows=batch.height,
-        valid=result.valid.height,
-        invalid=result.invalid.height,
+        valid=valid.height,
+        invalid=invalid.height,
         python_rows=result.python_rows,
-        errors=_error_counts(result.invalid),
+        errors=_error_counts(invalid),
     )
 
 

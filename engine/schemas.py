@@ -88,3 +88,14 @@ def load_schema(spec: str) -> type[BaseModel]:
         known = ", ".join(name for name, _ in available())
         raise SchemaError(spec, "not found", hint=f"known schemas: {known}") from None
     return _pick(module, class_name or None, spec)
+
+
+def describe_schemas() -> list[tuple[str, str, str]]:
+    """(name to pass to --schema, target table, first docstring line) for each model."""
+    from engine.validation.compiler import table_name
+
+    rows = []
+    for name, model in available():
+        doc = (model.__doc__ or "").strip().splitlines()
+        rows.append((name, table_name(model), doc[0] if doc else ""))
+    return rows

@@ -51,9 +51,13 @@ class JsonValues:
 
     def frame(self, records: pl.Series) -> pl.DataFrame:
         """Columns: MALFORMED, MALFORMED_MSG, KEYS, then per key its text, kind and JSON token."""
-        # A replacement scan of a local Arrow table (register() leaks; see Store.append).
-        texts = pl.DataFrame({"t": records}).to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
-        parsed = self._con.sql(self._query).pl()
+        # A relation over the Arrow data, not register(): registered frames stay in memory.
+        arrow = pl.DataFrame({"t": records}).to_arrow(compat_level=pl.CompatLevel.newest())
+        relation = self._con.from_arrow(arrow).query("texts", self._query)
+        assert relation is not None
+        found = pl.from_arrow(relation.to_arrow_table())
+        assert isinstance(found, pl.DataFrame)
+        parsed = found
         parsed = parsed.with_columns(
             pl.Series(RAW, records),
             pl.lit(None, pl.String).alias(MALFORMED),

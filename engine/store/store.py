@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from engine.errors import StoreError, StoreLockedError
-from engine.store.ddl import SHARED_DDL, data_table_ddl, quote, sql_type
+from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
 from engine.validation.compiler import CompiledSchema
 
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
@@ -83,6 +83,15 @@ class Store:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def frame_over(self, name: str, data: pl.DataFrame, query: str) -> pl.DataFrame:
+        """Run ``query`` with ``data`` visible as table ``name`` (without registering it)."""
+        arrow = data.to_arrow(compat_level=pl.CompatLevel.newest())
+        relation = self.con.from_arrow(arrow).query(name, query)
+        assert relation is not None
+        result = pl.from_arrow(relation.to_arrow_table())
+        assert isinstance(result, pl.DataFrame)
+        return result
+
     def append(self, table: str, frame: pl.DataFrame) -> None:
         """Append a batch as one Arrow scan; columns matched by name."""
         if frame.height == 0:
@@ -102,7 +111,7 @@ class Store:
 
     def ensure_data_table(self, schema: CompiledSchema) -> None:
         """Create the schema's typed table, or check an existing one still fits the model."""
-        wanted = {p.name: sql_type(p.dtype, column=p.name) for p in schema.fields}
+        wanted = {p.name: p.sql_type for p in schema.fields}
         existing = self.table_columns(schema.table)
         if not existing:
             self.execute(data_table_ddl(schema.table, wanted))

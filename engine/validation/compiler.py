@@ -24,12 +24,16 @@ from pydantic import BaseModel
 from engine.batch import Kind, kind_column
 from engine.errors import SchemaError
 from engine.sources.json_values import token_column
+from engine.store.ddl import sql_type
+from engine.validation.choices import parse_enum, parse_literal
 from engine.validation.common import json_text, json_value, message
 from engine.validation.decimals import parse_decimal
 from engine.validation.numbers import parse_float, parse_int
 from engine.validation.rules import FieldProgram, Helper, Parsed, Rule, Value, value_column
-from engine.validation.strings import parse_bool, parse_enum, parse_literal, parse_str
-from engine.validation.temporal import parse_date, parse_datetime
+from engine.validation.strict import strict_parse
+from engine.validation.strings import parse_bool, parse_str
+from engine.validation.temporal import parse_date, parse_datetime, parse_time
+from engine.validation.uuids import parse_uuid
 from engine.validation.vectorized import (
     Check,
     ModelOutcome,
@@ -48,6 +52,8 @@ LEAVES: dict[str, Callable[[Value, dict[str, Any], dict[str, Any]], Parsed]] = {
     "decimal": parse_decimal,
     "date": parse_date,
     "datetime": parse_datetime,
+    "time": parse_time,
+    "uuid": parse_uuid,
     "literal": parse_literal,
     "enum": parse_enum,
 }
@@ -80,6 +86,13 @@ class CompiledSchema:
     model_values: dict[str, pl.Expr] = field(default_factory=dict)
     model_python: str | None = None  # "valid" (after-validator) or "all" (before/wrap)
     notes: list[str] = field(default_factory=list)
+    unique: tuple[str, ...] = ()  # field names forming a unique key (``__unique__``)
+
+    @property
+    def unique_loc(self) -> tuple[str, ...]:
+        """How the unique key's fields are named in errors (their first input key)."""
+        by_name = {p.name: p.keys[0] for p in self.fields}
+        return tuple(by_name[name] for name in self.unique)
 
     @property
     def input_keys(self) -> tuple[str, ...]:
@@ -167,7 +180,16 @@ class _Compiler:
         )
         for wrapper in reversed(model_wrappers):
             self.model_validator(compiled, wrapper)
+        compiled.unique = self.unique_key({p.name for p in programs})
         return compiled
+
+    def unique_key(self, fields: set[str]) -> tuple[str, ...]:
+        declared = getattr(self.model, "__unique__", ())
+        key = (declared,) if isinstance(declared, str) else tuple(declared)
+        for name in key:
+            if name not in fields:
+                raise self.error(f"__unique__ names {name!r}, which is not a field")
+        return key
 
     def model_validator(self, compiled: CompiledSchema, node: dict[str, Any]) -> None:
         function = node["function"]["function"]
@@ -273,10 +295,10 @@ class _Compiler:
         program = FieldProgram(
             name=name,
             keys=keys,
-            value=final.cast(walked.dtype),
+            value=final.cast(walked.dtype, strict=False),
             rules=rules,
             dtype=walked.dtype,
-            sql_type="",
+            sql_type=walked.sql_type or sql_type(walked.dtype, column=name),
             required=required,
             default=default,
             python_rows=python,
@@ -300,6 +322,7 @@ class _Compiler:
                 ("null allowed", *inner.steps),
                 inner.python,
                 inner.helpers,
+                inner.sql_type,
             )
         if kind == "function-after":
             inner = self.walk(name, self.resolve(node["schema"]), value, guard)
@@ -309,19 +332,26 @@ class _Compiler:
                 raise NotImplementedError(f"a {kind} validator without an inner type")
             inner = self.walk(name, self.resolve(node["schema"]), value, guard)
             label = getattr(node["function"]["function"], "__name__", "validator")
-            steps = (*inner.steps, f"{label} ({kind}): Pydantic")
-            return Parsed(inner.value, inner.rules, inner.dtype, steps, guard, inner.helpers)
+            steps = (*inner.steps, f"validator {label} ({kind}): no vectorized twin, Pydantic")
+            return Parsed(
+                inner.value, inner.rules, inner.dtype, steps, guard, inner.helpers, inner.sql_type
+            )
         if kind in ("lax-or-strict", "json-or-python"):
             branch: dict[str, Any] = node.get("lax_schema") or node["python_schema"]
             return self.walk(name, self.resolve(branch), value, guard)
         parser = LEAVES.get(kind)
         if parser is None:
             raise NotImplementedError(f"type {kind!r}")
-        parsed = parser(value, node, self.config)
+        if node.get("strict", self.config.get("strict", False)):
+            parsed = strict_parse(kind, parser, value, node, self.config)
+        else:
+            parsed = parser(value, node, self.config)
         rules = tuple(_guarded(rule, guard, value) for rule in parsed.rules)
         python = None if parsed.python is None else (parsed.python & guard)
         steps = (f"{kind}: " + "; ".join(parsed.steps),)
-        return Parsed(parsed.value, rules, parsed.dtype, steps, python, parsed.helpers)
+        return Parsed(
+            parsed.value, rules, parsed.dtype, steps, python, parsed.helpers, parsed.sql_type
+        )
 
     def after_validator(
         self, name: str, node: dict[str, Any], inner: Parsed, guard: pl.Expr
@@ -335,8 +365,10 @@ class _Compiler:
         if twin is None:
             rows = guard & inner_ok
             python = rows if inner.python is None else (inner.python | rows)
-            steps = (*inner.steps, f"{label}: Pydantic")
-            return Parsed(inner.value, inner.rules, inner.dtype, steps, python, inner.helpers)
+            steps = (*inner.steps, f"validator {label}: no vectorized twin, Pydantic")
+            return Parsed(
+                inner.value, inner.rules, inner.dtype, steps, python, inner.helpers, inner.sql_type
+            )
         context = VectorContext(self.context, self.now.now, self.now.now_value, field_name=name)
         # The twin's input is the value before it, computed once as a column: the twin reads
         # it, and errors show it as their input.
@@ -349,8 +381,11 @@ class _Compiler:
             rules.append(_check_rule(check, guard, json_value(pl.col(before.name), inner.dtype)))
         new_value = pl.col(before.name) if outcome.value is None else outcome.value
         dtype = self.infer_dtype(new_value, (*inner.helpers, before))
-        steps = (*inner.steps, f"{label}: vectorized")
-        return Parsed(new_value, tuple(rules), dtype, steps, inner.python, (*inner.helpers, before))
+        steps = (*inner.steps, f"validator {label}: vectorized twin")
+        sql = inner.sql_type if dtype == inner.dtype else None
+        return Parsed(
+            new_value, tuple(rules), dtype, steps, inner.python, (*inner.helpers, before), sql
+        )
 
     def infer_dtype(self, expr: pl.Expr, helpers: tuple[Helper, ...]) -> pl.DataType:
         """The dtype an expression yields on this schema's raw input (and helper) columns."""
@@ -361,10 +396,13 @@ class _Compiler:
             schema[token_column(key)] = pl.String()
         for name, factory in self.defaults.items():
             schema[default_column(name)] = pl.select(pl.lit(_plain(factory()))).to_series().dtype
-        frame = pl.LazyFrame(schema=schema)
+        frame = pl.DataFrame(schema=schema)
         for helper in helpers:
-            frame = frame.with_columns(helper.expr.alias(helper.name))
-        return frame.select(expr.alias("x")).collect_schema()["x"]
+            if isinstance(helper.expr, pl.Expr):
+                frame = frame.with_columns(helper.expr.alias(helper.name))
+            else:
+                frame = frame.with_columns(helper.expr(frame).alias(helper.name))
+        return frame.select(expr.alias("x")).schema["x"]
 
 
 def _check_rule(check: Check, guard: pl.Expr, given: pl.Expr) -> Rule:
@@ -373,7 +411,7 @@ def _check_rule(check: Check, guard: pl.Expr, given: pl.Expr) -> Rule:
         check.fails.fill_null(False) & guard,
         pydantic_message(check),
         input=given,
-        describe=f"custom check ({check.error_type})",
+        describe="custom check",
     )
 
 

@@ -6,6 +6,7 @@ Plain decimal strings are handled vectorized; exponents, underscores and non-ASC
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -48,6 +49,42 @@ def _digit_counts(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .otherwise(pl.max_horizontal(length, -exponent))
     )
     return digits, decimals
+
+
+def _bounds(number: pl.Expr, schema: dict[str, Any]) -> list[Rule]:
+    """multiple_of, le, lt, ge, gt after the digit checks, in exact decimal arithmetic."""
+    rules: list[Rule] = []
+    multiple_of = schema.get("multiple_of")
+    if multiple_of is not None:
+        fails = (number % pl.lit(Decimal(multiple_of))) != 0
+        rules.append(
+            Rule(
+                "multiple_of",
+                fails,
+                message("multiple_of", {"multiple_of": multiple_of}),
+                describe=f"multiple of {multiple_of}",
+            )
+        )
+    for key, error_type in (
+        ("le", "less_than_equal"),
+        ("lt", "less_than"),
+        ("ge", "greater_than_equal"),
+        ("gt", "greater_than"),
+    ):
+        bound = schema.get(key)
+        if bound is None:
+            continue
+        limit = pl.lit(Decimal(bound))
+        ok = {
+            "le": number <= limit,
+            "lt": number < limit,
+            "ge": number >= limit,
+            "gt": number > limit,
+        }[key]
+        rules.append(
+            Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}")
+        )
+    return rules
 
 
 def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
@@ -124,9 +161,8 @@ def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
                     describe=f"at most {whole} whole digits",
                 )
             )
-    if any(k in schema for k in ("gt", "ge", "lt", "le", "multiple_of")):
-        raise NotImplementedError("Decimal with numeric bounds")
     parsed = pl.when(plain).then(t.str.strip_chars_start("+").cast(dtype, strict=False))
+    rules.extend(_bounds(parsed, schema))
     python = (is_text & unsure) | exponent_float
     return Parsed(
         parsed, tuple(rules), dtype, ("trim, parse plain decimal; exponents by Pydantic",), python

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+from uuid import UUID
 
 import polars as pl
 from pydantic import ValidationError
@@ -56,7 +57,18 @@ def _store_value(value: Any, dtype: pl.DataType) -> Any:
         value = value.astimezone(UTC)
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
             value = value.replace(tzinfo=None)
+    if isinstance(value, time) and value.tzinfo is not None:
+        value = utc_time(value)
+    if isinstance(value, UUID):
+        value = str(value)
     return value
+
+
+def utc_time(value: time) -> time:
+    """A time with an offset as UTC wall time (DuckDB TIME has no offset)."""
+    offset = value.utcoffset() or timedelta(0)
+    moment = datetime.combine(date(2000, 1, 3), value.replace(tzinfo=None)) - offset
+    return moment.time()
 
 
 def _fits(value: Any, dtype: pl.DataType) -> bool:
@@ -88,32 +100,41 @@ def run_pydantic(
     values: dict[str, list[Any]] = {p.name: [] for p in schema.fields}
     invalid_rows: list[int] = []
     invalid_raw: list[str] = []
-    errors: list[list[dict[str, Any]]] = []
+    flat: dict[str, list[Any]] = {"row": [], "type": [], "loc": [], "msg": [], "input": []}
+
+    def add(row_number: int, raw: str, problems: list[dict[str, Any]]) -> None:
+        invalid_rows.append(row_number)
+        invalid_raw.append(raw)
+        for problem in problems:
+            flat["row"].append(row_number)
+            for key in ("type", "loc", "msg", "input"):
+                flat[key].append(problem[key])
+
+    context = dict(schema.context)
     for row in rows.iter_rows(named=True):
         data = python_input(row, keys, schema.typed)
         try:
-            model = schema.model.model_validate(data, context=dict(schema.context))
+            model = schema.model.model_validate(data, context=context)
         except ValidationError as exc:
-            invalid_rows.append(row[ROW])
-            invalid_raw.append(row[RAW])
-            errors.append(
-                [
-                    {
-                        "type": e["type"],
-                        "loc": [str(part) for part in e["loc"]],
-                        "msg": e["msg"],
-                        "input": json_input(e["input"]),
-                    }
-                    for e in exc.errors(include_url=False)
-                ]
-            )
+            problems = [
+                {
+                    "type": e["type"],
+                    "loc": [str(part) for part in e["loc"]],
+                    "msg": e["msg"],
+                    "input": json_input(e["input"]),
+                }
+                for e in exc.errors(include_url=False)
+            ]
+            add(row[ROW], row[RAW], problems)
             continue
         stored = {p.name: _store_value(getattr(model, p.name), p.dtype) for p in schema.fields}
         too_big = [p for p in schema.fields if not _fits(stored[p.name], p.dtype)]
         if too_big:
-            invalid_rows.append(row[ROW])
-            invalid_raw.append(row[RAW])
-            errors.append([_overflow_error(p.keys[0], stored[p.name], p.dtype) for p in too_big])
+            add(
+                row[ROW],
+                row[RAW],
+                [_overflow_error(p.keys[0], stored[p.name], p.dtype) for p in too_big],
+            )
             continue
         valid_rows.append(row[ROW])
         for program in schema.fields:
@@ -122,11 +143,26 @@ def run_pydantic(
         {ROW: pl.Series(valid_rows, dtype=pl.Int64)}
         | {p.name: pl.Series(values[p.name], dtype=p.dtype, strict=False) for p in schema.fields}
     )
-    invalid = pl.DataFrame(
+    problems = pl.DataFrame(
         {
-            ROW: pl.Series(invalid_rows, dtype=pl.Int64),
-            RAW: pl.Series(invalid_raw, dtype=pl.String),
-            ERRORS: pl.Series(errors, dtype=ERROR_DTYPE),
+            ROW: pl.Series(flat["row"], dtype=pl.Int64),
+            "type": pl.Series(flat["type"], dtype=pl.String),
+            "loc": pl.Series(flat["loc"], dtype=pl.List(pl.String)),
+            "msg": pl.Series(flat["msg"], dtype=pl.String),
+            "input": pl.Series(flat["input"], dtype=pl.String),
         }
+    )
+    grouped = problems.group_by(ROW, maintain_order=True).agg(
+        pl.struct("type", "loc", "msg", "input").alias(ERRORS)
+    )
+    invalid = (
+        pl.DataFrame(
+            {
+                ROW: pl.Series(invalid_rows, dtype=pl.Int64),
+                RAW: pl.Series(invalid_raw, dtype=pl.String),
+            }
+        )
+        .join(grouped, on=ROW, how="left", maintain_order="left")
+        .with_columns(pl.col(ERRORS).cast(ERROR_DTYPE))
     )
     return valid, invalid

@@ -35,17 +35,22 @@ def _underscore_free(t: pl.Expr) -> pl.Expr:
     return pl.when(allowed).then(t.str.replace_all("_", "", literal=True))
 
 
-def _number_text(value: Value, pattern: str, purpose: str) -> tuple[pl.Expr, tuple[Helper, ...]]:
+def _number_text(
+    value: Value, pattern: str, purpose: str, *, trim_separated: bool
+) -> tuple[pl.Expr, tuple[Helper, ...]]:
     """The string Rust would parse (trimmed, maybe without separators), or null if none.
 
-    The underscore variant is computed only for the rare values that contain one.
+    pydantic-core retries with underscores removed when the plain parse fails; for floats it
+    does so on the untrimmed text (so " 1_000" fails), for ints on the trimmed text. The
+    underscore variant is computed only for the rare values that contain one.
     """
     t = trim(value.text)
     plain = Helper(value.helper(f"{purpose}_plain"), pl.when(t.str.contains(pattern)).then(t))
     has_underscore = value.text.str.contains("_", literal=True)
+    base = t if trim_separated else value.text
     separated = Helper(
         value.helper(f"{purpose}_separated"),
-        pl.when(_underscore_free(t).str.contains(pattern)).then(_underscore_free(t)),
+        pl.when(_underscore_free(base).str.contains(pattern)).then(_underscore_free(base)),
         rows=has_underscore,
     )
     text = Helper(
@@ -55,7 +60,7 @@ def _number_text(value: Value, pattern: str, purpose: str) -> tuple[pl.Expr, tup
 
 
 def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
-    text, helpers = _number_text(value, FLOAT_RE, "float")
+    text, helpers = _number_text(value, FLOAT_RE, "float", trim_separated=False)
     if value.kind is None:
         number_expr = text.cast(pl.Float64, strict=False)
     else:
@@ -120,7 +125,7 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
     dtype = int_dtype(schema)
     wide = pl.Decimal(HUGE_DIGITS, 0)
     t = trim(value.text)
-    text, helpers = _number_text(value, INT_RE, "int")
+    text, helpers = _number_text(value, INT_RE, "int", trim_separated=True)
     digits = text.str.replace(r"\.0+$", "")
     too_long = t.str.len_bytes() > 4300
     parsed_text = Helper(value.helper("int_wide"), digits.cast(wide, strict=False))
@@ -199,7 +204,7 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
     rules.extend(_bounds(number, schema, float_mod=False))
     steps = (
         "trim, parse int (digits, optional .000, _ separators)",
-        f"ints over {HUGE_DIGITS} digits: Pydantic",
+        f"ints over {HUGE_DIGITS} digits go to Pydantic",
     )
     all_helpers = (*helpers, parsed_text, parsed)
     return Parsed(
@@ -207,12 +212,18 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
     )
 
 
-def _fmod(divisor: float) -> Any:
-    """C fmod, vectorized through NumPy: Polars' % is floor-modulo and is not exact."""
+def _off_multiple(step: float) -> Callable[[pl.Series], pl.Series]:
+    """pydantic-core's float check, in f64 through NumPy: a value fails when it is more than
+    1e-9 away from ``step * round(value / step)`` (Rust rounding: halves away from zero)."""
 
     def apply(series: pl.Series) -> pl.Series:
-        out = np.fmod(series.cast(pl.Float64).to_numpy(), divisor)
-        return pl.Series(series.name, out, dtype=pl.Float64)
+        values = series.cast(pl.Float64).to_numpy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            quotient = values / step
+            whole = np.trunc(quotient)
+            whole += np.where(np.abs(quotient - whole) >= 0.5, np.sign(quotient), 0.0)
+            distance = np.abs(values - step * whole)
+        return pl.Series(series.name, distance > 1e-9, dtype=pl.Boolean)
 
     return apply
 
@@ -223,9 +234,7 @@ def _bounds(number: pl.Expr, schema: dict[str, Any], *, float_mod: bool) -> list
     multiple_of = schema.get("multiple_of")
     if multiple_of is not None:
         if float_mod:
-            rem = number.map_batches(_fmod(float(multiple_of)), return_dtype=pl.Float64)
-            threshold = number.abs() / 1e9
-            fails = (rem.abs() > threshold) & ((rem - multiple_of).abs() > threshold)
+            fails = number.map_batches(_off_multiple(float(multiple_of)), return_dtype=pl.Boolean)
         else:
             fails = (number % int(multiple_of)) != 0
         rules.append(

@@ -8,6 +8,7 @@ so the whole schema is evaluated as one ``select`` over a batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ class Helper:
     """
 
     name: str
-    expr: pl.Expr
+    expr: pl.Expr | Callable[[pl.DataFrame], pl.Series]  # a function for staged computations
     rows: pl.Expr | None = None
 
 
@@ -92,6 +93,7 @@ class Parsed:
     steps: tuple[str, ...] = ()  # human description of the parse, for ``schema explain``
     python: pl.Expr | None = None  # rows whose value only Pydantic itself can decide
     helpers: tuple[Helper, ...] = ()
+    sql_type: str | None = None  # when the DuckDB type is not the dtype's default (UUID)
 
 
 @dataclass

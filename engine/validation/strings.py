@@ -1,13 +1,11 @@
-"""str, bool, Literal and Enum in Pydantic's lax mode."""
+"""str and bool in Pydantic's lax mode."""
 
 from __future__ import annotations
 
 import itertools
-from enum import Enum
 from typing import Any
 
 import polars as pl
-from pydantic_core import SchemaValidator, ValidationError
 
 from engine.batch import Kind
 from engine.validation.common import message
@@ -127,7 +125,9 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
             .when(value.is_str & is_false)
             .then(False)
         )
-        odd_float = value.is_kind(Kind.FLOAT) & ~number.is_in([0.0, 1.0])
+        # A float is a bool only through an exact 64-bit int (then 0 or 1, or bool_parsing).
+        whole = number.is_finite() & (number.floor() == number) & (number.abs() < 2.0**63)
+        odd_float = value.is_kind(Kind.FLOAT) & ~whole.fill_null(False)
         wrong_type = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY) | huge | odd_float
         rules = [
             Rule(
@@ -144,75 +144,3 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
             ),
         ]
     return Parsed(parsed, tuple(rules), pl.Boolean(), ("bool words (case-insensitive) or 0/1",))
-
-
-def sentinel_message(schema: dict[str, Any]) -> str:
-    """The message pydantic-core gives for a choice error, got by asking it directly."""
-    try:
-        SchemaValidator(schema).validate_python(object())
-    except ValidationError as exc:
-        return str(exc.errors()[0]["msg"])
-    raise AssertionError("a sentinel object validated")  # pragma: no cover
-
-
-def _matches(value: Value, choices: list[Any]) -> tuple[pl.Expr, pl.Expr]:
-    """(matched, typed value) for a list of plain str/int/bool choices, with lax int matching."""
-    strings = [c for c in choices if isinstance(c, str)]
-    ints = [int(c) for c in choices if isinstance(c, int) and not isinstance(c, bool)]
-    bools = [c for c in choices if isinstance(c, bool)]
-    matched = pl.lit(False)
-    if strings:
-        matched = matched | (value.is_str & value.text.is_in(strings))
-    if value.kind is not None:
-        number = value.text.cast(pl.Float64, strict=False)
-        as_int = (
-            pl.when(value.is_kind(Kind.BOOL))
-            .then((value.text == "true").cast(pl.Float64))
-            .otherwise(number)
-        )
-        if ints:
-            matched = matched | (
-                value.is_kind(Kind.INT, Kind.FLOAT, Kind.BOOL)
-                & as_int.is_in([float(i) for i in ints])
-            )
-        if bools:
-            matched = matched | (
-                value.is_kind(Kind.BOOL, Kind.INT, Kind.FLOAT)
-                & as_int.is_in([float(b) for b in bools])
-            )
-    return matched, as_int if value.kind is not None and (ints or bools) else pl.lit(None)
-
-
-def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
-    expected = list(schema["expected"])
-    kinds = {type(c) for c in expected}
-    if kinds <= {str}:
-        dtype: pl.DataType = pl.String()
-        matched, _ = _matches(value, expected)
-        typed = value.text
-    elif kinds <= {int}:
-        dtype = pl.Int64()
-        matched, number = _matches(value, expected)
-        typed = number.cast(pl.Int64)
-    else:
-        raise NotImplementedError("Literal mixing types or with non str/int values")
-    rule = Rule(
-        "literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}"
-    )
-    return Parsed(typed, (rule,), dtype, ("exact match",))
-
-
-def parse_enum(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
-    members: list[Enum] = list(schema["members"])
-    values = [m.value for m in members]
-    sub_type = schema.get("sub_type")
-    if sub_type == "str" or all(isinstance(v, str) for v in values):
-        matched = value.is_str & value.text.is_in(values)
-        typed: pl.Expr = value.text
-        dtype: pl.DataType = pl.String()
-    elif sub_type == "int" or all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise NotImplementedError("int enums")
-    else:
-        raise NotImplementedError("enums with mixed value types")
-    rule = Rule("enum", ~matched, sentinel_message(schema), describe=f"one of {values!r}")
-    return Parsed(typed, (rule,), dtype, ("match an enum value",))

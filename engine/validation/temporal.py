@@ -12,6 +12,7 @@ Aware datetimes are stored in UTC; a naive value is stored as given.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -25,9 +26,11 @@ DATETIME_RE = (
     rf"^{DATE}(?:[Tt _](\d{{2}}):(\d{{2}})(?::(\d{{2}})(?:\.(\d{{1,6}}))?)?"
     r"(Z|z|[+-]\d{2}:?\d{2})?)?$"
 )
-FAST_DATETIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-PARTS = ["year", "month", "day", "hour", "minute", "second", "fraction", "offset"]
+# Year 0000 parses in chrono but not in Python's datetime: left to Pydantic.
+FAST_DATETIME_RE = (
+    r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d$"
+)
+DATE_RE = r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}$"
 
 
 def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
@@ -41,54 +44,97 @@ def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
     )
 
 
-def _group(groups: pl.Expr, name: str) -> pl.Expr:
-    """A regex group as text; optional groups that did not take part come back as ""."""
-    part = groups.struct.field(name)
-    return pl.when(part != "").then(part)
+OFFSET_RE = r"([Zz]|[+-]\d{2}:?\d{2})$"
 
 
-def _number(groups: pl.Expr, name: str) -> pl.Expr:
-    return _group(groups, name).cast(pl.Int32, strict=False)
+def general_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
+    """UTC datetime (null when invalid) for every form of DATETIME_RE, computed in stages.
 
+    Once the capture-free shape matches, the parts sit at fixed positions; only the optional
+    fraction and offset need a small regex each. Staged columns keep Polars from evaluating
+    shared sub-expressions over and over."""
 
-def general_datetime(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(UTC datetime or null, has an offset) for every form of DATETIME_RE."""
-    groups = text.str.extract_groups(DATETIME_RE).struct.rename_fields(PARTS)
-    year, month, day = (_number(groups, p) for p in ("year", "month", "day"))
-    hour = _number(groups, "hour").fill_null(0)
-    minute = _number(groups, "minute").fill_null(0)
-    second = _number(groups, "second").fill_null(0)
-    micro = _group(groups, "fraction").str.pad_end(6, "0").cast(pl.Int32, strict=False).fill_null(0)
-    offset = _group(groups, "offset")
-    digits = offset.str.replace_all(":", "", literal=True)
-    off_hours = digits.str.slice(1, 2).cast(pl.Int32, strict=False)
-    off_minutes = digits.str.slice(3, 2).cast(pl.Int32, strict=False)
-    zulu = offset.is_null() | offset.is_in(["Z", "z"])
-    sign = pl.when(digits.str.starts_with("-")).then(-1).otherwise(1)
-    offset_minutes = pl.when(zulu).then(0).otherwise(sign * (off_hours * 60 + off_minutes))
-    ok = (
-        (year >= 1)
-        & month.is_between(1, 12)
-        & (day >= 1)
-        & (day <= _days_in_month(year, month))
-        & (hour <= 23)
-        & (minute <= 59)
-        & (second <= 59)
-        & (zulu | ((off_hours <= 23) & (off_minutes <= 59)))
-    ).fill_null(False)
-    safe = pl.when(ok)
-    naive = pl.datetime(
-        safe.then(year).otherwise(1970),
-        safe.then(month).otherwise(1),
-        safe.then(day).otherwise(1),
-        safe.then(hour).otherwise(0),
-        safe.then(minute).otherwise(0),
-        safe.then(second).otherwise(0),
-        safe.then(micro).otherwise(0),
-        time_unit="us",
-    )
-    utc = naive - pl.duration(minutes=offset_minutes.fill_null(0))
-    return pl.when(ok).then(utc), offset.is_not_null()
+    def compute(frame: pl.DataFrame) -> pl.Series:
+        t = pl.col("t")
+
+        def number(start: int, length: int) -> pl.Expr:
+            return t.str.slice(start, length).cast(pl.Int32, strict=False)
+
+        has_seconds = t.str.slice(16, 1) == ":"
+        parts = (
+            frame.select(text.alias("t"))
+            .with_columns(
+                t.str.contains(DATETIME_RE).alias("shaped"),
+                number(0, 4).alias("year"),
+                number(5, 2).alias("month"),
+                number(8, 2).alias("day"),
+                pl.when(t.str.len_bytes() > 10).then(number(11, 2)).otherwise(0).alias("hour"),
+                pl.when(t.str.len_bytes() > 10).then(number(14, 2)).otherwise(0).alias("minute"),
+                pl.when(has_seconds).then(number(17, 2)).otherwise(0).alias("second"),
+                pl.when(has_seconds).then(t.str.slice(19)).otherwise(t.str.slice(16)).alias("tail"),
+            )
+            .with_columns(
+                pl.col("tail")
+                .str.extract(r"^\.(\d+)", 1)
+                .str.pad_end(6, "0")
+                .cast(pl.Int32, strict=False)
+                .fill_null(0)
+                .alias("micro"),
+                pl.col("tail")
+                .str.extract(OFFSET_RE, 1)
+                .str.replace_all(":", "", literal=True)
+                .alias("offset"),
+            )
+            .with_columns(
+                (pl.col("offset").is_null() | pl.col("offset").is_in(["Z", "z"])).alias("zulu"),
+                pl.col("offset").str.slice(1, 2).cast(pl.Int32, strict=False).alias("off_hours"),
+                pl.col("offset").str.slice(3, 2).cast(pl.Int32, strict=False).alias("off_minutes"),
+            )
+            .with_columns(
+                (
+                    pl.col("shaped")
+                    & (pl.col("year") >= 1)
+                    & pl.col("month").is_between(1, 12)
+                    & (pl.col("day") >= 1)
+                    & (pl.col("day") <= _days_in_month(pl.col("year"), pl.col("month")))
+                    & (pl.col("hour") <= 23)
+                    & (pl.col("minute") <= 59)
+                    & (pl.col("second") <= 59)
+                    & (
+                        pl.col("zulu")
+                        | ((pl.col("off_hours") <= 23) & (pl.col("off_minutes") <= 59))
+                    )
+                )
+                .fill_null(False)
+                .alias("ok"),
+            )
+        )
+        safe = pl.when(pl.col("ok"))
+        sign = pl.when(pl.col("offset").str.starts_with("-")).then(-1).otherwise(1)
+        offset_minutes = (
+            pl.when(pl.col("zulu"))
+            .then(0)
+            .otherwise(sign * (pl.col("off_hours") * 60 + pl.col("off_minutes")))
+        )
+        naive = pl.datetime(
+            *(
+                safe.then(pl.col(c)).otherwise(d)
+                for c, d in (
+                    ("year", 1970),
+                    ("month", 1),
+                    ("day", 1),
+                    ("hour", 0),
+                    ("minute", 0),
+                    ("second", 0),
+                    ("micro", 0),
+                )
+            ),
+            time_unit="us",
+        )
+        utc = naive - pl.duration(minutes=pl.when(pl.col("ok")).then(offset_minutes).otherwise(0))
+        return parts.select(pl.when(pl.col("ok")).then(utc).alias("v")).to_series()
+
+    return compute
 
 
 def _not_decidable(value: Value) -> pl.Expr:
@@ -103,6 +149,24 @@ def _type_error(value: Value, error_type: str) -> list[Rule]:
         return []
     wrong = value.is_kind(Kind.NULL, Kind.OBJECT, Kind.ARRAY)
     return [Rule(error_type, wrong, message(error_type), describe="JSON string or number")]
+
+
+SECONDS_RE = r"^-?[0-9]{1,11}$"
+MS_WATERSHED = 20_000_000_000  # speedate: larger magnitudes are milliseconds
+MIN_TIMESTAMP = -11_676_096_000  # 1600-01-01
+
+
+def _unix_seconds(value: Value) -> pl.Expr:
+    """Whole-second unix timestamps (a JSON int, or a string of digits), else null.
+
+    Milliseconds, fractions and out-of-range values are left to Pydantic."""
+    text = value.text
+    if value.kind is None:
+        digits = text.str.contains(SECONDS_RE)
+    else:
+        digits = (value.is_str & text.str.contains(SECONDS_RE)) | value.is_kind(Kind.INT)
+    number = pl.when(digits).then(text.cast(pl.Int64, strict=False))
+    return pl.when((number.abs() <= MS_WATERSHED) & (number >= MIN_TIMESTAMP)).then(number)
 
 
 def parse_date(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
@@ -122,15 +186,22 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
     )
     fast_shape = pl.col(shape.name)
     fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
-    general_value, general_tz = general_datetime(text)
     slow_rows = value.is_str & ~value.absent & ~fast_shape.fill_null(False)
-    general = Helper(value.helper("datetime"), general_value, slow_rows)
-    offset = Helper(value.helper("has_tz"), general_tz, slow_rows)
+    general = Helper(value.helper("datetime"), general_datetime(text), slow_rows)
+    offset = Helper(value.helper("has_tz"), text.str.contains(OFFSET_RE), slow_rows)
+    seconds = _unix_seconds(value)
+    epoch = pl.lit(0).cast(pl.Datetime("us")) + pl.duration(seconds=seconds)
     parsed = Helper(
-        value.helper("parsed"), pl.when(fast_shape).then(fast).otherwise(pl.col(general.name))
+        value.helper("parsed"),
+        pl.when(fast_shape)
+        .then(fast)
+        .when(seconds.is_not_null())
+        .then(epoch)
+        .otherwise(pl.col(general.name)),
     )
     result = pl.col(parsed.name)
-    has_tz = fast_shape.not_() & pl.col(offset.name).fill_null(False)
+    # Unix timestamps are UTC (aware), like an explicit offset.
+    has_tz = seconds.is_not_null() | (fast_shape.not_() & pl.col(offset.name).fill_null(False))
     rules = _type_error(value, "datetime_type")
     tz = schema.get("tz_constraint")
     if tz == "aware":
@@ -155,8 +226,44 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
         raise NotImplementedError(f"datetime tz_constraint={tz!r}")
     if schema.get("now_op") is not None:
         raise NotImplementedError("PastDatetime / FutureDatetime")
-    python = (value.is_str & ~value.absent & result.is_null()) | _not_decidable(value)
-    steps = ("ISO 8601 date[time][offset] vectorized, stored in UTC; other forms by Pydantic",)
+    python = ~value.absent & result.is_null() & (value.is_str | _not_decidable(value))
+    steps = (
+        "ISO 8601 date[time][offset] and unix seconds vectorized, stored in UTC; other forms by Pydantic",
+    )
     return Parsed(
         result, tuple(rules), pl.Datetime("us"), steps, python, (shape, general, offset, parsed)
     )
+
+
+TIME_RE = r"^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?$"
+
+
+def parse_time(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    """``HH:MM[:SS[.ffffff]]`` vectorized; offsets, seconds-since-midnight numbers and anything
+    else go to Pydantic (a time with an offset is stored as UTC wall time: DuckDB TIME is naive)."""
+    text = value.text
+    shaped = text.str.contains(TIME_RE)
+    hour = text.str.slice(0, 2).cast(pl.Int32, strict=False)
+    minute = text.str.slice(3, 2).cast(pl.Int32, strict=False)
+    has_seconds = text.str.len_bytes() >= 8
+    second = (
+        pl.when(has_seconds).then(text.str.slice(6, 2).cast(pl.Int32, strict=False)).otherwise(0)
+    )
+    micro = (
+        pl.when(text.str.len_bytes() > 9)
+        .then(text.str.slice(9).str.pad_end(6, "0").cast(pl.Int32, strict=False))
+        .otherwise(0)
+    )
+    ok = (shaped & (hour <= 23) & (minute <= 59) & (second <= 59)).fill_null(False)
+    safe = pl.when(ok)
+    parsed = pl.when(ok).then(
+        pl.time(
+            safe.then(hour).otherwise(0),
+            safe.then(minute).otherwise(0),
+            safe.then(second).otherwise(0),
+            safe.then(micro).otherwise(0),
+        )
+    )
+    python = (value.is_str & ~value.absent & ~ok) | _not_decidable(value)
+    steps = ("HH:MM[:SS[.f]] vectorized; other forms by Pydantic",)
+    return Parsed(parsed, tuple(_type_error(value, "time_type")), pl.Time(), steps, python)

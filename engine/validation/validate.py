@@ -21,7 +21,7 @@ from engine.validation.common import json_text, message
 from engine.validation.compiler import NOW, CompiledSchema, _plain, default_column
 from engine.validation.error_list import ERROR_DTYPE, ERRORS, error
 from engine.validation.fallback import run_pydantic
-from engine.validation.rules import value_column
+from engine.validation.rules import Helper, value_column
 
 VALID = "__valid"
 PYTHON = "__python"
@@ -81,12 +81,23 @@ class BatchValidator:
         failures = [
             pl.col(rule_column(p.name, i)) for p in self.schema.fields for i in range(len(p.rules))
         ]
-        failures += [pl.col(k).is_not_null() for k in self._forbidden_extra()]
+        failures += [unused for _, unused in self._forbidden_extra()]
         ok = ~pl.any_horizontal(failures) if failures else pl.lit(True)
         return ok & pl.col(MALFORMED).is_null()
 
-    def _forbidden_extra(self) -> list[str]:
-        return self.extra_keys if self.schema.extra == "forbid" else []
+    def _forbidden_extra(self) -> list[tuple[str, pl.Expr]]:
+        """(key, rows where it is an extra input) when the model forbids extras: columns no
+        field reads, and a field's later alias when an earlier one was present (Pydantic
+        validates the first present alias and reports the others as extra)."""
+        if self.schema.extra != "forbid":
+            return []
+        extras = [(key, self._present(key)) for key in self.extra_keys]
+        for program in self.schema.fields:
+            available = [k for k in program.keys if k in self.source_keys or self.schema.typed]
+            for i, key in enumerate(available[1:], start=1):
+                earlier = pl.any_horizontal([self._present(k) for k in available[:i]])
+                extras.append((key, self._present(key) & earlier))
+        return extras
 
     def _stage2(self) -> list[list[pl.Expr]]:
         fields_ok = pl.col(ALL_FIELDS_OK)
@@ -173,14 +184,14 @@ class BatchValidator:
                     error(error_type, loc, msg.otherwise(None), given)
                 )
             )
-        for key in self._forbidden_extra():
+        for key, unused in self._forbidden_extra():
             parts.append(
-                pl.when(pl.col(key).is_not_null()).then(
+                pl.when(unused).then(
                     error(
                         pl.lit("extra_forbidden"),
                         [key],
                         pl.lit(message("extra_forbidden")),
-                        json_text(pl.col(key)),
+                        self._token((key,)),
                     )
                 )
             )
@@ -276,24 +287,39 @@ class BatchValidator:
             for program in self.schema.fields:
                 if level < len(program.helpers):
                     helper = program.helpers[level]
-                    if helper.rows is None:
+                    if helper.rows is None and isinstance(helper.expr, pl.Expr):
                         dense.append(helper.expr.alias(helper.name))
                     else:
                         sparse.append(helper)
             if dense:
-                frame = frame.with_columns(dense)
+                frame = frame.lazy().with_columns(dense).collect()
             for helper in sparse:
-                assert helper.rows is not None
-                if id(helper.rows) not in masks:
-                    masks[id(helper.rows)] = frame.select(helper.rows.fill_null(False)).to_series()
-                mask = masks[id(helper.rows)]
-                dtype = frame.head(0).select(helper.expr.alias(helper.name)).to_series().dtype
-                column = pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(helper.name)
-                if mask.any():
-                    computed = frame.filter(mask).select(helper.expr.alias(helper.name)).to_series()
-                    column = column.scatter(mask.arg_true(), computed)
-                frame = frame.with_columns(column)
+                frame = frame.with_columns(self._sparse(frame, helper, masks))
         return frame
+
+    @staticmethod
+    def _sparse(frame: pl.DataFrame, helper: Helper, masks: dict[int, pl.Series]) -> pl.Series:
+        """A helper computed on the rows that need it (or all rows), null elsewhere."""
+        compute = (
+            helper.expr if callable(helper.expr) and not isinstance(helper.expr, pl.Expr) else None
+        )
+
+        def evaluate(part: pl.DataFrame) -> pl.Series:
+            if compute is not None:
+                return compute(part).alias(helper.name)
+            assert isinstance(helper.expr, pl.Expr)
+            return part.lazy().select(helper.expr.alias(helper.name)).collect().to_series()
+
+        if helper.rows is None:
+            return evaluate(frame)
+        if id(helper.rows) not in masks:
+            masks[id(helper.rows)] = frame.select(helper.rows.fill_null(False)).to_series()
+        mask = masks[id(helper.rows)]
+        dtype = evaluate(frame.head(0)).dtype
+        column = pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(helper.name)
+        if mask.any():
+            column = column.scatter(mask.arg_true(), evaluate(frame.filter(mask)))
+        return column
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)
@@ -304,7 +330,8 @@ class BatchValidator:
             ROW, *[pl.col(value_column(p.name)).alias(p.name) for p in self.schema.fields]
         )
         invalid = self._error_rows(evaluated.filter(~pl.col(VALID) & ~pl.col(PYTHON)))
-        needs_python = evaluated.filter(pl.col(PYTHON))
+        inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
+        needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
             py_valid, py_invalid = run_pydantic(self.schema, needs_python, self.source_keys)
             valid = pl.concat([valid, py_valid.select(valid.columns).cast(valid.schema)]).sort(ROW)

@@ -1,0 +1,79 @@
+"""Unique keys: a row whose key is already stored (or earlier in its run) is invalid.
+
+Pydantic validates one row at a time and cannot say this; a schema declares it with
+``__unique__ = ("external_id",)``. The first valid occurrence is kept and later ones become
+invalid rows with a ``duplicate`` error naming where the first one is. Batches are checked
+in order against the table itself (which, inside the run's transaction, already holds the
+run's earlier batches), so the outcome does not depend on how the input was chunked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from engine.batch import RAW, ROW
+from engine.store.ddl import quote
+from engine.store.store import Store
+from engine.validation.common import json_text
+from engine.validation.error_list import ERROR_DTYPE, ERRORS, error
+
+FIRST_RUN = "__first_run"
+FIRST_ROW = "__first_row"
+
+
+def split_duplicates(
+    store: Store,
+    table: str,
+    key: Sequence[str],
+    loc: Sequence[str],
+    run_id: int,
+    valid: pl.DataFrame,
+    raw: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows to keep, duplicate rows as invalid rows with ROW, RAW, ERRORS)."""
+    columns = list(key)
+    complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
+    ordered = valid.sort(ROW)
+    first_in_batch = pl.col(ROW).first().over(columns)
+    marked = ordered.with_columns(
+        pl.when(complete & (pl.col(ROW) != first_in_batch)).then(pl.lit(run_id)).alias(FIRST_RUN),
+        pl.when(complete & (pl.col(ROW) != first_in_batch)).then(first_in_batch).alias(FIRST_ROW),
+    )
+    candidates = marked.filter(complete & pl.col(FIRST_ROW).is_null()).select(ROW, *columns)
+    if candidates.height:
+        condition = " AND ".join(f"k.{quote(c)} = t.{quote(c)}" for c in columns)
+        stored = store.frame_over(
+            "__keys",
+            candidates,
+            f"SELECT k.{quote(ROW)}, min(t.run_id) AS {FIRST_RUN}, "
+            f"arg_min(t.row_number, (t.run_id, t.row_number)) AS {FIRST_ROW} "
+            f"FROM __keys k JOIN {quote(table)} t ON {condition} GROUP BY k.{quote(ROW)}",
+        )
+        if stored.height:
+            marked = marked.join(stored, on=ROW, how="left", suffix="_stored").with_columns(
+                pl.coalesce(FIRST_RUN, f"{FIRST_RUN}_stored").alias(FIRST_RUN),
+                pl.coalesce(FIRST_ROW, f"{FIRST_ROW}_stored").alias(FIRST_ROW),
+            )
+    duplicate = pl.col(FIRST_ROW).is_not_null()
+    keep = marked.filter(~duplicate).select(valid.columns)
+    dupes = marked.filter(duplicate)
+    if dupes.height == 0:
+        return keep, pl.DataFrame(schema={ROW: pl.Int64, RAW: pl.String, ERRORS: ERROR_DTYPE})
+    names = ", ".join(loc)
+    value = (
+        json_text(pl.col(columns[0]))
+        if len(columns) == 1
+        else pl.struct(columns).struct.json_encode()
+    )
+    msg = pl.format(
+        f"Duplicate {names}: first seen in run {{}}, row {{}}", pl.col(FIRST_RUN), pl.col(FIRST_ROW)
+    )
+    problem = error(pl.lit("duplicate"), list(loc) if len(loc) == 1 else [], msg, value)
+    invalid = (
+        dupes.select(ROW, pl.concat_list(problem).alias(ERRORS))
+        .join(raw.select(ROW, RAW), on=ROW, how="left")
+        .select(ROW, RAW, pl.col(ERRORS).cast(ERROR_DTYPE))
+    )
+    return keep, invalid

@@ -1,0 +1,105 @@
+"""Literal and Enum: a value must be one of a fixed set (lax matching, like Pydantic)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import polars as pl
+from pydantic_core import SchemaValidator, ValidationError
+
+from engine.batch import Kind
+from engine.validation.common import message
+from engine.validation.numbers import parse_int
+from engine.validation.rules import Parsed, Rule, Value
+
+
+def sentinel_message(schema: dict[str, Any]) -> str:
+    """The message pydantic-core gives for a choice error, got by asking it directly."""
+    try:
+        SchemaValidator(schema).validate_python(object())
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    raise AssertionError("a sentinel object validated")  # pragma: no cover
+
+
+def int_size_message() -> str:
+    return message("int_parsing_size")
+
+
+def _numeric(value: Value) -> pl.Expr:
+    """A JSON number or bool as a float (True is 1), null for anything else."""
+    number = value.text.cast(pl.Float64, strict=False)
+    return (
+        pl.when(value.is_kind(Kind.BOOL))
+        .then((value.text == "true").cast(pl.Float64))
+        .when(value.is_kind(Kind.INT, Kind.FLOAT))
+        .then(number)
+    )
+
+
+def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    """str choices match strings exactly; int and bool choices match equal numbers (1, 1.0, True)."""
+    expected = list(schema["expected"])
+    if any(isinstance(c, Enum) or c is None for c in expected):
+        raise NotImplementedError("Literal with enum members or None")
+    kinds = {bool if isinstance(c, bool) else type(c) for c in expected}
+    if kinds == {str}:
+        matched = value.is_str & value.text.is_in(expected)
+        typed: pl.Expr = value.text
+        dtype: pl.DataType = pl.String()
+    elif kinds in ({int}, {bool}):
+        if value.kind is None:
+            matched = pl.lit(False)  # a CSV cell is a string: never equal to a number
+            number: pl.Expr = pl.lit(None, pl.Float64)
+        else:
+            number = _numeric(value)
+            matched = number.is_in([float(c) for c in expected]).fill_null(False)
+        typed = number.cast(pl.Int64, strict=False) if kinds == {int} else number == 1.0
+        dtype = pl.Int64() if kinds == {int} else pl.Boolean()
+    else:
+        raise NotImplementedError(f"Literal mixing {sorted(k.__name__ for k in kinds)} values")
+    rules = [
+        Rule("literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}")
+    ]
+    if value.kind is not None and kinds == {int}:
+        too_big = value.is_kind(Kind.INT) & value.text.cast(pl.Int64, strict=False).is_null()
+        rules.insert(
+            0, Rule("int_parsing_size", too_big, int_size_message(), describe="fits 64 bits")
+        )
+    return Parsed(typed, tuple(rules), dtype, ("exact match",))
+
+
+def parse_enum(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+    """Stores the member's value: str enums match strings exactly, int enums parse an int first."""
+    members: list[Enum] = list(schema["members"])
+    values = [m.value for m in members]
+    sub_type = schema.get("sub_type")
+    message = sentinel_message(schema)
+    describe = f"one of {values!r}"
+    if sub_type == "str" or (sub_type is None and all(isinstance(v, str) for v in values)):
+        matched = value.is_str & value.text.is_in(values)
+        return Parsed(
+            value.text,
+            (Rule("enum", ~matched, message, describe=describe),),
+            pl.String(),
+            ("match a value",),
+        )
+    if sub_type == "int" or (sub_type is None and all(type(v) is int for v in values)):
+        number = parse_int(value, {}, config)
+        matched = number.value.is_in(values).fill_null(False)
+        steps = ("parse as int (lax)", "match a value")
+        # Anything that is not a member is an `enum` error, except ints beyond 64 bits, which
+        # pydantic-core cannot even look up (an int from a JSON float never gets that far).
+        outside = (number.value < -(2**63)) | (number.value >= 2**63)
+        too_big = number.value.is_not_null() & outside & ~value.is_kind(Kind.FLOAT)
+        rules: tuple[Rule, ...] = (
+            Rule("int_parsing_size", too_big, int_size_message(), describe="fits 64 bits"),
+        )
+        rule = Rule("enum", ~matched, message, describe=describe)
+        rules = (*rules, rule)
+        typed = number.value.cast(pl.Int64, strict=False)
+        return Parsed(typed, rules, pl.Int64(), steps, number.python, number.helpers)
+    raise NotImplementedError(
+        f"Enum {schema['cls'].__name__} with values of mixed or non str/int types"
+    )
