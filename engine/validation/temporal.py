@@ -156,17 +156,22 @@ MS_WATERSHED = 20_000_000_000  # speedate: larger magnitudes are milliseconds
 MIN_TIMESTAMP = -11_676_096_000  # 1600-01-01
 
 
-def _unix_seconds(value: Value) -> pl.Expr:
-    """Whole-second unix timestamps (a JSON int, or a string of digits), else null.
+def _slow_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
+    """Whole-second unix timestamps (digits), else the general ISO forms.
 
-    Milliseconds, fractions and out-of-range values are left to Pydantic."""
-    text = value.text
-    if value.kind is None:
-        digits = text.str.contains(SECONDS_RE)
-    else:
-        digits = (value.is_str & text.str.contains(SECONDS_RE)) | value.is_kind(Kind.INT)
-    number = pl.when(digits).then(text.cast(pl.Int64, strict=False))
-    return pl.when((number.abs() <= MS_WATERSHED) & (number >= MIN_TIMESTAMP)).then(number)
+    Milliseconds, fractions and out-of-range timestamps are left to Pydantic."""
+    general = general_datetime(text)
+
+    def compute(frame: pl.DataFrame) -> pl.Series:
+        number = pl.when(text.str.contains(SECONDS_RE)).then(text.cast(pl.Int64, strict=False))
+        in_range = (number.abs() <= MS_WATERSHED) & (number >= MIN_TIMESTAMP)
+        epoch = pl.lit(0).cast(pl.Datetime("us")) + pl.duration(seconds=number)
+        seconds = frame.select(pl.when(in_range).then(epoch).alias("s")).to_series()
+        if seconds.null_count() == 0:
+            return seconds
+        return seconds.fill_null(general(frame))
+
+    return compute
 
 
 def parse_date(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
@@ -185,23 +190,23 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
         (text.str.len_bytes() == 19) & text.str.contains(FAST_DATETIME_RE),
     )
     fast_shape = pl.col(shape.name)
-    fast = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us")
-    slow_rows = value.is_str & ~value.absent & ~fast_shape.fill_null(False)
-    general = Helper(value.helper("datetime"), general_datetime(text), slow_rows)
-    offset = Helper(value.helper("has_tz"), text.str.contains(OFFSET_RE), slow_rows)
-    seconds = _unix_seconds(value)
-    epoch = pl.lit(0).cast(pl.Datetime("us")) + pl.duration(seconds=seconds)
+    fast = text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False)
+    # Everything but the common fixed form: other ISO forms, and unix timestamps (a JSON
+    # int or a string of digits) -- computed only on those rows.
+    candidates = value.is_str | value.is_kind(Kind.INT)
+    slow_rows = candidates & ~value.absent & ~fast_shape.fill_null(False)
+    general = Helper(value.helper("datetime"), _slow_datetime(text), slow_rows)
+    # Unix timestamps are UTC (aware), like an explicit offset.
+    offset = Helper(
+        value.helper("has_tz"),
+        text.str.contains(OFFSET_RE) | text.str.contains(SECONDS_RE),
+        slow_rows,
+    )
     parsed = Helper(
-        value.helper("parsed"),
-        pl.when(fast_shape)
-        .then(fast)
-        .when(seconds.is_not_null())
-        .then(epoch)
-        .otherwise(pl.col(general.name)),
+        value.helper("parsed"), pl.when(fast_shape).then(fast).otherwise(pl.col(general.name))
     )
     result = pl.col(parsed.name)
-    # Unix timestamps are UTC (aware), like an explicit offset.
-    has_tz = seconds.is_not_null() | (fast_shape.not_() & pl.col(offset.name).fill_null(False))
+    has_tz = fast_shape.not_() & pl.col(offset.name).fill_null(False)
     rules = _type_error(value, "datetime_type")
     tz = schema.get("tz_constraint")
     if tz == "aware":

@@ -19,7 +19,7 @@ from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, ROW, Kind, RawBatc
 from engine.sources.json_values import token_column
 from engine.validation.common import json_text, message
 from engine.validation.compiler import NOW, CompiledSchema, _plain, default_column
-from engine.validation.error_list import ERROR_DTYPE, ERRORS, error
+from engine.validation.error_list import ERROR_DTYPE, ERROR_STRUCT, ERRORS, error
 from engine.validation.fallback import run_pydantic
 from engine.validation.rules import Helper, value_column
 
@@ -57,6 +57,11 @@ class BatchValidator:
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self.error_list = self._errors()
+        firsts, parts = self.error_list
+        used = {ROW, RAW, MALFORMED}
+        for expr in [*firsts, *(e for pair in parts for e in pair)]:
+            used.update(expr.meta.root_names())
+        self.error_inputs = used
 
     # -- expressions, built once -------------------------------------------------------
 
@@ -128,9 +133,13 @@ class BatchValidator:
             [python.alias(PYTHON), (fields_ok & ~model_fail & ~python).alias(VALID)],
         ]
 
-    def _errors(self) -> list[pl.Expr]:
-        """Each field's first failing rule, as Pydantic's error dict; built for invalid rows only."""
-        parts: list[pl.Expr] = []
+    def _errors(self) -> tuple[list[pl.Expr], list[tuple[pl.Expr, pl.Expr]]]:
+        """How to build Pydantic's error dicts for invalid rows.
+
+        Returns the per-field first-failing-rule index columns, and (rows, error struct)
+        pairs: each struct is only evaluated on the rows that have that error."""
+        firsts: list[pl.Expr] = []
+        parts: list[tuple[pl.Expr, pl.Expr]] = []
         malformed_msg = (
             pl.when(pl.col(MALFORMED) == "model_type")
             .then(pl.lit(self.schema.model_type_message))
@@ -144,8 +153,9 @@ class BatchValidator:
                 pl.when(pl.col(MALFORMED) == "model_type").then(pl.col(RAW)).otherwise(raw_input)
             )
         parts.append(
-            pl.when(pl.col(MALFORMED).is_not_null()).then(
-                error(pl.col(MALFORMED), [], malformed_msg, raw_input)
+            (
+                pl.col(MALFORMED).is_not_null(),
+                error(pl.col(MALFORMED), [], malformed_msg, raw_input),
             )
         )
         row_json = self._row_json()
@@ -155,12 +165,11 @@ class BatchValidator:
             index: Any = None
             for i in range(len(program.rules)):
                 fired = pl.col(rule_column(program.name, i))
-                index = (
-                    pl.when(fired).then(pl.lit(i, pl.Int16))
-                    if index is None
-                    else index.when(fired).then(pl.lit(i, pl.Int16))
-                )
-            first = index.otherwise(None)
+                here = pl.lit(i, pl.Int16)
+                index = pl.when(fired).then(here) if index is None else index.when(fired).then(here)
+            name = f"__first:{program.name}"
+            firsts.append(index.otherwise(None).alias(name))
+            first = pl.col(name)
             types = [rule.error_type for rule in program.rules]
             error_type = first.replace_strict(
                 list(range(len(types))), types, return_dtype=pl.String
@@ -180,28 +189,23 @@ class BatchValidator:
                     given = pl.when(first == i).then(rule.input).otherwise(given)
             loc = self._loc(program.keys, [program.keys[0]])
             parts.append(
-                pl.when(pl.col(MALFORMED).is_null() & first.is_not_null()).then(
-                    error(error_type, loc, msg.otherwise(None), given)
+                (
+                    pl.col(MALFORMED).is_null() & first.is_not_null(),
+                    error(error_type, loc, msg.otherwise(None), given),
                 )
             )
         for key, unused in self._forbidden_extra():
-            parts.append(
-                pl.when(unused).then(
-                    error(
-                        pl.lit("extra_forbidden"),
-                        [key],
-                        pl.lit(message("extra_forbidden")),
-                        self._token((key,)),
-                    )
-                )
+            struct = error(
+                pl.lit("extra_forbidden"),
+                [key],
+                pl.lit(message("extra_forbidden")),
+                self._token((key,)),
             )
+            parts.append((unused, struct))
         for i, model_rule in enumerate(self.schema.model_rules):
-            parts.append(
-                pl.when(pl.col(model_rule_column(i))).then(
-                    error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
-                )
-            )
-        return parts
+            struct = error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
+            parts.append((pl.col(model_rule_column(i)), struct))
+        return firsts, parts
 
     def _loc(self, keys: tuple[str, ...], default: list[str]) -> list[str] | pl.Expr:
         """The key actually used (the first present one), as Pydantic reports it."""
@@ -259,17 +263,31 @@ class BatchValidator:
         return frame.with_columns(extra)
 
     def _error_rows(self, invalid: pl.DataFrame) -> pl.DataFrame:
-        """ROW, RAW and the error list. Lists are assembled long-then-grouped: Polars'
-        concat_list over struct columns is an order of magnitude slower."""
-        wide = invalid.select(
-            ROW, *[part.alias(f"__e{i}") for i, part in enumerate(self.error_list)]
-        )
-        grouped = (
-            wide.unpivot(index=ROW, value_name="__e")
-            .drop_nulls("__e")
-            .group_by(ROW, maintain_order=True)
-            .agg(pl.col("__e").alias(ERRORS))
-        )
+        """ROW, RAW and the error list, built long (one row per error, each kind of error
+        only where it occurs) and then grouped per row in the order Pydantic reports them."""
+        firsts, parts = self.error_list
+        marked = invalid.with_columns(firsts) if firsts else invalid
+        pieces = []
+        for position, (rows, struct) in enumerate(parts):
+            subset = marked.filter(rows)
+            if subset.height:
+                pieces.append(
+                    subset.select(
+                        ROW,
+                        pl.lit(position, pl.Int32).alias("__part"),
+                        struct.cast(ERROR_STRUCT).alias("__e"),
+                    )
+                )
+        if pieces:
+            # Pieces come in Pydantic's order (fields, then extras, then model checks), and a
+            # group keeps the order its rows arrive in: no sort needed.
+            grouped = (
+                pl.concat(pieces)
+                .group_by(ROW, maintain_order=True)
+                .agg(pl.col("__e").alias(ERRORS))
+            )
+        else:
+            grouped = pl.DataFrame(schema={ROW: pl.Int64, ERRORS: ERROR_DTYPE})
         return (
             invalid.select(ROW, RAW)
             .join(grouped, on=ROW, how="left", maintain_order="left")
@@ -292,7 +310,7 @@ class BatchValidator:
                     else:
                         sparse.append(helper)
             if dense:
-                frame = frame.lazy().with_columns(dense).collect()
+                frame = frame.with_columns(dense)
             for helper in sparse:
                 frame = frame.with_columns(self._sparse(frame, helper, masks))
         return frame
@@ -325,11 +343,20 @@ class BatchValidator:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)
         for exprs in self.stage2:
             lf = lf.with_columns(exprs)
-        evaluated = lf.collect()
-        valid = evaluated.filter(pl.col(VALID)).select(
-            ROW, *[pl.col(value_column(p.name)).alias(p.name) for p in self.schema.fields]
+        evaluated = lf.collect(engine="in-memory")
+        valid = (
+            evaluated.select(
+                ROW,
+                *[pl.col(value_column(p.name)).alias(p.name) for p in self.schema.fields],
+                VALID,
+            )
+            .filter(pl.col(VALID))
+            .drop(VALID)
         )
-        invalid = self._error_rows(evaluated.filter(~pl.col(VALID) & ~pl.col(PYTHON)))
+        wanted = [c for c in evaluated.columns if c in self.error_inputs or c in (VALID, PYTHON)]
+        invalid = self._error_rows(
+            evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
+        )
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
