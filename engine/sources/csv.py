@@ -74,7 +74,11 @@ QUOTE_MESSAGES = {
 
 
 def read_header(records: Records, path: Path) -> tuple[str, ...]:
-    text, bad = decode_records(records)
+    stop = int(records.starts[1]) if len(records) > 1 else records.stop
+    header = Records(
+        records.data, records.starts[:1], stop, records.lines[:1], records.newlines_inside[:1]
+    )
+    text, bad = decode_records(header)
     if bad[0] is not None:
         raise SourceError(path, f"header is not valid UTF-8 ({bad[0]})", line=1)
     first = text[:1]

@@ -34,7 +34,7 @@ class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
     def __init__(
-        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "512MB"
+        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "256MB"
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only

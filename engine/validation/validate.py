@@ -54,6 +54,7 @@ class BatchValidator:
         self.extra_keys = (
             [k for k in self.source_keys if k not in known] if not schema.typed else []
         )
+        self.helper_dtypes: dict[str, pl.DataType] = {}
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self.error_list = self._errors()
@@ -315,8 +316,9 @@ class BatchValidator:
                 frame = frame.with_columns(self._sparse(frame, helper, masks))
         return frame
 
-    @staticmethod
-    def _sparse(frame: pl.DataFrame, helper: Helper, masks: dict[int, pl.Series]) -> pl.Series:
+    def _sparse(
+        self, frame: pl.DataFrame, helper: Helper, masks: dict[int, pl.Series]
+    ) -> pl.Series | pl.Expr:
         """A helper computed on the rows that need it (or all rows), null elsewhere."""
         compute = (
             helper.expr if callable(helper.expr) and not isinstance(helper.expr, pl.Expr) else None
@@ -333,11 +335,13 @@ class BatchValidator:
         if id(helper.rows) not in masks:
             masks[id(helper.rows)] = frame.select(helper.rows.fill_null(False)).to_series()
         mask = masks[id(helper.rows)]
-        dtype = evaluate(frame.head(0)).dtype
+        if helper.name not in self.helper_dtypes:
+            self.helper_dtypes[helper.name] = evaluate(frame.head(0)).dtype
+        dtype = self.helper_dtypes[helper.name]
+        if not mask.any():
+            return pl.lit(None, dtype).alias(helper.name)
         column = pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(helper.name)
-        if mask.any():
-            column = column.scatter(mask.arg_true(), evaluate(frame.filter(mask)))
-        return column
+        return column.scatter(mask.arg_true(), evaluate(frame.filter(mask)))
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)

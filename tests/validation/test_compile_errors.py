@@ -1,0 +1,60 @@
+"""What the compiler does not understand is a compile-time error naming field and construct."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel, Field, PastDatetime
+
+from engine.errors import SchemaError
+from engine.validation.compiler import compile_schema
+
+
+class Inner(BaseModel):
+    x: int
+
+
+class WithList(BaseModel):
+    tags: list[str]
+
+
+class WithUnion(BaseModel):
+    value: int | str
+
+
+class WithNested(BaseModel):
+    inner: Inner
+
+
+class WithLooseDecimal(BaseModel):
+    price: Decimal
+
+
+class WithPast(BaseModel):
+    when: PastDatetime
+
+
+class WithBadUnique(BaseModel):
+    __unique__ = ("nope",)
+    key: str = Field(min_length=1)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (WithList, "schema WithList, field 'tags': cannot compile type 'list'"),
+        (WithUnion, "schema WithUnion, field 'value': cannot compile type 'union'"),
+        (WithNested, "schema WithNested, field 'inner': cannot compile type 'model'"),
+        (
+            WithLooseDecimal,
+            "schema WithLooseDecimal, field 'price': cannot compile Decimal without decimal_places (no fixed-scale DECIMAL column)",
+        ),
+        (WithPast, "schema WithPast, field 'when': cannot compile PastDatetime / FutureDatetime"),
+        (WithBadUnique, "schema WithBadUnique: __unique__ names 'nope', which is not a field"),
+    ],
+)
+def test_unsupported_constructs(model: type[BaseModel], expected: str) -> None:
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(model, typed=False)
+    assert str(raised.value) == expected

@@ -1,0 +1,75 @@
+"""`schema list` and `schema explain`: what the compiler made of a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from click.testing import Result
+
+from engine.validation.explain import explain
+from schemas.orders import Order
+from schemas.transactions import Transaction
+from tests.validation.models import Untwinned
+
+RunCli = Callable[..., Result]
+
+
+def test_explain_transaction_for_csv() -> None:
+    data = explain(Transaction, typed=False)
+    assert (data.model, data.table, data.extra, data.unique) == (
+        "Transaction",
+        "processed_data",
+        "ignore",
+        (),
+    )
+    fields = {f.name: f for f in data.fields}
+    assert list(fields) == ["external_id", "amount", "currency", "source_channel", "timestamp"]
+    amount = fields["amount"]
+    assert (amount.sql_type, amount.requirement, amount.path) == (
+        "DOUBLE",
+        "required",
+        "vectorized",
+    )
+    assert amount.checks == ("float_parsing (parse text as float)", "greater_than (gt 0)")
+    assert fields["currency"].requirement == "default: 'USD'"
+    assert fields["currency"].parse == (
+        "str: text as is",
+        "validator _currency_allowed: vectorized twin",
+    )
+    assert fields["timestamp"].sql_type == "TIMESTAMP WITH TIME ZONE"
+    assert fields["timestamp"].requirement == "default: _now() once per batch"
+    assert fields["timestamp"].path == "vectorized; values in the forms named above go to Pydantic"
+
+
+def test_explain_shows_pydantic_fallback() -> None:
+    data = explain(Untwinned, typed=True)
+    code = next(f for f in data.fields if f.name == "code")
+    assert (
+        code.path
+        == "Pydantic for the rows reaching _code (no vectorized twin); the rest vectorized"
+    )
+    assert data.model_level == ["model validator _window: rows valid so far go through Pydantic"]
+
+
+def test_explain_orders_for_json() -> None:
+    data = explain(Order, typed=True)
+    assert (data.table, data.extra, data.unique) == ("orders", "forbid", ("order_id",))
+    fields = {f.name: f for f in data.fields}
+    assert fields["order_id"].input_keys == ("Order ID", "order_id")
+    assert fields["unit_price"].sql_type == "DECIMAL(12,2)"
+    assert fields["priority"].sql_type == "BIGINT"
+    assert "decimal_whole_digits (at most 10 whole digits)" in fields["unit_price"].checks
+    assert data.model_level == ["model validator _ship_after_order: vectorized"]
+
+
+def test_schema_cli(run_cli: RunCli) -> None:
+    listed = run_cli("schema", "list")
+    assert listed.exit_code == 0
+    assert "transactions:Transaction" in listed.output and "processed_data" in listed.output
+    assert "orders:Order" in listed.output
+    explained = run_cli("schema", "explain", "transactions")
+    assert explained.exit_code == 0
+    assert "Transaction -> table processed_data, for CSV (text values)" in explained.output
+    assert "greater_than (gt 0)" in explained.output
+    missing = run_cli("schema", "explain", "nope")
+    assert missing.exit_code == 2
