@@ -99,7 +99,12 @@ class Records:
             [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
         )
         series = pl.Series("text", arr)
-        return series.str.strip_chars_end("\r\n") if len(series) else series.cast(pl.String)
+        if not len(series):
+            return series.cast(pl.String)
+        last_terminated = self.stop > 0 and self.data[self.stop - 1] == 10
+        if last_terminated and self.data.find(b"\r", 0, self.stop) == -1:
+            return series.str.head(-1)  # every record ends with exactly one "\n"
+        return series.str.strip_chars_end("\r\n")
 
 
 def newline_positions(buf: npt.NDArray[np.uint8]) -> Offsets:

@@ -81,10 +81,17 @@ class Cutter:
             ends = newlines[:1] + 1
         stop = int(ends[-1])
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
-        lines = line_numbers(newlines, starts, self.next_line)
-        inner_end = ends - (buf[ends - 1] == 10)
-        inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
-        self.next_line += int(np.searchsorted(newlines, stop))
+        before_stop = int(np.searchsorted(newlines, stop))
+        line_ends = ends[:before_stop] if before_stop <= len(ends) else ends
+        if before_stop <= len(ends) and np.array_equal(line_ends - 1, newlines[:before_stop]):
+            # Every line is one record (no quoted newlines): the common case, no searching.
+            lines = np.arange(self.next_line, self.next_line + len(starts), dtype=np.int64)
+            inside = np.zeros(len(starts), dtype=np.bool_)
+        else:
+            lines = line_numbers(newlines, starts, self.next_line)
+            inner_end = ends - (buf[ends - 1] == 10)
+            inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
+        self.next_line += before_stop
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)
 
