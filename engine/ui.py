@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +23,8 @@ from rich.table import Table
 
 from engine.pipeline import Progress as RunProgress
 from engine.pipeline import RunSummary
+from engine.reports.exports import ExportResult
+from engine.reports.sql import text_value
 from engine.reports.summary import Summary
 
 console = Console()
@@ -97,10 +101,11 @@ def print_run(summary: RunSummary) -> None:
 
 def print_summary(data: Summary) -> None:
     rate = "n/a" if data.success_rate is None else f"{data.success_rate:.2%}"
+    speed = "" if data.rows_per_s is None else f", {data.rows_per_s:,.0f} rows/s"
     console.print(
         f"[bold]{data.runs_completed}[/] completed runs ({data.runs_failed} failed): "
         f"{data.rows_total:,} rows, [green]{data.rows_valid:,} valid[/], "
-        f"[red]{data.rows_invalid:,} invalid[/], success rate {rate}"
+        f"[red]{data.rows_invalid:,} invalid[/], success rate {rate}{speed}"
     )
     if not data.runs:
         return
@@ -113,6 +118,7 @@ def print_summary(data: Summary) -> None:
         ("rows", "right"),
         ("valid", "right"),
         ("invalid", "right"),
+        ("success", "right"),
         ("seconds", "right"),
         ("rows/s", "right"),
     ]:
@@ -126,10 +132,93 @@ def print_summary(data: Summary) -> None:
             f"{run.rows_total:,}",
             f"{run.rows_valid:,}",
             f"{run.rows_invalid:,}",
+            "" if run.success_rate is None else f"{run.success_rate:.1%}",
             "" if run.duration_s is None else f"{run.duration_s:.2f}",
             "" if run.rows_per_s is None else f"{run.rows_per_s:,.0f}",
         )
     console.print(table)
+    if data.errors_by_field:
+        errors_table = Table(
+            title="errors by field and type", title_justify="left", show_edge=False
+        )
+        errors_table.add_column("field")
+        errors_table.add_column("error type")
+        errors_table.add_column("errors", justify="right")
+        for item in data.errors_by_field:
+            errors_table.add_row(item.field or "(row)", item.type, f"{item.count:,}")
+        console.print(errors_table)
+    if data.top_values:
+        values = Table(
+            title="most frequent offending values", title_justify="left", show_edge=False
+        )
+        values.add_column("field")
+        values.add_column("value")
+        values.add_column("errors", justify="right")
+        for value in data.top_values:
+            values.add_row(value.field, escape(_clip(value.display)), f"{value.count:,}")
+        console.print(values)
+
+
+def warn(message: str) -> None:
+    errors.print(
+        f"[bold yellow]warning:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
+
+
+@contextmanager
+def export_progress(
+    label: str, total_rows: int | None, *, enabled: bool
+) -> Iterator[Callable[[int], None]]:
+    """A bar over the rows of an export whose size is known (XLSX); nothing otherwise."""
+    if not enabled or total_rows is None or not errors.is_terminal:
+        yield lambda _: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:>12,.0f} / {task.total:,.0f} rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors, transient=False) as bar:
+        task = bar.add_task(label, total=total_rows)
+        yield lambda rows: bar.advance(task, rows)
+
+
+def print_export(result: ExportResult) -> None:
+    sheets = f" on {len(result.sheets)} sheets" if len(result.sheets) > 1 else ""
+    console.print(
+        f"[bold green]exported[/] {result.rows:,} rows of {result.source} to "
+        f"{escape(str(result.path))} ({result.fmt}{sheets}) in {result.seconds:.2f} s "
+        f"({result.rows_per_s:,.0f} rows/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in result.notes:
+        warn(note)
+
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], *, more: bool) -> None:
+    """A query result as a terminal table; NULL is shown dimmed, numbers right-aligned."""
+    table = Table(show_edge=False, header_style="bold")
+    sample = rows[:50]
+    for index, name in enumerate(columns):
+        values = [row[index] for row in sample if row[index] is not None]
+        numeric = bool(values) and all(
+            isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in values
+        )
+        table.add_column(escape(name), justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*("[dim]NULL[/]" if v is None else escape(text_value(v)) for v in row))
+    console.print(table)
+    shown = f"{len(rows):,} row" + ("" if len(rows) == 1 else "s")
+    tail = " shown; more rows follow (use --format csv or json for all of them)" if more else ""
+    console.print(f"[dim]{shown}{tail}[/]", highlight=False)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _short(path: str, width: int = 48) -> str:
@@ -142,3 +231,35 @@ def fail(message: str) -> None:
 
 def plain(value: Any) -> None:
     console.print(value, highlight=False, soft_wrap=True)
+
+
+def print_explanation(data: Any) -> None:
+    """Render an engine.validation.explain.Explanation, one block per field."""
+    unique = f"; unique key ({', '.join(data.unique)})" if data.unique else ""
+    console.print(
+        f"[bold]{data.model}[/] -> table [bold]{data.table}[/], for {data.source}; "
+        f"extra inputs: {data.extra}{unique}",
+        highlight=False,
+    )
+    for field in data.fields:
+        keys = ", ".join(repr(k) for k in field.input_keys)
+        console.print(
+            f"\n  [bold]{field.name}[/]  [cyan]{field.sql_type}[/]  {field.requirement}  (input {keys})",
+            highlight=False,
+        )
+        for step in field.parse:
+            console.print(f"      parse   {step}", highlight=False)
+        for check in field.checks or ("-",):
+            console.print(f"      check   {check}", highlight=False)
+        console.print(f"      runs    {field.path}", highlight=False)
+    for note in data.model_level:
+        console.print(f"\n  model: {note}", highlight=False)
+
+
+def print_schema_list(items: list[tuple[str, str, str]]) -> None:
+    table = Table(show_edge=False)
+    for name in ("schema", "table", "description"):
+        table.add_column(name)
+    for row in items:
+        table.add_row(*row)
+    console.print(table)

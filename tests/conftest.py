@@ -1,8 +1,8 @@
-"""Shared fixtures: real files on disk, a real DuckDB file, the real CLI."""
+"""Shared fixtures: real files on disk, a real DuckDB file, the real CLI, a Kafka broker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import cli
+from engine.streaming.local_broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -49,3 +50,11 @@ def query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A Kafka-protocol broker (Tansu, in memory) on 127.0.0.1 for the whole session."""
+    log: Path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with LocalBroker(log) as running:
+        yield running

@@ -1,13 +1,20 @@
-"""Totals and per-run figures from ``ingestion_runs`` (and error breakdowns)."""
+"""Totals and per-run figures from ``ingestion_runs``, and what the invalid rows got wrong.
+
+Every figure counts completed runs only (a failed run keeps no rows), so the error
+breakdowns add up to the invalid-row totals next to them.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.store.ddl import RUNS
+from engine.store.ddl import ERROR_DETAILS, RUNS
 from engine.store.store import Store
+
+COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
 
 
 @dataclass(frozen=True)
@@ -23,8 +30,31 @@ class RunRow:
     rows_total: int
     rows_valid: int
     rows_invalid: int
+    success_rate: float | None
     rows_per_s: float | None
     message: str | None
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """How often one field failed in one way (``field`` is empty for a row-level error)."""
+
+    field: str
+    type: str
+    count: int
+
+
+@dataclass(frozen=True)
+class OffendingValue:
+    """An input value that failed validation of ``field``, as Pydantic saw it."""
+
+    field: str
+    value: Any
+    count: int
+
+    @property
+    def display(self) -> str:
+        return repr(self.value) if isinstance(self.value, str) else json.dumps(self.value)
 
 
 @dataclass(frozen=True)
@@ -35,7 +65,10 @@ class Summary:
     rows_valid: int
     rows_invalid: int
     success_rate: float | None
+    rows_per_s: float | None
     runs: list[RunRow]
+    errors_by_field: list[ErrorCount]
+    top_values: list[OffendingValue]
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,21 +77,66 @@ class Summary:
         return data
 
 
-def summary(store: Store) -> Summary:
-    completed, failed, total, valid, invalid = store.rows(
-        f"SELECT count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
-        f"coalesce(sum(rows_total) FILTER (status = 'completed'), 0), "
-        f"coalesce(sum(rows_valid) FILTER (status = 'completed'), 0), "
-        f"coalesce(sum(rows_invalid) FILTER (status = 'completed'), 0) FROM {RUNS}"
+def summary(store: Store, *, values_per_field: int = 5) -> Summary:
+    completed, failed, total, valid, invalid, seconds = store.rows(
+        "SELECT count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
+        "coalesce(sum(rows_total) FILTER (status = 'completed'), 0), "
+        "coalesce(sum(rows_valid) FILTER (status = 'completed'), 0), "
+        "coalesce(sum(rows_invalid) FILTER (status = 'completed'), 0), "
+        f"sum(duration_s) FILTER (status = 'completed') FROM {RUNS}"
     )[0]
-    runs = [
-        RunRow(*row)
-        for row in store.rows(
-            "SELECT run_id, source_kind, source_path, format, schema_name, status, started_at, "
-            "duration_s, rows_total, rows_valid, rows_invalid, "
-            "CASE WHEN duration_s > 0 THEN rows_total / duration_s END, message "
-            f"FROM {RUNS} ORDER BY run_id"
-        )
-    ]
-    rate = valid / total if total else None
-    return Summary(int(completed), int(failed), int(total), int(valid), int(invalid), rate, runs)
+    return Summary(
+        runs_completed=int(completed),
+        runs_failed=int(failed),
+        rows_total=int(total),
+        rows_valid=int(valid),
+        rows_invalid=int(invalid),
+        success_rate=valid / total if total else None,
+        rows_per_s=total / seconds if seconds else None,
+        runs=run_rows(store),
+        errors_by_field=errors_by_field(store),
+        top_values=top_values(store, values_per_field),
+    )
+
+
+def run_rows(
+    store: Store, *, run_id: int | None = None, limit: int | None = None, offset: int = 0
+) -> list[RunRow]:
+    """Runs in order (all, one page of them, or the one ``run_id``), with derived rates."""
+    where = "" if run_id is None else f" WHERE run_id = {int(run_id)}"
+    page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    rows = store.rows(
+        "SELECT run_id, source_kind, source_path, format, schema_name, status, started_at, "
+        "duration_s, rows_total, rows_valid, rows_invalid, "
+        "CASE WHEN rows_total > 0 THEN rows_valid / rows_total END, "
+        "CASE WHEN duration_s > 0 THEN rows_total / duration_s END, message "
+        f"FROM {RUNS}{where} ORDER BY run_id{page}"
+    )
+    return [RunRow(*row) for row in rows]
+
+
+def errors_by_field(store: Store, *, run_id: int | None = None) -> list[ErrorCount]:
+    """Over completed runs, or over one run whatever its status (a Kafka session's so far)."""
+    scope = COMPLETED if run_id is None else f"run_id = {int(run_id)}"
+    rows = store.rows(
+        f"SELECT loc, type, count(*) AS n FROM {ERROR_DETAILS} WHERE {scope} "
+        "GROUP BY loc, type ORDER BY n DESC, loc, type"
+    )
+    return [ErrorCount(str(loc), str(kind), int(n)) for loc, kind, n in rows]
+
+
+def top_values(store: Store, per_field: int) -> list[OffendingValue]:
+    """The most frequent failing inputs of each field, fields with most errors first.
+
+    Row-level errors and ``missing`` (whose input is the whole record) carry no value of
+    the field, so they are left out.
+    """
+    rows = store.rows(
+        f"SELECT loc, input, n FROM (SELECT loc, input, count(*) AS n FROM {ERROR_DETAILS} "
+        f"WHERE {COMPLETED} AND loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY') "
+        "GROUP BY loc, input) "
+        "QUALIFY row_number() OVER (PARTITION BY loc ORDER BY n DESC, input) <= ? "
+        "ORDER BY sum(n) OVER (PARTITION BY loc) DESC, loc, n DESC, input",
+        [per_field],
+    )
+    return [OffendingValue(str(loc), json.loads(text), int(n)) for loc, text, n in rows]

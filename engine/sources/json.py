@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.batch import LINE, RAW, ROW, RawBatch
+from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.errors import SourceError
 from engine.sources.blocks import BOM, HashingReader, Offsets, Records
 from engine.sources.json_values import JsonValues
@@ -64,6 +64,28 @@ def _escaped(quotes: np.ndarray, backslashes: np.ndarray) -> np.ndarray:
     length = run_ends[run] - run_starts[run] + 1
     odd: np.ndarray = touches & (length % 2 == 1)
     return odd
+
+
+def json_batch(frame: pl.DataFrame, values: JsonValues, first_row: int) -> RawBatch:
+    """JSON record texts with their lineage as a RawBatch: shared by files and Kafka.
+
+    ``frame`` holds ``RAW`` (null only for a record with no text at all), its lineage columns
+    and ``MALFORMED``/``MALFORMED_MSG`` for records already known to be broken before any JSON
+    is parsed (invalid UTF-8, a Kafka message without a value); that verdict wins over the
+    parser's. Rows are numbered from ``first_row``.
+    """
+    known = frame.select(pl.col(MALFORMED, MALFORMED_MSG).cast(pl.String))
+    parsed = values.frame(frame[RAW].fill_null(""))
+    broken = known[MALFORMED].is_not_null()
+    parsed = parsed.with_columns(
+        parsed[MALFORMED].zip_with(~broken, known[MALFORMED]),
+        parsed[MALFORMED_MSG].zip_with(~broken, known[MALFORMED_MSG]),
+    )
+    frame = pl.concat([frame.drop(MALFORMED, MALFORMED_MSG), parsed], how="horizontal")
+    frame = frame.with_columns(
+        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW)
+    )
+    return RawBatch(frame, values.keys, typed=True)
 
 
 class JsonSource:
@@ -149,25 +171,17 @@ class JsonSource:
         lines = records.lines
         if self.array:
             text, lines = self._trim_elements(records, text)
-        frame = pl.DataFrame({LINE: lines, RAW: text, "__utf8": utf8_errors})
+        frame = pl.DataFrame({LINE: lines, RAW: text, MALFORMED_MSG: utf8_errors})
         blank = frame[RAW] == ""
         self.blank_lines += int(blank.sum())
-        frame = frame.filter(~blank)
-        values = self._values.frame(frame[RAW])
-        frame = pl.concat([frame, values], how="horizontal")
-        frame = frame.with_columns(
-            pl.when(pl.col("__utf8").is_not_null())
+        frame = frame.filter(~blank).with_columns(
+            pl.when(pl.col(MALFORMED_MSG).is_not_null())
             .then(pl.lit("invalid_utf8"))
-            .otherwise(pl.col("__malformed"))
-            .alias("__malformed"),
-            pl.when(pl.col("__utf8").is_not_null())
-            .then(pl.col("__utf8"))
-            .otherwise(pl.col("__malformed_msg"))
-            .alias("__malformed_msg"),
-            pl.int_range(self._next_row, self._next_row + frame.height, dtype=pl.Int64).alias(ROW),
-        ).drop("__utf8")
-        self._next_row += frame.height
-        return RawBatch(frame, self.keys, typed=True)
+            .alias(MALFORMED)
+        )
+        batch = json_batch(frame, self._values, self._next_row)
+        self._next_row += batch.height
+        return batch
 
     def _trim_elements(self, records: Records, text: pl.Series) -> tuple[pl.Series, Offsets]:
         """Drop each element's boundary (comma or closing bracket) and blanks; find its line."""

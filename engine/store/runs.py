@@ -3,7 +3,8 @@
 A run row is written in its own small transaction when the run starts (status ``running``),
 so that a failed run can be recorded as failed; the data and the final figures commit
 together. A ``running`` row found when a writer opens the file belongs to a process that
-died: it is marked ``failed`` (its data was never committed).
+died: a file run is marked ``failed`` (its data was never committed), a Kafka consumer
+session ``interrupted`` (each of its micro-batches committed with its figures, and is kept).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from datetime import UTC, datetime
 
 from engine.store.ddl import RUNS
 from engine.store.store import Store
+
+FILE_INTERRUPTED = "interrupted: the process ended before the run committed; no rows were kept"
+KAFKA_INTERRUPTED = (
+    "interrupted: the consumer process died; its committed micro-batches are kept and counted here"
+)
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,17 @@ def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None
 
 
 def mark_interrupted(store: Store) -> int:
-    """Runs left 'running' by a process that died: nothing of them was committed."""
+    """Runs left 'running' by a process that died.
+
+    A file run commits at its end, so nothing of it was kept: it is marked 'failed'. A Kafka
+    consumer session commits each micro-batch on its own, so what it committed is kept: it is
+    marked 'interrupted', with the figures of its committed batches.
+    """
     rows = store.rows(
-        f"UPDATE {RUNS} SET status = 'failed', message = 'interrupted: the process ended before "
-        "the run committed; no rows were kept' WHERE status = 'running' RETURNING run_id"
+        f"UPDATE {RUNS} SET status = CASE WHEN source_kind = 'kafka' THEN 'interrupted' "
+        "ELSE 'failed' END, message = CASE WHEN source_kind = 'kafka' THEN "
+        f"'{KAFKA_INTERRUPTED}' ELSE '{FILE_INTERRUPTED}' END "
+        "WHERE status = 'running' RETURNING run_id"
     )
     return len(rows)
 

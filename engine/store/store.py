@@ -1,8 +1,15 @@
-"""The DuckDB file: opening it (one writer or many readers), transactions, Arrow appends."""
+"""The DuckDB file: opening it (one writer or many readers), transactions, Arrow appends.
+
+A Store may be shared by threads (the API server's request handlers and its Kafka consumer):
+they take turns through ``lock``, which a transaction holds until it ends, so no statement of
+another thread lands inside it. ``cursor()`` gives a thread its own connection to the same
+open database, which reads committed data without waiting for the writer.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +40,8 @@ def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBP
 class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
+    lock: threading.RLock
+
     def __init__(
         self, path: str | Path, *, read_only: bool = False, memory_limit: str = "256MB"
     ) -> None:
@@ -44,8 +53,23 @@ class Store:
             )
         config = {"memory_limit": memory_limit} if not read_only else {}
         self.con = _open(self.path, read_only, config)
+        self.lock = threading.RLock()
         if not read_only:
             self.con.execute(SHARED_DDL)
+
+    def cursor(self) -> Store:
+        """Another connection to this open database, for another thread of this process.
+
+        It has its own transactions: it sees what is committed, never waits for ``lock``,
+        and is closed with ``close()`` (or when this Store closes).
+        """
+        other = object.__new__(Store)
+        other.path = self.path
+        other.read_only = self.read_only
+        with self.lock:
+            other.con = self.con.cursor()
+        other.lock = threading.RLock()
+        return other
 
     def close(self) -> None:
         self.con.close()
@@ -58,27 +82,31 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything inside commits together or not at all."""
-        self.con.begin()
-        try:
-            yield
-        except BaseException:
-            self.con.rollback()
-            raise
-        self.con.commit()
+        """Everything inside commits together or not at all (other threads wait for it)."""
+        with self.lock:
+            self.con.begin()
+            try:
+                yield
+            except BaseException:
+                self.con.rollback()
+                raise
+            self.con.commit()
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
-        self.con.execute(query, parameters or [])
+        with self.lock:
+            self.con.execute(query, parameters or [])
 
     def rows(self, query: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(query, parameters or []).fetchall()
+        with self.lock:
+            return self.con.execute(query, parameters or []).fetchall()
 
     def frame(self, query: str, parameters: list[Any] | None = None) -> pl.DataFrame:
         """A query result as a Polars frame (DuckDB 2: ``.pl()`` lives on relations)."""
-        if parameters:
-            table = self.con.execute(query, parameters).to_arrow_table()
-        else:
-            table = self.con.sql(query).to_arrow_table()
+        with self.lock:
+            if parameters:
+                table = self.con.execute(query, parameters).to_arrow_table()
+            else:
+                table = self.con.sql(query).to_arrow_table()
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -86,9 +114,11 @@ class Store:
     def frame_over(self, name: str, data: pl.DataFrame, query: str) -> pl.DataFrame:
         """Run ``query`` with ``data`` visible as table ``name`` (without registering it)."""
         arrow = data.to_arrow(compat_level=pl.CompatLevel.newest())
-        relation = self.con.from_arrow(arrow).query(name, query)
-        assert relation is not None
-        result = pl.from_arrow(relation.to_arrow_table())
+        with self.lock:
+            relation = self.con.from_arrow(arrow).query(name, query)
+            assert relation is not None
+            table = relation.to_arrow_table()
+        result = pl.from_arrow(table)
         assert isinstance(result, pl.DataFrame)
         return result
 
@@ -99,7 +129,8 @@ class Store:
         # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
         # memory alive after unregister (~80 MB per million rows in a long transaction).
         batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
-        self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM batch")
+        with self.lock:
+            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM batch")
 
     def table_columns(self, table: str) -> dict[str, str]:
         rows = self.rows(

@@ -143,7 +143,7 @@ def run_pydantic(
         {ROW: pl.Series(valid_rows, dtype=pl.Int64)}
         | {p.name: pl.Series(values[p.name], dtype=p.dtype, strict=False) for p in schema.fields}
     )
-    problems = pl.DataFrame(
+    error_rows = pl.DataFrame(
         {
             ROW: pl.Series(flat["row"], dtype=pl.Int64),
             "type": pl.Series(flat["type"], dtype=pl.String),
@@ -152,7 +152,7 @@ def run_pydantic(
             "input": pl.Series(flat["input"], dtype=pl.String),
         }
     )
-    grouped = problems.group_by(ROW, maintain_order=True).agg(
+    grouped = error_rows.group_by(ROW, maintain_order=True).agg(
         pl.struct("type", "loc", "msg", "input").alias(ERRORS)
     )
     invalid = (

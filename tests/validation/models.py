@@ -48,9 +48,10 @@ class Scalars(BaseModel):
     step: float | None = Field(None, multiple_of=0.25)
     plain: float | None = None
     flag: bool = False
+    # Pydantic types multiple_of as float; a Decimal step is what a Decimal field needs.
     price: Decimal | None = Field(
         None, max_digits=7, decimal_places=2, ge=0, multiple_of=Decimal("0.05")
-    )
+    )  # type: ignore[call-overload]
     day: date | None = None
     moment: datetime | None = None
     aware: AwareDatetime | None = None

@@ -1,0 +1,102 @@
+"""The Kafka consumer session on a thread of the server, sharing its one DuckDB connection.
+
+The session is the one ``cli.py consume`` runs (``engine.streaming.consumer``), given the
+server's Store: its micro-batches take the Store's lock like any other writer, so request
+handlers and the consumer never write at the same time. Stopping sets the session's stop
+request: it writes its in-flight batch, commits and leaves the group, as on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from engine.api.metrics import Metrics
+from engine.errors import EngineError
+from engine.pipeline import Tally
+from engine.store.store import Store
+from engine.streaming.consumer import ConsumerSession
+from engine.streaming.events import BatchWritten, Event, Notice, SessionSummary
+from engine.streaming.settings import ConsumerSettings
+from engine.streaming.shutdown import StopRequest
+
+LOG = logging.getLogger("engine.api.consumer")
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    state: str  # running | stopped | failed
+    topics: tuple[str, ...]
+    group: str
+    run_id: int | None
+    batches: int
+    in_flight: int
+    error: str | None
+
+
+class BackgroundConsumer:
+    def __init__(
+        self, store: Store, model: type[BaseModel], settings: ConsumerSettings, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.stop_request = StopRequest()
+        self.session = ConsumerSession(
+            store, model, settings, on_event=self._on_event, stop=self.stop_request
+        )
+        self.result: SessionSummary | None = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="kafka-consumer", daemon=True)
+        metrics.watch_in_flight(self.in_flight)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, reason: str) -> None:
+        """Ask the session to stop, and wait while it writes its in-flight batch."""
+        self.stop_request.set(reason)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def in_flight(self) -> int:
+        return len(self.session.pending)
+
+    def state(self) -> ConsumerState:
+        if self.error is not None:
+            state = "failed"
+        elif self._thread.is_alive():
+            state = "running"
+        else:
+            state = "stopped"
+        return ConsumerState(
+            state,
+            self.settings.topics,
+            self.settings.group,
+            getattr(self.session, "run_id", None),
+            self.session.batches,
+            self.in_flight(),
+            self.error,
+        )
+
+    def _run(self) -> None:
+        try:
+            self.result = self.session.run()
+            LOG.info("%s", self.result)
+        except EngineError as exc:
+            self.error = str(exc)
+            LOG.error("consumer stopped: %s", exc)
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            LOG.exception("consumer failed")
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, BatchWritten):
+            tally = Tally(rows=event.records, valid=event.valid, invalid=event.invalid)
+            self.metrics.batch_written(tally, event.latency_ms / 1000, event.lag)
+        if isinstance(event, Notice):
+            LOG.warning("%s", event.text)
+        else:
+            LOG.info("%s", event)

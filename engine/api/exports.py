@@ -1,0 +1,98 @@
+"""``GET /api/v1/errors/{format}`` and ``/report/{format}``: invalid or valid rows as a file.
+
+The export is the one ``cli.py export`` writes (DuckDB's ``COPY ... TO`` in constant memory,
+or XLSX in batches), read on a cursor of its own into this server's staging directory; the
+file is then streamed back and removed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import anyio
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParameter
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from engine.api.models import ExportFormat
+from engine.api.reports import check_run
+from engine.api.services import MAX_ID, Services, ServicesDep, error_responses
+from engine.reports.exports import ExportRequest, plan_export, write_export
+
+router = APIRouter(prefix="/api/v1", tags=["exports"])
+
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+assert set(MEDIA_TYPES) == set(get_args(ExportFormat))
+BINARY = {"type": "string", "format": "binary"}
+FILE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "json": {"type": "array", "items": {"type": "object"}, "description": "One object per row."}
+}
+
+Format = Annotated[
+    ExportFormat, PathParameter(description="The file format: csv, json, ndjson, parquet or xlsx.")
+]
+RunFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the rows of this run.")]
+
+
+def _responses(what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": f"{what} as a file download (an empty table gives a valid empty file)",
+            "content": {
+                media.split(";")[0]: {"schema": FILE_SCHEMAS.get(fmt, BINARY)}
+                for fmt, media in MEDIA_TYPES.items()
+            },
+        },
+        **error_responses(400, 404),
+    }
+
+
+@router.get(
+    "/errors/{format}", response_class=FileResponse, responses=_responses("The invalid rows")
+)
+async def export_errors(
+    format: Format, services: ServicesDep, run_id: RunFilter = None
+) -> FileResponse:
+    """Invalid rows: `run_id`, `row_number`, `line_number`, a readable `message` per
+    violation, Pydantic's error list as JSON and the raw record, so the source can be fixed."""
+    return await _export(services, "errors", format, run_id)
+
+
+@router.get("/report/{format}", response_class=FileResponse, responses=_responses("The valid rows"))
+async def export_report(
+    format: Format, services: ServicesDep, run_id: RunFilter = None
+) -> FileResponse:
+    """Valid rows: the schema's typed table (or the table of run `run_id`'s schema)."""
+    return await _export(services, "processed", format, run_id)
+
+
+async def _export(services: Services, kind: str, fmt: str, run_id: int | None) -> FileResponse:
+    path = await anyio.to_thread.run_sync(_write, services, kind, fmt, run_id)
+    name = "errors" if kind == "errors" else "report"
+    suffix = "" if run_id is None else f"_run_{run_id}"
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[fmt],
+        filename=f"{name}{suffix}.{fmt}",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+def _write(services: Services, kind: str, fmt: str, run_id: int | None) -> Path:
+    output = services.spool / f"export-{uuid.uuid4().hex}.{fmt}"
+    table = services.table if kind == "processed" and run_id is None else None
+    with services.database.reader() as store:
+        if run_id is not None:
+            check_run(store, run_id)
+        plan = plan_export(store, ExportRequest(kind, fmt, output, run_id, table=table))
+        write_export(store, plan)
+    return output

@@ -1,0 +1,189 @@
+"""``POST /api/v1/ingest``: an uploaded file, or one named inside the data directory.
+
+Either way the file goes through ``ingest_file``, the path ``cli.py run`` takes, on a worker
+thread (the event loop keeps answering), holding the database's writer for the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import anyio
+from fastapi import APIRouter, Query, Request
+
+from engine.api.errors import BadRequestError
+from engine.api.models import ErrorCount, IngestResult, SourceType
+from engine.api.paths import resolve_data_path
+from engine.api.services import Services, ServicesDep, error_responses
+from engine.api.uploads import FILE_FIELD, receive_upload
+from engine.pipeline import RunOptions, RunSummary, Tally, ingest_file
+from engine.sources import EXTENSIONS, detect_format
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
+TOP_ERRORS = 10
+TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+UPLOAD_BODY: dict[str, Any] = {
+    "required": False,
+    "description": "The file to ingest, as a multipart upload (leave out when giving file_path).",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    FILE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "CSV, NDJSON or a JSON array; the format comes from "
+                        "source_type or the file name's extension.",
+                    },
+                    "source_type": {"type": "string", "enum": list(SOURCE_TYPES)},
+                    "force": {"type": "boolean"},
+                },
+                "required": [FILE_FIELD],
+                "additionalProperties": False,
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/ingest",
+    response_model=IngestResult,
+    summary="Ingest a file: upload it, or name one inside the data directory",
+    responses=error_responses(400, 403, 404, 409, 413),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def ingest(
+    request: Request,
+    services: ServicesDep,
+    file_path: Annotated[
+        str | None,
+        Query(description="A file inside the server's --data-dir, e.g. transactions.csv."),
+    ] = None,
+    source_type: Annotated[
+        SourceType | None,
+        Query(description="Input format; by default from the file name's extension."),
+    ] = None,
+    force: Annotated[
+        bool, Query(description="Ingest again even if this content was already ingested.")
+    ] = False,
+) -> IngestResult:
+    """Validate the file and store it as one atomic run, the same way as `cli.py run`.
+
+    Send the file as `multipart/form-data` (field `file`; it is streamed to disk, never held
+    in memory), or name a file inside the server's data directory with `file_path`. The
+    answer is the run's summary; a file whose content and schema were already ingested is
+    skipped (`status: skipped`) unless `force=true`.
+    """
+    content_type = request.headers.get("content-type", "").lower()
+    if not content_type.startswith("multipart/form-data"):
+        if file_path is None:
+            raise BadRequestError(
+                f"nothing to ingest: upload a file as multipart/form-data (field "
+                f"{FILE_FIELD!r}) or name one with file_path"
+            )
+        path = await anyio.to_thread.run_sync(
+            resolve_data_path, services.settings.data_dir, file_path
+        )
+        root = services.settings.data_dir
+        assert root is not None
+        source = path.relative_to(root.resolve()).as_posix()
+        fmt = await anyio.to_thread.run_sync(_format, path, source_type)
+        return await anyio.to_thread.run_sync(_run, services, path, fmt, force, source, "path")
+    if file_path is not None:
+        raise BadRequestError("give either an upload or file_path, not both")
+    upload = await receive_upload(
+        request, services.spool, max_bytes=services.settings.max_upload_bytes
+    )
+    try:
+        fmt_given = _form_source_type(upload.fields.get("source_type"), source_type)
+        force = force or _form_bool("force", upload.fields.get("force"))
+        fmt = await anyio.to_thread.run_sync(_format, upload.path, fmt_given)
+        return await anyio.to_thread.run_sync(
+            _run, services, upload.path, fmt, force, upload.filename, "upload"
+        )
+    finally:
+        await anyio.to_thread.run_sync(upload.discard)
+
+
+def _form_source_type(form: str | None, query: str | None) -> str | None:
+    if form is None:
+        return query
+    if form not in SOURCE_TYPES:
+        raise BadRequestError(
+            f"form field source_type: {form!r} is not one of {', '.join(SOURCE_TYPES)}"
+        )
+    if query is not None and query != form:
+        raise BadRequestError(f"source_type is {query!r} in the query but {form!r} in the form")
+    return form
+
+
+def _form_bool(name: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    found = TRUE_WORDS.get(value.strip().lower())
+    if found is None:
+        raise BadRequestError(f"form field {name}: {value!r} is not true or false")
+    return found
+
+
+def _format(path: Path, declared: str | None) -> str:
+    if declared is None and path.suffix.lower() not in EXTENSIONS:
+        raise BadRequestError(
+            f"cannot tell the format of {path.name!r} from its extension; "
+            f"pass source_type={'|'.join(SOURCE_TYPES)}"
+        )
+    return detect_format(path, declared)
+
+
+def _run(
+    services: Services, path: Path, fmt: str, force: bool, source: str, kind: str
+) -> IngestResult:
+    """One run, holding the writer (a worker thread: the event loop never waits for it)."""
+    settings = services.settings
+    options = RunOptions(fmt=fmt, force=force, context=settings.context)
+    metrics = services.metrics
+    with services.database.writing(
+        f"ingesting {source}", timeout_s=settings.busy_timeout_s
+    ) as store:
+        metrics.ingesting.inc()
+        try:
+            summary = ingest_file(store, path, services.model, options)
+        except Exception:
+            metrics.run_finished(kind, "failed", 0.0, Tally())
+            raise
+        finally:
+            metrics.ingesting.dec()
+    metrics.run_finished(kind, summary.status, summary.duration_s, summary.tally)
+    return _result(summary, source, kind == "upload", fmt)
+
+
+def _result(summary: RunSummary, source: str, uploaded: bool, fmt: str) -> IngestResult:
+    tally = summary.tally
+    ranked = sorted(tally.errors.items(), key=lambda item: (-item[1], item[0]))[:TOP_ERRORS]
+    message = None
+    if summary.status == "skipped":
+        message = (
+            f"already ingested as run {summary.previous_run} with the same schema; "
+            "pass force=true to ingest it again"
+        )
+    return IngestResult(
+        run_id=summary.run_id,
+        status="skipped" if summary.status == "skipped" else "completed",
+        source=source,
+        uploaded=uploaded,
+        format=fmt,  # type: ignore[arg-type]  # checked by detect_format
+        rows_total=tally.rows,
+        rows_valid=tally.valid,
+        rows_invalid=tally.invalid,
+        duration_s=summary.duration_s,
+        rows_per_s=summary.rows_per_s,
+        top_errors=[ErrorCount(field=loc, type=kind, count=n) for (loc, kind), n in ranked],
+        message=message,
+        previous_run=summary.previous_run,
+    )

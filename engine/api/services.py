@@ -1,0 +1,97 @@
+"""What the lifespan opens and closes: the database, the schema, metrics, the consumer."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+
+from engine.api.consumer import BackgroundConsumer
+from engine.api.database import Database
+from engine.api.metrics import Metrics
+from engine.api.models import ErrorBody
+from engine.api.settings import ApiSettings
+from engine.pipeline import prepare_schema
+from engine.schemas import load_schema
+from engine.store.runs import mark_interrupted
+from engine.store.store import Store
+
+LOG = logging.getLogger("engine.api")
+MAX_ID = 2**63 - 1
+
+# What each status means, for the OpenAPI description of every route that can answer it.
+STATUS_TEXT = {
+    400: "Bad input: a parameter, path or upload that cannot be used (the detail says why).",
+    403: "file_path leads outside the data directory, or ingest by path is disabled.",
+    404: "No such run, or no such file in the data directory.",
+    409: "The database's writer stayed busy (another ingest or a Kafka batch).",
+    413: "The upload is larger than the server's limit.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody, "description": STATUS_TEXT[status]} for status in statuses}
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    model: type[BaseModel]
+    table: str  # the schema's typed table: what /report exports
+    database: Database
+    metrics: Metrics
+    spool: Path  # this server's staging directory (uploads, exports), removed at shutdown
+    consumer: BackgroundConsumer | None
+
+    @staticmethod
+    def check(settings: ApiSettings) -> None:
+        """Fail before the server starts, with one line, on what its lifespan would fail on."""
+        load_schema(settings.schema)
+        Store(settings.db).close()  # locked by another process: StoreLockedError
+
+    @classmethod
+    def open(cls, settings: ApiSettings) -> Services:
+        model = load_schema(settings.schema)
+        store = Store(settings.db)
+        try:
+            store.execute("SET TimeZone = 'UTC'")
+            interrupted = mark_interrupted(store)
+            if interrupted:
+                LOG.warning("marked %d run(s) left running by a process that died", interrupted)
+            schema = prepare_schema(store, model, typed=True, context=settings.context)
+            spool = Path(tempfile.mkdtemp(prefix=".serve-spool-", dir=settings.spool_root))
+            metrics = Metrics(consuming=settings.consumer is not None)
+            database = Database(store)
+        except BaseException:
+            store.close()
+            raise
+        consumer = None
+        if settings.consumer is not None:
+            consumer = BackgroundConsumer(store, model, settings.consumer, metrics)
+            consumer.start()
+        return cls(settings, model, schema.table, database, metrics, spool, consumer)
+
+    def close(self) -> None:
+        """Stop the consumer (its in-flight batch is written first), then the database."""
+        try:
+            if self.consumer is not None:
+                self.consumer.stop("server shutting down")
+        finally:
+            self.database.close()
+            shutil.rmtree(self.spool, ignore_errors=True)
+
+
+def get_services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if not isinstance(services, Services):
+        raise RuntimeError("the API's services are opened by its lifespan (create_app)")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,0 +1,146 @@
+"""What an export reads: one SELECT per kind (processed, errors, raw), with its filters.
+
+The SELECT is what ``COPY ... TO`` streams and what the XLSX writer reads in batches, so
+every format of one export carries the same rows and columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from engine.errors import ConfigError
+from engine.reports.reader import duckdb_message, table_exists, typed_tables
+from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
+from engine.store.store import Store
+
+KINDS = ("processed", "errors", "raw")
+FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
+REFERENCE_TABLE = "processed_data"
+SHARED_TABLES = (RUNS, RAW, ERRORS, ERROR_DETAILS, OFFSETS)
+
+# One readable line per violation: `amount: Input should be greater than 0 (got '-50.0')`.
+# The offending value is shown when it is a single value of the field; a row-level error
+# (empty loc) or `missing` (whose input is the whole record) says enough without it.
+MESSAGE = """array_to_string(list_transform(errors, lambda e: concat(
+    CASE WHEN len(e.loc) > 0 THEN array_to_string(e.loc, '.') || ': ' ELSE '' END,
+    e.msg,
+    CASE WHEN len(e.loc) = 0 OR e."input" IS NULL THEN ''
+         WHEN json_type(e."input") = 'VARCHAR' THEN ' (got ''' || (e."input" ->> '$') || ''')'
+         WHEN json_type(e."input") IN ('OBJECT', 'ARRAY') THEN ''
+         ELSE ' (got ' || e."input" || ')' END)), '; ')"""
+
+# Pydantic's ``ValidationError.errors()`` shape, with each input as JSON (not JSON-in-a-string).
+ERROR_LIST = """to_json(list_transform(errors, lambda e: json_object(
+    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json(e."input"))))"""
+
+
+@dataclass(frozen=True)
+class Selection:
+    source: str  # the table read, for messages
+    query: str
+    columns: list[str]
+
+
+def select(
+    store: Store,
+    kind: str,
+    *,
+    run_id: int | None = None,
+    where: str | None = None,
+    table: str | None = None,
+    json_output: bool = False,
+) -> Selection:
+    """The SELECT for one export; ``json_output`` keeps it valid JSON (no NaN, nested errors)."""
+    if table is not None and kind != "processed":
+        raise ConfigError(f"--table picks the typed table of `processed`, not of {kind!r}")
+    if run_id is not None:
+        check_run(store, run_id)
+    run_filter = "" if run_id is None else f" WHERE run_id = {int(run_id)}"
+    if kind == "processed":
+        source = processed_table(store, run_id, table)
+        if not table_exists(store, source):
+            raise ConfigError(f"table {source!r} does not exist (its runs stored no rows)")
+        listed = ", ".join(
+            f"CASE WHEN isfinite({quote(name)}) THEN {quote(name)} END AS {quote(name)}"
+            if json_output and kind_ in FLOAT_TYPES
+            else quote(name)
+            for name, kind_ in store.table_columns(source).items()
+        )
+        base = f"SELECT {listed} FROM {quote(source)}{run_filter}"
+        order = ""
+    elif kind == "errors":
+        source = ERRORS
+        errors = ERROR_LIST if json_output else f"({ERROR_LIST})::VARCHAR"
+        base = (
+            f"SELECT e.run_id, e.row_number, r.line_number, {MESSAGE} AS message, "
+            f"{errors} AS errors, e.raw FROM (SELECT * FROM {ERRORS}{run_filter}) AS e "
+            f"LEFT JOIN (SELECT run_id, row_number, line_number FROM {RAW}{run_filter}) AS r "
+            "USING (run_id, row_number)"
+        )
+        order = " ORDER BY run_id, row_number"
+    elif kind == "raw":
+        source = RAW
+        base = f"SELECT * FROM {RAW}{run_filter}"
+        order = ""
+    else:
+        raise ConfigError(f"unknown export {kind!r} (choose from {', '.join(KINDS)})")
+    unfiltered = f"SELECT * FROM ({base}) AS export"
+    columns = list(store.con.sql(unfiltered).columns)
+    if where is None:
+        return Selection(source, unfiltered + order, columns)
+    query = f"{unfiltered} WHERE ({check_where(store, where)}){order}"
+    try:
+        store.con.sql(query)  # binds without running: a wrong name fails before any writing
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"--where {where!r}: {duckdb_message(exc)}",
+            hint=f"the condition sees the exported columns: {', '.join(columns)}",
+        ) from exc
+    return Selection(source, query, columns)
+
+
+def check_run(store: Store, run_id: int) -> None:
+    if not store.rows(f"SELECT 1 FROM {RUNS} WHERE run_id = ?", [run_id]):
+        known = store.rows(f"SELECT min(run_id), max(run_id) FROM {RUNS}")[0]
+        runs = "no runs yet" if known[0] is None else f"runs are {known[0]} to {known[1]}"
+        raise ConfigError(f"--run {run_id}: no such run ({runs})")
+
+
+def processed_table(store: Store, run_id: int | None, table: str | None) -> str:
+    """The typed table to export: named, the run's, or the one all completed runs used."""
+    known = typed_tables(store)
+    if table is not None:
+        # A typed table no run has written to yet (``serve`` creates its schema's at start)
+        # exists and is empty: its export is a valid empty file.
+        if table not in known and (table in SHARED_TABLES or not table_exists(store, table)):
+            listed = ", ".join(known) or "none yet"
+            raise ConfigError(f"--table {table}: not a typed table (typed tables: {listed})")
+        return table
+    if run_id is not None:
+        return str(store.rows(f"SELECT target_table FROM {RUNS} WHERE run_id = ?", [run_id])[0][0])
+    if len(known) == 1:
+        return known[0]
+    if len(known) > 1:
+        raise ConfigError(
+            f"runs wrote to several typed tables ({', '.join(known)})",
+            hint="pick one with --table or --run",
+        )
+    if table_exists(store, REFERENCE_TABLE):
+        return REFERENCE_TABLE
+    raise ConfigError(
+        f"{store.path}: no typed table yet (no run has stored valid rows)",
+        hint="run an ingestion first",
+    )
+
+
+def check_where(store: Store, where: str) -> str:
+    """The condition must be one expression: it cannot close the SELECT it is put in."""
+    try:
+        statements = store.con.extract_statements(f"SELECT 1 WHERE ({where})")
+    except duckdb.Error as exc:
+        raise ConfigError(f"--where {where!r}: {duckdb_message(exc)}") from exc
+    if len(statements) != 1 or statements[0].type.name != "SELECT":
+        raise ConfigError(f"--where {where!r}: not a single SQL condition")
+    return where

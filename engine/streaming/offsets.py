@@ -1,0 +1,48 @@
+"""Each partition's next offset, kept in DuckDB next to the rows it accounts for.
+
+``save_offsets`` runs inside a micro-batch's transaction, so the rows and the position after
+them commit together: after any crash, the stored offset says exactly which messages are in
+the file. Kafka's own committed offset is only a copy for lag tooling and for the consumers of
+the group that write other files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from engine.store.ddl import OFFSETS
+from engine.store.store import Store
+from engine.streaming.messages import TopicPartitionKey
+
+
+def load_offsets(
+    store: Store, group: str, partitions: Iterable[TopicPartitionKey]
+) -> dict[TopicPartitionKey, int]:
+    """The stored next offset of each of ``partitions`` that has one."""
+    wanted = set(partitions)
+    rows = store.rows(
+        f'SELECT topic, "partition", next_offset FROM {OFFSETS} WHERE group_id = ?', [group]
+    )
+    return {(t, p): int(o) for t, p, o in rows if (t, p) in wanted}
+
+
+def save_offsets(
+    store: Store, group: str, offsets: Mapping[TopicPartitionKey, int], run_id: int
+) -> None:
+    """Upsert the next offsets (call inside the batch's transaction)."""
+    if not offsets:
+        return
+    now = datetime.now(UTC)
+    rows = sorted(offsets.items())
+    values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
+    parameters: list[object] = []
+    for (topic, partition), offset in rows:
+        parameters += [group, topic, partition, offset, run_id, now]
+    store.execute(
+        f'INSERT INTO {OFFSETS} (group_id, topic, "partition", next_offset, run_id, updated_at) '
+        f'VALUES {values} ON CONFLICT (group_id, topic, "partition") DO UPDATE SET '
+        "next_offset = excluded.next_offset, run_id = excluded.run_id, "
+        "updated_at = excluded.updated_at",
+        parameters,
+    )

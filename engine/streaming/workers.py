@@ -1,0 +1,243 @@
+"""The background threads of a consumer session: parse-and-validate (two), then write (one).
+
+The session thread only fetches and hands over closed micro-batches. Batch k is written to
+DuckDB while batches k+1 and k+2 are parsed and validated and batch k+3 is fetched; parsing,
+validation and DuckDB release the GIL for most of their work, so on two cores the stages
+overlap (the file path overlaps reading and writing the same way with ``engine.prefetch``).
+Batches are written strictly in order, each in its own transaction with its offsets and the
+run's figures, so the exactly-once argument is unchanged. The session thread touches the
+store only when the workers are drained (``drain``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+from confluent_kafka import Message
+
+from engine.pipeline import Tally, Validated, store_batch
+from engine.store.ddl import ERRORS
+from engine.store.runs import record_progress
+from engine.store.store import Store
+from engine.streaming.dead_letters import DeadLetters
+from engine.streaming.messages import TopicPartitionKey
+from engine.streaming.offsets import save_offsets
+
+# DuckDB checkpoints when its WAL passes 16 MB by default; micro-batches then pay for
+# rewriting (and zstd-compressing) the tables' last row groups again and again. A larger
+# threshold halves the cost of a commit; the price is a longer WAL replay after a crash.
+CHECKPOINT_THRESHOLD = "256MB"
+
+
+@dataclass(frozen=True)
+class ClosedBatch:
+    """Fetched messages that make one micro-batch, rows numbered from ``first_row``."""
+
+    messages: Sequence[Message]
+    frame: pl.DataFrame  # their raw text and lineage (``messages_frame``)
+    first_row: int
+    arrived: float  # time.monotonic() when its first message arrived
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    closed: ClosedBatch
+    validated: Validated
+    offsets: dict[TopicPartitionKey, int]  # next offset per partition
+
+
+@dataclass(frozen=True)
+class WrittenBatch:
+    """A micro-batch committed to DuckDB."""
+
+    offsets: dict[TopicPartitionKey, int]
+    tally: Tally
+    latency_ms: float
+    store_ms: float
+    dead_letters: int
+
+
+Parse = Callable[[ClosedBatch], ParsedBatch]
+
+
+class BatchWorkers:
+    """Parses (one thread per parser) and writes (one thread) closed batches, in order.
+
+    Each parser owns its own state (a JSON reader is one DuckDB connection), so two batches
+    can be parsed at once; the writer puts them back in submission order.
+    """
+
+    def __init__(
+        self,
+        parsers: Sequence[Parse],
+        store: Store,
+        run_id: int,
+        started: datetime,
+        group: str,
+        dead_letters: DeadLetters | None,
+        *,
+        store_threads: int | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.started = started
+        self.group = group
+        self.dead_letters = dead_letters
+        self.total = Tally()  # what DuckDB holds for this run
+        # Database-wide settings while the session writes; put back as they were at close.
+        wanted = {"checkpoint_threshold": CHECKPOINT_THRESHOLD}
+        if store_threads is not None:
+            wanted["threads"] = str(store_threads)
+        self._restore = {
+            name: str(store.rows("SELECT current_setting(?)", [name])[0][0]) for name in wanted
+        }
+        for name, value in wanted.items():
+            store.execute(f"SET {name} = '{value}'")
+        self._closed: queue.Queue[tuple[int, ClosedBatch] | None] = queue.Queue(len(parsers))
+        self._parsed: queue.Queue[tuple[int, ParsedBatch | None] | None] = queue.Queue(len(parsers))
+        self._done: queue.Queue[WrittenBatch] = queue.Queue()
+        self._submitted = 0
+        self._outstanding = 0
+        self._changed = threading.Condition()
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._stopped = False
+        self._parsers = [
+            threading.Thread(target=self._parse_all, args=(parse,), name=f"parse-{i}", daemon=True)
+            for i, parse in enumerate(parsers, start=1)
+        ]
+        self._writer = threading.Thread(target=self._write_all, name="duckdb-writer", daemon=True)
+        for thread in [*self._parsers, self._writer]:
+            thread.start()
+
+    # -- session thread ----------------------------------------------------------------
+
+    def submit(self, batch: ClosedBatch) -> None:
+        """Hand a batch over (waits while every parser is busy and one batch is queued)."""
+        self._raise_error()
+        with self._changed:
+            self._outstanding += 1
+        job = (self._submitted, batch)
+        self._submitted += 1
+        while True:
+            try:
+                self._closed.put(job, timeout=0.1)
+                return
+            except queue.Full:
+                self._raise_error()
+
+    def drain(self) -> None:
+        """Wait until every submitted batch is committed (or one failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._outstanding == 0 or self._error is not None)
+        self._raise_error()
+
+    def written(self) -> list[WrittenBatch]:
+        """Batches committed since the last call, in order."""
+        self._raise_error()
+        done: list[WrittenBatch] = []
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                return done
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the threads; with ``cancel``, batches not yet written are dropped."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._cancelled = cancel
+        for _ in self._parsers:
+            self._closed.put(None)
+        for thread in [*self._parsers, self._writer]:
+            thread.join()
+        try:
+            for name, value in self._restore.items():
+                self.store.execute(f"SET {name} = '{value}'")
+        except duckdb.Error:
+            if not cancel:  # after a failure the store may be unusable: keep the first error
+                raise
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- worker threads ----------------------------------------------------------------
+
+    def _skip(self) -> bool:
+        return self._error is not None or self._cancelled
+
+    def _fail(self, error: BaseException) -> None:
+        with self._changed:
+            self._error = self._error or error
+            self._changed.notify_all()
+
+    def _parse_all(self, parse: Parse) -> None:
+        while True:
+            job = self._closed.get()
+            if job is None:
+                self._parsed.put(None)
+                return
+            number, batch = job
+            parsed: ParsedBatch | None = None
+            if not self._skip():
+                try:
+                    parsed = parse(batch)
+                except BaseException as exc:
+                    self._fail(exc)
+            self._parsed.put((number, parsed))  # None: skipped, the writer only counts it
+
+    def _write_all(self) -> None:
+        waiting: dict[int, ParsedBatch | None] = {}
+        following = 0
+        parsers_left = len(self._parsers)
+        while parsers_left:
+            item = self._parsed.get()
+            if item is None:
+                parsers_left -= 1
+                continue
+            waiting[item[0]] = item[1]
+            while following in waiting:
+                parsed = waiting.pop(following)
+                following += 1
+                try:
+                    if parsed is not None and not self._skip():
+                        self._done.put(self._write(parsed))
+                except BaseException as exc:
+                    self._fail(exc)
+                finally:
+                    with self._changed:
+                        self._outstanding -= 1
+                        self._changed.notify_all()
+
+    def _write(self, parsed: ParsedBatch) -> WrittenBatch:
+        began = time.perf_counter()
+        closed = parsed.closed
+        total = Tally()
+        total.add(self.total)
+        with self.store.transaction():
+            tally = store_batch(self.store, self.run_id, parsed.validated)
+            total.add(tally)
+            save_offsets(self.store, self.group, parsed.offsets, self.run_id)
+            record_progress(self.store, self.run_id, total.counts(), self.started, status="running")
+        self.total = total
+        latency_ms = (time.monotonic() - closed.arrived) * 1000
+        store_ms = (time.perf_counter() - began) * 1000
+        dead = 0
+        if self.dead_letters is not None and tally.invalid:
+            last_row = closed.first_row + len(closed.messages) - 1
+            invalid = self.store.rows(
+                f"SELECT row_number, errors FROM {ERRORS} WHERE run_id = ? "
+                "AND row_number BETWEEN ? AND ? ORDER BY row_number",
+                [self.run_id, closed.first_row, last_row],
+            )
+            dead = self.dead_letters.send(closed.messages, invalid, closed.first_row, self.run_id)
+        return WrittenBatch(parsed.offsets, tally, latency_ms, store_ms, dead)

@@ -1,0 +1,61 @@
+"""``cli.py serve`` refuses bad options and a database held by another process in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.api.conftest import ServerFactory
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--consume-topic", "payments"],
+            "error: --consume-topic needs --bootstrap-servers and --group",
+        ),
+        (
+            ["--consume-topic", "payments", "--bootstrap-servers", "127.0.0.1:1"],
+            "error: --consume-topic needs --bootstrap-servers and --group",
+        ),
+        (["--group", "ingest"], "error: the Kafka options go with --consume-topic"),
+        (
+            [
+                "--consume-topic",
+                "payments",
+                "--bootstrap-servers",
+                "127.0.0.1:1",
+                "--group",
+                "g",
+                "--max-records",
+                "0",
+            ],
+            "error: --max-records must be between 1 and 1,000,000, got 0",
+        ),
+        (["--schema", "nope"], "error: schema nope: not found (known schemas: "),
+    ],
+)
+def test_bad_options(
+    run_cli: Callable[..., Result], db: Path, options: list[str], message: str
+) -> None:
+    result = run_cli("serve", "--db", str(db), *options)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not db.exists()  # refused before the database is opened
+
+
+def test_database_held_by_a_running_server(
+    servers: ServerFactory, run_cli: Callable[..., Result]
+) -> None:
+    server = servers()
+    result = run_cli("serve", "--db", str(server.db), "--port", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {server.db}: database is locked by process {server.process.pid} "
+        "(wait for it to finish or stop it, or use another --db file)"
+    )

@@ -1,0 +1,125 @@
+"""`sql`: one read-only query, as a terminal table, CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from tests.conftest import query
+
+RunCli = Callable[..., Result]
+BY_CURRENCY = (
+    "SELECT currency, count(*) AS n, sum(amount) AS total, min(timestamp) AS first "
+    "FROM processed_data GROUP BY ALL ORDER BY 1"
+)
+
+
+def test_a_table_on_the_terminal(run_cli: RunCli, tricky_db: Path) -> None:
+    result = run_cli("sql", BY_CURRENCY, "--db", str(tricky_db))
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        " currency ┃ n ┃         total ┃ first                            ",
+        "━━━━━━━━━━╇━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━",
+        " AUD      │ 1 │         1e-09 │ 2024-01-01 00:00:00+00:00        ",
+        " EUR      │ 2 │           inf │ 2024-01-02 00:00:00+00:00        ",
+        " GBP      │ 1 │ 123456789.125 │ 2024-02-29 21:59:59.123456+00:00 ",
+        " USD      │ 2 │          21.0 │ 2024-01-02 03:04:05+00:00        ",
+        "4 rows",
+    ]
+
+
+def test_nulls_and_the_row_limit(run_cli: RunCli, tricky_db: Path) -> None:
+    result = run_cli("sql", "SELECT NULL AS a, 'x' AS b", "--db", str(tricky_db))
+    assert result.output.splitlines() == [" a    ┃ b ", "━━━━━━╇━━━", " NULL │ x ", "1 row"]
+    result = run_cli("sql", "FROM range(5) t(i)", "--db", str(tricky_db), "--limit", "2")
+    assert result.output.splitlines() == [
+        " i ",
+        "━━━",
+        " 0 ",
+        " 1 ",
+        "2 rows shown; more rows follow (use --format csv or json for all of them)",
+    ]
+
+
+def test_csv_and_json(run_cli: RunCli, tricky_db: Path) -> None:
+    result = run_cli("sql", BY_CURRENCY, "--db", str(tricky_db), "--format", "csv")
+    assert result.output.splitlines() == [
+        "currency,n,total,first",
+        "AUD,1,1e-09,2024-01-01 00:00:00+00:00",
+        "EUR,2,inf,2024-01-02 00:00:00+00:00",
+        "GBP,1,123456789.125,2024-02-29 21:59:59.123456+00:00",
+        "USD,2,21.0,2024-01-02 03:04:05+00:00",
+    ]
+    result = run_cli(
+        "sql",
+        "SELECT source_channel, errors FROM processed_data p, "
+        "(SELECT errors FROM ingestion_errors WHERE run_id = 2) ORDER BY p.run_id, p.row_number LIMIT 2",
+        "--db",
+        str(tricky_db),
+        "--format",
+        "json",
+    )
+    error = {
+        "type": "greater_than",
+        "loc": ["amount"],
+        "msg": "Input should be greater than 0",
+        "input": '"-5"',
+    }
+    assert json.loads(result.output) == [
+        {"source_channel": "Zoë Ünïcødé 東京 🚀", "errors": [error]},
+        {"source_channel": "He said \"hi\", then 'bye'", "errors": [error]},
+    ]
+    # Infinity is not JSON: it is written as null.
+    result = run_cli("sql", BY_CURRENCY, "--db", str(tricky_db), "--format", "json")
+    assert [row["total"] for row in json.loads(result.output)] == [1e-09, None, 123456789.125, 21.0]
+    empty = run_cli("sql", "SELECT 1 AS x WHERE false", "--db", str(tricky_db), "--format", "json")
+    assert empty.output == "[]\n"
+
+
+def test_only_one_read_only_statement(run_cli: RunCli, tricky_db: Path) -> None:
+    cases = [
+        (
+            "DELETE FROM raw_data",
+            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not DELETE",
+        ),
+        (
+            "COPY raw_data TO 'x.csv'",
+            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not COPY",
+        ),
+        (
+            "ATTACH 'other.duckdb'",
+            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not ATTACH",
+        ),
+        ("SELECT 1; DROP TABLE raw_data", "sql runs exactly one statement, got 2"),
+        ("SELEC 1", 'query failed: Parser Error: syntax error at or near "SELEC"'),
+        (
+            "SELECT amout FROM processed_data",
+            'query failed: Binder Error: Referenced column "amout" not found in FROM clause! '
+            'Candidate bindings: "amount", "timestamp", "row_number", "source_channel"',
+        ),
+        (
+            "SELECT CAST('x' AS INTEGER)",
+            "query failed: Conversion Error: Could not convert string 'x' to INT32",
+        ),
+    ]
+    for sql, message in cases:
+        result = run_cli("sql", sql, "--db", str(tricky_db))
+        assert result.exit_code == 2, sql
+        assert result.output == f"error: {message}\n"
+    assert query(tricky_db, "SELECT count(*) FROM raw_data") == [(8,)]
+
+
+def test_describe_and_summarize_are_queries(run_cli: RunCli, tricky_db: Path) -> None:
+    result = run_cli("sql", "DESCRIBE error_details", "--db", str(tricky_db), "--format", "csv")
+    assert [line.split(",")[:2] for line in result.output.splitlines()] == [
+        ["column_name", "column_type"],
+        ["run_id", "BIGINT"],
+        ["row_number", "BIGINT"],
+        ["loc", "VARCHAR"],
+        ["type", "VARCHAR"],
+        ["msg", "VARCHAR"],
+        ["input", "VARCHAR"],
+    ]

@@ -1,0 +1,424 @@
+"""Consumer sessions in-process against the real broker: rows, lineage, offsets, runs, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from confluent_kafka import Message
+from pydantic import ValidationError
+
+from engine import pipeline
+from engine.errors import ConfigError, StreamError
+from engine.pipeline import Tally
+from engine.store.store import Store
+from engine.streaming import workers
+from engine.streaming.consumer import ConsumerSession, consume
+from engine.streaming.events import Assigned, BatchWritten, Event, PartitionStart
+from engine.streaming.local_broker import free_port
+from engine.streaming.settings import ConsumerSettings, KafkaSettings
+from schemas.transactions import Transaction
+from tests.conftest import DATA, query
+from tests.streaming.conftest import Kafka, Record
+
+MODEL_TYPE = "Input should be a valid dictionary or instance of Transaction"
+
+
+def transaction(i: int, **change: object) -> bytes:
+    record: dict[str, object] = {
+        "external_id": f"T-{i}",
+        "amount": 10.5 + i,
+        "currency": "EUR",
+        "source_channel": "web",
+        "timestamp": "2024-05-01T10:00:00",
+    }
+    record.update(change)
+    return json.dumps(record).encode()
+
+
+def pydantic_accepts(value: bytes | None) -> bool:
+    """The reference verdict: ``Transaction.model_validate(json.loads(value))``."""
+    try:
+        Transaction.model_validate(json.loads((value or b"").decode("utf-8")))
+    except (ValueError, ValidationError):
+        return False
+    return True
+
+
+def stored_coordinates(db: Path) -> list[tuple[int, int]]:
+    rows = query(db, "SELECT kafka_partition, kafka_offset FROM raw_data ORDER BY 1, 2")
+    return [(int(p), int(o)) for p, o in rows]  # type: ignore[call-overload]
+
+
+def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> None:
+    topic, group = kafka.topic(), kafka.group()
+    stamp = 1_714_557_600_000  # 2024-05-01T10:00:00Z
+    records = [Record(transaction(i), key=f"k-{i}".encode()) for i in range(300)]
+    specials = [
+        Record(transaction(1000, amount=-5)),
+        Record(transaction(1001, currency="JPY"), headers=[("source", b"web"), ("source", b"app")]),
+        Record(transaction(1002, amount="abc")),
+        Record(b'{"external_id": "T-1003", "amount": 3}'),  # missing source_channel
+        Record(b"not json", key=b"bad-1", timestamp=stamp),
+        Record(b'{"external_id": "T-1005", '),
+        Record(b'{"external_id": "\xff\xfe", "amount": 1}'),
+        Record(b""),
+        Record(None, key=b"tombstone"),
+        Record(b"[1, 2]"),
+        Record(b"42"),
+        Record(transaction(1011, external_id="x" * 400_000)),  # huge and valid
+        Record(transaction(1012, amount=0, source_channel="y" * 300_000)),  # huge and invalid
+    ]
+    sent = kafka.send(topic, records + specials)
+    n = len(sent.records)
+    events: list[Event] = []
+    with Store(db) as store:
+        summary = consume(
+            store,
+            Transaction,
+            kafka.settings(topic, group, max_records=50, stop_when_idle_s=1.0),
+            on_event=events.append,
+        )
+    expected_valid = sum(pydantic_accepts(r.value) for r in sent.records)
+    assert (summary.tally.rows, summary.tally.valid, summary.tally.invalid) == (
+        n,
+        expected_valid,
+        n - expected_valid,
+    )
+    assert expected_valid == 301
+    assert summary.reason == "no messages for 1 s"
+    # Exactly the produced (partition, offset) pairs, each once, in processed_data xor errors.
+    assert stored_coordinates(db) == sorted(sent.coordinates)
+    assert query(
+        db,
+        "SELECT (SELECT count(*) FROM raw_data), (SELECT count(*) FROM processed_data), "
+        "(SELECT count(*) FROM ingestion_errors), (SELECT count(DISTINCT row_number) FROM raw_data), "
+        "(SELECT count(*) FROM processed_data JOIN ingestion_errors USING (run_id, row_number))",
+    ) == [(n, expected_valid, n - expected_valid, n, 0)]
+    # Valid rows are exactly the messages Pydantic accepts.
+    valid = query(
+        db,
+        "SELECT r.kafka_partition, r.kafka_offset FROM processed_data JOIN raw_data r "
+        "USING (run_id, row_number) ORDER BY 1, 2",
+    )
+    by_coordinate = sent.by_coordinate()
+    assert [(int(p), int(o)) for p, o in valid] == sorted(  # type: ignore[call-overload]
+        c for c, r in by_coordinate.items() if pydantic_accepts(r.value)
+    )
+    # Lineage: key, headers, timestamp and raw text exactly as sent.
+    lineage = query(
+        db,
+        "SELECT kafka_topic, kafka_partition, kafka_offset, kafka_key, kafka_headers, "
+        "kafka_timestamp, raw FROM raw_data ORDER BY kafka_partition, kafka_offset",
+    )
+    for topic_name, partition, offset, key, headers, timestamp, raw in lineage:
+        record = by_coordinate[(partition, offset)]  # type: ignore[index]
+        assert topic_name == topic
+        assert key == (None if record.key is None else record.key.decode())
+        expected_headers = (
+            None
+            if not record.headers
+            else json.dumps([[k, v.decode()] for k, v in record.headers], ensure_ascii=False)
+        )
+        assert headers == expected_headers
+        if record.timestamp is not None:
+            assert timestamp == datetime(2024, 5, 1, 10, tzinfo=UTC)
+        assert isinstance(timestamp, datetime)
+        assert raw == (
+            None
+            if record.value is None
+            else record.value.decode("utf-8", errors="backslashreplace")
+        )
+    # Row-level errors of the broken messages.
+    errors = query(
+        db,
+        "SELECT r.raw, d.type, d.msg FROM error_details d JOIN raw_data r USING (run_id, row_number) "
+        "WHERE d.loc = '' ORDER BY r.kafka_partition, r.kafka_offset",
+    )
+    assert sorted(errors, key=str) == sorted(
+        [
+            ("not json", "json_invalid", "Invalid JSON: Expecting value: line 1 column 1 (char 0)"),
+            (
+                '{"external_id": "T-1005", ',
+                "json_invalid",
+                "Invalid JSON: Expecting property name enclosed in double quotes: line 1 column 27 (char 26)",
+            ),
+            (
+                '{"external_id": "\\xff\\xfe", "amount": 1}',
+                "invalid_utf8",
+                "Invalid UTF-8: byte 0xff at position 17 of the message",
+            ),
+            ("", "json_invalid", "Invalid JSON: Expecting value: line 1 column 1 (char 0)"),
+            (None, "json_invalid", "Invalid JSON: the message has no value"),
+            ("[1, 2]", "model_type", MODEL_TYPE),
+            ("42", "model_type", MODEL_TYPE),
+        ],
+        key=str,
+    )
+    # Offsets: the next offset of every partition, stored with the rows; also committed to Kafka.
+    per_partition = {p: sum(1 for q, _ in sent.coordinates if q == p) for p in range(3)}
+    assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == sorted(
+        per_partition.items()
+    )
+    assert kafka.committed(topic, group) == per_partition
+    # The session is one run, with the figures of its rows.
+    assert query(
+        db,
+        "SELECT source_kind, source_path, format, schema_name, target_table, status, rows_total, "
+        "rows_valid, rows_invalid, message FROM ingestion_runs",
+    ) == [
+        (
+            "kafka",
+            f"{topic} (group {group})",
+            "json",
+            "Transaction",
+            "processed_data",
+            "completed",
+            n,
+            expected_valid,
+            n - expected_valid,
+            "stopped: no messages for 1 s",
+        )
+    ]
+    batches = [e for e in events if isinstance(e, BatchWritten)]
+    assert sum(b.records for b in batches) == n and all(b.records <= 50 for b in batches)
+    assert [b.number for b in batches] == list(range(1, len(batches) + 1))
+    assert batches[-1].lag == 0
+    first = next(e for e in events if isinstance(e, Assigned))
+    assert sorted(first.partitions, key=lambda s: s.partition) == [
+        PartitionStart(topic, p, None, "reset") for p in range(3)
+    ]
+
+
+class SimulatedCrash(BaseException):
+    """Stands for a kill between the DuckDB commit and the Kafka commit."""
+
+
+def test_crash_after_the_duckdb_commit_stores_nothing_twice(
+    kafka: Kafka, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = kafka.topic(), kafka.group()
+    sent = kafka.send(topic, [Record(transaction(i)) for i in range(600)])
+
+    def crash(self: ConsumerSession, offsets: object, *, synchronous: bool) -> None:
+        raise SimulatedCrash("killed before committing to Kafka")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ConsumerSession, "_commit_to_kafka", crash)
+        with Store(db) as store, pytest.raises(SimulatedCrash):
+            consume(store, Transaction, kafka.settings(topic, group, max_records=100))
+    kept = int(query(db, "SELECT count(*) FROM raw_data")[0][0])  # type: ignore[call-overload]
+    assert kept >= 100 and kept % 100 == 0
+    assert kafka.committed(topic, group) == {0: -1001, 1: -1001, 2: -1001}
+    events: list[Event] = []
+    with Store(db) as store:
+        consume(
+            store,
+            Transaction,
+            kafka.settings(topic, group, max_records=100, stop_when_idle_s=1.0),
+            on_event=events.append,
+        )
+    assert stored_coordinates(db) == sorted(sent.coordinates)
+    assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == [
+        (0, 200),
+        (1, 200),
+        (2, 200),
+    ]
+    starts = [s for e in events if isinstance(e, Assigned) for s in e.partitions]
+    assert sum(s.offset or 0 for s in starts if s.start_from == "duckdb") == kept
+    assert query(
+        db, "SELECT run_id, status, rows_total, message FROM ingestion_runs ORDER BY run_id"
+    ) == [
+        (
+            1,
+            "failed",
+            kept,
+            "SimulatedCrash: killed before committing to Kafka; its committed micro-batches are kept",
+        ),
+        (2, "completed", 600 - kept, "stopped: no messages for 1 s"),
+    ]
+    assert kafka.committed(topic, group) == {0: 200, 1: 200, 2: 200}
+
+
+def test_dead_letters_carry_the_message_and_its_errors(kafka: Kafka, db: Path) -> None:
+    topic, dead, group = kafka.topic(), kafka.topic(partitions=1), kafka.group()
+    records = [
+        Record(transaction(1)),
+        Record(transaction(2, amount=-1), key=b"k2", headers=[("trace", b"abc")]),
+        Record(b"oops"),
+        Record(transaction(4)),
+    ]
+    sent = kafka.send(topic, records)
+    settings = "SELECT current_setting('threads'), current_setting('checkpoint_threshold')"
+    with Store(db) as store:
+        before = store.rows(settings)
+        summary = consume(
+            store,
+            Transaction,
+            kafka.settings(topic, group, stop_when_idle_s=1.0, dead_letter_topic=dead),
+        )
+        assert store.rows(settings) == before  # the session's DuckDB settings are put back
+    assert (summary.tally.valid, summary.tally.invalid) == (2, 2)
+    letters = sorted(kafka.read(dead, 2, partitions=1), key=lambda m: m.value() or b"")
+    assert [m.value() for m in letters] == [b"oops", transaction(2, amount=-1)]
+    negative = dict(letters[1].headers() or [])
+    coordinate = sent.coordinates[1]
+    assert letters[1].key() == b"k2"
+    assert negative["trace"] == b"abc"
+    assert negative["ingest.error.type"] == b"greater_than"
+    assert negative["ingest.error.loc"] == b"amount"
+    assert negative["ingest.error.msg"] == b"Input should be greater than 0"
+    assert negative["ingest.source"] == f"{topic}/{coordinate[0]}/{coordinate[1]}".encode()
+    assert negative["ingest.run_id"] == b"1"
+    assert json.loads(negative["ingest.errors"] or b"") == [
+        {
+            "type": "greater_than",
+            "loc": ["amount"],
+            "msg": "Input should be greater than 0",
+            "input": "-1",
+        }
+    ]
+    assert dict(letters[0].headers() or [])["ingest.error.type"] == b"json_invalid"
+
+
+def test_start_errors_are_one_line(kafka: Kafka, db: Path) -> None:
+    with Store(db) as store:
+        with pytest.raises(StreamError) as caught:
+            consume(store, Transaction, kafka.settings("no-such-topic", kafka.group()))
+        assert str(caught.value) == (
+            "kafka topic 'no-such-topic': no such topic (create it first; the consumer never "
+            "creates topics)"
+        )
+        port = free_port()
+        settings = ConsumerSettings(
+            KafkaSettings(f"127.0.0.1:{port}"), ("t",), "g", broker_timeout_s=1.0
+        )
+        with pytest.raises(StreamError) as caught:
+            consume(store, Transaction, settings)
+        assert str(caught.value).startswith(
+            f"kafka: cannot reach the brokers at 127.0.0.1:{port} ("
+        )
+        assert str(caught.value).endswith("(check --bootstrap-servers and that the cluster is up)")
+        with pytest.raises(ConfigError) as bad:
+            consume(
+                store,
+                Transaction,
+                kafka.settings("t", "g", kafka_config={"no.such.property": "1"}),
+            )
+        assert str(bad.value) == (
+            'invalid Kafka configuration: No such configuration property: "no.such.property"'
+        )
+    assert query(db, "SELECT count(*) FROM ingestion_runs") == [(0,)]
+
+
+def test_produce_and_consume_commands_match_a_file_run(
+    kafka: Kafka, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    """`produce` then `consume` keeps what `run` keeps for the same NDJSON and CSV rows."""
+    topic, group = kafka.topic(), kafka.group()
+    streamed, filed = tmp_path / "streamed.duckdb", tmp_path / "filed.duckdb"
+    for sample in ("transactions_sample.ndjson", "transactions_sample.csv"):
+        result = run_cli(
+            "produce",
+            str(DATA / sample),
+            "--bootstrap-servers",
+            kafka.bootstrap_servers,
+            "--topic",
+            topic,
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1].startswith(
+            f"sent {15 if sample.endswith('ndjson') else 21} messages to {topic} in "
+        )
+        assert run_cli("run", str(DATA / sample), "--db", str(filed), "--quiet").exit_code == 0
+    texts = {(m.value() or b"").decode("utf-8", "replace") for m in kafka.read(topic, 36)}
+    assert (
+        '{"external_id":"TXN-1","amount":"120.50","currency":"USD","source_channel":"CHANNEL1",'
+        '"timestamp":"2024-03-01T09:15:00"}'
+    ) in texts
+    assert (
+        '{"external_id":"TXN-4","amount":"2500","currency":"AUD","source_channel":"CHANNEL4"}'
+        in texts
+    )
+    assert "TXN-16,77.10,USD,CHANNEL1,2024-03-01T09:26:00,extra" in texts
+    result = run_cli(
+        "consume",
+        "--bootstrap-servers",
+        kafka.bootstrap_servers,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--db",
+        str(streamed),
+        "--stop-when-idle",
+        "1",
+        "--kafka-config",
+        "session.timeout.ms=2000",
+        "--kafka-config",
+        "heartbeat.interval.ms=300",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"assigned: {topic}[")
+    assert lines[1].startswith("batch 1: 36 records, ")
+    assert lines[-1].startswith("run 1: 1 batches, 36 records, ")
+    assert lines[-1].endswith(" (stopped: no messages for 1 s)")
+    same = "SELECT external_id, amount, currency, source_channel FROM processed_data ORDER BY ALL"
+    assert query(streamed, same) == query(filed, same)
+    errors = "SELECT raw, errors::VARCHAR FROM ingestion_errors WHERE run_id = {} ORDER BY 1"
+    assert set(query(filed, errors.format(1))) <= set(query(streamed, errors.format(1)))
+    assert query(streamed, "SELECT count(*) FROM raw_data") == [(36,)]
+
+
+def test_a_failed_write_fails_the_session_and_keeps_what_committed(
+    kafka: Kafka, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = kafka.topic(), kafka.group()
+    sent = kafka.send(topic, [Record(transaction(i)) for i in range(500)])
+    real = pipeline.store_batch
+    calls = {"n": 0}
+
+    def failing(*args: Any, **kwargs: Any) -> Tally:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk on fire")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(workers, "store_batch", failing)
+        with Store(db) as store, pytest.raises(OSError, match="disk on fire"):
+            consume(store, Transaction, kafka.settings(topic, group, max_records=100))
+    assert query(db, "SELECT count(*) FROM raw_data") == [(200,)]
+    assert query(db, "SELECT sum(next_offset) FROM kafka_offsets") == [(200,)]
+    assert query(db, "SELECT status, rows_total, message FROM ingestion_runs") == [
+        ("failed", 200, "OSError: disk on fire; its committed micro-batches are kept")
+    ]
+    with Store(db) as store:
+        consume(store, Transaction, kafka.settings(topic, group, stop_when_idle_s=1.0))
+    assert stored_coordinates(db) == sorted(sent.coordinates)
+
+
+def test_after_a_rebalance_only_owned_partitions_past_their_start_are_kept(db: Path) -> None:
+    """Messages fetched before a rebalance may be handed over after it: filter them."""
+    with Store(db) as store:
+        session = ConsumerSession(
+            store, Transaction, ConsumerSettings(KafkaSettings("127.0.0.1:1"), ("t",), "g")
+        )
+        session.owned = {("t", 0), ("t", 2)}
+        session.starts = {("t", 0): 5}
+        fetched = [
+            Message(topic="t", partition=p, offset=o, value=b"{}")
+            for p, o in [(0, 3), (0, 5), (1, 0), (0, 4), (0, 6), (2, 9)]
+        ]
+        session.rebalanced = True
+        kept = session._accept(fetched)
+        assert [(m.partition(), m.offset()) for m in kept] == [(0, 5), (0, 6), (2, 9)]
+        assert session.starts == {("t", 0): 7, ("t", 2): 10}
+        session.rebalanced = False
+        assert session._accept(fetched) == fetched  # no rebalance: no per-message check

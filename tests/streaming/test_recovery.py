@@ -1,0 +1,196 @@
+"""Consumer processes killed, stopped and restarted: every message stored exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from engine.store.runs import KAFKA_INTERRUPTED
+from tests.conftest import ROOT, query
+from tests.streaming.conftest import Kafka, Record, Sent
+from tests.streaming.processes import ConsumerProcess
+
+
+def records(count: int, start: int = 0) -> list[Record]:
+    """Every tenth record is invalid (negative amount), every 25th is not JSON at all."""
+    out = []
+    for i in range(start, start + count):
+        if i % 25 == 0:
+            out.append(Record(f"garbage {i}".encode()))
+            continue
+        amount = -1 if i % 10 == 0 else 1 + i
+        value = {
+            "external_id": f"T-{i}",
+            "amount": amount,
+            "currency": "USD",
+            "source_channel": "web",
+            "timestamp": "2024-05-01T10:00:00",
+        }
+        out.append(Record(json.dumps(value).encode(), key=str(i).encode()))
+    return out
+
+
+def valid(record: Record) -> bool:
+    value = record.value or b""
+    return value.startswith(b"{") and b'"amount": -1,' not in value
+
+
+def assert_stored_exactly(db: Path, sent: Sent) -> None:
+    """The stored (partition, offset) pairs are the produced ones: no gap, no duplicate."""
+    pairs = query(db, "SELECT kafka_partition, kafka_offset FROM raw_data ORDER BY 1, 2")
+    assert pairs == sorted(sent.coordinates)
+    n_valid = sum(valid(r) for r in sent.records)
+    assert query(
+        db,
+        "SELECT (SELECT count(*) FROM processed_data JOIN raw_data USING (run_id, row_number)), "
+        "(SELECT count(*) FROM ingestion_errors JOIN raw_data USING (run_id, row_number)), "
+        "(SELECT count(*) FROM processed_data JOIN ingestion_errors USING (run_id, row_number))",
+    ) == [(n_valid, len(sent.records) - n_valid, 0)]
+    per_partition = {p: sum(1 for q, _ in sent.coordinates if q == p) for p in range(3)}
+    assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == sorted(
+        per_partition.items()
+    )
+    # Each run's figures committed with its rows, so they add up even for killed runs.
+    assert query(
+        db,
+        "SELECT count(*) FROM ingestion_runs r WHERE rows_total <> "
+        "(SELECT count(*) FROM raw_data d WHERE d.run_id = r.run_id)",
+    ) == [(0,)]
+
+
+def test_killed_consumer_resumes_without_duplicates_or_gaps(kafka: Kafka, tmp_path: Path) -> None:
+    topic, group, db = kafka.topic(), kafka.group(), tmp_path / "kills.duckdb"
+    sent = kafka.send(topic, records(8_000))
+    rng = random.Random(20261128)
+    kills = 0
+    for _ in range(5):
+        consumer = ConsumerProcess(
+            kafka.bootstrap_servers,
+            topic,
+            group,
+            db,
+            "--max-records",
+            "100",
+            "--max-wait-ms",
+            "100",
+        )
+        seen = len(consumer.batches())
+        wanted = seen + rng.randint(1, 3)
+        consumer.wait_for(lambda: len(consumer.batches()) >= wanted, 60, "batches")  # noqa: B023
+        time.sleep(rng.uniform(0, 0.05))
+        last_lag = consumer.batches()[-1][2]
+        consumer.send(signal.SIGKILL)
+        assert consumer.finish(10) == -signal.SIGKILL
+        assert last_lag is not None and last_lag > 0, "killed after the stream was done"
+        kills += 1
+    final = ConsumerProcess(kafka.bootstrap_servers, topic, group, db, "--stop-when-idle", "2")
+    assert final.finish(120) == 0, final.output()
+    assert final.lines[-1].endswith("(stopped: no messages for 2 s)")
+    assert kills == 5
+    assert_stored_exactly(db, sent)
+    runs = query(db, "SELECT status, message FROM ingestion_runs ORDER BY run_id")
+    assert runs == [("interrupted", KAFKA_INTERRUPTED)] * 5 + [
+        ("completed", "stopped: no messages for 2 s")
+    ]
+
+
+def test_sigterm_writes_the_in_flight_batch_and_the_restart_resumes_after_it(
+    kafka: Kafka, tmp_path: Path
+) -> None:
+    topic, group, db = kafka.topic(), kafka.group(), tmp_path / "term.duckdb"
+    # The batch can only close on the signal: no size or time limit is reached.
+    first = ConsumerProcess(
+        kafka.bootstrap_servers,
+        topic,
+        group,
+        db,
+        "--max-records",
+        "100000",
+        "--max-wait-ms",
+        "600000",
+    )
+    first.wait_for(lambda: first.owned() == {0, 1, 2}, 60, "the assignment")
+    sent = kafka.send(topic, records(500))
+    time.sleep(3)  # fetched long before this, but not written: the batch is still open
+    assert first.batches() == []
+    # One writer per DuckDB file: a second consumer on it stops at once, in one line.
+    second = subprocess.run(
+        [
+            sys.executable,
+            "cli.py",
+            "consume",
+            "--bootstrap-servers",
+            kafka.bootstrap_servers,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--db",
+            str(db),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2
+    assert second.stderr == (
+        f"error: {db}: database is locked by process {first.pid} (wait for it to finish or "
+        "stop it, or use another --db file)\n"
+    )
+    first.send(signal.SIGTERM)
+    assert first.finish(60) == 0, first.output()
+    assert first.batches() == [(1, 500, 0)]
+    assert first.lines[-1].startswith("run 1: 1 batches, 500 records, ")
+    assert first.lines[-1].endswith("(stopped: SIGTERM received)")
+    per_partition = {p: sum(1 for q, _ in sent.coordinates if q == p) for p in range(3)}
+    assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == sorted(
+        per_partition.items()
+    )
+    assert kafka.committed(topic, group) == per_partition
+    more = kafka.send(topic, records(300, start=500))
+    restart = ConsumerProcess(kafka.bootstrap_servers, topic, group, db, "--stop-when-idle", "1.5")
+    assert restart.finish(120) == 0, restart.output()
+    assigned = [line for line in restart.lines if line.startswith("assigned: ")]
+    assert assigned[0].endswith(" (stored in DuckDB)") and ";" not in assigned[0]
+    starts = {int(p): int(o) for p, o in re.findall(r"\[(\d+)\] at (\d+)", assigned[0])}
+    assert starts == per_partition
+    assert restart.records() == 300
+    assert_stored_exactly(
+        db, Sent(sent.records + more.records, sent.coordinates + more.coordinates)
+    )
+    assert query(db, "SELECT run_id, status, rows_total FROM ingestion_runs ORDER BY 1") == [
+        (1, "completed", 500),
+        (2, "completed", 300),
+    ]
+
+
+def test_a_second_signal_exits_at_once() -> None:
+    code = textwrap.dedent(
+        """
+        import os, signal, time
+        from engine.streaming.shutdown import stop_on_signals
+        with stop_on_signals() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+            print(stop.reason, flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+            print("not reached")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        130,
+        "SIGTERM received\n",
+        "SIGINT again: exiting now; the in-flight batch is not written\n",
+    )
