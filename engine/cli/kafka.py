@@ -1,0 +1,123 @@
+"""Kafka: `consume` (micro-batches into DuckDB) and `produce` (a file as messages)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from engine.cli.options import (
+    BOOTSTRAP_OPTION,
+    CONTEXT_OPTION,
+    DB_OPTION,
+    KAFKA_CONFIG_OPTION,
+    MAX_RECORDS_OPTION,
+    MAX_WAIT_OPTION,
+    SCHEMA_OPTION,
+    handle_errors,
+    parse_context,
+)
+from engine.schemas import load_schema
+from engine.store.runs import mark_interrupted
+from engine.store.store import Store
+from engine.streaming.consumer import consume as run_consumer
+from engine.streaming.events import Event, Notice
+from engine.streaming.producer import produce_file
+from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
+from engine.streaming.shutdown import stop_on_signals
+
+
+@click.command()
+@BOOTSTRAP_OPTION
+@click.option(
+    "--topic", "topics", multiple=True, required=True, help="Topic to consume (repeatable)."
+)
+@click.option(
+    "--group", required=True, help="Consumer group; each consumer of a group needs its own --db."
+)
+@DB_OPTION
+@SCHEMA_OPTION
+@CONTEXT_OPTION
+@MAX_RECORDS_OPTION
+@MAX_WAIT_OPTION
+@click.option(
+    "--stop-when-idle",
+    type=float,
+    metavar="SECONDS",
+    help="Stop cleanly after this long without messages (counted from the first assignment).",
+)
+@click.option(
+    "--dead-letter-topic",
+    help="Also forward invalid messages here, with the error in headers, once they are stored.",
+)
+@KAFKA_CONFIG_OPTION
+@handle_errors
+def consume(
+    bootstrap_servers: str,
+    topics: tuple[str, ...],
+    group: str,
+    db: Path,
+    schema_spec: str,
+    context_items: tuple[str, ...],
+    max_records: int,
+    max_wait_ms: int,
+    stop_when_idle: float | None,
+    dead_letter_topic: str | None,
+    kafka_items: tuple[str, ...],
+) -> None:
+    """Consume JSON messages in micro-batches, validated and stored like a file run.
+
+    Each micro-batch commits to DuckDB in one transaction with the next offset of each of its
+    partitions, so a restart after any crash resumes exactly after the last stored message.
+    One line per batch. Ctrl-C or SIGTERM writes the in-flight batch and stops; a second one
+    exits at once (the unwritten batch is fetched again next time).
+    """
+    model = load_schema(schema_spec)
+    settings = ConsumerSettings(
+        KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items)),
+        topics,
+        group,
+        max_records=max_records,
+        max_wait_ms=max_wait_ms,
+        stop_when_idle_s=stop_when_idle,
+        dead_letter_topic=dead_letter_topic,
+        context=parse_context(context_items),
+    )
+
+    def report(event: Event) -> None:
+        click.echo(str(event), err=isinstance(event, Notice))
+
+    with Store(db) as store, stop_on_signals() as stop:
+        mark_interrupted(store)
+        result = run_consumer(store, model, settings, on_event=report, stop=stop)
+    click.echo(str(result))
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@BOOTSTRAP_OPTION
+@click.option("--topic", required=True, help="Topic to send to (it must exist).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "ndjson"]),
+    help="Input format; by default from the file extension.",
+)
+@KAFKA_CONFIG_OPTION
+@handle_errors
+def produce(
+    file: Path,
+    bootstrap_servers: str,
+    topic: str,
+    fmt: str | None,
+    kafka_items: tuple[str, ...],
+) -> None:
+    """Send each row of a CSV or NDJSON FILE to a topic as one JSON message."""
+    kafka = KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items))
+    size = file.stat().st_size if file.is_file() else 0
+    with click.progressbar(length=size, label=f"sending {file.name}", file=sys.stderr) as bar:
+        result = produce_file(
+            file, kafka, topic, fmt=fmt, progress=lambda _sent, read: bar.update(read - bar.pos)
+        )
+    click.echo(str(result))

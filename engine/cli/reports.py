@@ -1,0 +1,140 @@
+"""Reading the DuckDB file: `summary`, `export`, `sql` and `report`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from engine import ui
+from engine.cli.options import DB_OPTION, handle_errors
+from engine.reports.exports import FORMATS, ExportRequest, export_format, plan_export, write_export
+from engine.reports.html import write_report
+from engine.reports.reader import open_reader
+from engine.reports.selections import KINDS
+from engine.reports.sql import head, run_query, write_csv, write_json
+from engine.reports.summary import summary as build_summary
+
+
+@click.command()
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@handle_errors
+def summary(db: Path, as_json: bool) -> None:
+    """Totals, success rate and rows/s, per-run figures, errors by field and type, and the
+    most frequent offending values per field."""
+    with open_reader(db) as store:
+        data = build_summary(store)
+    if as_json:
+        click.echo(json.dumps(data.as_json(), indent=2))
+    else:
+        ui.print_summary(data)
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@DB_OPTION
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write (replaced when the export is complete).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format; by default from the extension of -o.",
+)
+@click.option("--run", "run_id", type=int, help="Only the rows of this run.")
+@click.option(
+    "--where",
+    metavar="CONDITION",
+    help="SQL condition on the exported columns, e.g. \"amount > 100 AND currency = 'EUR'\".",
+)
+@click.option("--table", help="For `processed`: the typed table, when runs used several schemas.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing line.")
+@handle_errors
+def export(
+    kind: str,
+    db: Path,
+    output: Path,
+    fmt: str | None,
+    run_id: int | None,
+    where: str | None,
+    table: str | None,
+    quiet: bool,
+) -> None:
+    """Export valid rows (processed), invalid rows (errors) or raw lineage (raw) to a file.
+
+    Streamed from DuckDB in constant memory. The errors export has a readable `message`
+    column, the error list as JSON and the raw input. XLSX keeps numbers and dates typed and
+    continues on further sheets past Excel's 1,048,575 rows. Times are UTC.
+    """
+    request = ExportRequest(kind, export_format(output, fmt), output, run_id, where, table)
+    with open_reader(db) as store:
+        plan = plan_export(store, request)
+        for warning in plan.warnings:
+            ui.warn(warning)
+        with ui.export_progress(output.name, plan.rows, enabled=not quiet) as progress:
+            result = write_export(store, plan, progress)
+    if not quiet:
+        ui.print_export(result)
+
+
+@click.command()
+@click.argument("query")
+@DB_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for the terminal, or all rows as CSV or a JSON array.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows shown by --format table (csv and json print every row).",
+)
+@handle_errors
+def sql(query: str, db: Path, fmt: str, limit: int) -> None:
+    """Run one read-only QUERY (SELECT, DESCRIBE, SUMMARIZE, EXPLAIN...) on the DuckDB file.
+
+    Tables: ingestion_runs, raw_data, ingestion_errors, one typed table per schema
+    (processed_data for the reference schema) and the view error_details. Times are UTC.
+    """
+    with open_reader(db) as store:
+        result = run_query(store, query)
+        if fmt == "table":
+            rows, more = head(result, limit)
+            ui.print_rows(result.columns, rows, more=more)
+        elif fmt == "csv":
+            write_csv(result, sys.stdout)
+        else:
+            write_json(result, sys.stdout)
+
+
+@click.command()
+@DB_OPTION
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="HTML file to write.",
+)
+@handle_errors
+def report(db: Path, output: Path) -> None:
+    """Write a self-contained HTML report (no network needed to view it): the summary
+    figures, valid and invalid rows per run, errors by field and type, and the valid data."""
+    with open_reader(db) as store:
+        write_report(store, output)
+    click.echo(f"wrote {output}")

@@ -1,0 +1,131 @@
+"""`serve`: the REST API (and optionally the Kafka consumer) in one process."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import click
+
+from engine.cli.options import (
+    CONTEXT_OPTION,
+    DB_OPTION,
+    KAFKA_CONFIG_OPTION,
+    MAX_RECORDS_OPTION,
+    MAX_WAIT_OPTION,
+    SCHEMA_OPTION,
+    handle_errors,
+    parse_context,
+)
+from engine.errors import ConfigError
+from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
+
+
+@click.command()
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    envvar="ENGINE_DATA_DIR",
+    help="Directory whose files `file_path` may name (env ENGINE_DATA_DIR); "
+    "without it only uploads are accepted.",
+)
+@SCHEMA_OPTION
+@CONTEXT_OPTION
+@click.option(
+    "--spool-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Where uploads and exports are staged while in use (default: beside --db).",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2048,
+    show_default=True,
+    help="Larger uploads are refused with 413.",
+)
+@click.option(
+    "--busy-timeout",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long an ingest waits for another one (or a Kafka batch) before a 409.",
+)
+@click.option(
+    "--consume-topic",
+    "consume_topics",
+    multiple=True,
+    help="Also consume this topic in the background (repeatable); needs "
+    "--bootstrap-servers and --group.",
+)
+@click.option("--bootstrap-servers", metavar="HOST:PORT[,HOST:PORT]", help="Kafka brokers.")
+@click.option("--group", help="Consumer group of the background consumer.")
+@MAX_RECORDS_OPTION
+@MAX_WAIT_OPTION
+@click.option("--dead-letter-topic", help="Also forward invalid messages here.")
+@KAFKA_CONFIG_OPTION
+@handle_errors
+def serve(
+    db: Path,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    schema_spec: str,
+    context_items: tuple[str, ...],
+    spool_dir: Path | None,
+    max_upload_mb: float,
+    busy_timeout: float,
+    consume_topics: tuple[str, ...],
+    bootstrap_servers: str | None,
+    group: str | None,
+    max_records: int,
+    max_wait_ms: int,
+    dead_letter_topic: str | None,
+    kafka_items: tuple[str, ...],
+) -> None:
+    """Serve the REST API (docs at /docs): ingest, summary, runs, exports, health, metrics.
+
+    The server holds the DuckDB file for writing (one writer process per file): `run`,
+    `consume` and the read commands on the same --db stop with "database is locked" while
+    it runs (use the API's endpoints meanwhile). With --consume-topic it also runs
+    the Kafka consumer in the background on the same connection; stopping the server
+    (Ctrl-C, SIGTERM) writes the consumer's in-flight batch first.
+    """
+    import uvicorn
+
+    from engine.api.app import create_app
+    from engine.api.services import Services
+    from engine.api.settings import ApiSettings
+
+    consumer = None
+    if consume_topics:
+        if not bootstrap_servers or not group:
+            raise ConfigError("--consume-topic needs --bootstrap-servers and --group")
+        consumer = ConsumerSettings(
+            KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items)),
+            consume_topics,
+            group,
+            max_records=max_records,
+            max_wait_ms=max_wait_ms,
+            dead_letter_topic=dead_letter_topic,
+            context=parse_context(context_items),
+        )
+    elif bootstrap_servers or group or dead_letter_topic or kafka_items:
+        raise ConfigError("the Kafka options go with --consume-topic")
+    settings = ApiSettings(
+        db=db,
+        data_dir=data_dir,
+        spool_dir=spool_dir,
+        schema=schema_spec,
+        context=parse_context(context_items),
+        max_upload_bytes=int(max_upload_mb * (1 << 20)),
+        busy_timeout_s=busy_timeout,
+        consumer=consumer,
+    )
+    Services.check(settings)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["engine"] = {"handlers": ["default"], "level": "INFO"}
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config)
