@@ -142,18 +142,13 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
         )
         invalid = pl.concat([invalid, duplicates]).sort(ROW)
     run = pl.lit(run_id, dtype=pl.Int64).alias("run_id")
-    lineage = [
-        run,
-        pl.col(ROW).alias("row_number"),
-        pl.col(LINE).alias("line_number"),
-        pl.col(RAW).alias("raw"),
-    ]
-    lineage += [
-        pl.col(name).alias(name.removeprefix("__"))
-        for name in KAFKA_COLUMNS
-        if name in batch.frame.columns
-    ]
-    store.append(ddl.RAW, batch.frame.select(lineage))
+    row_number = pl.col(ROW).alias("row_number")
+    store.append(
+        ddl.RAW, batch.frame.select(run, row_number, pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw"))
+    )
+    kafka = [pl.col(name).alias(name.removeprefix("__")) for name in KAFKA_COLUMNS if name in batch.frame.columns]
+    if kafka:
+        store.append(ddl.KAFKA_LINEAGE, batch.frame.select(run, row_number, *kafka))
     store.append(schema.table, valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW)))
     store.append(
         ddl.ERRORS,

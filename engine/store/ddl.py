@@ -16,6 +16,7 @@ RAW = "raw_data"
 ERRORS = "ingestion_errors"
 ERROR_DETAILS = "error_details"
 OFFSETS = "kafka_offsets"
+KAFKA_LINEAGE = "kafka_lineage"
 
 SHARED_DDL = f"""
 CREATE SEQUENCE IF NOT EXISTS ingestion_run_ids START 1;
@@ -47,7 +48,14 @@ CREATE TABLE IF NOT EXISTS {RAW} (
     run_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,
     line_number BIGINT,
-    raw VARCHAR USING COMPRESSION zstd,
+    raw VARCHAR USING COMPRESSION zstd
+);
+
+-- A message's coordinates: kept apart from raw_data, whose file rows would otherwise carry
+-- six NULL columns (half again the cost of storing a file's lineage).
+CREATE TABLE IF NOT EXISTS {KAFKA_LINEAGE} (
+    run_id BIGINT NOT NULL,
+    row_number BIGINT NOT NULL,
     kafka_topic VARCHAR,
     kafka_partition INTEGER,
     kafka_offset BIGINT,

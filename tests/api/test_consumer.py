@@ -153,7 +153,7 @@ def test_consumer_in_lifespan(servers: ServerFactory, broker: LocalBroker) -> No
             "WHERE run_id = 1"
         ).fetchone()
         raw = con.execute(
-            "SELECT kafka_offset, raw FROM raw_data WHERE run_id = 1 ORDER BY row_number"
+            "SELECT kafka_offset, raw FROM raw_data JOIN kafka_lineage USING (run_id, row_number) WHERE run_id = 1 ORDER BY row_number"
         ).fetchall()
         offsets = con.execute(
             'SELECT topic, "partition", next_offset FROM kafka_offsets WHERE group_id = ?', [group]

@@ -51,7 +51,7 @@ def pydantic_accepts(value: bytes | None) -> bool:
 
 
 def stored_coordinates(db: Path) -> list[tuple[int, int]]:
-    rows = query(db, "SELECT kafka_partition, kafka_offset FROM raw_data ORDER BY 1, 2")
+    rows = query(db, "SELECT kafka_partition, kafka_offset FROM kafka_lineage ORDER BY 1, 2")
     return [(int(p), int(o)) for p, o in rows]  # type: ignore[call-overload]
 
 
@@ -103,7 +103,7 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
     # Valid rows are exactly the messages Pydantic accepts.
     valid = query(
         db,
-        "SELECT r.kafka_partition, r.kafka_offset FROM processed_data JOIN raw_data r "
+        "SELECT k.kafka_partition, k.kafka_offset FROM processed_data JOIN kafka_lineage k "
         "USING (run_id, row_number) ORDER BY 1, 2",
     )
     by_coordinate = sent.by_coordinate()
@@ -114,7 +114,7 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
     lineage = query(
         db,
         "SELECT kafka_topic, kafka_partition, kafka_offset, kafka_key, kafka_headers, "
-        "kafka_timestamp, raw FROM raw_data ORDER BY kafka_partition, kafka_offset",
+        "kafka_timestamp, raw FROM raw_data JOIN kafka_lineage USING (run_id, row_number) ORDER BY kafka_partition, kafka_offset",
     )
     for topic_name, partition, offset, key, headers, timestamp, raw in lineage:
         record = by_coordinate[(partition, offset)]  # type: ignore[index]
@@ -138,7 +138,8 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
     errors = query(
         db,
         "SELECT r.raw, d.type, d.msg FROM error_details d JOIN raw_data r USING (run_id, row_number) "
-        "WHERE d.loc = '' ORDER BY r.kafka_partition, r.kafka_offset",
+        "JOIN kafka_lineage k USING (run_id, row_number) "
+        "WHERE d.loc = '' ORDER BY k.kafka_partition, k.kafka_offset",
     )
     assert sorted(errors, key=str) == sorted(
         [

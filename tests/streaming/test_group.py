@@ -16,7 +16,7 @@ PARTITIONS = 6
 
 
 def stored(db: Path) -> list[tuple[int, int]]:
-    rows = query(db, "SELECT kafka_partition, kafka_offset FROM raw_data ORDER BY 1, 2")
+    rows = query(db, "SELECT kafka_partition, kafka_offset FROM kafka_lineage ORDER BY 1, 2")
     return [(int(p), int(o)) for p, o in rows]  # type: ignore[call-overload]
 
 

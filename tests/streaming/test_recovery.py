@@ -44,7 +44,7 @@ def valid(record: Record) -> bool:
 
 def assert_stored_exactly(db: Path, sent: Sent) -> None:
     """The stored (partition, offset) pairs are the produced ones: no gap, no duplicate."""
-    pairs = query(db, "SELECT kafka_partition, kafka_offset FROM raw_data ORDER BY 1, 2")
+    pairs = query(db, "SELECT kafka_partition, kafka_offset FROM kafka_lineage ORDER BY 1, 2")
     assert pairs == sorted(sent.coordinates)
     n_valid = sum(valid(r) for r in sent.records)
     assert query(
