@@ -46,7 +46,7 @@ class RunOptions:
     fmt: str | None = None
     force: bool = False
     context: Mapping[str, Any] = field(default_factory=dict)
-    block_size: int = 8 * MiB
+    block_size: int = 16 * MiB
     max_record_bytes: int = 16 * MiB
 
 
@@ -122,7 +122,12 @@ class Validated:
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
-    return Validated(batch, validator.validate(batch, now), validator.schema)
+    """Validate, and keep of the raw batch only its lineage (the field columns are done with:
+    less memory held while the batch waits to be stored)."""
+    result = validator.validate(batch, now)
+    lineage = [c for c in (ROW, LINE, RAW, *KAFKA_COLUMNS) if c in batch.frame.columns]
+    slim = RawBatch(batch.frame.select(lineage), batch.keys, batch.typed)
+    return Validated(slim, result, validator.schema)
 
 
 def process_batch(
@@ -230,7 +235,7 @@ def ingest_file(
 
     try:
         with store.transaction():
-            for item, bytes_read in prefetch(validated(), depth=2):
+            for item, bytes_read in prefetch(validated(), depth=1):
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
                     progress(Progress(bytes_read, size, tally))
