@@ -99,11 +99,12 @@ class RunSummary:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
+def error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
+    """Invalid rows per (field, error type), from a frame with an ``errors`` list column."""
     if invalid.height == 0:
         return Counter()
     counted = (
-        invalid.select(pl.col(ERRORS).explode().alias("e"))
+        invalid.select(pl.col("errors").explode().alias("e"))
         .select(
             pl.col("e").struct.field("loc").list.join(".").alias("loc"),
             pl.col("e").struct.field("type").alias("type"),
@@ -116,18 +117,40 @@ def _error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Validated:
-    batch: RawBatch
-    result: ValidationResult
+    """A batch ready to store: frames shaped like their tables (all but ``run_id``), and its
+    figures. Built on the validating thread, so the storing thread only appends."""
+
+    lineage: pl.DataFrame  # row_number, line_number, raw
+    kafka: pl.DataFrame | None  # row_number and the message coordinates, for Kafka batches
+    valid: pl.DataFrame  # row_number, then the model's fields
+    invalid: pl.DataFrame  # row_number, raw, errors
+    tally: Tally
     schema: CompiledSchema
+    result: ValidationResult
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
-    """Validate, and keep of the raw batch only its lineage (the field columns are done with:
-    less memory held while the batch waits to be stored)."""
+    """Validate a batch and shape it for storing."""
     result = validator.validate(batch, now)
-    lineage = [c for c in (ROW, LINE, RAW, *KAFKA_COLUMNS) if c in batch.frame.columns]
-    slim = RawBatch(batch.frame.select(lineage), batch.keys, batch.typed)
-    return Validated(slim, result, validator.schema)
+    frame = batch.frame
+    row_number = pl.col(ROW).alias("row_number")
+    lineage = frame.select(row_number, pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw"))
+    coordinates = [
+        pl.col(c).alias(c.removeprefix("__")) for c in KAFKA_COLUMNS if c in frame.columns
+    ]
+    kafka = frame.select(row_number, *coordinates) if coordinates else None
+    valid = result.valid.rename({ROW: "row_number"})
+    invalid = result.invalid.select(
+        row_number, pl.col(RAW).alias("raw"), pl.col(ERRORS).alias("errors")
+    )
+    tally = Tally(
+        rows=batch.height,
+        valid=valid.height,
+        invalid=invalid.height,
+        python_rows=result.python_rows,
+        errors=error_counts(invalid),
+    )
+    return Validated(lineage, kafka, valid, invalid, tally, validator.schema, result)
 
 
 def process_batch(
@@ -138,39 +161,32 @@ def process_batch(
 
 
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
-    """Append a validated batch's raw rows, valid rows and invalid rows."""
-    batch, result, schema = validated.batch, validated.result, validated.schema
-    valid, invalid = result.valid, result.invalid
+    """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``)."""
+    schema, valid, invalid, tally = (
+        validated.schema,
+        validated.valid,
+        validated.invalid,
+        validated.tally,
+    )
     if schema.unique:
         valid, duplicates = split_duplicates(
-            store, schema.table, schema.unique, schema.unique_loc, run_id, valid, batch.frame
+            store, schema.table, schema.unique, schema.unique_loc, run_id, valid, validated.lineage
         )
-        invalid = pl.concat([invalid, duplicates]).sort(ROW)
-    run = pl.lit(run_id, dtype=pl.Int64).alias("run_id")
-    row_number = pl.col(ROW).alias("row_number")
-    store.append(
-        ddl.RAW, batch.frame.select(run, row_number, pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw"))
-    )
-    kafka = [pl.col(name).alias(name.removeprefix("__")) for name in KAFKA_COLUMNS if name in batch.frame.columns]
-    if kafka:
-        store.append(ddl.KAFKA_LINEAGE, batch.frame.select(run, row_number, *kafka))
-    store.append(schema.table, valid.select(run, pl.col(ROW).alias("row_number"), pl.exclude(ROW)))
-    store.append(
-        ddl.ERRORS,
-        invalid.select(
-            run,
-            pl.col(ROW).alias("row_number"),
-            pl.col(RAW).alias("raw"),
-            pl.col(ERRORS).alias("errors"),
-        ),
-    )
-    return Tally(
-        rows=batch.height,
-        valid=valid.height,
-        invalid=invalid.height,
-        python_rows=result.python_rows,
-        errors=_error_counts(invalid),
-    )
+        if duplicates.height:
+            invalid = pl.concat([invalid, duplicates]).sort("row_number")
+            tally = Tally(
+                tally.rows,
+                valid.height,
+                invalid.height,
+                tally.python_rows,
+                tally.errors + error_counts(duplicates),
+            )
+    store.append(ddl.RAW, validated.lineage, run_id=run_id)
+    if validated.kafka is not None:
+        store.append(ddl.KAFKA_LINEAGE, validated.kafka, run_id=run_id)
+    store.append(schema.table, valid, run_id=run_id)
+    store.append(ddl.ERRORS, invalid, run_id=run_id)
+    return tally
 
 
 def prepare_schema(

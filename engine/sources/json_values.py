@@ -87,6 +87,8 @@ class JsonValues:
         for i, key in enumerate(self.keys):
             columns.extend(_classify(pl.col("tokens").list.get(i, null_on_oob=True), key))
         out = parsed.select(columns)
+        if not parsed[RAW].str.contains("\\", literal=True).any():
+            return out  # the usual case: no escapes anywhere in the batch
         return _unescape_strings(out, self.keys)
 
     def _second_opinion(self, parsed: pl.DataFrame, rejected: list[int]) -> pl.DataFrame:

@@ -122,15 +122,17 @@ class Store:
         assert isinstance(result, pl.DataFrame)
         return result
 
-    def append(self, table: str, frame: pl.DataFrame) -> None:
-        """Append a batch as one Arrow scan; columns matched by name."""
+    def append(self, table: str, frame: pl.DataFrame, *, run_id: int | None = None) -> None:
+        """Append a batch as one Arrow scan; columns matched by name. ``run_id``, when given,
+        is added by DuckDB as a constant column (no work for the caller's thread)."""
         if frame.height == 0:
             return
         # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
         # memory alive after unregister (~80 MB per million rows in a long transaction).
         batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
+        constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
         with self.lock:
-            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM batch")
+            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT {constant}* FROM batch")
 
     def table_columns(self, table: str) -> dict[str, str]:
         rows = self.rows(

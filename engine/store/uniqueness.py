@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from engine.batch import RAW, ROW
 from engine.store.ddl import quote
 from engine.store.store import Store
 from engine.validation.common import json_text
-from engine.validation.error_list import ERROR_DTYPE, ERRORS, error
+from engine.validation.error_list import ERROR_DTYPE, error
 
 FIRST_RUN = "__first_run"
 FIRST_ROW = "__first_row"
+ROW = "row_number"
 
 
 def split_duplicates(
@@ -30,9 +30,11 @@ def split_duplicates(
     loc: Sequence[str],
     run_id: int,
     valid: pl.DataFrame,
-    raw: pl.DataFrame,
+    lineage: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rows to keep, duplicate rows as invalid rows with ROW, RAW, ERRORS)."""
+    """(rows to keep, duplicate rows as invalid rows: row_number, raw, errors).
+
+    ``valid`` and ``lineage`` are shaped like their tables (``row_number`` first)."""
     columns = list(key)
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
     ordered = valid.sort(ROW)
@@ -60,7 +62,7 @@ def split_duplicates(
     keep = marked.filter(~duplicate).select(valid.columns)
     dupes = marked.filter(duplicate)
     if dupes.height == 0:
-        return keep, pl.DataFrame(schema={ROW: pl.Int64, RAW: pl.String, ERRORS: ERROR_DTYPE})
+        return keep, pl.DataFrame(schema={ROW: pl.Int64, "raw": pl.String, "errors": ERROR_DTYPE})
     names = ", ".join(loc)
     value = (
         json_text(pl.col(columns[0]))
@@ -72,8 +74,8 @@ def split_duplicates(
     )
     problem = error(pl.lit("duplicate"), list(loc) if len(loc) == 1 else [], msg, value)
     invalid = (
-        dupes.select(ROW, pl.concat_list(problem).alias(ERRORS))
-        .join(raw.select(ROW, RAW), on=ROW, how="left")
-        .select(ROW, RAW, pl.col(ERRORS).cast(ERROR_DTYPE))
+        dupes.select(ROW, pl.concat_list(problem).alias("errors"))
+        .join(lineage.select(ROW, "raw"), on=ROW, how="left")
+        .select(ROW, "raw", pl.col("errors").cast(ERROR_DTYPE))
     )
     return keep, invalid
