@@ -5,7 +5,7 @@
 All three validate the same generated transactions (fixed seed), given as the raw strings a
 CSV reader produces, with equivalent rules; each runs in its own child process (peak RSS is
 that child's), in one run so the ratios hold on a noisy machine, and each reports the best
-of three passes. Only validation is timed: reading the file and storing rows are not. dataframely needs `pip install -e '.[bench]'`.
+of five passes. Only validation is timed: reading the file and storing rows are not. dataframely needs `pip install -e '.[bench]'`.
 
 - engine: BatchValidator.validate over the batches (vectorized rules, Pydantic fallback
   for any row that needs it);
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS, WORK, Measurement, report
 
-REPEATS = 3
+REPEATS = 5
 
 
 def best_of(once: Callable[[], int]) -> float:
@@ -47,9 +47,13 @@ def best_of(once: Callable[[], int]) -> float:
 
 
 def _batches(path: Path):  # type: ignore[no-untyped-def]
+    from engine.pipeline import RunOptions
     from engine.sources.csv import CsvSource
 
-    source = CsvSource(path, block_size=8 << 20, max_record_bytes=8 << 20)
+    options = RunOptions()  # batches as `run` makes them
+    source = CsvSource(
+        path, block_size=options.block_size, max_record_bytes=options.max_record_bytes
+    )
     return source, list(source.batches())
 
 

@@ -35,6 +35,12 @@ def _underscore_free(t: pl.Expr) -> pl.Expr:
     return pl.when(allowed).then(t.str.replace_all("_", "", literal=True))
 
 
+def _plain_failed(plain: Helper, value: Value) -> pl.Expr:
+    """Rows whose text the plain parse rejected: the only ones where the underscore-free
+    retry can matter (elsewhere it is null, or unused). Cheap: two validity masks."""
+    return pl.col(plain.name).is_null() & value.text.is_not_null()
+
+
 def _number_text(
     value: Value, pattern: str, purpose: str, *, trim_separated: bool
 ) -> tuple[pl.Expr, tuple[Helper, ...]]:
@@ -46,12 +52,11 @@ def _number_text(
     """
     t = trim(value.text)
     plain = Helper(value.helper(f"{purpose}_plain"), pl.when(t.str.contains(pattern)).then(t))
-    has_underscore = value.text.str.contains("_", literal=True)
     base = t if trim_separated else value.text
     separated = Helper(
         value.helper(f"{purpose}_separated"),
         pl.when(_underscore_free(base).str.contains(pattern)).then(_underscore_free(base)),
-        rows=has_underscore,
+        rows=_plain_failed(plain, value),
     )
     return pl.coalesce(pl.col(plain.name), pl.col(separated.name)), (plain, separated)
 
@@ -62,15 +67,19 @@ def _float_text(value: Value) -> tuple[pl.Expr, tuple[Helper, ...]]:
 
     Polars' string-to-float cast accepts exactly Rust's grammar (checked against FLOAT_RE on
     ~190k generated strings and by the parity suite), so no regex is needed here."""
-    t = trim(value.text)
-    plain = Helper(value.helper("float_plain"), t.cast(pl.Float64, strict=False))
+    # Most values need no trimming: cast as is (the cast rejects any whitespace), and retry
+    # trimmed, then without underscores, only on the rows that failed.
+    plain = Helper(value.helper("float_plain"), value.text.cast(pl.Float64, strict=False))
     # pydantic-core retries without underscores on the *untrimmed* text (" 1_000" fails).
-    separated = Helper(
-        value.helper("float_separated"),
-        _underscore_free(value.text).cast(pl.Float64, strict=False),
-        rows=value.text.str.contains("_", literal=True),
+    retried = Helper(
+        value.helper("float_retried"),
+        pl.coalesce(
+            trim(value.text).cast(pl.Float64, strict=False),
+            _underscore_free(value.text).cast(pl.Float64, strict=False),
+        ),
+        rows=_plain_failed(plain, value),
     )
-    return pl.coalesce(pl.col(plain.name), pl.col(separated.name)), (plain, separated)
+    return pl.coalesce(pl.col(plain.name), pl.col(retried.name)), (plain, retried)
 
 
 def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:

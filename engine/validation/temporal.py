@@ -190,7 +190,11 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
         (text.str.len_bytes() == 19) & text.str.contains(FAST_DATETIME_RE),
     )
     fast_shape = pl.col(shape.name)
-    fast = text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False)
+    # Parsed alongside the shape check (helpers that read no other helper run in parallel).
+    fast = Helper(
+        value.helper("fast"),
+        text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False),
+    )
     # Everything but the common fixed form: other ISO forms, and unix timestamps (a JSON
     # int or a string of digits) -- computed only on those rows.
     candidates = value.is_str | value.is_kind(Kind.INT)
@@ -203,7 +207,8 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
         slow_rows,
     )
     parsed = Helper(
-        value.helper("parsed"), pl.when(fast_shape).then(fast).otherwise(pl.col(general.name))
+        value.helper("parsed"),
+        pl.when(fast_shape).then(pl.col(fast.name)).otherwise(pl.col(general.name)),
     )
     result = pl.col(parsed.name)
     has_tz = fast_shape.not_() & pl.col(offset.name).fill_null(False)
@@ -236,7 +241,12 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
         "ISO 8601 date[time][offset] and unix seconds vectorized, stored in UTC; other forms by Pydantic",
     )
     return Parsed(
-        result, tuple(rules), pl.Datetime("us"), steps, python, (shape, general, offset, parsed)
+        result,
+        tuple(rules),
+        pl.Datetime("us"),
+        steps,
+        python,
+        (shape, fast, general, offset, parsed),
     )
 
 

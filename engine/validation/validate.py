@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, ROW, Kind, RawBatch, kind_column
 from engine.sources.json_values import token_column
@@ -55,6 +56,7 @@ class BatchValidator:
             [k for k in self.source_keys if k not in known] if not schema.typed else []
         )
         self.helper_dtypes: dict[str, pl.DataType] = {}
+        self.schedule = self._schedule()
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self.error_list = self._errors()
@@ -171,30 +173,22 @@ class BatchValidator:
             name = f"__first:{program.name}"
             firsts.append(index.otherwise(None).alias(name))
             first = pl.col(name)
-            types = [rule.error_type for rule in program.rules]
-            error_type = first.replace_strict(
-                list(range(len(types))), types, return_dtype=pl.String
-            )
-            msg: Any = None
-            given: Any = self._token(program.keys)
+            loc = self._loc(program.keys, [program.keys[0]])
+            # One part per rule: each struct is evaluated only on the rows where that rule is
+            # the field's first failure (a when/then chain would evaluate every branch).
             for i, rule in enumerate(program.rules):
                 text = pl.lit(rule.message) if isinstance(rule.message, str) else rule.message
-                msg = (
-                    pl.when(first == i).then(text)
-                    if msg is None
-                    else msg.when(first == i).then(text)
-                )
+                given = self._token(program.keys)
                 if rule.error_type == "missing":
-                    given = pl.when(first == i).then(row_json).otherwise(given)
+                    given = row_json
                 elif rule.input is not None:
-                    given = pl.when(first == i).then(rule.input).otherwise(given)
-            loc = self._loc(program.keys, [program.keys[0]])
-            parts.append(
-                (
-                    pl.col(MALFORMED).is_null() & first.is_not_null(),
-                    error(error_type, loc, msg.otherwise(None), given),
+                    given = rule.input
+                parts.append(
+                    (
+                        pl.col(MALFORMED).is_null() & (first == i),
+                        error(pl.lit(rule.error_type), loc, text, given),
+                    )
                 )
-            )
         for key, unused in self._forbidden_extra():
             struct = error(
                 pl.lit("extra_forbidden"),
@@ -264,56 +258,74 @@ class BatchValidator:
         return frame.with_columns(extra)
 
     def _error_rows(self, invalid: pl.DataFrame) -> pl.DataFrame:
-        """ROW, RAW and the error list, built long (one row per error, each kind of error
-        only where it occurs) and then grouped per row in the order Pydantic reports them."""
+        """ROW, RAW and the error list. Each kind of error is built only on the rows that have
+        it, then the pieces are put in row order (and, within a row, in the order Pydantic
+        reports them) and cut into per-row lists by their counts: no group-by, no join."""
         firsts, parts = self.error_list
         marked = invalid.with_columns(firsts) if firsts else invalid
-        pieces = []
-        for position, (rows, struct) in enumerate(parts):
-            subset = marked.filter(rows)
-            if subset.height:
-                pieces.append(
-                    subset.select(
-                        ROW,
-                        pl.lit(position, pl.Int32).alias("__part"),
-                        struct.cast(ERROR_STRUCT).alias("__e"),
-                    )
-                )
-        if pieces:
-            # Pieces come in Pydantic's order (fields, then extras, then model checks), and a
-            # group keeps the order its rows arrive in: no sort needed.
-            grouped = (
-                pl.concat(pieces)
-                .group_by(ROW, maintain_order=True)
-                .agg(pl.col("__e").alias(ERRORS))
-            )
-        else:
-            grouped = pl.DataFrame(schema={ROW: pl.Int64, ERRORS: ERROR_DTYPE})
-        return (
-            invalid.select(ROW, RAW)
-            .join(grouped, on=ROW, how="left", maintain_order="left")
-            .with_columns(pl.col(ERRORS).fill_null(pl.lit([], dtype=ERROR_DTYPE)).cast(ERROR_DTYPE))
+        masks = marked.select(
+            [rows.fill_null(False).alias(str(i)) for i, (rows, _) in enumerate(parts)]
         )
+        keys: list[pl.Series] = []
+        values: list[pl.Series] = []
+        for i, (_, struct) in enumerate(parts):
+            mask = masks.get_column(str(i))
+            if mask.any():
+                # The sort key: row position first, then the part's place in Pydantic's order.
+                keys.append(mask.arg_true().cast(pl.Int64) * len(parts) + i)
+                # Lazy, so that only the columns the struct reads are filtered.
+                rows = marked.lazy().filter(mask).select(struct.cast(ERROR_STRUCT))
+                values.append(rows.collect(engine="in-memory").to_series())
+        if values:
+            errors = pl.concat(values)
+            if len(values) > 1:
+                errors = errors.gather(pl.concat(keys).arg_sort())
+        else:
+            errors = pl.Series(dtype=ERROR_STRUCT)
+        ends = masks.select(pl.sum_horizontal(pl.all().cast(pl.Int64)).cum_sum()).to_series()
+        offsets = pa.concat_arrays([pa.array([0], pa.int64()), ends.to_arrow()])
+        lists = pa.LargeListArray.from_arrays(
+            offsets, errors.to_arrow(compat_level=pl.CompatLevel.newest())
+        )
+        column = pl.Series(ERRORS, lists, dtype=ERROR_DTYPE)
+        return invalid.select(ROW, RAW).with_columns(column)
+
+    def _schedule(self) -> list[list[Helper]]:
+        """Helpers in levels: a helper runs one level after the latest helper it reads (by
+        its expression's column names), so independent ones run together, in parallel. A
+        function helper's inputs are unknown: it follows every earlier helper of its field."""
+        level: dict[str, int] = {}
+        for program in self.schema.fields:
+            previous = -1
+            for helper in program.helpers:
+                if isinstance(helper.expr, pl.Expr):
+                    exprs = [helper.expr, *([helper.rows] if helper.rows is not None else [])]
+                    names = {n for e in exprs for n in e.meta.root_names()}
+                    reads = [level[n] for n in names if n in level]
+                else:
+                    reads = [previous]
+                level[helper.name] = max(reads, default=-1) + 1
+                previous = max(previous, level[helper.name])
+        helpers = [h for p in self.schema.fields for h in p.helpers]
+        depth = max(level.values(), default=-1) + 1
+        return [[h for h in helpers if level[h.name] == i] for i in range(depth)]
 
     def _helpers(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Intermediate columns. Helpers depend on earlier ones of the same field only, so the
-        k-th helpers of all fields run together (in parallel); sparse ones only where needed."""
+        """Intermediate columns, level by level (see ``_schedule``); sparse ones only on the
+        rows that need them."""
         masks: dict[int, pl.Series] = {}
-        depth = max((len(p.helpers) for p in self.schema.fields), default=0)
-        for level in range(depth):
-            dense: list[pl.Expr] = []
-            sparse = []
-            for program in self.schema.fields:
-                if level < len(program.helpers):
-                    helper = program.helpers[level]
-                    if helper.rows is None and isinstance(helper.expr, pl.Expr):
-                        dense.append(helper.expr.alias(helper.name))
-                    else:
-                        sparse.append(helper)
+        for helpers in self.schedule:
+            dense = [
+                h.expr.alias(h.name)
+                for h in helpers
+                if h.rows is None and isinstance(h.expr, pl.Expr)
+            ]
             if dense:
-                frame = frame.with_columns(dense)
-            for helper in sparse:
-                frame = frame.with_columns(self._sparse(frame, helper, masks))
+                # The streaming engine splits the rows across cores (eager: one per column).
+                frame = frame.lazy().with_columns(dense).collect(engine="streaming")
+            for helper in helpers:
+                if helper.rows is not None or not isinstance(helper.expr, pl.Expr):
+                    frame = frame.with_columns(self._sparse(frame, helper, masks))
         return frame
 
     def _sparse(
@@ -347,7 +359,7 @@ class BatchValidator:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)
         for exprs in self.stage2:
             lf = lf.with_columns(exprs)
-        evaluated = lf.collect(engine="in-memory")
+        evaluated = lf.collect(engine="streaming")
         valid = (
             evaluated.select(
                 ROW,
