@@ -31,12 +31,13 @@ import duckdb
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import BaseModel
 
-from engine.errors import ConfigError, StreamError
+from engine.errors import StreamError
 from engine.pipeline import prepare_schema, validate_batch
 from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
 from engine.store.runs import RunStart, record_progress, start_run
 from engine.store.store import Store
+from engine.streaming.connection import connect, kafka_reason
 from engine.streaming.dead_letters import DeadLetters
 from engine.streaming.events import (
     Assigned,
@@ -73,37 +74,6 @@ def consume(
 ) -> SessionSummary:
     """Run one consumer session until ``stop`` is set or it has been idle long enough."""
     return ConsumerSession(store, model, settings, on_event=on_event, stop=stop).run()
-
-
-def connect(settings: ConsumerSettings) -> Consumer:
-    """A consumer for the group, once the brokers answered and every topic exists."""
-    try:
-        consumer = Consumer({**settings.consumer_config(), "logger": LOG})
-    except KafkaException as exc:
-        raise ConfigError(f"invalid Kafka configuration: {_reason(exc)}") from exc
-    try:
-        metadata = consumer.list_topics(timeout=settings.broker_timeout_s)
-    except KafkaException as exc:
-        consumer.close()
-        raise StreamError(
-            f"cannot reach the brokers at {settings.kafka.bootstrap_servers} ({_reason(exc)})",
-            hint="check --bootstrap-servers and that the cluster is up",
-        ) from exc
-    for topic in settings.topics:
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            consumer.close()
-            raise StreamError(
-                "no such topic" + (f" ({found.error.str()})" if found is not None else ""),
-                topic=topic,
-                hint="create it first; the consumer never creates topics",
-            )
-    return consumer
-
-
-def _reason(exc: KafkaException) -> str:
-    error = exc.args[0] if exc.args else None
-    return error.str() if isinstance(error, KafkaError) else str(exc)
 
 
 class ConsumerSession:
@@ -386,7 +356,7 @@ class ConsumerSession:
                 self.consumer.commit(offsets=partitions, asynchronous=True)
         except KafkaException as exc:
             # Information only: DuckDB holds the offsets that count.
-            self.on_event(Notice(f"committing offsets to Kafka failed: {_reason(exc)}"))
+            self.on_event(Notice(f"committing offsets to Kafka failed: {kafka_reason(exc)}"))
 
     def _lag(self) -> int | None:
         """Messages between what this file holds and the last known high watermarks."""
@@ -438,7 +408,7 @@ class ConsumerSession:
         except KafkaException as exc:
             self.on_event(
                 Notice(
-                    f"cannot read the group's committed offsets ({_reason(exc)}); using DuckDB's"
+                    f"cannot read the group's committed offsets ({kafka_reason(exc)}); using DuckDB's"
                 )
             )
             return {}
