@@ -27,8 +27,10 @@ from engine.reports.exports import ExportResult
 from engine.reports.sql import text_value
 from engine.reports.summary import Summary
 
-console = Console()
-errors = Console(stderr=True)
+# Lines are never broken at the terminal's width (soft wrap): a long path keeps a summary
+# line whole, for grep and for logs; tables still fit the width.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def interactive() -> bool:
@@ -86,7 +88,8 @@ def print_run(summary: RunSummary) -> None:
     )
     if tally.python_rows:
         console.print(
-            f"  {tally.python_rows:,} rows were decided by Pydantic itself (no vectorized twin)"
+            f"  {tally.python_rows:,} {'row was' if tally.python_rows == 1 else 'rows were'} "
+            "decided by Pydantic itself (no vectorized twin)"
         )
     top = summary.top_errors(8)
     if top:

@@ -18,6 +18,22 @@ from tests.conftest import DATA, ROOT, query
 RunCli = Callable[..., Result]
 
 
+def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path) -> None:
+    """Output is not broken at 80 columns: the run line stays one greppable line."""
+    folder = tmp_path / ("a_folder_with_a_long_name_" * 4)
+    folder.mkdir()
+    source = folder / "transactions_sample.csv"
+    source.write_bytes((DATA / "transactions_sample.csv").read_bytes())
+    result = run_cli("run", str(source), "--db", str(tmp_path / "t.duckdb"))
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"run 1 {source}: 21 rows, 7 valid, 14 invalid in ")
+    assert first.endswith(" rows/s)")
+    assert result.output.splitlines()[1] == (
+        "  1 row was decided by Pydantic itself (no vectorized twin)"
+    )
+
+
 def test_run_then_summary_json(run_cli: RunCli, db: Path) -> None:
     result = run_cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db))
     assert result.exit_code == 0, result.output
