@@ -93,13 +93,11 @@ def print_run(summary: RunSummary) -> None:
         )
     top = summary.top_errors(8)
     if top:
-        table = Table(title="top errors", title_justify="left", show_edge=False)
-        table.add_column("field")
-        table.add_column("error type")
-        table.add_column("rows", justify="right")
-        for loc, kind, count in top:
-            table.add_row(loc or "(row)", kind, f"{count:,}")
-        console.print(table)
+        _print_counts(
+            "top errors",
+            ("field", "error type", "rows"),
+            [(loc or "(row)", kind, count) for loc, kind, count in top],
+        )
 
 
 def print_summary(data: Summary) -> None:
@@ -141,25 +139,30 @@ def print_summary(data: Summary) -> None:
         )
     console.print(table)
     if data.errors_by_field:
-        errors_table = Table(
-            title="errors by field and type", title_justify="left", show_edge=False
+        _print_counts(
+            "errors by field and type",
+            ("field", "error type", "errors"),
+            [(item.field or "(row)", item.type, item.count) for item in data.errors_by_field],
         )
-        errors_table.add_column("field")
-        errors_table.add_column("error type")
-        errors_table.add_column("errors", justify="right")
-        for item in data.errors_by_field:
-            errors_table.add_row(item.field or "(row)", item.type, f"{item.count:,}")
-        console.print(errors_table)
     if data.top_values:
-        values = Table(
-            title="most frequent offending values", title_justify="left", show_edge=False
+        _print_counts(
+            "most frequent offending values",
+            ("field", "value", "errors"),
+            [(v.field, escape(_clip(v.display)), v.count) for v in data.top_values],
         )
-        values.add_column("field")
-        values.add_column("value")
-        values.add_column("errors", justify="right")
-        for value in data.top_values:
-            values.add_row(value.field, escape(_clip(value.display)), f"{value.count:,}")
-        console.print(values)
+
+
+def _print_counts(
+    title: str, headers: tuple[str, str, str], rows: list[tuple[str, str, int]]
+) -> None:
+    """A titled table of two text columns and a right-aligned count."""
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column(headers[0])
+    table.add_column(headers[1])
+    table.add_column(headers[2], justify="right")
+    for first, second, count in rows:
+        table.add_row(first, second, f"{count:,}")
+    console.print(table)
 
 
 def warn(message: str) -> None:
