@@ -153,7 +153,15 @@ class CsvSource:
         return RawBatch(frame, self.keys, typed=False)
 
     def _parse(self, records: Records) -> pl.DataFrame:
-        frame = self._split(records)
+        decoded = decode_records(records)
+        plain = self._read_plain(records) if decoded[1].null_count() == len(records) else None
+        if plain is not None:
+            return pl.DataFrame({LINE: records.lines, RAW: decoded[0]}).with_columns(
+                pl.lit(None, pl.String).alias(MALFORMED),
+                pl.lit(None, pl.String).alias(MALFORMED_MSG),
+                *plain,
+            )
+        frame = self._split(records, decoded)
         if records.newlines_inside.any():
             frame = self._undo_bad_multiline(records, frame)
         n = len(self.keys)
@@ -176,8 +184,37 @@ class CsvSource:
         ]
         return frame.select(LINE, RAW, MALFORMED, message.alias(MALFORMED_MSG), *cells)
 
-    def _split(self, records: Records) -> pl.DataFrame:
-        text, utf8_errors = decode_records(records)
+    def _read_plain(self, records: Records) -> pl.DataFrame | None:
+        """Cells of a block of plain records, by Polars' CSV reader (twice as fast as splitting
+        strings), or None when the block needs the general path.
+
+        Plain: valid UTF-8 (checked by the caller), no quote, no carriage return, and exactly
+        n - 1 commas per record: the reader refuses a record with more, so a total of
+        n - 1 times the record count means every record has exactly that many (and none is
+        blank).
+        """
+        n = len(self.keys)
+        body = records.data[int(records.starts[0]) : records.stop]
+        if n < 2 or body.count(b",") != (n - 1) * len(records):
+            return None
+        if b'"' in body or b"\r" in body:
+            return None
+        try:
+            cells = pl.read_csv(
+                body,
+                has_header=False,
+                new_columns=list(self.keys),
+                schema=dict.fromkeys(self.keys, pl.String()),
+                quote_char=None,
+            )
+        except pl.exceptions.PolarsError:  # a ragged record: the general path says which
+            return None
+        return cells if cells.height == len(records) else None
+
+    def _split(
+        self, records: Records, decoded: tuple[pl.Series, pl.Series] | None = None
+    ) -> pl.DataFrame:
+        text, utf8_errors = decoded or decode_records(records)
         split = split_fields(text)
         n = len(self.keys)
         count = pl.col(FIELDS).list.len()

@@ -7,6 +7,8 @@ The names here are a public contract (scripts and SQL users depend on them): tab
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from engine.errors import SchemaError
@@ -48,7 +50,7 @@ CREATE TABLE IF NOT EXISTS {RAW} (
     run_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,
     line_number BIGINT,
-    raw VARCHAR USING COMPRESSION zstd
+    raw VARCHAR USING COMPRESSION uncompressed
 );
 
 -- A message's coordinates: kept apart from raw_data, whose file rows would otherwise carry
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS {KAFKA_LINEAGE} (
 CREATE TABLE IF NOT EXISTS {ERRORS} (
     run_id BIGINT NOT NULL,
     row_number BIGINT NOT NULL,
-    raw VARCHAR USING COMPRESSION zstd,
+    raw VARCHAR USING COMPRESSION uncompressed,
     errors STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, "input" VARCHAR)[] NOT NULL
 );
 
@@ -122,9 +124,16 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def data_table_ddl(table: str, columns: dict[str, str]) -> str:
+def data_table_ddl(
+    table: str, columns: dict[str, str], compression: Mapping[str, str] | None = None
+) -> str:
+    chosen = compression or {}
     body = ",\n    ".join(
         ["run_id BIGINT NOT NULL", "row_number BIGINT NOT NULL"]
-        + [f"{quote(name)} {kind}" for name, kind in columns.items()]
+        + [
+            f"{quote(name)} {kind}"
+            + (f" USING COMPRESSION {chosen[name]}" if name in chosen else "")
+            for name, kind in columns.items()
+        ]
     )
     return f"CREATE TABLE IF NOT EXISTS {quote(table)} (\n    {body}\n)"

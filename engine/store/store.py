@@ -51,6 +51,7 @@ class Store:
             raise StoreError(
                 self.path, "no such database file", hint="run an ingestion first or pass --db"
             )
+        self.memory_limit = memory_limit
         config = {"memory_limit": memory_limit} if not read_only else {}
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()
@@ -66,6 +67,7 @@ class Store:
         other = object.__new__(Store)
         other.path = self.path
         other.read_only = self.read_only
+        other.memory_limit = self.memory_limit
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -91,6 +93,26 @@ class Store:
                 self.con.rollback()
                 raise
             self.con.commit()
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """DuckDB on one thread, with a small cache, while a file run appends.
+
+        On two threads an append of a few hundred thousand rows leaves each thread a partial
+        row group, merged and written again: measured 1.7x the CPU (and 1.6x the file size)
+        at 300,000 rows per append; the other core validates the next batch meanwhile. The
+        buffer pool would only cache blocks just written.
+        """
+        with self.lock:
+            threads = int(self.rows("SELECT current_setting('threads')")[0][0])
+            self.con.execute("SET threads = 1")
+            self.con.execute("SET memory_limit = '128MB'")
+            try:
+                yield
+            finally:
+                self.con.execute(f"SET threads = {threads}")
+                limit = self.memory_limit.replace("'", "''")
+                self.con.execute(f"SET memory_limit = '{limit}'")
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
         with self.lock:
@@ -147,7 +169,12 @@ class Store:
         wanted = {p.name: p.sql_type for p in schema.fields}
         existing = self.table_columns(schema.table)
         if not existing:
-            self.execute(data_table_ddl(schema.table, wanted))
+            try:
+                self.execute(data_table_ddl(schema.table, wanted, schema.compression))
+            except duckdb.Error as exc:
+                raise StoreError(
+                    self.path, f"cannot create table {schema.table!r}: {exc}".splitlines()[0]
+                ) from exc
             return
         expected = {"run_id": "BIGINT", "row_number": "BIGINT", **wanted}
         if existing != expected:

@@ -87,6 +87,7 @@ class CompiledSchema:
     model_python: str | None = None  # "valid" (after-validator) or "all" (before/wrap)
     notes: list[str] = field(default_factory=list)
     unique: tuple[str, ...] = ()  # field names forming a unique key (``__unique__``)
+    compression: dict[str, str] = field(default_factory=dict)  # ``__compression__``
 
     @property
     def unique_loc(self) -> tuple[str, ...]:
@@ -181,7 +182,22 @@ class _Compiler:
         for wrapper in reversed(model_wrappers):
             self.model_validator(compiled, wrapper)
         compiled.unique = self.unique_key({p.name for p in programs})
+        compiled.compression = self.compression({p.name for p in programs})
         return compiled
+
+    def compression(self, fields: set[str]) -> dict[str, str]:
+        """DuckDB compression per column, where the model chooses (``__compression__``)."""
+        declared = getattr(self.model, "__compression__", {})
+        if not isinstance(declared, Mapping):
+            raise self.error("__compression__ must map field names to DuckDB compression names")
+        for name, method in declared.items():
+            if name not in fields:
+                raise self.error(f"__compression__ names {name!r}, which is not a field")
+            if not isinstance(method, str) or not re.fullmatch(r"[a-z_]+", method):
+                raise self.error(
+                    f"__compression__ for {name!r} is not a compression name: {method!r}"
+                )
+        return dict(declared)
 
     def unique_key(self, fields: set[str]) -> tuple[str, ...]:
         declared = getattr(self.model, "__unique__", ())

@@ -63,7 +63,12 @@ def explain_compiled(schema: CompiledSchema) -> Explanation:
             FieldExplanation(
                 program.name,
                 program.keys,
-                program.sql_type,
+                program.sql_type
+                + (
+                    f" (compression {schema.compression[program.name]})"
+                    if program.name in schema.compression
+                    else ""
+                ),
                 requirement,
                 parse,
                 checks,

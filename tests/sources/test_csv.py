@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
 from engine.errors import SourceError
+from engine.sources.blocks import Records
 from engine.sources.csv import CsvSource
 
 Write = Callable[[str, str | bytes], Path]
@@ -142,3 +144,70 @@ def test_well_formed_csv_matches_python_csv_module(
     assert frame.filter(pl.col(MALFORMED).is_not_null()).height == 0
     got = [[c if c is not None else "" for c in row] for row in frame.select("a", "b", "c").rows()]
     assert got == expected
+
+
+PLAIN_CELL = st.text(
+    alphabet=st.characters(exclude_characters=',"\r\n', codec="utf-8"),
+    max_size=6,
+)
+
+
+def read_both(path: Path, block_size: int) -> tuple[pl.DataFrame, pl.DataFrame, list[bool]]:
+    """The file read as usual (recording whether each block took the plain path), and read
+    with the plain path switched off."""
+    plain = CsvSource._read_plain
+    used: list[bool] = []
+
+    def spy(self: CsvSource, records: Records) -> pl.DataFrame | None:
+        cells = plain(self, records)
+        used.append(cells is not None)
+        return cells
+
+    with patch.object(CsvSource, "_read_plain", spy):
+        _, fast = read(path, block_size=block_size, max_record_bytes=4096)
+    with patch.object(CsvSource, "_read_plain", lambda self, records: None):
+        _, general = read(path, block_size=block_size, max_record_bytes=4096)
+    return fast, general, used
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.lists(PLAIN_CELL, min_size=1, max_size=5), min_size=1, max_size=30),
+    block=st.integers(8, 400),
+)
+def test_plain_blocks_read_by_polars_equal_the_general_path(
+    tmp_path: Path, rows: list[list[str]], block: int
+) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_text("a,b,c\n" + "".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
+    fast, general, used = read_both(path, block)
+    assert fast.equals(general)
+    if all(len(row) == 3 for row in rows):
+        assert all(used)
+
+
+def test_ragged_lines_in_a_plain_block_leave_the_plain_path(write: Write) -> None:
+    # 2 + 1 + 3 commas: the total of a well-formed block, yet two records are malformed.
+    path = write("ragged.csv", b"a,b,c\n1, 2 ,\n4,5\n6,7,8,9\n")
+    fast, general, used = read_both(path, 1 << 20)
+    assert used == [False]
+    assert fast.equals(general)
+    assert fast.select(ROW, LINE, MALFORMED, MALFORMED_MSG, "a", "b", "c").rows() == [
+        (1, 2, None, None, "1", " 2 ", None),
+        (2, 3, "csv_too_few_fields", "Expected 3 fields, found 2", None, None, None),
+        (3, 4, "csv_too_many_fields", "Expected 3 fields, found 4", None, None, None),
+    ]
+
+
+def test_a_plain_block_is_read_by_polars(write: Write) -> None:
+    path = write("plain.csv", "a,b,c\n1, 2 ,\n,,\nü,1e3,x\n".encode())
+    fast, general, used = read_both(path, 1 << 20)
+    assert used == [True]
+    assert fast.equals(general)
+    assert fast.select(ROW, LINE, RAW, MALFORMED, "a", "b", "c").rows() == [
+        (1, 2, "1, 2 ,", None, "1", " 2 ", None),
+        (2, 3, ",,", None, None, None, None),
+        (3, 4, "ü,1e3,x", None, "ü", "1e3", "x"),
+    ]

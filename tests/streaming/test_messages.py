@@ -12,7 +12,6 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Mess
 
 from engine.batch import KAFKA_COLUMNS, LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
 from engine.errors import ConfigError
-from engine.pipeline import validate_batch
 from engine.sources.json import JsonSource
 from engine.sources.json_values import JsonValues
 from engine.streaming.events import Assigned, BatchWritten, PartitionStart, Revoked
@@ -123,11 +122,11 @@ def test_a_message_gets_the_verdict_of_the_same_ndjson_line(tmp_path: Path) -> N
         block_size=1 << 20,
         max_record_bytes=1 << 20,
     )
-    from_file = [validate_batch(validator, b, now).result for b in source.batches()]
+    from_file = [validator.validate(b, now) for b in source.batches()]
     lines = [line for line in path.read_bytes().splitlines() if line.strip()]
     values = JsonValues(schema.input_keys, want_all_keys=schema.extra == "forbid")
     batch = messages_batch([message(i, line) for i, line in enumerate(lines)], values, 1)
-    from_kafka = validate_batch(validator, batch, now).result
+    from_kafka = validator.validate(batch, now)
     values.close()
     file_valid = pl.concat([r.valid for r in from_file])
     file_invalid = pl.concat([r.invalid for r in from_file])

@@ -40,6 +40,16 @@ class WithBadUnique(BaseModel):
     key: str = Field(min_length=1)
 
 
+class WithBadCompressionField(BaseModel):
+    __compression__ = {"nope": "zstd"}
+    key: str
+
+
+class WithBadCompressionName(BaseModel):
+    __compression__ = {"key": "zstd; DROP TABLE x"}
+    key: str
+
+
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
@@ -52,6 +62,14 @@ class WithBadUnique(BaseModel):
         ),
         (WithPast, "schema WithPast, field 'when': cannot compile PastDatetime / FutureDatetime"),
         (WithBadUnique, "schema WithBadUnique: __unique__ names 'nope', which is not a field"),
+        (
+            WithBadCompressionField,
+            "schema WithBadCompressionField: __compression__ names 'nope', which is not a field",
+        ),
+        (
+            WithBadCompressionName,
+            "schema WithBadCompressionName: __compression__ for 'key' is not a compression name: 'zstd; DROP TABLE x'",
+        ),
     ],
 )
 def test_unsupported_constructs(model: type[BaseModel], expected: str) -> None:
