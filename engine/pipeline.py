@@ -33,7 +33,7 @@ from engine.store.runs import (
 from engine.store.store import Store
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
-from engine.validation.error_list import ERRORS
+from engine.validation.error_list import ERRORS, count_error_lists
 from engine.validation.validate import BatchValidator
 
 MiB = 1 << 20
@@ -100,19 +100,8 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
-    """Invalid rows per (field, error type), from a frame with an ``errors`` list column."""
-    if invalid.height == 0:
-        return Counter()
-    counted = (
-        invalid.select(pl.col("errors").explode().alias("e"))
-        .select(
-            pl.col("e").struct.field("loc").list.join(".").alias("loc"),
-            pl.col("e").struct.field("type").alias("type"),
-        )
-        .group_by("loc", "type")
-        .len()
-    )
-    return Counter({(loc, kind): n for loc, kind, n in counted.iter_rows()})
+    """Invalid rows' errors per (field, error type), from a frame with an ``errors`` column."""
+    return count_error_lists(invalid, "errors")
 
 
 @dataclass(frozen=True)
@@ -147,7 +136,7 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
         valid=valid.height,
         invalid=invalid.height,
         python_rows=result.python_rows,
-        errors=error_counts(invalid),
+        errors=result.error_counts,
     )
     return Validated(lineage, kafka, valid, invalid, tally, validator.schema)
 

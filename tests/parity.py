@@ -20,7 +20,7 @@ from engine.batch import ROW
 from engine.sources.csv import CsvSource
 from engine.sources.json import JsonSource
 from engine.validation.compiler import compile_schema
-from engine.validation.error_list import ERRORS
+from engine.validation.error_list import ERRORS, count_error_lists
 from engine.validation.fallback import utc_time
 from engine.validation.validate import BatchValidator
 
@@ -146,6 +146,8 @@ def check_parity(
         validator = BatchValidator(schema, source.keys)
         result = validator.validate(batch, moment)
         report.python_rows += result.python_rows
+        # The counts the validator keeps by rule equal those of the error lists it built.
+        assert result.error_counts == count_error_lists(result.invalid, ERRORS)
         for row in result.valid.iter_rows(named=True):
             got[row[ROW]] = (True, {k: _comparable(v) for k, v in row.items() if k != ROW})
         for row in result.invalid.iter_rows(named=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 
 ERRORS = "__errors"
@@ -27,3 +29,27 @@ def error(
         msg.alias("msg"),
         input_json.alias("input"),
     )
+
+
+ErrorCounts = Counter[tuple[str, str]]  # (loc joined with ".", error type) -> errors
+
+
+def count_errors(errors: pl.Series) -> ErrorCounts:
+    """Errors per (loc, type) in a Series of error structs."""
+    if errors.len() == 0:
+        return Counter()
+    counted = (
+        pl.DataFrame({"e": errors})
+        .select(
+            pl.col("e").struct.field("loc").list.join(".").alias("loc"),
+            pl.col("e").struct.field("type").alias("type"),
+        )
+        .group_by("loc", "type")
+        .len()
+    )
+    return Counter({(loc, kind): n for loc, kind, n in counted.iter_rows()})
+
+
+def count_error_lists(frame: pl.DataFrame, column: str) -> ErrorCounts:
+    """Errors per (loc, type) in a frame's column of error lists."""
+    return count_errors(frame.get_column(column).explode().drop_nulls())

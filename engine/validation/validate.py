@@ -8,10 +8,11 @@ built only for the invalid rows; rows that need Pydantic itself are validated by
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import pyarrow as pa
@@ -20,7 +21,15 @@ from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, ROW, Kind, RawBatc
 from engine.sources.json_values import token_column
 from engine.validation.common import json_text, message
 from engine.validation.compiler import NOW, CompiledSchema, _plain, default_column
-from engine.validation.error_list import ERROR_DTYPE, ERROR_STRUCT, ERRORS, error
+from engine.validation.error_list import (
+    ERROR_DTYPE,
+    ERROR_STRUCT,
+    ERRORS,
+    ErrorCounts,
+    count_error_lists,
+    count_errors,
+    error,
+)
 from engine.validation.fallback import run_pydantic
 from engine.validation.rules import Helper, value_column
 
@@ -34,6 +43,7 @@ class ValidationResult:
     valid: pl.DataFrame  # ROW + the model's fields, typed
     invalid: pl.DataFrame  # ROW, RAW, ERRORS
     python_rows: int  # rows decided by Pydantic itself
+    error_counts: ErrorCounts  # errors per (loc, type) over the invalid rows
 
 
 def rule_column(field: str, index: int) -> str:
@@ -42,6 +52,15 @@ def rule_column(field: str, index: int) -> str:
 
 def model_rule_column(index: int) -> str:
     return f"__rule:#model#{index}"
+
+
+class ErrorPart(NamedTuple):
+    """One kind of error: the rows that have it, its struct, and its (loc, type) when the
+    same on every row (so that counting it is counting its rows)."""
+
+    rows: pl.Expr
+    struct: pl.Expr
+    label: tuple[str, str] | None
 
 
 class BatchValidator:
@@ -62,7 +81,7 @@ class BatchValidator:
         self.error_list = self._errors()
         firsts, parts = self.error_list
         used = {ROW, RAW, MALFORMED}
-        for expr in [*firsts, *(e for pair in parts for e in pair)]:
+        for expr in [*firsts, *(e for part in parts for e in (part.rows, part.struct))]:
             used.update(expr.meta.root_names())
         self.error_inputs = used
 
@@ -136,13 +155,13 @@ class BatchValidator:
             [python.alias(PYTHON), (fields_ok & ~model_fail & ~python).alias(VALID)],
         ]
 
-    def _errors(self) -> tuple[list[pl.Expr], list[tuple[pl.Expr, pl.Expr]]]:
+    def _errors(self) -> tuple[list[pl.Expr], list[ErrorPart]]:
         """How to build Pydantic's error dicts for invalid rows.
 
         Returns the per-field first-failing-rule index columns, and (rows, error struct)
         pairs: each struct is only evaluated on the rows that have that error."""
         firsts: list[pl.Expr] = []
-        parts: list[tuple[pl.Expr, pl.Expr]] = []
+        parts: list[ErrorPart] = []
         malformed_msg = (
             pl.when(pl.col(MALFORMED) == "model_type")
             .then(pl.lit(self.schema.model_type_message))
@@ -156,9 +175,10 @@ class BatchValidator:
                 pl.when(pl.col(MALFORMED) == "model_type").then(pl.col(RAW)).otherwise(raw_input)
             )
         parts.append(
-            (
+            ErrorPart(
                 pl.col(MALFORMED).is_not_null(),
                 error(pl.col(MALFORMED), [], malformed_msg, raw_input),
+                None,
             )
         )
         row_json = self._row_json()
@@ -184,9 +204,10 @@ class BatchValidator:
                 elif rule.input is not None:
                     given = rule.input
                 parts.append(
-                    (
+                    ErrorPart(
                         pl.col(MALFORMED).is_null() & (first == i),
                         error(pl.lit(rule.error_type), loc, text, given),
+                        (".".join(loc), rule.error_type) if isinstance(loc, list) else None,
                     )
                 )
         for key, unused in self._forbidden_extra():
@@ -196,10 +217,12 @@ class BatchValidator:
                 pl.lit(message("extra_forbidden")),
                 self._token((key,)),
             )
-            parts.append((unused, struct))
+            parts.append(ErrorPart(unused, struct, (key, "extra_forbidden")))
         for i, model_rule in enumerate(self.schema.model_rules):
             struct = error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
-            parts.append((pl.col(model_rule_column(i)), struct))
+            parts.append(
+                ErrorPart(pl.col(model_rule_column(i)), struct, ("", model_rule.error_type))
+            )
         return firsts, parts
 
     def _loc(self, keys: tuple[str, ...], default: list[str]) -> list[str] | pl.Expr:
@@ -257,25 +280,32 @@ class BatchValidator:
             extra.append(pl.lit(_plain(factory())).alias(default_column(name)))
         return frame.with_columns(extra)
 
-    def _error_rows(self, invalid: pl.DataFrame) -> pl.DataFrame:
-        """ROW, RAW and the error list. Each kind of error is built only on the rows that have
-        it, then the pieces are put in row order (and, within a row, in the order Pydantic
-        reports them) and cut into per-row lists by their counts: no group-by, no join."""
+    def _error_rows(self, invalid: pl.DataFrame) -> tuple[pl.DataFrame, ErrorCounts]:
+        """ROW, RAW and the error list, and the errors counted per (loc, type). Each kind of
+        error is built only on the rows that have it, then the pieces are put in row order
+        (and, within a row, in the order Pydantic reports them) and cut into per-row lists by
+        their counts: no group-by, no join."""
         firsts, parts = self.error_list
         marked = invalid.with_columns(firsts) if firsts else invalid
         masks = marked.select(
-            [rows.fill_null(False).alias(str(i)) for i, (rows, _) in enumerate(parts)]
+            [part.rows.fill_null(False).alias(str(i)) for i, part in enumerate(parts)]
         )
         keys: list[pl.Series] = []
         values: list[pl.Series] = []
-        for i, (_, struct) in enumerate(parts):
+        counts: ErrorCounts = Counter()
+        for i, part in enumerate(parts):
             mask = masks.get_column(str(i))
-            if mask.any():
+            rows_with_it = int(mask.sum())
+            if rows_with_it:
                 # The sort key: row position first, then the part's place in Pydantic's order.
                 keys.append(mask.arg_true().cast(pl.Int64) * len(parts) + i)
                 # Lazy, so that only the columns the struct reads are filtered.
-                rows = marked.lazy().filter(mask).select(struct.cast(ERROR_STRUCT))
+                rows = marked.lazy().filter(mask).select(part.struct.cast(ERROR_STRUCT))
                 values.append(rows.collect(engine="in-memory").to_series())
+                if part.label is not None:
+                    counts[part.label] += rows_with_it
+                else:
+                    counts.update(count_errors(values[-1]))
         if values:
             errors = pl.concat(values)
             if len(values) > 1:
@@ -288,7 +318,7 @@ class BatchValidator:
             offsets, errors.to_arrow(compat_level=pl.CompatLevel.newest())
         )
         column = pl.Series(ERRORS, lists, dtype=ERROR_DTYPE)
-        return invalid.select(ROW, RAW).with_columns(column)
+        return invalid.select(ROW, RAW).with_columns(column), counts
 
     def _schedule(self) -> list[list[Helper]]:
         """Helpers in levels: a helper runs one level after the latest helper it reads (by
@@ -321,8 +351,7 @@ class BatchValidator:
                 if h.rows is None and isinstance(h.expr, pl.Expr)
             ]
             if dense:
-                # The streaming engine splits the rows across cores (eager: one per column).
-                frame = frame.lazy().with_columns(dense).collect(engine="streaming")
+                frame = frame.with_columns(dense)
             for helper in helpers:
                 if helper.rows is not None or not isinstance(helper.expr, pl.Expr):
                     frame = frame.with_columns(self._sparse(frame, helper, masks))
@@ -359,7 +388,7 @@ class BatchValidator:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)
         for exprs in self.stage2:
             lf = lf.with_columns(exprs)
-        evaluated = lf.collect(engine="streaming")
+        evaluated = lf.collect()
         valid = (
             evaluated.select(
                 ROW,
@@ -370,7 +399,7 @@ class BatchValidator:
             .drop(VALID)
         )
         wanted = [c for c in evaluated.columns if c in self.error_inputs or c in (VALID, PYTHON)]
-        invalid = self._error_rows(
+        invalid, counts = self._error_rows(
             evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
         )
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
@@ -379,4 +408,5 @@ class BatchValidator:
             py_valid, py_invalid = run_pydantic(self.schema, needs_python, self.source_keys)
             valid = pl.concat([valid, py_valid.select(valid.columns).cast(valid.schema)]).sort(ROW)
             invalid = pl.concat([invalid, py_invalid]).sort(ROW)
-        return ValidationResult(valid, invalid, needs_python.height)
+            counts.update(count_error_lists(py_invalid, ERRORS))
+        return ValidationResult(valid, invalid, needs_python.height, counts)
