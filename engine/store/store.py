@@ -55,6 +55,8 @@ class Store:
         config = {"memory_limit": memory_limit} if not read_only else {}
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()
+        # As opened: what a session that changes it temporarily puts back.
+        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         if not read_only:
             self.con.execute(SHARED_DDL)
 
@@ -68,6 +70,7 @@ class Store:
         other.path = self.path
         other.read_only = self.read_only
         other.memory_limit = self.memory_limit
+        other.threads = self.threads
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -104,13 +107,12 @@ class Store:
         buffer pool would only cache blocks just written.
         """
         with self.lock:
-            threads = int(self.rows("SELECT current_setting('threads')")[0][0])
             self.con.execute("SET threads = 1")
             self.con.execute("SET memory_limit = '128MB'")
             try:
                 yield
             finally:
-                self.con.execute(f"SET threads = {threads}")
+                self.con.execute(f"SET threads = {self.threads}")
                 limit = self.memory_limit.replace("'", "''")
                 self.con.execute(f"SET memory_limit = '{limit}'")
 

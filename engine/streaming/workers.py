@@ -98,6 +98,8 @@ class BatchWorkers:
         self._restore = {
             name: str(store.rows("SELECT current_setting(?)", [name])[0][0]) for name in wanted
         }
+        if "threads" in self._restore:  # as opened: a file run may have it lowered right now
+            self._restore["threads"] = str(store.threads)
         for name, value in wanted.items():
             store.execute(f"SET {name} = '{value}'")
         self._closed: queue.Queue[tuple[int, ClosedBatch] | None] = queue.Queue(len(parsers))
