@@ -92,7 +92,7 @@ def load_schema(spec: str) -> type[BaseModel]:
 
 def describe_schemas() -> list[tuple[str, str, str]]:
     """(name to pass to --schema, target table, first docstring line) for each model."""
-    from engine.validation.compiler import table_name
+    from engine.validation.storage_options import table_name
 
     rows = []
     for name, model in available():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +29,7 @@ from engine.validation.common import json_text, json_value, message
 from engine.validation.decimals import parse_decimal
 from engine.validation.numbers import parse_float, parse_int
 from engine.validation.rules import FieldProgram, Helper, Parsed, Rule, Value, value_column
+from engine.validation.storage_options import compression, table_name, unique_key
 from engine.validation.strict import strict_parse
 from engine.validation.strings import parse_bool, parse_str
 from engine.validation.temporal import parse_date, parse_datetime, parse_time
@@ -107,13 +107,6 @@ class CompiledSchema:
         return f"Input should be a valid dictionary or instance of {self.model.__name__}"
 
 
-def table_name(model: type[BaseModel]) -> str:
-    explicit = getattr(model, "__table_name__", None)
-    if isinstance(explicit, str):
-        return explicit
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", model.__name__).lower()
-
-
 def fingerprint(model: type[BaseModel], context: Mapping[str, Any]) -> str:
     """Identifies what a run validated against: the model's JSON schema and the context."""
     payload = json.dumps(
@@ -181,31 +174,10 @@ class _Compiler:
         )
         for wrapper in reversed(model_wrappers):
             self.model_validator(compiled, wrapper)
-        compiled.unique = self.unique_key({p.name for p in programs})
-        compiled.compression = self.compression({p.name for p in programs})
+        names = {p.name for p in programs}
+        compiled.unique = unique_key(self.model, self.name, names)
+        compiled.compression = compression(self.model, self.name, names)
         return compiled
-
-    def compression(self, fields: set[str]) -> dict[str, str]:
-        """DuckDB compression per column, where the model chooses (``__compression__``)."""
-        declared = getattr(self.model, "__compression__", {})
-        if not isinstance(declared, Mapping):
-            raise self.error("__compression__ must map field names to DuckDB compression names")
-        for name, method in declared.items():
-            if name not in fields:
-                raise self.error(f"__compression__ names {name!r}, which is not a field")
-            if not isinstance(method, str) or not re.fullmatch(r"[a-z_]+", method):
-                raise self.error(
-                    f"__compression__ for {name!r} is not a compression name: {method!r}"
-                )
-        return dict(declared)
-
-    def unique_key(self, fields: set[str]) -> tuple[str, ...]:
-        declared = getattr(self.model, "__unique__", ())
-        key = (declared,) if isinstance(declared, str) else tuple(declared)
-        for name in key:
-            if name not in fields:
-                raise self.error(f"__unique__ names {name!r}, which is not a field")
-        return key
 
     def model_validator(self, compiled: CompiledSchema, node: dict[str, Any]) -> None:
         function = node["function"]["function"]

@@ -1,0 +1,43 @@
+"""What a model says about storing its rows, as class attributes next to its fields:
+``__table_name__``, ``__unique__`` and ``__compression__``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from engine.errors import SchemaError
+
+
+def table_name(model: type[BaseModel]) -> str:
+    explicit = getattr(model, "__table_name__", None)
+    if isinstance(explicit, str):
+        return explicit
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", model.__name__).lower()
+
+
+def unique_key(model: type[BaseModel], name: str, fields: set[str]) -> tuple[str, ...]:
+    """The fields forming the model's unique key (``__unique__``), if it has one."""
+    declared = getattr(model, "__unique__", ())
+    key = (declared,) if isinstance(declared, str) else tuple(declared)
+    for field in key:
+        if field not in fields:
+            raise SchemaError(name, f"__unique__ names {field!r}, which is not a field")
+    return key
+
+
+def compression(model: type[BaseModel], name: str, fields: set[str]) -> dict[str, str]:
+    """DuckDB compression per column, where the model chooses (``__compression__``)."""
+    declared = getattr(model, "__compression__", {})
+    if not isinstance(declared, Mapping):
+        raise SchemaError(name, "__compression__ must map field names to DuckDB compression names")
+    for field, method in declared.items():
+        if field not in fields:
+            raise SchemaError(name, f"__compression__ names {field!r}, which is not a field")
+        if not isinstance(method, str) or not re.fullmatch(r"[a-z_]+", method):
+            raise SchemaError(
+                name, f"__compression__ for {field!r} is not a compression name: {method!r}"
+            )
+    return dict(declared)
