@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,11 +21,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from engine.pipeline import Progress as RunProgress
-from engine.pipeline import RunSummary
-from engine.reports.exports import ExportResult
 from engine.reports.sql import text_value
-from engine.reports.summary import Summary
+
+if TYPE_CHECKING:  # each command imports only the engine modules it runs
+    from engine.pipeline import Progress as RunProgress
+    from engine.pipeline import RunSummary
+    from engine.reports.exports import ExportResult
+    from engine.reports.summary import Summary
 
 # Lines are never broken at the terminal's width (soft wrap): a long path keeps a summary
 # line whole, for grep and for logs; tables still fit the width.

@@ -2,26 +2,51 @@
 
 Each command parses its options, calls one engine function and turns an engine error into a
 one-line message and a non-zero exit code. Everything here is also reachable from Python.
+A command's module is imported when that command runs, so that ``export`` does not pay for
+loading the validation compiler, nor ``run`` for the Kafka client and the web server.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from engine.cli.files import generate, run
-from engine.cli.kafka import consume, produce
-from engine.cli.reports import export, report, sql, summary
-from engine.cli.schemas import schema
-from engine.cli.server import serve
+# Command name -> the engine.cli module defining it (the function has the command's name).
+COMMANDS = {
+    "run": "files",
+    "summary": "reports",
+    "generate": "files",
+    "export": "reports",
+    "sql": "reports",
+    "report": "reports",
+    "schema": "schemas",
+    "consume": "kafka",
+    "produce": "kafka",
+    "serve": "server",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"engine.cli.{COMMANDS[cmd_name]}")
+        command = getattr(module, cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 def main() -> None:
     """Validate CSV / NDJSON / JSON files (and Kafka topics) against a Pydantic model with
     vectorized Polars rules, and store valid rows, errors and raw lineage in one DuckDB file."""
 
-
-for command in (run, summary, generate, export, sql, report, schema, consume, produce, serve):
-    main.add_command(command)
 
 __all__ = ["main"]

@@ -11,7 +11,6 @@ import click
 from engine import ui
 from engine.cli.options import DB_OPTION, handle_errors
 from engine.reports.exports import FORMATS, ExportRequest, export_format, plan_export, write_export
-from engine.reports.html import write_report
 from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_query, write_csv, write_json
@@ -135,6 +134,8 @@ def sql(query: str, db: Path, fmt: str, limit: int) -> None:
 def report(db: Path, output: Path) -> None:
     """Write a self-contained HTML report (no network needed to view it): the summary
     figures, valid and invalid rows per run, errors by field and type, and the valid data."""
+    from engine.reports.html import write_report  # Jinja: loaded only for this command
+
     with open_reader(db) as store:
         write_report(store, output)
     click.echo(f"wrote {output}")

@@ -13,14 +13,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from engine.errors import StoreError, StoreLockedError
 from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
-from engine.validation.compiler import CompiledSchema
+
+if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
+    from engine.validation.compiler import CompiledSchema
 
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
