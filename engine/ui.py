@@ -31,8 +31,16 @@ if TYPE_CHECKING:  # each command imports only the engine modules it runs
 
 # Lines are never broken at the terminal's width (soft wrap): a long path keeps a summary
 # line whole, for grep and for logs; tables still fit the width.
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+
+def _console(*, stderr: bool) -> Console:
+    # Off a terminal (a pipe, a file) nothing is cut to fit 80 columns: lines are not wrapped
+    # and tables take the width their values need.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+
+
+console = _console(stderr=False)
+errors = _console(stderr=True)
 
 
 def interactive() -> bool:

@@ -32,6 +32,14 @@ def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path
     assert result.output.splitlines()[1] == (
         "  1 row was decided by Pydantic itself (no vectorized twin)"
     )
+    # Tables are not squeezed to 80 columns either (the path is cut to its last 48
+    # characters on purpose; `summary --json` has it whole).
+    summary = run_cli("summary", "--db", str(tmp_path / "t.duckdb"))
+    assert summary.exit_code == 0, summary.output
+    row = next(line for line in summary.output.splitlines() if line.startswith("   1 │"))
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[:4] == ["1", "completed", "…" + str(source)[-47:], "Transaction"]
+    assert cells[4:8] == ["21", "7", "14", "33.3%"]
 
 
 def test_run_then_summary_json(run_cli: RunCli, db: Path) -> None:
