@@ -14,12 +14,13 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from engine.reports.sql import text_value
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # each command imports only the engine modules it runs
 
 # Lines are never broken at the terminal's width (soft wrap): a long path keeps a summary
 # line whole, for grep and for logs; tables still fit the width.
+
 
 def _console(*, stderr: bool) -> Console:
     # Off a terminal (a pipe, a file) nothing is cut to fit 80 columns: lines are not wrapped
@@ -55,18 +57,29 @@ def run_progress(
     if not enabled:
         yield lambda _: None
         return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        DownloadColumn(binary_units=True),
-        TextColumn(
-            "{task.fields[rows]:>12,} rows  {task.fields[rate]:>10,.0f} rows/s  "
-            "[green]{task.fields[valid]:,} valid[/]  [red]{task.fields[invalid]:,} invalid[/]"
-        ),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    if console.width >= 140:
+        columns: tuple[ProgressColumn, ...] = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(binary_units=True),
+            TextColumn(
+                "{task.fields[rows]:>12,} rows  {task.fields[rate]:>10,.0f} rows/s  "
+                "[green]{task.fields[valid]:,} valid[/]  [red]{task.fields[invalid]:,} invalid[/]"
+            ),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+    else:  # an 80-column terminal: the counts whole, the rest shortened (valid = rows - invalid)
+        columns = (
+            TextColumn("[bold]{task.description}", table_column=Column(max_width=16)),
+            BarColumn(bar_width=10),
+            TextColumn(
+                "{task.fields[rows]:,} rows, [red]{task.fields[invalid]:,} invalid[/], "
+                "{task.fields[rate]:,.0f}/s"
+            ),
+            TimeRemainingColumn(),
+        )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(label, total=total_bytes, rows=0, rate=0.0, valid=0, invalid=0)
 

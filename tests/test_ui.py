@@ -1,0 +1,37 @@
+"""The progress line of `run` on a terminal: counts whole at 80 columns, all of them wider."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from engine import ui
+from engine.pipeline import Progress, Tally
+
+
+def rendered(monkeypatch: pytest.MonkeyPatch, width: int) -> list[str]:
+    out = io.StringIO()
+    screen = Console(file=out, width=width, force_terminal=True, color_system=None)
+    monkeypatch.setattr(ui, "console", screen)
+    tally = Tally(rows=1_234_567, valid=888_889, invalid=345_678)
+    with ui.run_progress("transactions_2024_full_export.csv", 1000, enabled=True) as update:
+        update(Progress(500, 1000, tally))
+    text = out.getvalue().replace("\x1b[2K", "").replace("\r", "\n")  # erase-line codes
+    return [line for line in text.splitlines() if "rows" in line]
+
+
+def test_an_80_column_terminal_shows_the_counts_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    last = rendered(monkeypatch, 80)[-1]
+    assert len(last.rstrip()) <= 80
+    assert "1,234,567 rows, 345,678 invalid, " in last
+    assert last.startswith("transactions_… ━━━━━━━━━━ ")
+
+
+def test_a_wide_terminal_shows_every_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    last = rendered(monkeypatch, 200)[-1]
+    assert "transactions_2024_full_export.csv" in last
+    assert "1,234,567 rows" in last
+    assert "888,889 valid  345,678 invalid" in last
+    assert "100%" in last
