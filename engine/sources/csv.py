@@ -92,6 +92,13 @@ def read_header(records: Records, path: Path) -> tuple[str, ...]:
     names: list[str] = split[FIELDS][0].to_list()
     seen: set[str] = set()
     for name in names:
+        if name.startswith("__"):
+            raise SourceError(
+                path,
+                f"column {name!r} in the header row: names starting with '__' are reserved "
+                "for the engine's own columns (lineage, rule results); rename it",
+                line=1,
+            )
         if name in seen:
             raise SourceError(path, f"duplicate column {name!r} in the header row", line=1)
         seen.add(name)
@@ -197,7 +204,8 @@ class CsvSource:
         body = records.data[int(records.starts[0]) : records.stop]
         if n < 2 or body.count(b",") != (n - 1) * len(records):
             return None
-        if b'"' in body or b"\r" in body:
+        # Polars' reader would drop a BOM opening the buffer, i.e. from the first record's cell.
+        if b'"' in body or b"\r" in body or body.startswith(BOM):
             return None
         try:
             cells = pl.read_csv(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,12 @@ import polars as pl
 
 from engine.errors import StoreError, StoreLockedError
 from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
+from engine.store.overrides import Overrides
 
 if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
     from engine.validation.compiler import CompiledSchema
 
+BULK_LOAD = {"threads": "1", "memory_limit": "128MB"}
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
 
@@ -53,12 +55,10 @@ class Store:
             raise StoreError(
                 self.path, "no such database file", hint="run an ingestion first or pass --db"
             )
-        self.memory_limit = memory_limit
         config = {"memory_limit": memory_limit} if not read_only else {}
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()
-        # As opened: what a session that changes it temporarily puts back.
-        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        self.overrides = Overrides(config)
         if not read_only:
             self.con.execute(SHARED_DDL)
 
@@ -71,8 +71,7 @@ class Store:
         other = object.__new__(Store)
         other.path = self.path
         other.read_only = self.read_only
-        other.memory_limit = self.memory_limit
-        other.threads = self.threads
+        other.overrides = self.overrides
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -99,8 +98,11 @@ class Store:
                 raise
             self.con.commit()
 
-    @contextmanager
-    def bulk_load(self) -> Iterator[None]:
+    def overriding(self, settings: Mapping[str, str]) -> AbstractContextManager[None]:
+        """Database-wide DuckDB settings while a session runs (see ``Overrides``)."""
+        return self.overrides.applied(self, settings)
+
+    def bulk_load(self) -> AbstractContextManager[None]:
         """DuckDB on one thread, with a small cache, while a file run appends.
 
         On two threads an append of a few hundred thousand rows leaves each thread a partial
@@ -108,15 +110,7 @@ class Store:
         at 300,000 rows per append; the other core validates the next batch meanwhile. The
         buffer pool would only cache blocks just written.
         """
-        with self.lock:
-            self.con.execute("SET threads = 1")
-            self.con.execute("SET memory_limit = '128MB'")
-            try:
-                yield
-            finally:
-                self.con.execute(f"SET threads = {self.threads}")
-                limit = self.memory_limit.replace("'", "''")
-                self.con.execute(f"SET memory_limit = '{limit}'")
+        return self.overriding(BULK_LOAD)
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
         with self.lock:
@@ -173,12 +167,7 @@ class Store:
         wanted = {p.name: p.sql_type for p in schema.fields}
         existing = self.table_columns(schema.table)
         if not existing:
-            try:
-                self.execute(data_table_ddl(schema.table, wanted, schema.compression))
-            except duckdb.Error as exc:
-                raise StoreError(
-                    self.path, f"cannot create table {schema.table!r}: {exc}".splitlines()[0]
-                ) from exc
+            self.execute(data_table_ddl(schema.table, wanted, schema.compression))
             return
         expected = {"run_id": "BIGINT", "row_number": "BIGINT", **wanted}
         if existing != expected:

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,17 +92,12 @@ class BatchWorkers:
         self.group = group
         self.dead_letters = dead_letters
         self.total = Tally()  # what DuckDB holds for this run
-        # Database-wide settings while the session writes; put back as they were at close.
+        # Database-wide settings while the session writes; put back at close.
         wanted = {"checkpoint_threshold": CHECKPOINT_THRESHOLD}
         if store_threads is not None:
             wanted["threads"] = str(store_threads)
-        self._restore = {
-            name: str(store.rows("SELECT current_setting(?)", [name])[0][0]) for name in wanted
-        }
-        if "threads" in self._restore:  # as opened: a file run may have it lowered right now
-            self._restore["threads"] = str(store.threads)
-        for name, value in wanted.items():
-            store.execute(f"SET {name} = '{value}'")
+        self._settings = ExitStack()
+        self._settings.enter_context(store.overriding(wanted))
         self._closed: queue.Queue[tuple[int, ClosedBatch] | None] = queue.Queue(len(parsers))
         self._parsed: queue.Queue[tuple[int, ParsedBatch | None] | None] = queue.Queue(len(parsers))
         self._done: queue.Queue[WrittenBatch] = queue.Queue()
@@ -162,8 +158,7 @@ class BatchWorkers:
         for thread in [*self._parsers, self._writer]:
             thread.join()
         try:
-            for name, value in self._restore.items():
-                self.store.execute(f"SET {name} = '{value}'")
+            self._settings.close()
         except duckdb.Error:
             if not cancel:  # after a failure the store may be unusable: keep the first error
                 raise

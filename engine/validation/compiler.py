@@ -174,9 +174,10 @@ class _Compiler:
         )
         for wrapper in reversed(model_wrappers):
             self.model_validator(compiled, wrapper)
-        names = {p.name for p in programs}
-        compiled.unique = unique_key(self.model, self.name, names)
-        compiled.compression = compression(self.model, self.name, names)
+        compiled.unique = unique_key(self.model, self.name, {p.name for p in programs})
+        compiled.compression = compression(
+            self.model, self.name, {p.name: p.sql_type for p in programs}
+        )
         return compiled
 
     def model_validator(self, compiled: CompiledSchema, node: dict[str, Any]) -> None:

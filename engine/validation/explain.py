@@ -65,7 +65,7 @@ def explain_compiled(schema: CompiledSchema) -> Explanation:
                 program.keys,
                 program.sql_type
                 + (
-                    f" (compression {schema.compression[program.name]})"
+                    f" (compression {schema.compression[program.name]} when created)"
                     if program.name in schema.compression
                     else ""
                 ),

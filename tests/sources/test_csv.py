@@ -102,6 +102,11 @@ def test_unterminated_quote_does_not_swallow_the_file(write: Write) -> None:
         (b"a,a\n1,2\n", "duplicate column 'a' in the header row"),
         (b'"a,b\n', "cannot read the header row: Unterminated quoted field"),
         (b"\xff\xfeab\n", "header is not valid UTF-8"),
+        (
+            b"id,__raw\n1,2\n",
+            "column '__raw' in the header row: names starting with '__' are reserved for the "
+            "engine's own columns (lineage, rule results); rename it",
+        ),
     ],
 )
 def test_unreadable_files_stop_with_one_line(write: Write, content: bytes, problem: str) -> None:
@@ -213,3 +218,13 @@ def test_a_plain_block_is_read_by_polars(write: Write, end: str) -> None:
         (2, 3, ",,", None, None, None, None),
         (3, 4, "ü,1e3,x", None, "ü", "1e3", "x"),
     ]
+
+
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_a_bom_opening_a_record_stays_in_its_cell(write: Write, end: str) -> None:
+    """Polars' CSV reader drops a BOM at the start of its buffer: such blocks take the general
+    path, which keeps it (a cell that is only a BOM is not empty)."""
+    path = write("bom.csv", f"a,b\n\ufeffx,y\n\ufeff,q{end}".encode())
+    fast, general, _ = read_both(path, 1 << 20)
+    assert fast.equals(general)
+    assert fast.select("a", "b").rows() == [("\ufeffx", "y"), ("\ufeff", "q")]

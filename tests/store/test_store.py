@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from engine.errors import StoreError
+from engine.errors import SchemaError
 from engine.pipeline import RunOptions, ingest_file
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
@@ -15,23 +15,50 @@ from schemas.transactions import Transaction
 from tests.conftest import DATA
 
 
-def settings(store: Store) -> tuple[str, str]:
-    threads, memory = store.rows(
-        "SELECT current_setting('threads'), current_setting('memory_limit')"
+def settings(store: Store) -> tuple[str, str, str]:
+    threads, memory, checkpoint = store.rows(
+        "SELECT current_setting('threads'), current_setting('memory_limit'), "
+        "current_setting('checkpoint_threshold')"
     )[0]
-    return str(threads), str(memory)
+    return str(threads), str(memory), str(checkpoint)
 
 
 def test_bulk_load_runs_on_one_thread_and_restores_the_settings(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", memory_limit="300MB") as store:
         before = settings(store)
-        assert before[1] == "286.1 MiB"
+        assert before[1:] == ("286.1 MiB", "16.0 MiB")
         with store.bulk_load():
-            assert settings(store) == ("1", "122.0 MiB")
+            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
         assert settings(store) == before
         with pytest.raises(RuntimeError), store.bulk_load():
             raise RuntimeError("boom")
         assert settings(store) == before
+
+
+CONSUMER = {"threads": "1", "checkpoint_threshold": "256MB"}
+
+
+def test_overlapping_sessions_end_in_any_order(tmp_path: Path) -> None:
+    """A consumer (on a cursor, as in the API server) and a file run overlap; whichever ends
+    first, the other keeps its settings, and the last one out puts back the originals."""
+    with Store(tmp_path / "o.duckdb", memory_limit="300MB") as store:
+        reader = store.cursor()
+        before = settings(store)
+        threads = before[0]
+        consumer = reader.overriding({**CONSUMER, "threads": "3"})
+        consumer.__enter__()
+        assert settings(store) == ("3", "286.1 MiB", "244.1 MiB")
+        with store.bulk_load():
+            assert settings(reader) == ("1", "122.0 MiB", "244.1 MiB")
+            consumer.__exit__(None, None, None)  # the consumer stops first
+            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+        assert settings(store) == before
+        with store.bulk_load():
+            with reader.overriding(CONSUMER):
+                assert settings(store) == ("1", "122.0 MiB", "244.1 MiB")
+            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+        assert settings(reader) == (threads, "286.1 MiB", "16.0 MiB")
+        reader.close()
 
 
 def test_a_model_chooses_a_columns_compression(tmp_path: Path) -> None:
@@ -54,10 +81,31 @@ class BadMethod(BaseModel):
     key: str
 
 
-def test_an_unknown_compression_is_a_one_line_store_error(tmp_path: Path) -> None:
-    with Store(tmp_path / "b.duckdb") as store, pytest.raises(StoreError) as raised:
-        store.ensure_data_table(compile_schema(BadMethod, typed=False))
-    message = str(raised.value)
-    assert "\n" not in message
-    assert message.startswith(f"{tmp_path / 'b.duckdb'}: cannot create table 'bad_method': ")
-    assert "squeeze" in message.lower()
+class ZstdFloat(BaseModel):
+    __compression__ = {"price": "zstd"}
+    price: float
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            BadMethod,
+            "schema BadMethod: __compression__ for 'key': DuckDB cannot store VARCHAR with "
+            "'squeeze' (Not implemented Error: Enum value: unrecognized value \"squeeze\" for "
+            'enum "CompressionType")',
+        ),
+        (
+            ZstdFloat,
+            "schema ZstdFloat: __compression__ for 'price': DuckDB cannot store DOUBLE with "
+            "'zstd' (Binder Error: Can't compress column \"c\" with type 'DOUBLE' "
+            "(physical: DOUBLE) using compression type 'ZSTD')",
+        ),
+    ],
+)
+def test_a_compression_duckdb_refuses_is_a_compile_error(
+    model: type[BaseModel], expected: str
+) -> None:
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(model, typed=False)
+    assert str(raised.value) == expected
