@@ -99,11 +99,6 @@ class RunSummary:
 ProgressCallback = Callable[[Progress], None]
 
 
-def error_counts(invalid: pl.DataFrame) -> Counter[tuple[str, str]]:
-    """Invalid rows' errors per (field, error type), from a frame with an ``errors`` column."""
-    return count_error_lists(invalid, "errors")
-
-
 @dataclass(frozen=True)
 class Validated:
     """A batch ready to store: frames shaped like their tables (all but ``run_id``), and its
@@ -167,7 +162,7 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
                 valid.height,
                 invalid.height,
                 tally.python_rows,
-                tally.errors + error_counts(duplicates),
+                tally.errors + count_error_lists(duplicates, "errors"),
             )
     store.append(ddl.RAW, validated.lineage, run_id=run_id)
     if validated.kafka is not None:
