@@ -201,9 +201,13 @@ class CsvSource:
         blank).
         """
         n = len(self.keys)
-        body = records.data[int(records.starts[0]) : records.stop]
-        if n < 2 or body.count(b",") != (n - 1) * len(records):
+        start = int(records.starts[0])
+        commas = np.count_nonzero(
+            np.frombuffer(records.data, np.uint8, records.stop - start, start) == 44
+        )
+        if n < 2 or commas != (n - 1) * len(records):
             return None
+        body = records.data[start : records.stop]
         # Polars' reader would drop a BOM opening the buffer, i.e. from the first record's cell.
         if b'"' in body or b"\r" in body or body.startswith(BOM):
             return None

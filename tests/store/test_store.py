@@ -35,6 +35,14 @@ def test_bulk_load_runs_on_one_thread_and_restores_the_settings(tmp_path: Path) 
         assert settings(store) == before
 
 
+def test_a_writer_keeps_memory_for_its_blocks_a_reader_does_not(tmp_path: Path) -> None:
+    query = "SELECT current_setting('block_allocator_memory')"
+    with Store(tmp_path / "s.duckdb") as store:
+        assert store.rows(query) == [("122.0 MiB",)]
+    with Store(tmp_path / "s.duckdb", read_only=True) as reader:
+        assert reader.rows(query) == [("0 bytes",)]
+
+
 CONSUMER = {"threads": "1", "checkpoint_threshold": "256MB"}
 
 
