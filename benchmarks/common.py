@@ -45,6 +45,12 @@ def measure(
     return Measurement(name, rows, seconds, usage.ru_maxrss / 1024)
 
 
+def median_run(runs: list[Measurement]) -> Measurement:
+    """The run with the median time (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda m: m.seconds)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def python(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
