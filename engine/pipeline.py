@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
 from engine.prefetch import prefetch
+from engine.priority import yield_to_current_thread
 from engine.sources import check_readable, detect_format, open_source
 from engine.sources.blocks import full_hash, quick_fingerprint
 from engine.store import ddl
@@ -48,6 +49,9 @@ class RunOptions:
     context: Mapping[str, Any] = field(default_factory=dict)
     block_size: int = 16 * MiB  # about 300,000 CSV rows per batch
     max_record_bytes: int = 16 * MiB
+    # The process does nothing but this run: other threads yield to the storing one
+    # (engine.priority). The CLI sets it; an API server must not.
+    storing_first: bool = False
 
 
 @dataclass
@@ -234,7 +238,9 @@ def ingest_file(
 
     try:
         with store.bulk_load(), store.transaction():
-            for item, bytes_read in prefetch(validated(), depth=1):
+            for number, (item, bytes_read) in enumerate(prefetch(validated(), depth=1)):
+                if options.storing_first and number == 0:  # the other threads exist now
+                    yield_to_current_thread()
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
                     progress(Progress(bytes_read, size, tally))

@@ -60,7 +60,9 @@ def run(
     every run completed, even with invalid rows; 2 when a file could not be ingested.
     """
     model = load_schema(schema_spec)
-    options = RunOptions(fmt=fmt, force=force, context=parse_context(context_items))
+    options = RunOptions(
+        fmt=fmt, force=force, context=parse_context(context_items), storing_first=True
+    )
     failed = 0
     with Store(db) as store:
         mark_interrupted(store)
