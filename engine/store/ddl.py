@@ -20,6 +20,11 @@ ERROR_DETAILS = "error_details"
 OFFSETS = "kafka_offsets"
 KAFKA_LINEAGE = "kafka_lineage"
 
+# One value per run: RLE stores it as a constant all the same, and naming it skips DuckDB's
+# trial of every other compression on each row group (about 10 ns a row: 0.2 s of a
+# 10M-row run, which appends 20M rows across the tables).
+RUN_ID = "BIGINT NOT NULL USING COMPRESSION rle"
+
 SHARED_DDL = f"""
 CREATE SEQUENCE IF NOT EXISTS ingestion_run_ids START 1;
 
@@ -47,7 +52,7 @@ CREATE TABLE IF NOT EXISTS {RUNS} (
 );
 
 CREATE TABLE IF NOT EXISTS {RAW} (
-    run_id BIGINT NOT NULL,
+    run_id {RUN_ID},
     row_number BIGINT NOT NULL,
     line_number BIGINT,
     raw VARCHAR USING COMPRESSION uncompressed
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS {RAW} (
 -- A message's coordinates: kept apart from raw_data, whose file rows would otherwise carry
 -- six NULL columns (half again the cost of storing a file's lineage).
 CREATE TABLE IF NOT EXISTS {KAFKA_LINEAGE} (
-    run_id BIGINT NOT NULL,
+    run_id {RUN_ID},
     row_number BIGINT NOT NULL,
     kafka_topic VARCHAR,
     kafka_partition INTEGER,
@@ -67,7 +72,7 @@ CREATE TABLE IF NOT EXISTS {KAFKA_LINEAGE} (
 );
 
 CREATE TABLE IF NOT EXISTS {ERRORS} (
-    run_id BIGINT NOT NULL,
+    run_id {RUN_ID},
     row_number BIGINT NOT NULL,
     raw VARCHAR USING COMPRESSION uncompressed,
     errors STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, "input" VARCHAR)[] NOT NULL
@@ -129,7 +134,7 @@ def data_table_ddl(
 ) -> str:
     chosen = compression or {}
     body = ",\n    ".join(
-        ["run_id BIGINT NOT NULL", "row_number BIGINT NOT NULL"]
+        [f"run_id {RUN_ID}", "row_number BIGINT NOT NULL"]
         + [
             f"{quote(name)} {kind}"
             + (f" USING COMPRESSION {chosen[name]}" if name in chosen else "")

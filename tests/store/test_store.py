@@ -43,6 +43,30 @@ def test_a_writer_keeps_memory_for_its_blocks_a_reader_does_not(tmp_path: Path) 
         assert reader.rows(query) == [("0 bytes",)]
 
 
+def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb") as store:
+        ingest_file(store, DATA / "transactions_sample.csv", Transaction, RunOptions())
+        tables = store.rows(
+            "SELECT table_name, sql FROM duckdb_tables() WHERE table_name <> 'ingestion_runs' "
+            "ORDER BY table_name"
+        )
+        assert [name for name, _ in tables] == [
+            "ingestion_errors",
+            "kafka_lineage",
+            "kafka_offsets",
+            "processed_data",
+            "raw_data",
+        ]
+        for name, sql in tables:
+            if name != "kafka_offsets":
+                assert "run_id BIGINT USING COMPRESSION RLE NOT NULL" in sql, name
+        store.execute("CHECKPOINT")
+        assert store.rows(
+            "SELECT DISTINCT compression FROM pragma_storage_info('raw_data') "
+            "WHERE column_name = 'run_id' AND segment_type <> 'VALIDITY'"
+        ) == [("Constant",)]
+
+
 CONSUMER = {"threads": "1", "checkpoint_threshold": "256MB"}
 
 
