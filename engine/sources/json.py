@@ -31,7 +31,7 @@ OPEN[[ord("{"), ord("[")]] = 1
 OPEN[[ord("}"), ord("]")]] = -1
 
 
-def array_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
+def array_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
     """Top-level commas (depth 1, outside strings) and the array's closing bracket.
 
     A buffer always starts just after a boundary, so it starts outside any string at depth 1.

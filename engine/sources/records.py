@@ -30,19 +30,21 @@ class RecordTooLarge(Exception):
         super().__init__(f"line {line} is longer than {limit} bytes")
 
 
-BoundaryFinder = Callable[[np.ndarray, Offsets], Offsets]
+# (the buffer as bytes and as an array, its newline offsets) -> offsets of record-ending
+# newlines; returning ``newlines`` itself says every line is a record.
+BoundaryFinder = Callable[[bytes, np.ndarray, Offsets], Offsets]
 
 
-def line_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
+def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
     """Every newline ends a record (NDJSON)."""
     return newlines
 
 
-def quoted_boundaries(buf: np.ndarray, newlines: Offsets) -> Offsets:
+def quoted_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
     """Newlines outside double quotes end a record (RFC 4180): an even number of quotes before."""
-    quotes = np.flatnonzero(buf == 34)
-    if len(quotes) == 0:
+    if b'"' not in data:  # memchr: a quarter of the time of scanning with NumPy
         return newlines
+    quotes = np.flatnonzero(buf == 34)
     parity = np.searchsorted(quotes, newlines) & 1
     found: Offsets = newlines[parity == 0]
     return found
@@ -67,7 +69,9 @@ class Cutter:
             return None
         buf = np.frombuffer(data, dtype=np.uint8)
         newlines = newline_positions(buf)
-        ends = self.boundaries(buf, newlines) + 1
+        found = self.boundaries(data, buf, newlines)
+        one_per_line = found is newlines
+        ends = found + 1
         terminated = True
         if eof and (len(ends) == 0 or ends[-1] != len(data)):
             ends = np.append(ends, len(data))
@@ -83,7 +87,9 @@ class Cutter:
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
         before_stop = int(np.searchsorted(newlines, stop))
         line_ends = ends[:before_stop] if before_stop <= len(ends) else ends
-        if before_stop <= len(ends) and np.array_equal(line_ends - 1, newlines[:before_stop]):
+        if one_per_line or (
+            before_stop <= len(ends) and np.array_equal(line_ends - 1, newlines[:before_stop])
+        ):
             # Every line is one record (no quoted newlines): the common case, no searching.
             lines = np.arange(self.next_line, self.next_line + len(starts), dtype=np.int64)
             inside = np.zeros(len(starts), dtype=np.bool_)
