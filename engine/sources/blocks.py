@@ -23,16 +23,8 @@ Offsets = npt.NDArray[np.int64]
 BOM = b"\xef\xbb\xbf"
 
 
-FIRST_BLOCK = 1 << 20
-
-
 class HashingReader:
-    """Yields blocks of a file and keeps a SHA-256 of everything read.
-
-    Blocks start at 1 MiB and double up to ``block_size``: the first batch is stored while
-    later ones are still being read and validated, so a small one gets the storing thread
-    (the slower of the two) to work about a quarter of a second sooner.
-    """
+    """Yields fixed-size blocks of a file and keeps a SHA-256 of everything read."""
 
     def __init__(self, path: Path, block_size: int) -> None:
         self.path = path
@@ -41,16 +33,14 @@ class HashingReader:
         self._hash = hashlib.sha256()
 
     def blocks(self) -> Iterator[bytes]:
-        size = min(FIRST_BLOCK, self.block_size)
         with self.path.open("rb") as fh:
             while True:
-                block = fh.read(size)
+                block = fh.read(self.block_size)
                 if not block:
                     return
                 self._hash.update(block)
                 self.bytes_read += len(block)
                 yield block
-                size = min(2 * size, self.block_size)
 
     @property
     def digest(self) -> str:
