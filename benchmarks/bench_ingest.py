@@ -86,6 +86,8 @@ def main() -> None:
         "figures are medians, the best run is shown too)",
     )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     WORK.mkdir(parents=True, exist_ok=True)
 
     files = {}

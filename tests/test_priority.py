@@ -23,12 +23,11 @@ def worker():
 thread = threading.Thread(target=worker)
 thread.start()
 ready.wait()
-base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-target = min(base + 3, 19)
-lowered = yield_to_current_thread(target)
-again = yield_to_current_thread(target)
-mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - base
-theirs = os.getpriority(os.PRIO_PROCESS, ids[0]) - base
+os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # already niced, say by cron
+lowered = yield_to_current_thread(3)
+again = yield_to_current_thread(3)
+mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+theirs = os.getpriority(os.PRIO_PROCESS, ids[0])
 done.set()
 thread.join()
 print(lowered >= 1, again, mine, theirs)
@@ -39,13 +38,15 @@ def test_every_other_thread_is_lowered_once_and_the_caller_is_not() -> None:
     out = subprocess.run(
         [sys.executable, "-c", CHILD], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == ["True", "0", "0", "3"]
+    assert out.split() == ["True", "0", "10", "13"]
 
 
 RUN = """
 import os, sys
 from pathlib import Path
 from engine.cli import main
+
+os.setpriority(os.PRIO_PROCESS, 0, 4)  # before any thread starts: all of them inherit it
 
 main.main(["run", sys.argv[1], "--db", sys.argv[2], "--quiet"], standalone_mode=False)
 me = os.getpriority(os.PRIO_PROCESS, 0)
@@ -67,4 +68,4 @@ def test_a_cli_run_lowers_polars_threads_below_the_storing_thread(tmp_path: Path
         text=True,
         check=True,
     ).stdout
-    assert out.strip() == "True {5}"
+    assert out.strip() == "True {5}"  # relative to the storing thread

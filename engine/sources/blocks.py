@@ -125,7 +125,9 @@ def invalid_utf8_ranges(data: bytes, starts: Offsets, stop: int) -> list[tuple[i
     bad: list[tuple[int, int]] = []
     if data.isascii():  # no allocation, three times faster than decoding: the usual case
         return bad
-    pos = 0
+    # The records may not start at the buffer's start (a multi-line record split back into
+    # its lines): bytes before the first one belong to other records.
+    pos = int(starts[0]) if len(starts) else stop
     view = memoryview(data)
     while pos < stop:
         try:

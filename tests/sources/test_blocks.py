@@ -1,11 +1,14 @@
-"""Reading a file in blocks: nothing is lost, and the hash covers everything read."""
+"""Reading a file in blocks, finding invalid UTF-8 and cutting blocks into records."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from engine.sources.blocks import HashingReader
+import numpy as np
+
+from engine.sources.blocks import HashingReader, invalid_utf8_ranges
+from engine.sources.records import Cutter, quoted_boundaries
 
 MiB = 1 << 20
 
@@ -20,3 +23,40 @@ def test_blocks_cover_the_file_and_the_hash_covers_the_blocks(tmp_path: Path) ->
     assert b"".join(blocks) == content
     assert reader.bytes_read == len(content)
     assert reader.digest == hashlib.sha256(content).hexdigest()
+
+
+def ranges(data: bytes, starts: list[int]) -> list[tuple[int, int]]:
+    return invalid_utf8_ranges(data, np.array(starts, dtype=np.int64), len(data))
+
+
+def test_invalid_utf8_is_found_per_record_with_its_offset() -> None:
+    assert ranges(b"abc\ndef\n", [0, 4]) == []
+    assert ranges("café\nthé\n".encode(), [0, 6]) == []
+    assert ranges(b"ok\nb\xffd\nok\n\xe9\n", [0, 3, 7, 10]) == [(1, 1), (3, 0)]
+
+
+def test_bytes_before_the_first_record_are_not_checked() -> None:
+    assert ranges(b"\xff\nok\n", [2]) == []
+    assert ranges(b"\xff\no\xe9\n", [2]) == [(0, 1)]
+
+
+def test_records_are_one_per_line_without_quotes_crlf_and_an_open_last_line() -> None:
+    cutter = Cutter(quoted_boundaries, max_record_bytes=1 << 10)
+    first = cutter.feed(b"a,b\r\nc,d\r\ne,", eof=False)
+    assert first is not None
+    assert first.starts.tolist() == [0, 5]
+    assert first.lines.tolist() == [1, 2]
+    assert first.newlines_inside.tolist() == [False, False]
+    assert cutter.carry == b"e,"
+    last = cutter.feed(b'f\n"g\nh",i', eof=True)  # the quote arrives with the carry
+    assert last is not None
+    assert [
+        bytes(last.data[s:e])
+        for s, e in zip(last.starts, [*last.starts[1:], last.stop], strict=True)
+    ] == [
+        b"e,f\n",
+        b'"g\nh",i',
+    ]
+    assert last.lines.tolist() == [3, 4]
+    assert last.newlines_inside.tolist() == [False, True]
+    assert not last.last_terminated

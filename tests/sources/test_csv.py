@@ -228,3 +228,14 @@ def test_a_bom_opening_a_record_stays_in_its_cell(write: Write, end: str) -> Non
     fast, general, _ = read_both(path, 1 << 20)
     assert fast.equals(general)
     assert fast.select("a", "b").rows() == [("\ufeffx", "y"), ("\ufeff", "q")]
+
+
+def test_bad_utf8_before_a_multiline_record_split_back_into_lines(write: Write) -> None:
+    """The lines of a failed multi-line record are checked for UTF-8 from their own start,
+    not from the block's (an invalid byte in an earlier record once crashed the run)."""
+    _, frame = read(write("bad.csv", b'a,b\n\xff,1\n"x\ny"z,2\n'))
+    assert frame.select(ROW, LINE, RAW, MALFORMED, "a", "b").rows() == [
+        (1, 2, "\\xff,1", "invalid_utf8", None, None),
+        (2, 3, '"x', "csv_unterminated_quote", None, None),
+        (3, 4, 'y"z,2', None, 'y"z', "2"),
+    ]

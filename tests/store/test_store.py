@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from pydantic import BaseModel
 
 from engine.errors import SchemaError
 from engine.pipeline import RunOptions, ingest_file
+from engine.store.ddl import SHARED_DDL
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
@@ -65,6 +67,22 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
             "SELECT DISTINCT compression FROM pragma_storage_info('raw_data') "
             "WHERE column_name = 'run_id' AND segment_type <> 'VALIDITY'"
         ) == [("Constant",)]
+
+
+def test_a_database_made_before_run_id_used_rle_still_ingests(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(SHARED_DDL.replace(" USING COMPRESSION rle", ""))
+    con.execute(
+        "CREATE TABLE processed_data (run_id BIGINT NOT NULL, row_number BIGINT NOT NULL, "
+        "external_id VARCHAR, amount DOUBLE, currency VARCHAR, source_channel VARCHAR, "
+        '"timestamp" TIMESTAMP WITH TIME ZONE)'
+    )
+    con.close()
+    with Store(path) as store:
+        summary = ingest_file(store, DATA / "transactions_sample.csv", Transaction, RunOptions())
+        assert (summary.status, summary.tally.rows) == ("completed", 21)
+        assert store.rows("SELECT count(*) FROM raw_data") == [(21,)]
 
 
 CONSUMER = {"threads": "1", "checkpoint_threshold": "256MB"}
