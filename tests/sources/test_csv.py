@@ -124,12 +124,14 @@ def test_header_only_file_has_no_rows(write: Write) -> None:
     assert frame.height == 0
 
 
+# Property tests here write files under pytest's tmp_path (a function-scoped fixture).
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 cells = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\x00"), max_size=12)
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FUZZ
 @given(
     rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=40),
     block=st.integers(8, 300),
@@ -175,9 +177,7 @@ def read_both(path: Path, block_size: int) -> tuple[pl.DataFrame, pl.DataFrame, 
     return fast, general, used
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@FUZZ
 @given(
     rows=st.lists(st.lists(PLAIN_CELL, min_size=1, max_size=5), min_size=1, max_size=30),
     block=st.integers(8, 400),
