@@ -80,7 +80,9 @@ class LocalBroker:
         return self
 
     def _wait_until_up(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        # Refused connections are expected until the broker listens: not worth librdkafka's
+        # error lines on stderr (level 3); a broker that never answers is reported below.
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 2})
         deadline = time.monotonic() + self.timeout_s
         while True:
             if self._process is not None and self._process.poll() is not None:
