@@ -15,7 +15,7 @@ from engine.generate import generate
 from engine.reports.breakdown import breakdown
 from engine.reports.reader import open_reader
 from tests.conftest import DATA
-from tests.reports.chromium import CHROMIUM, visit
+from tests.reports.chromium import visit
 from tests.reports.conftest import ingest
 
 RunCli = Callable[..., Result]
@@ -69,13 +69,15 @@ def report_db(tmp_path: Path) -> Path:
     return db
 
 
-def render(run_cli: RunCli, db: Path, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def render(
+    run_cli: RunCli, browser: Path, db: Path, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
     page = tmp_path / "report.html"
     result = run_cli("report", "--db", str(db), "-o", str(page))
     assert result.exit_code == 0, result.output
     assert result.output == f"wrote {page}\n"
     summary = json.loads(run_cli("summary", "--db", str(db), "--json").output)
-    seen = visit(page.as_uri(), PROBE, tmp_path / "report.png")
+    seen = visit(browser, page.as_uri(), PROBE, tmp_path / "report.png")
     assert seen.console_errors == []
     assert seen.requests == [page.as_uri()]  # self-contained: nothing else is fetched
     assert seen.failed == []
@@ -83,14 +85,10 @@ def render(run_cli: RunCli, db: Path, tmp_path: Path) -> tuple[dict[str, Any], d
     return json.loads(seen.result), summary
 
 
-def test_chromium_is_installed() -> None:
-    assert CHROMIUM.exists(), "apt-get install chromium (.ci/run does it)"
-
-
 def test_the_report_shows_the_summary_figures_and_charts(
-    run_cli: RunCli, report_db: Path, tmp_path: Path
+    run_cli: RunCli, browser: Path, report_db: Path, tmp_path: Path
 ) -> None:
-    page, summary = render(run_cli, report_db, tmp_path)
+    page, summary = render(run_cli, browser, report_db, tmp_path)
     assert page["title"] == f"Ingestion report · {report_db}"
     assert page["overflow"] is False
     figures = page["figures"]
@@ -156,25 +154,27 @@ def test_the_report_shows_the_summary_figures_and_charts(
     assert page["notes"] == ["no text column with at most 12 distinct values to group counter by."]
 
 
-def test_an_empty_database_still_renders(run_cli: RunCli, tmp_path: Path) -> None:
+def test_an_empty_database_still_renders(run_cli: RunCli, browser: Path, tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     empty = tmp_path / "empty.csv"
     empty.write_text("external_id,amount,currency,source_channel,timestamp\n")
     run_cli("run", str(empty), "--db", str(db), "-q")
-    page, summary = render(run_cli, db, tmp_path)
+    page, summary = render(run_cli, browser, db, tmp_path)
     assert summary["rows_total"] == 0
     assert page["figures"]["success_rate"] == ""
     assert page["charts"]["runs"]["bars"] == [["#1 empty.csv", []]]
     assert page["charts"]["errors"]["bars"] == []
 
 
-def test_the_harness_sees_console_errors_and_failed_requests(tmp_path: Path) -> None:
+def test_the_harness_sees_console_errors_and_failed_requests(
+    browser: Path, tmp_path: Path
+) -> None:
     page = tmp_path / "broken.html"
     page.write_text(
         "<!doctype html><title>x</title><img src='missing.png'>"
         "<script>console.error('boom'); undefinedFunction();</script>"
     )
-    seen = visit(page.as_uri(), "document.title", tmp_path / "broken.png")
+    seen = visit(browser, page.as_uri(), "document.title", tmp_path / "broken.png")
     assert seen.result == "x"
     assert "boom" in seen.console_errors
     assert any("undefinedFunction" in e or "Uncaught" in e for e in seen.console_errors)
