@@ -19,7 +19,9 @@ from tests.reports.chromium import (
     missing_browser_reason,
 )
 
-HARNESS_TEST = "tests/reports/test_report.py::test_the_harness_sees_console_errors_and_failed_requests"
+HARNESS_TEST = (
+    "tests/reports/test_report.py::test_the_harness_sees_console_errors_and_failed_requests"
+)
 
 
 def executable(folder: Path, name: str) -> Path:
@@ -52,7 +54,10 @@ def test_the_environment_variable_names_the_browser(tmp_path: Path) -> None:
     assert find_browser({"PATH": f"{path}:{mine.parent}", BROWSER_ENV: "my-chrome"}) == mine
     with pytest.raises(BrowserNotFound) as raised:
         find_browser({"PATH": path, BROWSER_ENV: str(tmp_path / "missing")})
-    assert str(raised.value) == f"{BROWSER_ENV}={str(tmp_path / 'missing')!r} is not an executable file"
+    assert (
+        str(raised.value)
+        == f"{BROWSER_ENV}={str(tmp_path / 'missing')!r} is not an executable file"
+    )
 
 
 def run_browser_test(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:

@@ -166,9 +166,7 @@ def test_an_empty_database_still_renders(run_cli: RunCli, browser: Path, tmp_pat
     assert page["charts"]["errors"]["bars"] == []
 
 
-def test_the_harness_sees_console_errors_and_failed_requests(
-    browser: Path, tmp_path: Path
-) -> None:
+def test_the_harness_sees_console_errors_and_failed_requests(browser: Path, tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
     page.write_text(
         "<!doctype html><title>x</title><img src='missing.png'>"
