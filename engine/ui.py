@@ -37,8 +37,11 @@ if TYPE_CHECKING:  # each command imports only the engine modules it runs
 def _console(*, stderr: bool) -> Console:
     # Off a terminal (a pipe, a file) nothing is cut to fit 80 columns: lines are not wrapped
     # and tables take the width their values need.
+    # No emoji codes either: a name like `transactions:X:` is text, not ":X:" (a cross mark).
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+    return Console(
+        stderr=stderr, soft_wrap=True, emoji=False, width=None if stream.isatty() else 10_000
+    )
 
 
 console = _console(stderr=False)
