@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from engine.errors import SchemaError
 from engine.schemas import load_schema
+from engine.validation.explain import explain
 from tests.conftest import ROOT
+
+RunCli = Callable[..., Result]
 
 MODELS = """\
 from enum import Enum
@@ -104,3 +111,35 @@ def test_a_wrong_class_in_the_schemas_package() -> None:
         assert result.returncode == 2
         assert result.stdout == ""
         assert result.stderr == f"error: schema {spec}: {message}\n"
+
+
+def test_schema_explain_input_and_output_formats(run_cli: RunCli) -> None:
+    """--input-format picks what to explain for, --format how to print it."""
+    from schemas.orders import Order
+
+    for options, typed in [((), False), (("--input-format", "csv"), False)] + [
+        (("--input-format", kind), True) for kind in ("ndjson", "json")
+    ]:
+        result = run_cli("schema", "explain", "orders", "--format", "json", *options)
+        assert result.exit_code == 0, result.output
+        expected = asdict(explain(Order, typed=typed))
+        assert json.loads(result.output) == json.loads(json.dumps(expected))
+        assert expected["source"] == ("JSON (typed values)" if typed else "CSV (text values)")
+    table = run_cli("schema", "explain", "orders", "--input-format", "json")
+    assert table.exit_code == 0
+    assert table.output.splitlines()[0] == (
+        "Order -> table orders, for JSON (typed values); extra inputs: forbid; "
+        "unique key (order_id)"
+    )
+    assert (
+        table.output
+        == run_cli(
+            "schema", "explain", "orders", "--input-format", "json", "--format", "table"
+        ).output
+    )
+    old = run_cli("schema", "explain", "orders", "--format", "csv")
+    assert old.exit_code == 2
+    assert old.output.splitlines()[-1] == (
+        "Error: Invalid value for '--format': 'csv' is an input format: use --input-format csv "
+        "(--format picks the output: table or json)"
+    )
