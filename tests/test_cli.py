@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -63,6 +64,24 @@ def test_run_then_summary_json(run_cli: RunCli, db: Path) -> None:
     assert [(r["run_id"], r["status"], r["format"]) for r in data["runs"]] == [
         (1, "completed", "csv")
     ]
+
+
+def test_run_prints_the_duration_that_summary_shows(run_cli: RunCli, tmp_path: Path) -> None:
+    """One duration per run: the `run` line, `summary` and `summary --json` agree."""
+    db = tmp_path / "d.duckdb"
+    result = run_cli("run", str(DATA / "transactions_sample.ndjson"), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    printed = re.fullmatch(
+        r"run 1 .*: 15 rows, 5 valid, 10 invalid in ([0-9.]+) s \(([0-9,]+) rows/s\)",
+        result.output.splitlines()[0],
+    )
+    assert printed is not None, result.output
+    [run] = json.loads(run_cli("summary", "--db", str(db), "--json").output)["runs"]
+    assert printed.groups() == (f"{run['duration_s']:.2f}", f"{run['rows_per_s']:,.0f}")
+    assert run["rows_per_s"] == 15 / run["duration_s"]
+    table = run_cli("summary", "--db", str(db)).output
+    row = next(line for line in table.splitlines() if line.startswith("   1 │"))
+    assert [cell.strip() for cell in row.split("│")][-2:] == list(printed.groups())
 
 
 def test_quiet_prints_nothing(run_cli: RunCli, db: Path) -> None:
