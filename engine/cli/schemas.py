@@ -8,12 +8,13 @@ from dataclasses import asdict
 import click
 
 from engine import ui
+from engine.cli import Group
 from engine.cli.options import handle_errors
 from engine.schemas import describe_schemas, load_schema
 from engine.validation.explain import explain
 
 
-@click.group()
+@click.group(cls=Group)
 def schema() -> None:
     """Inspect the Pydantic models the engine validates against."""
 

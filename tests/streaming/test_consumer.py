@@ -374,7 +374,7 @@ def test_produce_and_consume_commands_match_a_file_run(
     lines = result.output.splitlines()
     assert lines[0].startswith(f"assigned: {topic}[")
     assert lines[1].startswith("batch 1: 36 records, ")
-    assert lines[-1].startswith("run 1: 1 batches, 36 records, ")
+    assert lines[-1].startswith("run 1: 1 batch, 36 records, ")
     assert lines[-1].endswith(" (stopped: no messages for 1 s)")
     same = "SELECT external_id, amount, currency, source_channel FROM processed_data ORDER BY ALL"
     assert query(streamed, same) == query(filed, same)
