@@ -46,8 +46,10 @@ def test_what_the_examples_write_is_ignored_by_git() -> None:
         capture_output=True,
         text=True,
     )
-    not_ignored = [line.split("\t")[1] for line in checked.stdout.splitlines() if line[:2] == "::"]
-    assert not_ignored == []
+    assert checked.returncode == 0, checked.stderr  # run in the checkout (a git repository)
+    verdicts = dict(line.split("\t")[::-1] for line in checked.stdout.splitlines())
+    assert sorted(verdicts) == sorted(written)
+    assert [path for path, rule in verdicts.items() if rule.startswith("::")] == []
 
 
 def test_the_sql_examples_run_and_read_in_a_stable_order(run_cli: RunCli, tmp_path: Path) -> None:
