@@ -21,6 +21,7 @@ from engine.api.models import ExportFormat
 from engine.api.reports import check_run
 from engine.api.services import MAX_ID, Services, ServicesDep, error_responses
 from engine.reports.exports import ExportRequest, plan_export, write_export
+from engine.store.store import Store
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
@@ -100,10 +101,12 @@ async def _export(
 def _write(services: Services, kind: str, fmt: str, run_id: int | None, sanitize: bool) -> Path:
     output = services.spool / f"export-{uuid.uuid4().hex}.{fmt}"
     table = services.table if kind == "processed" and run_id is None else None
-    with services.database.reader() as store:
+
+    def write(store: Store) -> Path:
         if run_id is not None:
             check_run(store, run_id)
         request = ExportRequest(kind, fmt, output, run_id, table=table, sanitize=sanitize)
-        plan = plan_export(store, request)
-        write_export(store, plan)
-    return output
+        write_export(store, plan_export(store, request))
+        return output
+
+    return services.database.read(write)

@@ -15,6 +15,8 @@ from engine.store.ddl import ERROR_DETAILS, RUNS
 from engine.store.store import Store
 
 COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
+# The errors whose input is a value of their field (see ``top_values``).
+FIELD_VALUES = "loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,19 @@ class Summary:
 
 
 def summary(store: Store, *, values_per_field: int = 5) -> Summary:
+    return assemble(
+        store, run_rows(store), errors_by_field(store), top_values(store, values_per_field)
+    )
+
+
+def assemble(
+    store: Store,
+    runs: list[RunRow],
+    errors: list[ErrorCount],
+    values: list[OffendingValue],
+) -> Summary:
+    """The summary's totals over completed runs, around figures computed elsewhere (the API
+    server keeps the error figures up to date run by run: ``engine.api.summaries``)."""
     completed, failed, total, valid, invalid, seconds = store.rows(
         "SELECT count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
         "coalesce(sum(rows_total) FILTER (status = 'completed'), 0), "
@@ -93,9 +108,9 @@ def summary(store: Store, *, values_per_field: int = 5) -> Summary:
         rows_invalid=int(invalid),
         success_rate=valid / total if total else None,
         rows_per_s=total / seconds if seconds else None,
-        runs=run_rows(store),
-        errors_by_field=errors_by_field(store),
-        top_values=top_values(store, values_per_field),
+        runs=runs,
+        errors_by_field=errors,
+        top_values=values,
     )
 
 
@@ -133,8 +148,7 @@ def top_values(store: Store, per_field: int) -> list[OffendingValue]:
     """
     rows = store.rows(
         f"SELECT loc, input, n FROM (SELECT loc, input, count(*) AS n FROM {ERROR_DETAILS} "
-        f"WHERE {COMPLETED} AND loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY') "
-        "GROUP BY loc, input) "
+        f"WHERE {COMPLETED} AND {FIELD_VALUES} GROUP BY loc, input) "
         "QUALIFY row_number() OVER (PARTITION BY loc ORDER BY n DESC, input) <= ? "
         "ORDER BY sum(n) OVER (PARTITION BY loc) DESC, loc, n DESC, input",
         [per_field],
