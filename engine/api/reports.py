@@ -1,8 +1,8 @@
 """``GET /api/v1/summary``, ``/runs`` and ``/runs/{run_id}``: read on a cursor of their own.
 
 The summary comes from the server's run-by-run cache (``engine.api.summaries``), equal to
-``cli.py summary --json`` of the same committed state, and answered without reading DuckDB
-while the database has not changed since it was read.
+``cli.py summary --json`` of the same committed state. It, and a page of runs, are answered
+without reading DuckDB while the database has not changed since they were read.
 """
 
 from __future__ import annotations
@@ -57,13 +57,19 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Runs to skip.")] = 0,
 ) -> RunsPage:
     """The run history, oldest first: file runs and Kafka consumer sessions."""
+    changes = services.database.changes()
+    kept = services.answers.get(changes, ("runs", limit, offset))
+    if isinstance(kept, RunsPage):
+        return kept
 
     def read(store: Store) -> RunsPage:
         with store.transaction():  # the count and the page from one snapshot
             total = int(store.rows(f"SELECT count(*) FROM {RUNS}")[0][0])
             rows = run_rows(store, limit=limit, offset=offset)
         runs = [Run.model_validate(row, from_attributes=True) for row in rows]
-        return RunsPage(total=total, limit=limit, offset=offset, runs=runs)
+        page = RunsPage(total=total, limit=limit, offset=offset, runs=runs)
+        services.answers.put(changes, ("runs", limit, offset), page)
+        return page
 
     return await anyio.to_thread.run_sync(services.database.read, read)
 

@@ -16,7 +16,7 @@ from engine.api.metrics import Metrics
 from engine.api.models import ErrorBody
 from engine.api.settings import ApiSettings
 from engine.api.spool import Spool, remove_stale
-from engine.api.summaries import SummaryCache
+from engine.api.summaries import Answers, SummaryCache
 from engine.pipeline import prepare_schema
 from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
@@ -50,6 +50,7 @@ class Services:
     staging: Spool  # this server's staging directory (uploads, exports), removed at shutdown
     summaries: SummaryCache
     consumer: BackgroundConsumer | None
+    answers: Answers
 
     @property
     def spool(self) -> Path:
@@ -83,7 +84,15 @@ class Services:
             consumer = BackgroundConsumer(store, model, settings.consumer, metrics)
             consumer.start()
         return cls(
-            settings, model, schema.table, database, metrics, staging, SummaryCache(), consumer
+            settings,
+            model,
+            schema.table,
+            database,
+            metrics,
+            staging,
+            SummaryCache(),
+            consumer,
+            Answers(),
         )
 
     def close(self) -> None:

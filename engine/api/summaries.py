@@ -136,3 +136,26 @@ class SummaryCache:
             )
             found += [OffendingValue(loc, json.loads(text), n) for text, n in best]
         return found
+
+
+class Answers:
+    """Other answers (a page of runs, a run) kept while the writer's count of changes has
+    not moved, as the summary is: a request then needs no DuckDB read."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._changes: Hashable = None
+        self._answers: dict[Hashable, object] = {}
+
+    def get(self, changes: Hashable, key: Hashable) -> object | None:
+        with self._lock:
+            return self._answers.get(key) if changes == self._changes else None
+
+    def put(self, changes: Hashable, key: Hashable, answer: object) -> None:
+        """``answer`` read from a snapshot taken after ``changes`` was read."""
+        with self._lock:
+            if changes != self._changes:
+                self._changes, self._answers = changes, {}
+            if len(self._answers) < self.size:
+                self._answers[key] = answer
