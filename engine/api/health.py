@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -38,9 +40,13 @@ async def health(services: ServicesDep) -> Health | JSONResponse:
         consumer = ConsumerStatus.model_validate(services.consumer.state(), from_attributes=True)
     settings = services.settings
     reopened = database.reopened
-    status = "degraded" if consumer is not None and consumer.state == "failed" else "ok"
+    status: Literal["ok", "degraded", "unavailable"] = "ok"
+    if error is not None:
+        status = "unavailable"
+    elif consumer is not None and consumer.state == "failed":
+        status = "degraded"
     body = Health(
-        status="unavailable" if error is not None else status,  # type: ignore[arg-type]
+        status=status,
         database=str(settings.db),
         database_error=error,
         database_reopened=None

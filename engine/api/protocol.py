@@ -18,6 +18,7 @@ A connection past either is closed; the application sees the client disconnect.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -51,9 +52,9 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def _arm(self, seconds: float, callback: object) -> None:
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         self._disarm()
-        self._guard = self.loop.call_later(seconds, callback)  # type: ignore[arg-type]
+        self._guard = self.loop.call_later(seconds, callback)
 
     def _disarm(self) -> None:
         if self._guard is not None:
