@@ -35,6 +35,7 @@ class SourceError(EngineError):
         hint: str | None = None,
     ) -> None:
         self.path = str(path)
+        self.problem = problem
         self.line = line
         self.column = column
         where = self.path
@@ -43,6 +44,10 @@ class SourceError(EngineError):
         if column is not None:
             where += f", column {column!r}"
         super().__init__(f"{where}: {problem}", hint=hint)
+
+    def named(self, path: str) -> SourceError:
+        """The same error about the same file, called ``path`` (an upload by its name)."""
+        return SourceError(path, self.problem, line=self.line, column=self.column, hint=self.hint)
 
 
 class SchemaError(EngineError):
@@ -105,3 +110,17 @@ class StreamError(EngineError):
         if offset is not None:
             where += f" offset {offset}"
         super().__init__(f"{where}: {problem}", hint=hint)
+
+
+class BrokersUnreachableError(StreamError):
+    """No broker answered for as long as the consumer was told to wait (``--give-up-after``)."""
+
+    def __init__(self, servers: str, waited_s: float, reason: str) -> None:
+        self.servers = servers
+        self.waited_s = waited_s
+        because = f" ({reason})" if reason else ""
+        super().__init__(
+            f"the brokers at {servers} stayed unreachable for {waited_s:g} s{because}; gave up",
+            hint="the batches written so far are kept; start the consumer again once the "
+            "brokers are back",
+        )

@@ -19,6 +19,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
+from engine.errors import SourceError
 from engine.prefetch import prefetch
 from engine.priority import yield_to_current_thread
 from engine.sources import check_readable, detect_format, open_source
@@ -54,6 +55,9 @@ class RunOptions:
     # The process does nothing but this run: other threads yield to the storing one
     # (engine.priority). The CLI sets it; an API server must not.
     storing_first: bool = False
+    # What the run calls its source (``ingestion_runs.source_path``, error messages):
+    # by default the file's absolute path; an upload is named by its client's file name.
+    source_name: str | None = None
 
 
 @dataclass
@@ -198,6 +202,24 @@ def ingest_file(
     The run's duration (stored, and in the returned summary) counts from this call to the
     commit of its rows: hashing, compiling the schema and the commit included.
     """
+    if options.source_name is None:
+        return _ingest_file(store, path, model, options, progress)
+    try:
+        return _ingest_file(store, path, model, options, progress)
+    except SourceError as exc:
+        named = _named(exc, path, options)
+        if named is exc:
+            raise
+        raise named from None
+
+
+def _ingest_file(
+    store: Store,
+    path: Path,
+    model: type[BaseModel],
+    options: RunOptions,
+    progress: ProgressCallback | None,
+) -> RunSummary:
     started = datetime.now(UTC)
     size = check_readable(path)
     fmt = detect_format(path, options.fmt)
@@ -227,11 +249,10 @@ def ingest_file(
         block_size=options.block_size,
         max_record_bytes=options.max_record_bytes,
     )
+    source_name = options.source_name or str(path.resolve())
     run_id, started = start_run(
         store,
-        RunStart(
-            "file", str(path.resolve()), fmt, schema.name, schema_id, schema.table, quick, size
-        ),
+        RunStart("file", source_name, fmt, schema.name, schema_id, schema.table, quick, size),
         started=started,
     )
     tally = Tally()
@@ -260,10 +281,18 @@ def ingest_file(
                 content_hash=source.reader.digest,
             )
     except BaseException as exc:
-        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")
+        named = _named(exc, path, options)
+        fail_run(store, run_id, started, f"{type(named).__name__}: {named}")
         raise
     # The rows are committed: should this small write fail, the duration written with them
     # stays, and is the one returned.
     with contextlib.suppress(duckdb.Error):
         duration = finish_run(store, run_id, started)
     return RunSummary(run_id, str(path), "completed", tally, duration)
+
+
+def _named(exc: BaseException, path: Path, options: RunOptions) -> BaseException:
+    """A SourceError about ``path`` under the run's ``source_name``, when it has one."""
+    if isinstance(exc, SourceError) and options.source_name and exc.path == str(path):
+        return exc.named(options.source_name)
+    return exc

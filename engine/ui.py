@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -156,7 +157,7 @@ def print_summary(data: Summary) -> None:
         table.add_row(
             str(run.run_id),
             run.status,
-            _short(run.source_path),
+            _short(visible(run.source_path)),
             run.schema_name,
             f"{run.rows_total:,}",
             f"{run.rows_valid:,}",
@@ -242,13 +243,30 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], *, more: bool) -
         numeric = bool(values) and all(
             isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in values
         )
-        table.add_column(escape(name), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(
+            escape(visible(name)), justify="right" if numeric else "left", overflow="fold"
+        )
     for row in rows:
-        table.add_row(*("[dim]NULL[/]" if v is None else escape(text_value(v)) for v in row))
+        table.add_row(
+            *("[dim]NULL[/]" if v is None else escape(visible(text_value(v))) for v in row)
+        )
     console.print(table)
     shown = count(len(rows), "row")
     tail = " shown; more rows follow (use --format csv or json for all of them)" if more else ""
     console.print(f"[dim]{shown}{tail}[/]", highlight=False)
+
+
+def visible(text: str) -> str:
+    """Stored text made safe for a terminal: control characters (ESC, BEL, CR, C1 ...) are
+    shown as Python escapes (``\\x1b``), as ``repr`` shows them in the summary's values, so a
+    stored escape sequence (a hyperlink, a screen clear) is displayed, not run. Line feeds
+    and tabs stay as they are."""
+    if text.isprintable():
+        return text
+    return "".join(
+        repr(char)[1:-1] if char not in "\n\t" and unicodedata.category(char) == "Cc" else char
+        for char in text
+    )
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -19,7 +19,7 @@ from engine.errors import EngineError
 from engine.pipeline import Tally
 from engine.store.store import Store
 from engine.streaming.consumer import ConsumerSession
-from engine.streaming.events import BatchWritten, Event, Notice, SessionSummary
+from engine.streaming.events import BatchWritten, BrokersDown, Event, Notice, SessionSummary
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
 
@@ -98,5 +98,7 @@ class BackgroundConsumer:
             self.metrics.batch_written(tally, event.latency_ms / 1000, event.lag)
         if isinstance(event, Notice):
             LOG.warning("%s", event.text)
+        elif isinstance(event, BrokersDown):
+            LOG.warning("%s", str(event).removeprefix("warning: "))
         else:
             LOG.info("%s", event)

@@ -56,6 +56,13 @@ class TooLargeError(ApiError):
     status = 413
 
 
+class UnavailableError(ApiError):
+    """The database cannot serve the request right now (it failed and is being reopened, or
+    stayed out of memory); the request can be retried."""
+
+    status = 503
+
+
 def status_for(exc: EngineError) -> int:
     if isinstance(exc, ApiError):
         return exc.status

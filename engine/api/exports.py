@@ -21,6 +21,7 @@ from engine.api.models import ExportFormat
 from engine.api.reports import check_run
 from engine.api.services import MAX_ID, Services, ServicesDep, error_responses
 from engine.reports.exports import ExportRequest, plan_export, write_export
+from engine.store.store import Store
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
@@ -41,6 +42,14 @@ Format = Annotated[
     ExportFormat, PathParameter(description="The file format: csv, json, ndjson, parquet or xlsx.")
 ]
 RunFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the rows of this run.")]
+Sanitize = Annotated[
+    bool,
+    Query(
+        description="CSV only: a text cell starting with = + - @ or a tab, CR or LF (which a "
+        "spreadsheet runs as a formula) gets a leading single quote. false: every cell "
+        "exactly as stored, for programs that read the file."
+    ),
+]
 
 
 def _responses(what: str) -> dict[int | str, dict[str, Any]]:
@@ -60,23 +69,25 @@ def _responses(what: str) -> dict[int | str, dict[str, Any]]:
     "/errors/{format}", response_class=FileResponse, responses=_responses("The invalid rows")
 )
 async def export_errors(
-    format: Format, services: ServicesDep, run_id: RunFilter = None
+    format: Format, services: ServicesDep, run_id: RunFilter = None, sanitize: Sanitize = True
 ) -> FileResponse:
     """Invalid rows: `run_id`, `row_number`, `line_number`, a readable `message` per
     violation, Pydantic's error list as JSON and the raw record, so the source can be fixed."""
-    return await _export(services, "errors", format, run_id)
+    return await _export(services, "errors", format, run_id, sanitize)
 
 
 @router.get("/report/{format}", response_class=FileResponse, responses=_responses("The valid rows"))
 async def export_report(
-    format: Format, services: ServicesDep, run_id: RunFilter = None
+    format: Format, services: ServicesDep, run_id: RunFilter = None, sanitize: Sanitize = True
 ) -> FileResponse:
     """Valid rows: the schema's typed table (or the table of run `run_id`'s schema)."""
-    return await _export(services, "processed", format, run_id)
+    return await _export(services, "processed", format, run_id, sanitize)
 
 
-async def _export(services: Services, kind: str, fmt: str, run_id: int | None) -> FileResponse:
-    path = await anyio.to_thread.run_sync(_write, services, kind, fmt, run_id)
+async def _export(
+    services: Services, kind: str, fmt: str, run_id: int | None, sanitize: bool
+) -> FileResponse:
+    path = await anyio.to_thread.run_sync(_write, services, kind, fmt, run_id, sanitize)
     name = "errors" if kind == "errors" else "report"
     suffix = "" if run_id is None else f"_run_{run_id}"
     return FileResponse(
@@ -87,12 +98,15 @@ async def _export(services: Services, kind: str, fmt: str, run_id: int | None) -
     )
 
 
-def _write(services: Services, kind: str, fmt: str, run_id: int | None) -> Path:
+def _write(services: Services, kind: str, fmt: str, run_id: int | None, sanitize: bool) -> Path:
     output = services.spool / f"export-{uuid.uuid4().hex}.{fmt}"
     table = services.table if kind == "processed" and run_id is None else None
-    with services.database.reader() as store:
+
+    def write(store: Store) -> Path:
         if run_id is not None:
             check_run(store, run_id)
-        plan = plan_export(store, ExportRequest(kind, fmt, output, run_id, table=table))
-        write_export(store, plan)
-    return output
+        request = ExportRequest(kind, fmt, output, run_id, table=table, sanitize=sanitize)
+        write_export(store, plan_export(store, request))
+        return output
+
+    return services.database.read(write)

@@ -2,37 +2,64 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
+from engine.api.errors import UnavailableError
 from engine.api.metrics import CONTENT_TYPE
-from engine.api.models import ConsumerStatus, Health
+from engine.api.models import ConsumerStatus, DatabaseReopened, Health
 from engine.api.services import ServicesDep
+from engine.store.store import Store
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/v1/health", response_model=Health)
-async def health(services: ServicesDep) -> Health:
-    """The database answers; what holds its writer; the consumer's state when consuming."""
+@router.get(
+    "/api/v1/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database cannot be used right now."}},
+)
+async def health(services: ServicesDep) -> Health | JSONResponse:
+    """The database answers; what holds its writer; whether the server had to reopen the
+    database; the consumer's state when consuming."""
 
-    def probe() -> None:
-        with services.database.reader() as store:
-            store.rows("SELECT 1")
+    def probe(store: Store) -> None:
+        store.rows("SELECT 1")
 
-    await anyio.to_thread.run_sync(probe)
+    database = services.database
+    error = None
+    try:
+        await anyio.to_thread.run_sync(database.read, probe)
+    except UnavailableError:
+        error = database.unavailable or "the database cannot be used"
     consumer = None
     if services.consumer is not None:
         consumer = ConsumerStatus.model_validate(services.consumer.state(), from_attributes=True)
     settings = services.settings
-    return Health(
-        status="degraded" if consumer is not None and consumer.state == "failed" else "ok",
+    reopened = database.reopened
+    status: Literal["ok", "degraded", "unavailable"] = "ok"
+    if error is not None:
+        status = "unavailable"
+    elif consumer is not None and consumer.state == "failed":
+        status = "degraded"
+    body = Health(
+        status=status,
         database=str(settings.db),
+        database_error=error,
+        database_reopened=None
+        if reopened is None
+        else DatabaseReopened.model_validate(reopened, from_attributes=True),
         schema_name=services.model.__name__,
         data_dir=None if settings.data_dir is None else str(settings.data_dir),
-        writer=services.database.writer,
+        writer=database.writer,
         consumer=consumer,
     )
+    if error is not None:
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    return body
 
 
 @router.get(

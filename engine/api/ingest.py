@@ -6,21 +6,26 @@ thread (the event loop keeps answering), holding the database's writer for the r
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import anyio
+import duckdb
 from fastapi import APIRouter, Query, Request
 
 from engine.api.errors import BadRequestError
 from engine.api.models import ErrorCount, IngestResult, SourceType
 from engine.api.paths import resolve_data_path
+from engine.api.reports import refresh_summary
 from engine.api.services import Services, ServicesDep, error_responses
 from engine.api.uploads import FILE_FIELD, receive_upload
+from engine.errors import EngineError
 from engine.pipeline import RunOptions, RunSummary, Tally, ingest_file
 from engine.sources import EXTENSIONS, detect_format
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+LOG = logging.getLogger("engine.api")
 
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 TOP_ERRORS = 10
@@ -146,7 +151,9 @@ def _run(
 ) -> IngestResult:
     """One run, holding the writer (a worker thread: the event loop never waits for it)."""
     settings = services.settings
-    options = RunOptions(fmt=fmt, force=force, context=settings.context)
+    # An upload's run and errors name the client's file, not the staging copy on the server.
+    name = f"upload:{source}" if kind == "upload" else None
+    options = RunOptions(fmt=fmt, force=force, context=settings.context, source_name=name)
     metrics = services.metrics
     with services.database.writing(
         f"ingesting {source}", timeout_s=settings.busy_timeout_s
@@ -160,6 +167,13 @@ def _run(
         finally:
             metrics.ingesting.dec()
     metrics.run_finished(kind, summary.status, summary.duration_s, summary.tally)
+    if summary.status == "completed":
+        # Count the new run into the summary before answering: readers that come after
+        # this answer find it ready instead of each waiting for it.
+        try:
+            refresh_summary(services)
+        except (EngineError, duckdb.Error) as exc:
+            LOG.warning("the summary was not refreshed after run %s: %s", summary.run_id, exc)
     return _result(summary, source, kind == "upload", fmt)
 
 

@@ -110,9 +110,29 @@ class ConsumerStatus(BaseModel):
     error: str | None
 
 
+class DatabaseReopened(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    reason: str = Field(description="The error with which DuckDB invalidated the database.")
+    runs_failed: int = Field(
+        description="Runs that were running then, marked failed (a Kafka session interrupted)."
+    )
+
+
 class Health(BaseModel):
-    status: Literal["ok", "degraded"] = Field(description="degraded: the consumer has failed.")
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="degraded: the consumer has failed; unavailable (with a 503): the "
+        "database failed and cannot be reopened yet."
+    )
     database: str
+    database_error: str | None = Field(
+        description="Why the database cannot be used now (it is reopened on a next request)."
+    )
+    database_reopened: DatabaseReopened | None = Field(
+        description="The last time the server reopened the database after DuckDB "
+        "invalidated it; null if it never had to."
+    )
     schema_name: str
     data_dir: str | None = Field(description="Where file_path is resolved; null: disabled.")
     writer: str | None = Field(description="What holds the database's writer right now.")

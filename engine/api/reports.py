@@ -1,7 +1,14 @@
-"""``GET /api/v1/summary``, ``/runs`` and ``/runs/{run_id}``: read on a cursor of their own."""
+"""``GET /api/v1/summary``, ``/runs`` and ``/runs/{run_id}``: read on a cursor of their own.
+
+The summary comes from the server's run-by-run cache (``engine.api.summaries``), equal to
+``cli.py summary --json`` of the same committed state. It, and a page of runs, are answered
+without reading DuckDB while the database has not changed since they were read.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from functools import partial
 from typing import Annotated
 
 import anyio
@@ -9,8 +16,9 @@ from fastapi import APIRouter, Path, Query
 
 from engine.api.errors import NotFoundError
 from engine.api.models import ErrorCount, Run, RunDetail, RunsPage, Summary
-from engine.api.services import MAX_ID, ServicesDep, error_responses
-from engine.reports.summary import errors_by_field, run_rows, summary
+from engine.api.services import MAX_ID, Services, ServicesDep, error_responses
+from engine.reports import summary as summaries
+from engine.reports.summary import errors_by_field, run_rows
 from engine.store.ddl import RUNS
 from engine.store.store import Store
 
@@ -22,11 +30,24 @@ async def get_summary(services: ServicesDep) -> Summary:
     """Totals and success rate over completed runs, per-run figures, errors by field and
     type, and the most frequent offending values per field (as `cli.py summary --json`)."""
 
-    def read() -> Summary:
-        with services.database.reader() as store:
-            return Summary.model_validate(summary(store), from_attributes=True)
+    return Summary.model_validate(await read_summary(services), from_attributes=True)
 
-    return await anyio.to_thread.run_sync(read)
+
+async def read_summary(services: Services) -> summaries.Summary:
+    """The summary as of now: the one in hand if nothing changed since it was read (no
+    DuckDB read at all), otherwise read on a worker thread."""
+    changes = services.database.changes()
+    found = services.summaries.current(changes)
+    if found is not None:
+        return found
+    return await anyio.to_thread.run_sync(refresh_summary, services, changes)
+
+
+def refresh_summary(services: Services, changes: Hashable = None) -> summaries.Summary:
+    """Read the summary if the database changed (an ingest calls it before it answers, so
+    that readers find the summary already up to date)."""
+    changes = changes or services.database.changes()
+    return services.database.read(partial(services.summaries.summary, changes=changes))
 
 
 @router.get("/runs", response_model=RunsPage, responses=error_responses(400))
@@ -36,15 +57,21 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Runs to skip.")] = 0,
 ) -> RunsPage:
     """The run history, oldest first: file runs and Kafka consumer sessions."""
+    changes = services.database.changes()
+    kept = services.answers.get(changes, ("runs", limit, offset))
+    if isinstance(kept, RunsPage):
+        return kept
 
-    def read() -> RunsPage:
-        with services.database.reader() as store:
+    def read(store: Store) -> RunsPage:
+        with store.transaction():  # the count and the page from one snapshot
             total = int(store.rows(f"SELECT count(*) FROM {RUNS}")[0][0])
             rows = run_rows(store, limit=limit, offset=offset)
         runs = [Run.model_validate(row, from_attributes=True) for row in rows]
-        return RunsPage(total=total, limit=limit, offset=offset, runs=runs)
+        page = RunsPage(total=total, limit=limit, offset=offset, runs=runs)
+        services.answers.put(changes, ("runs", limit, offset), page)
+        return page
 
-    return await anyio.to_thread.run_sync(read)
+    return await anyio.to_thread.run_sync(services.database.read, read)
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, responses=error_responses(400, 404))
@@ -54,8 +81,8 @@ async def get_run(
 ) -> RunDetail:
     """One run's figures and its errors by field and type."""
 
-    def read() -> RunDetail:
-        with services.database.reader() as store:
+    def read(store: Store) -> RunDetail:
+        with store.transaction():
             found = run_rows(store, run_id=run_id)
             if not found:
                 raise no_such_run(store, run_id)
@@ -67,7 +94,7 @@ async def get_run(
             }
         )
 
-    return await anyio.to_thread.run_sync(read)
+    return await anyio.to_thread.run_sync(services.database.read, read)
 
 
 def no_such_run(store: Store, run_id: int) -> NotFoundError:

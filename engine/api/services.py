@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,10 +15,12 @@ from engine.api.database import Database
 from engine.api.metrics import Metrics
 from engine.api.models import ErrorBody
 from engine.api.settings import ApiSettings
+from engine.api.spool import Spool, remove_stale
+from engine.api.summaries import Answers, SummaryCache
 from engine.pipeline import prepare_schema
 from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
-from engine.store.store import Store
+from engine.store.store import SHARED_BULK_LOAD, Store
 
 LOG = logging.getLogger("engine.api")
 MAX_ID = 2**63 - 1
@@ -32,6 +32,7 @@ STATUS_TEXT = {
     404: "No such run, or no such file in the data directory.",
     409: "The database's writer stayed busy (another ingest or a Kafka batch).",
     413: "The upload is larger than the server's limit.",
+    503: "The database failed and is being reopened, or stayed out of memory: retry.",
 }
 
 
@@ -46,8 +47,14 @@ class Services:
     table: str  # the schema's typed table: what /report exports
     database: Database
     metrics: Metrics
-    spool: Path  # this server's staging directory (uploads, exports), removed at shutdown
+    staging: Spool  # this server's staging directory (uploads, exports), removed at shutdown
+    summaries: SummaryCache
     consumer: BackgroundConsumer | None
+    answers: Answers
+
+    @property
+    def spool(self) -> Path:
+        return self.staging.path
 
     @staticmethod
     def check(settings: ApiSettings) -> None:
@@ -58,24 +65,35 @@ class Services:
     @classmethod
     def open(cls, settings: ApiSettings) -> Services:
         model = load_schema(settings.schema)
-        store = Store(settings.db)
+        remove_stale(settings.spool_root)
+        database = Database(lambda: open_store(settings.db))
+        store = database.store
+        assert store is not None
         try:
-            store.execute("SET TimeZone = 'UTC'")
             interrupted = mark_interrupted(store)
             if interrupted:
                 LOG.warning("marked %d run(s) left running by a process that died", interrupted)
             schema = prepare_schema(store, model, typed=True, context=settings.context)
-            spool = Path(tempfile.mkdtemp(prefix=".serve-spool-", dir=settings.spool_root))
+            staging = Spool(settings.spool_root)
             metrics = Metrics(consuming=settings.consumer is not None)
-            database = Database(store)
         except BaseException:
-            store.close()
+            database.close()
             raise
         consumer = None
         if settings.consumer is not None:
             consumer = BackgroundConsumer(store, model, settings.consumer, metrics)
             consumer.start()
-        return cls(settings, model, schema.table, database, metrics, spool, consumer)
+        return cls(
+            settings,
+            model,
+            schema.table,
+            database,
+            metrics,
+            staging,
+            SummaryCache(),
+            consumer,
+            Answers(),
+        )
 
     def close(self) -> None:
         """Stop the consumer (its in-flight batch is written first), then the database."""
@@ -84,7 +102,18 @@ class Services:
                 self.consumer.stop("server shutting down")
         finally:
             self.database.close()
-            shutil.rmtree(self.spool, ignore_errors=True)
+            self.staging.close()
+
+
+def open_store(path: Path) -> Store:
+    """The server's connection: a file run keeps the memory limit (readers share it)."""
+    store = Store(path, bulk_settings=SHARED_BULK_LOAD)
+    try:
+        store.execute("SET TimeZone = 'UTC'")
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def get_services(request: Request) -> Services:

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
+from engine import ui
 from engine.cli.options import (
     BOOTSTRAP_OPTION,
     CONTEXT_OPTION,
@@ -18,11 +20,12 @@ from engine.cli.options import (
     handle_errors,
     parse_context,
 )
+from engine.errors import BrokersUnreachableError
 from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.streaming.consumer import consume as run_consumer
-from engine.streaming.events import Event, Notice
+from engine.streaming.events import BrokersBack, BrokersDown, Event, Notice
 from engine.streaming.producer import produce_file
 from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
 from engine.streaming.shutdown import stop_on_signals
@@ -48,6 +51,13 @@ from engine.streaming.shutdown import stop_on_signals
     help="Stop cleanly after this long without messages (counted from the first assignment).",
 )
 @click.option(
+    "--give-up-after",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop (exit code 1) once no broker has answered for this long; by default the "
+    "consumer waits for them as long as it runs.",
+)
+@click.option(
     "--dead-letter-topic",
     help="Also forward invalid messages here, with the error in headers, once they are stored.",
 )
@@ -63,6 +73,7 @@ def consume(
     max_records: int,
     max_wait_ms: int,
     stop_when_idle: float | None,
+    give_up_after: float | None,
     dead_letter_topic: str | None,
     kafka_items: tuple[str, ...],
 ) -> None:
@@ -81,16 +92,21 @@ def consume(
         max_records=max_records,
         max_wait_ms=max_wait_ms,
         stop_when_idle_s=stop_when_idle,
+        give_up_after_s=give_up_after,
         dead_letter_topic=dead_letter_topic,
         context=parse_context(context_items),
     )
 
     def report(event: Event) -> None:
-        click.echo(str(event), err=isinstance(event, Notice))
+        click.echo(str(event), err=isinstance(event, Notice | BrokersDown | BrokersBack))
 
     with Store(db) as store, stop_on_signals() as stop:
         mark_interrupted(store)
-        result = run_consumer(store, model, settings, on_event=report, stop=stop)
+        try:
+            result = run_consumer(store, model, settings, on_event=report, stop=stop)
+        except BrokersUnreachableError as exc:  # a runtime failure, not bad input: exit 1
+            ui.fail(escape(str(exc)))
+            sys.exit(1)
     click.echo(str(result))
 
 

@@ -10,7 +10,14 @@ import click
 
 from engine import ui
 from engine.cli.options import DB_OPTION, handle_errors
-from engine.reports.exports import FORMATS, ExportRequest, export_format, plan_export, write_export
+from engine.reports.exports import (
+    FORMATS,
+    ExportRequest,
+    export_format,
+    partial_path,
+    plan_export,
+    write_export,
+)
 from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_query, write_csv, write_json
@@ -55,6 +62,12 @@ def summary(db: Path, as_json: bool) -> None:
     help="SQL condition on the exported columns, e.g. \"amount > 100 AND currency = 'EUR'\".",
 )
 @click.option("--table", help="For `processed`: the typed table, when runs used several schemas.")
+@click.option(
+    "--no-sanitize",
+    is_flag=True,
+    help="CSV: write text cells exactly as stored, even those starting with = + - @ or a "
+    "tab, CR or LF, which a spreadsheet runs as formulas (by default they get a leading ').",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing line.")
 @handle_errors
 def export(
@@ -65,6 +78,7 @@ def export(
     run_id: int | None,
     where: str | None,
     table: str | None,
+    no_sanitize: bool,
     quiet: bool,
 ) -> None:
     """Export valid rows (processed), invalid rows (errors) or raw lineage (raw) to a file.
@@ -73,8 +87,11 @@ def export(
     column, the error list as JSON and the raw input. XLSX keeps numbers and dates typed and
     continues on further sheets past Excel's 1,048,575 rows. Times are UTC.
     """
-    request = ExportRequest(kind, export_format(output, fmt), output, run_id, where, table)
-    with open_reader(db) as store:
+    request = ExportRequest(
+        kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
+    )
+    # The reader can write nothing but the export's temporary file (see engine.reports.lockdown).
+    with open_reader(db, writable=[partial_path(output)]) as store:
         plan = plan_export(store, request)
         for warning in plan.warnings:
             ui.warn(warning)

@@ -55,6 +55,38 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     help="How long an ingest waits for another one (or a Kafka batch) before a 409.",
 )
 @click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="A connection whose request headers are not complete this long after it opened "
+    "(or after its first byte, on a kept-alive connection) is closed.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request body that pauses longer than this is dropped and its connection closed.",
+)
+@click.option(
+    "--keep-alive",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="An idle kept-alive connection is closed after this long.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Past this many open connections (or requests in progress), requests get a 503.",
+)
+@click.option(
     "--consume-topic",
     "consume_topics",
     multiple=True,
@@ -78,6 +110,10 @@ def serve(
     spool_dir: Path | None,
     max_upload_mb: float,
     busy_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive: int,
+    max_connections: int,
     consume_topics: tuple[str, ...],
     bootstrap_servers: str | None,
     group: str | None,
@@ -97,6 +133,7 @@ def serve(
     import uvicorn
 
     from engine.api.app import create_app
+    from engine.api.protocol import guarded_protocol
     from engine.api.services import Services
     from engine.api.settings import ApiSettings
 
@@ -128,4 +165,12 @@ def serve(
     Services.check(settings)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["engine"] = {"handlers": ["default"], "level": "INFO"}
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=log_config,
+        http=guarded_protocol(header_timeout_s=header_timeout, body_timeout_s=body_timeout),
+        timeout_keep_alive=keep_alive,
+        limit_concurrency=max_connections,
+    )

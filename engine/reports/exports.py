@@ -18,7 +18,8 @@ import duckdb
 from xlsxwriter.exceptions import XlsxWriterException
 
 from engine.errors import ConfigError
-from engine.reports.reader import duckdb_message
+from engine.reports.lockdown import refusal
+from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
 from engine.reports.xlsx import SHEET_ROWS, write_xlsx
 from engine.store.store import Store
@@ -32,11 +33,13 @@ EXTENSIONS = {
     ".parquet": "parquet",
     ".xlsx": "xlsx",
 }
+# USE_TMP_FILE false: the target is already a temporary name (renamed when complete), and a
+# locked-down reader may write that one file only, not DuckDB's own tmp_ name beside it.
 COPY_OPTIONS = {
-    "csv": "FORMAT csv, HEADER true",
-    "json": "FORMAT json, ARRAY true",
-    "ndjson": "FORMAT json",
-    "parquet": "FORMAT parquet",
+    "csv": "FORMAT csv, HEADER true, USE_TMP_FILE false",
+    "json": "FORMAT json, ARRAY true, USE_TMP_FILE false",
+    "ndjson": "FORMAT json, USE_TMP_FILE false",
+    "parquet": "FORMAT parquet, USE_TMP_FILE false",
 }
 XLSX_WARN_ROWS = 100_000
 XLSX_CELLS_PER_S = 100_000  # measured on a busy 2-core machine; for the estimate only
@@ -52,6 +55,8 @@ class ExportRequest:
     run_id: int | None = None
     where: str | None = None
     table: str | None = None  # the typed table, when runs used several schemas
+    # CSV: text cells that start like a spreadsheet formula get a leading ' (see selections)
+    sanitize: bool = True
     sheet_rows: int = SHEET_ROWS  # XLSX data rows per sheet
     warn_rows: int = XLSX_WARN_ROWS  # XLSX exports longer than this warn up front
 
@@ -110,13 +115,14 @@ def plan_export(store: Store, request: ExportRequest) -> ExportPlan:
         where=request.where,
         table=request.table,
         json_output=request.fmt in ("json", "ndjson"),
+        neutralise=request.fmt == "csv" and request.sanitize,
     )
     if request.fmt != "xlsx":
         return ExportPlan(request, selection, None)
     try:
         rows = int(store.rows(f"SELECT count(*) FROM ({selection.query})")[0][0])
     except duckdb.Error as exc:
-        raise ConfigError(f"{request.output}: export failed: {duckdb_message(exc)}") from exc
+        raise ConfigError(f"{request.output}: export {query_error(exc)}") from exc
     warnings = []
     if rows > request.warn_rows:
         sheets = -(-rows // request.sheet_rows)
@@ -136,7 +142,7 @@ def write_export(
     """Write the planned export; ``progress`` hears of rows written (XLSX only)."""
     request = plan.request
     output = request.output
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    partial = partial_path(output)
     started = time.perf_counter()
     try:
         if request.fmt == "xlsx":
@@ -159,13 +165,19 @@ def write_export(
     )
 
 
+def partial_path(output: Path) -> Path:
+    """Where an export is written before it is renamed to ``output`` (the only file a locked
+    down reader may write: see ``open_reader``)."""
+    return output.with_name(f".{output.name}.{os.getpid()}.partial").absolute()
+
+
 def _copy(store: Store, plan: ExportPlan, target: Path) -> int:
     literal = "'" + str(target).replace("'", "''") + "'"
     statement = f"COPY ({plan.selection.query}) TO {literal} ({COPY_OPTIONS[plan.request.fmt]})"
     try:
         return int(store.rows(statement)[0][0])
     except duckdb.Error as exc:
-        raise ConfigError(f"{plan.request.output}: export failed: {duckdb_message(exc)}") from exc
+        raise ConfigError(f"{plan.request.output}: export {query_error(exc)}") from exc
 
 
 def _xlsx(
@@ -183,7 +195,11 @@ def _xlsx(
             progress=progress,
         )
     except duckdb.Error as exc:
-        raise ConfigError(f"{plan.request.output}: export failed: {duckdb_message(exc)}") from exc
+        raise ConfigError(f"{plan.request.output}: export {query_error(exc)}") from exc
+    except OSError as exc:  # a refusal arrives through Arrow's reader as an OSError
+        if refusal(exc) is None:
+            raise
+        raise ConfigError(f"{plan.request.output}: export {query_error(exc)}") from exc
     notes = []
     if result.truncated_cells:
         notes.append(

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-import duckdb
-
+from engine.reports.lockdown import lock_down, refusal
 from engine.store.ddl import RUNS
 from engine.store.store import Store
 
 
-def open_reader(path: str | Path) -> Store:
-    """A read-only Store (fails with StoreLockedError while a writer holds the file).
+def open_reader(path: str | Path, *, writable: Iterable[Path] = ()) -> Store:
+    """A read-only Store that can reach nothing but the database file and ``writable`` (see
+    ``lockdown``); fails with StoreLockedError while a writer holds the file.
 
     Timestamps are rendered in UTC whatever the machine's zone: the stored instants are UTC,
     and exports must not change with the laptop they were made on.
     """
     store = Store(path, read_only=True)
-    store.execute("SET TimeZone = 'UTC'")
+    try:
+        lock_down(store, writable)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
-def duckdb_message(exc: duckdb.Error) -> str:
+def query_error(exc: Exception) -> str:
+    """A failed statement on a reader as one line: refused (it reached outside the database
+    or changed a setting), or DuckDB's own message."""
+    refused = refusal(exc)
+    return f"refused: {refused}" if refused else f"failed: {duckdb_message(exc)}"
+
+
+def duckdb_message(exc: Exception) -> str:
     """DuckDB's message on one line, without the ``LINE 1: ... ^`` diagram."""
     parts: list[str] = []
     for line in str(exc).splitlines():

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import duckdb
 
 from engine.errors import ConfigError
+from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, table_exists, typed_tables
 from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
 from engine.store.store import Store
@@ -36,6 +37,12 @@ ERROR_LIST = """to_json(list_transform(errors, lambda e: json_object(
     'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json(e."input"))))"""
 
 
+# A text cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV
+# injection list, plus line feed): CSV exports prefix such cells with a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+TEXT_TYPES = ("VARCHAR", "JSON")
+
+
 @dataclass(frozen=True)
 class Selection:
     source: str  # the table read, for messages
@@ -51,8 +58,10 @@ def select(
     where: str | None = None,
     table: str | None = None,
     json_output: bool = False,
+    neutralise: bool = False,
 ) -> Selection:
-    """The SELECT for one export; ``json_output`` keeps it valid JSON (no NaN, nested errors)."""
+    """The SELECT for one export; ``json_output`` keeps it valid JSON (no NaN, nested errors);
+    ``neutralise`` makes text cells that a spreadsheet would run as formulas plain text."""
     if table is not None and kind != "processed":
         raise ConfigError(f"--table picks the typed table of `processed`, not of {kind!r}")
     if run_id is not None:
@@ -86,19 +95,41 @@ def select(
         order = ""
     else:
         raise ConfigError(f"unknown export {kind!r} (choose from {', '.join(KINDS)})")
-    unfiltered = f"SELECT * FROM ({base}) AS export"
-    columns = list(store.con.sql(unfiltered).columns)
-    if where is None:
-        return Selection(source, unfiltered + order, columns)
-    query = f"{unfiltered} WHERE ({check_where(store, where)}){order}"
-    try:
-        store.con.sql(query)  # binds without running: a wrong name fails before any writing
-    except duckdb.Error as exc:
-        raise ConfigError(
-            f"--where {where!r}: {duckdb_message(exc)}",
-            hint=f"the condition sees the exported columns: {', '.join(columns)}",
-        ) from exc
+    exported = f"({base}) AS export"
+    shape = store.con.sql(f"SELECT * FROM {exported}")
+    columns = list(shape.columns)
+    listed = ", ".join(
+        neutralised(name) if neutralise and _is_text(str(type_)) else quote(name)
+        for name, type_ in zip(columns, shape.types, strict=True)
+    )
+    # The condition sees the stored values (a neutralised cell only changes on its way out).
+    condition = "" if where is None else f" WHERE (\n{check_where(where)}\n)"
+    query = f"SELECT {listed} FROM {exported}{condition}{order}"
+    if where is not None:
+        try:
+            store.con.sql(query)  # binds without running: a wrong name fails before any writing
+        except duckdb.Error as exc:
+            refused = refusal(exc)
+            if refused:
+                raise ConfigError(f"--where {where!r}: refused: {refused}") from exc
+            raise ConfigError(
+                f"--where {where!r}: {duckdb_message(exc)}",
+                hint=f"the condition sees the exported columns: {', '.join(columns)}",
+            ) from exc
     return Selection(source, query, columns)
+
+
+def _is_text(type_: str) -> bool:
+    return type_ in TEXT_TYPES or type_.startswith("ENUM(")
+
+
+def neutralised(name: str) -> str:
+    """The column as text, with a ``'`` before a value that starts like a formula (OWASP)."""
+    column = f"{quote(name)}::VARCHAR"
+    # Not ``left(c, 1) IN (...)``: DuckDB plans an IN list of this length as a hash join,
+    # which does not keep the rows in stored order.
+    starts = " OR ".join(f"starts_with({column}, chr({ord(char)}))" for char in FORMULA_STARTS)
+    return f"CASE WHEN {starts} THEN chr(39) || {column} ELSE {column} END AS {quote(name)}"
 
 
 def check_run(store: Store, run_id: int) -> None:
@@ -135,12 +166,13 @@ def processed_table(store: Store, run_id: int | None, table: str | None) -> str:
     )
 
 
-def check_where(store: Store, where: str) -> str:
-    """The condition must be one expression: it cannot close the SELECT it is put in."""
+def check_where(where: str) -> str:
+    """The condition as exactly one SQL expression, as DuckDB's parser delimits it: it cannot
+    close the parenthesis it is put in, end the statement or add another. (What it may read
+    is limited by the reader's lockdown, not here.)"""
     try:
-        statements = store.con.extract_statements(f"SELECT 1 WHERE ({where})")
+        return str(duckdb.SQLExpression(where))
     except duckdb.Error as exc:
-        raise ConfigError(f"--where {where!r}: {duckdb_message(exc)}") from exc
-    if len(statements) != 1 or statements[0].type.name != "SELECT":
-        raise ConfigError(f"--where {where!r}: not a single SQL condition")
-    return where
+        raise ConfigError(
+            f"--where {where!r}: not a single SQL condition ({duckdb_message(exc)})"
+        ) from exc

@@ -1,12 +1,15 @@
 """Read-only SQL over the DuckDB file: one query, streamed in batches, as rows or text.
 
-The file is opened read-only, so nothing can change it; statements that would act outside
-the database (COPY, ATTACH, INSTALL, SET ...) are refused up front with a clear message.
+The file is opened read-only and locked down in DuckDB itself (``engine.reports.lockdown``):
+whatever the statement, it cannot reach a file, URL, database or extension outside the
+database, nor change a setting. Statements that are not queries (COPY, ATTACH, SET ...) are
+also refused up front by kind, for a clearer message.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from typing import Any, TextIO
 import duckdb
 
 from engine.errors import ConfigError
-from engine.reports.reader import duckdb_message
+from engine.reports.reader import query_error
 from engine.store.store import Store
 
 # What `sql` runs, as a person writes it (the README lists the same), and the DuckDB
@@ -50,7 +53,7 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
     try:
         statements = store.con.extract_statements(query)
     except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {duckdb_message(exc)}") from exc
+        raise ConfigError(f"query {query_error(exc)}") from exc
     if len(statements) != 1:
         raise ConfigError(f"sql runs exactly one statement, got {len(statements)}")
     kind = statements[0].type.name
@@ -63,16 +66,20 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
         columns, types = list(relation.columns), [str(t) for t in relation.types]
         reader = relation.to_arrow_reader(batch_rows)
     except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {duckdb_message(exc)}") from exc
-    return QueryResult(columns, types, _rows(reader))
+        raise ConfigError(f"query {query_error(exc)}") from exc
+    batches = _rows(reader)
+    # The first batch is read now: most failures (a refusal, a bad cast) stop the command
+    # before anything is printed.
+    first = next(batches, None)
+    return QueryResult(columns, types, itertools.chain([] if first is None else [first], batches))
 
 
 def _rows(reader: Any) -> Iterator[list[Row]]:
     try:
         for batch in reader:
             yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {duckdb_message(exc)}") from exc
+    except (duckdb.Error, OSError) as exc:  # DuckDB's errors, as Arrow's reader raises them
+        raise ConfigError(f"query {query_error(exc)}") from exc
 
 
 def head(result: QueryResult, limit: int) -> tuple[list[Row], bool]:

@@ -17,7 +17,8 @@ from engine.store.store import Store
 COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
 # Errors that carry a value of their field: row-level errors and ``missing`` (whose input is
 # the whole record) do not.
-WITH_VALUE = f"{COMPLETED} AND loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
+FIELD_VALUES = "loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
+WITH_VALUE = f"{COMPLETED} AND {FIELD_VALUES}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,19 @@ class Summary:
 
 
 def summary(store: Store, *, values_per_field: int = 5) -> Summary:
+    return assemble(
+        store, run_rows(store), errors_by_field(store), top_values(store, values_per_field)
+    )
+
+
+def assemble(
+    store: Store,
+    runs: list[RunRow],
+    errors: list[ErrorCount],
+    values: list[OffendingValue],
+) -> Summary:
+    """The summary's totals over completed runs, around figures computed elsewhere (the API
+    server keeps the error figures up to date run by run: ``engine.api.summaries``)."""
     completed, failed, total, valid, invalid, seconds = store.rows(
         "SELECT count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'), "
         "coalesce(sum(rows_total) FILTER (status = 'completed'), 0), "
@@ -96,9 +110,9 @@ def summary(store: Store, *, values_per_field: int = 5) -> Summary:
         rows_invalid=int(invalid),
         success_rate=valid / total if total else None,
         rows_per_s=total / seconds if seconds else None,
-        runs=run_rows(store),
-        errors_by_field=errors_by_field(store),
-        top_values=top_values(store, values_per_field),
+        runs=runs,
+        errors_by_field=errors,
+        top_values=values,
     )
 
 

@@ -130,18 +130,23 @@ def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None
     )
 
 
-def mark_interrupted(store: Store) -> int:
-    """Runs left 'running' by a process that died.
+def mark_interrupted(store: Store, *, cause: str | None = None) -> int:
+    """Runs left 'running' by a process that died (or, with ``cause``, by a database that
+    failed under a running server and was reopened).
 
     A file run commits at its end, so nothing of it was kept: it is marked 'failed'. A Kafka
     consumer session commits each micro-batch on its own, so what it committed is kept: it is
     marked 'interrupted', with the figures of its committed batches.
     """
+    file_message, kafka_message = FILE_INTERRUPTED, KAFKA_INTERRUPTED
+    if cause is not None:
+        file_message = f"failed: {cause}; no rows of this run were kept"[:2000]
+        kafka_message = f"interrupted: {cause}; its committed micro-batches are kept"[:2000]
     rows = store.rows(
         f"UPDATE {RUNS} SET status = CASE WHEN source_kind = 'kafka' THEN 'interrupted' "
-        "ELSE 'failed' END, message = CASE WHEN source_kind = 'kafka' THEN "
-        f"'{KAFKA_INTERRUPTED}' ELSE '{FILE_INTERRUPTED}' END "
-        "WHERE status = 'running' RETURNING run_id"
+        "ELSE 'failed' END, message = CASE WHEN source_kind = 'kafka' THEN ? ELSE ? END "
+        "WHERE status = 'running' RETURNING run_id",
+        [kafka_message, file_message],
     )
     return len(rows)
 

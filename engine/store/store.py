@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read
     from engine.validation.compiler import CompiledSchema
 
 BULK_LOAD = {"threads": "1", "memory_limit": "128MB"}
+# A database shared with readers (the API server): a file run keeps its one thread, but not a
+# smaller memory limit, which would be the readers' limit too while it runs.
+SHARED_BULK_LOAD = {"threads": "1"}
 # Memory DuckDB keeps for its 256 KiB blocks instead of returning it to the system when a
 # block has been written out: without it, every block an append fills is a fresh allocation
 # (page faults and zeroing) -- measured on a 10M-row run: 1.04M page faults and 3.2 s of
@@ -34,6 +37,24 @@ BULK_LOAD = {"threads": "1", "memory_limit": "128MB"}
 # at open), then held for as long as the database is open.
 BLOCK_ALLOCATOR = "128MB"
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+
+
+class Changes:
+    """A count of the changes made through a database's writing connection, shared by its
+    cursors: what a reader read is still current while the count has not moved.
+
+    Counted when they become visible to readers: a statement outside a transaction once it
+    has run, a transaction once its commit has returned (DuckDB may checkpoint inside the
+    commit, and reads wait for that: a server can answer from what it has meanwhile).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def bump(self) -> None:
+        with self._lock:
+            self.count += 1
 
 
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
@@ -54,10 +75,16 @@ class Store:
     lock: threading.RLock
 
     def __init__(
-        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "256MB"
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = "256MB",
+        bulk_settings: Mapping[str, str] = BULK_LOAD,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.bulk_settings = dict(bulk_settings)
         if read_only and not self.path.exists():
             raise StoreError(
                 self.path, "no such database file", hint="run an ingestion first or pass --db"
@@ -69,6 +96,9 @@ class Store:
         )
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()
+        self.changes = Changes()
+        self._counts_changes = not read_only  # cursors (readers) do not
+        self._in_transaction = False
         self.overrides = Overrides(config)
         if not read_only:
             self.con.execute(SHARED_DDL)
@@ -82,7 +112,11 @@ class Store:
         other = object.__new__(Store)
         other.path = self.path
         other.read_only = self.read_only
+        other.bulk_settings = self.bulk_settings
         other.overrides = self.overrides
+        other.changes = self.changes
+        other._counts_changes = False
+        other._in_transaction = False
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -102,12 +136,21 @@ class Store:
         """Everything inside commits together or not at all (other threads wait for it)."""
         with self.lock:
             self.con.begin()
+            self._in_transaction = True
             try:
-                yield
-            except BaseException:
-                self.con.rollback()
-                raise
-            self.con.commit()
+                try:
+                    yield
+                except BaseException:
+                    self.con.rollback()
+                    raise
+                self.con.commit()
+            finally:
+                self._in_transaction = False
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._counts_changes and not self._in_transaction:
+            self.changes.bump()
 
     def overriding(self, settings: Mapping[str, str]) -> AbstractContextManager[None]:
         """Database-wide DuckDB settings while a session runs (see ``Overrides``)."""
@@ -121,18 +164,22 @@ class Store:
         On two threads an append of a few hundred thousand rows leaves each thread a partial
         row group, merged and written again: measured 1.7x the CPU (and 1.6x the file size)
         at 300,000 rows per append; the other core validates the next batch meanwhile. The
-        buffer pool would only cache blocks just written.
+        buffer pool would only cache blocks just written (``bulk_settings``: a server keeps
+        its memory limit for its readers).
         """
-        with self.overriding(BULK_LOAD), background_sync(self.path):
+        with self.overriding(self.bulk_settings), background_sync(self.path):
             yield
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
         with self.lock:
             self.con.execute(query, parameters or [])
+            self._changed()
 
     def rows(self, query: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.lock:
-            return self.con.execute(query, parameters or []).fetchall()
+            found = self.con.execute(query, parameters or []).fetchall()
+            self._changed()
+            return found
 
     def frame(self, query: str, parameters: list[Any] | None = None) -> pl.DataFrame:
         """A query result as a Polars frame (DuckDB 2: ``.pl()`` lives on relations)."""
@@ -167,6 +214,7 @@ class Store:
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
         with self.lock:
             self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT {constant}* FROM batch")
+            self._changed()
 
     def table_columns(self, table: str) -> dict[str, str]:
         rows = self.rows(

@@ -3,20 +3,20 @@ is wrong, before any group is joined."""
 
 from __future__ import annotations
 
-import logging
-
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from engine.errors import ConfigError, StreamError
+from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 
-LOG = logging.getLogger("engine.streaming.kafka")
 
-
-def connect(settings: ConsumerSettings) -> Consumer:
-    """A consumer for the group, once the brokers answered and every topic exists."""
+def connect(settings: ConsumerSettings, watch: BrokerWatch) -> Consumer:
+    """A consumer for the group, once the brokers answered and every topic exists; its
+    connection failures go to ``watch`` (see ``reachability``)."""
     try:
-        consumer = Consumer({**settings.consumer_config(), "logger": LOG})
+        consumer = Consumer(
+            {**settings.consumer_config(), "logger": watch, "error_cb": watch.error}
+        )
     except KafkaException as exc:
         raise ConfigError(f"invalid Kafka configuration: {kafka_reason(exc)}") from exc
     try:

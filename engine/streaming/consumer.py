@@ -50,6 +50,7 @@ from engine.streaming.events import (
 )
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
 from engine.streaming.offsets import load_offsets
+from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
@@ -113,10 +114,15 @@ class ConsumerSession:
         settings = self.settings
         schema = prepare_schema(self.store, self.model, typed=True, context=settings.context)
         self.validator = BatchValidator(schema, schema.input_keys)
-        self.consumer = connect(settings)
+        self.watch = BrokerWatch(
+            settings.kafka.bootstrap_servers,
+            self.on_event,
+            give_up_after_s=settings.give_up_after_s,
+        )
+        self.consumer = connect(settings, self.watch)
         try:
             dead_letters = (
-                DeadLetters(settings.kafka, settings.dead_letter_topic)
+                DeadLetters(settings.kafka, settings.dead_letter_topic, logger=self.watch)
                 if settings.dead_letter_topic
                 else None
             )
@@ -248,7 +254,10 @@ class ConsumerSession:
                 timeout = settings.poll_interval_s
             self.rebalanced = False
             fetched = self.consumer.consume(settings.max_records - len(self.pending), timeout)
+            self.watch.check(self.consumer)
             accepted = self._accept(fetched)
+            if accepted:
+                self.watch.reached()
             if accepted:
                 now = time.monotonic()
                 if not self.pending:

@@ -20,12 +20,18 @@ from engine.streaming.settings import KafkaSettings
 class DeadLetters:
     """One producer for the session; ``send`` queues, ``close`` waits for delivery."""
 
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, *, logger: object = None) -> None:
+        """``logger``: librdkafka's log lines (the session's ``BrokerWatch``, which holds
+        back the connection failures it reports once)."""
         self.topic = topic
         self.sent = 0
         self.failed = 0
         self.first_failure: str | None = None
-        self._producer = Producer({"linger.ms": 20, **kafka.producer_config()})
+        config: dict[str, object] = {"linger.ms": 20, **kafka.producer_config()}
+        if logger is not None:
+            # The consumer reports the brokers being down; this producer stays quiet on it.
+            config.update(logger=logger, error_cb=lambda _error: None)
+        self._producer = Producer(config)
 
     def _delivered(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:

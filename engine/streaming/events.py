@@ -87,7 +87,33 @@ class Notice:
         return f"warning: {self.text}"
 
 
-Event = BatchWritten | Assigned | Revoked | Notice
+@dataclass(frozen=True)
+class BrokersDown:
+    """Every broker is unreachable (librdkafka keeps trying; see ``reachability``)."""
+
+    servers: str
+    reason: str
+    give_up_after_s: float | None
+
+    def __str__(self) -> str:
+        then = (
+            "" if self.give_up_after_s is None else f", giving up after {self.give_up_after_s:g} s"
+        )
+        return f"warning: kafka: the brokers at {self.servers} are unreachable ({self.reason}); retrying{then}"
+
+
+@dataclass(frozen=True)
+class BrokersBack:
+    servers: str
+    down_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"kafka: the brokers at {self.servers} are reachable again (after {self.down_s:.1f} s)"
+        )
+
+
+Event = BatchWritten | Assigned | Revoked | Notice | BrokersDown | BrokersBack
 
 
 @dataclass(frozen=True)

@@ -51,15 +51,21 @@ def free_port() -> int:
 class LocalBroker:
     """``with LocalBroker(log) as broker:`` starts Tansu and waits until it answers."""
 
-    def __init__(self, log_path: Path, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, log_path: Path, *, timeout_s: float = 30.0, advertised_port: int | None = None
+    ) -> None:
+        """``advertised_port``: the port clients are told to use (a proxy in front of the
+        broker, say); by default the port it listens on."""
         self.log_path = log_path
         self.timeout_s = timeout_s
         self.port = free_port()
-        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.bootstrap_servers = f"127.0.0.1:{self.advertised_port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LocalBroker:
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [
@@ -68,7 +74,7 @@ class LocalBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],

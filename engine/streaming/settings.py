@@ -97,6 +97,8 @@ class ConsumerSettings:
     max_records: int = DEFAULT_MAX_RECORDS
     max_wait_ms: int = DEFAULT_MAX_WAIT_MS
     stop_when_idle_s: float | None = None
+    # Stop with BrokersUnreachableError once no broker has answered for this long.
+    give_up_after_s: float | None = None
     dead_letter_topic: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     # How long one fetch may block: bounds how late a signal or a batch deadline is noticed.
@@ -121,6 +123,8 @@ class ConsumerSettings:
             raise ConfigError(f"--max-wait-ms must be at least 1, got {self.max_wait_ms}")
         if self.stop_when_idle_s is not None and self.stop_when_idle_s <= 0:
             raise ConfigError(f"--stop-when-idle must be positive, got {self.stop_when_idle_s}")
+        if self.give_up_after_s is not None and self.give_up_after_s <= 0:
+            raise ConfigError(f"--give-up-after must be positive, got {self.give_up_after_s:g}")
         if self.dead_letter_topic is not None and self.dead_letter_topic in self.topics:
             raise ConfigError(
                 f"--dead-letter-topic {self.dead_letter_topic!r} is also consumed; "

@@ -75,6 +75,8 @@ def test_consumer_in_lifespan(servers: ServerFactory, broker: LocalBroker) -> No
         assert health == {
             "status": "ok",
             "database": str(server.db),
+            "database_error": None,
+            "database_reopened": None,
             "schema_name": "Transaction",
             "data_dir": None,
             "writer": None,

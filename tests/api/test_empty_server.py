@@ -46,6 +46,8 @@ def test_empty_bodies(client: httpx.Client, server: Server) -> None:
     assert client.get("/api/v1/health").json() == {
         "status": "ok",
         "database": str(server.db),
+        "database_error": None,
+        "database_reopened": None,
         "schema_name": "Transaction",
         "data_dir": None,
         "writer": None,

@@ -138,6 +138,7 @@ def known(servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> K
         )
         assert (by_path.json()["run_id"], upload.json()["run_id"]) == (1, 2)
         upload_path = client.get("/api/v1/runs/2").json()["source_path"]
+    assert upload_path == "upload:sample.ndjson"  # the client's name, not the staging copy
     return Known(server, data.resolve(), started, upload_path)
 
 
@@ -393,6 +394,8 @@ def test_health(client: httpx.Client, known: Known) -> None:
     assert client.get("/api/v1/health").json() == {
         "status": "ok",
         "database": str(known.server.db),
+        "database_error": None,
+        "database_reopened": None,
         "schema_name": "Transaction",
         "data_dir": str(known.data),
         "writer": None,

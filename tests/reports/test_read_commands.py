@@ -101,7 +101,8 @@ def test_a_missing_database_and_bad_export_options(
                 "--where",
                 "1=1; DROP TABLE raw_data",
             ],
-            "--where '1=1; DROP TABLE raw_data': Parser Error: syntax error at or near \";\"",
+            "--where '1=1; DROP TABLE raw_data': not a single SQL condition (Parser Error: "
+            '"1=1; DROP TABLE raw_data" is not an expression list: it holds more than one statement)',
         ),
         (
             ["export", "processed", "--db", str(sample_db), "-o", str(out), "--table", "nope"],

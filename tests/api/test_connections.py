@@ -1,0 +1,142 @@
+"""Idle and half-sent connections are closed after the server's timeouts, and a normal
+client is served meanwhile.
+
+Hundreds of sockets that send nothing, half a request's headers, or headers and the start
+of a body that never ends, plus one that trickles a header byte now and then: the server
+(``--header-timeout 2 --body-timeout 2 --keep-alive 1``) closes every one of them, while a
+client that sends whole requests gets its answers.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import Server, ServerFactory
+
+IDLE = 300
+HALF_HEADERS = 100
+HALF_BODIES = 20
+CLOSE_DEADLINE_S = 60.0  # generous: the timeouts are 2 s; this only bounds a hung test
+
+
+@pytest.fixture(scope="module")
+def spool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("spool")
+
+
+@pytest.fixture(scope="module")
+def server(servers: ServerFactory, spool: Path) -> Server:
+    return servers(
+        "--header-timeout",
+        "2",
+        "--body-timeout",
+        "2",
+        "--keep-alive",
+        "1",
+        "--spool-dir",
+        str(spool),
+    )
+
+
+def connect(server: Server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def closed_by_server(sockets: list[socket.socket], deadline_s: float) -> int:
+    """Wait until the server has closed each socket (EOF or reset); how many it closed."""
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, data=sock)
+    closed = 0
+    deadline = time.monotonic() + deadline_s
+    while closed < len(sockets) and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            sock = key.data
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if data:
+                continue  # an answer (e.g. a 400) before the close
+            selector.unregister(sock)
+            closed += 1
+    selector.close()
+    return closed
+
+
+@pytest.fixture
+def opened() -> Iterator[list[socket.socket]]:
+    sockets: list[socket.socket] = []
+    yield sockets
+    for sock in sockets:
+        sock.close()
+
+
+def test_idle_and_half_sent_connections_are_closed(
+    server: Server, spool: Path, opened: list[socket.socket]
+) -> None:
+    for _ in range(IDLE):
+        opened.append(connect(server))
+    for number in range(HALF_HEADERS):
+        sock = connect(server)
+        sock.sendall(f"GET /api/v1/health?n={number} HTTP/1.1\r\nHost: x\r\nX-Slow: ".encode())
+        opened.append(sock)
+    for _ in range(HALF_BODIES):
+        sock = connect(server)
+        sock.sendall(
+            b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nx,y\r\n'
+        )
+        opened.append(sock)
+    trickled: list[bool] = []
+
+    def trickle() -> None:
+        """One header byte every 0.3 s: the header deadline is fixed, not extended."""
+        sock = connect(server)
+        try:
+            for byte in b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 500:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:  # reset or broken pipe: closed by the server
+            trickled.append(True)
+        finally:
+            sock.close()
+
+    slow = threading.Thread(target=trickle)
+    slow.start()
+    # Meanwhile a normal client is served, again and again.
+    with server.client(timeout=10) as client:
+        for _ in range(20):
+            assert client.get("/api/v1/health").status_code == 200
+            time.sleep(0.05)
+    assert closed_by_server(opened, CLOSE_DEADLINE_S) == len(opened)
+    slow.join(timeout=CLOSE_DEADLINE_S)
+    assert trickled == [True]
+    # The uploads cut off left nothing staged.
+    (staging,) = spool.glob(".serve-spool-*")
+    assert sorted(p.name for p in staging.iterdir()) == [".lock"]
+    with server.client(timeout=10) as client:
+        assert client.get("/api/v1/health").status_code == 200
+
+
+def test_a_kept_alive_connection_is_closed_when_idle(
+    server: Server, opened: list[socket.socket]
+) -> None:
+    sock = connect(server)
+    opened.append(sock)
+    sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert closed_by_server([sock], CLOSE_DEADLINE_S) == 1

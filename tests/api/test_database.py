@@ -1,0 +1,124 @@
+"""The server's Database on a real DuckDB file: readers retry, an invalidated database is
+reopened by itself, and the run it interrupted is marked failed.
+
+DuckDB's own failures are injected by raising its exception types where DuckDB would (a
+checkpoint that cannot write raises ``FatalException`` and invalidates the database); the
+real thing, a full disk under a running server, is in ``test_faults.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine.api.database import Database
+from engine.api.errors import UnavailableError
+from engine.api.services import open_store
+from engine.errors import StoreError
+from engine.store.runs import RunStart, start_run
+from engine.store.store import Store
+
+START = RunStart("file", "upload:a.csv", "csv", "Transaction", "f", "processed_data")
+INVALID = "FATAL Error: Failed: database has been invalidated because of a previous fatal error"
+
+
+def statuses(database: Database) -> list[tuple[int, str, str | None]]:
+    return database.read(
+        lambda store: store.rows("SELECT run_id, status, message FROM ingestion_runs ORDER BY 1")
+    )
+
+
+def test_a_writer_that_invalidates_the_database(tmp_path: Path) -> None:
+    database = Database(lambda: open_store(tmp_path / "db.duckdb"))
+    with database.writing("x", timeout_s=1) as store:
+        start_run(store, START)
+    before = database.changes()
+    with (
+        pytest.raises(UnavailableError) as caught,
+        database.writing("ingesting a.csv", timeout_s=1) as store,
+    ):
+        start_run(store, START)
+        raise duckdb.FatalException(INVALID)
+    assert caught.value.status == 503
+    assert str(caught.value) == (
+        f"the database failed while ingesting a.csv ({INVALID}); the server reopens it "
+        "(see /api/v1/runs for whether the run was kept, and /api/v1/health)"
+    )
+    # Reopened at once: both runs left running are failed, with the reason.
+    reopened = database.reopened
+    assert reopened is not None and (reopened.reason, reopened.runs_failed) == (INVALID, 2)
+    message = f"failed: the database failed under the server ({INVALID}) and was reopened; no rows of this run were kept"
+    assert statuses(database) == [(1, "failed", message), (2, "failed", message)]
+    assert database.changes() != before and database.unavailable is None
+    with database.writing("y", timeout_s=1) as store:  # the new database takes writes
+        assert start_run(store, START)[0] == 3
+    database.close()
+
+
+def test_readers_retry_and_follow_a_reopened_database(tmp_path: Path) -> None:
+    database = Database(lambda: open_store(tmp_path / "db.duckdb"))
+    calls: list[int] = []
+
+    def out_of_memory_twice(store: Store) -> int:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+        return int(store.rows("SELECT 41 + 1")[0][0])
+
+    assert database.read(out_of_memory_twice) == 42 and len(calls) == 3
+    generation = database.generation
+
+    def invalidated_once(store: Store) -> int:
+        calls.append(1)
+        if len(calls) == 4:
+            raise duckdb.FatalException(INVALID)
+        return int(store.rows("SELECT count(*) FROM ingestion_runs")[0][0])
+
+    assert database.read(invalidated_once) == 0  # answered by the reopened database
+    assert database.generation == generation + 1
+    assert database.reopened is not None and database.reopened.runs_failed == 0
+
+    def always_out_of_memory(store: Store) -> int:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+
+    with pytest.raises(UnavailableError) as caught:
+        database.read(always_out_of_memory)
+    assert str(caught.value) == (
+        "the database is out of memory (Out of Memory Error: could not allocate block) "
+        "(retry in a moment)"
+    )
+    database.close()
+
+
+def test_a_database_that_cannot_be_reopened_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db.duckdb"
+    failing = {"now": False}
+
+    def opener() -> Store:
+        if failing["now"]:
+            raise StoreError(path, "cannot open the database: No space left on device")
+        return open_store(path)
+
+    monkeypatch.setattr("engine.api.database.REOPEN_INTERVAL_S", 0.0)
+    database = Database(opener)
+    failing["now"] = True
+    with pytest.raises(UnavailableError):
+        database.read(lambda store: (_ for _ in ()).throw(duckdb.FatalException(INVALID)))
+    assert database.unavailable == (
+        f"{INVALID}; reopening it failed ({path}: cannot open the database: No space left on device)"
+    )
+    with pytest.raises(UnavailableError) as caught:
+        database.read(lambda store: 1)
+    assert str(caught.value) == (
+        f"the database cannot be used ({database.unavailable}) "
+        "(the server tries to reopen it on the next request)"
+    )
+    failing["now"] = False  # space is back: the next request reopens it
+    assert database.read(lambda store: store.rows("SELECT 1")[0][0]) == 1
+    assert database.unavailable is None
+    assert database.reopened is not None and database.reopened.reason == INVALID
+    database.close()

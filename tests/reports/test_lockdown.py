@@ -1,0 +1,213 @@
+"""`sql` and `export --where` reach nothing outside the database, whatever the SQL says.
+
+The guarantee comes from DuckDB's own settings on the reader's connection (see
+``engine.reports.lockdown``), not from the keyword check in front of `sql`: the corpus is run
+on the library's reader directly (no keyword check at all) and through the CLI, and after
+each run the files outside the database, the database itself and DuckDB's extension
+directory must be exactly as they were, and nothing read from outside may be in the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import Result
+
+from engine.reports.reader import open_reader
+from tests.conftest import DATA, ROOT
+from tests.reports.conftest import ingest
+from tests.reports.hostile_sql import MARKER, Targets, corpus, where_corpus
+
+RunCli = Callable[..., Result]
+REFUSED = "only the database's own tables can be read (no other file, URL, database or extension)"
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory: pytest.TempPathFactory) -> Targets:
+    found = Targets(tmp_path_factory.mktemp("outside"))
+    found.make()
+    duckdb.connect(str(found.other_db)).close()
+    return found
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "locked.duckdb"
+    ingest(path, DATA / "transactions_sample.csv")
+    return path
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file under ``roots`` with a hash of its bytes (directories as such)."""
+    found: dict[str, str] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*")):
+            found[str(path)] = (
+                hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+            )
+    return found
+
+
+@pytest.fixture
+def unchanged(targets: Targets, db: Path) -> Iterator[None]:
+    """Nothing outside the database is created or changed, nor the database itself."""
+    roots = (targets.root, db.parent, Path.home() / ".duckdb")
+    before = snapshot(*roots)
+    yield
+    assert snapshot(*roots) == before
+
+
+def test_the_reader_itself_refuses_every_escape(
+    targets: Targets, db: Path, unchanged: None
+) -> None:
+    """No keyword check here: only DuckDB's settings stand between the SQL and the disk."""
+    statements = corpus(targets)
+    assert len(statements) == 291
+    executed = 0
+    with open_reader(db) as store:
+        for statement in statements:
+            try:
+                relation = store.con.sql(statement)
+                rows = relation.fetchall() if relation is not None else []
+            except duckdb.Error:
+                continue
+            # Only a plan or a result's shape may come back: nothing was run or read.
+            assert statement.startswith(("EXPLAIN SELECT", "EXPLAIN ", "DESCRIBE ")), statement
+            assert not statement.startswith("EXPLAIN ANALYZE"), statement
+            assert MARKER not in repr(rows), statement
+            executed += 1
+        settings = store.rows(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN "
+            "('enable_external_access', 'lock_configuration', 'autoinstall_known_extensions', "
+            "'autoload_known_extensions') ORDER BY name"
+        )
+    assert executed == 20  # EXPLAIN (not ANALYZE) of a payload, or DESCRIBE of a function
+    assert settings == [
+        ("autoinstall_known_extensions", "false"),
+        ("autoload_known_extensions", "false"),
+        ("enable_external_access", "false"),
+        ("lock_configuration", "true"),
+    ]
+
+
+def test_sql_refuses_every_escape_with_one_line(
+    run_cli: RunCli, targets: Targets, db: Path, unchanged: None
+) -> None:
+    for statement in corpus(targets):
+        result = run_cli("sql", statement, "--db", str(db), "--format", "csv")
+        if statement.startswith(("EXPLAIN SELECT", "DESCRIBE SELECT")) or (
+            statement.startswith("EXPLAIN ") and not statement.startswith("EXPLAIN ANALYZE")
+        ):
+            # A plan or a shape: nothing outside was touched (checked by ``unchanged``).
+            assert result.exit_code in (0, 2), statement
+        else:
+            assert result.exit_code == 2, statement
+            # (rows of raw_data may come first: the UNION fails once it reaches the file)
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), (statement, lines)
+        assert MARKER not in result.output, statement
+
+
+def cli(db: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "HOME": str(home)},
+        timeout=120,
+    )
+
+
+def test_the_reported_escapes_in_real_cli_runs(targets: Targets, db: Path, tmp_path: Path) -> None:
+    """The cases of the issue, each in its own `cli.py` process with an empty home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    before = snapshot(targets.root, db.parent)
+    cases = [
+        (
+            f"EXPLAIN ANALYZE COPY (SELECT raw FROM raw_data) TO '{targets.out}'",
+            f"query refused: it reaches outside the database ({targets.out}); {REFUSED}",
+        ),
+        (
+            f"SELECT * FROM read_csv('{targets.secret}')",
+            f"query refused: it reaches outside the database ({targets.secret}); {REFUSED}",
+        ),
+        (
+            "SELECT * FROM 'https://example.invalid/data.csv'",
+            "query refused: it reaches outside the database "
+            f"(https://example.invalid/data.csv); {REFUSED}",
+        ),
+        (
+            "EXPLAIN ANALYZE SET enable_external_access = true",
+            "query refused: it changes a setting; settings cannot be changed here",
+        ),
+        (
+            "CALL enable_logging('QueryLog')",
+            "query refused: it changes a setting; settings cannot be changed here",
+        ),
+    ]
+    for statement, message in cases:
+        result = cli(db, "sql", statement, home=home)
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
+    # INSTALL names DuckDB's extension directory (under HOME, version-specific).
+    result = cli(db, "sql", "EXPLAIN ANALYZE INSTALL httpfs", home=home)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: query refused: it reaches outside the database ({home}/.duckdb/extensions/"
+    )
+    assert result.stderr.endswith(f"); {REFUSED}\n")
+    assert list(home.iterdir()) == []
+    assert snapshot(targets.root, db.parent) == before
+
+
+def test_export_where_cannot_break_out_or_read_outside(
+    run_cli: RunCli, targets: Targets, db: Path, unchanged: None
+) -> None:
+    output = targets.root / "out" / "export.csv"
+    for condition in where_corpus(targets):
+        result = run_cli("export", "raw", "--db", str(db), "-o", str(output), "--where", condition)
+        assert result.exit_code == 2, condition
+        lines = result.stderr.splitlines()
+        # Refused when the condition is bound, or when the export runs it (duckdb_secrets()).
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(
+            (f"error: --where {condition!r}: ", f"error: {output}: export refused: ")
+        ), lines
+        assert MARKER not in result.output, condition
+        assert not output.exists()
+
+
+def test_export_where_messages(run_cli: RunCli, targets: Targets, db: Path) -> None:
+    output = targets.root / "out" / "export.csv"
+    cases = [
+        (
+            f"raw IN (SELECT content FROM read_text('{targets.secret}'))",
+            f"refused: it reaches outside the database ({targets.secret}); {REFUSED}",
+        ),
+        ("1=1) TO 'x.csv' --", "not a single SQL condition ("),
+    ]
+    for condition, message in cases:
+        result = run_cli("export", "raw", "--db", str(db), "-o", str(output), "--where", condition)
+        assert result.stderr.startswith(f"error: --where {condition!r}: {message}")
+    # A condition that stays inside works, comments and all, and only the export is written.
+    result = run_cli(
+        "export", "raw", "--db", str(db), "-o", str(output), "--where", "row_number <= 2 -- two"
+    )
+    assert result.exit_code == 0, result.output
+    assert output.read_text().splitlines() == [
+        "run_id,row_number,line_number,raw",
+        '1,1,2,"TXN-1,120.50,USD,CHANNEL1,2024-03-01T09:15:00"',
+        '1,2,3,"TXN-2,89.99,eur,CHANNEL2,2024-03-01T09:16:30Z"',
+    ]
+    output.unlink()
