@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from enum import Enum
 from pathlib import Path
 from types import ModuleType
 
@@ -30,13 +31,24 @@ def _models(module: ModuleType) -> list[type[BaseModel]]:
     ]
 
 
-def _pick(module: ModuleType, class_name: str | None, label: str) -> type[BaseModel]:
+def _pick(module: ModuleType, class_name: str | None, label: str, where: str) -> type[BaseModel]:
+    """The model ``class_name`` of ``module`` (``where`` names it for people: the file as
+    given, or the module in schemas/), or its one or primary model."""
     models = _models(module)
     if class_name is not None:
         for model in models:
             if model.__name__ == class_name:
                 return model
-        raise SchemaError(label, f"no Pydantic model named {class_name!r} in {module.__name__}")
+        found = getattr(module, class_name, None)
+        if found is None:
+            problem = f"no Pydantic model named {class_name!r} in {where}"
+        else:
+            problem = f"{class_name!r} in {where} is {_kind(found)}"
+            if not (inspect.isclass(found) and issubclass(found, BaseModel)):
+                problem += ", not a Pydantic model"
+        names = ", ".join(sorted(m.__name__ for m in models))
+        hint = f"its models: {names}" if names else "it defines no Pydantic model"
+        raise SchemaError(label, problem, hint=hint)
     primary = getattr(module, "__schema__", None)
     if isinstance(primary, type) and issubclass(primary, BaseModel):
         return primary
@@ -46,6 +58,21 @@ def _pick(module: ModuleType, class_name: str | None, label: str) -> type[BaseMo
     raise SchemaError(
         label, f"module defines {len(models)} models ({names})", hint=f"use {label}:ClassName"
     )
+
+
+def _kind(value: object) -> str:
+    if inspect.isclass(value):
+        if issubclass(value, BaseModel):  # one _models leaves out
+            if value.__name__.startswith("_"):
+                return "a private model"
+            return f"a model imported from {value.__module__}"
+        return "an enum" if issubclass(value, Enum) else "a class"
+    if inspect.isroutine(value):
+        return "a function"
+    if inspect.ismodule(value):
+        return "a module"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} value"
 
 
 def available() -> list[tuple[str, type[BaseModel]]]:
@@ -78,7 +105,7 @@ def load_schema(spec: str) -> type[BaseModel]:
             raise SchemaError(
                 spec, f"importing the file failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return _pick(module, class_name or None, spec)
+        return _pick(module, class_name or None, spec, target)
     try:
         module = importlib.import_module(f"{PACKAGE}.{target}")
     except ModuleNotFoundError:
@@ -87,7 +114,7 @@ def load_schema(spec: str) -> type[BaseModel]:
                 return model
         known = ", ".join(name for name, _ in available())
         raise SchemaError(spec, "not found", hint=f"known schemas: {known}") from None
-    return _pick(module, class_name or None, spec)
+    return _pick(module, class_name or None, spec, f"{PACKAGE}/{target}.py")
 
 
 def describe_schemas() -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from engine.reports.sql import text_value
+from engine.wording import count
 
 if TYPE_CHECKING:  # each command imports only the engine modules it runs
     from engine.pipeline import Progress as RunProgress
@@ -37,8 +38,11 @@ if TYPE_CHECKING:  # each command imports only the engine modules it runs
 def _console(*, stderr: bool) -> Console:
     # Off a terminal (a pipe, a file) nothing is cut to fit 80 columns: lines are not wrapped
     # and tables take the width their values need.
+    # No emoji codes either: a name like `transactions:X:` is text, not ":X:" (a cross mark).
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+    return Console(
+        stderr=stderr, soft_wrap=True, emoji=False, width=None if stream.isatty() else 10_000
+    )
 
 
 console = _console(stderr=False)
@@ -105,7 +109,7 @@ def print_run(summary: RunSummary) -> None:
         return
     tally = summary.tally
     console.print(
-        f"[bold green]run {summary.run_id}[/] {summary.path}: {tally.rows:,} rows, "
+        f"[bold green]run {summary.run_id}[/] {summary.path}: {count(tally.rows, 'row')}, "
         f"[green]{tally.valid:,} valid[/], [red]{tally.invalid:,} invalid[/] in "
         f"{summary.duration_s:.2f} s ({summary.rows_per_s:,.0f} rows/s)"
     )
@@ -127,8 +131,9 @@ def print_summary(data: Summary) -> None:
     rate = "n/a" if data.success_rate is None else f"{data.success_rate:.2%}"
     speed = "" if data.rows_per_s is None else f", {data.rows_per_s:,.0f} rows/s"
     console.print(
-        f"[bold]{data.runs_completed}[/] completed runs ({data.runs_failed} failed): "
-        f"{data.rows_total:,} rows, [green]{data.rows_valid:,} valid[/], "
+        f"[bold]{data.runs_completed:,}[/] completed {'run' if data.runs_completed == 1 else 'runs'} "
+        f"({data.runs_failed:,} failed): {count(data.rows_total, 'row')}, "
+        f"[green]{data.rows_valid:,} valid[/], "
         f"[red]{data.rows_invalid:,} invalid[/], success rate {rate}{speed}"
     )
     if not data.runs:
@@ -183,8 +188,8 @@ def _print_counts(
     table.add_column(headers[0])
     table.add_column(headers[1])
     table.add_column(headers[2], justify="right")
-    for first, second, count in rows:
-        table.add_row(first, second, f"{count:,}")
+    for first, second, n in rows:
+        table.add_row(first, second, f"{n:,}")
     console.print(table)
 
 
@@ -218,7 +223,7 @@ def export_progress(
 def print_export(result: ExportResult) -> None:
     sheets = f" on {len(result.sheets)} sheets" if len(result.sheets) > 1 else ""
     console.print(
-        f"[bold green]exported[/] {result.rows:,} rows of {result.source} to "
+        f"[bold green]exported[/] {count(result.rows, 'row')} of {result.source} to "
         f"{escape(str(result.path))} ({result.fmt}{sheets}) in {result.seconds:.2f} s "
         f"({result.rows_per_s:,.0f} rows/s)",
         highlight=False,
@@ -241,7 +246,7 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], *, more: bool) -
     for row in rows:
         table.add_row(*("[dim]NULL[/]" if v is None else escape(text_value(v)) for v in row))
     console.print(table)
-    shown = f"{len(rows):,} row" + ("" if len(rows) == 1 else "s")
+    shown = count(len(rows), "row")
     tail = " shown; more rows follow (use --format csv or json for all of them)" if more else ""
     console.print(f"[dim]{shown}{tail}[/]", highlight=False)
 

@@ -1,7 +1,9 @@
-"""Shared fixtures: real files on disk, a real DuckDB file, the real CLI, a Kafka broker."""
+"""Shared fixtures: real files on disk, a real DuckDB file, the real CLI, a Kafka broker,
+a browser."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +13,12 @@ from click.testing import CliRunner, Result
 
 import cli
 from engine.streaming.local_broker import LocalBroker
+from tests.reports.chromium import (
+    REQUIRE_ENV,
+    BrowserNotFound,
+    find_browser,
+    missing_browser_reason,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -58,3 +66,20 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     log: Path = tmp_path_factory.mktemp("broker") / "tansu.log"
     with LocalBroker(log) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Path:
+    """Chromium or Chrome for the tests that render a page. Without one they are skipped
+    (saying how to install one), unless INGEST_REQUIRE_BROWSER=1: then they fail, so that
+    CI, which installs Chromium, never passes without having run them."""
+    try:
+        found = find_browser(os.environ)
+    except BrowserNotFound as exc:  # named explicitly, so a mistake to report, not to skip
+        pytest.fail(str(exc), pytrace=False)
+    if found is None:
+        reason = missing_browser_reason()
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason} ({REQUIRE_ENV}=1: the browser tests must run)", pytrace=False)
+        pytest.skip(reason)
+    return found

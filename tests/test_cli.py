@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 from click.testing import Result
 
+from engine.cli import COMMANDS
+from engine.cli import main as cli_main
+from engine.cli.schemas import schema as schema_group
 from tests.conftest import DATA, ROOT, query
 
 RunCli = Callable[..., Result]
@@ -65,6 +70,44 @@ def test_run_then_summary_json(run_cli: RunCli, db: Path) -> None:
     ]
 
 
+def test_run_prints_the_duration_that_summary_shows(run_cli: RunCli, tmp_path: Path) -> None:
+    """One duration per run: the `run` line, `summary` and `summary --json` agree."""
+    db = tmp_path / "d.duckdb"
+    result = run_cli("run", str(DATA / "transactions_sample.ndjson"), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    printed = re.fullmatch(
+        r"run 1 .*: 15 rows, 5 valid, 10 invalid in ([0-9.]+) s \(([0-9,]+) rows/s\)",
+        result.output.splitlines()[0],
+    )
+    assert printed is not None, result.output
+    [run] = json.loads(run_cli("summary", "--db", str(db), "--json").output)["runs"]
+    assert printed.groups() == (f"{run['duration_s']:.2f}", f"{run['rows_per_s']:,.0f}")
+    assert run["rows_per_s"] == 15 / run["duration_s"]
+    table = run_cli("summary", "--db", str(db)).output
+    row = next(line for line in table.splitlines() if line.startswith("   1 │"))
+    assert [cell.strip() for cell in row.split("│")][-2:] == list(printed.groups())
+
+
+def test_one_of_a_thing_is_singular(run_cli: RunCli, tmp_path: Path) -> None:
+    """Messages count in English: "1 row", "1 completed run"; and `generate` off a terminal
+    prints its one closing line, no progress label."""
+    db, data = tmp_path / "one.duckdb", tmp_path / "one.csv"
+    made = run_cli("generate", "--rows", "1", "-o", str(data), "--bad-fraction", "0")
+    assert made.exit_code == 0
+    assert (made.stdout, made.stderr) == (f"wrote 1 row to {data}\n", "")
+    assert run_cli("generate", "--rows", "0", "-o", str(tmp_path / "none.csv")).output == (
+        f"wrote 0 rows to {tmp_path / 'none.csv'}\n"
+    )
+    ran = run_cli("run", str(data), "--db", str(db))
+    assert ran.output.startswith(f"run 1 {data}: 1 row, 1 valid, 0 invalid in ")
+    summary = run_cli("summary", "--db", str(db)).output.splitlines()[0]
+    assert summary.startswith("1 completed run (0 failed): 1 row, 1 valid, 0 invalid, ")
+    exported = run_cli("export", "processed", "-o", str(tmp_path / "one.json"), "--db", str(db))
+    assert exported.output.startswith("exported 1 row of processed_data to ")
+    shown = run_cli("sql", "SELECT 1 AS n", "--db", str(db)).output.splitlines()
+    assert shown[-1] == "1 row"
+
+
 def test_quiet_prints_nothing(run_cli: RunCli, db: Path) -> None:
     result = run_cli("run", str(DATA / "transactions_sample.ndjson"), "--db", str(db), "--quiet")
     assert result.exit_code == 0
@@ -109,8 +152,10 @@ def test_generate_is_deterministic(run_cli: RunCli, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "c.ndjson").read_text().splitlines()[0])["external_id"] == "TXN-1"
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+def cli(
+    *args: str, cwd: Path | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
         capture_output=True,
@@ -200,9 +245,18 @@ def test_locked_database_names_the_holder(tmp_path: Path, db: Path) -> None:
 
 
 def test_help_explains_commands() -> None:
-    result = cli("--help")
-    assert result.returncode == 0
-    for command in ("run", "summary", "generate"):
-        assert command in result.stdout
+    """Each command's description is whole in the list of commands, at 80 columns too."""
+    for group, names in [(cli_main, list(COMMANDS)), (schema_group, ["explain", "list"])]:
+        args = [] if group is cli_main else ["schema"]
+        result = cli(*args, "--help", columns=80)
+        assert result.returncode == 0
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80
+        listed = " ".join(result.stdout.split("Commands:")[1].split())
+        context = click.Context(group)
+        for name in names:
+            command = group.get_command(context, name)
+            assert command is not None and command.help
+            description = " ".join(command.help.split("\n\n")[0].split())
+            assert f"{name} {description}" in listed, name
     run_help = cli("run", "--help").stdout
     assert "--force" in run_help and "--schema" in run_help and "atomic" in run_help

@@ -27,7 +27,7 @@ def test_an_80_column_terminal_shows_the_counts_whole(monkeypatch: pytest.Monkey
     last = rendered(monkeypatch, 80)[-1].rstrip()
     assert len(last) <= 80
     # The rate depends on the elapsed time, and the name gets what room is left.
-    shape = r"transact[a-z_]*… ━{10} 1,234,567 rows, 345,678 invalid, [0-9,]+/s [0-9:-]+"
+    shape = r"transact[a-z_0-9]*… ━{10} 1,234,567 rows, 345,678 invalid, [0-9,]+/s [0-9:-]+"
     assert re.fullmatch(shape, last), last
 
 

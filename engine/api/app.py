@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from engine.api import exports, health, ingest, reports
 from engine.api.errors import install_error_handlers
@@ -28,6 +29,8 @@ Errors are `{"detail": "..."}`: 400 bad input, 403 a path outside the data direc
 404 an unknown run or file, 409 the database's writer is busy, 413 an upload too large.
 """
 
+DOCS_ASSETS = "/docs-assets"
+
 
 def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
@@ -39,11 +42,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         finally:
             await anyio.to_thread.run_sync(services.close)
 
-    app = FastAPI(
+    # /docs with Swagger UI's script, style and icon served from an installed package, not
+    # a CDN, so that the interactive docs work offline and behind a firewall. No /redoc: its
+    # page fetches a logo from the vendor's CDN whatever its options.
+    app = FastAPIOffline(
         title="ingest-engine API",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for module in (ingest, reports, exports, health):

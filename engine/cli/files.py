@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from engine.pipeline import RunOptions, ingest_file
 from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
+from engine.wording import count
 
 
 @click.command()
@@ -108,8 +110,19 @@ def run(
 @handle_errors
 def generate(rows: int, output: Path, seed: int, bad_fraction: float, fmt: str) -> None:
     """Write a deterministic transactions dataset (for demos, tests and benchmarks)."""
-    with click.progressbar(length=rows, label=f"writing {output.name}", file=sys.stderr) as bar:
+    # A bar on a terminal only: elsewhere click would print its label alone, a stray line.
+    bar = (
+        click.progressbar(length=rows, label=f"writing {output.name}", file=sys.stderr)
+        if sys.stderr.isatty()
+        else None
+    )
+    with bar or contextlib.nullcontext():
         generate_dataset(
-            output, rows, seed=seed, bad_fraction=bad_fraction, fmt=fmt, progress=bar.update
+            output,
+            rows,
+            seed=seed,
+            bad_fraction=bad_fraction,
+            fmt=fmt,
+            progress=bar.update if bar is not None else None,
         )
-    click.echo(f"wrote {rows:,} rows to {output}")
+    click.echo(f"wrote {count(rows, 'row')} to {output}")

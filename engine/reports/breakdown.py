@@ -17,16 +17,8 @@ MAX_GROUPS = 12
 MAX_DIMENSIONS = 2
 REPEAT_SHARE = 0.8  # a grouping column has fewer distinct values than this share of rows
 DIMENSION_TYPES = ("VARCHAR", "BOOLEAN")
-MEASURE_PREFIXES = (
-    "DOUBLE",
-    "FLOAT",
-    "REAL",
-    "DECIMAL",
-    "BIGINT",
-    "INTEGER",
-    "SMALLINT",
-    "HUGEINT",
-)
+INTEGER_PREFIXES = ("BIGINT", "INTEGER", "SMALLINT", "HUGEINT")
+MEASURE_PREFIXES = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", *INTEGER_PREFIXES)
 KEYS = ("run_id", "row_number")
 NULL_LABEL = "(null)"
 OTHER_LABEL = "(other)"
@@ -63,6 +55,7 @@ class Breakdown:
     table: str
     rows: int
     measure: str | None
+    integral: bool  # the measure holds whole numbers (its totals too)
     dimensions: list[Dimension]
     cross: CrossTab | None
     non_finite: int  # measure values left out of the totals (NaN, infinities)
@@ -73,13 +66,14 @@ def breakdown(store: Store, table: str) -> Breakdown:
     columns = {name: kind for name, kind in store.table_columns(table).items() if name not in KEYS}
     source = quote(table)
     measure = next((n for n, k in columns.items() if k.startswith(MEASURE_PREFIXES)), None)
+    integral = measure is not None and _integral(columns[measure])
     value = f"{quote(measure)}::DOUBLE" if measure else "NULL::DOUBLE"
     rows, non_finite = store.rows(
         f"SELECT count(*), count(*) FILTER ({value} IS NOT NULL AND NOT isfinite({value})) "
         f"FROM {source}"
     )[0]
     if rows == 0:
-        return Breakdown(table, 0, measure, [], None, 0, "no valid rows yet")
+        return Breakdown(table, 0, measure, integral, [], None, 0, "no valid rows yet")
     candidates = [n for n, k in columns.items() if k in DIMENSION_TYPES]
     chosen: list[str] = []
     if candidates:
@@ -96,11 +90,18 @@ def breakdown(store: Store, table: str) -> Breakdown:
         ][:MAX_DIMENSIONS]
     if not chosen:
         note = f"no text column with at most {MAX_GROUPS} distinct values to group {table} by"
-        return Breakdown(table, int(rows), measure, [], None, int(non_finite), note)
+        return Breakdown(table, int(rows), measure, integral, [], None, int(non_finite), note)
     total = f"sum({value}) FILTER (isfinite({value}))" if measure else "NULL"
     dimensions = [_dimension(store, source, column, total) for column in chosen]
     cross = _cross(store, source, dimensions, total, measure) if len(dimensions) == 2 else None
-    return Breakdown(table, int(rows), measure, dimensions, cross, int(non_finite), None)
+    return Breakdown(table, int(rows), measure, integral, dimensions, cross, int(non_finite), None)
+
+
+def _integral(column_type: str) -> bool:
+    """Integer types, and decimals of scale 0 (how the engine stores ints beyond 64 bits)."""
+    return column_type.startswith(INTEGER_PREFIXES) or (
+        column_type.startswith("DECIMAL") and column_type.replace(" ", "").endswith(",0)")
+    )
 
 
 def _label(column: str) -> str:

@@ -1,7 +1,10 @@
-"""Chart geometry for the HTML report: plain numbers the template turns into inline SVG.
+"""Bar charts for the HTML report: plain numbers the template turns into HTML and CSS.
 
-No charting library and no script: the page must open anywhere, offline, and print. Each
-chart is a list of horizontal bars (one or more coloured segments each) on a fixed grid.
+No charting library and no script: the page must open anywhere, offline, and print. A chart
+is a list of horizontal bars, each a label, a track holding one or more coloured segments
+(their widths are shares of the track), and the value. The stylesheet lays the three out on
+a grid whose label column fits the longest label up to a share of the width, wrapping longer
+ones, so that nothing is cut and text keeps its size on a phone.
 """
 
 from __future__ import annotations
@@ -10,21 +13,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-FULL_WIDTH = 1090  # a chart across the page, in CSS pixels at the page's widest
-HALF_WIDTH = 514  # a chart in one of two columns
-LABEL_WIDTH = 190
-VALUE_WIDTH = 90
-ROW_HEIGHT = 26
-BAR_HEIGHT = 16
-TOP = 6
-GAP = 10
-LABEL_CHARS = 27
+LABEL_CHARS = 60  # longer labels end in an ellipsis; the tooltip and data-label hold them whole
 
 
 @dataclass(frozen=True)
 class Segment:
-    x: float
-    width: float
+    percent: float  # of the track's width
     css: str  # class name: the stylesheet holds the colours
     title: str  # tooltip
     value: float
@@ -32,31 +26,10 @@ class Segment:
 
 @dataclass(frozen=True)
 class Bar:
-    y: float
     label: str
     full_label: str
     segments: list[Segment]
     value_text: str
-
-    @property
-    def text_y(self) -> float:
-        return self.y + BAR_HEIGHT / 2
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where labels, bars and values go; drawn 1:1 at the page's widest, scaled below."""
-
-    width: int = HALF_WIDTH
-    value_width: int = VALUE_WIDTH
-
-    @property
-    def track_x(self) -> int:
-        return LABEL_WIDTH + GAP
-
-    @property
-    def track_width(self) -> int:
-        return self.width - self.track_x - self.value_width - GAP
 
 
 @dataclass(frozen=True)
@@ -64,32 +37,6 @@ class Chart:
     name: str
     bars: list[Bar]
     legend: list[tuple[str, str]]  # (css class, label)
-    layout: Layout
-    bar_height: int = BAR_HEIGHT
-
-    @property
-    def width(self) -> int:
-        return self.layout.width
-
-    @property
-    def height(self) -> int:
-        return TOP * 2 + ROW_HEIGHT * len(self.bars)
-
-    @property
-    def track_x(self) -> int:
-        return self.layout.track_x
-
-    @property
-    def track_width(self) -> int:
-        return self.layout.track_width
-
-    @property
-    def label_x(self) -> int:
-        return LABEL_WIDTH
-
-    @property
-    def value_x(self) -> int:
-        return self.width - 2
 
 
 @dataclass(frozen=True)
@@ -115,16 +62,14 @@ def bar_chart(
     *,
     css: str = "bar",
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
-    layout: Layout = Layout(),
 ) -> Chart:
     """One bar per item, scaled to the largest."""
     top = max((value for _, value in items), default=0.0)
     bars = []
-    for index, (label, value) in enumerate(items):
-        width = layout.track_width * value / top if top > 0 else 0.0
-        segment = Segment(layout.track_x, width, css, f"{label}: {fmt(value)}", value)
-        bars.append(_bar(index, label, [segment], fmt(value)))
-    return Chart(name, bars, [], layout)
+    for label, value in items:
+        segment = Segment(_percent(value, top), css, f"{label}: {fmt(value)}", value)
+        bars.append(_bar(label, [segment], fmt(value)))
+    return Chart(name, bars, [])
 
 
 def stacked_chart(
@@ -133,22 +78,18 @@ def stacked_chart(
     parts: Sequence[tuple[str, str]],
     *,
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
-    layout: Layout = Layout(),
 ) -> Chart:
     """One bar per item made of segments (``parts`` gives each one's class and name),
     scaled so that the largest total fills the track."""
     top = max((sum(values) for _, values in items), default=0.0)
     bars = []
-    for index, (label, values) in enumerate(items):
-        x = float(layout.track_x)
-        segments = []
-        for (css, part), value in zip(parts, values, strict=True):
-            width = layout.track_width * value / top if top > 0 else 0.0
-            segments.append(Segment(x, width, css, f"{label}: {fmt(value)} {part}", value))
-            x += width
-        text = " / ".join(fmt(v) for v in values)
-        bars.append(_bar(index, label, segments, text))
-    return Chart(name, bars, list(parts), layout)
+    for label, values in items:
+        segments = [
+            Segment(_percent(value, top), css, f"{label}: {fmt(value)} {part}", value)
+            for (css, part), value in zip(parts, values, strict=True)
+        ]
+        bars.append(_bar(label, segments, " / ".join(fmt(v) for v in values)))
+    return Chart(name, bars, list(parts))
 
 
 def heat(value: float | None, top: float) -> float:
@@ -158,7 +99,10 @@ def heat(value: float | None, top: float) -> float:
     return round(0.06 + 0.79 * value / top, 3)
 
 
-def _bar(index: int, label: str, segments: list[Segment], value_text: str) -> Bar:
+def _percent(value: float, top: float) -> float:
+    return round(100 * value / top, 3) if top > 0 else 0.0
+
+
+def _bar(label: str, segments: list[Segment], value_text: str) -> Bar:
     short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-    y = TOP + index * ROW_HEIGHT + (ROW_HEIGHT - BAR_HEIGHT) / 2
-    return Bar(y, short, label, segments, value_text)
+    return Bar(short, label, segments, value_text)

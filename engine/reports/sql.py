@@ -21,7 +21,19 @@ from engine.errors import ConfigError
 from engine.reports.reader import duckdb_message
 from engine.store.store import Store
 
-READ_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA", "CALL")
+# What `sql` runs, as a person writes it (the README lists the same), and the DuckDB
+# statement type each form parses to: only those types are run.
+READ_FORMS = {
+    "SELECT": "SELECT",
+    "FROM ...": "SELECT",
+    "DESCRIBE": "SELECT",
+    "SUMMARIZE": "SELECT",
+    "SHOW": "SELECT",
+    "EXPLAIN": "EXPLAIN",
+    "PRAGMA": "PRAGMA",
+    "CALL": "CALL",
+}
+READ_STATEMENTS = tuple(dict.fromkeys(READ_FORMS.values()))
 
 Row = tuple[Any, ...]
 
@@ -43,7 +55,7 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
         raise ConfigError(f"sql runs exactly one statement, got {len(statements)}")
     kind = statements[0].type.name
     if kind not in READ_STATEMENTS:
-        raise ConfigError(f"sql runs read-only queries ({', '.join(READ_STATEMENTS)}), not {kind}")
+        raise ConfigError(f"sql runs read-only queries ({', '.join(READ_FORMS)}), not {kind}")
     try:
         relation = store.con.sql(query)
         if relation is None:  # a statement with no result set

@@ -15,6 +15,9 @@ from engine.store.ddl import ERROR_DETAILS, RUNS
 from engine.store.store import Store
 
 COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
+# Errors that carry a value of their field: row-level errors and ``missing`` (whose input is
+# the whole record) do not.
+WITH_VALUE = f"{COMPLETED} AND loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
 
 
 @dataclass(frozen=True)
@@ -133,10 +136,26 @@ def top_values(store: Store, per_field: int) -> list[OffendingValue]:
     """
     rows = store.rows(
         f"SELECT loc, input, n FROM (SELECT loc, input, count(*) AS n FROM {ERROR_DETAILS} "
-        f"WHERE {COMPLETED} AND loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY') "
-        "GROUP BY loc, input) "
+        f"WHERE {WITH_VALUE} GROUP BY loc, input) "
         "QUALIFY row_number() OVER (PARTITION BY loc ORDER BY n DESC, input) <= ? "
         "ORDER BY sum(n) OVER (PARTITION BY loc) DESC, loc, n DESC, input",
         [per_field],
     )
     return [OffendingValue(str(loc), json.loads(text), int(n)) for loc, text, n in rows]
+
+
+@dataclass(frozen=True)
+class ValueTotal:
+    """All the failing inputs of one field: how many errors, how many different values."""
+
+    errors: int
+    values: int
+
+
+def value_totals(store: Store) -> dict[str, ValueTotal]:
+    """Per field, over the errors ``top_values`` ranks (the report shows both)."""
+    rows = store.rows(
+        f"SELECT loc, count(*), count(DISTINCT input) FROM {ERROR_DETAILS} "
+        f"WHERE {WITH_VALUE} GROUP BY loc"
+    )
+    return {str(loc): ValueTotal(int(n), int(distinct)) for loc, n, distinct in rows}

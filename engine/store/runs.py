@@ -5,6 +5,11 @@ so that a failed run can be recorded as failed; the data and the final figures c
 together. A ``running`` row found when a writer opens the file belongs to a process that
 died: a file run is marked ``failed`` (its data was never committed), a Kafka consumer
 session ``interrupted`` (each of its micro-batches committed with its figures, and is kept).
+
+A run's duration has one definition: ``duration_s = finished_at - started_at``, from the
+moment its caller started it (``start_run``'s ``started``) to the last write of its figures
+(for a file run, ``finish_run`` right after its rows committed). The functions that write
+it return it, so what a command prints is what is stored.
 """
 
 from __future__ import annotations
@@ -42,8 +47,11 @@ class RunCounts:
     blank_lines: int = 0
 
 
-def start_run(store: Store, start: RunStart) -> tuple[int, datetime]:
-    started = datetime.now(UTC)
+def start_run(
+    store: Store, start: RunStart, *, started: datetime | None = None
+) -> tuple[int, datetime]:
+    """Record a run as ``running``; ``started`` (default: now) is when its work began."""
+    started = started or datetime.now(UTC)
     run_id = store.rows("SELECT nextval('ingestion_run_ids')")[0][0]
     store.execute(
         f"INSERT INTO {RUNS} (run_id, source_kind, source_path, format, schema_name, "
@@ -74,9 +82,10 @@ def record_progress(
     status: str,
     content_hash: str | None = None,
     message: str | None = None,
-) -> None:
-    """Write a run's figures (inside the data transaction for completed runs)."""
-    finished = datetime.now(UTC)
+) -> float:
+    """Write a run's figures (inside the data transaction for completed file runs); returns
+    its duration as stored."""
+    finished, duration = _elapsed(started)
     store.execute(
         f"UPDATE {RUNS} SET status = ?, finished_at = ?, duration_s = ?, rows_total = ?, "
         "rows_valid = ?, rows_invalid = ?, rows_python = ?, blank_lines = ?, "
@@ -84,7 +93,7 @@ def record_progress(
         [
             status,
             finished,
-            (finished - started).total_seconds(),
+            duration,
             counts.rows_total,
             counts.rows_valid,
             counts.rows_invalid,
@@ -95,6 +104,23 @@ def record_progress(
             run_id,
         ],
     )
+    return duration
+
+
+def finish_run(store: Store, run_id: int, started: datetime) -> float:
+    """After a file run's commit: it ends when its rows are durable, so the commit counts
+    (a tenth of a 1M-row run). Returns its duration as stored."""
+    finished, duration = _elapsed(started)
+    store.execute(
+        f"UPDATE {RUNS} SET finished_at = ?, duration_s = ? WHERE run_id = ?",
+        [finished, duration, run_id],
+    )
+    return duration
+
+
+def _elapsed(started: datetime) -> tuple[datetime, float]:
+    finished = datetime.now(UTC)
+    return finished, (finished - started).total_seconds()
 
 
 def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None:

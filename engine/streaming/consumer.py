@@ -109,7 +109,7 @@ class ConsumerSession:
     # -- the session ---------------------------------------------------------------------
 
     def run(self) -> SessionSummary:
-        clock = time.perf_counter()
+        started = datetime.now(UTC)  # the session's duration counts from here (engine.store.runs)
         settings = self.settings
         schema = prepare_schema(self.store, self.model, typed=True, context=settings.context)
         self.validator = BatchValidator(schema, schema.input_keys)
@@ -130,6 +130,7 @@ class ConsumerSession:
                     fingerprint(self.model, settings.context),
                     schema.table,
                 ),
+                started=started,
             )
         except BaseException:
             self._close_quietly()
@@ -148,7 +149,7 @@ class ConsumerSession:
             store_threads=settings.store_threads,
         )
         try:
-            reason = self._session(dead_letters)
+            reason, duration = self._session(dead_letters)
         except BaseException as exc:
             self._abandon(exc)
             raise
@@ -159,13 +160,14 @@ class ConsumerSession:
             self.run_id,
             self.batches,
             self.workers.total,
-            time.perf_counter() - clock,
+            duration,
             reason,
             tuple(self.latencies_ms),
         )
 
-    def _session(self, dead_letters: DeadLetters | None) -> str:
-        """Subscribe, consume until asked to stop, then write, commit and leave cleanly."""
+    def _session(self, dead_letters: DeadLetters | None) -> tuple[str, float]:
+        """Subscribe, consume until asked to stop, then write, commit and leave cleanly;
+        returns why it stopped and its duration as stored."""
         self.consumer.subscribe(
             list(self.settings.topics),
             on_assign=self._on_assign,
@@ -184,7 +186,7 @@ class ConsumerSession:
             if problem:
                 self.on_event(Notice(problem))
                 message += f"; {problem}"
-        record_progress(
+        duration = record_progress(
             self.store,
             self.run_id,
             self.workers.total.counts(),
@@ -192,7 +194,7 @@ class ConsumerSession:
             status="completed",
             message=message,
         )
-        return reason
+        return reason, duration
 
     def _abandon(self, error: BaseException) -> None:
         """After an error: drop what is not written, leave the group, record the run."""

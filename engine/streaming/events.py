@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.pipeline import Tally
+from engine.wording import count
 
 StartFrom = Literal["duckdb", "group", "reset"]
 
@@ -26,11 +27,11 @@ class BatchWritten:
     def __str__(self) -> str:
         lag = "unknown" if self.lag is None else f"{self.lag:,}"
         line = (
-            f"batch {self.number}: {self.records:,} records, {self.valid:,} valid, "
+            f"batch {self.number}: {count(self.records, 'record')}, {self.valid:,} valid, "
             f"{self.invalid:,} invalid, latency {self.latency_ms:,.0f} ms "
             f"(write {self.write_ms:,.0f} ms), lag {lag}"
         )
-        return line + (f", {self.dead_letters:,} dead letters" if self.dead_letters else "")
+        return line + (f", {count(self.dead_letters, 'dead letter')}" if self.dead_letters else "")
 
 
 ORIGINS: dict[str, str] = {
@@ -101,7 +102,8 @@ class SessionSummary:
     def __str__(self) -> str:
         t = self.tally
         return (
-            f"run {self.run_id}: {self.batches:,} batches, {t.rows:,} records, "
+            f"run {self.run_id}: {count(self.batches, 'batch', 'batches')}, "
+            f"{count(t.rows, 'record')}, "
             f"{t.valid:,} valid, {t.invalid:,} invalid in {self.duration_s:.1f} s "
             f"(stopped: {self.reason})"
         )

@@ -1,5 +1,11 @@
 """Headless Chromium driven over the DevTools protocol: load a page, collect what a person
-would notice (console errors, failed or outgoing requests), read the DOM, take a screenshot."""
+would notice (console errors, failed or outgoing requests), read the DOM, take a screenshot.
+
+The browser is found the way a user has one: ``$INGEST_BROWSER`` (a path or a command name),
+else ``chromium``, ``chromium-browser``, ``google-chrome`` or ``google-chrome-stable`` on
+PATH. The ``browser`` fixture (tests/conftest.py) skips the browser tests when there is none,
+or fails them when ``INGEST_REQUIRE_BROWSER=1`` (as ``.ci/run`` sets).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,20 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import websocket
 
-CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ENV = "INGEST_BROWSER"
+REQUIRE_ENV = "INGEST_REQUIRE_BROWSER"
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+INSTALL_HINT = (
+    "install one (Debian/Ubuntu: apt-get install chromium; macOS: Google Chrome) "
+    f"or set {BROWSER_ENV}=/path/to/chrome"
+)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -31,6 +44,33 @@ FLAGS = [
     "--hide-scrollbars",
     "--remote-debugging-port=0",
 ]
+MOBILE_BELOW = 600  # viewports narrower than this are emulated as a phone
+
+
+class BrowserNotFound(Exception):
+    """$INGEST_BROWSER names something that is not an executable."""
+
+
+def find_browser(environ: Mapping[str, str]) -> Path | None:
+    """The browser named by $INGEST_BROWSER, else the first of BROWSER_NAMES on $PATH."""
+    search = environ.get("PATH", os.defpath)
+    named = environ.get(BROWSER_ENV, "")
+    if named:
+        found = shutil.which(named, path=search)
+        if found is None:
+            raise BrowserNotFound(f"{BROWSER_ENV}={named!r} is not an executable file")
+        return Path(found)
+    for name in BROWSER_NAMES:
+        found = shutil.which(name, path=search)
+        if found is not None:
+            return Path(found)
+    return None
+
+
+def missing_browser_reason() -> str:
+    """Why the browser tests do not run, and how to make them run."""
+    looked = ", ".join(BROWSER_NAMES)
+    return f"no Chromium or Chrome found (${BROWSER_ENV} unset; none of {looked} on PATH): {INSTALL_HINT}"
 
 
 @dataclass
@@ -43,13 +83,20 @@ class PageVisit:
 
 
 def visit(
-    url: str, probe: str, screenshot: Path, *, width: int = 1280, timeout: float = 30
+    browser: Path,
+    url: str,
+    probe: str,
+    screenshot: Path,
+    *,
+    width: int = 1280,
+    timeout: float = 30,
 ) -> PageVisit:
-    """Load ``url``, run the JavaScript expression ``probe`` (its value must be JSON-able),
-    and save a full-page PNG to ``screenshot``."""
+    """Load ``url`` in ``browser`` with a viewport ``width`` CSS pixels wide, run the
+    JavaScript expression ``probe`` (its value must be JSON-able; a promise is awaited), and
+    save a full-page PNG to ``screenshot``."""
     profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
-    browser = subprocess.Popen(
-        [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},1000"],
+    process = subprocess.Popen(
+        [str(browser), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},1000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -68,12 +115,12 @@ def visit(
         finally:
             session.close()
     finally:
-        os.killpg(browser.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            browser.wait(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(browser.pid, signal.SIGKILL)
-            browser.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
 
@@ -125,9 +172,20 @@ class _Session:
     def visit(self, url: str, probe: str, screenshot: Path, width: int) -> PageVisit:
         for domain in ("Runtime", "Log", "Network", "Page"):
             self.call(f"{domain}.enable")
+        # The viewport a person has: a desktop window, or a phone (which honours the page's
+        # <meta name="viewport">), at one device pixel per CSS pixel.
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=1000,
+            deviceScaleFactor=1,
+            mobile=width < MOBILE_BELOW,
+        )
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
-        value = self.call("Runtime.evaluate", expression=probe, returnByValue=True)
+        value = self.call(
+            "Runtime.evaluate", expression=probe, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in value:
             raise RuntimeError(f"probe failed: {value['exceptionDetails']}")
         metrics = self.call("Page.getLayoutMetrics")

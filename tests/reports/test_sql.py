@@ -8,7 +8,8 @@ from pathlib import Path
 
 from click.testing import Result
 
-from tests.conftest import query
+from engine.reports.sql import READ_FORMS
+from tests.conftest import ROOT, query
 
 RunCli = Callable[..., Result]
 BY_CURRENCY = (
@@ -83,15 +84,15 @@ def test_only_one_read_only_statement(run_cli: RunCli, tricky_db: Path) -> None:
     cases = [
         (
             "DELETE FROM raw_data",
-            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not DELETE",
+            "sql runs read-only queries (SELECT, FROM ..., DESCRIBE, SUMMARIZE, SHOW, EXPLAIN, PRAGMA, CALL), not DELETE",
         ),
         (
             "COPY raw_data TO 'x.csv'",
-            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not COPY",
+            "sql runs read-only queries (SELECT, FROM ..., DESCRIBE, SUMMARIZE, SHOW, EXPLAIN, PRAGMA, CALL), not COPY",
         ),
         (
             "ATTACH 'other.duckdb'",
-            "sql runs read-only queries (SELECT, EXPLAIN, PRAGMA, CALL), not ATTACH",
+            "sql runs read-only queries (SELECT, FROM ..., DESCRIBE, SUMMARIZE, SHOW, EXPLAIN, PRAGMA, CALL), not ATTACH",
         ),
         ("SELECT 1; DROP TABLE raw_data", "sql runs exactly one statement, got 2"),
         ("SELEC 1", 'query failed: Parser Error: syntax error at or near "SELEC"'),
@@ -110,6 +111,29 @@ def test_only_one_read_only_statement(run_cli: RunCli, tricky_db: Path) -> None:
         assert result.exit_code == 2, sql
         assert result.output == f"error: {message}\n"
     assert query(tricky_db, "SELECT count(*) FROM raw_data") == [(8,)]
+
+
+def test_every_form_the_readme_lists_runs(run_cli: RunCli, tricky_db: Path) -> None:
+    """The README names what `sql` accepts from the same list as the refusal message, and
+    each form runs."""
+    listed = ", ".join(f"`{form}`" for form in READ_FORMS)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"only statements that read ({listed})" in readme
+    examples = {
+        "SELECT": "SELECT count(*) FROM raw_data",
+        "FROM ...": "FROM raw_data SELECT count(*)",
+        "DESCRIBE": "DESCRIBE raw_data",
+        "SUMMARIZE": "SUMMARIZE raw_data",
+        "SHOW": "SHOW TABLES",
+        "EXPLAIN": "EXPLAIN SELECT 1",
+        "PRAGMA": "PRAGMA show_tables",
+        "CALL": "CALL pragma_version()",
+    }
+    assert list(examples) == list(READ_FORMS)
+    for form, sql in examples.items():
+        result = run_cli("sql", sql, "--db", str(tricky_db), "--format", "csv")
+        assert result.exit_code == 0, (form, result.output)
+        assert len(result.output.splitlines()) >= 2, form
 
 
 def test_describe_and_summarize_are_queries(run_cli: RunCli, tricky_db: Path) -> None:

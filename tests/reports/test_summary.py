@@ -87,7 +87,7 @@ def test_the_terminal_summary(run_cli: RunCli, sample_db: Path) -> None:
     assert result.exit_code == 0
     lines = [line.rstrip() for line in result.output.splitlines()]
     # One line, even past the 80 columns of a non-terminal.
-    head = "1 completed runs (0 failed): 21 rows, 7 valid, 14 invalid, success rate 33.33%, "
+    head = "1 completed run (0 failed): 21 rows, 7 valid, 14 invalid, success rate 33.33%, "
     assert lines[0].startswith(head) and lines[0].endswith(" rows/s")
     assert lines[0].removeprefix(head).split()[0].replace(",", "").isdigit()
     assert "errors by field and type" in lines

@@ -92,6 +92,12 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
     )
     assert expected_valid == 301
     assert summary.reason == "no messages for 1 s"
+    # One duration: the session's line shows what is stored.
+    assert query(
+        db,
+        "SELECT duration_s, epoch(finished_at - started_at) FROM ingestion_runs "
+        f"WHERE run_id = {summary.run_id}",
+    ) == [(summary.duration_s, summary.duration_s)]
     # Exactly the produced (partition, offset) pairs, each once, in processed_data xor errors.
     assert stored_coordinates(db) == sorted(sent.coordinates)
     assert query(
@@ -368,7 +374,7 @@ def test_produce_and_consume_commands_match_a_file_run(
     lines = result.output.splitlines()
     assert lines[0].startswith(f"assigned: {topic}[")
     assert lines[1].startswith("batch 1: 36 records, ")
-    assert lines[-1].startswith("run 1: 1 batches, 36 records, ")
+    assert lines[-1].startswith("run 1: 1 batch, 36 records, ")
     assert lines[-1].endswith(" (stopped: no messages for 1 s)")
     same = "SELECT external_id, amount, currency, source_channel FROM processed_data ORDER BY ALL"
     assert query(streamed, same) == query(filed, same)

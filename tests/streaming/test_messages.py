@@ -12,9 +12,16 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Mess
 
 from engine.batch import KAFKA_COLUMNS, LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
 from engine.errors import ConfigError
+from engine.pipeline import Tally
 from engine.sources.json import JsonSource
 from engine.sources.json_values import JsonValues
-from engine.streaming.events import Assigned, BatchWritten, PartitionStart, Revoked
+from engine.streaming.events import (
+    Assigned,
+    BatchWritten,
+    PartitionStart,
+    Revoked,
+    SessionSummary,
+)
 from engine.streaming.messages import headers_json, messages_batch, next_offsets
 from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
 from engine.validation.compiler import compile_schema
@@ -210,6 +217,14 @@ def test_log_lines() -> None:
     assert str(BatchWritten(4, 2, 0, 2, 5, 4, None, dead_letters=2)) == (
         "batch 4: 2 records, 0 valid, 2 invalid, latency 5 ms (write 4 ms), lag unknown, "
         "2 dead letters"
+    )
+    assert str(BatchWritten(5, 1, 0, 1, 5, 4, 0, dead_letters=1)) == (
+        "batch 5: 1 record, 0 valid, 1 invalid, latency 5 ms (write 4 ms), lag 0, 1 dead letter"
+    )
+    one = SessionSummary(2, 1, Tally(rows=1, valid=1), 0.25, "SIGINT received", (5.0,))
+    assert (
+        str(one)
+        == "run 2: 1 batch, 1 record, 1 valid, 0 invalid in 0.2 s (stopped: SIGINT received)"
     )
     assert str(Revoked((("t", 0), ("t", 1)), lost=False)) == (
         "revoked: t[0], t[1] (in-flight batch written first)"

@@ -148,7 +148,7 @@ def test_sigterm_writes_the_in_flight_batch_and_the_restart_resumes_after_it(
     first.send(signal.SIGTERM)
     assert first.finish(60) == 0, first.output()
     assert first.batches() == [(1, 500, 0)]
-    assert first.lines[-1].startswith("run 1: 1 batches, 500 records, ")
+    assert first.lines[-1].startswith("run 1: 1 batch, 500 records, ")
     assert first.lines[-1].endswith("(stopped: SIGTERM received)")
     per_partition = {p: sum(1 for q, _ in sent.coordinates if q == p) for p in range(3)}
     assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == sorted(
