@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,7 +43,7 @@ def _field_node(type_name: str) -> dict[str, Any]:
         dt: date
         ts: datetime
         t: time
-        u: __import__("uuid").UUID
+        u: UUID
         lit: typing.Literal["a", "b"]
         e: Color
 
@@ -129,11 +130,11 @@ def _compile_with(node: dict[str, Any]) -> tuple[Any, SchemaError | None]:
     class One(BaseModel):
         x: str
 
-    schema = copy.copy(One.__pydantic_core_schema__)
-    fields = copy.copy(schema["schema"])
+    schema: dict[str, Any] = dict(One.__pydantic_core_schema__)
+    fields: dict[str, Any] = dict(schema["schema"])
     fields["fields"] = {"x": {"type": "model-field", "schema": node, "metadata": {}}}
     schema["schema"] = fields
-    One.__pydantic_core_schema__ = schema  # type: ignore[misc]
+    One.__pydantic_core_schema__ = schema
     try:
         return compile_schema(One, typed=True), None
     except SchemaError as exc:

@@ -46,10 +46,10 @@ def ingest(
     invalid = query(db, "SELECT row_number, errors FROM ingestion_errors")
     raw = query(db, "SELECT count(*) FROM raw_data")[0][0]
     assert raw == len(valid) + len(invalid)
-    rows = [(r[0], "valid", r[1:]) for r in valid] + [
-        (r[0], "invalid", [(e["type"], e["loc"], e["msg"], e["input"]) for e in r[1]])
-        for r in invalid
-    ]
+    rows: list[tuple[int, str, Any]] = [(int(str(r[0])), "valid", r[1:]) for r in valid]
+    for number, errors in invalid:
+        listed = [(e["type"], e["loc"], e["msg"], e["input"]) for e in errors]  # type: ignore[attr-defined]
+        rows.append((int(str(number)), "invalid", listed))
     return sorted(rows)
 
 
@@ -73,7 +73,7 @@ def test_json_trailing_commas_are_invalid_json(
     lines = ['{"amount": 1,}', '{"amount": 1, "when": "2024-01-01T00:00:00.1234567",}']
     lines.append('{"amount": [1,]}')
     data = ndjson(write, *lines)
-    expected = []
+    expected: list[tuple[int, str, Any]] = []
     for number, line in enumerate(lines, start=1):
         try:
             json.loads(line)

@@ -28,6 +28,11 @@ zones = st.one_of(
 datetimes = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
 
 
+def bounded(key: str, limit: Any) -> Any:
+    constraints: dict[str, Any] = {key: limit}
+    return Field(**constraints)
+
+
 def pydantic_outcome(model: type[BaseModel], value: Any) -> tuple[Any, ...]:
     try:
         return ("ok", model.model_validate({"x": value}).x)  # type: ignore[attr-defined]
@@ -76,7 +81,7 @@ def test_datetime_bounds(
     near: list[int],
 ) -> None:
     limit = bound.replace(tzinfo=bound_zone) if bound_zone else bound
-    model = create_model("When", x=(datetime, Field(**{key: limit})))
+    model = create_model("When", x=(datetime, bounded(key, limit)))
     # Values right at the bound too (a second either side, in the bound's own zone or none).
     values = values + [(bound + timedelta(seconds=n), bound_zone) for n in near]
     texts = [t for moment, zone in values for t in datetime_texts(moment, zone)]
@@ -91,7 +96,7 @@ def test_datetime_bounds(
     near=st.lists(st.integers(min_value=-1, max_value=1), min_size=1, max_size=3),
 )
 def test_date_bounds(key: str, bound: date, values: list[date], near: list[int]) -> None:
-    model = create_model("Day", x=(date, Field(**{key: bound})))
+    model = create_model("Day", x=(date, bounded(key, bound)))
     values = values + [bound + timedelta(days=n) for n in near]
     texts = [d.isoformat() for d in values] + [f"{d.isoformat()}T00:00:00" for d in values]
     check(model, texts)
@@ -107,7 +112,7 @@ def test_date_bounds(key: str, bound: date, values: list[date], near: list[int])
 def test_time_bounds(
     key: str, bound: time, bound_zone: timezone | None, values: list[tuple[time, timezone | None]]
 ) -> None:
-    model = create_model("Clock", x=(time, Field(**{key: bound.replace(tzinfo=bound_zone)})))
+    model = create_model("Clock", x=(time, bounded(key, bound.replace(tzinfo=bound_zone))))
     texts = [t.replace(tzinfo=z).isoformat() for t, z in values] + [bound.isoformat()]
     check(model, texts)
 
