@@ -16,20 +16,29 @@ from enum import IntEnum
 
 import polars as pl
 
-ROW = "__row_number"
-LINE = "__line_number"
-RAW = "__raw"
-MALFORMED = "__malformed"
-MALFORMED_MSG = "__malformed_msg"
-KEYS = "__keys"
+from engine.columns import (
+    KAFKA_HEADERS,
+    KAFKA_KEY,
+    KAFKA_OFFSET,
+    KAFKA_PARTITION,
+    KAFKA_TIMESTAMP,
+    KAFKA_TOPIC,
+    KEYS,
+    LINE,
+    MALFORMED,
+    MALFORMED_MSG,
+    RAW,
+    ROW,
+    kind_column,
+)
 
 KAFKA_COLUMNS: dict[str, pl.DataType] = {
-    "__kafka_topic": pl.String(),
-    "__kafka_partition": pl.Int32(),
-    "__kafka_offset": pl.Int64(),
-    "__kafka_key": pl.String(),
-    "__kafka_timestamp": pl.Datetime("ms", "UTC"),
-    "__kafka_headers": pl.String(),
+    KAFKA_TOPIC: pl.String(),
+    KAFKA_PARTITION: pl.Int32(),
+    KAFKA_OFFSET: pl.Int64(),
+    KAFKA_KEY: pl.String(),
+    KAFKA_TIMESTAMP: pl.Datetime("ms", "UTC"),
+    KAFKA_HEADERS: pl.String(),
 }
 
 
@@ -46,10 +55,6 @@ class Kind(IntEnum):
     ARRAY = 7
 
 
-def kind_column(key: str) -> str:
-    return f"__kind:{key}"
-
-
 @dataclass(frozen=True)
 class RawBatch:
     """Raw rows of one chunk. ``typed`` is True when values carry JSON kinds."""
@@ -62,6 +67,20 @@ class RawBatch:
     def height(self) -> int:
         return self.frame.height
 
+
+__all__ = [
+    "KAFKA_COLUMNS",
+    "KEYS",
+    "LINE",
+    "LINEAGE_SCHEMA",
+    "MALFORMED",
+    "MALFORMED_MSG",
+    "RAW",
+    "ROW",
+    "Kind",
+    "RawBatch",
+    "kind_column",
+]
 
 LINEAGE_SCHEMA: dict[str, pl.DataType] = {
     ROW: pl.Int64(),

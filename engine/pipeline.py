@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -92,7 +92,7 @@ class Progress:
 class RunSummary:
     run_id: int | None
     path: str
-    status: str  # completed | skipped
+    status: Literal["completed", "skipped"]
     tally: Tally
     duration_s: float
     message: str = ""

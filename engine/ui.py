@@ -288,24 +288,26 @@ def plain(value: Any) -> None:
 def print_explanation(data: Any) -> None:
     """Render an engine.validation.explain.Explanation, one block per field."""
     unique = f"; unique key ({', '.join(data.unique)})" if data.unique else ""
+    # Everything from the model is escaped: a pattern's [a-z] is not Rich markup.
     console.print(
-        f"[bold]{data.model}[/] -> table [bold]{data.table}[/], for {data.source}; "
-        f"extra inputs: {data.extra}{unique}",
+        f"[bold]{escape(data.model)}[/] -> table [bold]{escape(data.table)}[/], for "
+        f"{data.source}; extra inputs: {data.extra}{escape(unique)}",
         highlight=False,
     )
     for field in data.fields:
-        keys = ", ".join(repr(k) for k in field.input_keys)
+        keys = escape(", ".join(repr(k) for k in field.input_keys))
         console.print(
-            f"\n  [bold]{field.name}[/]  [cyan]{field.sql_type}[/]  {field.requirement}  (input {keys})",
+            f"\n  [bold]{escape(field.name)}[/]  [cyan]{escape(field.sql_type)}[/]  "
+            f"{escape(field.requirement)}  (input {keys})",
             highlight=False,
         )
         for step in field.parse:
-            console.print(f"      parse   {step}", highlight=False)
+            console.print(f"      parse   {escape(step)}", highlight=False)
         for check in field.checks or ("-",):
-            console.print(f"      check   {check}", highlight=False)
-        console.print(f"      runs    {field.path}", highlight=False)
+            console.print(f"      check   {escape(check)}", highlight=False)
+        console.print(f"      runs    {escape(field.path)}", highlight=False)
     for note in data.model_level:
-        console.print(f"\n  model: {note}", highlight=False)
+        console.print(f"\n  model: {escape(note)}", highlight=False)
 
 
 def print_schema_list(items: list[tuple[str, str, str]]) -> None:

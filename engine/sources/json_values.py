@@ -1,28 +1,34 @@
 """From JSON record texts to per-key value columns that remember each value's JSON type.
 
 DuckDB's JSON functions parse every record once, vectorized, and hand back each requested
-key's value as JSON text; Polars then classifies the texts into kinds. Records DuckDB rejects
-get a second opinion from Python's ``json`` (which also accepts NaN and Infinity, as
-``json.loads`` does for Pydantic) so that the verdict matches ``model_validate(json.loads(raw))``.
+key's value as JSON text; Polars then classifies the texts into kinds. The oracle is Python's
+``json.loads`` (what ``model_validate(json.loads(raw))`` sees), and DuckDB's parser differs from
+it in places: it accepts trailing commas (``{"a": 1,}``), keeps the first of duplicate keys
+(Python keeps the last) and rejects lone surrogate escapes (``"\\ud800"``, which Python reads).
+So the records DuckDB rejects, and those where it could disagree (a comma before a closing
+bracket, a requested key written twice or with a ``\\u`` escape), get Python's verdict instead.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, Kind, kind_column
+from engine.columns import NEEDS_PYTHON, token_column
+from engine.sources.json_doubts import doubtful, key_pattern
 
-TOKENS = "__tokens"
+__all__ = ["JsonValues", "escape_surrogates", "token_column"]
 
-
-def token_column(key: str) -> str:
-    return f"__json:{key}"
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _path(key: str) -> str:
@@ -37,12 +43,16 @@ class JsonValues:
         self.keys = tuple(keys)
         self.want_all_keys = want_all_keys
         self._con = duckdb.connect(":memory:", config={"threads": 1})
+        self._key_pattern = key_pattern(self.keys)
         paths = ", ".join("'" + _path(k).replace("'", "''") + "'" for k in self.keys)
         extract = f"json_extract(t, [{paths}])" if self.keys else "[]::VARCHAR[]"
         key_list = "json_keys(t)" if want_all_keys else "NULL::VARCHAR[]"
+        # How many keys the record has, duplicates included (for the duplicate-key check).
+        key_count = "len(json_keys(t))" if self.keys and not want_all_keys else "NULL::BIGINT"
         self._query = (
             f"SELECT ok, CASE WHEN ok THEN {extract} END AS tokens, "
-            f"CASE WHEN ok THEN {key_list} END AS keys FROM "
+            f"CASE WHEN ok THEN {key_list} END AS keys, "
+            f"CASE WHEN ok THEN {key_count} END AS key_count FROM "
             "(SELECT t, json_valid(t) AS ok FROM texts)"
         )
 
@@ -64,9 +74,10 @@ class JsonValues:
             pl.lit(None, pl.String).alias(MALFORMED_MSG),
             pl.col("keys").cast(pl.List(pl.String)),
         )
-        rejected = parsed.select(pl.arg_where(~pl.col("ok"))).to_series()
+        rejected = np.flatnonzero(~parsed["ok"].to_numpy() | self._doubtful(parsed, records))
+        parsed = parsed.drop("key_count").with_columns(pl.lit(False).alias(NEEDS_PYTHON))
         if len(rejected):
-            parsed = self._second_opinion(parsed, rejected.to_list())
+            parsed = self._second_opinion(parsed, rejected.tolist())
         first = pl.col(RAW).str.strip_chars_start().str.head(1)
         not_object = pl.col("ok") & (first != "{")
         parsed = parsed.with_columns(
@@ -83,6 +94,7 @@ class JsonValues:
             pl.col(MALFORMED),
             pl.col(MALFORMED_MSG),
             pl.col("keys").alias(KEYS),
+            pl.col(NEEDS_PYTHON),
         ]
         for i, key in enumerate(self.keys):
             columns.extend(_classify(pl.col("tokens").list.get(i, null_on_oob=True), key))
@@ -91,14 +103,29 @@ class JsonValues:
             return out  # the usual case: no escapes anywhere in the batch
         return _unescape_strings(out, self.keys)
 
+    def _doubtful(self, parsed: pl.DataFrame, records: pl.Series) -> npt.NDArray[np.bool_]:
+        """Records DuckDB accepted but Python's json might read differently."""
+        accepted = records.zip_with(parsed["ok"], pl.Series([None], dtype=pl.String))
+        if not self.keys:
+            return doubtful(accepted, None, None, None)
+        present = parsed.select(
+            pl.sum_horizontal(
+                pl.col("tokens").list.get(i, null_on_oob=True).is_not_null()
+                for i in range(len(self.keys))
+            )
+        ).to_series()
+        counts = parsed["keys"].list.len() if self.want_all_keys else parsed["key_count"]
+        return doubtful(accepted, counts, present, self._key_pattern)
+
     def _second_opinion(self, parsed: pl.DataFrame, rejected: list[int]) -> pl.DataFrame:
-        """Re-parse the records DuckDB rejected with Python's json, row by (rare) row."""
+        """Re-parse doubtful records with Python's json, row by (rare) row."""
         raws = parsed[RAW].gather(rejected).to_list()
         ok: list[bool] = []
         tokens: list[list[str | None] | None] = []
         keys: list[list[str] | None] = []
         errors: list[str | None] = []
         messages: list[str | None] = []
+        needs_python: list[bool] = []
         for raw in raws:
             try:
                 value = json.loads(raw)
@@ -108,16 +135,25 @@ class JsonValues:
                 keys.append(None)
                 errors.append("json_invalid")
                 messages.append(f"Invalid JSON: {exc}")
+                needs_python.append(False)
                 continue
             ok.append(True)
             errors.append(None)
             messages.append(None)
             if isinstance(value, dict):
-                tokens.append([_to_token(value[k]) if k in value else None for k in self.keys])
-                keys.append(list(value))
+                found = [_to_token(value[k]) if k in value else None for k in self.keys]
+                names = [escape_surrogates(k) for k in value]
+                # A lone surrogate cannot live in an Arrow string: Pydantic decides the row.
+                lone = any(t is not None and t != escape_surrogates(t) for t in found) or any(
+                    n != k for n, k in zip(names, value, strict=True)
+                )
+                tokens.append([None if t is None else escape_surrogates(t) for t in found])
+                keys.append(names)
+                needs_python.append(lone)
             else:
                 tokens.append(None)
                 keys.append(None)
+                needs_python.append(False)
         patch = pl.DataFrame(
             {
                 "__i": pl.Series(rejected, dtype=pl.UInt32),
@@ -126,12 +162,18 @@ class JsonValues:
                 "keys": pl.Series(keys, dtype=pl.List(pl.String)),
                 MALFORMED: pl.Series(errors, dtype=pl.String),
                 MALFORMED_MSG: pl.Series(messages, dtype=pl.String),
+                NEEDS_PYTHON: pl.Series(needs_python, dtype=pl.Boolean),
             }
         )
         patch = patch.with_columns(pl.Series(RAW, raws))
         base = parsed.with_row_index("__i")
         kept = base.filter(~pl.col("__i").is_in(patch["__i"].implode()))
         return pl.concat([kept, patch.select(base.columns)]).sort("__i").drop("__i")
+
+
+def escape_surrogates(text: str) -> str:
+    """Lone surrogates (which UTF-8 cannot hold) as JSON ``\\uXXXX`` escapes."""
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _to_token(value: Any) -> str:

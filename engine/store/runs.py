@@ -16,9 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from engine.store.ddl import RUNS
 from engine.store.store import Store
+
+# A run's status as stored: running until it ends; a Kafka session whose process died is
+# interrupted (its committed batches are kept), a file run that did not commit is failed.
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+SourceKind = Literal["file", "kafka"]
 
 FILE_INTERRUPTED = "interrupted: the process ended before the run committed; no rows were kept"
 KAFKA_INTERRUPTED = (
@@ -28,7 +34,7 @@ KAFKA_INTERRUPTED = (
 
 @dataclass(frozen=True)
 class RunStart:
-    source_kind: str
+    source_kind: SourceKind
     source_path: str
     format: str
     schema_name: str
@@ -79,7 +85,7 @@ def record_progress(
     counts: RunCounts,
     started: datetime,
     *,
-    status: str,
+    status: RunStatus,
     content_hash: str | None = None,
     message: str | None = None,
 ) -> float:

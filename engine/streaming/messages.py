@@ -15,16 +15,14 @@ import polars as pl
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from engine.batch import KAFKA_COLUMNS, LINE, MALFORMED, MALFORMED_MSG, RAW, RawBatch
+from engine.columns import KAFKA_HEADERS as HEADERS
+from engine.columns import KAFKA_KEY as KEY
+from engine.columns import KAFKA_OFFSET as OFFSET
+from engine.columns import KAFKA_PARTITION as PARTITION
+from engine.columns import KAFKA_TIMESTAMP as TIMESTAMP
+from engine.columns import KAFKA_TOPIC as TOPIC
 from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
-
-TOPIC = "__kafka_topic"
-PARTITION = "__kafka_partition"
-OFFSET = "__kafka_offset"
-KEY = "__kafka_key"
-TIMESTAMP = "__kafka_timestamp"
-HEADERS = "__kafka_headers"
-assert set(KAFKA_COLUMNS) == {TOPIC, PARTITION, OFFSET, KEY, TIMESTAMP, HEADERS}
 
 NO_VALUE = "Invalid JSON: the message has no value"
 

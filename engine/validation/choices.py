@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -11,13 +12,13 @@ from pydantic_core import SchemaValidator, ValidationError
 from engine.batch import Kind
 from engine.validation.common import message
 from engine.validation.numbers import parse_int
-from engine.validation.rules import Parsed, Rule, Value
+from engine.validation.rules import Parsed, Rule, Unsupported, Value
 
 
-def sentinel_message(schema: dict[str, Any]) -> str:
+def sentinel_message(schema: Mapping[str, Any]) -> str:
     """The message pydantic-core gives for a choice error, got by asking it directly."""
     try:
-        SchemaValidator(schema).validate_python(object())
+        SchemaValidator(dict(schema)).validate_python(object())
     except ValidationError as exc:
         return str(exc.errors()[0]["msg"])
     raise AssertionError("a sentinel object validated")  # pragma: no cover
@@ -38,11 +39,11 @@ def _numeric(value: Value) -> pl.Expr:
     )
 
 
-def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_literal(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """str choices match strings exactly; int and bool choices match equal numbers (1, 1.0, True)."""
     expected = list(schema["expected"])
     if any(isinstance(c, Enum) or c is None for c in expected):
-        raise NotImplementedError("Literal with enum members or None")
+        raise Unsupported("Literal with enum members or None", "Literal of str, int or bool values")
     kinds = {bool if isinstance(c, bool) else type(c) for c in expected}
     if kinds == {str}:
         matched = value.is_str & value.text.is_in(expected)
@@ -58,7 +59,10 @@ def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
         typed = number.cast(pl.Int64, strict=False) if kinds == {int} else number == 1.0
         dtype = pl.Int64() if kinds == {int} else pl.Boolean()
     else:
-        raise NotImplementedError(f"Literal mixing {sorted(k.__name__ for k in kinds)} values")
+        raise Unsupported(
+            f"Literal mixing {sorted(k.__name__ for k in kinds)} values",
+            "a Literal whose values are all str, all int or all bool",
+        )
     rules = [
         Rule("literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}")
     ]
@@ -67,23 +71,27 @@ def parse_literal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
         rules.insert(
             0, Rule("int_parsing_size", too_big, int_size_message(), describe="fits 64 bits")
         )
-    return Parsed(typed, tuple(rules), dtype, ("exact match",))
+    return Parsed(value=typed, rules=tuple(rules), dtype=dtype, steps=("exact match",))
 
 
-def parse_enum(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_enum(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """Stores the member's value: str enums match strings exactly, int enums parse an int first."""
     members: list[Enum] = list(schema["members"])
     values = [m.value for m in members]
     sub_type = schema.get("sub_type")
     message = sentinel_message(schema)
     describe = f"one of {values!r}"
+    # A custom _missing_ hook may still turn an unmatched value into a member: Pydantic decides.
+    missing_hook = schema.get("missing")
     if sub_type == "str" or (sub_type is None and all(isinstance(v, str) for v in values)):
         matched = value.is_str & value.text.is_in(values)
+        missing = None if missing_hook is None else (~value.absent & ~matched)
         return Parsed(
-            value.text,
-            (Rule("enum", ~matched, message, describe=describe),),
-            pl.String(),
-            ("match a value",),
+            value=value.text,
+            rules=(Rule("enum", ~matched, message, describe=describe),),
+            dtype=pl.String(),
+            steps=("match a value",),
+            python=missing,
         )
     if sub_type == "int" or (sub_type is None and all(type(v) is int for v in values)):
         number = parse_int(value, {}, config)
@@ -99,7 +107,21 @@ def parse_enum(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
         rule = Rule("enum", ~matched, message, describe=describe)
         rules = (*rules, rule)
         typed = number.value.cast(pl.Int64, strict=False)
-        return Parsed(typed, rules, pl.Int64(), steps, number.python, number.helpers)
-    raise NotImplementedError(
-        f"Enum {schema['cls'].__name__} with values of mixed or non str/int types"
+        missing = None if missing_hook is None else (~value.absent & ~matched)
+        python = number.python if missing is None else _either(number.python, missing)
+        return Parsed(
+            value=typed,
+            rules=rules,
+            dtype=pl.Int64(),
+            steps=steps,
+            python=python,
+            helpers=number.helpers,
+        )
+    raise Unsupported(
+        f"Enum {schema['cls'].__name__} with values of mixed or non str/int types",
+        "an Enum whose values are all str or all int",
     )
+
+
+def _either(a: pl.Expr | None, b: pl.Expr) -> pl.Expr:
+    return b if a is None else (a | b)

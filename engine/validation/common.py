@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import polars as pl
@@ -36,3 +37,8 @@ def nan_safe(compare: pl.Expr, value: pl.Expr) -> pl.Expr:
 # strip_chars does the same, so numbers and strings are trimmed identically.
 def trim(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars()
+
+
+def plain_value(value: Any) -> Any:
+    """A default as a column holds it: an Enum member's value, anything else as is."""
+    return value.value if isinstance(value, Enum) else value

@@ -6,6 +6,7 @@ Plain decimal strings are handled vectorized; exponents, underscores and non-ASC
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -13,17 +14,20 @@ import polars as pl
 
 from engine.batch import Kind
 from engine.validation.common import message, trim
-from engine.validation.rules import Parsed, Rule, Value
+from engine.validation.rules import Parsed, Rule, Unsupported, Value
 
 PLAIN_RE = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 SPECIAL_RE = r"^[+-]?(?i:inf|infinity|s?nan[0-9]*)$"
 ASCII_PRINTABLE_RE = r"^[\x21-\x7e]*$"
 
 
-def decimal_dtype(schema: dict[str, Any]) -> pl.Decimal:
+def decimal_dtype(schema: Mapping[str, Any]) -> pl.Decimal:
     places = schema.get("decimal_places")
     if places is None:
-        raise NotImplementedError("Decimal without decimal_places (no fixed-scale DECIMAL column)")
+        raise Unsupported(
+            "a Decimal without decimal_places (no fixed-scale DECIMAL column)",
+            "Field(decimal_places=N) on the Decimal, or float",
+        )
     digits = schema.get("max_digits") or 38
     return pl.Decimal(min(int(digits), 38), int(places))
 
@@ -51,7 +55,7 @@ def _digit_counts(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return digits, decimals
 
 
-def _bounds(number: pl.Expr, schema: dict[str, Any]) -> list[Rule]:
+def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
     """multiple_of, le, lt, ge, gt after the digit checks, in exact decimal arithmetic."""
     rules: list[Rule] = []
     multiple_of = schema.get("multiple_of")
@@ -87,7 +91,7 @@ def _bounds(number: pl.Expr, schema: dict[str, Any]) -> list[Rule]:
     return rules
 
 
-def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     dtype = decimal_dtype(schema)
     t = trim(value.text)
     plain = t.str.contains(PLAIN_RE)
@@ -125,7 +129,7 @@ def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
                 describe="parse as decimal",
             ),
         ]
-    allow_inf_nan = schema.get("allow_inf_nan", False)
+    allow_inf_nan = schema.get("allow_inf_nan", config.get("allow_inf_nan", False))
     if not allow_inf_nan:
         rules.append(
             Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
@@ -165,5 +169,9 @@ def parse_decimal(value: Value, schema: dict[str, Any], config: dict[str, Any]) 
     rules.extend(_bounds(parsed, schema))
     python = (is_text & unsure) | exponent_float
     return Parsed(
-        parsed, tuple(rules), dtype, ("trim, parse plain decimal; exponents by Pydantic",), python
+        value=parsed,
+        rules=tuple(rules),
+        dtype=dtype,
+        steps=("trim, parse plain decimal; exponents by Pydantic",),
+        python=python,
     )

@@ -6,7 +6,9 @@ from collections import Counter
 
 import polars as pl
 
-ERRORS = "__errors"
+from engine.columns import ERRORS
+
+__all__ = ["ERRORS", "ERROR_DTYPE", "ERROR_STRUCT", "count_error_lists", "count_errors", "error"]
 
 ERROR_STRUCT = pl.Struct(
     {

@@ -32,7 +32,7 @@ class Explanation:
     model_level: list[str]
 
 
-def _path(notes: list[str], has_python_rows: bool) -> str:
+def _path(notes: tuple[str, ...], has_python_rows: bool) -> str:
     untwinned = [
         n.split(":")[0].removeprefix("validator ") for n in notes if n.endswith(", Pydantic")
     ]
@@ -75,8 +75,8 @@ def explain_compiled(schema: CompiledSchema) -> Explanation:
                 _path(program.notes, program.python_rows is not None),
             )
         )
-    model_level = [*schema.notes]
-    if schema.model_python == "all":
+    model_level = [*schema.model_level.notes]
+    if schema.model_level.python == "all":
         model_level.append("every row goes through Pydantic (before/wrap model validator)")
     return Explanation(
         schema.model.__name__,

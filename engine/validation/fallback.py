@@ -9,7 +9,6 @@ or structured errors, so downstream code cannot tell which path a row took.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,9 +19,10 @@ from uuid import UUID
 import polars as pl
 from pydantic import ValidationError
 
-from engine.batch import RAW, ROW
+from engine.columns import ERRORS, RAW, ROW
+from engine.sources.json_values import SURROGATE, escape_surrogates
 from engine.validation.compiler import CompiledSchema
-from engine.validation.error_list import ERROR_DTYPE, ERRORS
+from engine.validation.error_list import ERROR_DTYPE
 
 
 def python_input(row: dict[str, Any], keys: Sequence[str], typed: bool) -> Any:
@@ -45,23 +45,10 @@ def _json_default(value: Any) -> Any:
 
 
 def json_input(value: Any) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return json.dumps(str(value))
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-def _store_value(value: Any, dtype: pl.DataType) -> Any:
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC)
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
-            value = value.replace(tzinfo=None)
-    if isinstance(value, time) and value.tzinfo is not None:
-        value = utc_time(value)
-    if isinstance(value, UUID):
-        value = str(value)
-    return value
+    """An error's input as JSON text, the way Python's json writes it (NaN, Infinity), with
+    lone surrogates escaped (a UTF-8 column cannot hold them)."""
+    text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return escape_surrogates(text)
 
 
 def utc_time(value: time) -> time:
@@ -71,23 +58,61 @@ def utc_time(value: time) -> time:
     return moment.time()
 
 
-def _fits(value: Any, dtype: pl.DataType) -> bool:
-    """Python ints are unbounded; the storage column is not."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return True
-    if isinstance(dtype, pl.Decimal):
-        return bool(abs(value) < 10 ** (dtype.precision or 38))
-    if dtype == pl.Int64():
-        return -(2**63) <= value < 2**63
-    return True
+# Valid per Pydantic, but not storable as it is: (error type, message) per problem. These are
+# the engine's documented storage-range errors (README, "Known, deliberate differences").
+STORAGE_ERRORS = {
+    "int_storage_overflow": "Valid integer, but too large for the {column} column it is stored in",
+    "datetime_storage_overflow": (
+        "Valid datetime, but in UTC it falls outside years 1-9999, "
+        "which the {column} column it is stored in cannot give back"
+    ),
+    "string_storage_surrogate": (
+        "Valid string, but it holds a lone surrogate, which the {column} column "
+        "(UTF-8) cannot store"
+    ),
+}
 
 
-def _overflow_error(key: str, value: int, dtype: pl.DataType) -> dict[str, Any]:
-    column = "HUGEINT (38 digits)" if isinstance(dtype, pl.Decimal) else "BIGINT"
+class Unstorable(Exception):
+    def __init__(self, error_type: str) -> None:
+        self.error_type = error_type
+        super().__init__(error_type)
+
+
+def storable(value: Any, dtype: pl.DataType) -> Any:
+    """The value as its column holds it, or :class:`Unstorable` saying why it cannot be."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if isinstance(dtype, pl.Decimal) and abs(value) >= 10 ** (dtype.precision or 38):
+            raise Unstorable("int_storage_overflow")
+        if dtype == pl.Int64() and not -(2**63) <= value < 2**63:
+            raise Unstorable("int_storage_overflow")
+        return value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise Unstorable("datetime_storage_overflow") from None
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            value = value.replace(tzinfo=None)
+        return value
+    if isinstance(value, time) and value.tzinfo is not None:
+        return utc_time(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, str) and SURROGATE.search(value):
+        raise Unstorable("string_storage_surrogate")
+    return value
+
+
+def _storage_error(key: str, error_type: str, value: Any, sql_type: str) -> dict[str, Any]:
     return {
-        "type": "int_storage_overflow",
+        "type": error_type,
         "loc": [key],
-        "msg": f"Valid integer, but too large for the {column} column it is stored in",
+        "msg": STORAGE_ERRORS[error_type].format(column=sql_type),
         "input": json_input(value),
     }
 
@@ -119,22 +144,27 @@ def run_pydantic(
             problems = [
                 {
                     "type": e["type"],
-                    "loc": [str(part) for part in e["loc"]],
-                    "msg": e["msg"],
+                    "loc": [escape_surrogates(str(part)) for part in e["loc"]],
+                    "msg": escape_surrogates(e["msg"]),
                     "input": json_input(e["input"]),
                 }
                 for e in exc.errors(include_url=False)
             ]
             add(row[ROW], row[RAW], problems)
             continue
-        stored = {p.name: _store_value(getattr(model, p.name), p.dtype) for p in schema.fields}
-        too_big = [p for p in schema.fields if not _fits(stored[p.name], p.dtype)]
-        if too_big:
-            add(
-                row[ROW],
-                row[RAW],
-                [_overflow_error(p.keys[0], stored[p.name], p.dtype) for p in too_big],
-            )
+        stored: dict[str, Any] = {}
+        unstorable = []
+        for program in schema.fields:
+            try:
+                stored[program.name] = storable(getattr(model, program.name), program.dtype)
+            except Unstorable as problem:
+                # Like Pydantic's own errors: located by the key used, with the input as given.
+                key = next((k for k in program.keys if k in data), program.loc_name)
+                loc = key if program.loc_by_alias else program.name
+                given = data.get(key) if isinstance(data, dict) else None
+                unstorable.append(_storage_error(loc, problem.error_type, given, program.sql_type))
+        if unstorable:
+            add(row[ROW], row[RAW], unstorable)
             continue
         valid_rows.append(row[ROW])
         for program in schema.fields:

@@ -7,7 +7,7 @@ characters, they are removed and the parse retried (so ``"1_000"`` is 1000 but `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +16,10 @@ import polars as pl
 
 from engine.batch import Kind
 from engine.validation.common import message, nan_safe, trim
+from engine.validation.int_grammar import JSON_INT, cleaned_int_text
 from engine.validation.rules import Helper, Parsed, Rule, Value
 
 FLOAT_RE = r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
-INT_RE = r"^[+-]?[0-9]+(?:\.0+)?$"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 HUGE_DIGITS = 38  # a Decimal(38, 0) column holds every int of up to 38 digits
 
@@ -41,24 +41,18 @@ def _plain_failed(plain: Helper, value: Value) -> pl.Expr:
     return pl.col(plain.name).is_null() & value.text.is_not_null()
 
 
-def _number_text(
-    value: Value, pattern: str, purpose: str, *, trim_separated: bool
-) -> tuple[pl.Expr, tuple[Helper, ...]]:
-    """The string Rust would parse (trimmed, maybe without separators), or null if none.
-
-    pydantic-core retries with underscores removed when the plain parse fails; for floats it
-    does so on the untrimmed text (so " 1_000" fails), for ints on the trimmed text. The
-    underscore variant is computed only for the rare values that contain one.
-    """
-    t = trim(value.text)
-    plain = Helper(value.helper(f"{purpose}_plain"), pl.when(t.str.contains(pattern)).then(t))
-    base = t if trim_separated else value.text
-    separated = Helper(
-        value.helper(f"{purpose}_separated"),
-        pl.when(_underscore_free(base).str.contains(pattern)).then(_underscore_free(base)),
-        rows=_plain_failed(plain, value),
+def _int_text(value: Value) -> tuple[pl.Expr, tuple[Helper, ...]]:
+    """The integer text pydantic-core would parse (``int_grammar``), or null if none: the text
+    as it is when it is a JSON integer, else its cleaned form, computed only on those rows."""
+    exact = Helper(
+        value.helper("int_exact"), pl.when(value.text.str.contains(JSON_INT)).then(value.text)
     )
-    return pl.coalesce(pl.col(plain.name), pl.col(separated.name)), (plain, separated)
+    cleaned = Helper(
+        value.helper("int_cleaned"),
+        cleaned_int_text(value.text),
+        rows=_plain_failed(exact, value),
+    )
+    return pl.coalesce(pl.col(exact.name), pl.col(cleaned.name)), (exact, cleaned)
 
 
 def _float_text(value: Value) -> tuple[pl.Expr, tuple[Helper, ...]]:
@@ -82,7 +76,7 @@ def _float_text(value: Value) -> tuple[pl.Expr, tuple[Helper, ...]]:
     return pl.coalesce(pl.col(plain.name), pl.col(retried.name)), (plain, retried)
 
 
-def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_float(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     from_text, helpers = _float_text(value)
     if value.kind is None:
         number_expr = from_text
@@ -131,10 +125,16 @@ def parse_float(value: Value, schema: dict[str, Any], config: dict[str, Any]) ->
         )
     rules.extend(_bounds(number, schema, float_mod=True))
     steps = ("trim, parse float (Rust grammar, _ separators)",)
-    return Parsed(number, tuple(rules), pl.Float64(), steps, None, (*helpers, parsed))
+    return Parsed(
+        value=number,
+        rules=tuple(rules),
+        dtype=pl.Float64(),
+        steps=steps,
+        helpers=(*helpers, parsed),
+    )
 
 
-def int_dtype(schema: dict[str, Any]) -> pl.DataType:
+def int_dtype(schema: Mapping[str, Any]) -> pl.DataType:
     """Int64 when the constraints keep values in 64 bits, else a 38-digit decimal (HUGEINT)."""
     low = schema.get("ge", schema.get("gt"))
     high = schema.get("le", schema.get("lt"))
@@ -143,14 +143,11 @@ def int_dtype(schema: dict[str, Any]) -> pl.DataType:
     return pl.Decimal(HUGE_DIGITS, 0)
 
 
-def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_int(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """Parsed and checked as a 38-digit decimal (exact), stored as ``int_dtype(schema)``."""
     dtype = int_dtype(schema)
     wide = pl.Decimal(HUGE_DIGITS, 0)
-    t = trim(value.text)
-    text, helpers = _number_text(value, INT_RE, "int", trim_separated=True)
-    digits = text.str.replace(r"\.0+$", "")
-    too_long = t.str.len_bytes() > 4300
+    digits, helpers = _int_text(value)
     parsed_text = Helper(value.helper("int_wide"), digits.cast(wide, strict=False))
     from_text = pl.col(parsed_text.name)
     rules: list[Rule] = []
@@ -158,12 +155,6 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
         number = from_text
         overflow = digits.is_not_null() & from_text.is_null()
         rules += [
-            Rule(
-                "int_parsing_size",
-                too_long,
-                message("int_parsing_size"),
-                describe="at most 4300 digits",
-            ),
             Rule(
                 "int_parsing",
                 digits.is_null(),
@@ -211,9 +202,9 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
             ),
             Rule(
                 "int_parsing_size",
-                (is_float & ~in_range) | (value.is_str & too_long),
+                is_float & ~in_range,
                 message("int_parsing_size"),
-                describe="size limits",
+                describe="a float within 64 bits",
             ),
             Rule(
                 "int_parsing",
@@ -226,12 +217,17 @@ def parse_int(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
     number = pl.col(parsed.name)
     rules.extend(_bounds(number, schema, float_mod=False))
     steps = (
-        "trim, parse int (digits, optional .000, _ separators)",
+        "a JSON integer, else pydantic-core's cleaning (trim, sign, leading zeros, .000, _)",
         f"ints over {HUGE_DIGITS} digits go to Pydantic",
     )
     all_helpers = (*helpers, parsed_text, parsed)
     return Parsed(
-        number.cast(dtype, strict=False), tuple(rules), dtype, steps, overflow, all_helpers
+        value=number.cast(dtype, strict=False),
+        rules=tuple(rules),
+        dtype=dtype,
+        steps=steps,
+        python=overflow,
+        helpers=all_helpers,
     )
 
 
@@ -251,7 +247,7 @@ def _off_multiple(step: float) -> Callable[[pl.Series], pl.Series]:
     return apply
 
 
-def _bounds(number: pl.Expr, schema: dict[str, Any], *, float_mod: bool) -> list[Rule]:
+def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> list[Rule]:
     """multiple_of, le, lt, ge, gt: pydantic-core's order; NaN fails every comparison."""
     rules: list[Rule] = []
     multiple_of = schema.get("multiple_of")

@@ -9,17 +9,24 @@ so the whole schema is evaluated as one ``select`` over a batch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from engine.batch import Kind
+from engine.columns import helper_column, value_column
+
+__all__ = ["FieldProgram", "Helper", "Parsed", "Rule", "Unsupported", "Value", "value_column"]
 
 
-def value_column(name: str) -> str:
-    """Where a field's typed value lives during validation (raw input keeps the plain name)."""
-    return f"__v:{name}"
+class Unsupported(Exception):
+    """A parser meets a construct it cannot compile; the walker names the field."""
+
+    def __init__(self, problem: str, instead: str) -> None:
+        self.problem = problem
+        self.instead = instead
+        super().__init__(problem)
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class Value:
     name: str = ""
 
     def helper(self, purpose: str) -> str:
-        return f"__h:{self.name}:{purpose}"
+        return helper_column(self.name, purpose)
 
     @property
     def absent(self) -> pl.Expr:
@@ -83,7 +90,7 @@ class Rule:
     describe: str = ""  # human summary for ``schema explain``
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Parsed:
     """What parsing a value to a type gives: the typed value and the rules met on the way."""
 
@@ -96,21 +103,24 @@ class Parsed:
     sql_type: str | None = None  # when the DuckDB type is not the dtype's default (UUID)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class FieldProgram:
     """Everything the engine needs to validate and store one model field."""
 
     name: str
     keys: tuple[str, ...]  # input keys tried in order (alias first)
     value: pl.Expr
-    rules: list[Rule]
+    rules: tuple[Rule, ...]
     dtype: pl.DataType
     sql_type: str
     required: bool
     default: Any = None
     python_rows: pl.Expr | None = None  # rows that need Pydantic itself for this field
-    notes: list[str] = field(default_factory=list)
-    helpers: list[Helper] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+    helpers: tuple[Helper, ...] = ()
+    loc_by_alias: bool = True  # errors name the key used (else the field's name)
 
-    def rule_name(self, index: int) -> str:
-        return f"{self.name}|{self.rules[index].error_type}#{index}"
+    @property
+    def loc_name(self) -> str:
+        """How errors name the field when its value is absent: its first key."""
+        return self.keys[0] if self.loc_by_alias else self.name

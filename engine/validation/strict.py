@@ -8,7 +8,8 @@ every present value of those fails with Pydantic's type error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
@@ -17,7 +18,7 @@ from engine.batch import Kind
 from engine.validation.common import message
 from engine.validation.rules import Parsed, Rule, Value
 
-Parser = Callable[[Value, dict[str, Any], dict[str, Any]], Parsed]
+Parser = Callable[[Value, Mapping[str, Any], Mapping[str, Any]], Parsed]
 
 ACCEPTED = {
     "int": ((Kind.INT,), "int_type"),
@@ -30,7 +31,7 @@ INSTANCE_OF = {"decimal": "Decimal", "uuid": "UUID"}
 
 
 def strict_parse(
-    kind: str, parser: Parser, value: Value, schema: dict[str, Any], config: dict[str, Any]
+    kind: str, parser: Parser, value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]
 ) -> Parsed:
     lax = parser(value, schema, config)
     present = ~value.absent
@@ -43,14 +44,7 @@ def strict_parse(
             message(error_type),
             describe=f"strict: JSON {'/'.join(k.name.lower() for k in kinds)} only",
         )
-        return Parsed(
-            lax.value,
-            (rule, *lax.rules),
-            lax.dtype,
-            ("strict", *lax.steps),
-            lax.python,
-            lax.helpers,
-        )
+        return dataclasses.replace(lax, rules=(rule, *lax.rules), steps=("strict", *lax.steps))
     if kind in NEVER:
         rule = Rule(
             NEVER[kind],
@@ -69,11 +63,9 @@ def strict_parse(
     else:
         return lax
     return Parsed(
-        pl.lit(None, lax.dtype),
-        (rule,),
-        lax.dtype,
-        ("strict: every file value fails",),
-        None,
-        (),
-        lax.sql_type,
+        value=pl.lit(None, lax.dtype),
+        rules=(rule,),
+        dtype=lax.dtype,
+        steps=("strict: every file value fails",),
+        sql_type=lax.sql_type,
     )

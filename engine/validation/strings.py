@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -12,7 +13,7 @@ from engine.validation.common import message
 from engine.validation.rules import Parsed, Rule, Value
 
 
-def _option(schema: dict[str, Any], config: dict[str, Any], key: str, config_key: str) -> Any:
+def _option(schema: Mapping[str, Any], config: Mapping[str, Any], key: str, config_key: str) -> Any:
     return schema[key] if key in schema else config.get(config_key)
 
 
@@ -25,9 +26,12 @@ def rust_regex_ok(pattern: str) -> bool:
     return True
 
 
-def parse_str(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_str(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     strict = bool(schema.get("strict", config.get("strict", False)))
-    coerce = bool(config.get("coerce_numbers_to_str", False)) and not strict
+    coerce = bool(_option(schema, config, "coerce_numbers_to_str", "coerce_numbers_to_str"))
+    coerce = coerce and not strict
+    # Python's re and Rust's regex differ in places: with python-re, Pydantic decides.
+    python_re = _option(schema, config, "regex_engine", "regex_engine") == "python-re"
     rules: list[Rule] = []
     python: pl.Expr | None = None
     if value.kind is not None:
@@ -63,7 +67,7 @@ def parse_str(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
         )
     pattern = _option(schema, config, "pattern", "str_pattern")
     if pattern is not None:
-        if rust_regex_ok(pattern):
+        if rust_regex_ok(pattern) and not python_re:
             rules.append(
                 Rule(
                     "string_pattern_mismatch",
@@ -74,14 +78,16 @@ def parse_str(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> P
             )
         else:
             python = value.is_str if python is None else (python | value.is_str)
-            steps.append(f"pattern {pattern!r} needs Python's re: checked by Pydantic")
+            steps.append(f"pattern {pattern!r} with Python's re: checked by Pydantic")
     if _option(schema, config, "to_lower", "str_to_lower"):
         text = text.str.to_lowercase()
         steps.append("to lower case")
     elif _option(schema, config, "to_upper", "str_to_upper"):
         text = text.str.to_uppercase()
         steps.append("to upper case")
-    return Parsed(text, tuple(rules), pl.String(), tuple(steps), python)
+    return Parsed(
+        value=text, rules=tuple(rules), dtype=pl.String(), steps=tuple(steps), python=python
+    )
 
 
 def _case_variants(word: str) -> list[str]:
@@ -95,7 +101,7 @@ TRUE_TEXT = [v for w in TRUE_WORDS for v in _case_variants(w)]
 FALSE_TEXT = [v for w in FALSE_WORDS for v in _case_variants(w)]
 
 
-def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_bool(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """Exactly pydantic-core's words (ASCII case-insensitive, no trimming), 0/1 numbers."""
     is_true = value.text.is_in(TRUE_TEXT)
     is_false = value.text.is_in(FALSE_TEXT)
@@ -143,4 +149,9 @@ def parse_bool(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
                 describe="bool words, 0 or 1",
             ),
         ]
-    return Parsed(parsed, tuple(rules), pl.Boolean(), ("bool words (case-insensitive) or 0/1",))
+    return Parsed(
+        value=parsed,
+        rules=tuple(rules),
+        dtype=pl.Boolean(),
+        steps=("bool words (case-insensitive) or 0/1",),
+    )

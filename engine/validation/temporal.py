@@ -12,14 +12,15 @@ Aware datetimes are stored in UTC; a naive value is stored as given.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import polars as pl
 
 from engine.batch import Kind
 from engine.validation.common import message
-from engine.validation.rules import Helper, Parsed, Rule, Value
+from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
 
 DATE = r"(\d{4})-(\d{2})-(\d{2})"
 DATETIME_RE = (
@@ -47,8 +48,13 @@ def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
 OFFSET_RE = r"([Zz]|[+-]\d{2}:?\d{2})$"
 
 
+UTC_FIELD = "utc"
+OFFSET_FIELD = "offset"  # minutes east of UTC; null for a naive value
+
+
 def general_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
-    """UTC datetime (null when invalid) for every form of DATETIME_RE, computed in stages.
+    """For every form of DATETIME_RE: a struct of the UTC datetime and the UTC offset in
+    minutes (both null when invalid; the offset null for a naive value), computed in stages.
 
     Once the capture-free shape matches, the parts sit at fixed positions; only the optional
     fraction and offset need a small regex each. Staged columns keep Polars from evaluating
@@ -112,11 +118,13 @@ def general_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
         safe = pl.when(pl.col("ok"))
         sign = pl.when(pl.col("offset").str.starts_with("-")).then(-1).otherwise(1)
         offset_minutes = (
-            pl.when(pl.col("zulu"))
+            pl.when(pl.col("offset").is_null())
+            .then(None)
+            .when(pl.col("zulu"))
             .then(0)
             .otherwise(sign * (pl.col("off_hours") * 60 + pl.col("off_minutes")))
         )
-        naive = pl.datetime(
+        wall = pl.datetime(
             *(
                 safe.then(pl.col(c)).otherwise(d)
                 for c, d in (
@@ -131,8 +139,13 @@ def general_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
             ),
             time_unit="us",
         )
-        utc = naive - pl.duration(minutes=pl.when(pl.col("ok")).then(offset_minutes).otherwise(0))
-        return parts.select(pl.when(pl.col("ok")).then(utc).alias("v")).to_series()
+        utc = wall - pl.duration(minutes=offset_minutes.fill_null(0))
+        return parts.select(
+            pl.struct(
+                pl.when(pl.col("ok")).then(utc).alias(UTC_FIELD),
+                pl.when(pl.col("ok")).then(offset_minutes).cast(pl.Int32).alias(OFFSET_FIELD),
+            ).alias("v")
+        ).to_series()
 
     return compute
 
@@ -157,7 +170,8 @@ MIN_TIMESTAMP = -11_676_096_000  # 1600-01-01
 
 
 def _slow_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
-    """Whole-second unix timestamps (digits), else the general ISO forms.
+    """Whole-second unix timestamps (digits; UTC, so offset 0), else the general ISO forms,
+    as ``general_datetime``'s struct.
 
     Milliseconds, fractions and out-of-range timestamps are left to Pydantic."""
     general = general_datetime(text)
@@ -166,24 +180,34 @@ def _slow_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
         number = pl.when(text.str.contains(SECONDS_RE)).then(text.cast(pl.Int64, strict=False))
         in_range = (number.abs() <= MS_WATERSHED) & (number >= MIN_TIMESTAMP)
         epoch = pl.lit(0).cast(pl.Datetime("us")) + pl.duration(seconds=number)
-        seconds = frame.select(pl.when(in_range).then(epoch).alias("s")).to_series()
+        seconds = frame.select(
+            pl.when(in_range)
+            .then(pl.struct(epoch.alias(UTC_FIELD), pl.lit(0, pl.Int32).alias(OFFSET_FIELD)))
+            .alias("v")
+        ).to_series()
         if seconds.null_count() == 0:
             return seconds
-        return seconds.fill_null(general(frame))
+        return seconds.zip_with(seconds.is_not_null(), general(frame))
 
     return compute
 
 
-def parse_date(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_date(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
+    _refuse_now(schema, "PastDate / FutureDate")
     text = value.text
     shaped = (text.str.len_bytes() == 10) & text.str.contains(DATE_RE)
     parsed = pl.when(shaped).then(text.str.to_date("%Y-%m-%d", strict=False))
+    rules = _type_error(value, "date_type")
+    rules += bound_rules(schema, lambda bound: (parsed, bound), str)
     python = (value.is_str & ~value.absent & parsed.is_null()) | _not_decidable(value)
     steps = ("YYYY-MM-DD vectorized; other forms by Pydantic",)
-    return Parsed(parsed, tuple(_type_error(value, "date_type")), pl.Date(), steps, python)
+    return Parsed(value=parsed, rules=tuple(rules), dtype=pl.Date(), steps=steps, python=python)
 
 
-def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
+    _refuse_now(schema, "PastDatetime / FutureDatetime")
+    # More than 6 fractional digits ('truncate' or 'error') never take the vectorized path.
+    schema.get("microseconds_precision")
     text = value.text
     shape = Helper(
         value.helper("fast_shape"),
@@ -200,19 +224,22 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
     candidates = value.is_str | value.is_kind(Kind.INT)
     slow_rows = candidates & ~value.absent & ~fast_shape.fill_null(False)
     general = Helper(value.helper("datetime"), _slow_datetime(text), slow_rows)
-    # Unix timestamps are UTC (aware), like an explicit offset.
-    offset = Helper(
-        value.helper("has_tz"),
-        text.str.contains(OFFSET_RE) | text.str.contains(SECONDS_RE),
-        slow_rows,
-    )
     parsed = Helper(
         value.helper("parsed"),
-        pl.when(fast_shape).then(pl.col(fast.name)).otherwise(pl.col(general.name)),
+        pl.when(fast_shape)
+        .then(pl.col(fast.name))
+        .otherwise(pl.col(general.name).struct.field(UTC_FIELD)),
     )
     result = pl.col(parsed.name)
-    has_tz = fast_shape.not_() & pl.col(offset.name).fill_null(False)
+    offset = (
+        pl.when(fast_shape).then(None).otherwise(pl.col(general.name).struct.field(OFFSET_FIELD))
+    )
+    has_tz = offset.is_not_null()
+    wall = result + pl.duration(minutes=offset.fill_null(0))
     rules = _type_error(value, "datetime_type")
+    rules += bound_rules(
+        schema, lambda bound: _datetime_sides(result, wall, has_tz, bound), speedate_datetime
+    )
     tz = schema.get("tz_constraint")
     if tz == "aware":
         rules.append(
@@ -233,29 +260,34 @@ def parse_datetime(value: Value, schema: dict[str, Any], config: dict[str, Any])
             )
         )
     elif tz is not None:
-        raise NotImplementedError(f"datetime tz_constraint={tz!r}")
-    if schema.get("now_op") is not None:
-        raise NotImplementedError("PastDatetime / FutureDatetime")
-    python = ~value.absent & result.is_null() & (value.is_str | _not_decidable(value))
+        raise Unsupported(f"datetime tz_constraint={tz!r}", "AwareDatetime or NaiveDatetime")
+    # A valid value whose UTC instant leaves years 1-9999 cannot be read back: Pydantic
+    # decides it, and the fallback reports it as a storage error (as for ints too large).
+    outside = (result < pl.lit(FIRST_INSTANT)) | (result > pl.lit(LAST_INSTANT))
+    python = ~value.absent & (
+        (result.is_null() & (value.is_str | _not_decidable(value))) | outside.fill_null(False)
+    )
     steps = (
         "ISO 8601 date[time][offset] and unix seconds vectorized, stored in UTC; other forms by Pydantic",
     )
     return Parsed(
-        result,
-        tuple(rules),
-        pl.Datetime("us"),
-        steps,
-        python,
-        (shape, fast, general, offset, parsed),
+        value=result,
+        rules=tuple(rules),
+        dtype=pl.Datetime("us"),
+        steps=steps,
+        python=python,
+        helpers=(shape, fast, general, parsed),
     )
 
 
 TIME_RE = r"^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?$"
 
 
-def parse_time(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_time(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """``HH:MM[:SS[.ffffff]]`` vectorized; offsets, seconds-since-midnight numbers and anything
     else go to Pydantic (a time with an offset is stored as UTC wall time: DuckDB TIME is naive)."""
+    schema.get("microseconds_precision")  # more than 6 digits: never vectorized
+    tz = schema.get("tz_constraint")
     text = value.text
     shaped = text.str.contains(TIME_RE)
     hour = text.str.slice(0, 2).cast(pl.Int32, strict=False)
@@ -279,6 +311,97 @@ def parse_time(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
             safe.then(micro).otherwise(0),
         )
     )
+    rules = _type_error(value, "time_type")
+    # Vectorized values are naive: speedate compares them with a bound's wall time.
+    rules += bound_rules(schema, lambda bound: (parsed, bound.replace(tzinfo=None)), speedate_time)
+    if tz == "aware":  # a vectorized value never has an offset
+        rules.append(
+            Rule(
+                "timezone_aware",
+                parsed.is_not_null(),
+                message("timezone_aware"),
+                describe="has a UTC offset",
+            )
+        )
+    elif tz not in (None, "naive"):
+        raise Unsupported(f"time tz_constraint={tz!r}", "a time with or without tz_constraint")
     python = (value.is_str & ~value.absent & ~ok) | _not_decidable(value)
     steps = ("HH:MM[:SS[.f]] vectorized; other forms by Pydantic",)
-    return Parsed(parsed, tuple(_type_error(value, "time_type")), pl.Time(), steps, python)
+    return Parsed(value=parsed, rules=tuple(rules), dtype=pl.Time(), steps=steps, python=python)
+
+
+# -- bounds (ge/gt/le/lt) ---------------------------------------------------------------------
+
+FIRST_INSTANT = datetime(1, 1, 1)
+LAST_INSTANT = datetime(9999, 12, 31, 23, 59, 59, 999999)
+BOUNDS: tuple[tuple[str, str, Callable[[pl.Expr, Any], pl.Expr]], ...] = (
+    ("le", "less_than_equal", lambda v, c: v <= c),
+    ("lt", "less_than", lambda v, c: v < c),
+    ("ge", "greater_than_equal", lambda v, c: v >= c),
+    ("gt", "greater_than", lambda v, c: v > c),
+)
+
+
+def bound_rules(
+    schema: Mapping[str, Any],
+    sides: Callable[[Any], tuple[pl.Expr, Any]],
+    shown: Callable[[Any], str],
+) -> list[Rule]:
+    """le, lt, ge, gt in pydantic-core's order; ``sides(bound)`` gives what to compare (the
+    value as an expression, the bound as a literal or expression), ``shown`` the bound as
+    pydantic-core writes it in the message."""
+    rules = []
+    for key, error_type, compare in BOUNDS:
+        bound = schema.get(key)
+        if bound is None:
+            continue
+        value, limit = sides(bound)
+        limit_expr = limit if isinstance(limit, pl.Expr) else pl.lit(limit)
+        text = shown(bound)
+        rules.append(
+            Rule(
+                error_type,
+                value.is_not_null() & ~compare(value, limit_expr).fill_null(True),
+                message(error_type, {key: text}),
+                describe=f"{key} {text}",
+            )
+        )
+    return rules
+
+
+def _datetime_sides(
+    utc: pl.Expr, wall: pl.Expr, has_tz: pl.Expr, bound: datetime
+) -> tuple[pl.Expr, pl.Expr]:
+    """speedate compares two aware datetimes as instants, anything else by wall time."""
+    if bound.tzinfo is None or bound.utcoffset() is None:
+        return wall, pl.lit(bound)
+    bound_utc = (bound - bound.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    bound_wall = bound.replace(tzinfo=None)
+    # Compare (value - bound) with zero on the matching side, so both sides are one expression.
+    delta = pl.when(has_tz).then(utc - pl.lit(bound_utc)).otherwise(wall - pl.lit(bound_wall))
+    return delta, pl.lit(timedelta(0))
+
+
+def speedate_time(value: time) -> str:
+    """A time as speedate prints it: microseconds only when not zero, offset as Z or +HH:MM."""
+    text = value.strftime("%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "")
+    offset = value.utcoffset()
+    return text + ("" if offset is None else _offset_text(offset))
+
+
+def speedate_datetime(value: datetime) -> str:
+    """A datetime as speedate prints it: ``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]``."""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T" + speedate_time(value.timetz())
+
+
+def _offset_text(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    if seconds == 0:
+        return "Z"
+    minutes = abs(seconds) // 60
+    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _refuse_now(schema: Mapping[str, Any], construct: str) -> None:
+    if schema.get("now_op") is not None or schema.get("now_utc_offset") is not None:
+        raise Unsupported(construct, "a fixed bound (Field(lt=...)) or a validator with a twin")

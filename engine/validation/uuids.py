@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -13,7 +14,7 @@ HYPHENATED = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9
 SIMPLE = r"^[0-9a-fA-F]{32}$"
 
 
-def parse_uuid(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> Parsed:
+def parse_uuid(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     text = value.text
     plain = text.str.replace_all("-", "", literal=True).str.to_lowercase()
     ok = text.str.contains(HYPHENATED) | text.str.contains(SIMPLE)
@@ -48,4 +49,11 @@ def parse_uuid(value: Value, schema: dict[str, Any], config: dict[str, Any]) -> 
     # Braced and urn: forms, and the exact wording of a parse error, come from Pydantic.
     python = value.is_str & ~value.absent & ~ok.fill_null(False)
     steps = ("hyphenated or 32 hex digits, lower-cased",)
-    return Parsed(parsed, tuple(rules), pl.String(), steps, python, (), "UUID")
+    return Parsed(
+        value=parsed,
+        rules=tuple(rules),
+        dtype=pl.String(),
+        steps=steps,
+        python=python,
+        sql_type="UUID",
+    )

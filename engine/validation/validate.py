@@ -16,26 +16,41 @@ from typing import Any, NamedTuple
 
 import polars as pl
 import pyarrow as pa
+from polars._typing import PolarsDataType
 
-from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, ROW, Kind, RawBatch, kind_column
-from engine.sources.json_values import token_column
-from engine.validation.common import json_text, message
-from engine.validation.compiler import NOW, CompiledSchema, _plain, default_column
+from engine.batch import Kind, RawBatch
+from engine.columns import (
+    ERRORS,
+    FIELDS_OK,
+    KEYS,
+    MALFORMED,
+    MALFORMED_MSG,
+    NEEDS_PYTHON,
+    NOW,
+    PYTHON,
+    RAW,
+    ROW,
+    VALID,
+    default_column,
+    first_failure_column,
+    kind_column,
+    model_rule_column,
+    rule_column,
+    token_column,
+    value_column,
+)
+from engine.validation.common import json_text, message, plain_value
+from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import (
     ERROR_DTYPE,
     ERROR_STRUCT,
-    ERRORS,
     ErrorCounts,
     count_error_lists,
     count_errors,
     error,
 )
 from engine.validation.fallback import run_pydantic
-from engine.validation.rules import Helper, value_column
-
-VALID = "__valid"
-PYTHON = "__python"
-ALL_FIELDS_OK = "__fields_ok"
+from engine.validation.rules import Helper
 
 
 @dataclass(frozen=True)
@@ -44,14 +59,6 @@ class ValidationResult:
     invalid: pl.DataFrame  # ROW, RAW, ERRORS
     python_rows: int  # rows decided by Pydantic itself
     error_counts: ErrorCounts  # errors per (loc, type) over the invalid rows
-
-
-def rule_column(field: str, index: int) -> str:
-    return f"__rule:{field}#{index}"
-
-
-def model_rule_column(index: int) -> str:
-    return f"__rule:#model#{index}"
 
 
 class ErrorPart(NamedTuple):
@@ -96,11 +103,18 @@ class BatchValidator:
         python_parts = [
             p.python_rows.fill_null(False) for p in self.schema.fields if p.python_rows is not None
         ]
+        if self.schema.typed:
+            python_parts.append(pl.col(NEEDS_PYTHON).fill_null(False))
         if self.schema.typed and self.schema.extra == "forbid":
             known = list(self.schema.input_keys)
             python_parts.append(
                 pl.col(KEYS).list.set_difference(pl.lit(known)).list.len().fill_null(0) > 0
             )
+            # Pydantic lists extra keys in the record's key order, which varies from record
+            # to record: a record with more than one leaves it to Pydantic.
+            extras = [rows for _, rows in self._forbidden_extra()]
+            if len(extras) > 1:
+                python_parts.append(pl.sum_horizontal(extras) > 1)
         python = pl.any_horizontal(python_parts) if python_parts else pl.lit(False)
         return [python.alias(PYTHON), *exprs]
 
@@ -115,7 +129,8 @@ class BatchValidator:
     def _forbidden_extra(self) -> list[tuple[str, pl.Expr]]:
         """(key, rows where it is an extra input) when the model forbids extras: columns no
         field reads, and a field's later alias when an earlier one was present (Pydantic
-        validates the first present alias and reports the others as extra)."""
+        validates the first present alias and reports the others as extra). In the order
+        Pydantic reports them: the input's key order (a CSV header's)."""
         if self.schema.extra != "forbid":
             return []
         extras = [(key, self._present(key)) for key in self.extra_keys]
@@ -124,13 +139,16 @@ class BatchValidator:
             for i, key in enumerate(available[1:], start=1):
                 earlier = pl.any_horizontal([self._present(k) for k in available[:i]])
                 extras.append((key, self._present(key) & earlier))
+        if not self.schema.typed:
+            extras.sort(key=lambda extra: self.source_keys.index(extra[0]))
         return extras
 
     def _stage2(self) -> list[list[pl.Expr]]:
-        fields_ok = pl.col(ALL_FIELDS_OK)
+        fields_ok = pl.col(FIELDS_OK)
+        level = self.schema.model_level
         model_checks = [
             (rule.fails.fill_null(False) & fields_ok).alias(model_rule_column(i))
-            for i, rule in enumerate(self.schema.model_rules)
+            for i, rule in enumerate(level.rules)
         ]
         model_fail = (
             pl.any_horizontal([pl.col(model_rule_column(i)) for i in range(len(model_checks))])
@@ -138,19 +156,19 @@ class BatchValidator:
             else pl.lit(False)
         )
         python = pl.col(PYTHON) & pl.col(MALFORMED).is_null()
-        if self.schema.model_python == "all":
+        if level.python == "all":
             python = pl.col(MALFORMED).is_null()
-        elif self.schema.model_python == "valid":
+        elif level.python == "valid":
             python = python | (fields_ok & ~model_fail)
         updates = [
             pl.when(fields_ok)
             .then(expr)
             .otherwise(pl.col(value_column(name)))
             .alias(value_column(name))
-            for name, expr in self.schema.model_values.items()
+            for name, expr in level.values.items()
         ]
         return [
-            [self._field_ok().alias(ALL_FIELDS_OK)],
+            [self._field_ok().alias(FIELDS_OK)],
             [*model_checks, *updates],
             [python.alias(PYTHON), (fields_ok & ~model_fail & ~python).alias(VALID)],
         ]
@@ -190,10 +208,14 @@ class BatchValidator:
                 fired = pl.col(rule_column(program.name, i))
                 here = pl.lit(i, pl.Int16)
                 index = pl.when(fired).then(here) if index is None else index.when(fired).then(here)
-            name = f"__first:{program.name}"
+            name = first_failure_column(program.name)
             firsts.append(index.otherwise(None).alias(name))
             first = pl.col(name)
-            loc = self._loc(program.keys, [program.keys[0]])
+            loc = (
+                self._loc(program.keys, [program.loc_name])
+                if program.loc_by_alias
+                else [program.name]
+            )
             # One part per rule: each struct is evaluated only on the rows where that rule is
             # the field's first failure (a when/then chain would evaluate every branch).
             for i, rule in enumerate(program.rules):
@@ -218,7 +240,7 @@ class BatchValidator:
                 self._token((key,)),
             )
             parts.append(ErrorPart(unused, struct, (key, "extra_forbidden")))
-        for i, model_rule in enumerate(self.schema.model_rules):
+        for i, model_rule in enumerate(self.schema.model_level.rules):
             struct = error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
             parts.append(
                 ErrorPart(pl.col(model_rule_column(i)), struct, ("", model_rule.error_type))
@@ -269,6 +291,8 @@ class BatchValidator:
         extra: list[pl.Expr] = [
             pl.lit(now.astimezone(UTC)).cast(pl.Datetime("us", "UTC")).alias(NOW)
         ]
+        if self.schema.typed and NEEDS_PYTHON not in frame.columns:
+            extra.append(pl.lit(False).alias(NEEDS_PYTHON))
         for key in self.missing_keys:
             if key in frame.columns:
                 continue
@@ -277,7 +301,7 @@ class BatchValidator:
                 extra.append(pl.lit(Kind.ABSENT, pl.UInt8).alias(kind_column(key)))
                 extra.append(pl.lit(None, pl.String).alias(token_column(key)))
         for name, factory in self.schema.defaults.items():
-            extra.append(pl.lit(_plain(factory())).alias(default_column(name)))
+            extra.append(pl.lit(plain_value(factory())).alias(default_column(name)))
         return frame.with_columns(extra)
 
     def _error_rows(self, invalid: pl.DataFrame) -> tuple[pl.DataFrame, ErrorCounts]:
@@ -381,8 +405,7 @@ class BatchValidator:
         dtype = self.helper_dtypes[helper.name]
         if not mask.any():
             return pl.lit(None, dtype).alias(helper.name)
-        column = pl.repeat(None, frame.height, dtype=dtype, eager=True).alias(helper.name)
-        return column.scatter(mask.arg_true(), evaluate(frame.filter(mask)))
+        return _spread(evaluate(frame.filter(mask)), mask, dtype).alias(helper.name)
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)
@@ -410,3 +433,14 @@ class BatchValidator:
             invalid = pl.concat([invalid, py_invalid]).sort(ROW)
             counts.update(count_error_lists(py_invalid, ERRORS))
         return ValidationResult(valid, invalid, needs_python.height, counts)
+
+
+def _spread(values: pl.Series, mask: pl.Series, dtype: PolarsDataType) -> pl.Series:
+    """``values`` (one per true row of ``mask``) in a column as tall as ``mask``, null elsewhere."""
+    if isinstance(dtype, pl.Struct):  # scatter has no struct support: one field at a time
+        fields = [
+            _spread(values.struct.field(f.name), mask, f.dtype).alias(f.name) for f in dtype.fields
+        ]
+        return pl.select(pl.when(mask).then(pl.struct(fields))).to_series()
+    column = pl.repeat(None, len(mask), dtype=dtype, eager=True)
+    return column.scatter(mask.arg_true(), values)

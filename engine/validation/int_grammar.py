@@ -1,0 +1,64 @@
+"""pydantic-core's text-to-int grammar (``str_as_int``), as vectorized string steps.
+
+First the text is tried as it is, as a JSON integer (``-?(0|[1-9][0-9]*)``). Failing that,
+``clean_int_str`` rewrites it and the result is tried again as a JSON integer:
+
+1. trim Unicode whitespace;
+2. drop one leading ``+`` (not followed by ``-``), then note one leading ``-`` (not followed
+   by ``-`` or ``+``);
+3. strip leading zeros, underscores among them too: what follows must be a digit 1-9, a
+   ``-`` (kept: ``"0-1"`` is -1), a ``.`` (the character before it is kept), or nothing (the
+   last character is kept); anything else fails;
+4. drop a fractional part made only of zeros (``"1.00"`` is 1, ``"1."`` fails);
+5. remove underscores, unless one leads, trails or doubles;
+6. put the ``-`` back.
+
+Every step is a regex or a slice over the whole column, computed only on the rows whose text
+failed the first try (see ``numbers.parse_int``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from engine.validation.common import trim
+
+JSON_INT = r"^-?(?:0|[1-9][0-9]*)$"
+
+
+def cleaned_int_text(text: pl.Expr) -> pl.Expr:
+    """The text pydantic-core parses on its second try, or null where it gives up."""
+    t = trim(text)
+    sign = t.str.extract(r"^([+-])", 1)
+    body = pl.when(sign.is_null()).then(t).otherwise(t.str.slice(1))
+    # "+-1", "--1" and "-+1" fail; so does any body that does not start with a digit.
+    body = pl.when(body.str.contains(r"^[0-9]")).then(body)
+    zeros = body.str.extract(r"^(0[0_]*)", 1)
+    after = body.str.slice(zeros.str.len_chars().fill_null(0))
+    stripped = (
+        pl.when(zeros.is_null())
+        .then(body)  # starts with 1-9
+        .when(after == "")
+        .then(zeros.str.slice(-1))  # only zeros and underscores: the last one
+        .when(after.str.contains(r"^[1-9-]"))
+        .then(after)
+        .when(after.str.starts_with("."))
+        .then(zeros.str.slice(-1) + after)
+    )
+    fraction = stripped.str.extract(r"(?s)\.(.*)$", 1)
+    whole = (
+        pl.when(fraction.str.contains(r"^0+$").fill_null(False))
+        .then(stripped.str.extract(r"^([^.]*)\.", 1))
+        .otherwise(stripped)
+    )
+    separators_ok = (
+        whole.str.contains("_", literal=True)
+        & ~whole.str.starts_with("_")
+        & ~whole.str.ends_with("_")
+        & ~whole.str.contains("__", literal=True)
+    )
+    digits = (
+        pl.when(separators_ok).then(whole.str.replace_all("_", "", literal=True)).otherwise(whole)
+    )
+    candidate = pl.when(sign == "-").then("-" + digits).otherwise(digits)
+    return pl.when(candidate.str.contains(JSON_INT)).then(candidate)

@@ -1,0 +1,256 @@
+"""One field's core schema, node by node, into a :class:`Parsed`: a handler per node type.
+
+``NODES`` maps each core-schema node type the engine understands to its handler; any other
+type is a :class:`SchemaError` that says what to use instead. Every node is read through a
+:class:`~engine.validation.ledger.Node`, so a key no handler reads fails the compile instead
+of being dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import polars as pl
+
+from engine.columns import validator_input_column
+from engine.errors import SchemaError
+from engine.validation.choices import parse_enum, parse_literal
+from engine.validation.common import json_value
+from engine.validation.decimals import parse_decimal
+from engine.validation.ledger import Config, Node, describe
+from engine.validation.numbers import parse_float, parse_int
+from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
+from engine.validation.strict import strict_parse
+from engine.validation.strings import parse_bool, parse_str
+from engine.validation.temporal import parse_date, parse_datetime, parse_time
+from engine.validation.uuids import parse_uuid
+from engine.validation.vectorized import Check, Outcome, VectorContext, pydantic_message, twin_of
+
+Parser = Callable[[Value, Mapping[str, Any], Mapping[str, Any]], Parsed]
+
+LEAVES: dict[str, Parser] = {
+    "str": parse_str,
+    "int": parse_int,
+    "float": parse_float,
+    "bool": parse_bool,
+    "decimal": parse_decimal,
+    "date": parse_date,
+    "datetime": parse_datetime,
+    "time": parse_time,
+    "uuid": parse_uuid,
+    "literal": parse_literal,
+    "enum": parse_enum,
+}
+
+# What to use instead of a construct the engine cannot compile.
+INSTEAD: dict[str, str] = {
+    "model": "a nested model: flatten its fields into this model",
+    "model-fields": "a nested model: flatten its fields into this model",
+    "typed-dict": "a TypedDict: flatten its keys into fields of this model",
+    "dataclass": "a dataclass: flatten its fields into this model",
+    "list": "a list: store it as text (str) and validate it after loading",
+    "tuple": "a tuple: store it as text (str) and validate it after loading",
+    "set": "a set: store it as text (str) and validate it after loading",
+    "frozenset": "a frozenset: store it as text (str) and validate it after loading",
+    "dict": "a dict: store it as text (str) and validate it after loading",
+    "union": "a union: only X | None is supported; use one type, or str",
+    "tagged-union": "a tagged union: only X | None is supported",
+    "bytes": "bytes: use str",
+    "timedelta": "a timedelta: use int or float seconds",
+    "url": "a URL type: use str with a pattern",
+    "multi-host-url": "a URL type: use str with a pattern",
+    "any": "Any: use str, or a concrete type",
+    "none": "None alone: use X | None",
+    "is-instance": "an arbitrary class: use a supported type",
+    "json": "Json[...]: use str",
+    "callable": "a callable: use a supported type",
+    "complex": "complex: use two float fields",
+}
+
+
+class Walker(Protocol):
+    """What a handler needs from the compiler."""
+
+    name: str
+    config: Config
+    context: Mapping[str, Any]
+    vector_context: VectorContext
+
+    def resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def infer_dtype(self, expr: pl.Expr, helpers: tuple[Helper, ...]) -> pl.DataType: ...
+
+
+Handler = Callable[[Walker, str, Node, Value, pl.Expr], Parsed]
+
+
+def walk(
+    walker: Walker, field: str, raw: Mapping[str, Any], value: Value, guard: pl.Expr
+) -> Parsed:
+    """The field's value and rules from ``raw``; ``guard`` marks the rows that reach it."""
+    node = Node(walker.resolve(raw))
+    handler = NODES.get(node.type)
+    if handler is None:
+        instead = INSTEAD.get(node.type, f"core schema type {node.type!r}")
+        raise SchemaError(walker.name, f"cannot compile {instead}", field=field)
+    parsed = handler(walker, field, node, value, guard)
+    refuse_unread(walker.name, field, node)
+    return parsed
+
+
+def refuse_unread(schema: str, field: str | None, node: Node) -> None:
+    unread = node.unread()
+    if unread:
+        raise SchemaError(
+            schema,
+            f"{', '.join(describe(k, node) for k in unread)} on a {node.type!r} is not "
+            "supported by the engine (it would be ignored)",
+            field=field,
+            hint="remove it, or validate this model with Pydantic directly",
+        )
+
+
+def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
+    parser = LEAVES[node.type]
+    view = walker.config.leaf_view()
+    try:
+        if node.get("strict", view.get("strict", False)):
+            parsed = strict_parse(node.type, parser, value, node, view)
+        else:
+            parsed = parser(value, node, view)
+    except Unsupported as exc:
+        raise SchemaError(
+            walker.name, f"cannot compile {exc.problem}", field=field, hint=f"use {exc.instead}"
+        ) from exc
+    unread = walker.config.unread_for(node.type, view)
+    if unread:
+        raise SchemaError(
+            walker.name,
+            f"config {', '.join(describe(k, walker.config) for k in unread)} is not supported "
+            f"for a {node.type!r} field (it would be ignored)",
+            field=field,
+        )
+    return dataclasses.replace(
+        parsed,
+        rules=tuple(_guarded(rule, guard) for rule in parsed.rules),
+        python=None if parsed.python is None else (parsed.python & guard),
+        steps=(f"{node.type}: " + "; ".join(parsed.steps),),
+    )
+
+
+def _nullable(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
+    if value.kind is None:  # a CSV cell is never null, only absent
+        return walk(walker, field, node["schema"], value, guard)
+    inner = walk(walker, field, node["schema"], value, guard & ~value.is_null)
+    return dataclasses.replace(
+        inner,
+        value=pl.when(value.is_null).then(None).otherwise(inner.value),
+        steps=("null allowed", *inner.steps),
+    )
+
+
+def _validator_label(node: Node) -> str:
+    return getattr(node["function"]["function"], "__name__", "validator")
+
+
+def _python_validator(
+    walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr
+) -> Parsed:
+    """before, wrap and plain validators: every row reaching them goes through Pydantic."""
+    label = _validator_label(node)
+    if "schema" not in node:
+        raise SchemaError(
+            walker.name,
+            f"cannot compile validator {label} ({node.type}) without an inner type",
+            field=field,
+            hint="use an after validator (AfterValidator / mode='after') on a supported type",
+        )
+    inner = walk(walker, field, node["schema"], value, guard)
+    return dataclasses.replace(
+        inner,
+        steps=(*inner.steps, f"validator {label} ({node.type}): no vectorized twin, Pydantic"),
+        python=guard,
+    )
+
+
+def _after_validator(
+    walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr
+) -> Parsed:
+    inner = walk(walker, field, node["schema"], value, guard)
+    function = node["function"]["function"]
+    label = _validator_label(node)
+    twin = twin_of(function)
+    if twin is None:
+        inner_ok = pl.lit(True)
+        for rule in inner.rules:
+            inner_ok = inner_ok & ~rule.fails.fill_null(False)
+        rows = guard & inner_ok
+        return dataclasses.replace(
+            inner,
+            steps=(*inner.steps, f"validator {label}: no vectorized twin, Pydantic"),
+            python=rows if inner.python is None else (inner.python | rows),
+        )
+    context = dataclasses.replace(walker.vector_context, field_name=field)
+    # The twin's input is the value before it, computed once as a column: the twin reads it,
+    # and errors show it as their input.
+    before = Helper(validator_input_column(field, label), inner.value)
+    outcome = twin(pl.col(before.name), context)
+    if not isinstance(outcome, Outcome):
+        raise SchemaError(
+            walker.name, f"vectorized twin of {label} must return an Outcome", field=field
+        )
+    given = json_value(pl.col(before.name), inner.dtype)
+    rules = (*inner.rules, *(_check_rule(check, guard, given) for check in outcome.checks))
+    new_value = pl.col(before.name) if outcome.value is None else outcome.value
+    helpers = (*inner.helpers, before)
+    dtype = walker.infer_dtype(new_value, helpers)
+    return dataclasses.replace(
+        inner,
+        value=new_value,
+        rules=rules,
+        dtype=dtype,
+        steps=(*inner.steps, f"validator {label}: vectorized twin"),
+        helpers=helpers,
+        sql_type=inner.sql_type if dtype == inner.dtype else None,
+    )
+
+
+def _lax_or_strict(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
+    strict = node.get("strict", walker.config.get("strict", False))
+    branch = node["strict_schema"] if strict else node["lax_schema"]
+    node.read.update({"strict_schema", "lax_schema"})  # the other branch is never taken
+    return walk(walker, field, branch, value, guard)
+
+
+def _json_or_python(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
+    # model_validate(dict) is Python-mode validation: the JSON branch is never taken.
+    node.read.add("json_schema")
+    return walk(walker, field, node["python_schema"], value, guard)
+
+
+NODES: dict[str, Handler] = {
+    **dict.fromkeys(LEAVES, _leaf),
+    "nullable": _nullable,
+    "function-after": _after_validator,
+    "function-before": _python_validator,
+    "function-wrap": _python_validator,
+    "function-plain": _python_validator,
+    "lax-or-strict": _lax_or_strict,
+    "json-or-python": _json_or_python,
+}
+
+
+def _check_rule(check: Check, guard: pl.Expr, given: pl.Expr) -> Rule:
+    return Rule(
+        check.error_type,
+        check.fails.fill_null(False) & guard,
+        pydantic_message(check),
+        input=given,
+        describe="custom check",
+    )
+
+
+def _guarded(rule: Rule, guard: pl.Expr) -> Rule:
+    return dataclasses.replace(rule, fails=rule.fails.fill_null(False) & guard)

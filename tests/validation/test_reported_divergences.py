@@ -1,0 +1,221 @@
+"""The divergences found by independently written models (issue 12), each through the real CLI
+path into DuckDB and read back, against what Pydantic says for the same input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from tests.conftest import query
+
+MODEL = """
+from datetime import date, datetime
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Payment(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    amount: int = Field(gt=0)
+    label: str = Field("", alias="Label")
+    when: datetime | None = None
+    day: date | None = Field(None, ge=date(2000, 1, 1))
+    ratio: float = 0.0
+"""
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "payment.py"
+    path.write_text(textwrap.dedent(MODEL))
+    return path
+
+
+def ingest(
+    run_cli: Callable[..., Result], db: Path, model: Path, data: Path
+) -> list[tuple[int, str, Any]]:
+    """(row_number, "valid"|"invalid", stored row or error list) for every row of the run."""
+    result = run_cli("run", str(data), "--db", str(db), "--schema", f"{model}:Payment")
+    assert result.exit_code == 0, result.output
+    valid = query(db, 'SELECT row_number, amount, label, "when", day, ratio FROM payment')
+    invalid = query(db, "SELECT row_number, errors FROM ingestion_errors")
+    raw = query(db, "SELECT count(*) FROM raw_data")[0][0]
+    assert raw == len(valid) + len(invalid)
+    rows: list[tuple[int, str, Any]] = [(int(str(r[0])), "valid", r[1:]) for r in valid]
+    for number, errors in invalid:
+        listed = [(e["type"], e["loc"], e["msg"], e["input"]) for e in errors]  # type: ignore[attr-defined]
+        rows.append((int(str(number)), "invalid", listed))
+    return sorted(rows)
+
+
+def ndjson(write: Callable[[str, str], Path], *lines: str) -> Path:
+    return write("rows.ndjson", "".join(line + "\n" for line in lines))
+
+
+def test_json_duplicate_keys_keep_the_last_value_as_python_does(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    data = ndjson(write, '{"amount": 7, "amount": -5}', '{"amount": -5, "amount": 7}')
+    assert ingest(run_cli, db, model, data) == [
+        (1, "invalid", [("greater_than", ["amount"], "Input should be greater than 0", "-5")]),
+        (2, "valid", (7, "", None, None, 0.0)),
+    ]
+
+
+def test_json_trailing_commas_are_invalid_json(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    lines = ['{"amount": 1,}', '{"amount": 1, "when": "2024-01-01T00:00:00.1234567",}']
+    lines.append('{"amount": [1,]}')
+    data = ndjson(write, *lines)
+    expected: list[tuple[int, str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as exc:
+            expected.append(
+                (
+                    number,
+                    "invalid",
+                    [("json_invalid", [], f"Invalid JSON: {exc}", json.dumps(line))],
+                )
+            )
+    assert ingest(run_cli, db, model, data) == expected
+
+
+def test_a_lone_surrogate_is_read_as_python_reads_it(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    data = ndjson(
+        write,
+        '{"amount": 1, "Label": "\\ud800"}',  # a valid str for Pydantic: not storable
+        '{"amount": "\\ud800"}',  # string_unicode for an int
+        '{"amount": 1, "Label": "\\ud83d\\ude00"}',  # a proper pair: stored
+    )
+    assert ingest(run_cli, db, model, data) == [
+        (
+            1,
+            "invalid",
+            [
+                (
+                    "string_storage_surrogate",
+                    ["Label"],
+                    "Valid string, but it holds a lone surrogate, which the VARCHAR column "
+                    "(UTF-8) cannot store",
+                    '"\\ud800"',
+                )
+            ],
+        ),
+        (
+            2,
+            "invalid",
+            [
+                (
+                    "string_unicode",
+                    ["amount"],
+                    "Input should be a valid string, unable to parse raw data as a unicode string",
+                    '"\\ud800"',
+                )
+            ],
+        ),
+        (3, "valid", (1, "\U0001f600", None, None, 0.0)),
+    ]
+
+
+OUT_OF_RANGE = "Valid datetime, but in UTC it falls outside years 1-9999, which the TIMESTAMP column it is stored in cannot give back"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_datetimes_outside_pythons_range_are_a_storage_error_on_both_paths(
+    run_cli: Callable[..., Result],
+    write: Callable[[str, str], Path],
+    db: Path,
+    model: Path,
+    fmt: str,
+) -> None:
+    values = [
+        "0001-01-01T00:00:00.1234567+01:00",  # seven digits: Pydantic's path
+        "0001-01-01T00:30:00+01:00",  # the vectorized path
+        "9999-12-31T23:30:00-01:00",
+        "0001-01-01T01:00:00+01:00",  # exactly year 1 in UTC: fine
+    ]
+    if fmt == "csv":
+        data = write("rows.csv", "amount,when\n" + "".join(f"1,{v}\n" for v in values))
+    else:
+        data = ndjson(write, *(json.dumps({"amount": 1, "when": v}) for v in values))
+    rows = ingest(run_cli, db, model, data)
+    assert [r[:2] for r in rows] == [(1, "invalid"), (2, "invalid"), (3, "invalid"), (4, "valid")]
+    for row, value in zip(rows[:3], values, strict=False):
+        assert row[2] == [("datetime_storage_overflow", ["when"], OUT_OF_RANGE, json.dumps(value))]
+
+
+def test_extra_keys_are_listed_in_the_inputs_key_order(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    # populate_by_name: "Label" is used, "label" is extra; "zz" is unknown.
+    data = write("rows.csv", "label,Label,amount,zz\nx,y,1,z\n")
+    assert ingest(run_cli, db, model, data) == [
+        (
+            1,
+            "invalid",
+            [
+                ("extra_forbidden", ["label"], "Extra inputs are not permitted", '"x"'),
+                ("extra_forbidden", ["zz"], "Extra inputs are not permitted", '"z"'),
+            ],
+        )
+    ]
+    json_data = ndjson(write, '{"label": "x", "zz": 3, "Label": "y", "amount": 1}')
+    rows = ingest(run_cli, db.with_suffix(".2.duckdb"), model, json_data)
+    assert rows == [
+        (
+            1,
+            "invalid",
+            [
+                ("extra_forbidden", ["label"], "Extra inputs are not permitted", '"x"'),
+                ("extra_forbidden", ["zz"], "Extra inputs are not permitted", "3"),
+            ],
+        )
+    ]
+
+
+def test_json_nan_and_infinity_inputs_are_stored_as_python_writes_them(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    data = ndjson(write, '{"amount": NaN}', '{"amount": -Infinity}')
+    assert ingest(run_cli, db, model, data) == [
+        (1, "invalid", [("finite_number", ["amount"], "Input should be a finite number", "NaN")]),
+        (
+            2,
+            "invalid",
+            [("finite_number", ["amount"], "Input should be a finite number", "-Infinity")],
+        ),
+    ]
+
+
+def test_an_int_too_large_names_the_column_type_it_is_stored_in(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    data = write("rows.csv", "amount\n" + "9" * 39 + "\n")
+    assert ingest(run_cli, db, model, data) == [
+        (
+            1,
+            "invalid",
+            [
+                (
+                    "int_storage_overflow",
+                    ["amount"],
+                    "Valid integer, but too large for the DECIMAL(38,0) column it is stored in",
+                    json.dumps("9" * 39),
+                )
+            ],
+        )
+    ]
+    assert query(
+        db,
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'payment' AND column_name = 'amount'",
+    ) == [("DECIMAL(38,0)",)]
