@@ -6,6 +6,7 @@ it for files: idempotency, one DuckDB transaction per run, progress and the run'
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -14,24 +15,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
 from engine.prefetch import prefetch
 from engine.priority import yield_to_current_thread
-from engine.sources import check_readable, detect_format, open_source
-from engine.sources.blocks import full_hash, quick_fingerprint
+from engine.sources import SNIFF_BYTES, detect_format, open_source
+from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
 from engine.store.runs import (
     RunCounts,
     RunStart,
     completed_candidates,
     fail_run,
+    forget_run,
     record_progress,
     start_run,
 )
-from engine.store.store import Store
+from engine.store.store import Store, write_failure
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import ERRORS, count_error_lists
@@ -78,7 +81,7 @@ class Tally:
 @dataclass(frozen=True)
 class Progress:
     bytes_read: int
-    total_bytes: int
+    total_bytes: int | None  # None for a stream
     tally: Tally
 
 
@@ -186,55 +189,98 @@ def prepare_schema(
 
 def ingest_file(
     store: Store,
-    path: Path,
+    source: Path | Input,
     model: type[BaseModel],
     options: RunOptions,
     progress: ProgressCallback | None = None,
 ) -> RunSummary:
-    """Ingest one file as one atomic run (or skip it if already ingested)."""
+    """Ingest one file or stream as one atomic run (or skip it if already ingested).
+
+    The input is read exactly once. Whether it was already ingested (same content, same
+    schema) is decided from the bytes read, when the run commits: then the run is rolled back
+    and reported skipped. A regular file is also checked before it is read, so that one
+    ingested before is skipped without reading it through.
+    """
+    if isinstance(source, Path):
+        with open_input(source) as opened:
+            return _ingest(store, opened, model, options, progress)
+    return _ingest(store, source, model, options, progress)
+
+
+class _SameContent(Exception):
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+
+
+def _previous_run(
+    store: Store, quick: str, size: int, schema_id: str, digest: Callable[[], str]
+) -> int | None:
+    """The completed run of this content and schema, if any (``digest`` asked only if needed)."""
+    candidates = completed_candidates(store, quick, size, schema_id)
+    if not candidates:
+        return None
+    content = digest()
+    return next((run_id for run_id, found in candidates if found == content), None)
+
+
+def _skipped(source: Input, previous: int, clock: float) -> RunSummary:
+    return RunSummary(
+        None,
+        source.name,
+        "skipped",
+        Tally(),
+        time.perf_counter() - clock,
+        f"already ingested as run {previous} with the same schema; use --force to ingest again",
+        previous_run=previous,
+    )
+
+
+def _ingest(
+    store: Store,
+    source: Input,
+    model: type[BaseModel],
+    options: RunOptions,
+    progress: ProgressCallback | None,
+) -> RunSummary:
     clock = time.perf_counter()
-    size = check_readable(path)
-    fmt = detect_format(path, options.fmt)
+    head = source.head(SNIFF_BYTES) if options.fmt is None else None
+    fmt = detect_format(source.name, options.fmt, head)
     schema_id = fingerprint(model, options.context)
-    quick = quick_fingerprint(path)
-    if not options.force:
-        candidates = completed_candidates(store, quick, size, schema_id)
-        if candidates:
-            digest = full_hash(path)
-            for run_id, content_hash in candidates:
-                if content_hash == digest:
-                    return RunSummary(
-                        None,
-                        str(path),
-                        "skipped",
-                        Tally(),
-                        time.perf_counter() - clock,
-                        f"already ingested as run {run_id} with the same schema; use --force to ingest again",
-                        previous_run=run_id,
-                    )
-    schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
-    source = open_source(
-        path,
+    path = source.path
+    if not options.force and path is not None:
+        previous = _previous_run(
+            store,
+            quick_fingerprint(path),
+            path.stat().st_size,
+            schema_id,
+            lambda: full_hash(path),
+        )
+        if previous is not None:
+            return _skipped(source, previous, clock)
+    with store.writing():
+        schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
+        run_id, started = start_run(
+            store,
+            RunStart(
+                "file", source.recorded_as, fmt, schema.name, schema_id, schema.table, None, None
+            ),
+        )
+    rows = open_source(
+        source,
         fmt,
         keys=schema.input_keys,
         want_all_keys=schema.extra == "forbid",
         block_size=options.block_size,
         max_record_bytes=options.max_record_bytes,
     )
-    run_id, started = start_run(
-        store,
-        RunStart(
-            "file", str(path.resolve()), fmt, schema.name, schema_id, schema.table, quick, size
-        ),
-    )
     tally = Tally()
 
     def validated() -> Iterator[tuple[Validated, int]]:
         validator: BatchValidator | None = None
-        for batch in source.batches():
+        for batch in rows.batches():
             if validator is None:
-                validator = BatchValidator(schema, source.keys)
-            yield validate_batch(validator, batch, datetime.now(UTC)), source.reader.bytes_read
+                validator = BatchValidator(schema, rows.keys)
+            yield validate_batch(validator, batch, datetime.now(UTC)), rows.reader.bytes_read
 
     try:
         with store.bulk_load(), store.transaction():
@@ -243,16 +289,38 @@ def ingest_file(
                     yield_to_current_thread()
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
-                    progress(Progress(bytes_read, size, tally))
+                    progress(Progress(bytes_read, source.size, tally))
+            read = rows.reader.fingerprint()
+            if not options.force:
+                previous = _previous_run(
+                    store, read.quick, read.size, schema_id, lambda: read.digest
+                )
+                if previous is not None:
+                    raise _SameContent(previous)
             record_progress(
                 store,
                 run_id,
-                tally.counts(source.blank_lines),
+                tally.counts(rows.blank_lines),
                 started,
                 status="completed",
-                content_hash=source.reader.digest,
+                content_hash=read.digest,
+                quick_hash=read.quick,
+                file_size=read.size,
             )
+    except _SameContent as same:
+        with store.writing():
+            forget_run(store, run_id)
+        return _skipped(source, same.run_id, clock)
     except BaseException as exc:
-        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")
+        _record_failure(store, run_id, started, exc)
+        if isinstance(exc, duckdb.Error):
+            raise write_failure(store.path, exc) from exc
         raise
-    return RunSummary(run_id, str(path), "completed", tally, time.perf_counter() - clock)
+    return RunSummary(run_id, source.name, "completed", tally, time.perf_counter() - clock)
+
+
+def _record_failure(store: Store, run_id: int, started: datetime, exc: BaseException) -> None:
+    """Record the run failed, if the database still takes writes; if not, it stays 'running'
+    and the next writer to open the file marks it failed (``mark_interrupted``)."""
+    with contextlib.suppress(duckdb.Error):
+        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.sources.blocks import HashingReader, invalid_utf8_ranges
+from engine.sources.blocks import invalid_utf8_ranges
+from engine.sources.inputs import HashingReader
 from engine.sources.records import Cutter, quoted_boundaries
 
 MiB = 1 << 20
