@@ -14,6 +14,7 @@ from pathlib import Path
 from click.testing import Result
 
 from tests.conftest import DATA, ROOT, query
+from tests.wording import table_rows
 
 RunCli = Callable[..., Result]
 
@@ -36,8 +37,7 @@ def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path
     # characters on purpose; `summary --json` has it whole).
     summary = run_cli("summary", "--db", str(tmp_path / "t.duckdb"))
     assert summary.exit_code == 0, summary.output
-    row = next(line for line in summary.output.splitlines() if line.startswith("   1 │"))
-    cells = [cell.strip() for cell in row.split("│")]
+    cells = next(row for row in table_rows(summary.output) if row[0] == "1")
     assert cells[:4] == ["1", "completed", "…" + str(source)[-47:], "Transaction"]
     assert cells[4:8] == ["21", "7", "14", "33.3%"]
 
