@@ -64,7 +64,7 @@ def test_records_are_one_per_line_without_quotes_crlf_and_an_open_last_line() ->
 
 
 def ends(data: bytes, *, eof: bool) -> list[int]:
-    return line_ends(np.frombuffer(data, dtype=np.uint8), eof=eof).tolist()
+    return [int(i) for i in line_ends(np.frombuffer(data, dtype=np.uint8), eof=eof)]
 
 
 def test_line_ends_are_lf_crlf_or_a_lone_cr() -> None:
