@@ -54,7 +54,7 @@ class Session:
         outcome = examine(spec, row_seed, self.work, self.settings, self.known | set(self.seen))
         self.examples += 1
         self.rows += outcome.rows
-        keys = Counter(f"{d.fmt} | {d.signature}" for d in outcome.divergences)
+        keys = Counter(key for d in outcome.divergences for key in d.finding_keys())
         self.seen.update(keys)
         elapsed = time.monotonic() - self.started
         print(
@@ -91,7 +91,7 @@ class Session:
     def summary(self) -> None:
         minutes = (time.monotonic() - self.started) / 60
         print(f"\n{self.examples} models, {self.rows:,} rows in {minutes:.1f} min")
-        print(f"{len(self.seen)} kinds of divergence (format | signature: rows)")
+        print(f"{len(self.seen)} kinds of divergence (format | part: rows)")
         for key, count in self.seen.most_common():
             print(f"  {count:6d}  {key}")
 

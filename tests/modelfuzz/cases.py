@@ -107,8 +107,9 @@ def _follow(case: Case, before: ModelSpec, after: ModelSpec) -> Case:
 class Shrinker:
     """Greedy reduction under a budget of checks; a step is kept if the divergence remains."""
 
-    def __init__(self, target: Divergence, workdir: Path, budget: int) -> None:
+    def __init__(self, target: Divergence, key: str, workdir: Path, budget: int) -> None:
         self.target = target
+        self.key = key
         self.workdir = workdir
         self.budget = budget
         self.last: list[Divergence] = []
@@ -118,9 +119,7 @@ class Shrinker:
             return False
         self.budget -= 1
         found = check(case, self.workdir)
-        hits = [
-            d for d in found if d.fmt == self.target.fmt and d.signature == self.target.signature
-        ]
+        hits = [d for d in found if self.key in d.finding_keys()]
         if hits:
             self.last = hits
         return bool(hits)
@@ -182,10 +181,15 @@ class Shrinker:
 
 
 def shrink(
-    case: Case, target: Divergence, workdir: Path, spec: ModelSpec | None, budget: int = 60
+    case: Case,
+    target: Divergence,
+    key: str,
+    workdir: Path,
+    spec: ModelSpec | None,
+    budget: int = 60,
 ) -> tuple[Case, list[Divergence], ModelSpec | None]:
-    """The smallest case found that still shows ``target``'s kind of divergence."""
-    shrinker = Shrinker(target, workdir / "shrink", budget)
+    """The smallest case found that still shows ``key`` (one of ``target``'s keys)."""
+    shrinker = Shrinker(target, key, workdir / "shrink", budget)
     case = shrinker.rows(case)
     if spec is not None:
         case, spec = shrinker.model(case, spec)
@@ -201,7 +205,7 @@ def shrink(
 
 def key_of(divergence: Divergence) -> str:
     """What makes two failures the same finding: the format and the kind of divergence."""
-    return f"{divergence.fmt} | {divergence.signature}"
+    return divergence.finding_keys()[0]
 
 
 def saved_keys(root: Path = REGRESSIONS) -> set[str]:
@@ -219,7 +223,7 @@ def save(
     fmt = divergences[0].fmt
     data = case.file_text(fmt)  # type: ignore[arg-type]
     digest = hashlib.sha256((case.source + data).encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    slug = re.sub(r"[^a-z0-9]+", "_", divergences[0].signature.lower()).strip("_")[:48]
+    slug = re.sub(r"[^a-z0-9]+", "_", key.split(" | ", 1)[-1].lower()).strip("_")[:48]
     folder = root / f"{fmt}_{slug}_{digest}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.py").write_text(case.source, encoding="utf-8")

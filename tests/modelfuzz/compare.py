@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
 
 from tests.modelfuzz.cli_run import Stored
-from tests.modelfuzz.oracle import Error, Verdict, int_keys, normalise, same
+from tests.modelfuzz.oracle import NO_VERDICT, Error, Verdict, int_keys, normalise, same
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,13 @@ class Divergence:
     record: str
     expected: str
     got: str
-    signature: str = ""  # what kind of divergence, without the values: to group findings
+    # What kind of divergence, without the values, to group findings: "; "-separated
+    # independent parts (e.g. "errors -bound; errors +timezone_naive").
+    signature: str = ""
+
+    def finding_keys(self) -> list[str]:
+        """One key per independent part: "format | part"."""
+        return [f"{self.fmt} | {part}" for part in self.signature.split("; ")]
 
     def render(self) -> str:
         where = f"{self.fmt} row {self.row}" if self.row is not None else f"{self.fmt} run"
@@ -35,27 +41,24 @@ class Divergence:
         )
 
 
-def types_of(errors: Sequence[Error]) -> str:
-    return ",".join(t for t, *_ in errors) or "none"
-
-
 def error_signature(expected: Sequence[Error], got: Sequence[Error]) -> str:
-    """Which part of the error list differs: types missing or extra, order, loc, msg, input."""
+    """Which parts of the error list differ: types missing or extra, order, loc, msg, input."""
     want, have = Counter(_grouped(e[0]) for e in expected), Counter(_grouped(g[0]) for g in got)
     if want != have:
-        parts = [f"-{t}" for t in sorted((want - have).elements())]
-        parts += [f"+{t}" for t in sorted((have - want).elements())]
-        return "types " + " ".join(parts)
+        parts = [f"errors -{t}" for t in sorted(set((want - have).elements()))]
+        parts += [f"errors +{t}" for t in sorted(set((have - want).elements()))]
+        return "; ".join(parts)
     if [e[0] for e in expected] != [g[0] for g in got]:
-        return "order " + ",".join(e[0] for e in expected) + " -> " + ",".join(g[0] for g in got)
+        order = ",".join(e[0] for e in expected) + " -> " + ",".join(g[0] for g in got)
+        return f"errors order {order}"
     parts = []
     for e, g in zip(expected, got, strict=True):
         if e[1] != g[1]:
-            parts.append(f"loc of {e[0]}")
+            parts.append(f"errors loc of {e[0]}")
         if e[2] != g[2]:
-            parts.append(f"msg of {e[0]}")
+            parts.append(f"errors msg of {e[0]}")
         if not same(e[3], g[3]):
-            parts.append(_input_difference(e, g))
+            parts.append("errors " + _input_difference(e, g))
     return "; ".join(dict.fromkeys(parts))
 
 
@@ -169,7 +172,8 @@ def invariants(fmt: str, records: Sequence[str], stored: Stored) -> list[Diverge
 
 
 def _kinds(values: dict[str, tuple[Any, Any]]) -> str:
-    return ",".join(sorted({type(e).__name__ + "/" + type(g).__name__ for e, g in values.values()}))
+    pairs = sorted({type(e).__name__ + "/" + type(g).__name__ for e, g in values.values()})
+    return "; ".join(f"value {p}" for p in pairs)
 
 
 def compare_run(
@@ -194,13 +198,35 @@ def compare_run(
         ]
     if stored.exit_code != 0 or not stored.run:
         shown_exit = f"{stored.exit_code}: {stored.output.strip()[-500:]}"
-        return [Divergence(fmt, None, "exit", "", "exit code 0", shown_exit, f"exit {stored.exit_code}")]
+        return [
+            Divergence(fmt, None, "exit", "", "exit code 0", shown_exit, f"exit {stored.exit_code}")
+        ]
     out = invariants(fmt, records, stored)
+    rows = _rows(fmt, model, records, verdicts, stored)
+    by_trap = {n: v.trap for n, v in enumerate(verdicts, start=1) if v.trap}
+    return out + [
+        replace(d, signature=f"{by_trap[d.row]}: {d.kind}") if d.row in by_trap else d for d in rows
+    ]
+
+
+def _rows(
+    fmt: str,
+    model: type[BaseModel],
+    records: Sequence[str],
+    verdicts: Sequence[Verdict],
+    stored: Stored,
+) -> list[Divergence]:
+    out: list[Divergence] = []
     for number, (record, expected) in enumerate(zip(records, verdicts, strict=True), start=1):
+        if expected.trap == NO_VERDICT:
+            continue
         if number in stored.valid:
             got_values = {k: normalise(v) for k, v in stored.valid[number].items()}
             if not expected.valid:
-                sig = f"verdict {','.join(sorted({_grouped(e[0]) for e in expected.errors}))} -> valid"
+                sig = "; ".join(
+                    f"verdict {t} -> valid"
+                    for t in sorted({_grouped(e[0]) for e in expected.errors})
+                )
                 out.append(
                     Divergence(
                         fmt,
@@ -224,14 +250,14 @@ def compare_run(
                         record,
                         "stored values equal",
                         shown,
-                        f"value {_kinds(differ)}",
+                        _kinds(differ),
                     )
                 )
         elif number in stored.invalid:
             got = stored.invalid[number]
             if expected.valid:
                 if not storage_limited(model, expected, got):
-                    sig = f"verdict valid -> {types_of(got)}"
+                    sig = "; ".join(f"verdict valid -> {t}" for t in sorted({g[0] for g in got}))
                     out.append(
                         Divergence(
                             fmt,
@@ -244,7 +270,7 @@ def compare_run(
                         )
                     )
             elif not _same_errors(expected.errors, got):
-                sig = f"errors {error_signature(expected.errors, got)}"
+                sig = error_signature(expected.errors, got)
                 out.append(
                     Divergence(
                         fmt,

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.modelfuzz.cases import key_of, shrink
+from tests.modelfuzz.cases import shrink
 from tests.modelfuzz.compare import Divergence
 from tests.modelfuzz.fuzz import Case, check, make_case
 from tests.modelfuzz.rows import TRAPS
@@ -33,7 +33,8 @@ class Finding:
 
     def render(self) -> str:
         shown = "\n".join(d.render() for d in self.divergences[:3])
-        return f"{self.key}\n--- model.py\n{self.case.source}--- divergences\n{shown}"
+        source = self.case.source.split("vectorized\n", 1)[-1].strip()  # past the imports
+        return f"{self.key}\n--- model.py (imports left out)\n{source}\n--- divergences\n{shown}"
 
 
 @dataclass
@@ -60,10 +61,14 @@ def examine(
     outcome.divergences = check(case, workdir / "run")
     firsts: dict[str, Divergence] = {}
     for d in outcome.divergences:
-        firsts.setdefault(key_of(d), d)
+        for key in d.finding_keys():
+            firsts.setdefault(key, d)
     for key, divergence in firsts.items():
         if key in known or len(outcome.findings) >= settings.findings_per_example:
             continue
-        small, found, small_spec = shrink(case, divergence, workdir, spec, settings.shrink_budget)
+        small, found, small_spec = shrink(
+            case, divergence, key, workdir, spec, settings.shrink_budget
+        )
+        found = [d for d in found if key in d.finding_keys()] or found
         outcome.findings.append(Finding(key, small, found, small_spec))
     return outcome

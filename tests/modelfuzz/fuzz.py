@@ -106,7 +106,9 @@ def _ingest(case: Case, fmt: Format, model_path: Path, db: Path) -> Stored:
     return ingest(path, model_path, db, fmt)
 
 
-def _crashing_records(case: Case, fmt: Format, keep: list[int], model_path: Path) -> dict[int, str]:
+def _crashing_records(
+    case: Case, fmt: Format, keep: list[int], model_path: Path, crash_message: str
+) -> dict[int, str]:
     """The records of ``keep`` that crash a run on their own (bisection), with the crash."""
     probe = model_path.parent / "probe.duckdb"
     found: dict[int, str] = {}
@@ -129,7 +131,7 @@ def _crashing_records(case: Case, fmt: Format, keep: list[int], model_path: Path
                 if message is not None:
                     search(piece, message)
 
-    search(keep, "")
+    search(keep, crash_message)
     return found
 
 
@@ -149,7 +151,7 @@ def check(case: Case, workdir: Path) -> list[Divergence]:
         keep = list(range(len(texts)))
         stored = _ingest(case.only(fmt, keep), fmt, model_path, db)
         if stored.crash is not None:
-            culprits = _crashing_records(case, fmt, keep, model_path)
+            culprits = _crashing_records(case, fmt, keep, model_path, stored.crash)
             for culprit, crash in sorted(culprits.items()):
                 sig = f"crash {crash.split(':')[0]}"
                 out.append(

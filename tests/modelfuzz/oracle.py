@@ -31,6 +31,7 @@ class Verdict:
     values: dict[str, Any]  # stored values, normalised (valid rows)
     errors: list[Error]  # in Pydantic's order (invalid rows)
     data: Any = None  # what model_validate got
+    trap: str = ""  # a JSON trap the record holds (to group divergences by cause)
 
 
 def _plain_type(annotation: Any) -> Any:
@@ -100,6 +101,9 @@ def normalise(value: Any) -> Any:
     return value
 
 
+NO_VERDICT = "pydantic raised"  # the trap of a row with no verdict: not compared
+
+
 def verdict(model: type[BaseModel], data: Any) -> Verdict:
     try:
         instance = model.model_validate(data)
@@ -109,6 +113,10 @@ def verdict(model: type[BaseModel], data: Any) -> Verdict:
             for e in exc.errors(include_url=False)
         ]
         return Verdict(False, {}, errors, data)
+    except (TypeError, ValueError, ArithmeticError):
+        # Pydantic itself fails, e.g. an annotated_types bound comparing a naive datetime
+        # with an aware one ("can't compare offset-naive and offset-aware datetimes").
+        return Verdict(False, {}, [], data, NO_VERDICT)
     values = {name: normalise(getattr(instance, name)) for name in type(instance).model_fields}
     return Verdict(True, values, [], data)
 
@@ -117,12 +125,28 @@ def csv_verdict(model: type[BaseModel], columns: Sequence[str], record: Sequence
     return verdict(model, {c: v for c, v in zip(columns, record, strict=True) if v != ""})
 
 
+def _has_duplicate_keys(line: str) -> bool:
+    found = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        found = found or len({k for k, _ in items}) < len(items)
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return found
+
+
 def ndjson_verdict(model: type[BaseModel], line: str) -> Verdict:
     try:
         data = json.loads(line)
     except (ValueError, RecursionError) as exc:
-        return Verdict(False, {}, [("json_invalid", (), f"Invalid JSON: {exc}", line)], line)
-    return verdict(model, data)
+        message = f"Invalid JSON: {exc}"
+        return Verdict(False, {}, [("json_invalid", (), message, line)], line, "json_invalid")
+    result = verdict(model, data)
+    if _has_duplicate_keys(line):
+        result.trap = "duplicate keys"
+    return result
 
 
 def same(expected: Any, got: Any) -> bool:

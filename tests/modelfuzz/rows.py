@@ -64,6 +64,8 @@ def accepted(model: type[BaseModel], key: str, values: list[Any]) -> list[Any]:
         except ValidationError as exc:
             if any(e["loc"][:1] == (key,) for e in exc.errors()):
                 continue
+        except (TypeError, ValueError, ArithmeticError):  # Pydantic itself fails on it
+            continue
         good.append(value)
     return good
 

@@ -193,7 +193,7 @@ def _choices_text(spec: FieldSpec) -> list[str]:
         if isinstance(c, bool):
             out += [str(c), str(c).lower(), "1" if c else "0", "yes" if c else "no"]
         elif isinstance(c, int):
-            out += [str(c), f"{c}.0", f" {c} ", f"+{c}", f"0{c}", f"{c}.5"]
+            out += [str(c), f"{c}.0", f" {c} ", f"+{c}", f"0{c}", f"{c}.5", f"{c:_}"]
         else:
             out += [c, c.upper(), f" {c} ", c + "\u00a0"]
     return [*out, "M0", "other"]
