@@ -143,7 +143,7 @@ def check(case: Case, workdir: Path) -> list[Divergence]:
     model = load(model_path)
     db = workdir / "fuzz.duckdb"
     db.unlink(missing_ok=True)
-    unique = oracle.unique_label(model)
+    unique = oracle.unique_key(model)
     seen: dict[Any, tuple[int, int]] = {}
     out: list[Divergence] = []
     for fmt in case.formats():
@@ -163,7 +163,7 @@ def check(case: Case, workdir: Path) -> list[Divergence]:
         part = case.only(fmt, keep)
         verdicts = part.verdicts(fmt, model)
         if unique is not None and stored.run:
-            oracle.unique_errors(verdicts, unique[1], unique[0], seen, int(stored.run["run_id"]))
+            oracle.unique_errors(verdicts, unique, seen, int(stored.run["run_id"]))
         found = compare_run(fmt, model, part.texts(fmt), verdicts, stored)
         out += [replace(d, row=keep[d.row - 1] + 1) if d.row else d for d in found]
     return out

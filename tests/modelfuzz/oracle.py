@@ -49,16 +49,28 @@ def _plain_type(annotation: Any) -> Any:
             return annotation
 
 
-def unique_label(model: type[BaseModel]) -> tuple[str, str] | None:
-    """(field name, the key its errors are reported under) for ``__unique__``, if any."""
+@dataclass(frozen=True)
+class UniqueKey:
+    """``__unique__``: the field, the key its errors are reported under (README: the first
+    alias, "Duplicate Order ID"), and the keys its value is read from, in Pydantic's order."""
+
+    name: str
+    label: str
+    keys: tuple[str, ...]
+
+
+def unique_key(model: type[BaseModel]) -> UniqueKey | None:
     key = getattr(model, "__unique__", None)
     if not key:
         return None
     name = key[0]
     alias = model.model_fields[name].validation_alias
-    if isinstance(alias, AliasChoices):
-        alias = alias.choices[0]
-    return name, alias if isinstance(alias, str) else name
+    aliases = list(alias.choices) if isinstance(alias, AliasChoices) else [alias] if alias else []
+    keys = [str(a) for a in aliases]
+    config = model.model_config
+    if not keys or config.get("validate_by_name") or config.get("populate_by_name"):
+        keys.append(name)
+    return UniqueKey(name, keys[0], tuple(keys))
 
 
 def int_keys(model: type[BaseModel]) -> dict[str, str]:
@@ -181,18 +193,20 @@ def same(expected: Any, got: Any) -> bool:
 
 
 def unique_errors(
-    verdicts: list[Verdict], label: str, key: str, seen: dict[Any, tuple[int, int]], run: int
+    verdicts: list[Verdict], unique: UniqueKey, seen: dict[Any, tuple[int, int]], run: int
 ) -> None:
     """Later valid rows whose key equals an earlier valid row's (README: ``__unique__``)."""
     for row, v in enumerate(verdicts, start=1):
         if not v.valid:
             continue
-        value = v.values[key]
+        value = v.values[unique.name]
         marker = (type(value).__name__, value)
         if marker in seen:
             first_run, first_row = seen[marker]
-            given = v.data.get(label) if isinstance(v.data, dict) else None
-            msg = f"Duplicate {label}: first seen in run {first_run}, row {first_row}"
-            verdicts[row - 1] = Verdict(False, {}, [("duplicate", (label,), msg, given)], v.data)
+            data = v.data if isinstance(v.data, dict) else {}
+            given = next((data[k] for k in unique.keys if k in data), None)
+            msg = f"Duplicate {unique.label}: first seen in run {first_run}, row {first_row}"
+            error = ("duplicate", (unique.label,), msg, given)
+            verdicts[row - 1] = Verdict(False, {}, [error], v.data)
         else:
             seen[marker] = (run, row)
