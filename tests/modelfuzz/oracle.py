@@ -200,6 +200,8 @@ def unique_errors(
         if not v.valid:
             continue
         value = v.values[unique.name]
+        if type(value) is int and abs(value) >= 10**38:
+            continue  # not stored: int_storage_overflow (README), so it claims no key
         marker = (type(value).__name__, value)
         if marker in seen:
             first_run, first_row = seen[marker]
