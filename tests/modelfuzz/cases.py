@@ -125,24 +125,35 @@ class Shrinker:
         return bool(hits)
 
     def rows(self, case: Case) -> Case:
+        """The target's record alone if that is enough; else fewer records of its format,
+        then of the other format's run if the finding needs it (an NDJSON duplicate of a key
+        the CSV run stored), or without that run if it does not."""
         fmt: Format = self.target.fmt  # type: ignore[assignment]
-        count = len(case.records if fmt == "csv" else case.lines)
-        indices = list(range(count))
         if self.target.row is not None:
             single = case.only(fmt, [self.target.row - 1])
             if self.reproduces(single):
                 return single
+        case = self._fewer(case, fmt)
+        other: Format = "ndjson" if fmt == "csv" else "csv"
+        if other not in case.formats():
+            return case
+        alone = case.only(fmt, range(len(case.records if fmt == "csv" else case.lines)))
+        return alone if self.reproduces(alone) else self._fewer(case, other)
+
+    def _fewer(self, case: Case, fmt: Format) -> Case:
+        """Drop chunks of ``fmt``'s records, halving the chunk, while the finding remains."""
+        indices = list(range(len(case.records if fmt == "csv" else case.lines)))
         chunk = max(len(indices) // 2, 1)
         while chunk >= 1 and self.budget > 0:
             start = 0
             while start < len(indices) and self.budget > 0:
                 trial = indices[:start] + indices[start + chunk :]
-                if trial and self.reproduces(case.only(fmt, trial)):
+                if trial and self.reproduces(case.keep(fmt, trial)):
                     indices = trial
                 else:
                     start += chunk
             chunk //= 2
-        return case.only(fmt, indices)
+        return case.keep(fmt, indices)
 
     def model(self, case: Case, spec: ModelSpec) -> tuple[Case, ModelSpec]:
         improved = True
@@ -221,13 +232,14 @@ def save(
     case: Case, divergences: list[Divergence], key: str, note: str, root: Path = REGRESSIONS
 ) -> Path:
     fmt = divergences[0].fmt
-    data = case.file_text(fmt)  # type: ignore[arg-type]
+    data = "".join(case.file_text(f) for f in case.formats())
     digest = hashlib.sha256((case.source + data).encode("utf-8", "surrogatepass")).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "_", key.split(" | ", 1)[-1].lower()).strip("_")[:48]
     folder = root / f"{fmt}_{slug}_{digest}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.py").write_text(case.source, encoding="utf-8")
-    (folder / f"data.{fmt}").write_bytes(data.encode("utf-8"))
+    for f in case.formats():  # both files when the finding needs both runs (unique keys)
+        (folder / f"data.{f}").write_bytes(case.file_text(f).encode("utf-8"))
     text = [f"key: {key}", f"found by: {note}", ""] + [d.render() for d in divergences]
     (folder / "divergence.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
     return folder

@@ -62,6 +62,13 @@ class Case:
             return replace(self, records=[self.records[i] for i in keep], lines=[])
         return replace(self, records=[], lines=[self.lines[i] for i in keep])
 
+    def keep(self, fmt: Format, keep: Sequence[int]) -> Case:
+        """This case with only the records at ``keep`` (0-based) of ``fmt``; the other
+        format's records unchanged."""
+        if fmt == "csv":
+            return replace(self, records=[self.records[i] for i in keep])
+        return replace(self, lines=[self.lines[i] for i in keep])
+
     def verdicts(self, fmt: Format, model: type[BaseModel]) -> list[oracle.Verdict]:
         if fmt == "csv":
             return [oracle.csv_verdict(model, self.columns, r) for r in self.records]

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, PydanticUserError
 
-from tests.modelfuzz.cases import load_case, save
+from tests.modelfuzz.cases import load_case, save, shrink
 from tests.modelfuzz.cli_run import Stored
 from tests.modelfuzz.compare import Divergence, compare_run
 from tests.modelfuzz.fuzz import Case, check
@@ -172,13 +172,12 @@ def test_saved_case_reads_back_byte_for_byte(tmp_path: Path) -> None:
         SIMPLE,
         case.columns,
         case.records,
-        [],
+        case.lines,
     )
-    folder = save(
-        case, [Divergence("ndjson", 1, "crash", "", "", "", "crash X")], "k", "t", tmp_path
-    )
-    assert load_case(folder).lines == case.lines
-    assert (folder / "divergence.txt").read_text().splitlines()[0] == "key: k"
+    assert (folder / "divergence.txt").read_text().splitlines()[:2] == [
+        "key: csv | errors input of x",
+        "found by: a test",
+    ]
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -210,3 +209,32 @@ def test_check_through_the_cli_finds_a_real_divergence_and_nothing_else(tmp_path
         ("csv", 2, "verdict", "verdict valid -> value_error"),
         ("ndjson", 1, "verdict", "verdict valid -> value_error"),
     ]
+
+
+UNIQUE = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Fuzzed(BaseModel):
+    __unique__: ClassVar[tuple[str, ...]] = ("k",)
+    k: str
+"""
+
+
+def test_shrink_keeps_the_run_a_finding_needs(tmp_path: Path) -> None:
+    """An NDJSON duplicate of a key the CSV run stored shrinks to both runs, one row each."""
+    case = Case(
+        UNIQUE,
+        ["k"],
+        [["x"], ["a"], ["y"]],
+        ['{"k": "z"}', '{"k": "a"}', '{"k": "a"}', '{"k": "w"}'],
+    )
+    found = check(case, tmp_path / "full")
+    assert [(d.fmt, d.row, d.signature) for d in found] == [
+        ("ndjson", 3, "errors msg of duplicate")  # "first seen in run 2, row 2": not stored
+    ]
+    small, again, _ = shrink(case, found[0], "ndjson | errors msg of duplicate", tmp_path, None)
+    assert (small.records, small.lines) == ([["a"]], ['{"k": "a"}', '{"k": "a"}'])
+    assert [d.signature for d in again] == ["errors msg of duplicate"]
