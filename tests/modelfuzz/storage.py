@@ -6,8 +6,10 @@ from the engine's code.
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import annotated_types
@@ -33,9 +35,26 @@ MESSAGES = {
 INT64 = range(-(2**63), 2**63)
 
 
+def _constraints(info: FieldInfo) -> list[Any]:
+    """The field's constraints: on the Field, and inside ``Annotated[...]`` (under ``| None``)."""
+    found = list(info.metadata)
+    pending = [info.annotation]
+    while pending:
+        annotation = pending.pop()
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            base, *extra = typing.get_args(annotation)
+            for item in extra:
+                found.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+            pending.append(base)
+        elif origin in (typing.Union, types.UnionType):
+            pending.extend(typing.get_args(annotation))
+    return found
+
+
 def _bounds(info: FieldInfo) -> tuple[Any, Any]:
     low = high = None
-    for item in info.metadata:
+    for item in _constraints(info):
         if isinstance(item, annotated_types.Ge | annotated_types.Gt):
             low = item.ge if isinstance(item, annotated_types.Ge) else item.gt
         if isinstance(item, annotated_types.Le | annotated_types.Lt):
@@ -45,7 +64,7 @@ def _bounds(info: FieldInfo) -> tuple[Any, Any]:
 
 def _decimal_shape(info: FieldInfo) -> tuple[int, int]:
     digits = places = None
-    for item in info.metadata:
+    for item in _constraints(info):
         digits = getattr(item, "max_digits", None) or digits
         found = getattr(item, "decimal_places", None)
         places = found if found is not None else places
@@ -82,8 +101,9 @@ def problem(info: FieldInfo, value: Any) -> str | None:
         return None if fits else "int_storage_overflow"
     if isinstance(value, Decimal) and value.is_finite():
         digits, places = _decimal_shape(info)
-        exponent = value.as_tuple().exponent
-        fits = isinstance(exponent, int) and exponent >= -places
+        # trailing zeros do not count: the column holds 0.110 as 0.11
+        with localcontext(prec=100):
+            fits = value == value.quantize(Decimal(10) ** -places)
         return (
             None
             if fits and abs(value) < Decimal(10) ** (digits - places)
