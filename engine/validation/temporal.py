@@ -230,7 +230,7 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     # int or a string of digits) -- computed only on those rows.
     candidates = value.is_str | value.is_kind(Kind.INT)
     slow_rows = candidates & ~value.absent & ~fast_shape.fill_null(False)
-    general = Helper(value.helper("datetime"), _slow_datetime(text), slow_rows)
+    general = Helper.staged(value.helper("datetime"), _slow_datetime(text), text, slow_rows)
     parsed = Helper(
         value.helper("parsed"),
         pl.when(fast_shape)
