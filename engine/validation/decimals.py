@@ -131,9 +131,16 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     dtype = decimal_dtype(schema)
     text = Helper(value.helper("dec_text"), trim(value.text))
     t = pl.col(text.name)
-    plain = t.str.contains(PLAIN_RE)
-    special = t.str.contains(SPECIAL_RE)
-    printable = t.str.contains(ASCII_PRINTABLE_RE) & ~t.str.contains("[_eE]")
+    # The text's form, one column each, computed once (every rule below reads them).
+    forms = (
+        Helper(value.helper("dec_is_plain"), t.str.contains(PLAIN_RE)),
+        Helper(value.helper("dec_is_special"), t.str.contains(SPECIAL_RE)),
+        Helper(
+            value.helper("dec_is_printable"),
+            t.str.contains(ASCII_PRINTABLE_RE) & ~t.str.contains("[_eE]"),
+        ),
+    )
+    plain, special, printable = (pl.col(form.name) for form in forms)
     unsure = ~plain & ~special & ~printable
     exponent_float = pl.lit(False)
     if value.kind is None:
@@ -223,5 +230,5 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         dtype=dtype,
         steps=("trim, parse plain decimal; exponents by Pydantic",),
         python=python,
-        helpers=(text, counts, is_plain, parsed),
+        helpers=(text, *forms, counts, is_plain, parsed),
     )
