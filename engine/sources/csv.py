@@ -29,7 +29,9 @@ from engine.sources.records import (
 )
 
 # One field, with the separator that precedes it: quoted (with "" escapes), unquoted, or empty.
-FIELD = r',(?:"(?:[^"]|"")*"|[^,"][^,]*|)'
+# Only a quoted field holds a line end; a quote inside an unquoted field is text (``a"b``), as
+# Python's csv reads it.
+FIELD = r',(?:"(?:[^"]|"")*"|[^,"\r\n][^,\r\n]*|)'
 FIELDS = "__fields"
 ERROR = "__split_error"
 

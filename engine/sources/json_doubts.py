@@ -9,7 +9,12 @@ records must cost next to nothing on the records that have neither, which is nea
   bracket is checked, still vectorized;
 - duplicate keys: DuckDB counts a record's keys (duplicates included); a record with more
   keys than it has distinct requested ones is looked at more closely;
-- keys written with ``\\u`` escapes, which could spell a requested key twice.
+- keys written with ``\\u`` escapes, which could spell a requested key twice;
+- ``nan``, ``inf``, ``-NaN``, ``INFINITY``...: DuckDB takes them in any case, Python's json
+  only as ``NaN``, ``Infinity`` and ``-Infinity`` (a record with more loose spellings than
+  exact ones is looked at);
+- what Python's json cannot read at all: nesting deeper than its recursion allows, and
+  integers of more than 4,300 digits (``int`` refuses to convert them).
 
 False alarms only cost a Python parse of the record.
 """
@@ -30,6 +35,10 @@ WHITESPACE[[9, 10, 13, 32]] = True
 CLOSERS = (ord("}"), ord("]"))
 COMMA = ord(",")
 ESCAPED_KEY = r'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"[ \t\r\n]*:'
+LOOSE_LITERAL = r"[:,\[][ \t\r\n]*[+-]?(?i:nan|inf)"
+PYTHON_LITERAL = r"[:,\[][ \t\r\n]*(?:NaN|-?Infinity)"
+DEEP = 200  # opening brackets in a record beyond which Python's json may give up
+INT_DIGITS = 4300  # sys.get_int_max_str_digits(): longer ints do not convert
 
 Mask = npt.NDArray[np.bool_]
 
@@ -107,6 +116,7 @@ def doubtful(
         if len(rows):
             keyish = records.gather(rows).str.contains(ESCAPED_KEY).fill_null(False)
             mask[rows[keyish.to_numpy()]] = True
+    mask |= _python_cannot_read(records)
     if key_counts is not None and present is not None and keys_regex is not None:
         # More keys than distinct requested ones: other keys, or a requested one twice.
         more = (key_counts.fill_null(0) > present).to_numpy()
@@ -115,3 +125,27 @@ def doubtful(
             written = records.gather(rows).str.count_matches(keys_regex).to_numpy()
             mask[rows[written > present.gather(rows).to_numpy()]] = True
     return mask
+
+
+def _python_cannot_read(records: pl.Series) -> Mask:
+    """Records Python's json reads differently or not at all: loose NaN/Infinity spellings,
+    deep nesting, ints too long to convert (false alarms only cost a Python parse)."""
+    loose = records.str.count_matches(LOOSE_LITERAL).fill_null(0)
+    found = loose > 0
+    if found.any():
+        found &= loose > records.str.count_matches(PYTHON_LITERAL).fill_null(0)
+    openers = records.str.count_matches("[", literal=True).fill_null(0) + records.str.count_matches(
+        "{", literal=True
+    ).fill_null(0)
+    found |= openers > DEEP
+    long = records.str.len_bytes().fill_null(0) > INT_DIGITS
+    if long.any():
+        rows = np.flatnonzero(long.to_numpy())
+        runs = (
+            records.gather(rows).str.extract_all("[0-9]+").list.eval(pl.element().str.len_bytes())
+        )
+        too_long = (runs.list.max().fill_null(0) > INT_DIGITS).to_numpy()
+        mask = found.to_numpy().copy()
+        mask[rows[too_long]] = True
+        return mask
+    return found.to_numpy()

@@ -87,6 +87,15 @@ def parse_literal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     return Parsed(value=typed, rules=tuple(rules), dtype=dtype, steps=("exact match",))
 
 
+def _own_missing(cls: Any) -> Any:
+    """The enum class's own ``_missing_`` hook, if it defines one (None for Enum's)."""
+    hook = getattr(cls, "_missing_", None)
+    default = getattr(Enum._missing_, "__func__", None)
+    if hook is None or getattr(hook, "__func__", None) is default:
+        return None
+    return hook
+
+
 def parse_enum(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """Stores the member's value: str enums match strings exactly, int enums parse an int first."""
     members: list[Enum] = list(schema["members"])
@@ -95,7 +104,9 @@ def parse_enum(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any
     message = sentinel_message(schema)
     describe = f"one of {values!r}"
     # A custom _missing_ hook may still turn an unmatched value into a member: Pydantic decides.
-    missing_hook = schema.get("missing")
+    # pydantic-core calls the class on an unmatched value, which runs a ``_missing_`` the
+    # class defines (not in the core schema: found on the class).
+    missing_hook = schema.get("missing") or _own_missing(schema.get("cls"))
     if sub_type == "str" or (sub_type is None and all(isinstance(v, str) for v in values)):
         matched = value.is_str & value.text.is_in(values)
         missing = None if missing_hook is None else (~value.absent & ~matched)

@@ -334,7 +334,10 @@ class _Compiler:
             rules = (missing, *rules)
             final = walked.value
         else:
-            if name in self.defaults:
+            if python_absent:  # Pydantic validates the default: the rows without the field
+                fallback = pl.lit(None, dtype=walked.dtype)  # are its to decide
+                absent_to_python = None
+            elif name in self.defaults:
                 fallback = pl.col(default_column(name))
                 # A factory's value the column cannot hold (in this batch): Pydantic decides.
                 absent_to_python = value.absent & pl.col(default_unstorable_column(name))

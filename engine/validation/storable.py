@@ -101,7 +101,12 @@ def _places(value: Decimal) -> int:
 
 def column_values(values: list[Any], dtype: PolarsDataType) -> pl.Series:
     """Stored values as a column: exactly, or :class:`Unstorable` for the first value of a kind
-    the column cannot hold (a default of the wrong type, say) -- never a silent null."""
+    the column cannot hold (a default of the wrong type, say) -- never a silent null. Text is
+    held only by a text column (Polars would parse ``"2024-01-01"`` into a date column)."""
+    if dtype != pl.String():
+        text = next((v for v in values if isinstance(v, str)), None)
+        if text is not None:
+            raise Unstorable("value_storage_type", "str")
     try:
         return pl.Series(values, dtype=dtype, strict=True)
     except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):

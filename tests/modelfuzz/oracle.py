@@ -156,7 +156,7 @@ def ndjson_verdict(model: type[BaseModel], line: str) -> Verdict:
         message = f"Invalid JSON: {exc}"
         return Verdict(False, {}, [("json_invalid", (), message, line)], line, "json_invalid")
     result = verdict(model, data)
-    if _has_duplicate_keys(line):
+    if _has_duplicate_keys(line) and result.trap != NO_VERDICT:  # no verdict stays none
         result.trap = "duplicate keys"
     return result
 

@@ -348,3 +348,49 @@ def test_bad_utf8_before_a_multiline_record_split_back_into_lines(write: Write) 
         (2, 3, '"x', "csv_unterminated_quote", None, None),
         (3, 4, 'y"z,2', None, 'y"z', "2"),
     ]
+
+
+# A cell as people type it: quotes anywhere but first (``5'10"``, ``a"b``), never quoted.
+TYPED_CELL = st.text(alphabet=st.sampled_from(['"', "a", " ", "é", "'"]), max_size=6).filter(
+    lambda cell: not cell.startswith('"')
+)
+
+
+@st.composite
+def typed_tables(draw: st.DrawFn) -> str:
+    """CSV text written by hand: unquoted cells holding stray quotes, mixed with cells the csv
+    module quotes (separators, quotes and line ends inside), every kind of line end."""
+    width = draw(st.integers(1, 4))
+    lines = [",".join(f"c{i}" for i in range(width))]
+    for _ in range(draw(st.integers(1, 15))):
+        cells = []
+        for _ in range(width):
+            if draw(st.booleans()):
+                cells.append(draw(TYPED_CELL))
+            else:
+                buffer = io.StringIO()
+                csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="").writerow(
+                    [draw(SPECIAL)]
+                )
+                cells.append(buffer.getvalue())
+        lines.append(",".join(cells))
+    ends = [draw(st.sampled_from(["\n", "\r\n"])) for _ in lines]
+    return "".join(line + end for line, end in zip(lines, ends, strict=True))
+
+
+@FUZZ
+@given(text=typed_tables(), block=st.integers(1, 300))
+def test_stray_quotes_in_unquoted_cells_read_as_python_reads_them(
+    tmp_path: Path, text: str, block: int
+) -> None:
+    """A quote inside an unquoted cell is text, even when a quoted cell with line ends follows
+    (the quote-parity shortcut would join lines there): rows and cells as Python's csv."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    header, rows = parsed[0], [row for row in parsed[1:] if row]
+    source, frame = read(path, block_size=block, max_record_bytes=4096)
+    assert source.keys == tuple(header)
+    assert frame[MALFORMED].to_list() == [None] * len(rows)
+    got = frame.select([frame.get_column(name) for name in header]).rows()
+    assert got == [tuple(None if cell == "" else cell for cell in row) for row in rows]

@@ -4,6 +4,7 @@ path into DuckDB and read back, against what Pydantic says for the same input.""
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -219,3 +220,128 @@ def test_an_int_too_large_names_the_column_type_it_is_stored_in(
         db,
         "SELECT data_type FROM information_schema.columns WHERE table_name = 'payment' AND column_name = 'amount'",
     ) == [("DECIMAL(38,0)",)]
+
+
+# Found by the second set of independently written models (issue 12).
+
+
+def _python_verdicts(lines: list[str]) -> list[tuple[int, str, Any]]:
+    """What ``model_validate(json.loads(line))`` gives each line of the Payment model, where
+    json.loads refuses the line: json_invalid with its message."""
+    expected: list[tuple[int, str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            error: tuple[str, list[str], str, str] = (
+                "json_invalid",
+                [],
+                f"Invalid JSON: {exc}",
+                json.dumps(line),
+            )
+            expected.append((number, "invalid", [error]))
+        else:
+            expected.append((number, "valid", None))
+    return expected
+
+
+def test_json_reads_only_pythons_nan_and_infinity_and_what_python_can_read(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    """DuckDB takes nan/inf in any case, a 5,000-deep nesting and a 4,301-digit int; Python's
+    json refuses each (in a field or under a key the model does not know)."""
+    lines = [
+        '{"amount": 1, "ratio": inf}',
+        '{"amount": 1, "ratio": -inf}',
+        '{"amount": 1, "ratio": infinity}',
+        '{"amount": 1, "ratio": -NaN}',
+        '{"amount": 1, "ratio": NAN}',
+        '{"amount": 1, "ratio": nan}',
+        '{"amount": 1, "Label": "a,nan"}',  # a false alarm: read by Python, valid
+        '{"amount": 1, "ratio": NaN}',
+        '{"amount": 1, "ratio": -Infinity}',
+        '{"amount": 1, "ratio": 2.5}',
+        '{"amount": 1, "Label": "x", "other": {"a": inf}}',
+        '{"amount": 1, "other": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"amount": 1' + "0" * 4300 + "}",
+        '{"amount": 1, "other": 1' + "0" * 4300 + "}",
+        '{"amount": 1, "other": ' + "[" * 300 + "]" * 300 + "}",  # deep, but Python reads it
+    ]
+    # Python's json takes NaN and -Infinity, and a float field allows them (stored as such).
+    got = ingest(run_cli, db, model, ndjson(write, *lines))
+    expected = _python_verdicts(lines)
+    # The last line is read by Python, and has a key the model forbids.
+    assert got[-1][:2] == (15, "invalid") and [e[0] for e in got[-1][2]] == ["extra_forbidden"]
+    got = got[:-1]
+    assert [(n, v) for n, v, _ in got] == [(n, v) for n, v, _ in expected[:-1]]
+    assert [n for n, v, _ in got if v == "valid"] == [7, 8, 9, 10]
+    assert [g for g in got if g[1] == "invalid"] == [e for e in expected if e[1] == "invalid"]
+    ratios = [g[2][4] for g in got if g[0] in (8, 9)]
+    assert math.isnan(ratios[0]) and ratios[1] == -math.inf
+
+
+ENUMS = """
+from datetime import date, datetime, time
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Size(Enum):
+    S = "s"
+    M = "m"
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.M if value == "medium" else None
+
+
+class Shirt(BaseModel):
+    size: Size
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(validate_default=True)
+    n: int
+    day: date = "2024-01-01"
+    at: time = "08:00"
+    stamp: datetime = "2024-01-01T00:00:00Z"
+
+
+class Unchecked(BaseModel):
+    n: int
+    day: date = "2024-01-01"
+"""
+
+
+def test_an_enums_own_missing_hook_and_text_defaults_of_temporal_fields(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    models = write("models.py", ENUMS)
+    shirts = write("shirts.csv", "size\nmedium\nm\nlarge\n")
+    db = tmp_path / "e.duckdb"
+    result = run_cli("run", str(shirts), "--db", str(db), "--schema", f"{models}:Shirt")
+    assert result.exit_code == 0, result.output
+    assert query(db, "SELECT row_number, size FROM shirt ORDER BY 1") == [(1, "m"), (2, "m")]
+    assert query(db, "SELECT row_number, errors[1].type FROM ingestion_errors") == [(3, "enum")]
+    numbers = write("n.csv", "n\n1\n")
+    result = run_cli("run", str(numbers), "--db", str(db), "--schema", f"{models}:Defaults")
+    assert result.exit_code == 0, result.output
+    assert [tuple(str(v) for v in row) for row in query(db, "FROM defaults")] == [
+        ("2", "1", "1", "2024-01-01", "08:00:00", "2024-01-01 00:00:00")
+    ]
+    result = run_cli("run", str(numbers), "--db", str(db), "--schema", f"{models}:Unchecked")
+    assert result.exit_code == 0, result.output
+    assert query(db, "SELECT run_id, errors FROM ingestion_errors WHERE run_id = 3") == [
+        (
+            3,
+            [
+                {
+                    "type": "value_storage_type",
+                    "loc": ["day"],
+                    "msg": "Valid, but a str value cannot be stored in the DATE column",
+                    "input": "null",
+                }
+            ],
+        )
+    ]
