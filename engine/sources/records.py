@@ -40,14 +40,22 @@ def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
     return newlines
 
 
-def quoted_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
-    """Line ends outside double quotes end a record (RFC 4180): an even number of quotes before."""
-    if b'"' not in data:  # memchr: a quarter of the time of scanning with NumPy
-        return newlines
-    quotes = np.flatnonzero(buf == 34)
-    parity = np.searchsorted(quotes, newlines) & 1
-    found: Offsets = newlines[parity == 0]
-    return found
+def quote_boundaries(quote: bytes) -> BoundaryFinder:
+    """Line ends outside quotes end a record (RFC 4180): an even number of quotes before."""
+    code = quote[0]
+
+    def boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
+        if quote not in data:  # memchr: a quarter of the time of scanning with NumPy
+            return newlines
+        quotes = np.flatnonzero(buf == code)
+        parity = np.searchsorted(quotes, newlines) & 1
+        found: Offsets = newlines[parity == 0]
+        return found
+
+    return boundaries
+
+
+quoted_boundaries = quote_boundaries(b'"')
 
 
 @dataclass
@@ -125,8 +133,11 @@ def physical_lines(records: Records, index: int) -> Records:
     return Records(records.data, starts, stop, lines, np.zeros(len(starts), dtype=np.bool_))
 
 
-def decode_records(records: Records) -> tuple[pl.Series, pl.Series]:
-    """Record texts, plus the invalid-UTF-8 error message per record (null when fine)."""
+def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Series, pl.Series]:
+    """Record texts, plus the invalid-UTF-8 error message per record (null when fine).
+
+    ``encoding``: the records were transcoded from it to UTF-8, keeping the bytes it could
+    not decode: those are named as bytes of that encoding, at their character position."""
     bad = invalid_utf8_ranges(records.data, records.starts, records.stop)
     if not bad:
         return records.text(), pl.repeat(None, len(records), dtype=pl.String, eager=True)
@@ -143,7 +154,15 @@ def decode_records(records: Records) -> tuple[pl.Series, pl.Series]:
         piece = masked[start:stop]
         piece[piece >= 128] = ord("?")
         raws.append(decode_lossless(raw))
-        messages.append(f"Invalid UTF-8: byte 0x{raw[offset]:02x} at position {offset} of the line")
+        if encoding is None:
+            messages.append(
+                f"Invalid UTF-8: byte 0x{raw[offset]:02x} at position {offset} of the line"
+            )
+        else:
+            at = len(raw[:offset].decode("utf-8", "surrogateescape"))
+            messages.append(
+                f"Invalid {encoding}: byte 0x{raw[offset]:02x} at character {at} of the line"
+            )
     clean = Records(
         masked.tobytes(), records.starts, records.stop, records.lines, records.newlines_inside
     )

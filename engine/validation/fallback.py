@@ -9,7 +9,7 @@ or structured errors, so downstream code cannot tell which path a row took.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -18,6 +18,7 @@ from uuid import UUID
 
 import polars as pl
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from engine.columns import ERRORS, RAW, ROW
 from engine.sources.json_values import SURROGATE, escape_surrogates
@@ -33,8 +34,10 @@ def python_input(row: dict[str, Any], keys: Sequence[str], typed: bool) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return to_jsonable_python(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, Enum):
@@ -118,9 +121,13 @@ def _storage_error(key: str, error_type: str, value: Any, sql_type: str) -> dict
 
 
 def run_pydantic(
-    schema: CompiledSchema, rows: pl.DataFrame, keys: Sequence[str]
+    schema: CompiledSchema,
+    rows: pl.DataFrame,
+    keys: Sequence[str],
+    inputs: Callable[[int], Any] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid typed rows, invalid rows with errors) for rows that need Pydantic."""
+    """(valid typed rows, invalid rows with errors) for rows that need Pydantic; ``inputs``
+    gives a row's own data by row number when it is held in memory (see RawBatch)."""
     valid_rows: list[int] = []
     values: dict[str, list[Any]] = {p.name: [] for p in schema.fields}
     invalid_rows: list[int] = []
@@ -137,7 +144,7 @@ def run_pydantic(
 
     context = dict(schema.context)
     for row in rows.iter_rows(named=True):
-        data = python_input(row, keys, schema.typed)
+        data = inputs(row[ROW]) if inputs is not None else python_input(row, keys, schema.typed)
         try:
             model = schema.model.model_validate(data, context=context)
         except ValidationError as exc:
