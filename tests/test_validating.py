@@ -339,8 +339,36 @@ def test_pandas_and_arrow_inputs() -> None:
             for row in result.invalid.iter_rows(named=True)
         ]
         assert found == expected, type(frame)
+    # A documented difference: pandas' NaN is a missing value (null), not float("nan").
     result = engine.validate(pd.DataFrame(lax), Lax)
-    assert result.invalid.select("row_number").to_series().to_list() == [2]
+    [errors] = result.invalid["errors"].to_list()
+    assert [(e["type"], e["input"]) for e in errors] == [("int_type", "null")]
+    with pytest.raises(ValidationError) as raised:
+        Lax.model_validate(pd.DataFrame(lax).to_dict("records")[1])
+    assert [e["type"] for e in raised.value.errors()] == ["finite_number"]
+
+
+def test_documented_differences_of_rows_in_memory() -> None:
+    """A model instance as a row is ``model_type`` (Pydantic takes it as it is); a unique
+    key is the stored table's, not checked by ``validate``."""
+    instance = _Short(i=1)
+    assert _Short.model_validate(instance) is instance
+    result = engine.validate([instance, {"i": 2}], _Short)
+    assert result.invalid.select("row_number", "raw").rows() == [(1, '{"i":1,"s":null}')]
+    assert [e["type"] for e in result.invalid["errors"][0]] == ["model_type"]
+    from schemas.orders import Order
+
+    keys = Order.__unique__
+    order = {
+        "Order ID": "ORD-1",
+        "customer": "Ada",
+        "quantity": 1,
+        "unit_price": "2.50",
+        "ordered_at": "2024-01-01T00:00:00",
+    }
+    Order.model_validate(order)
+    twice = engine.validate([order, order], Order)
+    assert (keys, twice.valid_rows) == (("order_id",), 2)
 
 
 class _Short(BaseModel):
