@@ -351,7 +351,7 @@ def test_pandas_and_arrow_inputs() -> None:
 def test_documented_differences_of_rows_in_memory() -> None:
     """A model instance as a row is ``model_type`` (Pydantic takes it as it is); a unique
     key is the stored table's, not checked by ``validate``."""
-    instance = _Short(i=1)
+    instance = _Short(i=1, s=None)
     assert _Short.model_validate(instance) is instance
     result = engine.validate([instance, {"i": 2}], _Short)
     assert result.invalid.select("row_number", "raw").rows() == [(1, '{"i":1,"s":null}')]
