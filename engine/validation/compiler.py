@@ -231,6 +231,25 @@ class _Compiler:
     # -- one field ----------------------------------------------------------------------
 
     def keys_for(self, name: str, spec: Node) -> tuple[str, ...]:
+        keys = self._keys(name, spec)
+        for key in (name, *keys):
+            if key.startswith("__"):
+                raise self.error(
+                    f"the input key {key!r} starts with '__', which is reserved for the "
+                    "engine's own columns (lineage, rule results)",
+                    name,
+                    hint="rename the field, or give it a validation_alias",
+                )
+            if key.startswith("^") and key.endswith("$"):
+                raise self.error(
+                    f"the input key {key!r} is shaped like a column pattern (^...$), which "
+                    "Polars would read as a regular expression",
+                    name,
+                    hint="rename the field, or give it a validation_alias",
+                )
+        return keys
+
+    def _keys(self, name: str, spec: Node) -> tuple[str, ...]:
         alias = spec.get("validation_alias")
         by_alias = self.config.get("validate_by_alias", True)
         by_name = self.config.get("validate_by_name", self.config.get("populate_by_name", False))
