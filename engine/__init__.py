@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     )
     from engine.gate import QualityGate
     from engine.ingesting import ingest
-    from engine.pipeline import Progress, RunSummary, Tally
+    from engine.outcomes import Progress, RunSummary, Tally
     from engine.sources.remote import RemoteSettings
     from engine.store.store import Store
     from engine.validating import Validation, validate
@@ -34,9 +34,9 @@ _WHERE = {
     "validate": "engine.validating",
     "Validation": "engine.validating",
     "ingest": "engine.ingesting",
-    "RunSummary": "engine.pipeline",
-    "Tally": "engine.pipeline",
-    "Progress": "engine.pipeline",
+    "RunSummary": "engine.outcomes",
+    "Tally": "engine.outcomes",
+    "Progress": "engine.outcomes",
     "QualityGate": "engine.gate",
     "RemoteSettings": "engine.sources.remote",
     "Store": "engine.store.store",

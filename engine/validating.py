@@ -8,6 +8,7 @@ those of a file run (and of ``Model.model_validate(row)``), and the errors Pydan
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from engine.errors import ConfigError
 from engine.pipeline import Validated, validate_batch
 from engine.schemas import load_schema
 from engine.sources.frames import FrameEncoder, chunks, is_frame, to_polars
-from engine.validation.compiler import compile_schema
+from engine.validation.compiler import CompiledSchema, compile_schema
 from engine.validation.error_list import ERROR_DTYPE
 from engine.validation.validate import BatchValidator
 
@@ -66,7 +67,7 @@ def validate(
     """Validate ``data`` against ``schema`` (a Pydantic model, or a name ``load_schema``
     knows), as ``schema.model_validate(row, context=context)`` would, row by row."""
     model = load_schema(schema) if isinstance(schema, str) else schema
-    compiled = compile_schema(model, typed=True, context=context)
+    compiled, validator = _prepared(model, context or {})
     frame = to_polars(data) if is_frame(data) else None
     if frame is not None:
         for taken in (ROW_NUMBER, ERRORS):
@@ -75,7 +76,6 @@ def validate(
                     f"the input has a column named {taken!r}, which the invalid rows use; rename it"
                 )
     encoder = FrameEncoder(compiled)
-    validator = BatchValidator(compiled, compiled.input_keys)
     parts: list[Validated] = []
     rows = 0
     try:
@@ -99,6 +99,34 @@ def validate(
         counts.update(part.tally.errors)
     python_rows = sum(part.tally.python_rows for part in parts)
     return Validation(valid, _with_inputs(invalid, frame), rows, python_rows, counts)
+
+
+def _prepared(
+    model: type[BaseModel], context: Mapping[str, Any]
+) -> tuple[CompiledSchema, BatchValidator]:
+    """The compiled schema and its validator, kept for the next call with the same model and
+    context (a validator infers some of its columns' types on first use: a second or so)."""
+    try:
+        # the type too: 1, 1.0 and True are equal keys but not the same context
+        key = tuple(sorted((name, type(value), value) for name, value in context.items()))
+        hash(key)
+    except TypeError:  # a context with lists or dicts in it: compiled afresh
+        return _compile(model, context)
+    return _cached(model, key)
+
+
+def _compile(
+    model: type[BaseModel], context: Mapping[str, Any]
+) -> tuple[CompiledSchema, BatchValidator]:
+    compiled = compile_schema(model, typed=True, context=context)
+    return compiled, BatchValidator(compiled, compiled.input_keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(
+    model: type[BaseModel], context: tuple[tuple[str, type, Any], ...]
+) -> tuple[CompiledSchema, BatchValidator]:
+    return _compile(model, {name: value for name, _, value in context})
 
 
 def _rows(data: Iterable[Any]) -> Iterable[Any]:

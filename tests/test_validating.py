@@ -23,7 +23,15 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 import engine
 from engine.errors import ConfigError
@@ -319,6 +327,53 @@ def test_result_shape_and_counts() -> None:
     ]
     assert (result.rows, result.valid_rows, result.invalid_rows) == (4, 2, 2)
     assert result.error_counts == {("i", "int_type"): 1, ("i", "greater_than"): 1}
+
+
+class Limited(BaseModel):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def within(cls, value: int, info: ValidationInfo) -> int:
+        limit = (info.context or {})["limit"]
+        if limit is True:  # the default limit
+            limit = 3
+        elif isinstance(limit, list):
+            limit = len(limit)
+        if value > limit:
+            raise ValueError("over the limit")
+        return value
+
+
+def test_each_context_gets_its_own_validator() -> None:
+    """The compiled model is kept per (model, context): a later call with another context, an
+    equal but differently typed one (``True == 1``) or an unhashable one is not answered from
+    an earlier one's."""
+    rows = [{"n": 1}, {"n": 2}, {"n": 5}]
+
+    def invalid(context: dict[str, Any]) -> list[int]:
+        return engine.validate(rows, Limited, context=context).invalid["row_number"].to_list()
+
+    assert invalid({"limit": 4}) == [3]
+    assert invalid({"limit": 1}) == [2, 3]
+    assert invalid({"limit": 4}) == [3]
+    assert invalid({"limit": True}) == [3]  # equal to 1, but the default limit
+    assert invalid({"limit": 1.5}) == [2, 3]
+    assert invalid({"limit": [0, 0, 0, 0]}) == [3]
+    assert invalid({"limit": [0]}) == [2, 3]
+    for context in ({"limit": 1}, {"limit": True}, {"limit": [0, 0]}):
+        expected = [
+            number for number, row in enumerate(rows, 1) if not _accepts(Limited, row, context)
+        ]
+        assert invalid(context) == expected
+
+
+def _accepts(model: type[BaseModel], row: dict[str, Any], context: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(row, context=context)
+    except ValidationError:
+        return False
+    return True
 
 
 def test_pandas_and_arrow_inputs() -> None:

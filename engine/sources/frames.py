@@ -149,19 +149,18 @@ class FrameEncoder:
         height = len(raw)
         if malformed is None:
             malformed = pl.repeat(None, height, dtype=pl.String, eager=True)
-        message = pl.Series(
-            [None if m is None else "Input should be a valid dictionary" for m in malformed]
-            if malformed.null_count() != height
-            else [None] * height,
-            dtype=pl.String,
-        )
         frame = pl.DataFrame(
             {
                 LINE: pl.int_range(first_row, first_row + height, dtype=pl.Int64, eager=True),
                 RAW: raw,
                 MALFORMED: malformed,
-                MALFORMED_MSG: message,
             }
+        ).with_columns(
+            # A row that is not a dict: the validator words it for the model (model_type).
+            pl.when(pl.col(MALFORMED).is_not_null())
+            .then(pl.lit("Input should be a valid dictionary"))
+            .otherwise(pl.lit(None, pl.String))
+            .alias(MALFORMED_MSG)
         )
         batch = json_batch(frame, self.values, first_row)
         out = batch.frame

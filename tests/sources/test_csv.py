@@ -374,7 +374,10 @@ def test_plain_blocks_read_by_polars_equal_the_general_path(
 @given(
     rows=st.lists(
         st.lists(
-            st.text(alphabet=st.characters(exclude_characters=",;\t|\"'\r\n"), max_size=6),
+            st.text(
+                alphabet=st.characters(exclude_characters=",;\t|\"'\r\n", codec="utf-8"),
+                max_size=6,
+            ),
             min_size=1,
             max_size=5,
         ),
