@@ -90,7 +90,7 @@ def read_header(
     expected: tuple[str, ...] | None = None,
 ) -> tuple[str, ...]:
     """The header's names. With ``expected`` (the model's input keys), a header none of whose
-    names the model knows stops the run, with the delimiter that would fit if one does."""
+    names the model knows, split by another delimiter into some it knows, stops the run."""
     stop = int(records.starts[1]) if len(records) > 1 else records.stop
     header = Records(
         records.data, records.starts[:1], stop, records.lines[:1], records.newlines_inside[:1]
@@ -128,21 +128,21 @@ def read_header(
             raise SourceError(source, f"duplicate column {name!r} in the header row", line=1)
         seen.add(name)
     if expected and not seen.intersection(expected):
-        raise _no_match(source, first[0], expected, dialect)
+        guess = guess_delimiter(first[0], expected, dialect.delimiter)
+        if guess is not None:
+            raise _misread(source, expected, guess)
     return tuple(names)
 
 
-def _no_match(
-    source: str, header: str, expected: tuple[str, ...], dialect: CsvDialect
-) -> SourceError:
+def _misread(source: str, expected: tuple[str, ...], guess: str) -> SourceError:
+    """No name of the header is one the model reads, and another delimiter would make some:
+    the file is read with the wrong one (each row would be invalid with ``missing``, or
+    valid with every default). A header that fits no delimiter is read as it is: the
+    model may default every field, and Pydantic's verdicts stand."""
     shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
-    problem = f"no column of the header matches the model (it reads {shown})"
-    guess = guess_delimiter(header, expected, dialect.delimiter)
-    if guess is None:
-        return SourceError(source, problem, line=1)
     return SourceError(
         source,
-        problem,
+        f"no column of the header matches the model (it reads {shown})",
         line=1,
         hint=Remedy(f"is the delimiter {guess!r}? pass {{}}", "delimiter", (guess,)),
     )

@@ -1,7 +1,9 @@
 """Row by row: Pydantic's verdict against what the engine stored; and the run's invariants.
 
-The only accepted difference is the README's documented one: an ``int`` Pydantic accepts
-with more than 38 digits becomes an invalid row with type ``int_storage_overflow``.
+The only accepted differences are the README's documented storage errors: a value Pydantic
+accepts that its column cannot hold (an int or decimal too large, a datetime outside years
+1-9999 in UTC, a lone surrogate) makes the row invalid with exactly those errors
+(``storage.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from tests.modelfuzz.cli_run import Stored
-from tests.modelfuzz.oracle import NO_VERDICT, Error, Verdict, int_keys, normalise, same
+from tests.modelfuzz.oracle import NO_VERDICT, Error, Verdict, normalise, same
+from tests.modelfuzz.storage import storage_limited
 
 
 @dataclass(frozen=True)
@@ -93,21 +96,6 @@ def _same_errors(expected: Sequence[Error], got: Sequence[Error]) -> bool:
     return len(expected) == len(got) and all(
         e[:3] == g[:3] and same(e[3], g[3]) for e, g in zip(expected, got, strict=True)
     )
-
-
-def storage_limited(model: type[BaseModel], expected: Verdict, got: Sequence[Error]) -> bool:
-    """README: an int of more than 38 digits that Pydantic accepts is ``int_storage_overflow``."""
-    if not expected.valid or not got:
-        return False
-    by_key = int_keys(model)
-    for kind, loc, _msg, _input in got:
-        name = by_key.get(loc[0]) if len(loc) == 1 else None
-        if kind != "int_storage_overflow" or name is None:
-            return False
-        value = expected.values.get(name)
-        if not isinstance(value, int) or abs(value) < 10**38:
-            return False
-    return True
 
 
 def _values_differ(expected: dict[str, Any], got: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

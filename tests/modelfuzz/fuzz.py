@@ -170,7 +170,7 @@ def check(case: Case, workdir: Path) -> list[Divergence]:
         part = case.only(fmt, keep)
         verdicts = part.verdicts(fmt, model)
         if unique is not None and stored.run:
-            oracle.unique_errors(verdicts, unique, seen, int(stored.run["run_id"]))
+            oracle.unique_errors(verdicts, unique, seen, int(stored.run["run_id"]), model)
         found = compare_run(fmt, model, part.texts(fmt), verdicts, stored)
         out += [replace(d, row=keep[d.row - 1] + 1) if d.row else d for d in found]
     return out

@@ -8,6 +8,7 @@ import math
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, PydanticUserError
 
@@ -142,8 +143,9 @@ def test_storage_overflow_is_accepted_only_as_documented(tmp_path: Path) -> None
     path.write_text("from pydantic import BaseModel\n\n\nclass Fuzzed(BaseModel):\n    n: int\n")
     model = load(path)
     huge, big = "1" * 39, "1" * 38
-    overflow = ("int_storage_overflow", ("n",), "too large", None)
+    msg = "Valid integer, but too large for the DECIMAL(38,0) column it is stored in"
     for value, accepted in ((huge, True), (big, False)):
+        overflow = ("int_storage_overflow", ("n",), msg, value)
         stored = _stored(
             run={"status": "completed", "rows_total": 1, "rows_valid": 0, "rows_invalid": 1},
             raw=[(1, value)],
@@ -223,8 +225,24 @@ class Fuzzed(BaseModel):
 """
 
 
-def test_shrink_keeps_the_run_a_finding_needs(tmp_path: Path) -> None:
-    """An NDJSON duplicate of a key the CSV run stored shrinks to both runs, one row each."""
+def test_shrink_keeps_the_run_a_finding_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finding about an NDJSON duplicate of a key the CSV run stored shrinks to both runs, one
+    row each. The finding is planted: an oracle that names the wrong run for such duplicates."""
+    from tests.modelfuzz import oracle
+
+    right = oracle.unique_errors
+
+    def wrong_run(verdicts, unique, seen, run, model=None):  # type: ignore[no-untyped-def]
+        right(verdicts, unique, seen, run, model)
+        for i, v in enumerate(verdicts):
+            for error in v.errors:
+                if error[0] == "duplicate":
+                    msg = error[2].replace("in run 1,", f"in run {run},")
+                    verdicts[i] = oracle.Verdict(False, {}, [(*error[:2], msg, error[3])], v.data)
+
+    monkeypatch.setattr(oracle, "unique_errors", wrong_run)
     case = Case(
         UNIQUE,
         ["k"],
@@ -233,8 +251,9 @@ def test_shrink_keeps_the_run_a_finding_needs(tmp_path: Path) -> None:
     )
     found = check(case, tmp_path / "full")
     assert [(d.fmt, d.row, d.signature) for d in found] == [
-        ("ndjson", 3, "errors msg of duplicate")  # "first seen in run 2, row 2": not stored
+        ("ndjson", 2, "errors msg of duplicate"),
+        ("ndjson", 3, "errors msg of duplicate"),
     ]
     small, again, _ = shrink(case, found[0], "ndjson | errors msg of duplicate", tmp_path, None)
-    assert (small.records, small.lines) == ([["a"]], ['{"k": "a"}', '{"k": "a"}'])
+    assert (small.records, small.lines) == ([["a"]], ['{"k": "a"}'])
     assert [d.signature for d in again] == ["errors msg of duplicate"]
