@@ -63,17 +63,35 @@ class EngineError(Exception):
     run_id: int | None = None  # set when the error ended a run that was recorded (as failed)
 
     def __init__(
-        self, problem: str, *, where: str | None = None, hint: str | Remedy | None = None
+        self,
+        problem: str,
+        *,
+        where: str | None = None,
+        hint: str | Remedy | None = None,
+        setting: str | None = None,
     ) -> None:
         self.problem = problem
         self.where = where
         self.hint = hint
+        # The setting the problem is about, named where ``problem`` has ``{}`` ("{} must be
+        # positive"), as each front end spells it (``--max-wait-ms``, ``max_wait_ms``).
+        self.setting = setting
         super().__init__(self.render())
+
+    def worded(self, spell: Spelling = python_spelling) -> str:
+        """The problem, the setting it is about in ``spell``'s words."""
+        if self.setting is None:
+            return self.problem
+        return self.problem.format(spell(self.setting, ()))
 
     @property
     def message(self) -> str:
         """What failed and where, without the fix."""
-        return f"{self.where}: {self.problem}" if self.where else self.problem
+        return self.located(python_spelling)
+
+    def located(self, spell: Spelling) -> str:
+        problem = self.worded(spell)
+        return f"{self.where}: {problem}" if self.where else problem
 
     def remedy_text(self, spell: Spelling = python_spelling) -> str | None:
         if isinstance(self.hint, Remedy):
@@ -83,7 +101,8 @@ class EngineError(Exception):
     def render(self, spell: Spelling = python_spelling) -> str:
         """One line: what failed, where, and the fix in the words of ``spell``'s front end."""
         fix = self.remedy_text(spell)
-        return f"{self.message} ({fix})" if fix else self.message
+        message = self.located(spell)
+        return f"{message} ({fix})" if fix else message
 
     def __str__(self) -> str:
         return self.render()

@@ -165,6 +165,8 @@ def serve(
     if consume_topics:
         if not group or not (bootstrap_servers or kafka_config_file):
             raise ConfigError("--consume-topic needs --bootstrap-servers and --group")
+        if any(not topic.strip() for topic in consume_topics):
+            raise ConfigError("--consume-topic is empty; name the topic to consume")
         properties = kafka_properties(kafka_config_file, kafka_items)
         servers = bootstrap(bootstrap_servers, properties)
         consumer = ConsumerSettings(

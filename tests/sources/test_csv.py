@@ -418,6 +418,14 @@ def test_a_header_the_model_does_not_know_names_the_delimiter(write: Write) -> N
         "amount, currency, timestamp) (is the delimiter ';'? pass --delimiter ';')"
     )
     assert str(raised.value).endswith("(is the delimiter ';'? pass delimiter=';')")
+    tabs = write("tabs.csv", "a\tb\n1\t2\n")
+    source = CsvSource(tabs, block_size=1 << 20, max_record_bytes=1 << 20, expected=("b", "c"))
+    with pytest.raises(SourceError) as raised:
+        list(source.batches())
+    assert raised.value.render(cli_spelling) == (
+        f"{tabs}, line 1: no column of the header matches the model (it reads b, c) "
+        "(is the delimiter '\\t'? pass --delimiter tab)"
+    )
     other = write("other.csv", "a,b\n1,2\n")
     source = CsvSource(other, block_size=1 << 20, max_record_bytes=1 << 20, expected=("x",))
     frame = pl.concat([batch.frame for batch in source.batches()])
