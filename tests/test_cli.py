@@ -24,6 +24,38 @@ from tests.wording import table_rows
 RunCli = Callable[..., Result]
 
 
+NO_TWIN = """
+from pydantic import BaseModel, field_validator
+
+
+class Channel(BaseModel):
+    source_channel: str
+
+    @field_validator("source_channel")
+    @classmethod
+    def known(cls, value: str) -> str:
+        if not value.startswith("CHANNEL"):
+            raise ValueError("unknown channel")
+        return value
+"""
+
+
+def test_run_says_how_many_rows_pydantic_decided(run_cli: RunCli, tmp_path: Path) -> None:
+    """A validator with no vectorized twin: every row reaching it is Pydantic's, and said so."""
+    schema = tmp_path / "channel.py"
+    schema.write_text(NO_TWIN)
+    source = tmp_path / "c.csv"
+    source.write_text("source_channel\nCHANNEL1\nWEB\n\nCHANNEL2\n")
+    result = run_cli(
+        "run", str(source), "--schema", f"{schema}:Channel", "--db", str(tmp_path / "c.duckdb")
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:3] == [
+        "  3 rows were decided by Pydantic itself (no vectorized twin)",
+        "top errors",
+    ]
+
+
 def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path) -> None:
     """Output is not broken at 80 columns: the run line stays one greppable line."""
     folder = tmp_path / ("a_folder_with_a_long_name_" * 4)
@@ -35,9 +67,7 @@ def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path
     first = result.output.splitlines()[0]
     assert first.startswith(f"run 1 {source}: 21 rows, 7 valid, 14 invalid in ")
     assert first.endswith(" rows/s)")
-    assert result.output.splitlines()[1] == (
-        "  1 row was decided by Pydantic itself (no vectorized twin)"
-    )
+    assert result.output.splitlines()[1] == "top errors"
     # Tables are not squeezed to 80 columns either (the path is cut to its last 48
     # characters on purpose; `summary --json` has it whole).
     summary = run_cli("summary", "--db", str(tmp_path / "t.duckdb"))

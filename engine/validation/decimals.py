@@ -6,7 +6,7 @@ Plain decimal strings are handled vectorized; exponents, underscores and non-ASC
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,7 @@ import polars as pl
 
 from engine.batch import Kind
 from engine.validation.common import message, trim
-from engine.validation.rules import Parsed, Rule, Unsupported, Value
+from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
 
 PLAIN_RE = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 SPECIAL_RE = r"^[+-]?(?i:inf|infinity|s?nan[0-9]*)$"
@@ -34,35 +34,61 @@ def decimal_dtype(schema: Mapping[str, Any]) -> pl.Decimal:
     return pl.Decimal(min(int(digits), 38), int(places))
 
 
-def _digit_counts(number: pl.Expr) -> tuple[tuple[pl.Expr, pl.Expr], tuple[pl.Expr, pl.Expr]]:
+def _digit_counts(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
     """(digits, decimals) of the Decimal as written and of its normalized form, as
     pydantic-core counts them (``extract_decimal_digits_info``): a limit fails only when both
-    exceed it, so ``0.0`` has no whole digit although ``0`` has one."""
-    unsigned = number.str.strip_chars_start("+-")
-    whole = unsigned.str.split(".").list.get(0, null_on_oob=True).fill_null("")
-    fraction = unsigned.str.split(".").list.get(1, null_on_oob=True).fill_null("")
-    places = fraction.str.len_chars().cast(pl.Int64)
-    significant = (whole + fraction).str.strip_chars_start("0")
-    # As written: the coefficient without leading zeros (zero keeps one digit), exponent
-    # minus the number of fraction digits.
-    coefficient = pl.max_horizontal(significant.str.len_chars().cast(pl.Int64), pl.lit(1))
-    written = (
-        pl.when(places > 0).then(pl.max_horizontal(coefficient, places)).otherwise(coefficient),
-        places,
-    )
-    trimmed = significant.str.strip_chars_end("0")
-    exponent = (significant.str.len_chars() - trimmed.str.len_chars()).cast(pl.Int64) - places
-    length = trimmed.str.len_chars().cast(pl.Int64)
-    zero = trimmed == ""
-    decimals = pl.when(zero | (exponent >= 0)).then(0).otherwise(-exponent)
-    digits = (
-        pl.when(zero)
-        .then(1)
-        .when(exponent >= 0)
-        .then(length + exponent)
-        .otherwise(pl.max_horizontal(length, -exponent))
-    )
-    return written, (digits, decimals)
+    exceed it, so ``0.0`` has no whole digit although ``0`` has one. A struct of four fields
+    (``digits``, ``decimals``, ``n_digits``, ``n_decimals``), computed in stages: each step is
+    a column computed once, where one nested expression would repeat its inputs."""
+
+    def compute(frame: pl.DataFrame) -> pl.Series:
+        col = pl.col
+        steps = (
+            frame.lazy()
+            .select(unsigned=text.str.strip_chars_start("+-").str.split("."))
+            .select(
+                whole=col("unsigned").list.get(0, null_on_oob=True).fill_null(""),
+                fraction=col("unsigned").list.get(1, null_on_oob=True).fill_null(""),
+            )
+            .select(
+                places=col("fraction").str.len_chars().cast(pl.Int64),
+                significant=(col("whole") + col("fraction")).str.strip_chars_start("0"),
+            )
+            .with_columns(trimmed=col("significant").str.strip_chars_end("0"))
+            .select(
+                "places",
+                # As written: the coefficient without leading zeros (zero keeps one digit),
+                # exponent minus the number of fraction digits.
+                coefficient=pl.max_horizontal(
+                    col("significant").str.len_chars().cast(pl.Int64), pl.lit(1)
+                ),
+                exponent=(col("significant").str.len_chars() - col("trimmed").str.len_chars()).cast(
+                    pl.Int64
+                )
+                - col("places"),
+                length=col("trimmed").str.len_chars().cast(pl.Int64),
+                zero=col("trimmed") == "",
+            )
+            .select(
+                pl.struct(
+                    digits=pl.when(col("places") > 0)
+                    .then(pl.max_horizontal(col("coefficient"), col("places")))
+                    .otherwise(col("coefficient")),
+                    decimals=col("places"),
+                    n_digits=pl.when(col("zero"))
+                    .then(1)
+                    .when(col("exponent") >= 0)
+                    .then(col("length") + col("exponent"))
+                    .otherwise(pl.max_horizontal(col("length"), -col("exponent"))),
+                    n_decimals=pl.when(col("zero") | (col("exponent") >= 0))
+                    .then(0)
+                    .otherwise(-col("exponent")),
+                )
+            )
+        )
+        return steps.collect().to_series()
+
+    return compute
 
 
 def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
@@ -103,10 +129,18 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
 
 def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     dtype = decimal_dtype(schema)
-    t = trim(value.text)
-    plain = t.str.contains(PLAIN_RE)
-    special = t.str.contains(SPECIAL_RE)
-    printable = t.str.contains(ASCII_PRINTABLE_RE) & ~t.str.contains("[_eE]")
+    text = Helper(value.helper("dec_text"), trim(value.text))
+    t = pl.col(text.name)
+    # The text's form, one column each, computed once (every rule below reads them).
+    forms = (
+        Helper(value.helper("dec_is_plain"), t.str.contains(PLAIN_RE)),
+        Helper(value.helper("dec_is_special"), t.str.contains(SPECIAL_RE)),
+        Helper(
+            value.helper("dec_is_printable"),
+            t.str.contains(ASCII_PRINTABLE_RE) & ~t.str.contains("[_eE]"),
+        ),
+    )
+    plain, special, printable = (pl.col(form.name) for form in forms)
     unsure = ~plain & ~special & ~printable
     exponent_float = pl.lit(False)
     if value.kind is None:
@@ -124,7 +158,7 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         number_kind = value.is_kind(Kind.INT, Kind.FLOAT)
         exponent_float = number_kind & value.text.str.contains("[eEI]|NaN")
         plain = pl.when(number_kind).then(~exponent_float).otherwise(plain)
-        t = pl.when(number_kind).then(value.text).otherwise(t)
+        text = Helper(text.name, pl.when(number_kind).then(value.text).otherwise(trim(value.text)))
         rules = [
             Rule(
                 "decimal_type",
@@ -144,7 +178,11 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         rules.append(
             Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
         )
-    (digits, decimals), (n_digits, n_decimals) = _digit_counts(t)
+    counts = Helper.staged(value.helper("dec_digits"), _digit_counts(t), t)
+    count = pl.col(counts.name).struct.field
+    digits, decimals, n_digits, n_decimals = (
+        count(f) for f in ("digits", "decimals", "n_digits", "n_decimals")
+    )
     max_digits = schema.get("max_digits")
     places = schema.get("decimal_places")
     if max_digits is not None:
@@ -175,16 +213,22 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
                     describe=f"at most {whole} whole digits",
                 )
             )
-    parsed = pl.when(plain).then(t.str.strip_chars_start("+").cast(dtype, strict=False))
-    rules.extend(_bounds(parsed, schema))
+    is_plain = Helper(value.helper("dec_plain"), plain)
+    parsed = Helper(
+        value.helper("decimal"),
+        pl.when(pl.col(is_plain.name)).then(t.str.strip_chars_start("+").cast(dtype, strict=False)),
+    )
+    number = pl.col(parsed.name)
+    rules.extend(_bounds(number, schema))
     # A plain decimal too wide for the column (beyond 38 digits, or more places than it
     # keeps) is Pydantic's to decide, and then a storage error: never a silent null.
-    too_wide = plain.fill_null(False) & parsed.is_null()
+    too_wide = pl.col(is_plain.name).fill_null(False) & number.is_null()
     python = (is_text & unsure) | exponent_float | too_wide
     return Parsed(
-        value=parsed,
+        value=number,
         rules=tuple(rules),
         dtype=dtype,
         steps=("trim, parse plain decimal; exponents by Pydantic",),
         python=python,
+        helpers=(text, *forms, counts, is_plain, parsed),
     )

@@ -19,6 +19,8 @@ failed the first try (see ``numbers.parse_int``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from engine.validation.common import trim
@@ -26,39 +28,58 @@ from engine.validation.common import trim
 JSON_INT = r"^-?(?:0|[1-9][0-9]*)$"
 
 
-def cleaned_int_text(text: pl.Expr) -> pl.Expr:
-    """The text pydantic-core parses on its second try, or null where it gives up."""
-    t = trim(text)
-    sign = t.str.extract(r"^([+-])", 1)
-    body = pl.when(sign.is_null()).then(t).otherwise(t.str.slice(1))
-    # "+-1", "--1" and "-+1" fail; so does any body that does not start with a digit.
-    body = pl.when(body.str.contains(r"^[0-9]")).then(body)
-    zeros = body.str.extract(r"^(0[0_]*)", 1)
-    after = body.str.slice(zeros.str.len_chars().fill_null(0))
-    stripped = (
-        pl.when(zeros.is_null())
-        .then(body)  # starts with 1-9
-        .when(after == "")
-        .then(zeros.str.slice(-1))  # only zeros and underscores: the last one
-        .when(after.str.contains(r"^[1-9-]"))
-        .then(after)
-        .when(after.str.starts_with("."))
-        .then(zeros.str.slice(-1) + after)
-    )
-    fraction = stripped.str.extract(r"(?s)\.(.*)$", 1)
-    whole = (
-        pl.when(fraction.str.contains(r"^0+$").fill_null(False))
-        .then(stripped.str.extract(r"^([^.]*)\.", 1))
-        .otherwise(stripped)
-    )
-    separators_ok = (
-        whole.str.contains("_", literal=True)
-        & ~whole.str.starts_with("_")
-        & ~whole.str.ends_with("_")
-        & ~whole.str.contains("__", literal=True)
-    )
-    digits = (
-        pl.when(separators_ok).then(whole.str.replace_all("_", "", literal=True)).otherwise(whole)
-    )
-    candidate = pl.when(sign == "-").then("-" + digits).otherwise(digits)
-    return pl.when(candidate.str.contains(JSON_INT)).then(candidate)
+def cleaned_int_text(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
+    """The text pydantic-core parses on its second try, or null where it gives up.
+
+    Staged: each step is a column computed once. As one nested expression each step would
+    repeat its inputs (``body`` is read seven times below), and the repeats compound: 4.5 s
+    for 200k values instead of 0.1 s."""
+
+    def compute(frame: pl.DataFrame) -> pl.Series:
+        t, sign, body, zeros, after = (pl.col(c) for c in ("t", "sign", "body", "zeros", "after"))
+        stripped, fraction, whole, digits = (
+            pl.col(c) for c in ("stripped", "fraction", "whole", "digits")
+        )
+        steps = (
+            frame.lazy()
+            .select(t=trim(text))
+            .with_columns(sign=t.str.extract(r"^([+-])", 1))
+            # "+-1", "--1" and "-+1" fail; so does any body that does not start with a digit.
+            .with_columns(body=pl.when(sign.is_null()).then(t).otherwise(t.str.slice(1)))
+            .with_columns(body=pl.when(body.str.contains(r"^[0-9]")).then(body))
+            .with_columns(zeros=body.str.extract(r"^(0[0_]*)", 1))
+            .with_columns(after=body.str.slice(zeros.str.len_chars().fill_null(0)))
+            .with_columns(
+                stripped=pl.when(zeros.is_null())
+                .then(body)  # starts with 1-9
+                .when(after == "")
+                .then(zeros.str.slice(-1))  # only zeros and underscores: the last one
+                .when(after.str.contains(r"^[1-9-]"))
+                .then(after)
+                .when(after.str.starts_with("."))
+                .then(zeros.str.slice(-1) + after)
+            )
+            .with_columns(fraction=stripped.str.extract(r"(?s)\.(.*)$", 1))
+            .with_columns(
+                whole=pl.when(fraction.str.contains(r"^0+$").fill_null(False))
+                .then(stripped.str.extract(r"^([^.]*)\.", 1))
+                .otherwise(stripped)
+            )
+            .with_columns(
+                digits=pl.when(
+                    whole.str.contains("_", literal=True)
+                    & ~whole.str.starts_with("_")
+                    & ~whole.str.ends_with("_")
+                    & ~whole.str.contains("__", literal=True)
+                )
+                .then(whole.str.replace_all("_", "", literal=True))
+                .otherwise(whole)
+            )
+            .select(
+                candidate=pl.when(sign == "-").then("-" + digits).otherwise(digits),
+            )
+            .select(pl.when(pl.col("candidate").str.contains(JSON_INT)).then(pl.col("candidate")))
+        )
+        return steps.collect().to_series()
+
+    return compute

@@ -19,6 +19,7 @@ from engine.columns import validator_input_column
 from engine.errors import SchemaError
 from engine.validation.choices import parse_enum, parse_literal
 from engine.validation.decimals import parse_decimal
+from engine.validation.leaf_oracle import with_oracle
 from engine.validation.ledger import Config, Node, describe
 from engine.validation.numbers import parse_float, parse_int
 from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
@@ -117,6 +118,7 @@ def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) 
     parser = LEAVES[node.type]
     view = walker.config.leaf_view()
     shape = walker.column_shape.get(field)
+    original = node.raw
     if shape and node.type == "decimal":
         # The column's shape from constraints Pydantic applies later (for the column only:
         # the checks themselves stay Pydantic's, in its order).
@@ -138,12 +140,13 @@ def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) 
             f"for a {node.type!r} field (it would be ignored)",
             field=field,
         )
-    return dataclasses.replace(
+    guarded = dataclasses.replace(
         parsed,
         rules=tuple(_guarded(rule, guard) for rule in parsed.rules),
         python=None if parsed.python is None else (parsed.python & guard),
-        steps=(f"{node.type}: " + "; ".join(parsed.steps),),
     )
+    decided = with_oracle(guarded, original, walker.config.raw, value)
+    return dataclasses.replace(decided, steps=(f"{node.type}: " + "; ".join(decided.steps),))
 
 
 def _nullable(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:

@@ -47,9 +47,10 @@ def _int_text(value: Value) -> tuple[pl.Expr, tuple[Helper, ...]]:
     exact = Helper(
         value.helper("int_exact"), pl.when(value.text.str.contains(JSON_INT)).then(value.text)
     )
-    cleaned = Helper(
+    cleaned = Helper.staged(
         value.helper("int_cleaned"),
         cleaned_int_text(value.text),
+        value.text,
         rows=_plain_failed(exact, value),
     )
     return pl.coalesce(pl.col(exact.name), pl.col(cleaned.name)), (exact, cleaned)

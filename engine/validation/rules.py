@@ -40,6 +40,18 @@ class Helper:
     name: str
     expr: pl.Expr | Callable[[pl.DataFrame], pl.Series]  # a function for staged computations
     rows: pl.Expr | None = None
+    reads: tuple[str, ...] = ()  # the columns a function reads (all, when empty)
+
+    @classmethod
+    def staged(
+        cls,
+        name: str,
+        compute: Callable[[pl.DataFrame], pl.Series],
+        source: pl.Expr,
+        rows: pl.Expr | None = None,
+    ) -> Helper:
+        """A function helper that reads only ``source``'s columns."""
+        return cls(name, compute, rows, tuple(dict.fromkeys(source.meta.root_names())))
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Rule:
     message: str | pl.Expr
     input: pl.Expr | None = None  # JSON text of the offending input; the field's token if None
     describe: str = ""  # human summary for ``schema explain``
+    type_expr: pl.Expr | None = None  # the error type per row, when not always ``error_type``
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ engine's documented storage errors, never a changed or dropped value.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -85,15 +85,18 @@ def storable(value: Any, dtype: PolarsDataType) -> Any:
     if isinstance(value, Decimal) and isinstance(dtype, pl.Decimal):
         scale = dtype.scale or 0
         whole = (dtype.precision or 38) - scale
-        if not value.is_finite() or abs(value) >= Decimal(10) ** whole:
+        fits = value.is_finite() and _places(value) <= scale
+        if not fits or abs(value) >= Decimal(10) ** whole:
             raise Unstorable("decimal_storage_overflow")
-        # trailing zeros do not count: the column holds 0.110 as 0.11
-        with localcontext(prec=100):
-            held = value.quantize(Decimal(10) ** -scale)
-        if held != value:
-            raise Unstorable("decimal_storage_overflow")
-        return held
     return value
+
+
+def _places(value: Decimal) -> int:
+    """Digits after the point that matter: ``0.110`` has two (the column holds it as 0.11)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros)) if any(digits) else 0
 
 
 def column_values(values: list[Any], dtype: PolarsDataType) -> pl.Series:

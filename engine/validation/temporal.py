@@ -203,12 +203,23 @@ def parse_date(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any
     _refuse_now(schema, "PastDate / FutureDate")
     text = value.text
     shaped = (text.str.len_bytes() == 10) & text.str.contains(DATE_RE)
-    parsed = pl.when(shaped).then(text.str.to_date("%Y-%m-%d", strict=False))
+    # A column computed once: the rules, the Python mask and the value all read it.
+    date = Helper(
+        value.helper("date"), pl.when(shaped).then(text.str.to_date("%Y-%m-%d", strict=False))
+    )
+    parsed = pl.col(date.name)
     rules = _type_error(value, "date_type")
     rules += bound_rules(schema, lambda bound: (parsed, bound), str)
     python = (value.is_str & ~value.absent & parsed.is_null()) | _not_decidable(value)
     steps = ("YYYY-MM-DD vectorized; other forms by Pydantic",)
-    return Parsed(value=parsed, rules=tuple(rules), dtype=pl.Date(), steps=steps, python=python)
+    return Parsed(
+        value=parsed,
+        rules=tuple(rules),
+        dtype=pl.Date(),
+        steps=steps,
+        python=python,
+        helpers=(date,),
+    )
 
 
 def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
@@ -230,7 +241,7 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     # int or a string of digits) -- computed only on those rows.
     candidates = value.is_str | value.is_kind(Kind.INT)
     slow_rows = candidates & ~value.absent & ~fast_shape.fill_null(False)
-    general = Helper(value.helper("datetime"), _slow_datetime(text), slow_rows)
+    general = Helper.staged(value.helper("datetime"), _slow_datetime(text), text, slow_rows)
     parsed = Helper(
         value.helper("parsed"),
         pl.when(fast_shape)

@@ -230,8 +230,15 @@ class BatchValidator:
                 parts.append(
                     ErrorPart(
                         pl.col(MALFORMED).is_null() & (first == i),
-                        error(pl.lit(rule.error_type), loc, text, given),
-                        (".".join(loc), rule.error_type) if isinstance(loc, list) else None,
+                        error(
+                            pl.lit(rule.error_type) if rule.type_expr is None else rule.type_expr,
+                            loc,
+                            text,
+                            given,
+                        ),
+                        (".".join(loc), rule.error_type)
+                        if isinstance(loc, list) and rule.type_expr is None
+                        else None,
                     )
                 )
         for key, unused in self._forbidden_extra():
@@ -417,7 +424,13 @@ class BatchValidator:
         dtype = self.helper_dtypes[helper.name]
         if not mask.any():
             return pl.lit(None, dtype).alias(helper.name)
-        return _spread(evaluate(frame.filter(mask)), mask, dtype).alias(helper.name)
+        if compute is None:  # only the columns the expression reads are filtered
+            assert isinstance(helper.expr, pl.Expr)
+            part = frame.lazy().filter(pl.lit(mask)).select(helper.expr.alias(helper.name))
+            values = part.collect().to_series()
+        else:
+            values = evaluate((frame.select(helper.reads) if helper.reads else frame).filter(mask))
+        return _spread(values, mask, dtype).alias(helper.name)
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
         lf = self._helpers(self._prepare(batch, now)).lazy().with_columns(self.stage1)

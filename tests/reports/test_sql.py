@@ -10,6 +10,7 @@ from click.testing import Result
 
 from engine.reports.sql import READ_FORMS
 from tests.conftest import ROOT, query
+from tests.wording import assert_wraps, table_rows
 
 RunCli = Callable[..., Result]
 BY_CURRENCY = (
@@ -21,28 +22,29 @@ BY_CURRENCY = (
 def test_a_table_on_the_terminal(run_cli: RunCli, tricky_db: Path) -> None:
     result = run_cli("sql", BY_CURRENCY, "--db", str(tricky_db))
     assert result.exit_code == 0
-    assert result.output.splitlines() == [
-        " currency ┃ n ┃         total ┃ first                            ",
-        "━━━━━━━━━━╇━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━",
-        " AUD      │ 1 │         1e-09 │ 2024-01-01 00:00:00+00:00        ",
-        " EUR      │ 2 │           inf │ 2024-01-02 00:00:00+00:00        ",
-        " GBP      │ 1 │ 123456789.125 │ 2024-02-29 21:59:59.123456+00:00 ",
-        " USD      │ 2 │          21.0 │ 2024-01-02 03:04:05+00:00        ",
-        "4 rows",
+    assert table_rows(result.output) == [
+        ["currency", "n", "total", "first"],
+        ["AUD", "1", "1e-09", "2024-01-01 00:00:00+00:00"],
+        ["EUR", "2", "inf", "2024-01-02 00:00:00+00:00"],
+        ["GBP", "1", "123456789.125", "2024-02-29 21:59:59.123456+00:00"],
+        ["USD", "2", "21.0", "2024-01-02 03:04:05+00:00"],
     ]
+    assert result.output.splitlines()[-1] == "4 rows"
 
 
 def test_nulls_and_the_row_limit(run_cli: RunCli, tricky_db: Path) -> None:
     result = run_cli("sql", "SELECT NULL AS a, 'x' AS b", "--db", str(tricky_db))
-    assert result.output.splitlines() == [" a    ┃ b ", "━━━━━━╇━━━", " NULL │ x ", "1 row"]
+    assert table_rows(result.output) == [["a", "b"], ["NULL", "x"]]
+    assert result.output.splitlines()[-1] == "1 row"
     result = run_cli("sql", "FROM range(5) t(i)", "--db", str(tricky_db), "--limit", "2")
-    assert result.output.splitlines() == [
-        " i ",
-        "━━━",
-        " 0 ",
-        " 1 ",
-        "2 rows shown; more rows follow (use --format csv or json for all of them)",
+    assert [line.strip() for line in result.output.splitlines() if line.strip().isalnum()] == [
+        "i",
+        "0",
+        "1",
     ]
+    assert result.output.splitlines()[-1] == (
+        "2 rows shown; more rows follow (use --format csv or json for all of them)"
+    )
 
 
 def test_csv_and_json(run_cli: RunCli, tricky_db: Path) -> None:
@@ -95,21 +97,22 @@ def test_only_one_read_only_statement(run_cli: RunCli, tricky_db: Path) -> None:
             "sql runs read-only queries (SELECT, FROM ..., DESCRIBE, SUMMARIZE, SHOW, EXPLAIN, PRAGMA, CALL), not ATTACH",
         ),
         ("SELECT 1; DROP TABLE raw_data", "sql runs exactly one statement, got 2"),
-        ("SELEC 1", 'query failed: Parser Error: syntax error at or near "SELEC"'),
-        (
-            "SELECT amout FROM processed_data",
-            'query failed: Binder Error: Referenced column "amout" not found in FROM clause! '
-            'Candidate bindings: "amount", "timestamp", "row_number", "source_channel"',
-        ),
-        (
-            "SELECT CAST('x' AS INTEGER)",
-            "query failed: Conversion Error: Could not convert string 'x' to INT32",
-        ),
     ]
     for sql, message in cases:
         result = run_cli("sql", sql, "--db", str(tricky_db))
         assert result.exit_code == 2, sql
         assert result.output == f"error: {message}\n"
+    # DuckDB's own refusals: the project's prefix, then DuckDB's explanation (its wording
+    # changes between versions) naming what is wrong, on one line.
+    refused = [
+        ("SELEC 1", ("SELEC",)),
+        ("SELECT amout FROM processed_data", ("amout", "amount")),
+        ("SELECT CAST('x' AS INTEGER)", ("'x'",)),
+    ]
+    for sql, mentions in refused:
+        result = run_cli("sql", sql, "--db", str(tricky_db))
+        assert result.exit_code == 2, sql
+        assert_wraps(result.output, "error: query failed: ", mentions=mentions)
     assert query(tricky_db, "SELECT count(*) FROM raw_data") == [(8,)]
 
 
