@@ -265,6 +265,9 @@ def test_log_lines() -> None:
     assert str(Revoked((("t", 0), ("t", 1)), lost=False)) == (
         "revoked: t[0], t[1] (in-flight batch written first)"
     )
+    assert str(Revoked((("t", 0),), lost=False, dropped=True)) == (
+        "revoked: t[0] (the consumer failed: in-flight messages dropped, not written)"
+    )
     assert str(Revoked((("t", 0),), lost=True)) == (
         "lost: t[0] (their in-flight messages were dropped, not written)"
     )
