@@ -39,6 +39,8 @@ FAST_DATETIME_RE = (
     r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d$"
 )
 DATE_RE = r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}$"
+# The same, then nothing, ``Z`` or an offset of at most 23:59 (what exports mostly write).
+FAST_AWARE_RE = FAST_DATETIME_RE[:-1] + r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?$"
 
 
 def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
@@ -227,16 +229,29 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     # More than 6 fractional digits ('truncate' or 'error') never take the vectorized path.
     schema.get("microseconds_precision")
     text = value.text
+    length = text.str.len_bytes()
     shape = Helper(
         value.helper("fast_shape"),
-        (text.str.len_bytes() == 19) & text.str.contains(FAST_DATETIME_RE),
+        length.is_in([19, 20, 25]) & text.str.contains(FAST_AWARE_RE),
     )
     fast_shape = pl.col(shape.name)
-    # Parsed alongside the shape check (helpers that read no other helper run in parallel).
-    fast = Helper(
+    # Parsed alongside the shape check (helpers that read no other helper run in parallel):
+    # the wall time is the first 19 characters; then "Z" (offset 0) or "+HH:MM".
+    fast_wall = Helper(
         value.helper("fast"),
-        text.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False),
+        text.str.slice(0, 19).str.strptime(
+            pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False
+        ),
     )
+    sign = pl.when(text.str.slice(19, 1) == "-").then(-1).otherwise(1)
+    minutes = text.str.slice(20, 2).cast(pl.Int32, strict=False) * 60 + text.str.slice(23, 2).cast(
+        pl.Int32, strict=False
+    )
+    fast_offset = Helper(
+        value.helper("fast_offset"),
+        pl.when(length == 20).then(pl.lit(0, pl.Int32)).when(length == 25).then(sign * minutes),
+    )
+    fast_utc = pl.col(fast_wall.name) - pl.duration(minutes=pl.col(fast_offset.name).fill_null(0))
     # Everything but the common fixed form: other ISO forms, and unix timestamps (a JSON
     # int or a string of digits) -- computed only on those rows.
     candidates = value.is_str | value.is_kind(Kind.INT)
@@ -244,13 +259,13 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     general = Helper.staged(value.helper("datetime"), _slow_datetime(text), text, slow_rows)
     parsed = Helper(
         value.helper("parsed"),
-        pl.when(fast_shape)
-        .then(pl.col(fast.name))
-        .otherwise(pl.col(general.name).struct.field(UTC_FIELD)),
+        pl.when(fast_shape).then(fast_utc).otherwise(pl.col(general.name).struct.field(UTC_FIELD)),
     )
     result = pl.col(parsed.name)
     offset = (
-        pl.when(fast_shape).then(None).otherwise(pl.col(general.name).struct.field(OFFSET_FIELD))
+        pl.when(fast_shape)
+        .then(pl.col(fast_offset.name))
+        .otherwise(pl.col(general.name).struct.field(OFFSET_FIELD))
     )
     has_tz = offset.is_not_null()
     wall = result + pl.duration(minutes=offset.fill_null(0))
@@ -294,7 +309,7 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
         dtype=pl.Datetime("us"),
         steps=steps,
         python=python,
-        helpers=(shape, fast, general, parsed),
+        helpers=(shape, fast_wall, fast_offset, general, parsed),
     )
 
 

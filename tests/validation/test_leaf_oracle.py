@@ -118,6 +118,27 @@ DATETIME_ALPHABET = "0123456789-:T+Z. tz_e"
             st.text(DATETIME_ALPHABET, min_size=1, max_size=30),
             st.datetimes().map(lambda d: d.isoformat()),
             st.datetimes().map(lambda d: d.isoformat().replace("T", " ") + "+05:30"),
+            st.builds(  # the fast form, with offsets in and just outside their range
+                lambda d, tail: d.strftime("%Y-%m-%dT%H:%M:%S") + tail,
+                st.datetimes(),
+                st.sampled_from(
+                    [
+                        "",
+                        "Z",
+                        "z",
+                        "+00:00",
+                        "-00:00",
+                        "+23:59",
+                        "-23:59",
+                        "+24:00",
+                        "+05:60",
+                        "+0530",
+                        "-12:30",
+                        "+01:00",
+                        "Z ",
+                    ]
+                ),
+            ),
         ),
         min_size=1,
         max_size=40,
