@@ -11,8 +11,10 @@ A file chunk and a Kafka micro-batch look the same from here on. The frame holds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import polars as pl
 
@@ -57,11 +59,15 @@ class Kind(IntEnum):
 
 @dataclass(frozen=True)
 class RawBatch:
-    """Raw rows of one chunk. ``typed`` is True when values carry JSON kinds."""
+    """Raw rows of one chunk. ``typed`` is True when values carry JSON kinds.
+
+    ``python_inputs``, for rows held in memory (frames, dicts), gives what Pydantic is to see
+    for a row number: the row itself rather than its JSON text (which has no dates...)."""
 
     frame: pl.DataFrame
     keys: tuple[str, ...]
     typed: bool
+    python_inputs: Callable[[int], Any] | None = None
 
     @property
     def height(self) -> int:

@@ -1,31 +1,43 @@
 """The one path for data: validate a RawBatch and store it with its lineage.
 
-``process_batch`` is what a file run and a Kafka micro-batch both call; ``ingest_file`` wraps
-it for files: idempotency, one DuckDB transaction per run, progress and the run's figures.
+``validate_batch`` then ``store_batch`` is what every batch goes through: a file run's, a
+Kafka micro-batch's (``engine.streaming`` calls them on two threads), rows in memory
+(``engine.ingest``) and ``engine.validate`` (which stops before storing). ``ingest_file``
+and ``ingest_rows`` wrap them for a run: idempotency, one DuckDB transaction per run,
+progress, the quality gate and the run's figures.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
+from engine.errors import EngineError, neutral_spelling
+from engine.gate import QualityGate
+from engine.outcomes import (
+    Progress,
+    ProgressCallback,
+    RunSummary,
+    Tally,
+)
 from engine.prefetch import prefetch
 from engine.priority import yield_to_current_thread
-from engine.sources import SNIFF_BYTES, detect_format, open_source
+from engine.sources import Source
+from engine.sources.dialect import CsvDialect
+from engine.sources.feeds import ReadOptions, prepare
+from engine.sources.frames import RecordsSource, chunks
 from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
 from engine.store.runs import (
-    RunCounts,
     RunStart,
     completed_candidates,
     fail_run,
@@ -58,55 +70,12 @@ class RunOptions:
     # What the run calls its source (``ingestion_runs.source_path``, error messages):
     # by default the file's absolute path; an upload is named by its client's file name.
     source_name: str | None = None
-
-
-@dataclass
-class Tally:
-    """Running totals for a run or a consumer session."""
-
-    rows: int = 0
-    valid: int = 0
-    invalid: int = 0
-    python_rows: int = 0
-    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-    def add(self, other: Tally) -> None:
-        self.rows += other.rows
-        self.valid += other.valid
-        self.invalid += other.invalid
-        self.python_rows += other.python_rows
-        self.errors.update(other.errors)
-
-    def counts(self, blank_lines: int = 0) -> RunCounts:
-        return RunCounts(self.rows, self.valid, self.invalid, self.python_rows, blank_lines)
-
-
-@dataclass(frozen=True)
-class Progress:
-    bytes_read: int
-    total_bytes: int | None  # None for a stream
-    tally: Tally
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: int | None
-    path: str
-    status: Literal["completed", "skipped"]
-    tally: Tally
-    duration_s: float
-    message: str = ""
-    previous_run: int | None = None
+    dialect: CsvDialect = field(default_factory=CsvDialect)
+    gate: QualityGate | None = None
 
     @property
-    def rows_per_s(self) -> float:
-        return self.tally.rows / self.duration_s if self.duration_s > 0 else 0.0
-
-    def top_errors(self, limit: int = 10) -> list[tuple[str, str, int]]:
-        return [(loc, kind, n) for (loc, kind), n in self.tally.errors.most_common(limit)]
-
-
-ProgressCallback = Callable[[Progress], None]
+    def read(self) -> ReadOptions:
+        return ReadOptions(self.fmt, self.dialect, self.block_size, self.max_record_bytes)
 
 
 @dataclass(frozen=True)
@@ -146,13 +115,6 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     return Validated(lineage, kafka, valid, invalid, tally, validator.schema)
 
 
-def process_batch(
-    store: Store, run_id: int, batch: RawBatch, validator: BatchValidator, now: datetime
-) -> Tally:
-    """The one data path: validate a batch, then store it with its lineage."""
-    return store_batch(store, run_id, validate_batch(validator, batch, now))
-
-
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``)."""
     schema, valid, invalid, tally = (
@@ -190,6 +152,19 @@ def prepare_schema(
     return schema
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a run reads, known before it starts: names, format, size, how to read it."""
+
+    name: str
+    recorded_as: str
+    fmt: str
+    typed: bool
+    size: int | None
+    precheck: Path | None  # a plain file whose bytes can be fingerprinted before reading
+    open: Callable[[CompiledSchema], Source]
+
+
 def ingest_file(
     store: Store,
     source: Path | Input,
@@ -199,18 +174,68 @@ def ingest_file(
 ) -> RunSummary:
     """Ingest one file or stream as one atomic run (or skip it if already ingested).
 
-    The input is read exactly once. Whether it was already ingested (same content, same
-    schema) is decided from the bytes read, when the run commits: then the run is rolled back
-    and reported skipped. A regular file is also checked before it is read, so that one
-    ingested before is skipped without reading it through. The run's duration (stored, and in
-    the returned summary) counts from this call to the commit of its rows: hashing, compiling
-    the schema and the commit included.
+    The input is read exactly once (a compressed one decompressed on the way). Whether it
+    was already ingested (same content, same schema) is decided from the bytes read, when
+    the run commits: then the run is rolled back and reported skipped. A plain regular file
+    is also checked before it is read, so that one ingested before is skipped without
+    reading it through. The run's duration (stored, and in the returned summary) counts from
+    this call to the commit of its rows: hashing, compiling the schema and the commit
+    included.
     """
     started = datetime.now(UTC)
     if isinstance(source, Path):
         with open_input(source, name=options.source_name) as opened:
-            return _ingest(store, opened, model, options, progress, started)
-    return _ingest(store, source, model, options, progress, started)
+            return _ingest_input(store, opened, model, options, progress, started)
+    return _ingest_input(store, source, model, options, progress, started)
+
+
+def _ingest_input(
+    store: Store,
+    source: Input,
+    model: type[BaseModel],
+    options: RunOptions,
+    progress: ProgressCallback | None,
+    started: datetime,
+) -> RunSummary:
+    feed = prepare(source, options.read)
+    plan = _Plan(
+        source.name,
+        source.recorded_as,
+        feed.fmt,
+        feed.typed,
+        source.size if feed.codec is None else None,
+        feed.precheck,
+        lambda schema: feed.open(schema, options.read),
+    )
+    try:
+        return _ingest(store, plan, model, options, progress, started)
+    finally:
+        feed.input.close()
+
+
+def ingest_rows(
+    store: Store,
+    data: Any,
+    model: type[BaseModel],
+    options: RunOptions,
+    progress: ProgressCallback | None = None,
+    *,
+    name: str,
+    fmt: str,
+) -> RunSummary:
+    """Ingest rows held in memory (a frame, an iterable of dicts) as one atomic run: each
+    row's lineage is its JSON form, and the run's content those forms as NDJSON text."""
+    started = datetime.now(UTC)
+    plan = _Plan(
+        name,
+        name,
+        fmt,
+        True,
+        None,
+        None,
+        lambda schema: RecordsSource(chunks(data), schema, fmt),
+    )
+    return _ingest(store, plan, model, options, progress, started)
 
 
 class _SameContent(Exception):
@@ -229,30 +254,30 @@ def _previous_run(
     return next((run_id for run_id, found in candidates if found == content), None)
 
 
-def _skipped(source: Input, previous: int, started: datetime) -> RunSummary:
+def _skipped(plan: _Plan, previous: int, started: datetime) -> RunSummary:
     return RunSummary(
         None,
-        source.name,
+        plan.name,
         "skipped",
         Tally(),
         (datetime.now(UTC) - started).total_seconds(),
-        f"already ingested as run {previous} with the same schema; use --force to ingest again",
+        f"already ingested as run {previous} with the same schema",
         previous_run=previous,
+        format=plan.fmt,
     )
 
 
 def _ingest(
     store: Store,
-    source: Input,
+    plan: _Plan,
     model: type[BaseModel],
     options: RunOptions,
     progress: ProgressCallback | None,
     started: datetime,
 ) -> RunSummary:
-    head = source.head(SNIFF_BYTES) if options.fmt is None else None
-    fmt = detect_format(source.name, options.fmt, head)
+    fmt = plan.fmt
     schema_id = fingerprint(model, options.context)
-    path = source.path
+    path = plan.precheck
     if not options.force and path is not None:
         previous = _previous_run(
             store,
@@ -262,25 +287,18 @@ def _ingest(
             lambda: full_hash(path),
         )
         if previous is not None:
-            return _skipped(source, previous, started)
+            return _skipped(plan, previous, started)
     with store.writing():
-        schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
+        schema = prepare_schema(store, model, typed=plan.typed, context=options.context)
         run_id, started = start_run(
             store,
             RunStart(
-                "file", source.recorded_as, fmt, schema.name, schema_id, schema.table, None, None
+                "file", plan.recorded_as, fmt, schema.name, schema_id, schema.table, None, None
             ),
             started=started,
         )
-    rows = open_source(
-        source,
-        fmt,
-        keys=schema.input_keys,
-        want_all_keys=schema.extra == "forbid",
-        block_size=options.block_size,
-        max_record_bytes=options.max_record_bytes,
-    )
     tally = Tally()
+    gate: str | None = None
 
     def validated() -> Iterator[tuple[Validated, int]]:
         validator: BatchValidator | None = None
@@ -290,13 +308,14 @@ def _ingest(
             yield validate_batch(validator, batch, datetime.now(UTC)), rows.reader.bytes_read
 
     try:
+        rows = plan.open(schema)
         with store.bulk_load(), store.transaction():
             for number, (item, bytes_read) in enumerate(prefetch(validated(), depth=1)):
                 if options.storing_first and number == 0:  # the other threads exist now
                     yield_to_current_thread()
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
-                    progress(Progress(bytes_read, source.size, tally))
+                    progress(Progress(bytes_read, plan.size, tally))
             read = rows.reader.fingerprint()
             if not options.force:
                 previous = _previous_run(
@@ -304,6 +323,8 @@ def _ingest(
                 )
                 if previous is not None:
                     raise _SameContent(previous)
+            if options.gate is not None:
+                gate = options.gate.check(tally.rows, tally.invalid)
             duration = record_progress(
                 store,
                 run_id,
@@ -313,25 +334,48 @@ def _ingest(
                 content_hash=read.digest,
                 quick_hash=read.quick,
                 file_size=read.size,
+                message=gate,
             )
     except _SameContent as same:
         with store.writing():
             forget_run(store, run_id)
-        return _skipped(source, same.run_id, started)
+        return _skipped(plan, same.run_id, started)
     except BaseException as exc:
         _record_failure(store, run_id, started, exc)
         if isinstance(exc, duckdb.Error):
-            raise write_failure(store.path, exc) from exc
+            failure = write_failure(store.path, exc)
+            failure.run_id = run_id
+            raise failure from exc
+        if isinstance(exc, EngineError):
+            exc.run_id = run_id
         raise
     # The rows are committed: should this small write fail, the duration written with them
     # stays, and is the one returned.
     with contextlib.suppress(duckdb.Error):
         duration = finish_run(store, run_id, started)
-    return RunSummary(run_id, source.name, "completed", tally, duration)
+    return RunSummary(
+        run_id, plan.name, "completed", tally, duration, gate or "", format=fmt, gate=gate
+    )
 
 
 def _record_failure(store: Store, run_id: int, started: datetime, exc: BaseException) -> None:
     """Record the run failed, if the database still takes writes; if not, it stays 'running'
     and the next writer to open the file marks it failed (``mark_interrupted``)."""
+    text = exc.render(neutral_spelling) if isinstance(exc, EngineError) else str(exc)
     with contextlib.suppress(duckdb.Error):
-        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")
+        fail_run(store, run_id, started, f"{type(exc).__name__}: {text}")
+
+
+__all__ = [
+    "Progress",
+    "ProgressCallback",
+    "RunOptions",
+    "RunSummary",
+    "Tally",
+    "Validated",
+    "ingest_file",
+    "ingest_rows",
+    "prepare_schema",
+    "store_batch",
+    "validate_batch",
+]

@@ -87,34 +87,59 @@ def available() -> list[tuple[str, type[BaseModel]]]:
 
 
 def load_schema(spec: str) -> type[BaseModel]:
-    """``transactions``, ``transactions:Transaction``, ``Transaction`` or ``path/file.py:Class``."""
+    """A model by name: ``transactions``, ``transactions:Transaction`` or ``Transaction`` (in
+    ``schemas/``), ``package.module:Class`` (an importable module, as uvicorn and dlt name
+    applications), or ``path/file.py:Class``. Without ``:Class``, the module's one model (or
+    the one its ``__schema__`` names); a wrong class name lists the models the module has."""
     target, _, class_name = spec.partition(":")
     if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise SchemaError(spec, f"no such file {target}")
-        name = f"_user_schema_{abs(hash(path.resolve()))}"
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise SchemaError(spec, "cannot import the file")
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as exc:
-            raise SchemaError(
-                spec, f"importing the file failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        return _pick(module, class_name or None, spec, target)
-    try:
-        module = importlib.import_module(f"{PACKAGE}.{target}")
-    except ModuleNotFoundError:
+        return _from_file(spec, target, class_name or None)
+    module = _import(spec, f"{PACKAGE}.{target}")
+    if module is not None:
+        return _pick(module, class_name or None, spec, f"{PACKAGE}/{target}.py")
+    if "." not in target:
         for _name, model in available():
             if model.__name__ == target and not class_name:
                 return model
-        known = ", ".join(name for name, _ in available())
-        raise SchemaError(spec, "not found", hint=f"known schemas: {known}") from None
-    return _pick(module, class_name or None, spec, f"{PACKAGE}/{target}.py")
+    module = _import(spec, target) if target else None
+    if module is not None:
+        return _pick(module, class_name or None, spec, f"module {target}")
+    known = ", ".join(name for name, _ in available())
+    raise SchemaError(
+        spec,
+        "not found",
+        hint=f"known schemas: {known}; or name a module, package.module:Class, or a file, "
+        "path/to/file.py:Class",
+    )
+
+
+def _import(spec: str, name: str) -> ModuleType | None:
+    """The module ``name``, or None when it does not exist (an error inside it is reported)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            return None  # the module itself (or its package) is missing
+        raise SchemaError(spec, f"importing {name} failed: {exc}") from exc
+    except Exception as exc:
+        raise SchemaError(spec, f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _from_file(spec: str, target: str, class_name: str | None) -> type[BaseModel]:
+    path = Path(target)
+    if not path.is_file():
+        raise SchemaError(spec, f"no such file {target}")
+    name = f"_user_schema_{abs(hash(path.resolve()))}"
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise SchemaError(spec, "cannot import the file")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise SchemaError(spec, f"importing the file failed: {type(exc).__name__}: {exc}") from exc
+    return _pick(module, class_name, spec, target)
 
 
 def describe_schemas() -> list[tuple[str, str, str]]:

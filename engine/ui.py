@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from engine.cli.words import cli_spelling
 from engine.reports.sql import text_value
 from engine.wording import count
 
@@ -59,7 +60,8 @@ def run_progress(
     label: str, total_bytes: int | None, *, enabled: bool
 ) -> Iterator[Callable[[RunProgress], None]]:
     """A bar over the file's bytes, with rows, rows/s, valid and invalid counters (a stream's
-    size is not known: its bar pulses)."""
+    size is not known: its bar pulses). ``total_bytes`` None: the first progress report
+    says it (the input is opened by the run)."""
     if not enabled:
         yield lambda _: None
         return
@@ -90,8 +92,12 @@ def run_progress(
         task = bar.add_task(label, total=total_bytes, rows=0, rate=0.0, valid=0, invalid=0)
 
         read = [0]
+        total = [total_bytes]
 
         def update(progress: RunProgress) -> None:
+            if total[0] is None and progress.total_bytes is not None:
+                total[0] = progress.total_bytes
+                bar.update(task, total=total[0])
             read[0] = progress.bytes_read
             elapsed = bar.tasks[0].elapsed or 0.0
             tally = progress.tally
@@ -105,15 +111,15 @@ def run_progress(
             )
 
         yield update
-        if total_bytes is None:
+        if total[0] is None:
             bar.update(task, total=read[0], completed=read[0])
         else:
-            bar.update(task, completed=total_bytes)
+            bar.update(task, completed=total[0])
 
 
 def print_run(summary: RunSummary) -> None:
     if summary.status == "skipped":
-        console.print(f"[yellow]skipped[/] {summary.path}: {summary.message}")
+        console.print(f"[yellow]skipped[/] {summary.path}: {summary.explain(cli_spelling)}")
         return
     tally = summary.tally
     console.print(
@@ -126,6 +132,8 @@ def print_run(summary: RunSummary) -> None:
             f"  {tally.python_rows:,} {'row was' if tally.python_rows == 1 else 'rows were'} "
             "decided by Pydantic itself (no vectorized twin)"
         )
+    if summary.gate:
+        console.print(f"  [bold red]{escape(summary.gate)}[/] (the run is stored)")
     top = summary.top_errors(8)
     if top:
         _print_counts(

@@ -199,13 +199,14 @@ def test_bad_inputs_fail_with_one_line(tmp_path: Path, db: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     odd = tmp_path / "data.txt"
-    odd.write_text("a,b\n")
+    odd.write_text("external_id,amount\n")
     cases = [
         (tmp_path / "missing.csv", f"error: {tmp_path / 'missing.csv'}: no such file"),
         (empty, f"error: {empty}: file is empty"),
         (
             odd,
-            f"error: {odd}: cannot tell the format from the extension '.txt' (pass --format csv|ndjson|json)",
+            f"error: {odd}: cannot tell the format from the extension '.txt' "
+            "(pass --format csv|ndjson|json|parquet|arrow)",
         ),
     ]
     for path, expected in cases:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 import engine.pipeline as pipeline
+from engine.api.errors import api_spelling
+from engine.cli.words import cli_spelling
 from engine.generate import generate
 from engine.pipeline import RunOptions, ingest_file
 from engine.store.runs import mark_interrupted
@@ -87,10 +89,14 @@ def test_second_run_is_a_no_op_and_force_adds_a_run(tmp_path: Path, db: Path) ->
     assert again.status == "skipped"
     assert again.run_id is None
     assert again.previous_run == first.run_id
-    assert (
-        again.message
-        == f"already ingested as run {first.run_id} with the same schema; use --force to ingest again"
+    assert again.message == f"already ingested as run {first.run_id} with the same schema"
+    # The fix, in each front end's words: the library's own, the command line's, the API's.
+    assert again.explain() == (
+        f"already ingested as run {first.run_id} with the same schema; "
+        "pass force=True to ingest it again"
     )
+    assert again.explain(cli_spelling).endswith("; pass --force to ingest it again")
+    assert again.explain(api_spelling).endswith("; pass force=true to ingest it again")
     assert forced.status == "completed" and forced.run_id == first.run_id + 1  # type: ignore[operator]
     # Another validation context is another schema fingerprint: not a duplicate.
     assert other_context.status == "completed"

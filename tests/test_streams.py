@@ -58,9 +58,7 @@ def test_a_fifo_is_ingested_once_and_recognised_by_what_was_read(tmp_path: Path,
         as_file = ingest_file(store, data, Transaction, SMALL_BLOCKS)
     for skipped in (again, as_file):
         assert (skipped.status, skipped.run_id, skipped.previous_run) == ("skipped", None, 1)
-        assert skipped.message == (
-            "already ingested as run 1 with the same schema; use --force to ingest again"
-        )
+        assert skipped.message == "already ingested as run 1 with the same schema"
     assert runs(db) == [(1, "completed", str(fifo), len(content), digest, 30_000)]
     assert query(db, "SELECT count(*), count(DISTINCT row_number) FROM raw_data") == [
         (30_000, 30_000)

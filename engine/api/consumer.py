@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from engine.api.errors import api_spelling
 from engine.api.metrics import Metrics
 from engine.errors import EngineError
 from engine.pipeline import Tally
@@ -86,8 +87,8 @@ class BackgroundConsumer:
             self.result = self.session.run()
             LOG.info("%s", self.result)
         except EngineError as exc:
-            self.error = str(exc)
-            LOG.error("consumer stopped: %s", exc)
+            self.error = exc.render(api_spelling)
+            LOG.error("consumer stopped: %s", self.error)
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             LOG.exception("consumer failed")

@@ -63,6 +63,30 @@ class UnavailableError(ApiError):
     status = 503
 
 
+# Settings that are the server's own options (its database, its consumer's Kafka settings).
+SERVER_OPTIONS = {
+    "db": "--db",
+    "bootstrap_servers": "--bootstrap-servers",
+    "group": "--group",
+    "topics": "--consume-topic",
+    "extra": "--kafka-config",
+    "dead_letter_topic": "--dead-letter-topic",
+    "max_records": "--max-records",
+    "max_wait_ms": "--max-wait-ms",
+}
+
+
+def api_spelling(setting: str, values: tuple[str, ...]) -> str:
+    """How this API names a setting in a remedy: a query parameter or form field
+    (``source_type=json``, ``force=true``), or the server's own option."""
+    if setting == "force":
+        return "force=true"
+    if setting in SERVER_OPTIONS:
+        return SERVER_OPTIONS[setting]
+    name = {"format": "source_type"}.get(setting, setting)
+    return f"{name}={'|'.join(values)}" if values else name
+
+
 def status_for(exc: EngineError) -> int:
     if isinstance(exc, ApiError):
         return exc.status
@@ -96,7 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             LOG.error("%s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": exc.render(api_spelling)}, status_code=status)
 
     async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -1,6 +1,6 @@
 """``POST /api/v1/ingest``: an uploaded file, or one named inside the data directory.
 
-Either way the file goes through ``ingest_file``, the path ``cli.py run`` takes, on a worker
+Either way the file goes through ``engine.ingest``, the call ``cli.py run`` makes, on a worker
 thread (the event loop keeps answering), holding the database's writer for the run.
 """
 
@@ -14,15 +14,17 @@ import anyio
 import duckdb
 from fastapi import APIRouter, Query, Request
 
-from engine.api.errors import BadRequestError
+from engine.api.errors import BadRequestError, api_spelling
 from engine.api.models import ErrorCount, IngestResult, SourceType
 from engine.api.paths import resolve_data_path
 from engine.api.reports import refresh_summary
 from engine.api.services import Services, ServicesDep, error_responses
 from engine.api.uploads import FILE_FIELD, receive_upload
 from engine.errors import EngineError
-from engine.pipeline import RunOptions, RunSummary, Tally, ingest_file
-from engine.sources import EXTENSIONS, detect_format
+from engine.ingesting import ingest as ingest_source
+from engine.pipeline import RunSummary, Tally
+from engine.sources import EXTENSIONS
+from engine.sources.compression import without_codec_suffix
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 LOG = logging.getLogger("engine.api")
@@ -42,7 +44,8 @@ UPLOAD_BODY: dict[str, Any] = {
                     FILE_FIELD: {
                         "type": "string",
                         "format": "binary",
-                        "description": "CSV, NDJSON or a JSON array; the format comes from "
+                        "description": "CSV, NDJSON, a JSON array, Parquet or Arrow IPC, "
+                        "compressed or not (gzip, zstd, bz2, xz); the format comes from "
                         "source_type or the file name's extension.",
                     },
                     "source_type": {"type": "string", "enum": list(SOURCE_TYPES)},
@@ -77,6 +80,11 @@ async def ingest(
     force: Annotated[
         bool, Query(description="Ingest again even if this content was already ingested.")
     ] = False,
+    delimiter: Annotated[str, Query(description="CSV: the field separator.")] = ",",
+    quote_char: Annotated[str, Query(description="CSV: the quote character.")] = '"',
+    encoding: Annotated[
+        str, Query(description="CSV: the text encoding (latin-1, windows-1252, utf-16...).")
+    ] = "utf-8",
 ) -> IngestResult:
     """Validate the file and store it as one atomic run, the same way as `cli.py run`.
 
@@ -98,8 +106,11 @@ async def ingest(
         root = services.settings.data_dir
         assert root is not None
         source = path.relative_to(root.resolve()).as_posix()
-        fmt = await anyio.to_thread.run_sync(_format, path, source_type)
-        return await anyio.to_thread.run_sync(_run, services, path, fmt, force, source, "path")
+        fmt = _format(path, source_type)
+        dialect = (delimiter, quote_char, encoding)
+        return await anyio.to_thread.run_sync(
+            _run, services, path, fmt, force, source, "path", dialect
+        )
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
     upload = await receive_upload(
@@ -108,9 +119,10 @@ async def ingest(
     try:
         fmt_given = _form_source_type(upload.fields.get("source_type"), source_type)
         force = force or _form_bool("force", upload.fields.get("force"))
-        fmt = await anyio.to_thread.run_sync(_format, upload.path, fmt_given)
+        fmt = _format(upload.path, fmt_given)
+        dialect = (delimiter, quote_char, encoding)
         return await anyio.to_thread.run_sync(
-            _run, services, upload.path, fmt, force, upload.filename, "upload"
+            _run, services, upload.path, fmt, force, upload.filename, "upload", dialect
         )
     finally:
         await anyio.to_thread.run_sync(upload.discard)
@@ -137,30 +149,48 @@ def _form_bool(name: str, value: str | None) -> bool:
     return found
 
 
-def _format(path: Path, declared: str | None) -> str:
-    if declared is None and path.suffix.lower() not in EXTENSIONS:
+def _format(path: Path, declared: str | None) -> str | None:
+    """The declared format; else None when the file's name tells it (``data.csv.gz`` too)."""
+    if declared is None and Path(without_codec_suffix(path.name)).suffix.lower() not in EXTENSIONS:
         raise BadRequestError(
             f"cannot tell the format of {path.name!r} from its extension; "
             f"pass source_type={'|'.join(SOURCE_TYPES)}"
         )
-    return detect_format(path, declared)
+    return declared
 
 
 def _run(
-    services: Services, path: Path, fmt: str, force: bool, source: str, kind: str
+    services: Services,
+    path: Path,
+    fmt: str | None,
+    force: bool,
+    source: str,
+    kind: str,
+    dialect: tuple[str, str, str],
 ) -> IngestResult:
     """One run, holding the writer (a worker thread: the event loop never waits for it)."""
     settings = services.settings
     # An upload's run and errors name the client's file, not the staging copy on the server.
     name = f"upload:{source}" if kind == "upload" else None
-    options = RunOptions(fmt=fmt, force=force, context=settings.context, source_name=name)
+    delimiter, quote_char, encoding = dialect
     metrics = services.metrics
     with services.database.writing(
         f"ingesting {source}", timeout_s=settings.busy_timeout_s
     ) as store:
         metrics.ingesting.inc()
         try:
-            summary = ingest_file(store, path, services.model, options)
+            summary = ingest_source(
+                path,
+                db=store,
+                schema=services.model,
+                format=fmt,
+                force=force,
+                context=settings.context,
+                delimiter=delimiter,
+                quote_char=quote_char,
+                encoding=encoding,
+                name=name,
+            )
         except Exception:
             metrics.run_finished(kind, "failed", 0.0, Tally())
             raise
@@ -174,30 +204,27 @@ def _run(
             refresh_summary(services)
         except (EngineError, duckdb.Error) as exc:
             LOG.warning("the summary was not refreshed after run %s: %s", summary.run_id, exc)
-    return _result(summary, source, kind == "upload", fmt)
+    return _result(summary, source, kind == "upload")
 
 
-def _result(summary: RunSummary, source: str, uploaded: bool, fmt: str) -> IngestResult:
+def _result(summary: RunSummary, source: str, uploaded: bool) -> IngestResult:
     tally = summary.tally
-    ranked = sorted(tally.errors.items(), key=lambda item: (-item[1], item[0]))[:TOP_ERRORS]
-    message = None
-    if summary.status == "skipped":
-        message = (
-            f"already ingested as run {summary.previous_run} with the same schema; "
-            "pass force=true to ingest it again"
-        )
+    message = summary.explain(api_spelling) if summary.status == "skipped" else None
     return IngestResult(
         run_id=summary.run_id,
         status="skipped" if summary.status == "skipped" else "completed",
         source=source,
         uploaded=uploaded,
-        format=fmt,  # type: ignore[arg-type]  # checked by detect_format
+        format=summary.format,  # type: ignore[arg-type]  # one of the formats
         rows_total=tally.rows,
         rows_valid=tally.valid,
         rows_invalid=tally.invalid,
         duration_s=summary.duration_s,
         rows_per_s=summary.rows_per_s,
-        top_errors=[ErrorCount(field=loc, type=kind, count=n) for (loc, kind), n in ranked],
+        top_errors=[
+            ErrorCount(field=loc, type=kind, count=n)
+            for loc, kind, n in summary.top_errors(TOP_ERRORS)
+        ],
         message=message,
         previous_run=summary.previous_run,
     )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SourceType = Literal["csv", "json", "ndjson"]
+SourceType = Literal["csv", "json", "ndjson", "parquet", "arrow"]
 ExportFormat = Literal["csv", "json", "ndjson", "parquet", "xlsx"]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,85 +16,187 @@ from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
     SCHEMA_OPTION,
+    env,
     handle_errors,
+    load_model,
     parse_context,
 )
+from engine.cli.words import cli_spelling
 from engine.errors import EngineError
 from engine.generate import generate as generate_dataset
-from engine.pipeline import RunOptions, ingest_file
-from engine.schemas import load_schema
-from engine.sources import open_input
+from engine.ingesting import ingest
+from engine.sources import FORMATS
+from engine.sources.remote import RemoteSettings
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @DB_OPTION
 @SCHEMA_OPTION
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "ndjson", "json"]),
-    help="Input format; by default from the file extension.",
+    type=click.Choice(FORMATS),
+    help="Input format; by default from the file's extension (after a .gz, .zst, .bz2 or "
+    ".xz one), else from its first bytes where they show it (JSON, Parquet, Arrow).",
+    **env("FORMAT"),
 )
 @click.option(
     "--force",
     is_flag=True,
     help="Ingest again even if this content and schema were already ingested.",
+    **env("FORCE"),
 )
 @CONTEXT_OPTION
 @click.option(
-    "--quiet", "-q", is_flag=True, help="No progress bar and no summary; errors still go to stderr."
+    "--delimiter",
+    default=",",
+    show_default=True,
+    metavar="CHAR",
+    help="CSV: the field separator (one character; tab as '\\t' or 'tab').",
+    **env("DELIMITER"),
+)
+@click.option(
+    "--quote-char",
+    default='"',
+    show_default=True,
+    metavar="CHAR",
+    help="CSV: the quote character.",
+    **env("QUOTE_CHAR"),
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="CSV: the text encoding (latin-1, windows-1252, utf-16, any Python codec), read "
+    "into UTF-8.",
+    **env("ENCODING"),
+)
+@click.option(
+    "--max-invalid",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Quality gate: a run with more invalid rows is stored, marked, and the exit code is 1.",
+    **env("MAX_INVALID"),
+)
+@click.option(
+    "--max-invalid-rate",
+    type=click.FloatRange(0, 1),
+    metavar="R",
+    help="Quality gate: the same, for a fraction of invalid rows (0.05 is 5%).",
+    **env("MAX_INVALID_RATE"),
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per run on stdout (and nothing else there).",
+    **env("JSON"),
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar and no summary; errors still go to stderr.",
+    **env("QUIET"),
 )
 @handle_errors
 def run(
-    files: tuple[Path, ...],
+    files: tuple[str, ...],
     db: Path,
     schema_spec: str,
     fmt: str | None,
     force: bool,
     context_items: tuple[str, ...],
+    delimiter: str,
+    quote_char: str,
+    encoding: str,
+    max_invalid: int | None,
+    max_invalid_rate: float | None,
+    as_json: bool,
     quiet: bool,
 ) -> None:
     """Validate FILES and store them, one atomic run per file.
 
-    A FILE may be a FIFO or a pipe, e.g. <(zcat data.csv.gz) with --format csv: it is read
-    once. A run commits all its rows or none: an error, Ctrl-C or a kill leaves no rows of
-    it. Re-running content already ingested with the same schema is a no-op unless --force.
-    Exit code 0 when every run completed, even with invalid rows; 2 when a file could not be
-    ingested; 1 when the database could not be written (the rest is not attempted); 130 on
-    Ctrl-C.
+    A FILE is a path, - for stdin, an http(s):// or s3:// URL (streamed, never downloaded
+    first; S3 as the AWS_* variables say), or a FIFO such as <(zcat data.csv.gz). Files
+    may be compressed (gzip, zstd, bz2, xz: by extension or by their first bytes). A run
+    commits all its rows or none: an error, Ctrl-C or a kill leaves no rows of it.
+    Re-running content already ingested with the same schema is a no-op unless --force.
+    Exit code 0 when every run completed, even with invalid rows; 1 when a run is over the
+    quality gate (--max-invalid, --max-invalid-rate; it is stored) or the database could
+    not be written (the rest is not attempted); 2 when a file could not be ingested; 130
+    on Ctrl-C.
     """
-    model = load_schema(schema_spec)
-    options = RunOptions(
-        fmt=fmt, force=force, context=parse_context(context_items), storing_first=True
-    )
-    failed = 0
+    model = load_model(schema_spec)
+    settings = RemoteSettings.from_environment(os.environ)
+    failed = over_gate = 0
+    show = not quiet and not as_json
     with Store(db) as store:
         with store.writing():
             mark_interrupted(store)
-        for path in files:
+        for location in files:
             try:
-                with (
-                    open_input(path) as source,
-                    ui.run_progress(
-                        path.name, source.size, enabled=not quiet and ui.interactive()
-                    ) as progress,
-                ):
-                    result = ingest_file(store, source, model, options, progress)
+                with ui.run_progress(
+                    _label(location), None, enabled=show and ui.interactive()
+                ) as progress:
+                    result = ingest(
+                        location,
+                        db=store,
+                        schema=model,
+                        format=fmt,
+                        force=force,
+                        context=parse_context(context_items),
+                        delimiter=_character(delimiter),
+                        quote_char=_character(quote_char),
+                        encoding=encoding,
+                        max_invalid=max_invalid,
+                        max_invalid_rate=max_invalid_rate,
+                        progress=progress,
+                        remote=settings,
+                        storing_first=True,
+                    )
             except EngineError as exc:
                 # The database failed (the next file would too), or a signal came.
+                if as_json:
+                    click.echo(json.dumps(failed_run(location, exc)))
                 if exc.exit_code != 2 or interrupts.received() is not None:
                     raise
-                ui.fail(escape(str(exc)))
+                ui.fail(escape(exc.render(cli_spelling)))
                 failed += 1
                 continue
-            if not quiet:
+            over_gate += result.gate is not None
+            if as_json:
+                click.echo(json.dumps(result.as_json(cli_spelling)))
+            elif not quiet:
                 ui.print_run(result)
     if failed:
         sys.exit(2)
+    if over_gate:
+        sys.exit(1)
+
+
+def _label(location: str) -> str:
+    return "stdin" if location == "-" else location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _character(value: str) -> str:
+    """A CSV character as typed on a command line: tab as ``\\t`` or ``tab``."""
+    return {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(value, value)
+
+
+def failed_run(location: str, exc: EngineError) -> dict[str, object]:
+    """``run --json``'s object for a file that could not be ingested."""
+    return {
+        "run_id": exc.run_id,
+        "status": "failed",
+        "source": "stdin" if location == "-" else location,
+        "error": exc.render(cli_spelling),
+        "exit_code": exc.exit_code,
+    }
 
 
 @click.command()

@@ -13,31 +13,44 @@ from engine.cli.options import (
     BOOTSTRAP_OPTION,
     CONTEXT_OPTION,
     DB_OPTION,
+    KAFKA_CONFIG_FILE_OPTION,
     KAFKA_CONFIG_OPTION,
     MAX_RECORDS_OPTION,
     MAX_WAIT_OPTION,
     SCHEMA_OPTION,
+    bootstrap,
+    env,
     handle_errors,
+    kafka_properties,
+    load_model,
     parse_context,
 )
+from engine.cli.words import cli_spelling
 from engine.errors import BrokersUnreachableError
-from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.streaming.consumer import consume as run_consumer
 from engine.streaming.events import BrokersBack, BrokersDown, Event, Notice
 from engine.streaming.producer import produce_file
-from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
+from engine.streaming.settings import ConsumerSettings, KafkaSettings
 from engine.streaming.shutdown import stop_on_signals
 
 
 @click.command()
 @BOOTSTRAP_OPTION
 @click.option(
-    "--topic", "topics", multiple=True, required=True, help="Topic to consume (repeatable)."
+    "--topic",
+    "topics",
+    multiple=True,
+    required=True,
+    help="Topic to consume (repeatable; in the environment, separated by spaces).",
+    **env("TOPIC"),
 )
 @click.option(
-    "--group", required=True, help="Consumer group; each consumer of a group needs its own --db."
+    "--group",
+    required=True,
+    help="Consumer group; each consumer of a group needs its own --db.",
+    **env("GROUP"),
 )
 @DB_OPTION
 @SCHEMA_OPTION
@@ -49,6 +62,7 @@ from engine.streaming.shutdown import stop_on_signals
     type=float,
     metavar="SECONDS",
     help="Stop cleanly after this long without messages (counted from the first assignment).",
+    **env("STOP_WHEN_IDLE"),
 )
 @click.option(
     "--give-up-after",
@@ -56,15 +70,18 @@ from engine.streaming.shutdown import stop_on_signals
     metavar="SECONDS",
     help="Stop (exit code 1) once no broker has answered for this long; by default the "
     "consumer waits for them as long as it runs.",
+    **env("GIVE_UP_AFTER"),
 )
 @click.option(
     "--dead-letter-topic",
     help="Also forward invalid messages here, with the error in headers, once they are stored.",
+    **env("DEAD_LETTER_TOPIC"),
 )
 @KAFKA_CONFIG_OPTION
+@KAFKA_CONFIG_FILE_OPTION
 @handle_errors
 def consume(
-    bootstrap_servers: str,
+    bootstrap_servers: str | None,
     topics: tuple[str, ...],
     group: str,
     db: Path,
@@ -76,6 +93,7 @@ def consume(
     give_up_after: float | None,
     dead_letter_topic: str | None,
     kafka_items: tuple[str, ...],
+    kafka_config_file: Path | None,
 ) -> None:
     """Consume JSON messages in micro-batches, validated and stored like a file run.
 
@@ -84,9 +102,10 @@ def consume(
     One line per batch. Ctrl-C or SIGTERM writes the in-flight batch and stops; a second one
     exits at once (the unwritten batch is fetched again next time).
     """
-    model = load_schema(schema_spec)
+    model = load_model(schema_spec)
+    properties = kafka_properties(kafka_config_file, kafka_items)
     settings = ConsumerSettings(
-        KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items)),
+        KafkaSettings(bootstrap(bootstrap_servers, properties), properties),
         topics,
         group,
         max_records=max_records,
@@ -105,7 +124,7 @@ def consume(
         try:
             result = run_consumer(store, model, settings, on_event=report, stop=stop)
         except BrokersUnreachableError as exc:  # a runtime failure, not bad input: exit 1
-            ui.fail(escape(str(exc)))
+            ui.fail(escape(exc.render(cli_spelling)))
             sys.exit(1)
     click.echo(str(result))
 
@@ -121,16 +140,19 @@ def consume(
     help="Input format; by default from the file extension.",
 )
 @KAFKA_CONFIG_OPTION
+@KAFKA_CONFIG_FILE_OPTION
 @handle_errors
 def produce(
     file: Path,
-    bootstrap_servers: str,
+    bootstrap_servers: str | None,
     topic: str,
     fmt: str | None,
     kafka_items: tuple[str, ...],
+    kafka_config_file: Path | None,
 ) -> None:
     """Send each row of a CSV or NDJSON FILE to a topic as one JSON message."""
-    kafka = KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items))
+    properties = kafka_properties(kafka_config_file, kafka_items)
+    kafka = KafkaSettings(bootstrap(bootstrap_servers, properties), properties)
     size = file.stat().st_size if file.is_file() else 0
     with click.progressbar(length=size, label=f"sending {file.name}", file=sys.stderr) as bar:
         result = produce_file(

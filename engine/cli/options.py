@@ -1,20 +1,29 @@
-"""What the commands share: error handling, option parsing and common options."""
+"""What the commands share: error handling, option parsing and common options.
+
+Every option of ``run``, ``consume`` and ``serve`` can also be set by an environment variable,
+``INGEST_`` and the option's name (``--max-invalid-rate`` is ``INGEST_MAX_INVALID_RATE``),
+shown in each command's ``--help``; an option given on the command line wins.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import BaseModel
 from rich.markup import escape
 
 from engine import interrupts, ui
+from engine.cli.words import cli_spelling
 from engine.errors import ConfigError, EngineError
-from engine.schemas import DEFAULT_SCHEMA
-from engine.streaming.settings import DEFAULT_MAX_RECORDS, DEFAULT_MAX_WAIT_MS
+from engine.schemas import DEFAULT_SCHEMA, load_schema
+from engine.streaming.properties import load_properties
+from engine.streaming.settings import DEFAULT_MAX_RECORDS, DEFAULT_MAX_WAIT_MS, parse_kafka_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +39,7 @@ def handle_errors(command: F) -> F:
         except EngineError as exc:
             if interrupts.received() is not None:
                 raise  # what failed was the interrupt: ``interrupts.exit_after`` says so
-            ui.fail(escape(str(exc)))
+            ui.fail(escape(exc.render(cli_spelling)))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             ui.fail("interrupted (anything not yet committed was rolled back)")
@@ -49,41 +58,90 @@ def parse_context(items: tuple[str, ...]) -> dict[str, str]:
     return context
 
 
+def env(name: str, *older: str) -> dict[str, Any]:
+    """The option's environment variable(s), shown in --help: ``INGEST_<NAME>``, then any
+    older name it kept (``ENGINE_DB``)."""
+    return {"envvar": [f"INGEST_{name}", *older], "show_envvar": True}
+
+
+def load_model(spec: str) -> type[BaseModel]:
+    """``--schema``: as ``load_schema``, with the working directory importable (as uvicorn
+    does), so that ``package.module:Class`` finds the caller's own package."""
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return load_schema(spec)
+
+
+def kafka_properties(config_file: Path | None, items: tuple[str, ...]) -> dict[str, str]:
+    """librdkafka properties: a properties file's, then --kafka-config's (which win)."""
+    found = load_properties(config_file) if config_file is not None else {}
+    return found | parse_kafka_config(items)
+
+
+def bootstrap(servers: str | None, properties: dict[str, str]) -> str:
+    """--bootstrap-servers, or the properties file's bootstrap.servers (taken out of it)."""
+    from_file = properties.pop("bootstrap.servers", None)
+    if servers and from_file and servers != from_file:
+        raise ConfigError(
+            f"--bootstrap-servers {servers} differs from bootstrap.servers={from_file} in "
+            "--kafka-config-file; give one"
+        )
+    found = servers or from_file
+    if not found:
+        raise ConfigError(
+            "give --bootstrap-servers, or bootstrap.servers in the --kafka-config-file"
+        )
+    return found
+
+
 DB_OPTION = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("reporting.duckdb"),
-    envvar="ENGINE_DB",
     show_default=True,
-    help="DuckDB file (env ENGINE_DB).",
+    help="DuckDB file.",
+    **env("DB", "ENGINE_DB"),
 )
 SCHEMA_OPTION = click.option(
     "--schema",
     "schema_spec",
     default=DEFAULT_SCHEMA,
     show_default=True,
-    help="A model in schemas/ (module or class name) or path/to/file.py:ClassName.",
+    help="A model in schemas/ (module or class name), package.module:ClassName, or "
+    "path/to/file.py:ClassName.",
+    **env("SCHEMA"),
 )
 CONTEXT_OPTION = click.option(
     "--context",
     "context_items",
     multiple=True,
     metavar="KEY=VALUE",
-    envvar="ENGINE_CONTEXT",
-    help="Validation context passed to the schema, e.g. allowed_currencies=USD,EUR (env ENGINE_CONTEXT).",
+    help="Validation context passed to the schema, e.g. allowed_currencies=USD,EUR "
+    "(repeatable; in the environment, separated by spaces).",
+    **env("CONTEXT", "ENGINE_CONTEXT"),
 )
 BOOTSTRAP_OPTION = click.option(
     "--bootstrap-servers",
-    required=True,
     metavar="HOST:PORT[,HOST:PORT]",
-    help="Kafka brokers to start from.",
+    help="Kafka brokers to start from (or bootstrap.servers in --kafka-config-file).",
+    **env("BOOTSTRAP_SERVERS"),
 )
 KAFKA_CONFIG_OPTION = click.option(
     "--kafka-config",
     "kafka_items",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Extra librdkafka property, e.g. security.protocol=SASL_SSL (repeatable).",
+    help="Extra librdkafka property, e.g. security.protocol=SASL_SSL (repeatable; wins over "
+    "--kafka-config-file).",
+    **env("KAFKA_CONFIG"),
+)
+KAFKA_CONFIG_FILE_OPTION = click.option(
+    "--kafka-config-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="librdkafka properties from a Java properties file (client.properties: SASL "
+    "credentials, TLS...), so that no password is on the command line.",
+    **env("KAFKA_CONFIG_FILE"),
 )
 MAX_RECORDS_OPTION = click.option(
     "--max-records",
@@ -91,6 +149,7 @@ MAX_RECORDS_OPTION = click.option(
     default=DEFAULT_MAX_RECORDS,
     show_default=True,
     help="A micro-batch closes at this many messages...",
+    **env("MAX_RECORDS"),
 )
 MAX_WAIT_OPTION = click.option(
     "--max-wait-ms",
@@ -98,4 +157,5 @@ MAX_WAIT_OPTION = click.option(
     default=DEFAULT_MAX_WAIT_MS,
     show_default=True,
     help="...or this many milliseconds after its first message.",
+    **env("MAX_WAIT_MS"),
 )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from engine import ui
 from engine.cli.options import DB_OPTION, handle_errors
+from engine.errors import ConfigError, Remedy
 from engine.reports.exports import (
     FORMATS,
     ExportRequest,
@@ -22,6 +25,8 @@ from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_query, write_csv, write_json
 from engine.reports.summary import summary as build_summary
+
+STDOUT = "-"
 
 
 @click.command()
@@ -47,7 +52,7 @@ def summary(db: Path, as_json: bool) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="File to write (replaced when the export is complete).",
+    help="File to write (replaced when the export is complete), or - for stdout (with --format).",
 )
 @click.option(
     "--format",
@@ -85,8 +90,36 @@ def export(
 
     Streamed from DuckDB in constant memory. The errors export has a readable `message`
     column, the error list as JSON and the raw input. XLSX keeps numbers and dates typed and
-    continues on further sheets past Excel's 1,048,575 rows. Times are UTC.
+    continues on further sheets past Excel's 1,048,575 rows. Times are UTC. With -o - the
+    export goes to stdout (staged in a temporary file first), and nothing else does.
     """
+    if output == Path(STDOUT):
+        if fmt is None:
+            raise ConfigError(
+                "cannot tell the export format of stdout", hint=Remedy("pass {}", "format", FORMATS)
+            )
+        with tempfile.TemporaryDirectory(prefix="ingest-export-") as staging:
+            staged = Path(staging) / f"export.{fmt}"
+            _export(kind, db, staged, fmt, run_id, where, table, no_sanitize, quiet=True)
+            with staged.open("rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+        return
+    _export(kind, db, output, fmt, run_id, where, table, no_sanitize, quiet=quiet)
+
+
+def _export(
+    kind: str,
+    db: Path,
+    output: Path,
+    fmt: str | None,
+    run_id: int | None,
+    where: str | None,
+    table: str | None,
+    no_sanitize: bool,
+    *,
+    quiet: bool,
+) -> None:
     request = ExportRequest(
         kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
     )

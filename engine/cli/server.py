@@ -10,27 +10,34 @@ import click
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
+    KAFKA_CONFIG_FILE_OPTION,
     KAFKA_CONFIG_OPTION,
     MAX_RECORDS_OPTION,
     MAX_WAIT_OPTION,
     SCHEMA_OPTION,
+    bootstrap,
+    env,
     handle_errors,
+    kafka_properties,
     parse_context,
 )
 from engine.errors import ConfigError
-from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
+from engine.streaming.settings import ConsumerSettings, KafkaSettings
 
 
 @click.command()
 @DB_OPTION
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on.", **env("HOST")
+)
+@click.option(
+    "--port", type=int, default=8000, show_default=True, help="Port to listen on.", **env("PORT")
+)
 @click.option(
     "--data-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    envvar="ENGINE_DATA_DIR",
-    help="Directory whose files `file_path` may name (env ENGINE_DATA_DIR); "
-    "without it only uploads are accepted.",
+    help="Directory whose files `file_path` may name; without it only uploads are accepted.",
+    **env("DATA_DIR", "ENGINE_DATA_DIR"),
 )
 @SCHEMA_OPTION
 @CONTEXT_OPTION
@@ -38,6 +45,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     "--spool-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Where uploads and exports are staged while in use (default: beside --db).",
+    **env("SPOOL_DIR"),
 )
 @click.option(
     "--max-upload-mb",
@@ -45,6 +53,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     default=2048,
     show_default=True,
     help="Larger uploads are refused with 413.",
+    **env("MAX_UPLOAD_MB"),
 )
 @click.option(
     "--busy-timeout",
@@ -53,6 +62,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     show_default=True,
     metavar="SECONDS",
     help="How long an ingest waits for another one (or a Kafka batch) before a 409.",
+    **env("BUSY_TIMEOUT"),
 )
 @click.option(
     "--header-timeout",
@@ -62,6 +72,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     metavar="SECONDS",
     help="A connection whose request headers are not complete this long after it opened "
     "(or after its first byte, on a kept-alive connection) is closed.",
+    **env("HEADER_TIMEOUT"),
 )
 @click.option(
     "--body-timeout",
@@ -70,6 +81,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     show_default=True,
     metavar="SECONDS",
     help="A request body that pauses longer than this is dropped and its connection closed.",
+    **env("BODY_TIMEOUT"),
 )
 @click.option(
     "--keep-alive",
@@ -78,6 +90,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     show_default=True,
     metavar="SECONDS",
     help="An idle kept-alive connection is closed after this long.",
+    **env("KEEP_ALIVE"),
 )
 @click.option(
     "--max-connections",
@@ -85,6 +98,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     default=1000,
     show_default=True,
     help="Past this many open connections (or requests in progress), requests get a 503.",
+    **env("MAX_CONNECTIONS"),
 )
 @click.option(
     "--consume-topic",
@@ -92,13 +106,22 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kaf
     multiple=True,
     help="Also consume this topic in the background (repeatable); needs "
     "--bootstrap-servers and --group.",
+    **env("CONSUME_TOPIC"),
 )
-@click.option("--bootstrap-servers", metavar="HOST:PORT[,HOST:PORT]", help="Kafka brokers.")
-@click.option("--group", help="Consumer group of the background consumer.")
+@click.option(
+    "--bootstrap-servers",
+    metavar="HOST:PORT[,HOST:PORT]",
+    help="Kafka brokers (or bootstrap.servers in --kafka-config-file).",
+    **env("BOOTSTRAP_SERVERS"),
+)
+@click.option("--group", help="Consumer group of the background consumer.", **env("GROUP"))
 @MAX_RECORDS_OPTION
 @MAX_WAIT_OPTION
-@click.option("--dead-letter-topic", help="Also forward invalid messages here.")
+@click.option(
+    "--dead-letter-topic", help="Also forward invalid messages here.", **env("DEAD_LETTER_TOPIC")
+)
 @KAFKA_CONFIG_OPTION
+@KAFKA_CONFIG_FILE_OPTION
 @handle_errors
 def serve(
     db: Path,
@@ -121,6 +144,7 @@ def serve(
     max_wait_ms: int,
     dead_letter_topic: str | None,
     kafka_items: tuple[str, ...],
+    kafka_config_file: Path | None,
 ) -> None:
     """Serve the REST API (docs at /docs): ingest, summary, runs, exports, health, metrics.
 
@@ -139,10 +163,14 @@ def serve(
 
     consumer = None
     if consume_topics:
-        if not bootstrap_servers or not group:
+        if not group or not (bootstrap_servers or kafka_config_file):
             raise ConfigError("--consume-topic needs --bootstrap-servers and --group")
+        if any(not topic.strip() for topic in consume_topics):
+            raise ConfigError("--consume-topic is empty; name the topic to consume")
+        properties = kafka_properties(kafka_config_file, kafka_items)
+        servers = bootstrap(bootstrap_servers, properties)
         consumer = ConsumerSettings(
-            KafkaSettings(bootstrap_servers, parse_kafka_config(kafka_items)),
+            KafkaSettings(servers, properties),
             consume_topics,
             group,
             max_records=max_records,
@@ -150,7 +178,7 @@ def serve(
             dead_letter_topic=dead_letter_topic,
             context=parse_context(context_items),
         )
-    elif bootstrap_servers or group or dead_letter_topic or kafka_items:
+    elif bootstrap_servers or group or dead_letter_topic or kafka_items or kafka_config_file:
         raise ConfigError("the Kafka options go with --consume-topic")
     settings = ApiSettings(
         db=db,

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 from xlsxwriter.exceptions import XlsxWriterException
 
-from engine.errors import ConfigError, OutputWriteError
+from engine.errors import ConfigError, OutputWriteError, Remedy
 from engine.reports.lockdown import refusal
 from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
@@ -101,7 +101,7 @@ def export_format(output: Path, fmt: str | None) -> str:
     if found is None:
         raise ConfigError(
             f"cannot tell the export format from {output.name!r}",
-            hint=f"pass --format {'|'.join(FORMATS)}",
+            hint=Remedy("pass {}", "format", FORMATS),
         )
     return found
 

@@ -1,4 +1,5 @@
-"""Sources: files and streams (CSV, NDJSON, JSON array) read lazily, once, as RawBatches."""
+"""Sources: files and streams (CSV, NDJSON, JSON array, Parquet, Arrow IPC; compressed or
+not; local, stdin or remote) and rows in memory, read lazily, once, as RawBatches."""
 
 from __future__ import annotations
 
@@ -7,29 +8,67 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.batch import RawBatch
-from engine.errors import ConfigError, SourceError
+from engine.errors import ConfigError, Remedy, SourceError
 from engine.sources.csv import CsvSource
-from engine.sources.inputs import HashingReader, Input, open_input
+from engine.sources.dialect import CsvDialect
+from engine.sources.inputs import Fingerprint, Input, open_input
 from engine.sources.json import JsonSource
 
-FORMATS = ("csv", "ndjson", "json")
-EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json"}
+TEXT_FORMATS = ("csv", "ndjson", "json")
+FORMATS = (*TEXT_FORMATS, "parquet", "arrow")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".arrows": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
 SNIFF_BYTES = 4096
+
+
+class Reader(Protocol):
+    """What a run learns from a source's reader: how far it got, and what it read."""
+
+    @property
+    def bytes_read(self) -> int: ...
+
+    def fingerprint(self) -> Fingerprint: ...
 
 
 class Source(Protocol):
     format: str
     keys: tuple[str, ...]
     blank_lines: int
-    reader: HashingReader
+
+    @property
+    def reader(self) -> Reader: ...
 
     def batches(self) -> Iterator[RawBatch]: ...
 
 
+def sniff(head: bytes) -> str | None:
+    """The format the first bytes show, where they can: JSON, Parquet, Arrow IPC (not CSV)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return "ndjson"
+    if text.startswith(b"["):
+        return "json"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"ARROW1", b"\xff\xff\xff\xff")):
+        return "arrow"
+    return None
+
+
 def detect_format(source: str | Path, declared: str | None, head: bytes | None = None) -> str:
-    """``declared`` if given; else from the extension of ``source`` (a path or a name). A .json
-    file holding NDJSON is sniffed: from ``head``, its first bytes, when given (a stream cannot
-    be read twice), else by opening the file."""
+    """``declared`` if given; else from the extension of ``source`` (a path or a name), else
+    from ``head``, its first bytes, when they show one. A .json file holding NDJSON is
+    sniffed: from ``head`` when given (a stream cannot be read twice), else by opening it."""
     path = Path(source)
     if declared is not None:
         if declared not in FORMATS:
@@ -37,11 +76,15 @@ def detect_format(source: str | Path, declared: str | None, head: bytes | None =
         return declared
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise SourceError(
-            source,
-            f"cannot tell the format from the extension {path.suffix!r}",
-            hint="pass --format csv|ndjson|json",
+        found = sniff(head) if head is not None else None
+        if found is not None:
+            return found
+        problem = (
+            f"cannot tell the format from the extension {path.suffix!r}"
+            if path.suffix
+            else "cannot tell the format (no extension, and the first bytes do not show it)"
         )
+        raise SourceError(source, problem, hint=Remedy("pass {}", "format", FORMATS))
     if fmt == "json":
         if head is None:
             with path.open("rb") as fh:
@@ -59,9 +102,17 @@ def open_source(
     want_all_keys: bool,
     block_size: int,
     max_record_bytes: int,
-) -> Source:
+    dialect: CsvDialect | None = None,
+) -> CsvSource | JsonSource:
+    """A text format's reader (CSV, NDJSON, JSON array)."""
     if fmt == "csv":
-        return CsvSource(source, block_size=block_size, max_record_bytes=max_record_bytes)
+        return CsvSource(
+            source,
+            block_size=block_size,
+            max_record_bytes=max_record_bytes,
+            dialect=dialect or CsvDialect(),
+            expected=keys,
+        )
     return JsonSource(
         source,
         keys=keys,
@@ -76,9 +127,13 @@ __all__ = [
     "EXTENSIONS",
     "FORMATS",
     "SNIFF_BYTES",
+    "TEXT_FORMATS",
+    "CsvDialect",
     "Input",
+    "Reader",
     "Source",
     "detect_format",
     "open_input",
     "open_source",
+    "sniff",
 ]

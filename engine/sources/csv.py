@@ -1,4 +1,5 @@
-"""CSV files: header row, RFC 4180 quoting, UTF-8 with or without BOM.
+"""CSV files: header row, RFC 4180 quoting, UTF-8 with or without BOM (or another dialect:
+delimiter, quote character, encoding; see ``engine.sources.dialect``).
 
 Fields are split with vectorized Polars string operations: a plain ``split(",")`` for records
 without quotes (almost all of them) and an RFC 4180 regex for the rest. A record that cannot be
@@ -16,8 +17,9 @@ import numpy as np
 import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
-from engine.errors import SourceError
+from engine.errors import Remedy, SourceError
 from engine.sources.blocks import BOM, Records
+from engine.sources.dialect import CsvDialect, guess_delimiter
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
     Cutter,
@@ -25,36 +27,43 @@ from engine.sources.records import (
     decode_records,
     iter_records,
     physical_lines,
-    quoted_boundaries,
+    quote_boundaries,
 )
 
-# One field, with the separator that precedes it: quoted (with "" escapes), unquoted, or empty.
-# Only a quoted field holds a line end; a quote inside an unquoted field is text (``a"b``), as
-# Python's csv reads it.
-FIELD = r',(?:"(?:[^"]|"")*"|[^,"\r\n][^,\r\n]*|)'
+DEFAULT = CsvDialect()
 FIELDS = "__fields"
 ERROR = "__split_error"
 
 
-def split_fields(text: pl.Series) -> pl.DataFrame:
+def field_pattern(delimiter: str, quote: str) -> str:
+    """One field, with the separator that precedes it: quoted (with doubled quotes inside),
+    unquoted, or empty. Characters as hex escapes: any of them is safe in the pattern. Only a
+    quoted field holds a line end; a quote inside an unquoted field is text (``a"b``), as
+    Python's csv reads it."""
+    d, q = (f"\\x{{{ord(c):02x}}}" for c in (delimiter, quote))
+    return f"{d}(?:{q}(?:[^{q}]|{q}{q})*{q}|[^{d}{q}\\r\\n][^{d}\\r\\n]*|)"
+
+
+def split_fields(text: pl.Series, dialect: CsvDialect = DEFAULT) -> pl.DataFrame:
     """Split records into a list of fields; ``ERROR`` names the quoting problem if any."""
+    sep, quote = dialect.delimiter, dialect.quote
     frame = pl.DataFrame({"i": np.arange(len(text)), "t": text})
-    has_quote = pl.col("t").str.contains('"', literal=True)
+    has_quote = pl.col("t").str.contains(quote, literal=True)
     if not frame.select(has_quote.any()).item():
         return frame.select(
-            pl.col("t").str.split(",").alias(FIELDS), pl.lit(None, pl.String).alias(ERROR)
+            pl.col("t").str.split(sep).alias(FIELDS), pl.lit(None, pl.String).alias(ERROR)
         )
     plain = frame.filter(~has_quote).select(
-        "i", pl.col("t").str.split(",").alias(FIELDS), pl.lit(None, pl.String).alias(ERROR)
+        "i", pl.col("t").str.split(sep).alias(FIELDS), pl.lit(None, pl.String).alias(ERROR)
     )
-    matches = ("," + pl.col("t")).str.extract_all(FIELD)
+    matches = (sep + pl.col("t")).str.extract_all(field_pattern(sep, quote))
     consumed = matches.list.eval(pl.element().str.len_bytes()).list.sum()
     complete = consumed == pl.col("t").str.len_bytes() + 1
-    odd_quotes = pl.col("t").str.count_matches('"', literal=True) % 2 == 1
+    odd_quotes = pl.col("t").str.count_matches(quote, literal=True) % 2 == 1
     element = pl.element()
     unquoted = matches.list.eval(
-        pl.when(element.str.starts_with(',"'))
-        .then(element.str.slice(2).str.head(-1).str.replace_all('""', '"', literal=True))
+        pl.when(element.str.starts_with(sep + quote))
+        .then(element.str.slice(2).str.head(-1).str.replace_all(quote * 2, quote, literal=True))
         .otherwise(element.str.slice(1))
     )
     quoted = frame.filter(has_quote).select(
@@ -76,18 +85,26 @@ QUOTE_MESSAGES = {
 }
 
 
-def read_header(records: Records, source: str) -> tuple[str, ...]:
+def read_header(
+    records: Records,
+    source: str,
+    dialect: CsvDialect = DEFAULT,
+    expected: tuple[str, ...] | None = None,
+) -> tuple[str, ...]:
+    """The header's names. With ``expected`` (the model's input keys), a header none of whose
+    names the model knows, split by another delimiter into some it knows, stops the run."""
     stop = int(records.starts[1]) if len(records) > 1 else records.stop
     header = Records(
         records.data, records.starts[:1], stop, records.lines[:1], records.newlines_inside[:1]
     )
     text, bad = decode_records(header)
     if bad[0] is not None:
-        raise SourceError(source, f"header is not valid UTF-8 ({bad[0]})", line=1)
+        encoding = "UTF-8" if dialect.is_utf8 else dialect.encoding
+        raise SourceError(source, f"header is not valid {encoding} ({bad[0]})", line=1)
     first = text[:1]
     if first[0] == "":
         raise SourceError(source, "the first line is empty; expected a header row", line=1)
-    split = split_fields(first)
+    split = split_fields(first, dialect)
     if split[ERROR][0] is not None:
         raise SourceError(
             source, f"cannot read the header row: {QUOTE_MESSAGES[split[ERROR][0]]}", line=1
@@ -112,7 +129,25 @@ def read_header(records: Records, source: str) -> tuple[str, ...]:
         if name in seen:
             raise SourceError(source, f"duplicate column {name!r} in the header row", line=1)
         seen.add(name)
+    if expected and not seen.intersection(expected):
+        guess = guess_delimiter(first[0], expected, dialect.delimiter)
+        if guess is not None:
+            raise _misread(source, expected, guess)
     return tuple(names)
+
+
+def _misread(source: str, expected: tuple[str, ...], guess: str) -> SourceError:
+    """No name of the header is one the model reads, and another delimiter would make some:
+    the file is read with the wrong one (each row would be invalid with ``missing``, or
+    valid with every default). A header that fits no delimiter is read as it is: the
+    model may default every field, and Pydantic's verdicts stand."""
+    shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
+    return SourceError(
+        source,
+        f"no column of the header matches the model (it reads {shown})",
+        line=1,
+        hint=Remedy(f"is the delimiter {guess!r}? pass {{}}", "delimiter", (guess,)),
+    )
 
 
 class CsvSource:
@@ -120,21 +155,35 @@ class CsvSource:
 
     format = "csv"
 
-    def __init__(self, source: Path | Input, *, block_size: int, max_record_bytes: int) -> None:
+    def __init__(
+        self,
+        source: Path | Input,
+        *,
+        block_size: int,
+        max_record_bytes: int,
+        dialect: CsvDialect = DEFAULT,
+        expected: tuple[str, ...] | None = None,
+    ) -> None:
         self.reader = HashingReader(source, block_size)
         self.name = self.reader.name
         self.max_record_bytes = max_record_bytes
+        self.dialect = dialect
+        self.expected = expected
+        self._encoding = None if dialect.is_utf8 else dialect.encoding
         self.keys: tuple[str, ...] = ()
         self.blank_lines = 0
         self._next_row = 1
 
     def batches(self) -> Iterator[RawBatch]:
-        cutter = Cutter(quoted_boundaries, self.max_record_bytes)
+        cutter = Cutter(
+            quote_boundaries(self.dialect.quote.encode(), self.dialect.delimiter.encode()),
+            self.max_record_bytes,
+        )
         header_done = False
         try:
             for records in iter_records(cutter, self._blocks()):
                 if not header_done:
-                    self.keys = read_header(records, self.name)
+                    self.keys = read_header(records, self.name, self.dialect, self.expected)
                     header_done = True
                     records = _drop_first(records)
                     if not len(records):
@@ -152,7 +201,7 @@ class CsvSource:
 
     def _blocks(self) -> Iterator[bytes]:
         first = True
-        for block in self.reader.blocks():
+        for block in self.dialect.transcode(self.reader.blocks(), self.name):
             if first and block.startswith(BOM):
                 block = block[len(BOM) :]
             first = False
@@ -170,7 +219,7 @@ class CsvSource:
         return RawBatch(frame, self.keys, typed=False)
 
     def _parse(self, records: Records) -> pl.DataFrame:
-        decoded = decode_records(records)
+        decoded = decode_records(records, self._encoding)
         plain = self._read_plain(records) if decoded[1].null_count() == len(records) else None
         if plain is not None:
             return pl.DataFrame({LINE: records.lines, RAW: decoded[0]}).with_columns(
@@ -184,7 +233,7 @@ class CsvSource:
         n = len(self.keys)
         count = pl.col(FIELDS).list.len()
         message = (
-            pl.when(pl.col(MALFORMED) == "invalid_utf8")
+            pl.when(pl.col(MALFORMED) == self.dialect.bad_text)
             .then(pl.col("__utf8"))
             .when(pl.col(MALFORMED).is_in(list(QUOTE_MESSAGES)))
             .then(pl.col(MALFORMED).replace_strict(QUOTE_MESSAGES, default=None))
@@ -212,14 +261,15 @@ class CsvSource:
         """
         n = len(self.keys)
         start = int(records.starts[0])
-        commas = np.count_nonzero(
-            np.frombuffer(records.data, np.uint8, records.stop - start, start) == 44
+        separators = np.count_nonzero(
+            np.frombuffer(records.data, np.uint8, records.stop - start, start)
+            == ord(self.dialect.delimiter)
         )
-        if n < 2 or commas != (n - 1) * len(records):
+        if n < 2 or separators != (n - 1) * len(records):
             return None
         body = records.data[start : records.stop]
         # Polars' reader would drop a BOM opening the buffer, i.e. from the first record's cell.
-        if b'"' in body or b"\r" in body or body.startswith(BOM):
+        if self.dialect.quote.encode() in body or b"\r" in body or body.startswith(BOM):
             return None
         try:
             cells = pl.read_csv(
@@ -227,6 +277,7 @@ class CsvSource:
                 has_header=False,
                 new_columns=list(self.keys),
                 schema=dict.fromkeys(self.keys, pl.String()),
+                separator=self.dialect.delimiter,
                 quote_char=None,
             )
         except pl.exceptions.PolarsError:  # a ragged record: the general path says which
@@ -239,8 +290,8 @@ class CsvSource:
     def _split(
         self, records: Records, decoded: tuple[pl.Series, pl.Series] | None = None
     ) -> pl.DataFrame:
-        text, utf8_errors = decoded or decode_records(records)
-        split = split_fields(text)
+        text, utf8_errors = decoded or decode_records(records, self._encoding)
+        split = split_fields(text, self.dialect)
         n = len(self.keys)
         count = pl.col(FIELDS).list.len()
         frame = pl.DataFrame({LINE: records.lines, RAW: text, "__utf8": utf8_errors}).with_columns(
@@ -248,7 +299,7 @@ class CsvSource:
         )
         return frame.with_columns(
             pl.when(pl.col("__utf8").is_not_null())
-            .then(pl.lit("invalid_utf8"))
+            .then(pl.lit(self.dialect.bad_text))
             .when(pl.col(ERROR).is_not_null())
             .then(pl.col(ERROR))
             .when(count > n)

@@ -10,14 +10,16 @@ its run commits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 from engine.errors import SourceError
 
@@ -25,18 +27,34 @@ MiB = 1 << 20
 QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the last MiB
 
 
+class Stream(Protocol):
+    """What an Input reads from: a file, a pipe, a response body, a decompressor."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# Opens the input again for random access (a Parquet file's footer is at its end): a path, or
+# a file object pyarrow can read with seeks (an S3 object, an HTTP resource with ranges).
+RandomAccess = Callable[[], Any]
+
+
 class Input:
     """A byte stream and its name. ``path`` is set for a regular file, which can be read again
-    (to fingerprint it before a run); ``size`` is its size when opened, None for a stream."""
+    (to fingerprint it before a run); ``size`` is its size when opened, None for a stream.
+    ``random_access``, when set, opens the same bytes again for reading with seeks (what
+    Parquet needs); a pipe or stdin has none."""
 
     def __init__(
         self,
-        stream: BinaryIO,
+        stream: Stream,
         name: str,
         *,
         size: int | None = None,
         path: Path | None = None,
         recorded_as: str | None = None,
+        random_access: RandomAccess | None = None,
     ) -> None:
         self.stream = stream
         self.name = name
@@ -44,6 +62,9 @@ class Input:
         self.path = path
         # What a run records as its source: the resolved path of a regular file, else the name.
         self.recorded_as = recorded_as or (str(path.resolve()) if path is not None else name)
+        if random_access is None and path is not None:
+            random_access = functools.partial(str, path)
+        self.random_access = random_access
         self._pending = b""
 
     def head(self, n: int) -> bytes:
@@ -77,6 +98,52 @@ class Input:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+STDIN = "stdin"
+
+
+def open_stdin(stream: BinaryIO) -> Input:
+    """Standard input (``run -``): a stream named ``stdin``, read once like a pipe."""
+    return Input(_Unclosed(stream), STDIN)
+
+
+def open_stream(stream: IO[Any], name: str) -> Input:
+    """A file-like object the caller opened (and closes): binary, or text (read as UTF-8)."""
+    if isinstance(stream, io.TextIOBase):
+        return Input(_Encoded(stream), name)
+    return Input(_Unclosed(stream), name)
+
+
+class _Unclosed:
+    """A stream whose owner closes it: reading it is ours, closing it is not."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._stream = stream
+
+    def read(self, n: int) -> bytes:
+        data = self._stream.read(n)
+        if isinstance(data, str):
+            raise TypeError("a text stream: pass it through open_stream")
+        return bytes(data)
+
+    def close(self) -> None:
+        pass
+
+
+class _Encoded(_Unclosed):
+    """A text stream as UTF-8 bytes."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        super().__init__(stream)
+        self._pending = b""
+
+    def read(self, n: int) -> bytes:
+        if len(self._pending) < n:
+            text = self._stream.read(n)  # n characters: at least n bytes, unless at the end
+            self._pending += text.encode("utf-8", "surrogatepass") if text else b""
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
 
 
 def open_input(path: Path, *, name: str | None = None) -> Input:
@@ -137,6 +204,34 @@ def full_hash(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+class Digest:
+    """The fingerprint of a sequence of bytes fed to it in pieces: its size, the quick
+    fingerprint and the SHA-256 of all of it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._head = b""  # the first QUICK_BYTES
+        self._tail = b""  # the last QUICK_BYTES
+
+    def update(self, block: bytes) -> None:
+        self._hash.update(block)
+        self.size += len(block)
+        if len(self._head) < QUICK_BYTES:
+            self._head += block[: QUICK_BYTES - len(self._head)]
+        self._tail = block[-QUICK_BYTES:] if len(block) >= QUICK_BYTES else self._tail + block
+        self._tail = self._tail[-QUICK_BYTES:]
+
+    def fingerprint(self) -> Fingerprint:
+        """What ``quick_fingerprint`` and ``full_hash`` would say of a file holding exactly
+        the bytes fed so far."""
+        total = self.size
+        tail = b""
+        if total > QUICK_BYTES:  # the bytes after the first MiB, at most the last MiB
+            tail = self._tail[-min(total - QUICK_BYTES, QUICK_BYTES) :]
+        return Fingerprint(total, quick_digest(total, self._head, tail), self._hash.hexdigest())
+
+
 class HashingReader:
     """Yields fixed-size blocks of an input and fingerprints everything read on the way.
 
@@ -148,10 +243,11 @@ class HashingReader:
         self.source = source
         self.name = str(source) if isinstance(source, Path) else source.name
         self.block_size = block_size
-        self.bytes_read = 0
-        self._hash = hashlib.sha256()
-        self._head = b""  # the first QUICK_BYTES read
-        self._tail = b""  # the last QUICK_BYTES read
+        self._digest = Digest()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._digest.size
 
     def blocks(self) -> Iterator[bytes]:
         if isinstance(self.source, Path):
@@ -165,23 +261,14 @@ class HashingReader:
             block = source.read(self.block_size)
             if not block:
                 return
-            self._hash.update(block)
-            self.bytes_read += len(block)
-            if len(self._head) < QUICK_BYTES:
-                self._head += block[: QUICK_BYTES - len(self._head)]
-            self._tail = block[-QUICK_BYTES:] if len(block) >= QUICK_BYTES else self._tail + block
-            self._tail = self._tail[-QUICK_BYTES:]
+            self._digest.update(block)
             yield block
 
     @property
     def digest(self) -> str:
-        return self._hash.hexdigest()
+        return self._digest.fingerprint().digest
 
     def fingerprint(self) -> Fingerprint:
         """Of the bytes read so far: what ``quick_fingerprint`` and ``full_hash`` would say of
         a file holding exactly these bytes."""
-        total = self.bytes_read
-        tail = b""
-        if total > QUICK_BYTES:  # the bytes after the first MiB, at most the last MiB
-            tail = self._tail[-min(total - QUICK_BYTES, QUICK_BYTES) :]
-        return Fingerprint(total, quick_digest(total, self._head, tail), self.digest)
+        return self._digest.fingerprint()

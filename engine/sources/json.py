@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
-from engine.errors import SourceError
+from engine.errors import Remedy, SourceError
 from engine.sources.blocks import BOM, Offsets, Records, line_ends
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
@@ -153,7 +153,7 @@ class JsonSource:
                     self.name,
                     "not a JSON array: the file does not start with '['",
                     line=1,
-                    hint="use --format ndjson for one object per line",
+                    hint=Remedy("use {} for one object per line", "format", ("ndjson",)),
                 )
             # Replace the opening bracket by a space: offsets and line numbers stay right.
             at = len(block) - len(head)
@@ -163,7 +163,7 @@ class JsonSource:
                 self.name,
                 "looks like a JSON array, not NDJSON (one object per line)",
                 line=1,
-                hint="use --format json",
+                hint=Remedy("use {}", "format", ("json",)),
             )
         return block
 

@@ -40,13 +40,12 @@ def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
     return newlines
 
 
-QUOTE, COMMA = 34, 44
-# Bytes that may stand next to a structural quote: separator, line ends, another quote.
-BESIDE_QUOTE = np.zeros(256, dtype=np.bool_)
-BESIDE_QUOTE[[QUOTE, COMMA, 10, 13]] = True
+# Bytes that may stand next to a structural quote besides the separator and the quote
+# itself: line ends.
+LINE_END_BYTES = (10, 13)
 
 
-def quoted_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
+def quote_boundaries(quote: bytes, delimiter: bytes = b",") -> BoundaryFinder:
     """Line ends outside quoted fields end a record, as Python's csv module reads them.
 
     Where every quote is where RFC 4180 puts it (an opening one at the start of a field, a
@@ -54,33 +53,44 @@ def quoted_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offset
     a line end means it ends a record: vectorized. Otherwise (a quote inside an unquoted
     field is text: ``5'10"``) the csv module's own state machine runs over the quotes,
     separators and line ends of the buffer."""
-    if b'"' not in data:  # memchr: a quarter of the time of scanning with NumPy
-        return newlines
-    quotes = np.flatnonzero(buf == QUOTE)
-    if not _rfc_4180_quotes(buf, quotes):
-        return _csv_module_boundaries(buf, quotes, newlines)
-    parity = np.searchsorted(quotes, newlines) & 1
-    found: Offsets = newlines[parity == 0]
-    return found
+    code, separator = quote[0], delimiter[0]
+    beside = np.zeros(256, dtype=np.bool_)
+    beside[[code, separator, *LINE_END_BYTES]] = True
+
+    def boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
+        if quote not in data:  # memchr: a quarter of the time of scanning with NumPy
+            return newlines
+        quotes = np.flatnonzero(buf == code)
+        if not _rfc_4180_quotes(buf, quotes, beside):
+            return _csv_module_boundaries(buf, quotes, np.flatnonzero(buf == separator), newlines)
+        parity = np.searchsorted(quotes, newlines) & 1
+        found: Offsets = newlines[parity == 0]
+        return found
+
+    return boundaries
 
 
-def _rfc_4180_quotes(buf: np.ndarray, quotes: Offsets) -> bool:
+quoted_boundaries = quote_boundaries(b'"')
+
+
+def _rfc_4180_quotes(buf: np.ndarray, quotes: Offsets, beside: np.ndarray) -> bool:
     opening, closing = quotes[0::2], quotes[1::2]
     before = opening[opening > 0] - 1
     after = closing[closing < len(buf) - 1] + 1
-    return bool(BESIDE_QUOTE[buf[before]].all() and BESIDE_QUOTE[buf[after]].all())
+    return bool(beside[buf[before]].all() and beside[buf[after]].all())
 
 
 START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED = range(4)
 
 
-def _csv_module_boundaries(buf: np.ndarray, quotes: Offsets, newlines: Offsets) -> Offsets:
+def _csv_module_boundaries(
+    buf: np.ndarray, quotes: Offsets, commas: Offsets, newlines: Offsets
+) -> Offsets:
     """The line ends that end a record under Python's csv state machine (default dialect,
     ``strict=False``): a quote opens a quoted field only at a field's start; in a quoted
     field a quote followed by anything but a quote, separator or line end carries on as an
     unquoted field. Only quotes, separators and line ends are visited (in Python: this is
     the path of malformed files)."""
-    commas = np.flatnonzero(buf == COMMA)
     positions = np.concatenate((quotes, commas, newlines))
     kinds = np.concatenate(
         (
@@ -184,8 +194,11 @@ def physical_lines(records: Records, index: int) -> Records:
     return Records(records.data, starts, stop, lines, np.zeros(len(starts), dtype=np.bool_))
 
 
-def decode_records(records: Records) -> tuple[pl.Series, pl.Series]:
-    """Record texts, plus the invalid-UTF-8 error message per record (null when fine)."""
+def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Series, pl.Series]:
+    """Record texts, plus the invalid-UTF-8 error message per record (null when fine).
+
+    ``encoding``: the records were transcoded from it to UTF-8, keeping the bytes it could
+    not decode: those are named as bytes of that encoding, at their character position."""
     bad = invalid_utf8_ranges(records.data, records.starts, records.stop)
     if not bad:
         return records.text(), pl.repeat(None, len(records), dtype=pl.String, eager=True)
@@ -202,7 +215,15 @@ def decode_records(records: Records) -> tuple[pl.Series, pl.Series]:
         piece = masked[start:stop]
         piece[piece >= 128] = ord("?")
         raws.append(decode_lossless(raw))
-        messages.append(f"Invalid UTF-8: byte 0x{raw[offset]:02x} at position {offset} of the line")
+        if encoding is None:
+            messages.append(
+                f"Invalid UTF-8: byte 0x{raw[offset]:02x} at position {offset} of the line"
+            )
+        else:
+            at = len(raw[:offset].decode("utf-8", "surrogateescape"))
+            messages.append(
+                f"Invalid {encoding}: byte 0x{raw[offset]:02x} at character {at} of the line"
+            )
     clean = Records(
         masked.tobytes(), records.starts, records.stop, records.lines, records.newlines_inside
     )

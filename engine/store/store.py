@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from engine.errors import StoreError, StoreLockedError, StoreWriteError
+from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
 from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
 from engine.store.overrides import Overrides
 from engine.store.writeback import background_sync
@@ -103,7 +103,9 @@ class Store:
         self.bulk_settings = dict(bulk_settings)
         if read_only and not self.path.exists():
             raise StoreError(
-                self.path, "no such database file", hint="run an ingestion first or pass --db"
+                self.path,
+                "no such database file",
+                hint=Remedy("run an ingestion first or pass {}", "db"),
             )
         config = (
             {"memory_limit": memory_limit, "block_allocator_memory": BLOCK_ALLOCATOR}
@@ -272,5 +274,5 @@ class Store:
             raise StoreError(
                 self.path,
                 f"table {schema.table!r} does not match schema {schema.name} ({'; '.join(differences)})",
-                hint="use another --db, or give the model another __table_name__",
+                hint=Remedy("use another {}, or give the model another __table_name__", "db"),
             )

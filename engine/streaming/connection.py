@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from engine.errors import ConfigError, StreamError
+from engine.errors import ConfigError, Remedy, StreamError
 from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 
@@ -25,7 +25,7 @@ def connect(settings: ConsumerSettings, watch: BrokerWatch) -> Consumer:
         consumer.close()
         raise StreamError(
             f"cannot reach the brokers at {settings.kafka.bootstrap_servers} ({kafka_reason(exc)})",
-            hint="check --bootstrap-servers and that the cluster is up",
+            hint=Remedy("check {} and that the cluster is up", "bootstrap_servers"),
         ) from exc
     for topic in settings.topics:
         found = metadata.topics.get(topic)

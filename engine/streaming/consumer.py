@@ -436,7 +436,7 @@ class ConsumerSession:
         else:
             self._drop(keys)
         self._forget(keys)
-        self.on_event(Revoked(tuple(keys), lost=False))
+        self.on_event(Revoked(tuple(keys), lost=False, dropped=self.failed))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]

@@ -71,11 +71,17 @@ class Assigned:
 class Revoked:
     partitions: tuple[tuple[str, int], ...]
     lost: bool  # lost (session timed out): the in-flight messages were dropped, not written
+    # revoked after the session failed (closing it): the in-flight messages were dropped too
+    dropped: bool = False
 
     def __str__(self) -> str:
         names = ", ".join(f"{t}[{p}]" for t, p in self.partitions) or "no partitions"
         if self.lost:
             return f"lost: {names} (their in-flight messages were dropped, not written)"
+        if self.dropped:
+            return (
+                f"revoked: {names} (the consumer failed: in-flight messages dropped, not written)"
+            )
         return f"revoked: {names} (in-flight batch written first)"
 
 

@@ -18,7 +18,7 @@ import polars as pl
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from engine.batch import MALFORMED, RAW
-from engine.errors import ConfigError, SourceError, StreamError
+from engine.errors import ConfigError, Remedy, SourceError, StreamError
 from engine.sources import SNIFF_BYTES, detect_format
 from engine.sources.blocks import BOM
 from engine.sources.csv import CsvSource
@@ -86,7 +86,7 @@ class _Sender:
         except KafkaException as exc:
             raise StreamError(
                 f"cannot reach the brokers at {kafka.bootstrap_servers} ({exc})",
-                hint="check --bootstrap-servers and that the cluster is up",
+                hint=Remedy("check {} and that the cluster is up", "bootstrap_servers"),
             ) from exc
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:

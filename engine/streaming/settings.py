@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, Remedy
 
 DEFAULT_MAX_RECORDS = 10_000
 DEFAULT_MAX_WAIT_MS = 1_000
@@ -56,7 +56,7 @@ def parse_kafka_config(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--kafka-config expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"{{}} expects KEY=VALUE, got {item!r}", setting="extra")
         config[key.strip()] = value.strip()
     return config
 
@@ -70,12 +70,15 @@ class KafkaSettings:
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
-            raise ConfigError("--bootstrap-servers is empty; give HOST:PORT[,HOST:PORT...]")
+            raise ConfigError(
+                "{} is empty; give HOST:PORT[,HOST:PORT...]", setting="bootstrap_servers"
+            )
         fixed = sorted(key for key in self.extra if key in PROTECTED)
         if fixed:
             raise ConfigError(
-                f"--kafka-config cannot set {', '.join(fixed)}: the consumer relies on its own "
-                "value (use --bootstrap-servers and --group for those)"
+                f"{{}} cannot set {', '.join(fixed)}: the consumer relies on its own value",
+                setting="extra",
+                hint="the bootstrap servers and the consumer group are settings of their own",
             )
 
     def client_config(self) -> dict[str, Any]:
@@ -112,23 +115,34 @@ class ConsumerSettings:
 
     def __post_init__(self) -> None:
         if not self.topics or any(not topic.strip() for topic in self.topics):
-            raise ConfigError("give at least one --topic, and no empty topic name")
+            raise ConfigError(
+                "no topic to consume, or an empty topic name",
+                hint=Remedy("give at least one with {}", "topics"),
+            )
         if not self.group.strip():
-            raise ConfigError("--group is empty; name the consumer group")
+            raise ConfigError("{} is empty; name the consumer group", setting="group")
         if not 1 <= self.max_records <= MAX_RECORDS_LIMIT:
             raise ConfigError(
-                f"--max-records must be between 1 and {MAX_RECORDS_LIMIT:,}, got {self.max_records}"
+                f"{{}} must be between 1 and {MAX_RECORDS_LIMIT:,}, got {self.max_records}",
+                setting="max_records",
             )
         if self.max_wait_ms < 1:
-            raise ConfigError(f"--max-wait-ms must be at least 1, got {self.max_wait_ms}")
+            raise ConfigError(
+                f"{{}} must be at least 1, got {self.max_wait_ms}", setting="max_wait_ms"
+            )
         if self.stop_when_idle_s is not None and self.stop_when_idle_s <= 0:
-            raise ConfigError(f"--stop-when-idle must be positive, got {self.stop_when_idle_s}")
+            raise ConfigError(
+                f"{{}} must be positive, got {self.stop_when_idle_s}", setting="stop_when_idle_s"
+            )
         if self.give_up_after_s is not None and self.give_up_after_s <= 0:
-            raise ConfigError(f"--give-up-after must be positive, got {self.give_up_after_s:g}")
+            raise ConfigError(
+                f"{{}} must be positive, got {self.give_up_after_s:g}", setting="give_up_after_s"
+            )
         if self.dead_letter_topic is not None and self.dead_letter_topic in self.topics:
             raise ConfigError(
-                f"--dead-letter-topic {self.dead_letter_topic!r} is also consumed; "
-                "its messages would come back as input"
+                f"{{}} {self.dead_letter_topic!r} is also consumed; "
+                "its messages would come back as input",
+                setting="dead_letter_topic",
             )
 
     @property

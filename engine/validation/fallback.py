@@ -9,8 +9,8 @@ or structured errors, so downstream code cannot tell which path a row took.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 from polars._typing import PolarsDataType
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from engine.columns import ERRORS, RAW, ROW
 from engine.sources.json_values import escape_surrogates
@@ -38,8 +39,10 @@ def python_input(row: dict[str, Any], keys: Sequence[str], typed: bool) -> Any:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return to_jsonable_python(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, Enum):
@@ -77,14 +80,18 @@ def _raised(exc: Exception, data: Any) -> dict[str, Any]:
 
 
 def run_pydantic(
-    schema: CompiledSchema, rows: pl.DataFrame, keys: Sequence[str]
+    schema: CompiledSchema,
+    rows: pl.DataFrame,
+    keys: Sequence[str],
+    inputs: Callable[[int], Any] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid typed rows, invalid rows with errors) for rows that need Pydantic."""
+    """(valid typed rows, invalid rows with errors) for rows that need Pydantic; ``inputs``
+    gives a row's own data by row number when it is held in memory (see RawBatch)."""
     candidates: list[tuple[int, str, Any, dict[str, Any]]] = []
     problems: dict[int, tuple[str, list[dict[str, Any]]]] = {}
     context = dict(schema.context)
     for row in rows.iter_rows(named=True):
-        data = python_input(row, keys, schema.typed)
+        data = inputs(row[ROW]) if inputs is not None else python_input(row, keys, schema.typed)
         try:
             model = schema.model.model_validate(data, context=context)
         except ValidationError as exc:

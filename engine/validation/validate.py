@@ -453,7 +453,9 @@ class BatchValidator:
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
-            py_valid, py_invalid = run_pydantic(self.schema, needs_python, self.source_keys)
+            py_valid, py_invalid = run_pydantic(
+                self.schema, needs_python, self.source_keys, batch.python_inputs
+            )
             valid = pl.concat([valid, py_valid.select(valid.columns).cast(valid.schema)]).sort(ROW)
             invalid = pl.concat([invalid, py_invalid]).sort(ROW)
             counts.update(count_error_lists(py_invalid, ERRORS))

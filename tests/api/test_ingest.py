@@ -225,7 +225,8 @@ NOTHING = (
             {"source_type": "xml", "file_path": "transactions_sample.csv"},
             {},
             b"",
-            "query parameter source_type: Input should be 'csv', 'json' or 'ndjson' (got 'xml')",
+            "query parameter source_type: Input should be 'csv', 'json', 'ndjson', 'parquet' or "
+            "'arrow' (got 'xml')",
         ),
         (
             {"force": "perhaps", "file_path": "transactions_sample.csv"},
@@ -239,14 +240,14 @@ NOTHING = (
             {},
             b"",
             "cannot tell the format of 'sample.txt' from its extension; "
-            "pass source_type=csv|json|ndjson",
+            "pass source_type=csv|json|ndjson|parquet|arrow",
         ),
         (
             {},
             FORM,
             multipart("XyZ", ("file", "a.txt", CSV_TEXT)),
             "cannot tell the format of 'a.txt' from its extension; "
-            "pass source_type=csv|json|ndjson",
+            "pass source_type=csv|json|ndjson|parquet|arrow",
         ),
         (
             {},
@@ -270,7 +271,7 @@ NOTHING = (
             {},
             FORM,
             multipart("XyZ", ("file", "a.txt", CSV_TEXT), ("source_type", None, b"xml")),
-            "form field source_type: 'xml' is not one of csv, json, ndjson",
+            "form field source_type: 'xml' is not one of csv, json, ndjson, parquet, arrow",
         ),
         (
             {"source_type": "ndjson"},
@@ -342,21 +343,21 @@ def test_unreadable_files_are_400(client: httpx.Client, data_dir: Path, spool: P
         400,
         {
             "detail": "upload:one.json, line 1: not a JSON array: the file does not start "
-            "with '[' (use --format ndjson for one object per line)"
+            "with '[' (use source_type=ndjson for one object per line)"
         },
     )
     # Found once the run has started: the failed run is recorded under the client's name too.
     array = client.post("/api/v1/ingest", files={"file": ("array.ndjson", b'[{"a": 1}]\n')})
     problem = (
         "upload:array.ndjson, line 1: looks like a JSON array, not NDJSON (one object per "
-        "line) (use --format json)"
+        "line) (use source_type=json)"
     )
     assert (array.status_code, array.json()) == (400, {"detail": problem})
     failed = client.get("/api/v1/runs", params={"limit": 1000}).json()["runs"][-1]
     assert (failed["source_path"], failed["status"], failed["message"]) == (
         "upload:array.ndjson",
         "failed",
-        f"SourceError: {problem}",
+        f"SourceError: {problem.replace('source_type=json', 'format json')}",
     )
     assert str(spool) not in upload.text + not_array.text + array.text
 

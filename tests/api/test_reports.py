@@ -457,13 +457,20 @@ def test_openapi_describes_every_endpoint(client: httpx.Client) -> None:
             assert parameter["schema"] and parameter["description"], (key, parameter["name"])
     ingest = operations["POST", "/api/v1/ingest"]
     assert sorted(ingest["responses"]) == ["200", "400", "403", "404", "409", "413"]
-    assert [p["name"] for p in ingest["parameters"]] == ["file_path", "source_type", "force"]
+    assert [p["name"] for p in ingest["parameters"]] == [
+        "file_path",
+        "source_type",
+        "force",
+        "delimiter",
+        "quote_char",
+        "encoding",
+    ]
     body = ingest["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["properties"]["file"] == {
         "type": "string",
         "format": "binary",
-        "description": "CSV, NDJSON or a JSON array; the format comes from source_type or the "
-        "file name's extension.",
+        "description": "CSV, NDJSON, a JSON array, Parquet or Arrow IPC, compressed or not "
+        "(gzip, zstd, bz2, xz); the format comes from source_type or the file name's extension.",
     }
     assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["detail"]
     assert "HTTPValidationError" not in schema["components"]["schemas"]

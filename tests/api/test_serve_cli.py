@@ -36,6 +36,10 @@ from tests.api.conftest import ServerFactory
             ],
             "error: --max-records must be between 1 and 1,000,000, got 0",
         ),
+        (
+            ["--consume-topic", " ", "--bootstrap-servers", "127.0.0.1:1", "--group", "g"],
+            "error: --consume-topic is empty; name the topic to consume",
+        ),
         (["--schema", "nope"], "error: schema nope: not found (known schemas: "),
     ],
 )

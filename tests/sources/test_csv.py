@@ -15,17 +15,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
+from engine.cli.words import cli_spelling
 from engine.errors import SourceError
 from engine.sources.blocks import Records
 from engine.sources.csv import CsvSource
+from engine.sources.dialect import CsvDialect
 
 Write = Callable[[str, str | bytes], Path]
+DEFAULT = CsvDialect()
 
 
 def read(
-    path: Path, block_size: int = 1 << 20, max_record_bytes: int = 1 << 20
+    path: Path,
+    block_size: int = 1 << 20,
+    max_record_bytes: int = 1 << 20,
+    dialect: CsvDialect = DEFAULT,
 ) -> tuple[CsvSource, pl.DataFrame]:
-    source = CsvSource(path, block_size=block_size, max_record_bytes=max_record_bytes)
+    source = CsvSource(
+        path, block_size=block_size, max_record_bytes=max_record_bytes, dialect=dialect
+    )
     frames = [batch.frame for batch in source.batches()]
     return source, pl.concat(frames) if frames else pl.DataFrame()
 
@@ -182,7 +190,12 @@ PATTERN = re.compile(r"^\^.*\$\Z", re.DOTALL)  # refused in a header (see test_u
 
 
 @st.composite
-def tables(draw: st.DrawFn) -> tuple[str, list[tuple[int, str]], int]:
+def tables(
+    draw: st.DrawFn,
+    cell: st.SearchStrategy[str] = CELL,
+    delimiter: str = ",",
+    quote: str = '"',
+) -> tuple[str, list[tuple[int, str]], int]:
     """A CSV text written by Python's csv module, each line with its own terminator: a header
     of 1-6 unique names, then rows of that width, ragged rows and blank lines (``[]``), some
     rows quoting every cell. Returns the text, each row's (offset, text without terminator),
@@ -190,7 +203,7 @@ def tables(draw: st.DrawFn) -> tuple[str, list[tuple[int, str]], int]:
     width = draw(st.integers(1, 6))
     names = draw(
         st.lists(
-            CELL.filter(lambda n: n != "" and not n.startswith("__") and not PATTERN.match(n)),
+            cell.filter(lambda n: n != "" and not n.startswith("__") and not PATTERN.match(n)),
             min_size=width,
             max_size=width,
             unique=True,
@@ -199,8 +212,8 @@ def tables(draw: st.DrawFn) -> tuple[str, list[tuple[int, str]], int]:
     rows = draw(
         st.lists(
             st.one_of(
-                st.lists(CELL, min_size=width, max_size=width),
-                st.lists(CELL, min_size=1, max_size=width + 2),
+                st.lists(cell, min_size=width, max_size=width),
+                st.lists(cell, min_size=1, max_size=width + 2),
                 st.just([]),
             ),
             max_size=25,
@@ -212,9 +225,17 @@ def tables(draw: st.DrawFn) -> tuple[str, list[tuple[int, str]], int]:
         ends = TERMINATORS[1:] if not row and text.endswith("\r") else TERMINATORS
         buffer = io.StringIO()
         if draw(st.booleans()) and row:
-            csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerow(row)
+            csv.writer(
+                buffer,
+                lineterminator="\r\n",
+                quoting=csv.QUOTE_ALL,
+                delimiter=delimiter,
+                quotechar=quote,
+            ).writerow(row)
         else:
-            csv.writer(buffer, lineterminator="\r\n").writerow(row)
+            csv.writer(
+                buffer, lineterminator="\r\n", delimiter=delimiter, quotechar=quote
+            ).writerow(row)
         line = buffer.getvalue().removesuffix("\r\n")
         if number:
             if row:
@@ -234,12 +255,57 @@ def test_csv_matches_python_csv_module(
     """Every line ending (``\\n``, ``\\r\\n``, a lone ``\\r``, mixed), quoted separators, quotes and
     line breaks, any text, ragged rows and blank lines, cut into blocks anywhere (a ``\\r\\n``
     across two blocks too): the rows, cells, raw texts and line numbers Python's csv reads."""
+    compare_with_python_csv(tmp_path, table, block, CsvDialect())
+
+
+DELIMITERS = (",", ";", "\t", "|", ":", " ")
+QUOTES = ('"', "'", "`")
+ENCODINGS = ("utf-8", "latin-1", "cp1252", "utf-16")
+
+
+@st.composite
+def dialect_tables(
+    draw: st.DrawFn,
+) -> tuple[CsvDialect, tuple[str, list[tuple[int, str]], int]]:
+    """A dialect (delimiter, quote character, encoding) and a table written in it, its cells
+    made of what it must quote and of any text the encoding can hold."""
+    encoding = draw(st.sampled_from(ENCODINGS))
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    quote = draw(st.sampled_from(QUOTES))
+    codec = "utf-8" if encoding == "utf-16" else encoding
+    special = st.text(
+        alphabet=st.sampled_from([delimiter, quote, ",", '"', "\r", "\n", " ", "a", "é"]),
+        max_size=8,
+    )
+    text = st.text(alphabet=st.characters(codec=codec, exclude_categories=["Cs"]), max_size=10)
+    table = draw(tables(st.one_of(special, text), delimiter, quote))
+    return CsvDialect(delimiter, quote, encoding), table
+
+
+@FUZZ
+@given(case=dialect_tables(), block=st.integers(1, 300))
+def test_dialects_match_python_csv_module(
+    tmp_path: Path,
+    case: tuple[CsvDialect, tuple[str, list[tuple[int, str]], int]],
+    block: int,
+) -> None:
+    """Delimiters, quote characters and encodings (Latin-1, Windows-1252, UTF-16, decoded to
+    UTF-8: lineage and cells in UTF-8): what Python's csv module reads from the same bytes
+    opened with that encoding."""
+    dialect, table = case
+    compare_with_python_csv(tmp_path, table, block, dialect)
+
+
+def compare_with_python_csv(
+    tmp_path: Path, table: tuple[str, list[tuple[int, str]], int], block: int, dialect: CsvDialect
+) -> None:
     text, records, blank = table
     path = tmp_path / "t.csv"
-    path.write_bytes(text.encode("utf-8"))
-    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    path.write_bytes(text.encode(dialect.encoding))
+    with path.open(encoding=dialect.encoding, newline="") as fh:
+        parsed = list(csv.reader(fh, delimiter=dialect.delimiter, quotechar=dialect.quote))
     header, rows = parsed[0], [row for row in parsed[1:] if row]
-    source, frame = read(path, block_size=block, max_record_bytes=4096)
+    source, frame = read(path, block_size=block, max_record_bytes=4096, dialect=dialect)
     assert source.keys == tuple(header)
     assert source.blank_lines == blank
     assert frame.height == len(rows) == len(records)
@@ -268,7 +334,9 @@ PLAIN_CELL = st.text(
 )
 
 
-def read_both(path: Path, block_size: int) -> tuple[pl.DataFrame, pl.DataFrame, list[bool]]:
+def read_both(
+    path: Path, block_size: int, dialect: CsvDialect = DEFAULT
+) -> tuple[pl.DataFrame, pl.DataFrame, list[bool]]:
     """The file read as usual (recording whether each block took the plain path), and read
     with the plain path switched off."""
     plain = CsvSource._read_plain
@@ -280,9 +348,9 @@ def read_both(path: Path, block_size: int) -> tuple[pl.DataFrame, pl.DataFrame, 
         return cells
 
     with patch.object(CsvSource, "_read_plain", spy):
-        _, fast = read(path, block_size=block_size, max_record_bytes=4096)
+        _, fast = read(path, block_size=block_size, max_record_bytes=4096, dialect=dialect)
     with patch.object(CsvSource, "_read_plain", lambda self, records: None):
-        _, general = read(path, block_size=block_size, max_record_bytes=4096)
+        _, general = read(path, block_size=block_size, max_record_bytes=4096, dialect=dialect)
     return fast, general, used
 
 
@@ -300,6 +368,88 @@ def test_plain_blocks_read_by_polars_equal_the_general_path(
     assert fast.equals(general)
     if all(len(row) == 3 for row in rows):
         assert all(used)
+
+
+@FUZZ
+@given(
+    rows=st.lists(
+        st.lists(
+            st.text(
+                alphabet=st.characters(exclude_characters=",;\t|\"'\r\n", codec="utf-8"),
+                max_size=6,
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    delimiter=st.sampled_from([";", "\t", "|"]),
+    quote=st.sampled_from(['"', "'"]),
+    block=st.integers(8, 400),
+)
+def test_plain_blocks_of_other_delimiters_equal_the_general_path(
+    tmp_path: Path, rows: list[list[str]], delimiter: str, quote: str, block: int
+) -> None:
+    path = tmp_path / "plain.csv"
+    lines = [delimiter.join(["a", "b", "c"]), *(delimiter.join(row) for row in rows)]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    fast, general, used = read_both(path, block, CsvDialect(delimiter, quote))
+    assert fast.equals(general)
+    if all(len(row) == 3 for row in rows):
+        assert all(used)
+
+
+def test_a_header_the_model_does_not_know_names_the_delimiter(write: Write) -> None:
+    """A ``;``-separated file read with ``,``: one column named "external_id;amount", which
+    the model does not read, while ``;`` would give names it reads: the run stops. A header
+    no delimiter makes fit is read as it is (the model may default every field)."""
+    path = write("semi.csv", "external_id;amount;currency\nT1;5;USD\n")
+    source = CsvSource(
+        path,
+        block_size=1 << 20,
+        max_record_bytes=1 << 20,
+        expected=("external_id", "amount", "currency", "timestamp"),
+    )
+    with pytest.raises(SourceError) as raised:
+        list(source.batches())
+    assert raised.value.render(cli_spelling) == (
+        f"{path}, line 1: no column of the header matches the model (it reads external_id, "
+        "amount, currency, timestamp) (is the delimiter ';'? pass --delimiter ';')"
+    )
+    assert str(raised.value).endswith("(is the delimiter ';'? pass delimiter=';')")
+    tabs = write("tabs.csv", "a\tb\n1\t2\n")
+    source = CsvSource(tabs, block_size=1 << 20, max_record_bytes=1 << 20, expected=("b", "c"))
+    with pytest.raises(SourceError) as raised:
+        list(source.batches())
+    assert raised.value.render(cli_spelling) == (
+        f"{tabs}, line 1: no column of the header matches the model (it reads b, c) "
+        "(is the delimiter '\\t'? pass --delimiter tab)"
+    )
+    other = write("other.csv", "a,b\n1,2\n")
+    source = CsvSource(other, block_size=1 << 20, max_record_bytes=1 << 20, expected=("x",))
+    frame = pl.concat([batch.frame for batch in source.batches()])
+    assert source.keys == ("a", "b")
+    assert frame.select(ROW, RAW, "a", "b").rows() == [(1, "1,2", "1", "2")]
+
+
+def test_bytes_an_encoding_cannot_decode_make_invalid_rows(write: Write) -> None:
+    """Windows-1252 leaves 0x81, 0x8d, 0x8f, 0x90 and 0x9d undefined: such a record is an
+    invalid row naming the byte (the rest of the file is read), as invalid UTF-8 is."""
+    path = write("win.csv", b"a,b\ncaf\xe9,\x80\nab\x81c,2\n\x93q\x94,3\n")
+    _, frame = read(path, dialect=CsvDialect(encoding="windows-1252"))
+    assert frame.select(ROW, RAW, MALFORMED, MALFORMED_MSG, "a", "b").rows() == [
+        (1, "café,€", None, None, "café", "€"),
+        (
+            2,
+            "ab\\x81c,2",
+            "invalid_encoding",
+            "Invalid cp1252: byte 0x81 at character 2 of the line",
+            None,
+            None,
+        ),
+        (3, "“q”,3", None, None, "“q”", "3"),
+    ]
 
 
 def test_ragged_lines_in_a_plain_block_leave_the_plain_path(write: Write) -> None:

@@ -14,6 +14,7 @@ from confluent_kafka import Message
 from pydantic import ValidationError
 
 from engine import pipeline
+from engine.cli.words import cli_spelling
 from engine.errors import ConfigError, StreamError
 from engine.pipeline import Tally
 from engine.store.store import Store
@@ -310,7 +311,10 @@ def test_start_errors_are_one_line(kafka: Kafka, db: Path) -> None:
         assert str(caught.value).startswith(
             f"kafka: cannot reach the brokers at 127.0.0.1:{port} ("
         )
-        assert str(caught.value).endswith("(check --bootstrap-servers and that the cluster is up)")
+        assert str(caught.value).endswith("(check bootstrap_servers and that the cluster is up)")
+        assert caught.value.render(cli_spelling).endswith(
+            "(check --bootstrap-servers and that the cluster is up)"
+        )
         with pytest.raises(ConfigError) as bad:
             consume(
                 store,

@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Message
 
 from engine.batch import KAFKA_COLUMNS, LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
+from engine.cli.words import cli_spelling
 from engine.errors import ConfigError
 from engine.pipeline import Tally
 from engine.sources.json import JsonSource
@@ -151,25 +152,59 @@ def test_settings_refuse_what_the_protocol_depends_on() -> None:
     with pytest.raises(ConfigError) as caught:
         KafkaSettings("h:1", {"enable.auto.commit": "true", "group.id": "x"})
     assert str(caught.value) == (
-        "--kafka-config cannot set enable.auto.commit, group.id: the consumer relies on its "
-        "own value (use --bootstrap-servers and --group for those)"
+        "extra cannot set enable.auto.commit, group.id: the consumer relies on its own value "
+        "(the bootstrap servers and the consumer group are settings of their own)"
     )
-    cases: list[tuple[dict[str, Any], str]] = [
-        ({"topics": ()}, "give at least one --topic, and no empty topic name"),
-        ({"group": " "}, "--group is empty; name the consumer group"),
-        ({"max_records": 0}, "--max-records must be between 1 and 1,000,000, got 0"),
-        ({"max_wait_ms": 0}, "--max-wait-ms must be at least 1, got 0"),
-        ({"stop_when_idle_s": 0.0}, "--stop-when-idle must be positive, got 0.0"),
+    assert caught.value.render(cli_spelling).startswith("--kafka-config cannot set enable.")
+    # (change, as the library words it, as the command line does)
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (
+            {"topics": ()},
+            "no topic to consume, or an empty topic name (give at least one with topics)",
+            "no topic to consume, or an empty topic name (give at least one with --topic)",
+        ),
+        (
+            {"group": " "},
+            "group is empty; name the consumer group",
+            "--group is empty; name the consumer group",
+        ),
+        (
+            {"max_records": 0},
+            "max_records must be between 1 and 1,000,000, got 0",
+            "--max-records must be between 1 and 1,000,000, got 0",
+        ),
+        (
+            {"max_wait_ms": 0},
+            "max_wait_ms must be at least 1, got 0",
+            "--max-wait-ms must be at least 1, got 0",
+        ),
+        (
+            {"stop_when_idle_s": 0.0},
+            "stop_when_idle_s must be positive, got 0.0",
+            "--stop-when-idle must be positive, got 0.0",
+        ),
+        (
+            {"give_up_after_s": -1.0},
+            "give_up_after_s must be positive, got -1",
+            "--give-up-after must be positive, got -1",
+        ),
         (
             {"dead_letter_topic": "in"},
+            "dead_letter_topic 'in' is also consumed; its messages would come back as input",
             "--dead-letter-topic 'in' is also consumed; its messages would come back as input",
         ),
     ]
-    for change, expected in cases:
+    for change, in_python, on_the_command_line in cases:
         options: dict[str, Any] = {"topics": ("in",), "group": "g", **change}
         with pytest.raises(ConfigError) as caught:
             ConsumerSettings(kafka, **options)
-        assert str(caught.value) == expected
+        assert str(caught.value) == in_python
+        assert caught.value.render(cli_spelling) == on_the_command_line
+    with pytest.raises(ConfigError) as caught:
+        KafkaSettings(" ")
+    assert caught.value.render(cli_spelling) == (
+        "--bootstrap-servers is empty; give HOST:PORT[,HOST:PORT...]"
+    )
     settings = ConsumerSettings(
         KafkaSettings("h:1", {"security.protocol": "SASL_SSL", "auto.offset.reset": "latest"}),
         ("a", "b"),
@@ -192,8 +227,9 @@ def test_settings_refuse_what_the_protocol_depends_on() -> None:
         "sasl.username": "me",
         "x": "a=b",
     }
-    with pytest.raises(ConfigError, match="--kafka-config expects KEY=VALUE, got 'oops'"):
+    with pytest.raises(ConfigError) as caught:
         parse_kafka_config(["oops"])
+    assert caught.value.render(cli_spelling) == "--kafka-config expects KEY=VALUE, got 'oops'"
 
 
 def test_log_lines() -> None:
@@ -228,6 +264,9 @@ def test_log_lines() -> None:
     )
     assert str(Revoked((("t", 0), ("t", 1)), lost=False)) == (
         "revoked: t[0], t[1] (in-flight batch written first)"
+    )
+    assert str(Revoked((("t", 0),), lost=False, dropped=True)) == (
+        "revoked: t[0] (the consumer failed: in-flight messages dropped, not written)"
     )
     assert str(Revoked((("t", 0),), lost=True)) == (
         "lost: t[0] (their in-flight messages were dropped, not written)"

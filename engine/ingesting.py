@@ -1,0 +1,144 @@
+"""``engine.ingest``: one call for a run, from wherever the data lives, into a store.
+
+Whatever the source (a path, ``-`` for stdin, an ``http(s)://`` or ``s3://`` URL, a file
+object, a DataFrame, an iterable of dicts), the run is the one the CLI's ``run`` and the
+API's ``POST /ingest`` make: they call this.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.errors import ConfigError
+from engine.gate import QualityGate
+from engine.pipeline import (
+    MiB,
+    ProgressCallback,
+    RunOptions,
+    RunSummary,
+    ingest_file,
+    ingest_rows,
+)
+from engine.schemas import load_schema
+from engine.sources.dialect import CsvDialect
+from engine.sources.frames import is_frame
+from engine.sources.inputs import Input, open_input, open_stdin, open_stream
+from engine.sources.remote import RemoteSettings, is_remote, open_remote
+from engine.store.runs import mark_interrupted
+from engine.store.store import Store
+
+STDIN = "-"
+
+
+def ingest(
+    source: Any,
+    *,
+    db: str | os.PathLike[str] | Store,
+    schema: type[BaseModel] | str,
+    format: str | None = None,
+    force: bool = False,
+    context: Mapping[str, Any] | None = None,
+    delimiter: str = ",",
+    quote_char: str = '"',
+    encoding: str = "utf-8",
+    max_invalid: int | None = None,
+    max_invalid_rate: float | None = None,
+    name: str | None = None,
+    progress: ProgressCallback | None = None,
+    remote: RemoteSettings | None = None,
+    block_size: int = 16 * MiB,
+    storing_first: bool = False,
+) -> RunSummary:
+    """Validate ``source`` against ``schema`` and store it in ``db`` as one atomic run.
+
+    ``source``: a path (``str`` or ``Path``), ``"-"`` (stdin), an ``http(s)://`` or ``s3://``
+    URL, a binary or text file object, a Polars or pandas DataFrame, an Arrow table or record
+    batch, or an iterable of dicts. Files may be compressed (gzip, zstd, bz2, xz).
+    ``db``: a DuckDB file (created if missing), or a :class:`Store` already open for writing.
+    ``schema``: a Pydantic model, or a name (``transactions``, ``package.module:Class``,
+    ``path/to/file.py:Class``). ``format``: ``csv``, ``ndjson``, ``json``, ``parquet`` or
+    ``arrow`` (by default from the name or the first bytes). ``force``: ingest content already
+    ingested with the same schema again (else it is ``skipped``). ``delimiter``,
+    ``quote_char``, ``encoding``: the CSV dialect. ``max_invalid``, ``max_invalid_rate``: the
+    quality gate (a run over it is stored, and its summary's ``gate`` says why). ``name``:
+    what the run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
+    to reach S3 (see ``RemoteSettings.from_environment``). ``storing_first``: the process
+    does nothing but this run, so its other threads yield to the one storing rows.
+    """
+    model = load_schema(schema) if isinstance(schema, str) else schema
+    options = RunOptions(
+        fmt=format,
+        force=force,
+        context=dict(context or {}),
+        block_size=block_size,
+        storing_first=storing_first,
+        source_name=name,
+        dialect=CsvDialect(delimiter, quote_char, encoding),
+        gate=_gate(max_invalid, max_invalid_rate),
+    )
+    with _target(db) as store:
+        if isinstance(source, str | os.PathLike):
+            with _open(source, name, remote or RemoteSettings()) as opened:
+                return ingest_file(store, opened, model, options, progress)
+        if hasattr(source, "read"):
+            label = name or str(getattr(source, "name", "stream"))
+            return ingest_file(store, open_stream(source, label), model, options, progress)
+        if isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source)):
+            raise ConfigError(
+                f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
+                "object, a DataFrame, an Arrow table or an iterable of dicts"
+            )
+        kind = "frame" if is_frame(source) else "rows"
+        return ingest_rows(
+            store, source, model, options, progress, name=name or f"python:{kind}", fmt=kind
+        )
+
+
+def _gate(max_invalid: int | None, max_invalid_rate: float | None) -> QualityGate | None:
+    if max_invalid is None and max_invalid_rate is None:
+        return None
+    return QualityGate(max_invalid, max_invalid_rate)
+
+
+def _iterable(source: Any) -> bool:
+    try:
+        iter(source)
+    except TypeError:
+        return False
+    return True
+
+
+def _open(location: str | os.PathLike[str], name: str | None, remote: RemoteSettings) -> Input:
+    text = os.fspath(location)
+    if text == STDIN:
+        opened = open_stdin(sys.stdin.buffer)
+        if name:
+            opened.name = opened.recorded_as = name
+        return opened
+    if is_remote(text):
+        opened = open_remote(text, remote)
+        if name:
+            opened.name = opened.recorded_as = name
+        return opened
+    return open_input(Path(text), name=name)
+
+
+@contextmanager
+def _target(db: str | os.PathLike[str] | Store) -> Iterator[Store]:
+    """Where a run is stored: a DuckDB file, opened here (and its runs left 'running' by a
+    process that died marked so), or a Store the caller holds open. The one place a run's
+    destination is chosen: another kind of store (a lake) plugs in here."""
+    if isinstance(db, Store):
+        yield db
+        return
+    with Store(Path(db)) as store:
+        with store.writing():
+            mark_interrupted(store)
+        yield store

@@ -1,0 +1,258 @@
+"""Rows already in memory (Polars, pandas and Arrow frames, dicts) as RawBatches.
+
+Each row becomes its JSON form (``engine.sources.json_forms``): its lineage text, which then
+goes down the one data path exactly like an NDJSON record. What Pydantic sees for such a row
+is the row itself (``model_validate(row)``, with ``row`` as ``frame.iter_rows(named=True)``
+gives it): for JSON's own types the JSON form is the same data. A value of a type JSON lacks
+(a date, a datetime, a decimal...) is written as text; where the field it goes to takes that
+type laxly (a ``datetime`` field and a Datetime column), Pydantic gives the value and its
+``isoformat()`` text the same verdict, so the vectorized rules decide. Anywhere else (a
+strict field, a ``str`` field given a date, bytes, nested values) the row goes to Pydantic
+itself, which validates the row as the frame holds it: the verdict is Pydantic's either way.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import polars as pl
+
+from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, RawBatch
+from engine.columns import NEEDS_PYTHON
+from engine.sources.inputs import Digest, Fingerprint
+from engine.sources.json import json_batch
+from engine.sources.json_forms import object_text, row_json
+from engine.sources.json_values import JsonValues
+from engine.validation.compiler import CompiledSchema
+
+FRAME_ROWS = 100_000  # rows per batch when a frame or an iterable of rows is cut
+# The dtypes whose values are JSON's own types in Python (None, bool, int, float, str).
+FAMILIES: dict[type[pl.DataType], str] = {
+    pl.Date: "date",
+    pl.Datetime: "datetime",
+    pl.Time: "time",
+    pl.Decimal: "decimal",
+}
+# Wrappers Pydantic passes a value through unchanged to the type they wrap (an after
+# validator sees the validated value).
+TRANSPARENT = ("default", "nullable", "function-after")
+
+
+def _json_native(dtype: pl.DataType) -> bool:
+    return (
+        dtype in (pl.Null(), pl.Boolean())
+        or dtype.is_integer()
+        or dtype.is_float()
+        or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    )
+
+
+def lax_types(schema: CompiledSchema) -> dict[str, str]:
+    """Input key -> the core-schema type of its field (``datetime``, ``date``...) where the
+    field takes a value of that type laxly: no strict mode, no validator before the type."""
+    definitions: dict[str, Any] = {}
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        while node["type"] in ("definitions", "definition-ref"):
+            if node["type"] == "definitions":
+                definitions.update({d["ref"]: d for d in node["definitions"]})
+                node = node["schema"]
+            else:
+                node = definitions[node["schema_ref"]]
+        return node
+
+    node = resolve(schema.model.__pydantic_core_schema__)
+    while node["type"] != "model" and "schema" in node:
+        node = resolve(node["schema"])
+    if node["type"] != "model":
+        return {}
+    fields_node = resolve(node["schema"])
+    config = node.get("config") or {}
+    if config.get("strict") or fields_node.get("strict") or node.get("strict"):
+        return {}
+    keys = {program.name: program.keys for program in schema.fields}
+    found: dict[str, str] = {}
+    for name, spec in (fields_node.get("fields") or {}).items():
+        leaf = resolve(spec["schema"])
+        while leaf["type"] in TRANSPARENT:
+            leaf = resolve(leaf["schema"])
+        if leaf["type"] in FAMILIES.values() and not leaf.get("strict"):
+            for key in keys.get(name, ()):
+                found[key] = leaf["type"]
+    return found
+
+
+class FrameEncoder:
+    """Turns chunks of in-memory rows into RawBatches for one compiled schema."""
+
+    def __init__(self, schema: CompiledSchema) -> None:
+        self.keys = schema.input_keys
+        self.read = set(self.keys)
+        self.lax = lax_types(schema)
+        self.values = JsonValues(self.keys, want_all_keys=schema.extra == "forbid")
+
+    def close(self) -> None:
+        self.values.close()
+
+    def _python_columns(self, frame: pl.DataFrame) -> list[str]:
+        """Columns the model reads whose values only Pydantic can judge as they are."""
+        found = []
+        for name, dtype in frame.schema.items():
+            if name not in self.read or _json_native(dtype):
+                continue
+            if self.lax.get(name) != FAMILIES.get(type(dtype)):
+                found.append(name)
+        return found
+
+    def frame_batch(self, frame: pl.DataFrame, first_row: int) -> RawBatch:
+        raw = object_text(frame)
+        python = self._python_columns(frame)
+        needs = None
+        for name in python:
+            present = frame.get_column(name).is_not_null()
+            needs = present if needs is None else needs | present
+
+        def row(number: int) -> Any:
+            return frame.row(number - first_row, named=True)
+
+        return self._batch(raw, needs, None, first_row, row)
+
+    def rows_batch(self, rows: list[Any], first_row: int) -> RawBatch:
+        texts: list[str] = []
+        python: list[bool] = []
+        not_object: list[str | None] = []
+        for item in rows:
+            text, own = row_json(item)
+            texts.append(text)
+            python.append(own)
+            not_object.append(None if isinstance(item, Mapping) else "model_type")
+        raw = pl.Series(RAW, texts, dtype=pl.String)
+        malformed = pl.Series(MALFORMED, not_object, dtype=pl.String)
+        return self._batch(
+            raw,
+            pl.Series(python, dtype=pl.Boolean),
+            malformed,
+            first_row,
+            lambda n: rows[n - first_row],
+        )
+
+    def _batch(
+        self,
+        raw: pl.Series,
+        needs_python: pl.Series | None,
+        malformed: pl.Series | None,
+        first_row: int,
+        python_input: Any,
+    ) -> RawBatch:
+        height = len(raw)
+        if malformed is None:
+            malformed = pl.repeat(None, height, dtype=pl.String, eager=True)
+        frame = pl.DataFrame(
+            {
+                LINE: pl.int_range(first_row, first_row + height, dtype=pl.Int64, eager=True),
+                RAW: raw,
+                MALFORMED: malformed,
+            }
+        ).with_columns(
+            # A row that is not a dict: the validator words it for the model (model_type).
+            pl.when(pl.col(MALFORMED).is_not_null())
+            .then(pl.lit("Input should be a valid dictionary"))
+            .otherwise(pl.lit(None, pl.String))
+            .alias(MALFORMED_MSG)
+        )
+        batch = json_batch(frame, self.values, first_row)
+        out = batch.frame
+        if needs_python is not None and needs_python.any():
+            out = out.with_columns(pl.col(NEEDS_PYTHON) | pl.lit(needs_python))
+        return RawBatch(out, batch.keys, typed=True, python_inputs=python_input)
+
+
+# -- what in-memory data can be ------------------------------------------------------------
+
+
+def is_frame(data: Any) -> bool:
+    """A Polars or pandas DataFrame, or an Arrow table or record batch."""
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return True
+    package = type(data).__module__.split(".")[0]
+    return package in ("pandas", "pyarrow") and hasattr(data, "columns")
+
+
+def to_polars(data: Any) -> pl.DataFrame:
+    """A frame as Polars: pandas through ``pl.from_pandas`` (its NaN and None are nulls),
+    Arrow through ``pl.from_arrow``."""
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    if type(data).__module__.split(".")[0] == "pandas":
+        return pl.from_pandas(data)
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+Chunk = pl.DataFrame | list[Any]
+
+
+def chunks(data: Any, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
+    """In-memory data cut into chunks of at most ``rows`` rows: frames, or lists of rows."""
+    if is_frame(data):
+        frame = to_polars(data)
+        for start in range(0, max(frame.height, 1), rows):
+            yield frame.slice(start, rows)
+        return
+    iterator = iter(data)
+    while piece := list(itertools.islice(iterator, rows)):
+        yield piece
+
+
+class RecordsSource:
+    """In-memory rows (or Arrow batches read from a file) as RawBatches, their JSON forms
+    fingerprinted as the NDJSON text they make: the same rows are the same content."""
+
+    blank_lines = 0
+
+    def __init__(self, pieces: Iterable[Chunk], schema: CompiledSchema, fmt: str) -> None:
+        self.format = fmt
+        self.keys = schema.input_keys
+        self.schema = schema
+        self.pieces = pieces
+        self.reader = LineageDigest()
+
+    def batches(self) -> Iterator[RawBatch]:
+        encoder = FrameEncoder(self.schema)
+        next_row = 1
+        try:
+            for piece in self.pieces:
+                if isinstance(piece, pl.DataFrame):
+                    if not piece.height:
+                        continue
+                    batch = encoder.frame_batch(piece, next_row)
+                else:
+                    batch = encoder.rows_batch(piece, next_row)
+                self.reader.update(batch.frame.get_column(RAW))
+                next_row += batch.height
+                yield batch
+        finally:
+            encoder.close()
+
+
+class LineageDigest:
+    """The fingerprint of rows' JSON texts as NDJSON (one per line)."""
+
+    def __init__(self) -> None:
+        self._digest = Digest()
+
+    @property
+    def bytes_read(self) -> int:
+        return self._digest.size
+
+    def update(self, texts: pl.Series) -> None:
+        if len(texts):
+            self._digest.update((texts.str.join("\n").item() + "\n").encode())
+
+    def fingerprint(self) -> Fingerprint:
+        return self._digest.fingerprint()

@@ -1,0 +1,148 @@
+"""A row's JSON form: how a frame's or a dict's values are written as JSON text.
+
+A row held in memory (a Polars frame, an Arrow batch, a dict) becomes the JSON object text
+that is its lineage, and that the one data path reads like an NDJSON record. JSON's own types
+(null, bools, numbers, strings) are written as Python's ``json`` writes them (NaN and the
+infinities as ``NaN``, ``Infinity``, ``-Infinity``, which ``json.loads`` reads back); a float
+as the shortest text that reads back as the same float (``repr``). Types JSON lacks are
+written as text: dates, datetimes and times as their ``isoformat()``, decimals as their
+plain decimal text (``0.0000001``), anything else (durations, bytes, nested values) as
+Pydantic's JSON form of it. Polars frames are encoded column by column, vectorized.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+from pydantic_core import to_jsonable_python
+
+from engine.sources.json_values import escape_surrogates
+
+PLAIN = (str, int, float, bool, type(None))
+TEMPORAL = (pl.Date, pl.Datetime, pl.Time)
+
+
+def jsonable(value: Any) -> Any:
+    """A Python value as JSON data (for types JSON lacks: their text)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    try:
+        return to_jsonable_python(value)
+    except Exception:  # an arbitrary object: its repr, as the error inputs show it
+        return repr(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON text as Python's ``json`` writes it, compact, lone surrogates escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    return escape_surrogates(text)
+
+
+def row_json(row: Any) -> tuple[str, bool]:
+    """A row (normally a dict) as JSON text, and whether Pydantic must see the row itself:
+    it holds something JSON does not (a datetime, a tuple, a subclass of int...)."""
+    if isinstance(row, Mapping):
+        plain = all(type(k) is str for k in row) and all(type(v) in PLAIN for v in row.values())
+        if plain:
+            return dumps(row), False
+    return dumps(jsonable(row)), True
+
+
+def _python_token(value: Any) -> str:
+    return "null" if value is None else dumps(jsonable(value))
+
+
+def _float_token(column: pl.Expr) -> pl.Expr:
+    wide = column.cast(pl.Float64)
+    return (
+        pl.when(wide.is_nan())
+        .then(pl.lit("NaN"))
+        .when(wide == math.inf)
+        .then(pl.lit("Infinity"))
+        .when(wide == -math.inf)
+        .then(pl.lit("-Infinity"))
+        .otherwise(wide.cast(pl.String))
+    )
+
+
+def _quoted(text: pl.Expr) -> pl.Expr:
+    return pl.lit('"') + text + pl.lit('"')
+
+
+def _micros(column: pl.Expr) -> pl.Expr:
+    """``.ffffff`` when the value has microseconds, as ``isoformat`` writes it."""
+    return (
+        pl.when(column.dt.microsecond() != 0).then(column.dt.strftime("%.6f")).otherwise(pl.lit(""))
+    )
+
+
+def _datetime_token(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    value = column.cast(pl.Datetime("us", dtype.time_zone))  # what Python sees (floored)
+    text = value.dt.strftime("%Y-%m-%dT%H:%M:%S") + _micros(value)
+    if dtype.time_zone is not None:
+        wall = value.dt.replace_time_zone(None)
+        utc = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        odd = (wall - utc).dt.total_seconds() % 60 != 0  # an offset in seconds (before 1900)
+        text = text + pl.when(odd).then(value.dt.strftime("%::z")).otherwise(
+            value.dt.strftime("%:z")
+        )
+    return _quoted(text)
+
+
+def token(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A column's values as JSON text (``null`` for a null)."""
+    if dtype == pl.Null():
+        return column.cast(pl.String).fill_null(pl.lit("null"))  # a column: as tall as the frame
+    if dtype == pl.Boolean():
+        text = (
+            pl.when(column.is_null())
+            .then(pl.lit(None, pl.String))
+            .when(column)
+            .then(pl.lit("true"))
+            .otherwise(pl.lit("false"))
+        )
+    elif dtype.is_integer():
+        text = column.cast(pl.String)
+    elif dtype.is_float():
+        text = _float_token(column)
+    elif isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+        encoded = pl.struct(column.cast(pl.String).alias("v")).struct.json_encode()
+        text = encoded.str.slice(5).str.head(-1)  # {"v":"..."} -> "..."
+    elif isinstance(dtype, pl.Date):
+        text = _quoted(column.dt.strftime("%Y-%m-%d"))
+    elif isinstance(dtype, pl.Datetime):
+        text = _datetime_token(column, dtype)
+    elif isinstance(dtype, pl.Time):
+        text = _quoted(column.dt.strftime("%H:%M:%S") + _micros(column))
+    elif isinstance(dtype, pl.Decimal):
+        text = _quoted(column.cast(pl.String))
+    else:  # durations, bytes, nested and Python objects: rare, written by Python
+        text = column.map_elements(_python_token, return_dtype=pl.String, skip_nulls=False)
+    return text.fill_null(pl.lit("null"))
+
+
+def object_text(frame: pl.DataFrame) -> pl.Series:
+    """Each row of ``frame`` as one JSON object text, its columns in order."""
+    if not frame.width:
+        return pl.Series("raw", ["{}"] * frame.height, dtype=pl.String)
+    # Columns by position: a name like "^a$" would be a pattern to pl.col().
+    names = frame.columns
+    positional = frame.rename({name: f"c{i}" for i, name in enumerate(names)})
+    pieces: list[pl.Expr] = []
+    for index, (name, dtype) in enumerate(zip(names, frame.dtypes, strict=True)):
+        key = ("{" if index == 0 else ",") + dumps(name) + ":"
+        pieces += [pl.lit(key), token(pl.col(f"c{index}"), dtype)]
+    pieces.append(pl.lit("}"))
+    return positional.select(pl.concat_str(pieces).alias("raw")).to_series()

@@ -1,0 +1,155 @@
+"""``engine.validate``: a frame (or rows) against a model, in memory, no database.
+
+The rows take the one data path up to storing: their JSON forms are cut into batches
+(``engine.sources.frames``), validated by the compiled rules (or Pydantic for the rows only
+it can judge), and the result is handed back instead of being stored. So the verdicts are
+those of a file run (and of ``Model.model_validate(row)``), and the errors Pydantic's.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from engine.errors import ConfigError
+from engine.pipeline import Validated, validate_batch
+from engine.schemas import load_schema
+from engine.sources.frames import FrameEncoder, chunks, is_frame, to_polars
+from engine.validation.compiler import CompiledSchema, compile_schema
+from engine.validation.error_list import ERROR_DTYPE
+from engine.validation.validate import BatchValidator
+
+ROW_NUMBER = "row_number"
+ERRORS = "errors"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``validate`` found.
+
+    ``valid``: the valid rows as the model types them, one column per field. ``invalid``:
+    the invalid rows, ``row_number`` (1-based, in input order), the input's own columns (for
+    an iterable of rows: ``raw``, each row's JSON text), then ``errors``, a list of
+    ``{type, loc, msg, input}`` as Pydantic reports them (``input`` as JSON text).
+    """
+
+    valid: pl.DataFrame
+    invalid: pl.DataFrame
+    rows: int
+    python_rows: int  # rows Pydantic itself decided
+    error_counts: Counter[tuple[str, str]]  # errors per (loc, type)
+
+    @property
+    def valid_rows(self) -> int:
+        return self.valid.height
+
+    @property
+    def invalid_rows(self) -> int:
+        return self.invalid.height
+
+
+Data = Any  # a Polars/pandas DataFrame, an Arrow table or record batch, or an iterable of dicts
+
+
+def validate(
+    data: Data,
+    schema: type[BaseModel] | str,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> Validation:
+    """Validate ``data`` against ``schema`` (a Pydantic model, or a name ``load_schema``
+    knows), as ``schema.model_validate(row, context=context)`` would, row by row."""
+    model = load_schema(schema) if isinstance(schema, str) else schema
+    compiled, validator = _prepared(model, context or {})
+    frame = to_polars(data) if is_frame(data) else None
+    if frame is not None:
+        for taken in (ROW_NUMBER, ERRORS):
+            if taken in frame.columns:
+                raise ConfigError(
+                    f"the input has a column named {taken!r}, which the invalid rows use; rename it"
+                )
+    encoder = FrameEncoder(compiled)
+    parts: list[Validated] = []
+    rows = 0
+    try:
+        for piece in chunks(frame if frame is not None else _rows(data)):
+            if isinstance(piece, pl.DataFrame):
+                batch = encoder.frame_batch(piece, rows + 1)
+            else:
+                batch = encoder.rows_batch(piece, rows + 1)
+            rows += batch.height
+            parts.append(validate_batch(validator, batch, datetime.now(UTC)))
+    finally:
+        encoder.close()
+    valid = (
+        pl.concat([part.valid for part in parts]).drop("row_number")
+        if parts
+        else pl.DataFrame(schema={p.name: p.dtype for p in compiled.fields})
+    )
+    invalid = pl.concat([part.invalid for part in parts]) if parts else _no_errors()
+    counts: Counter[tuple[str, str]] = Counter()
+    for part in parts:
+        counts.update(part.tally.errors)
+    python_rows = sum(part.tally.python_rows for part in parts)
+    return Validation(valid, _with_inputs(invalid, frame), rows, python_rows, counts)
+
+
+def _prepared(
+    model: type[BaseModel], context: Mapping[str, Any]
+) -> tuple[CompiledSchema, BatchValidator]:
+    """The compiled schema and its validator, kept for the next call with the same model and
+    context (a validator infers some of its columns' types on first use: a second or so)."""
+    try:
+        # the type too: 1, 1.0 and True are equal keys but not the same context
+        key = tuple(sorted((name, type(value), value) for name, value in context.items()))
+        hash(key)
+    except TypeError:  # a context with lists or dicts in it: compiled afresh
+        return _compile(model, context)
+    return _cached(model, key)
+
+
+def _compile(
+    model: type[BaseModel], context: Mapping[str, Any]
+) -> tuple[CompiledSchema, BatchValidator]:
+    compiled = compile_schema(model, typed=True, context=context)
+    return compiled, BatchValidator(compiled, compiled.input_keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached(
+    model: type[BaseModel], context: tuple[tuple[str, type, Any], ...]
+) -> tuple[CompiledSchema, BatchValidator]:
+    return _compile(model, {name: value for name, _, value in context})
+
+
+def _rows(data: Iterable[Any]) -> Iterable[Any]:
+    if isinstance(data, str | bytes | Mapping):
+        raise ConfigError(
+            "validate takes a DataFrame, an Arrow table or record batch, or an iterable of "
+            f"dicts, not a {type(data).__name__}"
+        )
+    return data
+
+
+def _no_errors() -> pl.DataFrame:
+    return pl.DataFrame(schema={"row_number": pl.Int64, "raw": pl.String, "errors": ERROR_DTYPE})
+
+
+def _with_inputs(invalid: pl.DataFrame, frame: pl.DataFrame | None) -> pl.DataFrame:
+    """The invalid rows with the input's own columns (frames) or their JSON text (rows)."""
+    if frame is None:
+        return invalid.select(ROW_NUMBER, "raw", ERRORS)
+    numbers = invalid.get_column(ROW_NUMBER)
+    inputs = frame.with_row_index(ROW_NUMBER, offset=1).filter(
+        pl.col(ROW_NUMBER).is_in(numbers.cast(pl.UInt32).implode())
+    )
+    return inputs.with_columns(
+        pl.col(ROW_NUMBER).cast(pl.Int64), invalid.get_column(ERRORS).alias(ERRORS)
+    )
