@@ -25,6 +25,7 @@ from engine.priority import yield_to_current_thread
 from engine.sources import check_readable, detect_format, open_source
 from engine.sources.blocks import full_hash, quick_fingerprint
 from engine.store import ddl
+from engine.store.rules import rule_id_sql, rule_ids
 from engine.store.runs import (
     RunCounts,
     RunStart,
@@ -37,7 +38,7 @@ from engine.store.runs import (
 from engine.store.store import Store
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
-from engine.validation.error_list import ERRORS, count_error_lists
+from engine.validation.error_list import RULE, SEQ, RuleText, count_violations
 from engine.validation.validate import BatchValidator
 
 MiB = 1 << 20
@@ -114,12 +115,13 @@ class Validated:
     """A batch ready to store: frames shaped like their tables (all but ``run_id``), and its
     figures. Built on the validating thread, so the storing thread only appends."""
 
-    lineage: pl.DataFrame  # row_number, line_number, raw
+    lineage: pl.DataFrame  # row_number, line_delta, raw
     kafka: pl.DataFrame | None  # row_number and the message coordinates, for Kafka batches
     valid: pl.DataFrame  # row_number, then the model's fields
-    invalid: pl.DataFrame  # row_number, raw, errors
+    violations: pl.DataFrame  # row_number, seq, rule_id (a code of ``rules``), input, ...
     tally: Tally
     schema: CompiledSchema
+    rules: tuple[RuleText, ...]
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
@@ -127,23 +129,23 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     result = validator.validate(batch, now)
     frame = batch.frame
     row_number = pl.col(ROW).alias("row_number")
-    lineage = frame.select(row_number, pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw"))
+    lineage = frame.select(
+        row_number, (pl.col(LINE) - pl.col(ROW)).alias("line_delta"), pl.col(RAW).alias("raw")
+    )
     coordinates = [
         pl.col(c).alias(c.removeprefix("__")) for c in KAFKA_COLUMNS if c in frame.columns
     ]
     kafka = frame.select(row_number, *coordinates) if coordinates else None
     valid = result.valid.rename({ROW: "row_number"})
-    invalid = result.invalid.select(
-        row_number, pl.col(RAW).alias("raw"), pl.col(ERRORS).alias("errors")
-    )
+    violations = result.violations.rename({ROW: "row_number"})
     tally = Tally(
         rows=batch.height,
         valid=valid.height,
-        invalid=invalid.height,
+        invalid=result.invalid_rows,
         python_rows=result.python_rows,
         errors=result.error_counts,
     )
-    return Validated(lineage, kafka, valid, invalid, tally, validator.schema)
+    return Validated(lineage, kafka, valid, violations, tally, validator.schema, result.rules)
 
 
 def process_batch(
@@ -154,31 +156,34 @@ def process_batch(
 
 
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
-    """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``)."""
-    schema, valid, invalid, tally = (
+    """Append a validated batch's raw rows, valid rows and violations (with ``run_id``)."""
+    schema, valid, violations, tally = (
         validated.schema,
         validated.valid,
-        validated.invalid,
+        validated.violations,
         validated.tally,
     )
     if schema.unique:
         valid, duplicates = split_duplicates(
-            store, schema.table, schema.unique, schema.unique_loc, run_id, valid, validated.lineage
+            store, schema.table, schema.unique, schema.unique_loc, run_id, valid
         )
         if duplicates.height:
-            invalid = pl.concat([invalid, duplicates]).sort("row_number")
+            violations = pl.concat([violations, duplicates], how="diagonal_relaxed")
+            violations = violations.sort("row_number", SEQ)
             tally = Tally(
                 tally.rows,
                 valid.height,
-                invalid.height,
+                tally.invalid + duplicates.height,
                 tally.python_rows,
-                tally.errors + count_error_lists(duplicates, "errors"),
+                tally.errors + count_violations(duplicates, ()),
             )
-    store.append(ddl.RAW, validated.lineage, run_id=run_id)
+    store.append(ddl.SOURCE_ROWS, validated.lineage, run_id=run_id)
     if validated.kafka is not None:
         store.append(ddl.KAFKA_LINEAGE, validated.kafka, run_id=run_id)
     store.append(schema.table, valid, run_id=run_id)
-    store.append(ddl.ERRORS, invalid, run_id=run_id)
+    if violations.height:
+        ids = rule_ids(store, schema.fingerprint, validated.rules)
+        store.append(ddl.VIOLATIONS, violations, run_id=run_id, replace={RULE: rule_id_sql(ids)})
     return tally
 
 

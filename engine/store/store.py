@@ -19,7 +19,8 @@ import duckdb
 import polars as pl
 
 from engine.errors import StoreError, StoreLockedError
-from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
+from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
+from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
 from engine.store.writeback import background_sync
 
@@ -100,8 +101,15 @@ class Store:
         self._counts_changes = not read_only  # cursors (readers) do not
         self._in_transaction = False
         self.overrides = Overrides(config)
+        # error_rules ids by (fingerprint, a validator's rules), for this connection's writes
+        # (``engine.store.rules``): forgotten when a transaction rolls back.
+        self.rule_ids: dict[tuple[str, tuple[Any, ...]], tuple[int, ...]] = {}
         if not read_only:
-            self.con.execute(SHARED_DDL)
+            try:
+                ensure_layout(self.con, self.path)
+            except BaseException:
+                self.con.close()
+                raise
 
     def cursor(self) -> Store:
         """Another connection to this open database, for another thread of this process.
@@ -117,6 +125,7 @@ class Store:
         other.changes = self.changes
         other._counts_changes = False
         other._in_transaction = False
+        other.rule_ids = {}
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -141,6 +150,7 @@ class Store:
                 try:
                     yield
                 except BaseException:
+                    self.rule_ids.clear()
                     self.con.rollback()
                     raise
                 self.con.commit()
@@ -203,17 +213,30 @@ class Store:
         assert isinstance(result, pl.DataFrame)
         return result
 
-    def append(self, table: str, frame: pl.DataFrame, *, run_id: int | None = None) -> None:
-        """Append a batch as one Arrow scan; columns matched by name. ``run_id``, when given,
-        is added by DuckDB as a constant column (no work for the caller's thread)."""
+    def append(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        run_id: int | None = None,
+        replace: Mapping[str, str] | None = None,
+    ) -> None:
+        """Append a batch as one Arrow scan; columns matched by name (a column the frame
+        lacks gets its default, NULL). ``run_id``, when given, is added by DuckDB as a
+        constant column, and ``replace`` computes columns in SQL from the frame's own (no
+        work for the caller's thread)."""
         if frame.height == 0:
             return
         # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
         # memory alive after unregister (~80 MB per million rows in a long transaction).
         batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
+        replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
+        columns = f"* REPLACE ({replaced})" if replaced else "*"
         with self.lock:
-            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT {constant}* FROM batch")
+            self.con.execute(
+                f"INSERT INTO {quote(table)} BY NAME SELECT {constant}{columns} FROM batch"
+            )
             self._changed()
 
     def table_columns(self, table: str) -> dict[str, str]:
@@ -226,6 +249,13 @@ class Store:
 
     def ensure_data_table(self, schema: CompiledSchema) -> None:
         """Create the schema's typed table, or check an existing one still fits the model."""
+        if schema.table in ENGINE_NAMES:
+            raise StoreError(
+                self.path,
+                f"schema {schema.name} names its table {schema.table!r}, which the engine uses "
+                "for its own data",
+                hint="give the model another __table_name__",
+            )
         wanted = {p.name: p.sql_type for p in schema.fields}
         existing = self.table_columns(schema.table)
         if not existing:

@@ -3,13 +3,15 @@
 Those are rows reaching a Python validator with no vectorized twin, or values in forms the
 compiler leaves to Pydantic (e.g. unusual datetime strings). Each such row is validated with
 ``model_validate`` exactly as a user would, and the result is turned back into typed columns
-or structured errors, so downstream code cannot tell which path a row took.
+or violations (``engine.validation.error_list``), so downstream code cannot tell which path a
+row took. An error that is one of the validator's rules word for word is stored as that rule's
+code; any other (speedate's messages, a custom validator's) is given whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -19,10 +21,19 @@ from uuid import UUID
 import polars as pl
 from pydantic import ValidationError
 
-from engine.columns import ERRORS, RAW, ROW
+from engine.columns import RAW, ROW
 from engine.sources.json_values import SURROGATE, escape_surrogates
 from engine.validation.compiler import CompiledSchema
-from engine.validation.error_list import ERROR_DTYPE
+from engine.validation.error_list import (
+    INPUT,
+    LOC,
+    MSG,
+    RULE,
+    SEQ,
+    TYPE,
+    VIOLATION_SCHEMA,
+    RuleText,
+)
 
 
 def python_input(row: dict[str, Any], keys: Sequence[str], typed: bool) -> Any:
@@ -118,22 +129,30 @@ def _storage_error(key: str, error_type: str, value: Any, sql_type: str) -> dict
 
 
 def run_pydantic(
-    schema: CompiledSchema, rows: pl.DataFrame, keys: Sequence[str]
+    schema: CompiledSchema,
+    rows: pl.DataFrame,
+    keys: Sequence[str],
+    codes: Mapping[RuleText, int] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid typed rows, invalid rows with errors) for rows that need Pydantic."""
+    """(valid typed rows, violations of the invalid ones) for rows that need Pydantic; an
+    error found in ``codes`` (the validator's rules) is stored by its code."""
+    codes = codes or {}
     valid_rows: list[int] = []
     values: dict[str, list[Any]] = {p.name: [] for p in schema.fields}
-    invalid_rows: list[int] = []
-    invalid_raw: list[str] = []
-    flat: dict[str, list[Any]] = {"row": [], "type": [], "loc": [], "msg": [], "input": []}
+    flat: dict[str, list[Any]] = {key: [] for key in VIOLATION_SCHEMA}
 
-    def add(row_number: int, raw: str, problems: list[dict[str, Any]]) -> None:
-        invalid_rows.append(row_number)
-        invalid_raw.append(raw)
-        for problem in problems:
-            flat["row"].append(row_number)
-            for key in ("type", "loc", "msg", "input"):
-                flat[key].append(problem[key])
+    def add(row_number: int, problems: list[dict[str, Any]]) -> None:
+        for seq, problem in enumerate(problems):
+            text = RuleText(problem["type"], tuple(problem["loc"]), problem["msg"])
+            code = codes.get(text)
+            flat[ROW].append(row_number)
+            flat[SEQ].append(seq)
+            flat[RULE].append(code)
+            flat[INPUT].append(problem["input"])
+            coded = code is not None
+            flat[TYPE].append(None if coded else text.type)
+            flat[LOC].append(None if coded else list(text.loc))
+            flat[MSG].append(None if coded else text.msg)
 
     context = dict(schema.context)
     for row in rows.iter_rows(named=True):
@@ -150,7 +169,7 @@ def run_pydantic(
                 }
                 for e in exc.errors(include_url=False)
             ]
-            add(row[ROW], row[RAW], problems)
+            add(row[ROW], problems)
             continue
         stored: dict[str, Any] = {}
         unstorable = []
@@ -164,7 +183,7 @@ def run_pydantic(
                 given = data.get(key) if isinstance(data, dict) else None
                 unstorable.append(_storage_error(loc, problem.error_type, given, program.sql_type))
         if unstorable:
-            add(row[ROW], row[RAW], unstorable)
+            add(row[ROW], unstorable)
             continue
         valid_rows.append(row[ROW])
         for program in schema.fields:
@@ -173,26 +192,7 @@ def run_pydantic(
         {ROW: pl.Series(valid_rows, dtype=pl.Int64)}
         | {p.name: pl.Series(values[p.name], dtype=p.dtype, strict=False) for p in schema.fields}
     )
-    error_rows = pl.DataFrame(
-        {
-            ROW: pl.Series(flat["row"], dtype=pl.Int64),
-            "type": pl.Series(flat["type"], dtype=pl.String),
-            "loc": pl.Series(flat["loc"], dtype=pl.List(pl.String)),
-            "msg": pl.Series(flat["msg"], dtype=pl.String),
-            "input": pl.Series(flat["input"], dtype=pl.String),
-        }
+    violations = pl.DataFrame(
+        {name: pl.Series(flat[name], dtype=dtype) for name, dtype in VIOLATION_SCHEMA.items()}
     )
-    grouped = error_rows.group_by(ROW, maintain_order=True).agg(
-        pl.struct("type", "loc", "msg", "input").alias(ERRORS)
-    )
-    invalid = (
-        pl.DataFrame(
-            {
-                ROW: pl.Series(invalid_rows, dtype=pl.Int64),
-                RAW: pl.Series(invalid_raw, dtype=pl.String),
-            }
-        )
-        .join(grouped, on=ROW, how="left", maintain_order="left")
-        .with_columns(pl.col(ERRORS).cast(ERROR_DTYPE))
-    )
-    return valid, invalid
+    return valid, violations

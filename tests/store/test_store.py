@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from engine.errors import SchemaError
 from engine.pipeline import RunOptions, ingest_file
-from engine.store.ddl import SHARED_DDL
+from engine.store.ddl import RUNS_DDL
+from engine.store.layout import LAYOUT_1_DDL
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
@@ -53,18 +54,20 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
             "ORDER BY table_name"
         )
         assert [name for name, _ in tables] == [
-            "ingestion_errors",
+            "error_rules",
             "kafka_lineage",
             "kafka_offsets",
+            "layout_versions",
             "processed_data",
-            "raw_data",
+            "source_rows",
+            "violations",
         ]
         for name, sql in tables:
-            if name != "kafka_offsets":
+            if name not in ("kafka_offsets", "error_rules", "layout_versions"):
                 assert "run_id BIGINT USING COMPRESSION RLE NOT NULL" in sql, name
         store.execute("CHECKPOINT")
         assert store.rows(
-            "SELECT DISTINCT compression FROM pragma_storage_info('raw_data') "
+            "SELECT DISTINCT compression FROM pragma_storage_info('source_rows') "
             "WHERE column_name = 'run_id' AND segment_type <> 'VALIDITY'"
         ) == [("Constant",)]
 
@@ -72,7 +75,7 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
 def test_a_database_made_before_run_id_used_rle_still_ingests(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    con.execute(SHARED_DDL.replace(" USING COMPRESSION rle", ""))
+    con.execute((RUNS_DDL + LAYOUT_1_DDL).replace(" USING COMPRESSION rle", ""))
     con.execute(
         "CREATE TABLE processed_data (run_id BIGINT NOT NULL, row_number BIGINT NOT NULL, "
         "external_id VARCHAR, amount DOUBLE, currency VARCHAR, source_channel VARCHAR, "
