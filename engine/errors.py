@@ -11,7 +11,14 @@ from pathlib import Path
 
 
 class EngineError(Exception):
-    """Base class: a problem the user can act on."""
+    """Base class: a problem the user can act on.
+
+    ``exit_code`` is what the CLI exits with: 2 when the input or the usage is wrong (a file
+    that cannot be read, a bad option, a locked database), 1 for a runtime failure (the
+    database could not be written).
+    """
+
+    exit_code = 2
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -70,6 +77,22 @@ class StoreError(EngineError):
         super().__init__(f"{self.path}: {problem}", hint=hint)
 
 
+class StoreWriteError(StoreError):
+    """The database failed while being written (a full disk, an I/O error): a runtime failure.
+
+    The transaction in progress was rolled back; what was committed before is intact.
+    """
+
+    exit_code = 1
+
+
+class OutputWriteError(EngineError):
+    """An output file (an export, a report) could not be written for lack of space or an I/O
+    error: a runtime failure. Nothing was left under its name."""
+
+    exit_code = 1
+
+
 class StoreLockedError(StoreError):
     """Another process holds the DuckDB file open for writing."""
 
@@ -115,6 +138,8 @@ class StreamError(EngineError):
 class BrokersUnreachableError(StreamError):
     """No broker answered for as long as the consumer was told to wait (``--give-up-after``)."""
 
+    exit_code = 1
+
     def __init__(self, servers: str, waited_s: float, reason: str) -> None:
         self.servers = servers
         self.waited_s = waited_s
@@ -124,3 +149,20 @@ class BrokersUnreachableError(StreamError):
             hint="the batches written so far are kept; start the consumer again once the "
             "brokers are back",
         )
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT, SIGTERM) while it worked.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it; but
+    not a KeyboardInterrupt, which click would turn into "Aborted!" and exit code 1.
+    """
+
+    def __init__(self, signum: int, name: str) -> None:
+        self.signum = signum
+        self.name = name
+        super().__init__(f"interrupted by {name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

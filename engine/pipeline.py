@@ -19,11 +19,10 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
-from engine.errors import SourceError
 from engine.prefetch import prefetch
 from engine.priority import yield_to_current_thread
-from engine.sources import check_readable, detect_format, open_source
-from engine.sources.blocks import full_hash, quick_fingerprint
+from engine.sources import SNIFF_BYTES, detect_format, open_source
+from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
 from engine.store.rules import rule_id_sql, rule_ids
 from engine.store.runs import (
@@ -32,10 +31,11 @@ from engine.store.runs import (
     completed_candidates,
     fail_run,
     finish_run,
+    forget_run,
     record_progress,
     start_run,
 )
-from engine.store.store import Store
+from engine.store.store import Store, write_failure
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import RULE, SEQ, RuleText, count_violations
@@ -85,7 +85,7 @@ class Tally:
 @dataclass(frozen=True)
 class Progress:
     bytes_read: int
-    total_bytes: int
+    total_bytes: int | None  # None for a stream
     tally: Tally
 
 
@@ -197,77 +197,102 @@ def prepare_schema(
 
 def ingest_file(
     store: Store,
-    path: Path,
+    source: Path | Input,
     model: type[BaseModel],
     options: RunOptions,
     progress: ProgressCallback | None = None,
 ) -> RunSummary:
-    """Ingest one file as one atomic run (or skip it if already ingested).
+    """Ingest one file or stream as one atomic run (or skip it if already ingested).
 
-    The run's duration (stored, and in the returned summary) counts from this call to the
-    commit of its rows: hashing, compiling the schema and the commit included.
+    The input is read exactly once. Whether it was already ingested (same content, same
+    schema) is decided from the bytes read, when the run commits: then the run is rolled back
+    and reported skipped. A regular file is also checked before it is read, so that one
+    ingested before is skipped without reading it through. The run's duration (stored, and in
+    the returned summary) counts from this call to the commit of its rows: hashing, compiling
+    the schema and the commit included.
     """
-    if options.source_name is None:
-        return _ingest_file(store, path, model, options, progress)
-    try:
-        return _ingest_file(store, path, model, options, progress)
-    except SourceError as exc:
-        named = _named(exc, path, options)
-        if named is exc:
-            raise
-        raise named from None
+    started = datetime.now(UTC)
+    if isinstance(source, Path):
+        with open_input(source, name=options.source_name) as opened:
+            return _ingest(store, opened, model, options, progress, started)
+    return _ingest(store, source, model, options, progress, started)
 
 
-def _ingest_file(
+class _SameContent(Exception):
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+
+
+def _previous_run(
+    store: Store, quick: str, size: int, schema_id: str, digest: Callable[[], str]
+) -> int | None:
+    """The completed run of this content and schema, if any (``digest`` asked only if needed)."""
+    candidates = completed_candidates(store, quick, size, schema_id)
+    if not candidates:
+        return None
+    content = digest()
+    return next((run_id for run_id, found in candidates if found == content), None)
+
+
+def _skipped(source: Input, previous: int, started: datetime) -> RunSummary:
+    return RunSummary(
+        None,
+        source.name,
+        "skipped",
+        Tally(),
+        (datetime.now(UTC) - started).total_seconds(),
+        f"already ingested as run {previous} with the same schema; use --force to ingest again",
+        previous_run=previous,
+    )
+
+
+def _ingest(
     store: Store,
-    path: Path,
+    source: Input,
     model: type[BaseModel],
     options: RunOptions,
     progress: ProgressCallback | None,
+    started: datetime,
 ) -> RunSummary:
-    started = datetime.now(UTC)
-    size = check_readable(path)
-    fmt = detect_format(path, options.fmt)
+    head = source.head(SNIFF_BYTES) if options.fmt is None else None
+    fmt = detect_format(source.name, options.fmt, head)
     schema_id = fingerprint(model, options.context)
-    quick = quick_fingerprint(path)
-    if not options.force:
-        candidates = completed_candidates(store, quick, size, schema_id)
-        if candidates:
-            digest = full_hash(path)
-            for run_id, content_hash in candidates:
-                if content_hash == digest:
-                    return RunSummary(
-                        None,
-                        str(path),
-                        "skipped",
-                        Tally(),
-                        (datetime.now(UTC) - started).total_seconds(),
-                        f"already ingested as run {run_id} with the same schema; use --force to ingest again",
-                        previous_run=run_id,
-                    )
-    schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
-    source = open_source(
-        path,
+    path = source.path
+    if not options.force and path is not None:
+        previous = _previous_run(
+            store,
+            quick_fingerprint(path),
+            path.stat().st_size,
+            schema_id,
+            lambda: full_hash(path),
+        )
+        if previous is not None:
+            return _skipped(source, previous, started)
+    with store.writing():
+        schema = prepare_schema(store, model, typed=fmt != "csv", context=options.context)
+        run_id, started = start_run(
+            store,
+            RunStart(
+                "file", source.recorded_as, fmt, schema.name, schema_id, schema.table, None, None
+            ),
+            started=started,
+        )
+    rows = open_source(
+        source,
         fmt,
         keys=schema.input_keys,
         want_all_keys=schema.extra == "forbid",
         block_size=options.block_size,
         max_record_bytes=options.max_record_bytes,
     )
-    source_name = options.source_name or str(path.resolve())
-    run_id, started = start_run(
-        store,
-        RunStart("file", source_name, fmt, schema.name, schema_id, schema.table, quick, size),
-        started=started,
-    )
     tally = Tally()
 
     def validated() -> Iterator[tuple[Validated, int]]:
         validator: BatchValidator | None = None
-        for batch in source.batches():
+        for batch in rows.batches():
             if validator is None:
-                validator = BatchValidator(schema, source.keys)
-            yield validate_batch(validator, batch, datetime.now(UTC)), source.reader.bytes_read
+                validator = BatchValidator(schema, rows.keys)
+            yield validate_batch(validator, batch, datetime.now(UTC)), rows.reader.bytes_read
 
     try:
         with store.bulk_load(), store.transaction():
@@ -276,28 +301,42 @@ def _ingest_file(
                     yield_to_current_thread()
                 tally.add(store_batch(store, run_id, item))
                 if progress is not None:
-                    progress(Progress(bytes_read, size, tally))
+                    progress(Progress(bytes_read, source.size, tally))
+            read = rows.reader.fingerprint()
+            if not options.force:
+                previous = _previous_run(
+                    store, read.quick, read.size, schema_id, lambda: read.digest
+                )
+                if previous is not None:
+                    raise _SameContent(previous)
             duration = record_progress(
                 store,
                 run_id,
-                tally.counts(source.blank_lines),
+                tally.counts(rows.blank_lines),
                 started,
                 status="completed",
-                content_hash=source.reader.digest,
+                content_hash=read.digest,
+                quick_hash=read.quick,
+                file_size=read.size,
             )
+    except _SameContent as same:
+        with store.writing():
+            forget_run(store, run_id)
+        return _skipped(source, same.run_id, started)
     except BaseException as exc:
-        named = _named(exc, path, options)
-        fail_run(store, run_id, started, f"{type(named).__name__}: {named}")
+        _record_failure(store, run_id, started, exc)
+        if isinstance(exc, duckdb.Error):
+            raise write_failure(store.path, exc) from exc
         raise
     # The rows are committed: should this small write fail, the duration written with them
     # stays, and is the one returned.
     with contextlib.suppress(duckdb.Error):
         duration = finish_run(store, run_id, started)
-    return RunSummary(run_id, str(path), "completed", tally, duration)
+    return RunSummary(run_id, source.name, "completed", tally, duration)
 
 
-def _named(exc: BaseException, path: Path, options: RunOptions) -> BaseException:
-    """A SourceError about ``path`` under the run's ``source_name``, when it has one."""
-    if isinstance(exc, SourceError) and options.source_name and exc.path == str(path):
-        return exc.named(options.source_name)
-    return exc
+def _record_failure(store: Store, run_id: int, started: datetime, exc: BaseException) -> None:
+    """Record the run failed, if the database still takes writes; if not, it stays 'running'
+    and the next writer to open the file marks it failed (``mark_interrupted``)."""
+    with contextlib.suppress(duckdb.Error):
+        fail_run(store, run_id, started, f"{type(exc).__name__}: {exc}")

@@ -56,9 +56,10 @@ def interactive() -> bool:
 
 @contextmanager
 def run_progress(
-    label: str, total_bytes: int, *, enabled: bool
+    label: str, total_bytes: int | None, *, enabled: bool
 ) -> Iterator[Callable[[RunProgress], None]]:
-    """A bar over the file's bytes, with rows, rows/s, valid and invalid counters."""
+    """A bar over the file's bytes, with rows, rows/s, valid and invalid counters (a stream's
+    size is not known: its bar pulses)."""
     if not enabled:
         yield lambda _: None
         return
@@ -88,7 +89,10 @@ def run_progress(
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(label, total=total_bytes, rows=0, rate=0.0, valid=0, invalid=0)
 
+        read = [0]
+
         def update(progress: RunProgress) -> None:
+            read[0] = progress.bytes_read
             elapsed = bar.tasks[0].elapsed or 0.0
             tally = progress.tally
             bar.update(
@@ -101,7 +105,10 @@ def run_progress(
             )
 
         yield update
-        bar.update(task, completed=total_bytes)
+        if total_bytes is None:
+            bar.update(task, total=read[0], completed=read[0])
+        else:
+            bar.update(task, completed=total_bytes)
 
 
 def print_run(summary: RunSummary) -> None:

@@ -61,11 +61,16 @@ def _storage_limited(expected: tuple[bool, Any], actual: tuple[bool, Any] | None
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, str]]) -> None:
+    """Rows written by Python's csv module. A row with a carriage return in a cell has every
+    cell quoted: with lineterminator="\\n" the writer leaves a "\\r" bare, and a bare "\\r" ends
+    a line (for Python's own csv reader, and for the engine)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
+        quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([row.get(c, "") for c in columns])
+            cells = [row.get(c, "") for c in columns]
+            (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
 
 
 def write_ndjson(path: Path, rows: Sequence[Any]) -> None:

@@ -19,6 +19,7 @@ from engine.cli import COMMANDS
 from engine.cli import main as cli_main
 from engine.cli.schemas import schema as schema_group
 from tests.conftest import DATA, ROOT, query
+from tests.wording import table_rows
 
 RunCli = Callable[..., Result]
 
@@ -41,8 +42,7 @@ def test_summary_line_is_whole_under_a_long_path(run_cli: RunCli, tmp_path: Path
     # characters on purpose; `summary --json` has it whole).
     summary = run_cli("summary", "--db", str(tmp_path / "t.duckdb"))
     assert summary.exit_code == 0, summary.output
-    row = next(line for line in summary.output.splitlines() if line.startswith("   1 │"))
-    cells = [cell.strip() for cell in row.split("│")]
+    cells = next(row for row in table_rows(summary.output) if row[0] == "1")
     assert cells[:4] == ["1", "completed", "…" + str(source)[-47:], "Transaction"]
     assert cells[4:8] == ["21", "7", "14", "33.3%"]
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import NoReturn
 
 import click
 
+from engine import interrupts
+
+# Commands that handle SIGINT/SIGTERM themselves (uvicorn stops the server gracefully).
+OWN_SIGNALS = {"serve"}
 # Command name -> the engine.cli module defining it (the function has the command's name).
 COMMANDS = {
     "run": "files",
@@ -54,6 +59,8 @@ class LazyGroup(Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
+        if cmd_name in OWN_SIGNALS:
+            interrupts.uninstall()
         module = importlib.import_module(f"engine.cli.{COMMANDS[cmd_name]}")
         command = getattr(module, cmd_name)
         assert isinstance(command, click.Command)
@@ -69,4 +76,14 @@ def main() -> None:
     vectorized Polars rules, and store valid rows, errors and raw lineage in one DuckDB file."""
 
 
-__all__ = ["main"]
+def command_line(args: list[str] | None = None) -> NoReturn:
+    """The process's entry point: run one command and exit with its code.
+
+    Exit codes: 0 success, 1 a runtime failure (the database could not be written), 2 bad
+    usage or an input that cannot be read, 128 + the signal number when interrupted (130 on
+    Ctrl-C, 143 on SIGTERM), with one line on stderr whatever the interrupt hit.
+    """
+    interrupts.exit_after(lambda: main.main(args))
+
+
+__all__ = ["command_line", "main"]

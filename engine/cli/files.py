@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from engine import ui
+from engine import interrupts, ui
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
@@ -21,6 +21,7 @@ from engine.errors import EngineError
 from engine.generate import generate as generate_dataset
 from engine.pipeline import RunOptions, ingest_file
 from engine.schemas import load_schema
+from engine.sources import open_input
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
@@ -57,9 +58,12 @@ def run(
 ) -> None:
     """Validate FILES and store them, one atomic run per file.
 
-    A run commits all its rows or none: an error or a kill leaves no rows of it. Re-running a
-    file already ingested with the same schema is a no-op unless --force. Exit code 0 when
-    every run completed, even with invalid rows; 2 when a file could not be ingested.
+    A FILE may be a FIFO or a pipe, e.g. <(zcat data.csv.gz) with --format csv: it is read
+    once. A run commits all its rows or none: an error, Ctrl-C or a kill leaves no rows of
+    it. Re-running content already ingested with the same schema is a no-op unless --force.
+    Exit code 0 when every run completed, even with invalid rows; 2 when a file could not be
+    ingested; 1 when the database could not be written (the rest is not attempted); 130 on
+    Ctrl-C.
     """
     model = load_schema(schema_spec)
     options = RunOptions(
@@ -67,15 +71,21 @@ def run(
     )
     failed = 0
     with Store(db) as store:
-        mark_interrupted(store)
+        with store.writing():
+            mark_interrupted(store)
         for path in files:
             try:
-                size = path.stat().st_size if path.is_file() else 0
-                with ui.run_progress(
-                    path.name, size, enabled=not quiet and ui.interactive()
-                ) as progress:
-                    result = ingest_file(store, path, model, options, progress)
+                with (
+                    open_input(path) as source,
+                    ui.run_progress(
+                        path.name, source.size, enabled=not quiet and ui.interactive()
+                    ) as progress,
+                ):
+                    result = ingest_file(store, source, model, options, progress)
             except EngineError as exc:
+                # The database failed (the next file would too), or a signal came.
+                if exc.exit_code != 2 or interrupts.received() is not None:
+                    raise
                 ui.fail(escape(str(exc)))
                 failed += 1
                 continue

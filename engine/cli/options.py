@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 from rich.markup import escape
 
-from engine import ui
+from engine import interrupts, ui
 from engine.errors import ConfigError, EngineError
 from engine.schemas import DEFAULT_SCHEMA
 from engine.streaming.settings import DEFAULT_MAX_RECORDS, DEFAULT_MAX_WAIT_MS
@@ -20,15 +20,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(command: F) -> F:
-    """Engine errors become one line on stderr and exit code 2; Ctrl-C exits 130."""
+    """Engine errors become one line on stderr and their exit code (2 for bad input or usage,
+    1 for a runtime failure); Ctrl-C exits 130 (``engine.interrupts`` in a real process)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except EngineError as exc:
+            if interrupts.received() is not None:
+                raise  # what failed was the interrupt: ``interrupts.exit_after`` says so
             ui.fail(escape(str(exc)))
-            sys.exit(2)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             ui.fail("interrupted (anything not yet committed was rolled back)")
             sys.exit(130)

@@ -4,11 +4,16 @@ CSV, JSON, NDJSON and Parquet are DuckDB's own ``COPY (SELECT ...) TO``: DuckDB 
 writes them in parallel, in memory that does not grow with the table. XLSX reads the same
 SELECT in Arrow batches into a constant-memory workbook. Either way the file appears under
 its name only when complete: it is written beside it under a temporary name and renamed.
+
+The temporary name carries the writer's process id (``.report.csv.4242.partial``): one left
+by a process that died (``kill -9``) is removed by the next export into that directory.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,12 +22,12 @@ from pathlib import Path
 import duckdb
 from xlsxwriter.exceptions import XlsxWriterException
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, OutputWriteError
 from engine.reports.lockdown import refusal
 from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
 from engine.reports.xlsx import SHEET_ROWS, write_xlsx
-from engine.store.store import Store
+from engine.store.store import DISK_FULL, Store
 
 FORMATS = ("csv", "json", "ndjson", "parquet", "xlsx")
 EXTENSIONS = {
@@ -45,6 +50,8 @@ XLSX_WARN_ROWS = 100_000
 XLSX_CELLS_PER_S = 100_000  # measured on a busy 2-core machine; for the estimate only
 XLSX_ZIP64_ROWS = 1_000_000
 BATCH_ROWS = 65_536
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT)
+PARTIAL = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.partial")
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ def write_export(
     request = plan.request
     output = request.output
     partial = partial_path(output)
+    removed = remove_dead_partials(output.parent)
     started = time.perf_counter()
     try:
         if request.fmt == "xlsx":
@@ -150,10 +158,21 @@ def write_export(
         else:
             rows, sheets, notes = _copy(store, plan, partial), [], []
         os.replace(partial, output)
-    except (OSError, XlsxWriterException) as exc:
+    except OSError as exc:
+        if exc.errno in DISK_ERRORS:
+            raise _disk_full(output) from exc
+        raise ConfigError(f"{output}: cannot write the export ({exc})") from exc
+    except XlsxWriterException as exc:
         raise ConfigError(f"{output}: cannot write the export ({exc})") from exc
     finally:
         partial.unlink(missing_ok=True)
+    if removed:
+        size = sum(found for _, found in removed)
+        names = ", ".join(path.name for path, _ in removed)
+        notes.append(
+            f"removed {len(removed)} unfinished export(s) of a process that ended "
+            f"({names}: {size / (1 << 20):,.1f} MiB)"
+        )
     return ExportResult(
         output,
         request.fmt,
@@ -171,12 +190,48 @@ def partial_path(output: Path) -> Path:
     return output.with_name(f".{output.name}.{os.getpid()}.partial").absolute()
 
 
+def remove_dead_partials(directory: Path) -> list[tuple[Path, int]]:
+    """Remove the temporary files of exports whose process no longer runs; return them with
+    their sizes. One whose process id now belongs to another process is kept (until it ends)."""
+    removed = []
+    for path in directory.glob(".*.partial"):
+        found = PARTIAL.fullmatch(path.name)
+        if found is None or _alive(int(found["pid"])):
+            continue
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+        removed.append((path, size))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def _disk_full(output: Path) -> OutputWriteError:
+    return OutputWriteError(
+        f"{output}: cannot write the export: the disk is full",
+        hint="free some space on its disk and run again; nothing was written under this name",
+    )
+
+
 def _copy(store: Store, plan: ExportPlan, target: Path) -> int:
     literal = "'" + str(target).replace("'", "''") + "'"
     statement = f"COPY ({plan.selection.query}) TO {literal} ({COPY_OPTIONS[plan.request.fmt]})"
     try:
         return int(store.rows(statement)[0][0])
     except duckdb.Error as exc:
+        if DISK_FULL in str(exc):
+            raise _disk_full(plan.request.output) from exc
         raise ConfigError(f"{plan.request.output}: export {query_error(exc)}") from exc
 
 

@@ -9,6 +9,10 @@ NaN and infinities, numbers of more than 15 digits, dates before 1900-03-01.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import traceback
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.worksheet import Worksheet
 
 from engine.reports.sql import text_value
@@ -82,8 +87,40 @@ def write_xlsx(
     if not writer.result.sheets:
         writer.new_sheet()
     writer.finish_sheet()
-    book.close()
+    _close(book)
     return writer.result
+
+
+def _close(book: xlsxwriter.Workbook) -> None:
+    """Close (write) the workbook. When that fails (a full disk), xlsxwriter leaves the zip
+    archive it was writing open: closed by its ``__del__``, it would fail again and Python
+    would print that as an "Exception ignored" traceback. Close it here, quietly."""
+    try:
+        book.close()
+    except (OSError, FileCreateError) as exc:
+        cause = exc.args[0] if isinstance(exc, FileCreateError) and exc.args else exc
+        for error in {id(e): e for e in (exc, cause) if isinstance(e, BaseException)}.values():
+            _close_quietly(error)
+        if isinstance(cause, OSError):
+            raise OSError(cause.errno, cause.strerror) from None
+        raise
+
+
+def _close_quietly(error: BaseException) -> None:
+    """Close the zip archive (and its entry being written) held by the failed frames."""
+    held = [
+        value
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+        for value in frame.f_locals.values()
+    ]
+    entries: list[io.IOBase | zipfile.ZipFile] = [
+        v for v in held if isinstance(v, io.IOBase) and hasattr(v, "_zipfile")
+    ]
+    archives = [v for v in held if isinstance(v, zipfile.ZipFile)]
+    for item in [*entries, *archives]:  # the entry first: the archive waits for it
+        with contextlib.suppress(Exception):
+            item.close()
+    traceback.clear_frames(error.__traceback__)
 
 
 class _BookWriter:

@@ -1,4 +1,4 @@
-"""Sources: files (CSV, NDJSON, JSON array) read lazily as RawBatches."""
+"""Sources: files and streams (CSV, NDJSON, JSON array) read lazily, once, as RawBatches."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Protocol
 
 from engine.batch import RawBatch
 from engine.errors import ConfigError, SourceError
-from engine.sources.blocks import HashingReader
 from engine.sources.csv import CsvSource
+from engine.sources.inputs import HashingReader, Input, open_input
 from engine.sources.json import JsonSource
 
 FORMATS = ("csv", "ndjson", "json")
 EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json"}
+SNIFF_BYTES = 4096
 
 
 class Source(Protocol):
@@ -25,25 +26,11 @@ class Source(Protocol):
     def batches(self) -> Iterator[RawBatch]: ...
 
 
-def check_readable(path: Path) -> int:
-    """The file's size, or a one-line SourceError saying why it cannot be read."""
-    if not path.exists():
-        raise SourceError(path, "no such file")
-    if path.is_dir():
-        raise SourceError(path, "is a directory, not a file")
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise SourceError(path, f"cannot be read ({exc.strerror})") from exc
-    size = path.stat().st_size
-    if size == 0:
-        raise SourceError(path, "file is empty")
-    return size
-
-
-def detect_format(path: Path, declared: str | None) -> str:
-    """``declared`` if given; else from the extension (a .json file holding NDJSON is sniffed)."""
+def detect_format(source: str | Path, declared: str | None, head: bytes | None = None) -> str:
+    """``declared`` if given; else from the extension of ``source`` (a path or a name). A .json
+    file holding NDJSON is sniffed: from ``head``, its first bytes, when given (a stream cannot
+    be read twice), else by opening the file."""
+    path = Path(source)
     if declared is not None:
         if declared not in FORMATS:
             raise ConfigError(f"unknown format {declared!r}; choose one of {', '.join(FORMATS)}")
@@ -51,20 +38,21 @@ def detect_format(path: Path, declared: str | None) -> str:
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise SourceError(
-            path,
+            source,
             f"cannot tell the format from the extension {path.suffix!r}",
             hint="pass --format csv|ndjson|json",
         )
     if fmt == "json":
-        with path.open("rb") as fh:
-            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        if head.startswith(b"{"):
+        if head is None:
+            with path.open("rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
             return "ndjson"
     return fmt
 
 
 def open_source(
-    path: Path,
+    source: Path | Input,
     fmt: str,
     *,
     keys: tuple[str, ...],
@@ -73,12 +61,24 @@ def open_source(
     max_record_bytes: int,
 ) -> Source:
     if fmt == "csv":
-        return CsvSource(path, block_size=block_size, max_record_bytes=max_record_bytes)
+        return CsvSource(source, block_size=block_size, max_record_bytes=max_record_bytes)
     return JsonSource(
-        path,
+        source,
         keys=keys,
         want_all_keys=want_all_keys,
         array=fmt == "json",
         block_size=block_size,
         max_record_bytes=max_record_bytes,
     )
+
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "SNIFF_BYTES",
+    "Input",
+    "Source",
+    "detect_format",
+    "open_input",
+    "open_source",
+]

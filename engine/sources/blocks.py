@@ -1,17 +1,16 @@
-"""Reading a file as a stream of byte blocks, and cutting blocks into records.
+"""Byte blocks cut into records: where lines end, the records found, their text.
 
 Memory stays bounded by the block size: a block is cut at the last record boundary and the
-remainder is carried into the next block. The content hash is computed on the way, so
-idempotency costs no second pass over the file.
+remainder is carried into the next block (``engine.sources.records.Cutter``).
+
+A line ends at ``\n``, ``\r\n`` or a lone ``\r``, as Python's ``open()`` and ``csv`` module
+read text: files from old Macs (``\r`` only) and mixed endings read as the lines they show.
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -21,47 +20,8 @@ import pyarrow as pa
 Offsets = npt.NDArray[np.int64]
 
 BOM = b"\xef\xbb\xbf"
-
-
-class HashingReader:
-    """Yields fixed-size blocks of a file and keeps a SHA-256 of everything read."""
-
-    def __init__(self, path: Path, block_size: int) -> None:
-        self.path = path
-        self.block_size = block_size
-        self.bytes_read = 0
-        self._hash = hashlib.sha256()
-
-    def blocks(self) -> Iterator[bytes]:
-        with self.path.open("rb") as fh:
-            while True:
-                block = fh.read(self.block_size)
-                if not block:
-                    return
-                self._hash.update(block)
-                self.bytes_read += len(block)
-                yield block
-
-    @property
-    def digest(self) -> str:
-        return self._hash.hexdigest()
-
-
-def quick_fingerprint(path: Path, size: int = 1 << 20) -> str:
-    """Size plus hashes of the first and last MiB: a cheap pre-check before a full hash."""
-    total = path.stat().st_size
-    digest = hashlib.sha256(str(total).encode())
-    with path.open("rb") as fh:
-        digest.update(fh.read(size))
-        if total > size:
-            fh.seek(max(size, total - size))
-            digest.update(fh.read(size))
-    return digest.hexdigest()
-
-
-def full_hash(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+LF = 10
+CR = 13
 
 
 @dataclass(frozen=True)
@@ -101,14 +61,38 @@ class Records:
         series = pl.Series("text", arr)
         if not len(series):
             return series.cast(pl.String)
-        last_terminated = self.stop > 0 and self.data[self.stop - 1] == 10
+        last_terminated = self.stop > 0 and self.data[self.stop - 1] == LF
         if last_terminated and self.data.find(b"\r", 0, self.stop) == -1:
             return series.str.head(-1)  # every record ends with exactly one "\n"
+        # A record ends with one terminator at most ("\n", "\r\n" or "\r"): a "\r" or "\n"
+        # before it would have ended the record (outside quotes) or be inside its quotes.
         return series.str.strip_chars_end("\r\n")
 
 
-def newline_positions(buf: npt.NDArray[np.uint8]) -> Offsets:
-    return np.flatnonzero(buf == 10).astype(np.int64)
+def line_ends(buf: npt.NDArray[np.uint8], *, eof: bool, cr: bool = True) -> Offsets:
+    """Offsets of the last byte of each line terminator: a ``\n`` (alone or after a ``\r``) or
+    a lone ``\r``. A ``\r`` closing the buffer ends a line only at the end of the input
+    (``eof``): otherwise the next block may open with its ``\n``.
+
+    ``cr=False`` says the caller knows there is no ``\r`` (``b"\\r" in data`` is a memchr,
+    far quicker than NumPy's compare): the usual LF-only file pays nothing more.
+    """
+    lf: Offsets = np.flatnonzero(buf == LF).astype(np.int64, copy=False)
+    if not cr:
+        return lf
+    after = lf[1:] if len(lf) and lf[0] == 0 else lf
+    if np.count_nonzero(buf == CR) == np.count_nonzero(buf[after - 1] == CR):
+        return lf  # CRLF: every \r is followed by its \n (half the time of finding them)
+    crs = np.flatnonzero(buf == CR)
+    last = len(buf) - 1
+    lone = buf[np.minimum(crs + 1, last)] != LF
+    lone &= (crs != last) | eof  # at the very end, buf[last] is the \r itself
+    if not lone.any():  # only a \r closing the buffer, waiting for the next block
+        return lf
+    mask = buf == LF
+    mask[crs[lone]] = True
+    found: Offsets = np.flatnonzero(mask).astype(np.int64, copy=False)
+    return found
 
 
 def line_numbers(newlines: Offsets, starts: Offsets, first_line: int) -> Offsets:

@@ -17,7 +17,8 @@ import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.errors import SourceError
-from engine.sources.blocks import BOM, HashingReader, Records
+from engine.sources.blocks import BOM, Records
+from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
     Cutter,
     RecordTooLarge,
@@ -73,46 +74,53 @@ QUOTE_MESSAGES = {
 }
 
 
-def read_header(records: Records, path: Path) -> tuple[str, ...]:
+def read_header(records: Records, source: str) -> tuple[str, ...]:
     stop = int(records.starts[1]) if len(records) > 1 else records.stop
     header = Records(
         records.data, records.starts[:1], stop, records.lines[:1], records.newlines_inside[:1]
     )
     text, bad = decode_records(header)
     if bad[0] is not None:
-        raise SourceError(path, f"header is not valid UTF-8 ({bad[0]})", line=1)
+        raise SourceError(source, f"header is not valid UTF-8 ({bad[0]})", line=1)
     first = text[:1]
     if first[0] == "":
-        raise SourceError(path, "the first line is empty; expected a header row", line=1)
+        raise SourceError(source, "the first line is empty; expected a header row", line=1)
     split = split_fields(first)
     if split[ERROR][0] is not None:
         raise SourceError(
-            path, f"cannot read the header row: {QUOTE_MESSAGES[split[ERROR][0]]}", line=1
+            source, f"cannot read the header row: {QUOTE_MESSAGES[split[ERROR][0]]}", line=1
         )
     names: list[str] = split[FIELDS][0].to_list()
     seen: set[str] = set()
     for name in names:
         if name.startswith("__"):
             raise SourceError(
-                path,
+                source,
                 f"column {name!r} in the header row: names starting with '__' are reserved "
                 "for the engine's own columns (lineage, rule results); rename it",
                 line=1,
             )
+        if name.startswith("^") and name.endswith("$"):
+            raise SourceError(
+                source,
+                f"column {name!r} in the header row: a name that starts with '^' and ends "
+                "with '$' is read as a pattern by Polars, which the engine runs on; rename it",
+                line=1,
+            )
         if name in seen:
-            raise SourceError(path, f"duplicate column {name!r} in the header row", line=1)
+            raise SourceError(source, f"duplicate column {name!r} in the header row", line=1)
         seen.add(name)
     return tuple(names)
 
 
 class CsvSource:
-    """Lazily reads a CSV file as RawBatches of at most one block of input each."""
+    """Lazily reads a CSV file or stream as RawBatches of at most one block of input each."""
 
     format = "csv"
 
-    def __init__(self, path: Path, *, block_size: int, max_record_bytes: int) -> None:
-        self.path = path
-        self.reader = HashingReader(path, block_size)
+    def __init__(self, source: Path | Input, *, block_size: int, max_record_bytes: int) -> None:
+        self.reader = HashingReader(source, block_size)
+        self.name = self.reader.name
         self.max_record_bytes = max_record_bytes
         self.keys: tuple[str, ...] = ()
         self.blank_lines = 0
@@ -124,7 +132,7 @@ class CsvSource:
         try:
             for records in iter_records(cutter, self._blocks()):
                 if not header_done:
-                    self.keys = read_header(records, self.path)
+                    self.keys = read_header(records, self.name)
                     header_done = True
                     records = _drop_first(records)
                     if not len(records):
@@ -132,13 +140,13 @@ class CsvSource:
                 yield self._batch(records)
         except RecordTooLarge as exc:
             raise SourceError(
-                self.path,
+                self.name,
                 f"a record is longer than {exc.limit} bytes without a line break",
                 line=exc.line,
                 hint="is this really a CSV file? raise max_record_bytes if it is",
             ) from exc
         if not header_done:
-            raise SourceError(self.path, "file is empty; expected a header row")
+            raise SourceError(self.name, "file is empty; expected a header row")
 
     def _blocks(self) -> Iterator[bytes]:
         first = True
@@ -249,8 +257,12 @@ class CsvSource:
         )
 
     def _undo_bad_multiline(self, records: Records, frame: pl.DataFrame) -> pl.DataFrame:
-        """Multi-line records that fail to split were most likely a stray quote: use lines."""
-        failed = np.flatnonzero(records.newlines_inside & frame[MALFORMED].is_not_null().to_numpy())
+        """Multi-line records that fail to split were most likely cut by a stray quote: use
+        their lines instead. Only a well-quoted record with the wrong number of fields stays
+        one row, as Python's csv module reads it."""
+        field_count = pl.col(MALFORMED).is_in(["csv_too_many_fields", "csv_too_few_fields"])
+        bad = frame.select(pl.col(MALFORMED).is_not_null() & ~field_count).to_series()
+        failed = np.flatnonzero(records.newlines_inside & bad.to_numpy())
         if len(failed) == 0:
             return frame
         keep = np.ones(len(records), dtype=np.bool_)

@@ -15,7 +15,8 @@ import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.errors import SourceError
-from engine.sources.blocks import BOM, HashingReader, Offsets, Records
+from engine.sources.blocks import BOM, Offsets, Records, line_ends
+from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
 from engine.sources.records import (
     BoundaryFinder,
@@ -89,11 +90,11 @@ def json_batch(frame: pl.DataFrame, values: JsonValues, first_row: int) -> RawBa
 
 
 class JsonSource:
-    """NDJSON (``array=False``) or JSON array (``array=True``) as RawBatches."""
+    """NDJSON (``array=False``) or JSON array (``array=True``), from a file or a stream, as RawBatches."""
 
     def __init__(
         self,
-        path: Path,
+        source: Path | Input,
         *,
         keys: tuple[str, ...],
         want_all_keys: bool,
@@ -101,11 +102,11 @@ class JsonSource:
         block_size: int,
         max_record_bytes: int,
     ) -> None:
-        self.path = path
         self.format = "json" if array else "ndjson"
         self.array = array
         self.keys = keys
-        self.reader = HashingReader(path, block_size)
+        self.reader = HashingReader(source, block_size)
+        self.name = self.reader.name
         self.max_record_bytes = max_record_bytes
         self.blank_lines = 0
         self._values = JsonValues(keys, want_all_keys=want_all_keys)
@@ -123,14 +124,14 @@ class JsonSource:
                     yield batch
         except RecordTooLarge as exc:
             raise SourceError(
-                self.path,
+                self.name,
                 f"a record is longer than {exc.limit} bytes without a line break",
                 line=exc.line,
             ) from exc
         finally:
             self._values.close()
         if not seen_any:
-            raise SourceError(self.path, "file is empty")
+            raise SourceError(self.name, "file is empty")
 
     def _blocks(self) -> Iterator[bytes]:
         first = True
@@ -149,7 +150,7 @@ class JsonSource:
         if self.array:
             if head[:1] != b"[":
                 raise SourceError(
-                    self.path,
+                    self.name,
                     "not a JSON array: the file does not start with '['",
                     line=1,
                     hint="use --format ndjson for one object per line",
@@ -159,7 +160,7 @@ class JsonSource:
             return block[:at] + b" " + block[at + 1 :]
         if head[:1] == b"[":
             raise SourceError(
-                self.path,
+                self.name,
                 "looks like a JSON array, not NDJSON (one object per line)",
                 line=1,
                 hint="use --format json",
@@ -193,8 +194,10 @@ class JsonSource:
             .otherwise(text)
         ).to_series()
         lead = (body.str.len_bytes() - body.str.strip_chars_start().str.len_bytes()).to_numpy()
-        buf = np.frombuffer(records.data, dtype=np.uint8)
-        newlines = np.flatnonzero(buf[: records.stop] == 10)
+        buf = np.frombuffer(records.data, dtype=np.uint8)[: records.stop]
+        # Only line ends before each element's first byte count, all before ``stop``: a "\r"
+        # closing the buffer is counted either way.
+        newlines = line_ends(buf, eof=True, cr=records.data.find(b"\r", 0, records.stop) != -1)
         positions = records.starts + lead.astype(np.int64)
         lines = (np.searchsorted(newlines, positions) + records.lines[0]).astype(np.int64)
         return body.str.strip_chars().alias(RAW), lines

@@ -18,8 +18,8 @@ from engine.sources.blocks import (
     Records,
     decode_lossless,
     invalid_utf8_ranges,
+    line_ends,
     line_numbers,
-    newline_positions,
 )
 
 
@@ -30,18 +30,18 @@ class RecordTooLarge(Exception):
         super().__init__(f"line {line} is longer than {limit} bytes")
 
 
-# (the buffer as bytes and as an array, its newline offsets) -> offsets of record-ending
-# newlines; returning ``newlines`` itself says every line is a record.
+# (the buffer as bytes and as an array, its line ends) -> offsets of the line ends (or other
+# bytes) that end records; returning ``newlines`` itself says every line is a record.
 BoundaryFinder = Callable[[bytes, np.ndarray, Offsets], Offsets]
 
 
 def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
-    """Every newline ends a record (NDJSON)."""
+    """Every line end ends a record (NDJSON)."""
     return newlines
 
 
 def quoted_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
-    """Newlines outside double quotes end a record (RFC 4180): an even number of quotes before."""
+    """Line ends outside double quotes end a record (RFC 4180): an even number of quotes before."""
     if b'"' not in data:  # memchr: a quarter of the time of scanning with NumPy
         return newlines
     quotes = np.flatnonzero(buf == 34)
@@ -68,7 +68,7 @@ class Cutter:
         if not data:
             return None
         buf = np.frombuffer(data, dtype=np.uint8)
-        newlines = newline_positions(buf)
+        newlines = line_ends(buf, eof=eof, cr=b"\r" in data)
         found = self.boundaries(data, buf, newlines)
         one_per_line = found is newlines
         ends = found + 1
@@ -86,20 +86,29 @@ class Cutter:
         stop = int(ends[-1])
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
         before_stop = int(np.searchsorted(newlines, stop))
-        line_ends = ends[:before_stop] if before_stop <= len(ends) else ends
+        first_ends = ends[:before_stop] if before_stop <= len(ends) else ends
         if one_per_line or (
-            before_stop <= len(ends) and np.array_equal(line_ends - 1, newlines[:before_stop])
+            before_stop <= len(ends) and np.array_equal(first_ends - 1, newlines[:before_stop])
         ):
             # Every line is one record (no quoted newlines): the common case, no searching.
             lines = np.arange(self.next_line, self.next_line + len(starts), dtype=np.int64)
             inside = np.zeros(len(starts), dtype=np.bool_)
         else:
             lines = line_numbers(newlines, starts, self.next_line)
-            inner_end = ends - (buf[ends - 1] == 10)
+            inner_end = ends - _ends_a_line(newlines, ends - 1)
             inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
         self.next_line += before_stop
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)
+
+
+def _ends_a_line(newlines: Offsets, positions: Offsets) -> Offsets:
+    """1 where a position is a line end (the last byte of a terminator), else 0."""
+    if not len(newlines):
+        return np.zeros(len(positions), dtype=np.int64)
+    at = np.minimum(np.searchsorted(newlines, positions), len(newlines) - 1)
+    found: Offsets = (newlines[at] == positions).astype(np.int64)
+    return found
 
 
 def physical_lines(records: Records, index: int) -> Records:
@@ -107,7 +116,7 @@ def physical_lines(records: Records, index: int) -> Records:
     start = int(records.starts[index])
     stop = int(records.starts[index + 1]) if index + 1 < len(records) else records.stop
     buf = np.frombuffer(records.data, dtype=np.uint8)[start:stop]
-    newlines = newline_positions(buf)
+    newlines = line_ends(buf, eof=True)
     ends = newlines + 1
     if len(ends) == 0 or ends[-1] != len(buf):
         ends = np.append(ends, len(buf))

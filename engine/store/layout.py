@@ -153,9 +153,13 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         con.commit()
     except duckdb.Error as exc:
         con.rollback()
-        doing = "migrate the database to" if version == 1 else "create"
+        if version != 1 or isinstance(exc, duckdb.IOException):
+            raise  # the caller's ``Store.writing`` says what failed writing the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
-            path, f"cannot {doing} layout {LAYOUT_VERSION}: {exc}", hint="nothing was changed"
+            path,
+            f"cannot migrate the database to layout {LAYOUT_VERSION} ({first})",
+            hint="nothing was changed; ingest into another --db file, or report this",
         ) from exc
 
 

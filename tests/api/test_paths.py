@@ -145,28 +145,44 @@ def test_encoded_tricks_are_refused(
     assert (response.status_code, response.json()) == (expected[0], {"detail": expected[1]})
 
 
-def test_paths_inside_are_accepted(client: httpx.Client, layout: tuple[Path, Path]) -> None:
-    data = layout[0]
-    first = client.post("/api/v1/ingest", params={"file_path": str(data / "ok.csv")})
-    assert (first.status_code, first.json()["source"], first.json()["rows_total"]) == (
-        200,
-        "ok.csv",
-        21,
-    )
-    for requested, source in [
-        ("sub//other.ndjson", "sub/other.ndjson"),
-        ("./sub/./other.ndjson", "sub/other.ndjson"),
-        ("link_in.csv", "ok.csv"),  # a symlink that stays inside: read as its target
-    ]:
-        response = client.post("/api/v1/ingest", params={"file_path": requested})
-        assert (response.status_code, response.json()["source"]) == (200, source), requested
+@pytest.fixture(scope="module")
+def accepted(server: Server, layout: tuple[Path, Path]) -> list[httpx.Response]:
+    """The paths inside, ingested once for the module (whichever test asks first)."""
+    requests = [
+        str(layout[0] / "ok.csv"),  # absolute, inside
+        "sub//other.ndjson",
+        "./sub/./other.ndjson",  # the same file: skipped
+        "link_in.csv",  # a symlink that stays inside, read as its target: skipped
+    ]
+    with server.client() as client:
+        return [client.post("/api/v1/ingest", params={"file_path": r}) for r in requests]
 
 
-def test_nothing_outside_was_read(client: httpx.Client) -> None:
+def test_paths_inside_are_accepted(accepted: list[httpx.Response]) -> None:
+    got = [
+        (r.status_code, r.json()["source"], r.json()["status"], r.json()["rows_total"])
+        for r in accepted
+    ]
+    assert got == [
+        (200, "ok.csv", "completed", 21),
+        (200, "sub/other.ndjson", "completed", 15),
+        (200, "sub/other.ndjson", "skipped", 0),
+        (200, "ok.csv", "skipped", 0),
+    ]
+
+
+def test_nothing_outside_was_read(client: httpx.Client, accepted: list[httpx.Response]) -> None:
+    """Only the two files inside were ingested, whichever tests ran before (the refused
+    paths never start a run), and no export holds anything of the files outside."""
     runs = client.get("/api/v1/runs").json()["runs"]
+    assert [(run["status"], run["rows_total"]) for run in runs] == [
+        ("completed", 21),
+        ("completed", 15),
+    ]
+    assert [Path(run["source_path"]).name for run in runs] == ["ok.csv", "other.ndjson"]
     assert all("outside" not in run["source_path"] for run in runs)
-    assert all(run["status"] == "completed" for run in runs)
     for kind in ("errors", "report"):
         export = client.get(f"/api/v1/{kind}/csv")
         assert export.status_code == 200
         assert b"SECRET" not in export.content
+        assert export.content.count(b"\n") > 1  # a header and rows: the runs are in it

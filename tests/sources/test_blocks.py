@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.sources.blocks import HashingReader, invalid_utf8_ranges
+from engine.sources.blocks import invalid_utf8_ranges, line_ends
+from engine.sources.inputs import HashingReader
 from engine.sources.records import Cutter, quoted_boundaries
 
 MiB = 1 << 20
@@ -60,3 +61,20 @@ def test_records_are_one_per_line_without_quotes_crlf_and_an_open_last_line() ->
     assert last.lines.tolist() == [3, 4]
     assert last.newlines_inside.tolist() == [False, True]
     assert not last.last_terminated
+
+
+def ends(data: bytes, *, eof: bool) -> list[int]:
+    return [int(i) for i in line_ends(np.frombuffer(data, dtype=np.uint8), eof=eof)]
+
+
+def test_line_ends_are_lf_crlf_or_a_lone_cr() -> None:
+    assert ends(b"a\nb\n", eof=False) == [1, 3]
+    assert ends(b"a\r\nb\r\n", eof=False) == [2, 5]  # a CRLF ends at its LF
+    assert ends(b"a\rb\r\nc\nd\r\re", eof=True) == [1, 4, 6, 8, 9]
+    assert ends(b"\r\r\n\n\r", eof=True) == [0, 2, 3, 4]
+    # A CR closing a block may be half of a CRLF: a line end only at the end of the input.
+    assert ends(b"a\rb\r", eof=False) == [1]
+    assert ends(b"a\rb\r", eof=True) == [1, 3]
+    assert ends(b"a\r\nb\r", eof=False) == [2]
+    assert ends(b"\n", eof=False) == [0]
+    assert ends(b"", eof=True) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from unittest.mock import patch
@@ -103,6 +104,11 @@ def test_unterminated_quote_does_not_swallow_the_file(write: Write) -> None:
         (b'"a,b\n', "cannot read the header row: Unterminated quoted field"),
         (b"\xff\xfeab\n", "header is not valid UTF-8"),
         (
+            b"id,^.*$\n1,2\n",
+            "column '^.*$' in the header row: a name that starts with '^' and ends with '$' is "
+            "read as a pattern by Polars, which the engine runs on; rename it",
+        ),
+        (
             b"id,__raw\n1,2\n",
             "column '__raw' in the header row: names starting with '__' are reserved for the "
             "engine's own columns (lineage, rule results); rename it",
@@ -124,33 +130,136 @@ def test_header_only_file_has_no_rows(write: Write) -> None:
     assert frame.height == 0
 
 
+HEADER = "external_id,amount,currency,source_channel,timestamp"
+
+
+def transactions(count: int) -> list[str]:
+    return [f"T{i},{i}.5,USD,C1,2024-01-01T00:00:{i % 60:02d}" for i in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("count", [1, 2, 40])
+def test_lone_cr_line_endings_are_lines(write: Write, count: int) -> None:
+    """Old Mac files (``\\r`` only): once read as one line, i.e. a header and no rows (silent
+    loss) or a header with repeated names ("duplicate column 'USD'")."""
+    lines = transactions(count)
+    source, frame = read(write("mac.csv", "\r".join([HEADER, *lines]) + "\r"))
+    assert source.keys == tuple(HEADER.split(","))
+    assert frame.select(ROW, LINE, RAW, MALFORMED).rows() == [
+        (i, i + 1, line, None) for i, line in enumerate(lines, start=1)
+    ]
+    assert frame["currency"].to_list() == ["USD"] * count
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 5, 8, 13, 1 << 20])
+def test_mixed_line_endings_in_one_file(write: Write, block_size: int) -> None:
+    """Each line ends its own way; a ``\\r\\n`` cut between two blocks is one line end, a
+    ``\\r`` then a ``\\n`` line is two; quoted ones stay in their cell."""
+    content = b'a,b\r1,2\n3,4\r\n\r\n"x\ry","p\r\nq"\r5,6\r\r7,8'
+    source, frame = read(write("mixed.csv", content), block_size=block_size)
+    assert source.blank_lines == 2
+    assert frame.select(ROW, LINE, RAW, MALFORMED, "a", "b").rows() == [
+        (1, 2, "1,2", None, "1", "2"),
+        (2, 3, "3,4", None, "3", "4"),
+        (3, 5, '"x\ry","p\r\nq"', None, "x\ry", "p\r\nq"),
+        (4, 8, "5,6", None, "5", "6"),
+        (5, 10, "7,8", None, "7", "8"),
+    ]
+
+
 # Property tests here write files under pytest's tmp_path (a function-scoped fixture).
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-cells = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\x00"), max_size=12)
+TERMINATORS = ("\n", "\r\n", "\r")
+# Cells mixing what CSV must quote (separators, quotes, every line ending) with any text.
+SPECIAL = st.text(
+    alphabet=st.sampled_from([",", '"', "\r", "\n", " ", "a", "é", "\x00"]), max_size=8
+)
+ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10)
+CELL = st.one_of(SPECIAL, ANY_TEXT)
+LINE_END = re.compile("\r\n|\r|\n")
+PATTERN = re.compile(r"^\^.*\$\Z", re.DOTALL)  # refused in a header (see test_unreadable_files...)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[str, list[tuple[int, str]], int]:
+    """A CSV text written by Python's csv module, each line with its own terminator: a header
+    of 1-6 unique names, then rows of that width, ragged rows and blank lines (``[]``), some
+    rows quoting every cell. Returns the text, each row's (offset, text without terminator),
+    and the number of blank lines."""
+    width = draw(st.integers(1, 6))
+    names = draw(
+        st.lists(
+            CELL.filter(lambda n: n != "" and not n.startswith("__") and not PATTERN.match(n)),
+            min_size=width,
+            max_size=width,
+            unique=True,
+        )
+    )
+    rows = draw(
+        st.lists(
+            st.one_of(
+                st.lists(CELL, min_size=width, max_size=width),
+                st.lists(CELL, min_size=1, max_size=width + 2),
+                st.just([]),
+            ),
+            max_size=25,
+        )
+    )
+    text, records, blank = "", [], 0
+    for number, row in enumerate([names, *rows]):
+        # A lone "\r" then a blank line ended by "\n" would read as one "\r\n".
+        ends = TERMINATORS[1:] if not row and text.endswith("\r") else TERMINATORS
+        buffer = io.StringIO()
+        if draw(st.booleans()) and row:
+            csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerow(row)
+        else:
+            csv.writer(buffer, lineterminator="\r\n").writerow(row)
+        line = buffer.getvalue().removesuffix("\r\n")
+        if number:
+            if row:
+                records.append((len(text), line))
+            else:
+                blank += 1
+        last = number == len(rows)
+        text += line + ("" if last and row and draw(st.booleans()) else draw(st.sampled_from(ends)))
+    return text, records, blank
 
 
 @FUZZ
-@given(
-    rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=40),
-    block=st.integers(8, 300),
-)
-def test_well_formed_csv_matches_python_csv_module(
-    tmp_path: Path, rows: list[list[str]], block: int
+@given(table=tables(), block=st.integers(1, 300))
+def test_csv_matches_python_csv_module(
+    tmp_path: Path, table: tuple[str, list[tuple[int, str]], int], block: int
 ) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["a", "b", "c"])
-    writer.writerows(rows)
-    path = tmp_path / "p.csv"
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-    expected = [r for r in csv.reader(io.StringIO(buffer.getvalue()))][1:]
-    expected = [r for r in expected if r != []]
-    _, frame = read(path, block_size=block, max_record_bytes=4096)
-    assert frame.filter(pl.col(MALFORMED).is_not_null()).height == 0
-    got = [[c if c is not None else "" for c in row] for row in frame.select("a", "b", "c").rows()]
-    assert got == expected
+    """Every line ending (``\\n``, ``\\r\\n``, a lone ``\\r``, mixed), quoted separators, quotes and
+    line breaks, any text, ragged rows and blank lines, cut into blocks anywhere (a ``\\r\\n``
+    across two blocks too): the rows, cells, raw texts and line numbers Python's csv reads."""
+    text, records, blank = table
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    header, rows = parsed[0], [row for row in parsed[1:] if row]
+    source, frame = read(path, block_size=block, max_record_bytes=4096)
+    assert source.keys == tuple(header)
+    assert source.blank_lines == blank
+    assert frame.height == len(rows) == len(records)
+    width = len(header)
+    expected = []
+    for (offset, raw), row in zip(records, rows, strict=True):
+        line = len(LINE_END.findall(text, 0, offset)) + 1
+        if len(row) == width:
+            # An empty cell, quoted or not, is read as missing (null), as Pydantic's 'missing'.
+            cells = tuple(None if cell == "" else cell for cell in row)
+            expected.append((line, raw, None, *cells))
+        else:
+            kind = "csv_too_few_fields" if len(row) < width else "csv_too_many_fields"
+            expected.append((line, raw, kind, *[None] * width))
+    if not rows:
+        return
+    # Columns by name, not pl.col(): a name like "^a$" would be read as a regex.
+    columns = [frame.get_column(name) for name in (LINE, RAW, MALFORMED, *header)]
+    assert list(zip(*(c.to_list() for c in columns), strict=True)) == expected
+    assert frame[ROW].to_list() == list(range(1, len(rows) + 1))
 
 
 PLAIN_CELL = st.text(

@@ -90,6 +90,26 @@ def test_json_array_elements(write: Write, block_size: int) -> None:
     ]
 
 
+@pytest.mark.parametrize("block_size", [1, 3, 7, 1 << 20])
+def test_ndjson_lines_end_at_lf_crlf_or_a_lone_cr(write: Write, block_size: int) -> None:
+    """As Python's ``open()`` reads text lines: an NDJSON file from an old Mac is one record
+    per line, not one unparseable record (JSON's own whitespace may hold a ``\\r``, but a
+    record is one line)."""
+    content = b'{"a": 1}\r{"a": 2}\n{"a": 3}\r\n\r{"a": 4}\r'
+    frame = read(write("m.ndjson", content), array=False, block_size=block_size)
+    assert frame.select(ROW, LINE, RAW, MALFORMED, "a").rows() == [
+        (1, 1, '{"a": 1}', None, "1"),
+        (2, 2, '{"a": 2}', None, "2"),
+        (3, 3, '{"a": 3}', None, "3"),
+        (4, 5, '{"a": 4}', None, "4"),
+    ]
+
+
+def test_json_array_lines_count_lone_crs(write: Write) -> None:
+    frame = read(write("m.json", b'[{"a": 1},\r{"a": 2},\r\n\r {"a": 3}]'), array=True)
+    assert frame.select(ROW, LINE, "a").rows() == [(1, 1, "1"), (2, 2, "2"), (3, 4, "3")]
+
+
 def test_json_array_with_no_elements(write: Write) -> None:
     source = JsonSource(
         write("e.json", "[ ]\n"),
@@ -120,16 +140,30 @@ def test_wrong_format_stops_with_one_line(
     assert str(raised.value).startswith(str(path))
 
 
+# Any text but lone surrogates: an escaped lone surrogate ("\\ud800") is one of the three
+# classes of input (with duplicate keys and trailing commas in objects) whose verdicts the
+# integrator is aligning with json.loads (issue 12 item 3; today it raises UnicodeEncodeError
+# in JsonValues). Remove this exclusion then; a record holding one can only be written with
+# ensure_ascii=True (raw, it is not UTF-8).
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+# The keys read are a model's field names or aliases here. Two kinds are left out: "__..."
+# names the engine's own columns, and Polars reads a name like "^a$" as a pattern (the CSV
+# reader refuses both in a header; the schema compiler should refuse such aliases: reported
+# with issue 13).
+KEYS = st.one_of(
+    st.sampled_from(["a", "b", "", "_", "~", "/", "a/b~1", '"', "\\", "é", "😀"]),
+    TEXT.filter(
+        lambda key: not key.startswith("__") and not (key.startswith("^") and key.endswith("$"))
+    ),
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
-    ),
-    max_leaves=6,
+    | TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children, max_size=3),
+    max_leaves=8,
 )
 
 
@@ -137,27 +171,39 @@ json_values = st.recursive(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    records=st.lists(
-        st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values), min_size=1, max_size=25
-    ),
+    records=st.lists(st.dictionaries(KEYS, json_values, max_size=5), min_size=1, max_size=20),
+    ascii_only=st.lists(st.booleans(), min_size=20, max_size=20),
+    indent=st.sampled_from([None, 1, "\t"]),
     block=st.integers(16, 400),
 )
 def test_array_and_ndjson_agree_with_json_module(
-    tmp_path: Path, records: list[dict[str, object]], block: int
+    tmp_path: Path,
+    records: list[dict[str, object]],
+    ascii_only: list[bool],
+    indent: int | str | None,
+    block: int,
 ) -> None:
+    """Records written by ``json.dumps`` (raw UTF-8 or ``\\u`` escapes, any keys, nested values)
+    read back key by key: each value's JSON text is what ``json.loads`` reads, and each
+    record's key list is its own."""
+    texts = [json.dumps(r, ensure_ascii=a) for r, a in zip(records, ascii_only, strict=False)]
     ndjson = tmp_path / "r.ndjson"
-    ndjson.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    ndjson.write_bytes("".join(t + "\n" for t in texts).encode("utf-8"))
     array = tmp_path / "r.json"
-    array.write_text(
-        "[\n" + ",\n".join(json.dumps(r, indent=1) for r in records) + "\n]", encoding="utf-8"
-    )
+    elements = [
+        json.dumps(r, ensure_ascii=a, indent=indent)
+        for r, a in zip(records, ascii_only, strict=False)
+    ]
+    array.write_bytes(("[\n" + ",\n".join(elements) + "\n]").encode("utf-8"))
+    keys = (*dict.fromkeys(k for r in records for k in r), "absent")
     for frame in (
-        read(ndjson, array=False, block_size=block),
-        read(array, array=True, block_size=block),
+        read(ndjson, array=False, keys=keys, block_size=block),
+        read(array, array=True, keys=keys, block_size=block),
     ):
         assert frame.height == len(records)
         assert frame[MALFORMED].null_count() == len(records)
-        for key in ("a", "b"):
-            tokens = frame[token_column(key)].to_list()
-            expected = [json.loads(t) if t is not None else "<absent>" for t in tokens]
-            assert expected == [r.get(key, "<absent>") for r in records]
+        assert frame["__keys"].to_list() == [list(r) for r in records]
+        for key in keys:
+            tokens = frame.get_column(token_column(key)).to_list()
+            found = [json.loads(t) if t is not None else "<absent>" for t in tokens]
+            assert found == [r.get(key, "<absent>") for r in records], key

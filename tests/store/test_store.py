@@ -16,6 +16,7 @@ from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
 from tests.conftest import DATA
+from tests.wording import assert_wraps
 
 
 def settings(store: Store) -> tuple[str, str, str]:
@@ -140,25 +141,24 @@ class ZstdFloat(BaseModel):
 
 
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("model", "before", "mentions"),
     [
         (
             BadMethod,
-            "schema BadMethod: __compression__ for 'key': DuckDB cannot store VARCHAR with "
-            "'squeeze' (Not implemented Error: Enum value: unrecognized value \"squeeze\" for "
-            'enum "CompressionType")',
+            "schema BadMethod: __compression__ for 'key': DuckDB cannot store VARCHAR with 'squeeze' (",
+            "squeeze",
         ),
         (
             ZstdFloat,
-            "schema ZstdFloat: __compression__ for 'price': DuckDB cannot store DOUBLE with "
-            "'zstd' (Binder Error: Can't compress column \"c\" with type 'DOUBLE' "
-            "(physical: DOUBLE) using compression type 'ZSTD')",
+            "schema ZstdFloat: __compression__ for 'price': DuckDB cannot store DOUBLE with 'zstd' (",
+            "DOUBLE",
         ),
     ],
 )
 def test_a_compression_duckdb_refuses_is_a_compile_error(
-    model: type[BaseModel], expected: str
+    model: type[BaseModel], before: str, mentions: str
 ) -> None:
+    """Our message around DuckDB's reason (its wording is DuckDB's to change)."""
     with pytest.raises(SchemaError) as raised:
         compile_schema(model, typed=False)
-    assert str(raised.value) == expected
+    assert_wraps(str(raised.value), before, ")", mentions=(mentions,))

@@ -378,8 +378,31 @@ def test_produce_and_consume_commands_match_a_file_run(
     assert lines[-1].endswith(" (stopped: no messages for 1 s)")
     same = "SELECT external_id, amount, currency, source_channel FROM processed_data ORDER BY ALL"
     assert query(streamed, same) == query(filed, same)
-    errors = "SELECT raw, errors::VARCHAR FROM ingestion_errors WHERE run_id = {} ORDER BY 1"
-    assert set(query(filed, errors.format(1))) <= set(query(streamed, errors.format(1)))
+    errors = (
+        "SELECT raw, errors[1].type, errors::VARCHAR FROM ingestion_errors "
+        "WHERE run_id = {} ORDER BY ALL"
+    )
+
+    def rows(db: Path, run_id: int) -> list[tuple[str, str, str]]:
+        return [(str(r), str(k), str(e)) for r, k, e in query(db, errors.format(run_id))]
+
+    got = rows(streamed, 1)
+    filed_json, filed_csv = rows(filed, 1), rows(filed, 2)
+    assert len(got) == len(filed_json) + len(filed_csv)
+    # An NDJSON line is sent as it is: the same raw text, the same errors.
+    json_raws = {raw for raw, _, _ in filed_json}
+    assert [row for row in got if row[0] in json_raws] == filed_json
+    from_csv = [row for row in got if row[0] not in json_raws]
+    # A CSV row that could not be split is sent as its raw text, which is not JSON ...
+    unsplit = {"csv_unterminated_quote", "csv_too_few_fields", "csv_too_many_fields"}
+    unsplit.add("invalid_utf8")
+    assert sorted((raw, kind) for raw, kind, _ in from_csv if kind == "json_invalid") == sorted(
+        (raw, "json_invalid") for raw, kind, _ in filed_csv if kind in unsplit
+    )
+    # ... the others as a JSON object of their cells (strings): the same errors.
+    assert sorted(e for _, kind, e in from_csv if kind != "json_invalid") == sorted(
+        e for _, kind, e in filed_csv if kind not in unsplit
+    )
     assert query(streamed, "SELECT count(*) FROM raw_data") == [(36,)]
 
 

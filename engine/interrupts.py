@@ -1,0 +1,121 @@
+"""Ctrl-C and SIGTERM in a command-line process: one clean exception, one line, 128 + signal.
+
+The first SIGINT or SIGTERM raises :class:`~engine.errors.Interrupted` in the main thread,
+wherever it is (but inside an import, where it is raised a moment later): a file run rolls back its transaction and records itself failed, and the
+command line prints one line and exits 130 (SIGINT) or 143 (SIGTERM). It is not a
+KeyboardInterrupt, which click would turn into "Aborted!" and exit code 1.
+
+A query DuckDB is running when the signal comes ends with DuckDB's own error instead (the
+exception raised by the handler does not survive it), so which signal came is also kept
+here: ``received()`` tells the command line that whatever error followed was the interrupt.
+A second signal while the first is being handled exits at once: a run that had not committed
+leaves no rows either way (DuckDB rolls it back when the file is next opened, and the next
+writer marks the run failed). Once the command is done, signals are ignored: one that comes
+while the process exits has nothing left to interrupt (and would otherwise kill it with
+Python's default handler, restored as the interpreter shuts down).
+
+Only the command line installs this (``cli.py`` does so before anything slow is imported);
+the library never touches signal handlers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import NoReturn
+
+from engine.errors import Interrupted
+
+WATCHED = (signal.SIGINT, signal.SIGTERM)
+RETRY_S = 0.02  # how soon a signal that came during an import is raised again
+_received: list[int] = []
+
+
+def install() -> None:
+    """Handle SIGINT and SIGTERM as described above (main thread only)."""
+    for sig in (*WATCHED, signal.SIGALRM):
+        signal.signal(sig, _handle)
+
+
+def uninstall() -> None:
+    """Python's own handling back, for a command that handles signals itself (the server)."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def _handle(signum: int, frame: FrameType | None) -> None:
+    if signum in WATCHED:
+        if _received:
+            name = signal.Signals(signum).name
+            os.write(2, f"error: {name} again: exiting now\n".encode())
+            os._exit(128 + signum)
+        _received.append(signum)
+    elif not _received:  # a SIGALRM of someone else's
+        return
+    if _unsafe(frame):
+        # Raised inside an import, a C extension's initialisation can abort the process
+        # (nanobind does); inside __del__ it would only be printed. Try again shortly.
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+        return
+    first = _received[0]
+    raise Interrupted(first, signal.Signals(first).name)
+
+
+def _unsafe(frame: FrameType | None) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def received() -> int | None:
+    """The signal handled so far, if any."""
+    return _received[0] if _received else None
+
+
+def settle() -> int | None:
+    """When the command is done: ignore SIGINT/SIGTERM from now on (a signal that comes while
+    the process exits has nothing left to interrupt) and say which one came, if any."""
+    while True:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for sig in WATCHED:
+                signal.signal(sig, signal.SIG_IGN)
+            return received()
+        except Interrupted:  # it came just now: recorded, and handled like any other
+            continue
+
+
+def exit_after(command: Callable[[], object]) -> NoReturn:
+    """Run ``command`` (a click entry point, which exits with its code) and exit: with its
+    code, or with 128 + the signal and one line on stderr if a signal came, whatever error
+    followed it. An error with no signal behind it is a bug: its traceback is kept."""
+    install()
+    try:
+        command()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:
+        if received() is None:
+            raise
+        code = 1
+    signum = settle()
+    if signum is not None:
+        sys.stderr.write(message(signum) + "\n")
+        code = 128 + signum
+    sys.exit(code)
+
+
+def message(signum: int) -> str:
+    return (
+        f"error: interrupted by {signal.Signals(signum).name} "
+        "(anything not yet committed was rolled back)"
+    )

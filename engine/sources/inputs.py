@@ -1,0 +1,187 @@
+"""What a run reads: a stream of bytes and the name it is known by, read once, front to back.
+
+A regular file, a FIFO, a pipe (``run <(zcat big.csv.gz)``): each is read exactly once, in
+blocks, and what a run records about its input (size, quick fingerprint, content hash) is
+computed from the bytes it actually read. A regular file may also be fingerprinted before the
+run (``quick_fingerprint``, ``full_hash``), so that one already ingested is skipped without
+reading it through; a stream cannot be, so whether it was already ingested is decided when
+its run commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from engine.errors import SourceError
+
+MiB = 1 << 20
+QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the last MiB
+
+
+class Input:
+    """A byte stream and its name. ``path`` is set for a regular file, which can be read again
+    (to fingerprint it before a run); ``size`` is its size when opened, None for a stream."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str,
+        *,
+        size: int | None = None,
+        path: Path | None = None,
+        recorded_as: str | None = None,
+    ) -> None:
+        self.stream = stream
+        self.name = name
+        self.size = size
+        self.path = path
+        # What a run records as its source: the resolved path of a regular file, else the name.
+        self.recorded_as = recorded_as or (str(path.resolve()) if path is not None else name)
+        self._pending = b""
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes (fewer if the input is shorter), still to be read."""
+        while len(self._pending) < n:
+            more = self.stream.read(n - len(self._pending))
+            if not more:
+                break
+            self._pending += more
+        return self._pending[:n]
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; fewer only at the end of the input."""
+        if not self._pending:
+            return self.stream.read(n)
+        out, self._pending = self._pending[:n], self._pending[n:]
+        if len(out) < n:
+            out += self.stream.read(n - len(out))
+        return out
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> Input:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_input(path: Path, *, name: str | None = None) -> Input:
+    """Open ``path`` for one pass, or raise a one-line SourceError saying why it cannot be read.
+
+    A FIFO or a pipe is opened like a file (opening a FIFO waits for its writer); only a
+    regular file has a size and can be read again. ``name``, when given, is shown in messages
+    and recorded as the run's source instead of the path.
+    """
+    shown = name or str(path)
+    if not path.exists():
+        raise SourceError(shown, "no such file")
+    if path.is_dir():
+        raise SourceError(shown, "is a directory, not a file")
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise SourceError(shown, f"cannot be read ({exc.strerror})") from exc
+    status = os.fstat(stream.fileno())
+    if not stat.S_ISREG(status.st_mode):
+        return Input(stream, shown, recorded_as=name)
+    if status.st_size == 0:
+        stream.close()
+        raise SourceError(shown, "file is empty")
+    return Input(stream, shown, size=status.st_size, path=path, recorded_as=name)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a run read: its size, the quick fingerprint and the SHA-256 of all of it."""
+
+    size: int
+    quick: str
+    digest: str
+
+
+def quick_digest(size: int, head: bytes, tail: bytes) -> str:
+    digest = hashlib.sha256(str(size).encode())
+    digest.update(head)
+    digest.update(tail)
+    return digest.hexdigest()
+
+
+def quick_fingerprint(path: Path, size: int = QUICK_BYTES) -> str:
+    """Size plus hashes of the first and last MiB: a cheap pre-check before a full hash."""
+    total = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(size)
+        tail = b""
+        if total > size:
+            fh.seek(max(size, total - size))
+            tail = fh.read(size)
+    return quick_digest(total, head, tail)
+
+
+def full_hash(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class HashingReader:
+    """Yields fixed-size blocks of an input and fingerprints everything read on the way.
+
+    A ``Path`` is opened when the blocks are first asked for (and closed after the last);
+    an ``Input`` is read from where it stands and left open for its owner to close.
+    """
+
+    def __init__(self, source: Path | Input, block_size: int) -> None:
+        self.source = source
+        self.name = str(source) if isinstance(source, Path) else source.name
+        self.block_size = block_size
+        self.bytes_read = 0
+        self._hash = hashlib.sha256()
+        self._head = b""  # the first QUICK_BYTES read
+        self._tail = b""  # the last QUICK_BYTES read
+
+    def blocks(self) -> Iterator[bytes]:
+        if isinstance(self.source, Path):
+            with self.source.open("rb") as fh:
+                yield from self._blocks(Input(fh, self.name))
+        else:
+            yield from self._blocks(self.source)
+
+    def _blocks(self, source: Input) -> Iterator[bytes]:
+        while True:
+            block = source.read(self.block_size)
+            if not block:
+                return
+            self._hash.update(block)
+            self.bytes_read += len(block)
+            if len(self._head) < QUICK_BYTES:
+                self._head += block[: QUICK_BYTES - len(self._head)]
+            self._tail = block[-QUICK_BYTES:] if len(block) >= QUICK_BYTES else self._tail + block
+            self._tail = self._tail[-QUICK_BYTES:]
+            yield block
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+    def fingerprint(self) -> Fingerprint:
+        """Of the bytes read so far: what ``quick_fingerprint`` and ``full_hash`` would say of
+        a file holding exactly these bytes."""
+        total = self.bytes_read
+        tail = b""
+        if total > QUICK_BYTES:  # the bytes after the first MiB, at most the last MiB
+            tail = self._tail[-min(total - QUICK_BYTES, QUICK_BYTES) :]
+        return Fingerprint(total, quick_digest(total, self._head, tail), self.digest)

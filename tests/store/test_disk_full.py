@@ -1,0 +1,73 @@
+"""A full disk under the database, through the real CLI on a small tmpfs.
+
+It used to end with a 30-line traceback (and the next run with a TransactionException and
+another). Now: one line naming the database and the cause, exit code 1 (a runtime failure),
+the runs committed before intact, and the next run working once there is space again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.generate import generate
+from tests.conftest import ROOT, query
+
+
+def run(db: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "run", str(path), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        timeout=300,
+    )
+
+
+def fill(directory: Path) -> None:
+    """Write until the disk is full."""
+    with (directory / "filler").open("wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_is_one_line_and_exit_1_and_the_next_run_works(
+    small_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    disk = small_disk("8m")
+    db = disk / "d.duckdb"
+    first, big, later = tmp_path / "first.csv", tmp_path / "big.csv", tmp_path / "later.csv"
+    generate(first, 100, seed=1)
+    generate(big, 200_000, seed=2)  # about 10 MB of CSV: more than the disk holds
+    generate(later, 50, seed=3)
+    line = (
+        f"error: {db}: cannot write the database: the disk is full (free some space on its "
+        "disk and run again; what was committed before is intact)\n"
+    )
+    done = run(db, first)
+    assert (done.returncode, done.stderr) == (0, "")
+    done = run(db, big)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", line)
+    fill(disk)
+    done = run(db, later)  # not a byte free: not even a run can be started
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", line)
+    (disk / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+    done = run(db, later)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"run 3 {later}: 50 rows, ")
+    # The big run is failed: recorded so at once if the failure could still be written, else
+    # by the next run that could write (the run left 'running' by a failed process).
+    runs = query(db, "SELECT run_id, status, rows_total FROM ingestion_runs ORDER BY run_id")
+    assert runs == [(1, "completed", 100), (2, "failed", 0), (3, "completed", 50)]
+    assert query(db, "SELECT run_id, count(*) FROM raw_data GROUP BY 1 ORDER BY 1") == [
+        (1, 100),
+        (3, 50),
+    ]
