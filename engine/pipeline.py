@@ -164,6 +164,7 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
         validated.tally,
     )
     if schema.unique:
+        store.flush_held(schema.table)  # the check reads the table: all earlier rows in it
         valid, duplicates = split_duplicates(
             store, schema.table, schema.unique, schema.unique_loc, run_id, valid
         )

@@ -17,19 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from engine.errors import StoreError, StoreLockedError, StoreWriteError
 from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
+from engine.store.row_groups import RowGroups, record_batches
 from engine.store.writeback import background_sync
 
 if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
     from engine.validation.compiler import CompiledSchema
 
-BULK_LOAD = {"threads": "1", "memory_limit": "128MB"}
-# A database shared with readers (the API server): a file run keeps its one thread, but not a
-# smaller memory limit, which would be the readers' limit too while it runs.
+# A file run: DuckDB on every core (its default), appending whole row groups (see
+# ``row_groups``), with a small cache: the buffer pool would only hold blocks just written.
+BULK_LOAD = {"memory_limit": "128MB"}
+# A database shared with readers (the API server): an upload keeps to one thread, leaving the
+# others to the readers, and does not shrink the memory limit, which is theirs too.
 SHARED_BULK_LOAD = {"threads": "1"}
 # Memory DuckDB keeps for its 256 KiB blocks instead of returning it to the system when a
 # block has been written out: without it, every block an append fills is a fresh allocation
@@ -120,6 +124,7 @@ class Store:
         # error_rules ids by (fingerprint, a validator's rules), for this connection's writes
         # (``engine.store.rules``): forgotten when a transaction rolls back.
         self.rule_ids: dict[tuple[str, tuple[Any, ...]], tuple[int, ...]] = {}
+        self._row_groups: RowGroups | None = None  # while a bulk load appends
         if not read_only:
             try:
                 with self.writing():
@@ -143,6 +148,7 @@ class Store:
         other._counts_changes = False
         other._in_transaction = False
         other.rule_ids = {}
+        other._row_groups = None
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -176,8 +182,11 @@ class Store:
             try:
                 try:
                     yield
+                    self.flush_held()
                 except BaseException:
                     self.rule_ids.clear()
+                    if self._row_groups is not None:
+                        self._row_groups.clear()
                     self.con.rollback()
                     raise
                 self.con.commit()
@@ -195,17 +204,16 @@ class Store:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """DuckDB on one thread, with a small cache, while a file run appends; the file
-        synced to disk in the background (see ``writeback``).
-
-        On two threads an append of a few hundred thousand rows leaves each thread a partial
-        row group, merged and written again: measured 1.7x the CPU (and 1.6x the file size)
-        at 300,000 rows per append; the other core validates the next batch meanwhile. The
-        buffer pool would only cache blocks just written (``bulk_settings``: a server keeps
-        its memory limit for its readers).
-        """
+        """Settings for a file run (``bulk_settings``), whose appends inside a transaction go
+        to DuckDB in whole row groups, on all its threads (``row_groups``); the file synced
+        to disk in the background (see ``writeback``)."""
         with self.overriding(self.bulk_settings), background_sync(self.path):
-            yield
+            threads = int(self.rows("SELECT current_setting('threads')")[0][0])
+            self._row_groups = RowGroups(threads)
+            try:
+                yield
+            finally:
+                self._row_groups = None
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
         with self.lock:
@@ -251,12 +259,35 @@ class Store:
         """Append a batch as one Arrow scan; columns matched by name (a column the frame
         lacks gets its default, NULL). ``run_id``, when given, is added by DuckDB as a
         constant column, and ``replace`` computes columns in SQL from the frame's own (no
-        work for the caller's thread)."""
+        work for the caller's thread). In a bulk load's transaction, rows beyond the last
+        whole row groups wait for the next append or the commit (``row_groups``)."""
         if frame.height == 0:
             return
+        if self._row_groups is None or not self._in_transaction:
+            self._insert(
+                table, frame.to_arrow(compat_level=pl.CompatLevel.newest()), run_id, replace
+            )
+            return
+        for part in self._row_groups.take(table, frame, run_id, replace or {}):
+            self._insert(table, record_batches(part.frame), part.run_id, dict(part.replace))
+
+    def flush_held(self, table: str | None = None) -> None:
+        """Append the rows a bulk load holds back (of one table, or all): before reading
+        the table in the same transaction, and before the commit."""
+        if self._row_groups is None:
+            return
+        for name, part in self._row_groups.rest(table):
+            self._insert(name, record_batches(part.frame), part.run_id, dict(part.replace))
+
+    def _insert(
+        self,
+        table: str,
+        batch: pa.Table,
+        run_id: int | None,
+        replace: Mapping[str, str] | None,
+    ) -> None:
         # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
         # memory alive after unregister (~80 MB per million rows in a long transaction).
-        batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
         replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
         columns = f"* REPLACE ({replaced})" if replaced else "*"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -27,12 +28,12 @@ def settings(store: Store) -> tuple[str, str, str]:
     return str(threads), str(memory), str(checkpoint)
 
 
-def test_bulk_load_runs_on_one_thread_and_restores_the_settings(tmp_path: Path) -> None:
+def test_bulk_load_keeps_every_thread_and_restores_the_settings(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", memory_limit="300MB") as store:
         before = settings(store)
-        assert before[1:] == ("286.1 MiB", "16.0 MiB")
+        assert before == (str(os.cpu_count()), "286.1 MiB", "16.0 MiB")
         with store.bulk_load():
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (before[0], "122.0 MiB", "16.0 MiB")
         assert settings(store) == before
         with pytest.raises(RuntimeError), store.bulk_load():
             raise RuntimeError("boom")
@@ -103,14 +104,14 @@ def test_overlapping_sessions_end_in_any_order(tmp_path: Path) -> None:
         consumer.__enter__()
         assert settings(store) == ("3", "286.1 MiB", "244.1 MiB")
         with store.bulk_load():
-            assert settings(reader) == ("1", "122.0 MiB", "244.1 MiB")
+            assert settings(reader) == ("3", "122.0 MiB", "244.1 MiB")
             consumer.__exit__(None, None, None)  # the consumer stops first
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (threads, "122.0 MiB", "16.0 MiB")
         assert settings(store) == before
         with store.bulk_load():
             with reader.overriding(CONSUMER):
                 assert settings(store) == ("1", "122.0 MiB", "244.1 MiB")
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (threads, "122.0 MiB", "16.0 MiB")
         assert settings(reader) == (threads, "286.1 MiB", "16.0 MiB")
         reader.close()
 
