@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
 
 ROW_GROUP = 122_880  # DuckDB's row group size (DEFAULT_ROW_GROUP_SIZE)
 
@@ -64,7 +63,11 @@ class RowGroups:
         self.pending.clear()
 
 
-def record_batches(frame: pl.DataFrame) -> pa.Table:
-    """The frame as Arrow, one record batch per row group (DuckDB's unit of parallel work)."""
-    table = frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
-    return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP), schema=table.schema)
+def in_row_groups(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in chunks of one row group each: its Arrow stream hands DuckDB one record
+    batch per row group (DuckDB's unit of parallel work)."""
+    whole = frame.rechunk()
+    if whole.height <= ROW_GROUP:
+        return whole
+    slices = [whole.slice(start, ROW_GROUP) for start in range(0, whole.height, ROW_GROUP)]
+    return pl.concat(slices, rechunk=False)

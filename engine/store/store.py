@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from engine.errors import StoreError, StoreLockedError, StoreWriteError
 from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
-from engine.store.row_groups import RowGroups, record_batches
+from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
 
 if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
@@ -264,12 +263,10 @@ class Store:
         if frame.height == 0:
             return
         if self._row_groups is None or not self._in_transaction:
-            self._insert(
-                table, frame.to_arrow(compat_level=pl.CompatLevel.newest()), run_id, replace
-            )
+            self._insert(table, frame, run_id, replace)
             return
         for part in self._row_groups.take(table, frame, run_id, replace or {}):
-            self._insert(table, record_batches(part.frame), part.run_id, dict(part.replace))
+            self._insert(table, in_row_groups(part.frame), part.run_id, dict(part.replace))
 
     def flush_held(self, table: str | None = None) -> None:
         """Append the rows a bulk load holds back (of one table, or all): before reading
@@ -277,17 +274,20 @@ class Store:
         if self._row_groups is None:
             return
         for name, part in self._row_groups.rest(table):
-            self._insert(name, record_batches(part.frame), part.run_id, dict(part.replace))
+            self._insert(name, in_row_groups(part.frame), part.run_id, dict(part.replace))
 
     def _insert(
         self,
         table: str,
-        batch: pa.Table,
+        frame: pl.DataFrame,
         run_id: int | None,
         replace: Mapping[str, str] | None,
     ) -> None:
-        # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
-        # memory alive after unregister (~80 MB per million rows in a long transaction).
+        # DuckDB reads the frame's Arrow C stream (a record batch per chunk) by a replacement
+        # scan of the local name: no pyarrow on the way (importing pyarrow.dataset, which
+        # DuckDB uses to scan pyarrow tables, costs a tenth of a second at start-up), and
+        # nothing registered (con.register() of a frame kept memory alive after unregister).
+        batch = frame.__arrow_c_stream__()  # noqa: F841 - read by DuckDB
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
         replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
         columns = f"* REPLACE ({replaced})" if replaced else "*"
