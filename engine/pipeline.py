@@ -38,7 +38,7 @@ from engine.store.runs import (
 from engine.store.store import Store, write_failure
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
-from engine.validation.error_list import RULE, SEQ, RuleText, count_violations
+from engine.validation.error_list import RULE_IDS, RuleText, count_violations, row_lists
 from engine.validation.validate import BatchValidator
 
 MiB = 1 << 20
@@ -118,7 +118,7 @@ class Validated:
     lineage: pl.DataFrame  # row_number, line_delta, raw
     kafka: pl.DataFrame | None  # row_number and the message coordinates, for Kafka batches
     valid: pl.DataFrame  # row_number, then the model's fields
-    violations: pl.DataFrame  # row_number, seq, rule_id (a code of ``rules``), input, ...
+    invalid: pl.DataFrame  # row_number, rule_ids (codes of ``rules``), inputs[, given]
     tally: Tally
     schema: CompiledSchema
     rules: tuple[RuleText, ...]
@@ -137,7 +137,7 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     ]
     kafka = frame.select(row_number, *coordinates) if coordinates else None
     valid = result.valid.rename({ROW: "row_number"})
-    violations = result.violations.rename({ROW: "row_number"})
+    invalid = row_lists(result.violations).rename({ROW: "row_number"})
     tally = Tally(
         rows=batch.height,
         valid=valid.height,
@@ -145,7 +145,7 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
         python_rows=result.python_rows,
         errors=result.error_counts,
     )
-    return Validated(lineage, kafka, valid, violations, tally, validator.schema, result.rules)
+    return Validated(lineage, kafka, valid, invalid, tally, validator.schema, result.rules)
 
 
 def process_batch(
@@ -156,11 +156,11 @@ def process_batch(
 
 
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
-    """Append a validated batch's raw rows, valid rows and violations (with ``run_id``)."""
-    schema, valid, violations, tally = (
+    """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``)."""
+    schema, valid, invalid, tally = (
         validated.schema,
         validated.valid,
-        validated.violations,
+        validated.invalid,
         validated.tally,
     )
     if schema.unique:
@@ -169,8 +169,8 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
             store, schema.table, schema.unique, schema.unique_loc, run_id, valid
         )
         if duplicates.height:
-            violations = pl.concat([violations, duplicates], how="diagonal_relaxed")
-            violations = violations.sort("row_number", SEQ)
+            rows = row_lists(duplicates, "row_number")
+            invalid = pl.concat([invalid, rows], how="diagonal_relaxed").sort("row_number")
             tally = Tally(
                 tally.rows,
                 valid.height,
@@ -182,9 +182,9 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
     if validated.kafka is not None:
         store.append(ddl.KAFKA_LINEAGE, validated.kafka, run_id=run_id)
     store.append(schema.table, valid, run_id=run_id)
-    if violations.height:
+    if invalid.height:
         ids = rule_ids(store, schema.fingerprint, validated.rules)
-        store.append(ddl.VIOLATIONS, violations, run_id=run_id, replace={RULE: rule_id_sql(ids)})
+        store.append(ddl.INVALID_ROWS, invalid, run_id=run_id, replace={RULE_IDS: rule_id_sql(ids)})
     return tally
 
 

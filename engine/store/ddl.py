@@ -7,10 +7,14 @@ The public names are a contract (scripts and SQL users depend on them): the tabl
 
 - ``source_rows`` holds each input row's raw text once, with ``line_delta`` = its line number
   minus its row number (a constant for most files, which DuckDB stores as nothing);
-- ``violations`` holds each error as a rule id and an input (plus the type, loc and message
-  only where no rule says them: errors worded by Pydantic itself, duplicates, rows that could
-  not be split into fields);
+- ``invalid_rows`` holds each invalid row's errors as codes: lists of rule ids and inputs, in
+  Pydantic's order (plus, in ``given``, the type, loc and message where no rule says them:
+  errors worded by Pydantic itself, duplicates, rows that could not be split into fields);
 - ``error_rules`` holds each rule's type, loc and message once per schema version.
+
+One row per invalid row (not per error) keeps ``ingestion_errors`` a plain projection, about
+as cheap to read as the table it replaces: its lists are decoded element by element against
+a small map of the run's schema version's rules, with no grouping.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ ERROR_DETAILS = "error_details"  # view
 OFFSETS = "kafka_offsets"
 KAFKA_LINEAGE = "kafka_lineage"
 SOURCE_ROWS = "source_rows"
-VIOLATIONS = "violations"
+INVALID_ROWS = "invalid_rows"
 RULES = "error_rules"
 LAYOUT = "layout_versions"
 
 VIEWS = (RAW, ERRORS, ERROR_DETAILS)
 # Every name the engine creates: no schema's typed table may take one of them.
-ENGINE_NAMES = (RUNS, *VIEWS, OFFSETS, KAFKA_LINEAGE, SOURCE_ROWS, VIOLATIONS, RULES, LAYOUT)
+ENGINE_NAMES = (RUNS, *VIEWS, OFFSETS, KAFKA_LINEAGE, SOURCE_ROWS, INVALID_ROWS, RULES, LAYOUT)
 
 # One value per run: RLE stores it as a constant all the same, and naming it skips DuckDB's
 # trial of every other compression on each row group (about 10 ns a row: 0.2 s of a
@@ -116,45 +120,51 @@ CREATE TABLE IF NOT EXISTS {RULES} (
     msg VARCHAR
 );
 
-CREATE TABLE IF NOT EXISTS {VIOLATIONS} (
+CREATE TABLE IF NOT EXISTS {INVALID_ROWS} (
     run_id {RUN_ID},
     row_number BIGINT NOT NULL,
-    seq INTEGER NOT NULL,
-    rule_id INTEGER,
-    "input" VARCHAR,
-    "type" VARCHAR,
-    loc VARCHAR[],
-    msg VARCHAR
+    rule_ids INTEGER[] NOT NULL,
+    inputs VARCHAR[] NOT NULL,
+    given STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR)[]
 );
 """
 
-# A violation in full: what its rule says, unless the violation gives it.
-_FULL = f"""
-    SELECT v.run_id, v.row_number, v.seq,
-           coalesce(v."type", r."type") AS "type",
-           coalesce(v.loc, r.loc) AS loc,
-           coalesce(v.msg, r.msg) AS msg,
-           v."input" AS "input"
-    FROM {VIOLATIONS} AS v LEFT JOIN {RULES} AS r USING (rule_id)"""
+# Each schema version's rules as one map, rule_id -> what it says.
+_RULE_MAPS = f"""
+    SELECT schema_fingerprint,
+           map_from_entries(list({{'key': rule_id,
+                                   'value': {{'type': "type", 'loc': loc, 'msg': msg}}}})) AS rules
+    FROM {RULES} GROUP BY schema_fingerprint"""
+
+# Error i of a row: what its rule says, unless the row gives it.
+_PART = "coalesce(e.given[i].{field}, m.rules[e.rule_ids[i]].{field})"
 
 VIEWS_DDL = f"""
 CREATE OR REPLACE VIEW {RAW} AS
 SELECT run_id, row_number, row_number + line_delta AS line_number, raw FROM {SOURCE_ROWS};
 
-CREATE OR REPLACE VIEW {ERROR_DETAILS} AS
-SELECT run_id, row_number, array_to_string(loc, '.') AS loc, "type", msg, "input"
-FROM ({_FULL}) AS v;
-
 CREATE OR REPLACE VIEW {ERRORS} AS
-SELECT e.run_id, e.row_number, s.raw, e.errors
-FROM (
-    SELECT run_id, row_number,
-           list({{'type': "type", 'loc': loc, 'msg': msg, 'input': "input"}} ORDER BY seq) AS errors
-    FROM ({_FULL}) AS v
-    GROUP BY run_id, row_number
-) AS e
-LEFT JOIN {SOURCE_ROWS} AS s USING (run_id, row_number)
-ORDER BY e.run_id, e.row_number;
+SELECT e.run_id, e.row_number, s.raw,
+       list_transform(range(1, len(e.inputs) + 1), lambda i: {{
+           'type': {_PART.format(field='"type"')},
+           'loc': {_PART.format(field="loc")},
+           'msg': {_PART.format(field="msg")},
+           'input': e.inputs[i]}}) AS errors
+FROM {INVALID_ROWS} AS e
+JOIN {SOURCE_ROWS} AS s USING (run_id, row_number)
+LEFT JOIN {RUNS} AS g USING (run_id)
+LEFT JOIN ({_RULE_MAPS}) AS m USING (schema_fingerprint);
+
+CREATE OR REPLACE VIEW {ERROR_DETAILS} AS
+SELECT u.run_id, u.row_number,
+       array_to_string(coalesce(u.g.loc, r.loc), '.') AS loc,
+       coalesce(u.g."type", r."type") AS "type",
+       coalesce(u.g.msg, r.msg) AS msg,
+       u."input" AS "input"
+FROM (SELECT run_id, row_number, unnest(rule_ids) AS rule_id, unnest(inputs) AS "input",
+             unnest(given) AS g
+      FROM {INVALID_ROWS}) AS u
+LEFT JOIN {RULES} AS r USING (rule_id);
 """
 
 

@@ -19,6 +19,7 @@ from engine.errors import StoreError
 from engine.store.ddl import (
     ERROR_DETAILS,
     ERRORS,
+    INVALID_ROWS,
     LAYOUT,
     RAW,
     RULES,
@@ -27,7 +28,6 @@ from engine.store.ddl import (
     SOURCE_ROWS,
     STORED_DDL,
     VIEWS_DDL,
-    VIOLATIONS,
 )
 
 LAYOUT_VERSION = 2
@@ -59,8 +59,8 @@ LAYOUT_1_COLUMNS = {
     ERRORS: ["run_id", "row_number", "raw", "errors"],
 }
 
-# Layout 1's errors as violations. An error whose type, loc and message occur more than
-# once under a schema version becomes a rule; one that occurs once stays given whole.
+# Layout 1's errors as codes. An error whose type, loc and message occur more than once
+# under a schema version becomes a rule; one that occurs once stays given whole.
 _OLD_ERRORS = f"""
     SELECT x.run_id, x.row_number, x.seq, x.e, g.schema_fingerprint AS fingerprint
     FROM (SELECT run_id, row_number, unnest(range(len(errors))) AS seq, unnest(errors) AS e
@@ -79,16 +79,20 @@ SELECT nextval('error_rule_ids'), fingerprint, t, l, m FROM (
     GROUP BY ALL HAVING count(*) > 1
     ORDER BY first_run, t, l, m
 );
-INSERT INTO {VIOLATIONS}
-SELECT o.run_id, o.row_number, o.seq, r.rule_id, o.e."input",
-       CASE WHEN r.rule_id IS NULL THEN o.e."type" END,
-       CASE WHEN r.rule_id IS NULL THEN o.e.loc END,
-       CASE WHEN r.rule_id IS NULL THEN o.e.msg END
+INSERT INTO {INVALID_ROWS}
+SELECT o.run_id, o.row_number,
+       list(r.rule_id ORDER BY o.seq),
+       list(o.e."input" ORDER BY o.seq),
+       CASE WHEN bool_or(r.rule_id IS NULL) THEN list(
+           CASE WHEN r.rule_id IS NULL
+                THEN {{'type': o.e."type", 'loc': o.e.loc, 'msg': o.e.msg}} END
+           ORDER BY o.seq) END
 FROM ({_OLD_ERRORS}) AS o
 LEFT JOIN {RULES} AS r
   ON r.schema_fingerprint = o.fingerprint AND r."type" = o.e."type" AND r.loc = o.e.loc
  AND r.msg = o.e.msg
-ORDER BY o.run_id, o.row_number, o.seq;
+GROUP BY o.run_id, o.row_number
+ORDER BY o.run_id, o.row_number;
 DROP VIEW IF EXISTS {ERROR_DETAILS};
 DROP TABLE {ERRORS};
 """
@@ -180,5 +184,5 @@ def _migration_note(con: duckdb.DuckDBPyConnection) -> str:
     invalid = con.execute(f"SELECT count(*), sum(len(errors)) FROM {ERRORS}").fetchall()[0]
     return (
         f"migrated from layout 1: {rows} raw rows kept as {SOURCE_ROWS}, "
-        f"{invalid[1] or 0} errors of {invalid[0]} invalid rows as {VIOLATIONS} and {RULES}"
+        f"{invalid[1] or 0} errors of {invalid[0]} invalid rows as {INVALID_ROWS} and {RULES}"
     )

@@ -4,7 +4,7 @@ A validator numbers its rules from 0 (``BatchValidator.rules``); the table gives
 (schema fingerprint, type, loc, message) one ``rule_id`` for good. ``rule_ids`` finds or
 adds a validator's rules, in the caller's transaction (so a run that rolls back takes its new
 rules with it), and ``rule_id_sql`` turns a validator's codes into those ids as DuckDB
-appends the violations.
+appends the invalid rows.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from itertools import pairwise
 
 from engine.store.ddl import RULES
 from engine.store.store import Store
-from engine.validation.error_list import RULE, RuleText
+from engine.validation.error_list import RULE_IDS, RuleText
 
 
 def rule_ids(store: Store, fingerprint: str, rules: Sequence[RuleText]) -> tuple[int, ...]:
@@ -43,9 +43,9 @@ def rule_ids(store: Store, fingerprint: str, rules: Sequence[RuleText]) -> tuple
 
 
 def rule_id_sql(ids: Sequence[int]) -> str:
-    """The SQL that maps a validator's code (column ``rule_id``, null when the violation is
-    given whole) to its ``rule_id``: an offset when the ids are consecutive."""
+    """The SQL that maps a row's list of a validator's codes (column ``rule_ids``; null where
+    an error is given whole) to ``rule_id``s: an offset when the ids are consecutive."""
     if not ids or all(b == a + 1 for a, b in pairwise(ids)):
-        return f"{RULE} + {ids[0] if ids else 0}"
+        return f"list_transform({RULE_IDS}, lambda c: c + {ids[0] if ids else 0})"
     listed = ", ".join(str(i) for i in ids)
-    return f"[{listed}][{RULE} + 1]"
+    return f"list_transform({RULE_IDS}, lambda c: [{listed}][c + 1])"

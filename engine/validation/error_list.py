@@ -9,7 +9,9 @@ row that could not be split into fields) are given whole: ``rule_id`` null, with
 ``loc`` and ``msg`` beside the input.
 
 ``error_lists`` turns violations back into Pydantic's shape, a list of ``{type, loc, msg,
-input}`` per row; the store's views do the same in SQL (``engine.store.ddl``).
+input}`` per row; the store's views do the same in SQL (``engine.store.ddl``). The store
+keeps them one row per invalid row (``row_lists``): lists of rule ids and inputs, and the
+given parts only on rows that have some.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "count_violations",
     "empty_violations",
     "error_lists",
+    "row_lists",
 ]
 
 # A violation's columns (besides the row's number): its place in the row's list, its rule,
@@ -51,6 +54,10 @@ TYPE = "type"
 LOC = "loc"
 MSG = "msg"
 GIVEN = (TYPE, LOC, MSG)
+# An invalid row's errors, as stored (``invalid_rows``).
+RULE_IDS = "rule_ids"
+INPUTS = "inputs"
+GIVEN_LIST = "given"
 
 VIOLATION_SCHEMA: dict[str, pl.DataType] = {
     ROW: pl.Int64(),
@@ -131,6 +138,30 @@ def error_lists(violations: pl.DataFrame, rules: Sequence[RuleText]) -> pl.DataF
         .agg(struct.alias(ERRORS))
         .with_columns(pl.col(ERRORS).cast(ERROR_DTYPE))
     )
+
+
+def row_lists(violations: pl.DataFrame, row: str = ROW) -> pl.DataFrame:
+    """One row per invalid row (``row``, in order): its errors' rule codes and inputs as
+    lists, and ``given`` (a struct per error, null where the rule says everything) only when
+    some violation of the batch gives a part: rows without one get null."""
+    ordered = violations.sort(row, SEQ)
+    parts = [pl.col(RULE).alias(RULE_IDS), pl.col(INPUT).alias(INPUTS)]
+    given = any(name in violations.columns for name in GIVEN)
+    if given:
+        ordered = ordered.with_columns(
+            pl.lit(None, VIOLATION_SCHEMA[name]).alias(name)
+            for name in GIVEN
+            if name not in ordered.columns
+        )
+        some = pl.col(RULE).is_null() | pl.col(MSG).is_not_null()
+        struct = pl.when(some).then(pl.struct(GIVEN))
+        parts += [struct.alias(GIVEN_LIST), some.any().alias("__some")]
+    lists = ordered.group_by(row, maintain_order=True).agg(parts)
+    if not given:
+        return lists
+    return lists.with_columns(
+        pl.when(pl.col("__some")).then(pl.col(GIVEN_LIST)).alias(GIVEN_LIST)
+    ).drop("__some")
 
 
 def count_violations(violations: pl.DataFrame, rules: Sequence[RuleText]) -> ErrorCounts:

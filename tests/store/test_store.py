@@ -57,12 +57,12 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
         )
         assert [name for name, _ in tables] == [
             "error_rules",
+            "invalid_rows",
             "kafka_lineage",
             "kafka_offsets",
             "layout_versions",
             "processed_data",
             "source_rows",
-            "violations",
         ]
         for name, sql in tables:
             if name not in ("kafka_offsets", "error_rules", "layout_versions"):
