@@ -62,6 +62,11 @@ def default_column(field: str) -> str:
     return f"__default:{field}"
 
 
+def default_unstorable_column(field: str) -> str:
+    """True when this batch's ``default_factory`` value cannot be stored (Pydantic decides)."""
+    return f"__default_unstorable:{field}"
+
+
 def rule_column(field: str, index: int) -> str:
     """True on the rows where a field's rule ``index`` fails."""
     return f"__rule:{field}#{index}"

@@ -69,7 +69,7 @@ def test_the_sql_examples_run_and_read_in_a_stable_order(run_cli: RunCli, tmp_pa
 
 def test_the_ingest_command_is_installed_and_named() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"ingest": "cli:main"}
+    assert scripts == {"ingest": "cli:command_line"}
     assert "installs the same commands as `ingest`" in " ".join(README.split())
     # Installed beside this interpreter by `pip install -e .` (Quick start).
     script = Path(sys.executable).parent / "ingest"

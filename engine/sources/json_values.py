@@ -216,8 +216,11 @@ def _classify(token: pl.Expr, key: str) -> list[pl.Expr]:
 def _unescape_strings(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """JSON strings with backslash escapes are rare: decode just those, at Series level."""
     for key in keys:
-        needs = (pl.col(kind_column(key)) == Kind.STR) & pl.col(token_column(key)).str.contains(
-            "\\", literal=True
+        # A row holding a lone surrogate is Pydantic's (NEEDS_PYTHON): its text stays escaped.
+        needs = (
+            (pl.col(kind_column(key)) == Kind.STR)
+            & pl.col(token_column(key)).str.contains("\\", literal=True)
+            & ~pl.col(NEEDS_PYTHON)
         )
         index = frame.select(pl.arg_where(needs)).to_series()
         if len(index):

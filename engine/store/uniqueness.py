@@ -44,20 +44,25 @@ def split_duplicates(
         pl.when(complete & (pl.col(ROW) != first_in_batch)).then(pl.lit(run_id)).alias(FIRST_RUN),
         pl.when(complete & (pl.col(ROW) != first_in_batch)).then(first_in_batch).alias(FIRST_ROW),
     )
-    candidates = marked.filter(complete & pl.col(FIRST_ROW).is_null()).select(ROW, *columns)
-    if candidates.height:
+    # Keys already stored win over a first occurrence in this batch: a row repeating a key
+    # that an earlier row of the batch repeated from the table names the stored row.
+    keys = marked.filter(complete).select(columns).unique()
+    if keys.height:
         condition = " AND ".join(f"k.{quote(c)} = t.{quote(c)}" for c in columns)
+        selected = ", ".join(f"k.{quote(c)}" for c in columns)
         stored = store.frame_over(
             "__keys",
-            candidates,
-            f"SELECT k.{quote(ROW)}, min(t.run_id) AS {FIRST_RUN}, "
+            keys,
+            f"SELECT {selected}, min(t.run_id) AS {FIRST_RUN}, "
             f"arg_min(t.row_number, (t.run_id, t.row_number)) AS {FIRST_ROW} "
-            f"FROM __keys k JOIN {quote(table)} t ON {condition} GROUP BY k.{quote(ROW)}",
+            f"FROM __keys k JOIN {quote(table)} t ON {condition} GROUP BY ALL",
         )
         if stored.height:
-            marked = marked.join(stored, on=ROW, how="left", suffix="_stored").with_columns(
-                pl.coalesce(FIRST_RUN, f"{FIRST_RUN}_stored").alias(FIRST_RUN),
-                pl.coalesce(FIRST_ROW, f"{FIRST_ROW}_stored").alias(FIRST_ROW),
+            marked = marked.join(
+                stored, on=columns, how="left", suffix="_stored", maintain_order="left"
+            ).with_columns(
+                pl.coalesce(f"{FIRST_RUN}_stored", FIRST_RUN).alias(FIRST_RUN),
+                pl.coalesce(f"{FIRST_ROW}_stored", FIRST_ROW).alias(FIRST_ROW),
             )
     duplicate = pl.col(FIRST_ROW).is_not_null()
     keep = marked.filter(~duplicate).select(valid.columns)
@@ -65,11 +70,19 @@ def split_duplicates(
     if dupes.height == 0:
         return keep, pl.DataFrame(schema=SCHEMA)
     names = ", ".join(loc)
-    value = (
-        json_text(pl.col(columns[0]))
-        if len(columns) == 1
-        else pl.struct(columns).struct.json_encode()
-    )
+    # The input is the key as stored (what makes the rows duplicates), decimals as numbers.
+    numbers = [
+        pl.col(c).cast(pl.String).alias(c) if isinstance(valid.schema[c], pl.Decimal) else pl.col(c)
+        for c in columns
+    ]
+    if len(columns) == 1:
+        value = (
+            pl.when(pl.col(columns[0]).is_null()).then(pl.lit("null")).otherwise(numbers[0])
+            if isinstance(valid.schema[columns[0]], pl.Decimal)
+            else json_text(pl.col(columns[0]))
+        )
+    else:
+        value = pl.struct(numbers).struct.json_encode()
     msg = pl.format(
         f"Duplicate {names}: first seen in run {{}}, row {{}}", pl.col(FIRST_RUN), pl.col(FIRST_ROW)
     )

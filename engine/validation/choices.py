@@ -39,6 +39,22 @@ def _numeric(value: Value) -> pl.Expr:
     )
 
 
+def _int_too_big(value: Value) -> pl.Expr:
+    """A JSON int beyond 64 bits, which pydantic-core cannot look up."""
+    if value.kind is None:
+        return pl.lit(False)
+    return value.is_kind(Kind.INT) & value.text.cast(pl.Int64, strict=False).is_null()
+
+
+def _equal_number(value: Value, expected: list[Any]) -> tuple[pl.Expr, pl.Expr]:
+    """(rows whose value equals one of ``expected`` as Python's ``==`` sees it -- 2.0 and True
+    equal 2 and 1 --, the value as a number); a CSV cell is a string, never equal to one."""
+    if value.kind is None:
+        return pl.lit(False), pl.lit(None, pl.Float64)
+    number = _numeric(value)
+    return number.is_in([float(c) for c in expected]).fill_null(False), number
+
+
 def parse_literal(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
     """str choices match strings exactly; int and bool choices match equal numbers (1, 1.0, True)."""
     expected = list(schema["expected"])
@@ -50,12 +66,7 @@ def parse_literal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         typed: pl.Expr = value.text
         dtype: pl.DataType = pl.String()
     elif kinds in ({int}, {bool}):
-        if value.kind is None:
-            matched = pl.lit(False)  # a CSV cell is a string: never equal to a number
-            number: pl.Expr = pl.lit(None, pl.Float64)
-        else:
-            number = _numeric(value)
-            matched = number.is_in([float(c) for c in expected]).fill_null(False)
+        matched, number = _equal_number(value, expected)
         typed = number.cast(pl.Int64, strict=False) if kinds == {int} else number == 1.0
         dtype = pl.Int64() if kinds == {int} else pl.Boolean()
     else:
@@ -66,10 +77,12 @@ def parse_literal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     rules = [
         Rule("literal_error", ~matched, sentinel_message(schema), describe=f"one of {expected!r}")
     ]
-    if value.kind is not None and kinds == {int}:
-        too_big = value.is_kind(Kind.INT) & value.text.cast(pl.Int64, strict=False).is_null()
+    if kinds == {int}:
         rules.insert(
-            0, Rule("int_parsing_size", too_big, int_size_message(), describe="fits 64 bits")
+            0,
+            Rule(
+                "int_parsing_size", _int_too_big(value), int_size_message(), describe="fits 64 bits"
+            ),
         )
     return Parsed(value=typed, rules=tuple(rules), dtype=dtype, steps=("exact match",))
 
@@ -93,7 +106,22 @@ def parse_enum(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any
             steps=("match a value",),
             python=missing,
         )
-    if sub_type == "int" or (sub_type is None and all(type(v) is int for v in values)):
+    if sub_type is None and all(type(v) is int for v in values):
+        # A plain Enum of ints looks a value up by equality, with no parsing ('2' never matches).
+        matched, equal = _equal_number(value, values)
+        missing = None if missing_hook is None else (~value.absent & ~matched)
+        beyond = _int_too_big(value)
+        return Parsed(
+            value=equal.cast(pl.Int64, strict=False),
+            rules=(
+                Rule("int_parsing_size", beyond, int_size_message(), describe="fits 64 bits"),
+                Rule("enum", ~matched, message, describe=describe),
+            ),
+            dtype=pl.Int64(),
+            steps=("match a value by equality (a plain Enum: no parsing)",),
+            python=missing,
+        )
+    if sub_type == "int":
         number = parse_int(value, {}, config)
         matched = number.value.is_in(values).fill_null(False)
         steps = ("parse as int (lax)", "match a value")

@@ -14,6 +14,14 @@ def message(error_type: str, context: dict[str, Any] | None = None) -> str:
     return PydanticKnownError(error_type, context).message()  # type: ignore[arg-type]
 
 
+def context_number(value: Any) -> Any:
+    """A constraint's number as pydantic-core shows it in a message: an int exactly (a bare
+    int past 64 bits would go through a float and lose digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def json_text(expr: pl.Expr) -> pl.Expr:
     """Any scalar expression as JSON text (strings quoted and escaped), vectorized."""
     return pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.head(-1)

@@ -11,6 +11,7 @@ field and the key. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -23,13 +24,21 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import Kind
-from engine.columns import NOW, default_column, kind_column, token_column, value_column
+from engine.columns import (
+    NOW,
+    default_column,
+    default_unstorable_column,
+    kind_column,
+    token_column,
+    value_column,
+)
 from engine.errors import SchemaError
 from engine.store.ddl import sql_type
 from engine.validation.common import json_text, message, plain_value
 from engine.validation.ledger import Config, Node
 from engine.validation.nodes import refuse_unread, walk
 from engine.validation.rules import FieldProgram, Helper, Rule, Value
+from engine.validation.storable import Unstorable, storable_default
 from engine.validation.storage_options import compression, table_name, unique_key
 from engine.validation.vectorized import ModelOutcome, VectorContext, pydantic_message, twin_of
 
@@ -120,6 +129,7 @@ class _Compiler:
             context=context, now=pl.col(NOW), now_value=datetime.now()
         )
         self.all_keys: list[str] = []
+        self.column_shape: dict[str, dict[str, Any]] = {}
 
     def error(self, problem: str, field: str | None = None, hint: str | None = None) -> SchemaError:
         return SchemaError(self.name, problem, field=field, hint=hint)
@@ -237,6 +247,25 @@ class _Compiler:
     # -- one field ----------------------------------------------------------------------
 
     def keys_for(self, name: str, spec: Node) -> tuple[str, ...]:
+        keys = self._keys(name, spec)
+        for key in (name, *keys):
+            if key.startswith("__"):
+                raise self.error(
+                    f"the input key {key!r} starts with '__', which is reserved for the "
+                    "engine's own columns (lineage, rule results)",
+                    name,
+                    hint="rename the field, or give it a validation_alias",
+                )
+            if key.startswith("^") and key.endswith("$"):
+                raise self.error(
+                    f"the input key {key!r} is shaped like a column pattern (^...$), which "
+                    "Polars would read as a regular expression",
+                    name,
+                    hint="rename the field, or give it a validation_alias",
+                )
+        return keys
+
+    def _keys(self, name: str, spec: Node) -> tuple[str, ...]:
         alias = spec.get("validation_alias")
         by_alias = self.config.get("validate_by_alias", True)
         by_name = self.config.get("validate_by_name", self.config.get("populate_by_name", False))
@@ -311,15 +340,25 @@ class _Compiler:
             rules = (missing, *rules)
             final = walked.value
         else:
-            fallback = (
-                pl.col(default_column(name))
-                if name in self.defaults
-                else pl.lit(plain_value(default))
-            )
+            if name in self.defaults:
+                fallback = pl.col(default_column(name))
+                # A factory's value the column cannot hold (in this batch): Pydantic decides.
+                absent_to_python = value.absent & pl.col(default_unstorable_column(name))
+            else:
+                # Pydantic does not validate defaults: one the column cannot hold (wrong type,
+                # too large) leaves the rows without the field to Pydantic and a storage error.
+                try:
+                    fallback = pl.lit(storable_default(default, walked.dtype), dtype=walked.dtype)
+                    absent_to_python = None
+                except Unstorable:
+                    fallback = pl.lit(None, dtype=walked.dtype)
+                    absent_to_python = value.absent
             final = pl.when(value.absent).then(fallback.cast(walked.dtype)).otherwise(walked.value)
         python = walked.python
         if python_absent:
             python = value.absent if python is None else (python | value.absent)
+        elif not required and absent_to_python is not None:
+            python = absent_to_python if python is None else (python | absent_to_python)
         loc_by_alias = self.config.get("loc_by_alias", True)
         return FieldProgram(
             name=name,
@@ -344,9 +383,10 @@ class _Compiler:
             schema[kind_column(key)] = pl.UInt8()
             schema[token_column(key)] = pl.String()
         for name, factory in self.defaults.items():
-            schema[default_column(name)] = (
-                pl.select(pl.lit(plain_value(factory()))).to_series().dtype
-            )
+            with contextlib.suppress(Exception):  # a twin never reads a default column
+                schema[default_column(name)] = (
+                    pl.select(pl.lit(plain_value(factory()))).to_series().dtype
+                )
         frame = pl.DataFrame(schema=schema)
         for helper in helpers:
             if isinstance(helper.expr, pl.Expr):

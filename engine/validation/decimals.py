@@ -22,26 +22,36 @@ ASCII_PRINTABLE_RE = r"^[\x21-\x7e]*$"
 
 
 def decimal_dtype(schema: Mapping[str, Any]) -> pl.Decimal:
-    places = schema.get("decimal_places")
+    # ``column_*``: the shape Pydantic's own constraint validators give after an AfterValidator
+    # (``nodes._column_shape``): for the column only, the checks stay with Pydantic.
+    places = schema.get("decimal_places", schema.get("column_decimal_places"))
     if places is None:
         raise Unsupported(
             "a Decimal without decimal_places (no fixed-scale DECIMAL column)",
             "Field(decimal_places=N) on the Decimal, or float",
         )
-    digits = schema.get("max_digits") or 38
+    digits = schema.get("max_digits", schema.get("column_max_digits")) or 38
     return pl.Decimal(min(int(digits), 38), int(places))
 
 
-def _digit_counts(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(digits, decimals) of the normalized Decimal, as pydantic-core counts them."""
+def _digit_counts(number: pl.Expr) -> tuple[tuple[pl.Expr, pl.Expr], tuple[pl.Expr, pl.Expr]]:
+    """(digits, decimals) of the Decimal as written and of its normalized form, as
+    pydantic-core counts them (``extract_decimal_digits_info``): a limit fails only when both
+    exceed it, so ``0.0`` has no whole digit although ``0`` has one."""
     unsigned = number.str.strip_chars_start("+-")
     whole = unsigned.str.split(".").list.get(0, null_on_oob=True).fill_null("")
     fraction = unsigned.str.split(".").list.get(1, null_on_oob=True).fill_null("")
+    places = fraction.str.len_chars().cast(pl.Int64)
     significant = (whole + fraction).str.strip_chars_start("0")
+    # As written: the coefficient without leading zeros (zero keeps one digit), exponent
+    # minus the number of fraction digits.
+    coefficient = pl.max_horizontal(significant.str.len_chars().cast(pl.Int64), pl.lit(1))
+    written = (
+        pl.when(places > 0).then(pl.max_horizontal(coefficient, places)).otherwise(coefficient),
+        places,
+    )
     trimmed = significant.str.strip_chars_end("0")
-    exponent = (significant.str.len_chars() - trimmed.str.len_chars()).cast(
-        pl.Int64
-    ) - fraction.str.len_chars().cast(pl.Int64)
+    exponent = (significant.str.len_chars() - trimmed.str.len_chars()).cast(pl.Int64) - places
     length = trimmed.str.len_chars().cast(pl.Int64)
     zero = trimmed == ""
     decimals = pl.when(zero | (exponent >= 0)).then(0).otherwise(-exponent)
@@ -52,7 +62,7 @@ def _digit_counts(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .then(length + exponent)
         .otherwise(pl.max_horizontal(length, -exponent))
     )
-    return digits, decimals
+    return written, (digits, decimals)
 
 
 def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
@@ -134,14 +144,14 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         rules.append(
             Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
         )
-    digits, decimals = _digit_counts(t)
+    (digits, decimals), (n_digits, n_decimals) = _digit_counts(t)
     max_digits = schema.get("max_digits")
     places = schema.get("decimal_places")
     if max_digits is not None:
         rules.append(
             Rule(
                 "decimal_max_digits",
-                digits > max_digits,
+                (digits > max_digits) & (n_digits > max_digits),
                 message("decimal_max_digits", {"max_digits": max_digits}),
                 describe=f"max_digits {max_digits}",
             )
@@ -150,7 +160,7 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         rules.append(
             Rule(
                 "decimal_max_places",
-                decimals > places,
+                (decimals > places) & (n_decimals > places),
                 message("decimal_max_places", {"decimal_places": places}),
                 describe=f"decimal_places {places}",
             )
@@ -160,14 +170,17 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
             rules.append(
                 Rule(
                     "decimal_whole_digits",
-                    digits - decimals > whole,
+                    (digits - decimals > whole) & (n_digits - n_decimals > whole),
                     message("decimal_whole_digits", {"whole_digits": whole}),
                     describe=f"at most {whole} whole digits",
                 )
             )
     parsed = pl.when(plain).then(t.str.strip_chars_start("+").cast(dtype, strict=False))
     rules.extend(_bounds(parsed, schema))
-    python = (is_text & unsure) | exponent_float
+    # A plain decimal too wide for the column (beyond 38 digits, or more places than it
+    # keeps) is Pydantic's to decide, and then a storage error: never a silent null.
+    too_wide = plain.fill_null(False) & parsed.is_null()
+    python = (is_text & unsure) | exponent_float | too_wide
     return Parsed(
         value=parsed,
         rules=tuple(rules),

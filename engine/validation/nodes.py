@@ -9,6 +9,7 @@ of being dropped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -17,7 +18,6 @@ import polars as pl
 from engine.columns import validator_input_column
 from engine.errors import SchemaError
 from engine.validation.choices import parse_enum, parse_literal
-from engine.validation.common import json_value
 from engine.validation.decimals import parse_decimal
 from engine.validation.ledger import Config, Node, describe
 from engine.validation.numbers import parse_float, parse_int
@@ -77,6 +77,7 @@ class Walker(Protocol):
     config: Config
     context: Mapping[str, Any]
     vector_context: VectorContext
+    column_shape: dict[str, dict[str, Any]]  # per field, from constraints after validators
 
     def resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
@@ -115,6 +116,11 @@ def refuse_unread(schema: str, field: str | None, node: Node) -> None:
 def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
     parser = LEAVES[node.type]
     view = walker.config.leaf_view()
+    shape = walker.column_shape.get(field)
+    if shape and node.type == "decimal":
+        # The column's shape from constraints Pydantic applies later (for the column only:
+        # the checks themselves stay Pydantic's, in its order).
+        node = Node({**node.raw, **shape})
     try:
         if node.get("strict", view.get("strict", False)):
             parsed = strict_parse(node.type, parser, value, node, view)
@@ -175,11 +181,28 @@ def _python_validator(
     )
 
 
+def _column_shape(function: Any) -> dict[str, Any]:
+    """The decimal column shape a Pydantic constraint applied after a validator gives
+    (``Field(decimal_places=2)`` on ``Annotated[Decimal, AfterValidator(f)]`` becomes
+    ``functools.partial(decimal_places_validator, decimal_places=2)``)."""
+    if not isinstance(function, functools.partial):
+        return {}
+    name = getattr(function.func, "__name__", "")
+    if getattr(function.func, "__module__", "") != "pydantic._internal._validators":
+        return {}
+    if name == "decimal_places_validator":
+        return {"column_decimal_places": function.keywords["decimal_places"]}
+    if name == "max_digits_validator":
+        return {"column_max_digits": function.keywords["max_digits"]}
+    return {}
+
+
 def _after_validator(
     walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr
 ) -> Parsed:
-    inner = walk(walker, field, node["schema"], value, guard)
     function = node["function"]["function"]
+    walker.column_shape.setdefault(field, {}).update(_column_shape(function))
+    inner = walk(walker, field, node["schema"], value, guard)
     label = _validator_label(node)
     twin = twin_of(function)
     if twin is None:
@@ -201,8 +224,9 @@ def _after_validator(
         raise SchemaError(
             walker.name, f"vectorized twin of {label} must return an Outcome", field=field
         )
-    given = json_value(pl.col(before.name), inner.dtype)
-    rules = (*inner.rules, *(_check_rule(check, guard, given) for check in outcome.checks))
+    # Pydantic reports a validator's error with the field's input as given, not the value the
+    # validator received.
+    rules = (*inner.rules, *(_check_rule(check, guard) for check in outcome.checks))
     new_value = pl.col(before.name) if outcome.value is None else outcome.value
     helpers = (*inner.helpers, before)
     dtype = walker.infer_dtype(new_value, helpers)
@@ -224,6 +248,18 @@ def _lax_or_strict(walker: Walker, field: str, node: Node, value: Value, guard: 
     return walk(walker, field, branch, value, guard)
 
 
+def _chain(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
+    """Steps applied one after the other (Pydantic's way of putting constraints after a
+    validator): the first gives the type; what the later ones do is left to Pydantic."""
+    steps = node["steps"]
+    first = walk(walker, field, steps[0], value, guard)
+    return dataclasses.replace(
+        first,
+        steps=(*first.steps, f"then {len(steps) - 1} more step(s) after it: Pydantic"),
+        python=guard,
+    )
+
+
 def _json_or_python(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
     # model_validate(dict) is Python-mode validation: the JSON branch is never taken.
     node.read.add("json_schema")
@@ -239,15 +275,15 @@ NODES: dict[str, Handler] = {
     "function-plain": _python_validator,
     "lax-or-strict": _lax_or_strict,
     "json-or-python": _json_or_python,
+    "chain": _chain,
 }
 
 
-def _check_rule(check: Check, guard: pl.Expr, given: pl.Expr) -> Rule:
+def _check_rule(check: Check, guard: pl.Expr) -> Rule:
     return Rule(
         check.error_type,
         check.fails.fill_null(False) & guard,
         pydantic_message(check),
-        input=given,
         describe="custom check",
     )
 

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from engine.batch import Kind
-from engine.validation.common import message, nan_safe, trim
+from engine.validation.common import context_number, message, nan_safe, trim
 from engine.validation.int_grammar import JSON_INT, cleaned_int_text
 from engine.validation.rules import Helper, Parsed, Rule, Value
 
@@ -260,7 +260,7 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> l
             Rule(
                 "multiple_of",
                 fails,
-                message("multiple_of", {"multiple_of": multiple_of}),
+                message("multiple_of", {"multiple_of": context_number(multiple_of)}),
                 describe=f"multiple of {multiple_of}",
             )
         )
@@ -279,6 +279,11 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> l
         if float_mod:
             ok = nan_safe(ok, number)
         rules.append(
-            Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}")
+            Rule(
+                error_type,
+                ~ok,
+                message(error_type, {key: context_number(bound)}),
+                describe=f"{key} {bound}",
+            )
         )
     return rules

@@ -14,7 +14,9 @@ from engine.validation.rules import Parsed, Rule, Value
 
 
 def _option(schema: Mapping[str, Any], config: Mapping[str, Any], key: str, config_key: str) -> Any:
-    return schema[key] if key in schema else config.get(config_key)
+    """The schema's value, else the config's (pydantic-core's ``schema_or_config``)."""
+    configured = config.get(config_key)
+    return schema.get(key, configured)
 
 
 def rust_regex_ok(pattern: str) -> bool:

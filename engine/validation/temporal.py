@@ -13,7 +13,6 @@ Aware datetimes are stored in UTC; a naive value is stored as given.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, time, timedelta
 from typing import Any
 
 import polars as pl
@@ -21,6 +20,14 @@ import polars as pl
 from engine.batch import Kind
 from engine.validation.common import message
 from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
+from engine.validation.temporal_bounds import (
+    FIRST_INSTANT,
+    LAST_INSTANT,
+    bound_rules,
+    datetime_sides,
+    speedate_datetime,
+    speedate_time,
+)
 
 DATE = r"(\d{4})-(\d{2})-(\d{2})"
 DATETIME_RE = (
@@ -238,7 +245,7 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     wall = result + pl.duration(minutes=offset.fill_null(0))
     rules = _type_error(value, "datetime_type")
     rules += bound_rules(
-        schema, lambda bound: _datetime_sides(result, wall, has_tz, bound), speedate_datetime
+        schema, lambda bound: datetime_sides(result, wall, has_tz, bound), speedate_datetime
     )
     tz = schema.get("tz_constraint")
     if tz == "aware":
@@ -328,78 +335,6 @@ def parse_time(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any
     python = (value.is_str & ~value.absent & ~ok) | _not_decidable(value)
     steps = ("HH:MM[:SS[.f]] vectorized; other forms by Pydantic",)
     return Parsed(value=parsed, rules=tuple(rules), dtype=pl.Time(), steps=steps, python=python)
-
-
-# -- bounds (ge/gt/le/lt) ---------------------------------------------------------------------
-
-FIRST_INSTANT = datetime(1, 1, 1)
-LAST_INSTANT = datetime(9999, 12, 31, 23, 59, 59, 999999)
-BOUNDS: tuple[tuple[str, str, Callable[[pl.Expr, Any], pl.Expr]], ...] = (
-    ("le", "less_than_equal", lambda v, c: v <= c),
-    ("lt", "less_than", lambda v, c: v < c),
-    ("ge", "greater_than_equal", lambda v, c: v >= c),
-    ("gt", "greater_than", lambda v, c: v > c),
-)
-
-
-def bound_rules(
-    schema: Mapping[str, Any],
-    sides: Callable[[Any], tuple[pl.Expr, Any]],
-    shown: Callable[[Any], str],
-) -> list[Rule]:
-    """le, lt, ge, gt in pydantic-core's order; ``sides(bound)`` gives what to compare (the
-    value as an expression, the bound as a literal or expression), ``shown`` the bound as
-    pydantic-core writes it in the message."""
-    rules = []
-    for key, error_type, compare in BOUNDS:
-        bound = schema.get(key)
-        if bound is None:
-            continue
-        value, limit = sides(bound)
-        limit_expr = limit if isinstance(limit, pl.Expr) else pl.lit(limit)
-        text = shown(bound)
-        rules.append(
-            Rule(
-                error_type,
-                value.is_not_null() & ~compare(value, limit_expr).fill_null(True),
-                message(error_type, {key: text}),
-                describe=f"{key} {text}",
-            )
-        )
-    return rules
-
-
-def _datetime_sides(
-    utc: pl.Expr, wall: pl.Expr, has_tz: pl.Expr, bound: datetime
-) -> tuple[pl.Expr, pl.Expr]:
-    """speedate compares two aware datetimes as instants, anything else by wall time."""
-    if bound.tzinfo is None or bound.utcoffset() is None:
-        return wall, pl.lit(bound)
-    bound_utc = (bound - bound.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
-    bound_wall = bound.replace(tzinfo=None)
-    # Compare (value - bound) with zero on the matching side, so both sides are one expression.
-    delta = pl.when(has_tz).then(utc - pl.lit(bound_utc)).otherwise(wall - pl.lit(bound_wall))
-    return delta, pl.lit(timedelta(0))
-
-
-def speedate_time(value: time) -> str:
-    """A time as speedate prints it: microseconds only when not zero, offset as Z or +HH:MM."""
-    text = value.strftime("%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "")
-    offset = value.utcoffset()
-    return text + ("" if offset is None else _offset_text(offset))
-
-
-def speedate_datetime(value: datetime) -> str:
-    """A datetime as speedate prints it: ``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM]``."""
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T" + speedate_time(value.timetz())
-
-
-def _offset_text(offset: timedelta) -> str:
-    seconds = int(offset.total_seconds())
-    if seconds == 0:
-        return "Z"
-    minutes = abs(seconds) // 60
-    return f"{'-' if seconds < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _refuse_now(schema: Mapping[str, Any], construct: str) -> None:

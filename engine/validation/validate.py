@@ -31,6 +31,7 @@ from engine.columns import (
     ROW,
     VALID,
     default_column,
+    default_unstorable_column,
     first_failure_column,
     kind_column,
     model_rule_column,
@@ -38,7 +39,7 @@ from engine.columns import (
     token_column,
     value_column,
 )
-from engine.validation.common import json_text, message, plain_value
+from engine.validation.common import json_text, message
 from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import (
     INPUT,
@@ -56,6 +57,7 @@ from engine.validation.error_list import (
 )
 from engine.validation.fallback import run_pydantic
 from engine.validation.rules import FieldProgram, Helper
+from engine.validation.storable import Unstorable, storable_default
 
 
 @dataclass(frozen=True)
@@ -286,8 +288,12 @@ class BatchValidator:
         return pl.col(key).is_not_null()
 
     def _token(self, keys: tuple[str, ...]) -> pl.Expr:
+        """The input as JSON text, from the first key present (null when none is)."""
         tokens = [
-            pl.col(token_column(k)) if self.schema.typed else json_text(pl.col(k)) for k in keys
+            pl.col(token_column(k))
+            if self.schema.typed
+            else pl.when(pl.col(k).is_not_null()).then(json_text(pl.col(k)))
+            for k in keys
         ]
         return pl.coalesce(tokens) if len(tokens) > 1 else tokens[0]
 
@@ -321,8 +327,14 @@ class BatchValidator:
             if self.schema.typed:
                 extra.append(pl.lit(Kind.ABSENT, pl.UInt8).alias(kind_column(key)))
                 extra.append(pl.lit(None, pl.String).alias(token_column(key)))
+        dtypes = {p.name: p.dtype for p in self.schema.fields}
         for name, factory in self.schema.defaults.items():
-            extra.append(pl.lit(plain_value(factory())).alias(default_column(name)))
+            try:
+                value, unstorable = storable_default(factory(), dtypes[name]), False
+            except Unstorable:
+                value, unstorable = None, True
+            extra.append(pl.lit(value, dtype=dtypes[name]).alias(default_column(name)))
+            extra.append(pl.lit(unstorable).alias(default_unstorable_column(name)))
         return frame.with_columns(extra)
 
     def _violations(self, invalid: pl.DataFrame) -> pl.DataFrame:

@@ -59,7 +59,9 @@ def write_corpus(path: Path) -> list[list[str]]:
     rows = [[label, str(-5 - i), str(-5 - i)] for i, label in enumerate(payloads())]
     rows += [[label, "-1.5", label] for label in payloads()[:10]]  # count is not an int
     with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF line ends make the csv module quote a cell holding a carriage return (with
+        # "\n" alone it leaves it bare, and a bare CR ends a line, in Python's reader too).
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["label", "value", "count"])
         writer.writerows(rows)
     return rows

@@ -88,3 +88,28 @@ def test_unsupported_constructs(model: type[BaseModel], expected: str) -> None:
     with pytest.raises(SchemaError) as raised:
         compile_schema(model, typed=False)
     assert str(raised.value) == expected
+
+
+def test_keys_the_engine_cannot_read_are_refused() -> None:
+    from pydantic import Field
+
+    class Reserved(BaseModel):
+        value: int = Field(validation_alias="__raw")
+
+    class Pattern(BaseModel):
+        value: int = Field(validation_alias="^v.*$")
+
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(Reserved, typed=True)
+    assert str(raised.value) == (
+        "schema Reserved, field 'value': the input key '__raw' starts with '__', which is "
+        "reserved for the engine's own columns (lineage, rule results) (rename the field, or "
+        "give it a validation_alias)"
+    )
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(Pattern, typed=False)
+    assert str(raised.value) == (
+        "schema Pattern, field 'value': the input key '^v.*$' is shaped like a column pattern "
+        "(^...$), which Polars would read as a regular expression (rename the field, or give "
+        "it a validation_alias)"
+    )

@@ -200,6 +200,7 @@ def test_every_node_type_the_walker_handles_has_a_typed_dict() -> None:
         "function-plain": core_schema.PlainValidatorFunctionSchema,
         "lax-or-strict": core_schema.LaxOrStrictSchema,
         "json-or-python": core_schema.JsonOrPythonSchema,
+        "chain": core_schema.ChainSchema,
     }
     assert set(NODES) == set(LEAVES) | set(names)
     for name, typed_dict in names.items():
