@@ -85,11 +85,18 @@ def storable(value: Any, dtype: PolarsDataType) -> Any:
     if isinstance(value, Decimal) and isinstance(dtype, pl.Decimal):
         scale = dtype.scale or 0
         whole = (dtype.precision or 38) - scale
-        exponent = value.as_tuple().exponent
-        fits = value.is_finite() and isinstance(exponent, int) and exponent >= -scale
+        fits = value.is_finite() and _places(value) <= scale
         if not fits or abs(value) >= Decimal(10) ** whole:
             raise Unstorable("decimal_storage_overflow")
     return value
+
+
+def _places(value: Decimal) -> int:
+    """Digits after the point that matter: ``0.110`` has two (the column holds it as 0.11)."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros)) if any(digits) else 0
 
 
 def column_values(values: list[Any], dtype: PolarsDataType) -> pl.Series:
