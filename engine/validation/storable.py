@@ -93,7 +93,7 @@ def storable(value: Any, dtype: PolarsDataType) -> Any:
 
 def _places(value: Decimal) -> int:
     """Digits after the point that matter: ``0.110`` has two (the column holds it as 0.11)."""
-    sign, digits, exponent = value.as_tuple()
+    _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
     zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     return max(0, -(exponent + zeros)) if any(digits) else 0
