@@ -37,6 +37,7 @@ from engine.sources.feeds import ReadOptions, prepare
 from engine.sources.frames import RecordsSource, chunks
 from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
+from engine.store.rules import rule_id_sql, rule_ids
 from engine.store.runs import (
     RunStart,
     completed_candidates,
@@ -49,7 +50,7 @@ from engine.store.runs import (
 from engine.store.store import Store, write_failure
 from engine.store.uniqueness import split_duplicates
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
-from engine.validation.error_list import ERRORS, count_error_lists
+from engine.validation.error_list import RULE_IDS, RuleText, count_violations, row_lists
 from engine.validation.validate import BatchValidator
 
 MiB = 1 << 20
@@ -83,12 +84,13 @@ class Validated:
     """A batch ready to store: frames shaped like their tables (all but ``run_id``), and its
     figures. Built on the validating thread, so the storing thread only appends."""
 
-    lineage: pl.DataFrame  # row_number, line_number, raw
+    lineage: pl.DataFrame  # row_number, line_delta, raw
     kafka: pl.DataFrame | None  # row_number and the message coordinates, for Kafka batches
     valid: pl.DataFrame  # row_number, then the model's fields
-    invalid: pl.DataFrame  # row_number, raw, errors
+    invalid: pl.DataFrame  # row_number, rule_ids (codes of ``rules``), inputs[, given]
     tally: Tally
     schema: CompiledSchema
+    rules: tuple[RuleText, ...]
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
@@ -96,23 +98,23 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     result = validator.validate(batch, now)
     frame = batch.frame
     row_number = pl.col(ROW).alias("row_number")
-    lineage = frame.select(row_number, pl.col(LINE).alias("line_number"), pl.col(RAW).alias("raw"))
+    lineage = frame.select(
+        row_number, (pl.col(LINE) - pl.col(ROW)).alias("line_delta"), pl.col(RAW).alias("raw")
+    )
     coordinates = [
         pl.col(c).alias(c.removeprefix("__")) for c in KAFKA_COLUMNS if c in frame.columns
     ]
     kafka = frame.select(row_number, *coordinates) if coordinates else None
     valid = result.valid.rename({ROW: "row_number"})
-    invalid = result.invalid.select(
-        row_number, pl.col(RAW).alias("raw"), pl.col(ERRORS).alias("errors")
-    )
+    invalid = row_lists(result.violations).rename({ROW: "row_number"})
     tally = Tally(
         rows=batch.height,
         valid=valid.height,
-        invalid=invalid.height,
+        invalid=result.invalid_rows,
         python_rows=result.python_rows,
         errors=result.error_counts,
     )
-    return Validated(lineage, kafka, valid, invalid, tally, validator.schema)
+    return Validated(lineage, kafka, valid, invalid, tally, validator.schema, result.rules)
 
 
 def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
@@ -124,23 +126,27 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
         validated.tally,
     )
     if schema.unique:
+        store.flush_held(schema.table)  # the check reads the table: all earlier rows in it
         valid, duplicates = split_duplicates(
-            store, schema.table, schema.unique, schema.unique_loc, run_id, valid, validated.lineage
+            store, schema.table, schema.unique, schema.unique_loc, run_id, valid
         )
         if duplicates.height:
-            invalid = pl.concat([invalid, duplicates]).sort("row_number")
+            rows = row_lists(duplicates, "row_number")
+            invalid = pl.concat([invalid, rows], how="diagonal_relaxed").sort("row_number")
             tally = Tally(
                 tally.rows,
                 valid.height,
-                invalid.height,
+                tally.invalid + duplicates.height,
                 tally.python_rows,
-                tally.errors + count_error_lists(duplicates, "errors"),
+                tally.errors + count_violations(duplicates, ()),
             )
-    store.append(ddl.RAW, validated.lineage, run_id=run_id)
+    store.append(ddl.SOURCE_ROWS, validated.lineage, run_id=run_id)
     if validated.kafka is not None:
         store.append(ddl.KAFKA_LINEAGE, validated.kafka, run_id=run_id)
     store.append(schema.table, valid, run_id=run_id)
-    store.append(ddl.ERRORS, invalid, run_id=run_id)
+    if invalid.height:
+        ids = rule_ids(store, schema.fingerprint, validated.rules)
+        store.append(ddl.INVALID_ROWS, invalid, run_id=run_id, replace={RULE_IDS: rule_id_sql(ids)})
     return tally
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
+from engine.columns import ERRORS as ERROR_LIST
+from engine.columns import RAW, ROW
 from engine.errors import ConfigError
-from engine.pipeline import Validated, validate_batch
 from engine.schemas import load_schema
 from engine.sources.frames import FrameEncoder, chunks, is_frame, to_polars
 from engine.validation.compiler import CompiledSchema, compile_schema
 from engine.validation.error_list import ERROR_DTYPE
-from engine.validation.validate import BatchValidator
+from engine.validation.validate import BatchValidator, ValidationResult
 
 ROW_NUMBER = "row_number"
 ERRORS = "errors"
@@ -76,7 +77,8 @@ def validate(
                     f"the input has a column named {taken!r}, which the invalid rows use; rename it"
                 )
     encoder = FrameEncoder(compiled)
-    parts: list[Validated] = []
+    parts: list[ValidationResult] = []
+    raws: list[pl.DataFrame] = []
     rows = 0
     try:
         for piece in chunks(frame if frame is not None else _rows(data)):
@@ -85,19 +87,30 @@ def validate(
             else:
                 batch = encoder.rows_batch(piece, rows + 1)
             rows += batch.height
-            parts.append(validate_batch(validator, batch, datetime.now(UTC)))
+            parts.append(validator.validate(batch, datetime.now(UTC)))
+            raws.append(batch.frame.select(ROW, RAW))
     finally:
         encoder.close()
     valid = (
-        pl.concat([part.valid for part in parts]).drop("row_number")
+        pl.concat([part.valid for part in parts]).drop(ROW)
         if parts
         else pl.DataFrame(schema={p.name: p.dtype for p in compiled.fields})
     )
-    invalid = pl.concat([part.invalid for part in parts]) if parts else _no_errors()
+    # Each batch's error lists (decoded from its violations), with the rows' JSON text.
+    lists = [
+        part.invalid.join(raw, on=ROW, how="left").select(
+            pl.col(ROW).cast(pl.Int64).alias(ROW_NUMBER),
+            pl.col(RAW).alias("raw"),
+            pl.col(ERROR_LIST).alias(ERRORS),
+        )
+        for part, raw in zip(parts, raws, strict=True)
+        if part.invalid_rows
+    ]
+    invalid = pl.concat(lists) if lists else _no_errors()
     counts: Counter[tuple[str, str]] = Counter()
     for part in parts:
-        counts.update(part.tally.errors)
-    python_rows = sum(part.tally.python_rows for part in parts)
+        counts.update(part.error_counts)
+    python_rows = sum(part.python_rows for part in parts)
     return Validation(valid, _with_inputs(invalid, frame), rows, python_rows, counts)
 
 

@@ -35,7 +35,7 @@ from typing import TypeVar
 import duckdb
 
 from engine.api.errors import BusyError, UnavailableError
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreWriteError
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 
@@ -164,10 +164,15 @@ class Database:
         failure: BaseException | None = None
         try:
             yield store
-        except duckdb.Error as exc:
-            if not (invalidated(exc) or isinstance(exc, duckdb.OutOfMemoryException)):
+        except (duckdb.Error, StoreWriteError) as exc:
+            # The engine says a failed write in one line (StoreWriteError); what DuckDB made
+            # of it is its cause (a commit's checkpoint on a full disk invalidates the file).
+            cause = exc.__cause__ if isinstance(exc, StoreWriteError) else exc
+            if cause is None or not (
+                invalidated(cause) or isinstance(cause, duckdb.OutOfMemoryException)
+            ):
                 raise
-            failure = exc
+            failure = cause
         finally:
             self.writer = None
             store.lock.release()

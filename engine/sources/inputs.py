@@ -25,6 +25,8 @@ from engine.errors import SourceError
 
 MiB = 1 << 20
 QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the last MiB
+RAMP = 16  # the first block is this fraction of a block (at least RAMP_MIN), then doubles
+RAMP_MIN = 64 << 10
 
 
 class Stream(Protocol):
@@ -257,12 +259,25 @@ class HashingReader:
             yield from self._blocks(self.source)
 
     def _blocks(self, source: Input) -> Iterator[bytes]:
+        count = 0
         while True:
-            block = source.read(self.block_size)
+            block = source.read(self._next_size(count, source.size))
+            count += 1
             if not block:
                 return
             self._digest.update(block)
             yield block
+
+    def _next_size(self, count: int, total: int | None) -> int:
+        """Small blocks first and last, ``block_size`` between: the first batch reaches the
+        store after a sixteenth of a block instead of a whole one (the storing thread waits
+        for it), and the last batches shrink by halves, so that little is left to store
+        when the validating thread has nothing more to do."""
+        first = min(self.block_size, max(RAMP_MIN, self.block_size // RAMP))
+        size = min(self.block_size, first << min(count, 30))
+        if total is not None:
+            size = min(size, max(first, -(-(total - self.bytes_read) // 2)))
+        return size
 
     @property
     def digest(self) -> str:

@@ -19,16 +19,20 @@ import duckdb
 import polars as pl
 
 from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
-from engine.store.ddl import SHARED_DDL, data_table_ddl, quote
+from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
+from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
+from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
 
 if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
     from engine.validation.compiler import CompiledSchema
 
-BULK_LOAD = {"threads": "1", "memory_limit": "128MB"}
-# A database shared with readers (the API server): a file run keeps its one thread, but not a
-# smaller memory limit, which would be the readers' limit too while it runs.
+# A file run: DuckDB on every core (its default), appending whole row groups (see
+# ``row_groups``), with a small cache: the buffer pool would only hold blocks just written.
+BULK_LOAD = {"memory_limit": "128MB"}
+# A database shared with readers (the API server): an upload keeps to one thread, leaving the
+# others to the readers, and does not shrink the memory limit, which is theirs too.
 SHARED_BULK_LOAD = {"threads": "1"}
 # Memory DuckDB keeps for its 256 KiB blocks instead of returning it to the system when a
 # block has been written out: without it, every block an append fills is a fresh allocation
@@ -118,10 +122,14 @@ class Store:
         self._counts_changes = not read_only  # cursors (readers) do not
         self._in_transaction = False
         self.overrides = Overrides(config)
+        # error_rules ids by (fingerprint, a validator's rules), for this connection's writes
+        # (``engine.store.rules``): forgotten when a transaction rolls back.
+        self.rule_ids: dict[tuple[str, tuple[Any, ...]], tuple[int, ...]] = {}
+        self._row_groups: RowGroups | None = None  # while a bulk load appends
         if not read_only:
             try:
                 with self.writing():
-                    self.con.execute(SHARED_DDL)
+                    ensure_layout(self.con, self.path)
             except BaseException:
                 self.con.close()
                 raise
@@ -140,6 +148,8 @@ class Store:
         other.changes = self.changes
         other._counts_changes = False
         other._in_transaction = False
+        other.rule_ids = {}
+        other._row_groups = None
         with self.lock:
             other.con = self.con.cursor()
         other.lock = threading.RLock()
@@ -173,7 +183,11 @@ class Store:
             try:
                 try:
                     yield
+                    self.flush_held()
                 except BaseException:
+                    self.rule_ids.clear()
+                    if self._row_groups is not None:
+                        self._row_groups.clear()
                     self.con.rollback()
                     raise
                 self.con.commit()
@@ -191,17 +205,16 @@ class Store:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """DuckDB on one thread, with a small cache, while a file run appends; the file
-        synced to disk in the background (see ``writeback``).
-
-        On two threads an append of a few hundred thousand rows leaves each thread a partial
-        row group, merged and written again: measured 1.7x the CPU (and 1.6x the file size)
-        at 300,000 rows per append; the other core validates the next batch meanwhile. The
-        buffer pool would only cache blocks just written (``bulk_settings``: a server keeps
-        its memory limit for its readers).
-        """
+        """Settings for a file run (``bulk_settings``), whose appends inside a transaction go
+        to DuckDB in whole row groups, on all its threads (``row_groups``); the file synced
+        to disk in the background (see ``writeback``)."""
         with self.overriding(self.bulk_settings), background_sync(self.path):
-            yield
+            threads = int(self.rows("SELECT current_setting('threads')")[0][0])
+            self._row_groups = RowGroups(threads)
+            try:
+                yield
+            finally:
+                self._row_groups = None
 
     def execute(self, query: str, parameters: list[Any] | None = None) -> None:
         with self.lock:
@@ -236,17 +249,54 @@ class Store:
         assert isinstance(result, pl.DataFrame)
         return result
 
-    def append(self, table: str, frame: pl.DataFrame, *, run_id: int | None = None) -> None:
-        """Append a batch as one Arrow scan; columns matched by name. ``run_id``, when given,
-        is added by DuckDB as a constant column (no work for the caller's thread)."""
+    def append(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        run_id: int | None = None,
+        replace: Mapping[str, str] | None = None,
+    ) -> None:
+        """Append a batch as one Arrow scan; columns matched by name (a column the frame
+        lacks gets its default, NULL). ``run_id``, when given, is added by DuckDB as a
+        constant column, and ``replace`` computes columns in SQL from the frame's own (no
+        work for the caller's thread). In a bulk load's transaction, rows beyond the last
+        whole row groups wait for the next append or the commit (``row_groups``)."""
         if frame.height == 0:
             return
-        # A replacement scan of a local Arrow table: con.register() of a Polars frame keeps
-        # memory alive after unregister (~80 MB per million rows in a long transaction).
-        batch = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841 - read by DuckDB
+        if self._row_groups is None or not self._in_transaction:
+            self._insert(table, frame, run_id, replace)
+            return
+        for part in self._row_groups.take(table, frame, run_id, replace or {}):
+            self._insert(table, in_row_groups(part.frame), part.run_id, dict(part.replace))
+
+    def flush_held(self, table: str | None = None) -> None:
+        """Append the rows a bulk load holds back (of one table, or all): before reading
+        the table in the same transaction, and before the commit."""
+        if self._row_groups is None:
+            return
+        for name, part in self._row_groups.rest(table):
+            self._insert(name, in_row_groups(part.frame), part.run_id, dict(part.replace))
+
+    def _insert(
+        self,
+        table: str,
+        frame: pl.DataFrame,
+        run_id: int | None,
+        replace: Mapping[str, str] | None,
+    ) -> None:
+        # DuckDB reads the frame's Arrow C stream (a record batch per chunk) by a replacement
+        # scan of the local name: no pyarrow on the way (importing pyarrow.dataset, which
+        # DuckDB uses to scan pyarrow tables, costs a tenth of a second at start-up), and
+        # nothing registered (con.register() of a frame kept memory alive after unregister).
+        batch = frame.__arrow_c_stream__()  # noqa: F841 - read by DuckDB
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
+        replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
+        columns = f"* REPLACE ({replaced})" if replaced else "*"
         with self.lock:
-            self.con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT {constant}* FROM batch")
+            self.con.execute(
+                f"INSERT INTO {quote(table)} BY NAME SELECT {constant}{columns} FROM batch"
+            )
             self._changed()
 
     def table_columns(self, table: str) -> dict[str, str]:
@@ -259,6 +309,13 @@ class Store:
 
     def ensure_data_table(self, schema: CompiledSchema) -> None:
         """Create the schema's typed table, or check an existing one still fits the model."""
+        if schema.table in ENGINE_NAMES:
+            raise StoreError(
+                self.path,
+                f"schema {schema.name} names its table {schema.table!r}, which the engine uses "
+                "for its own data",
+                hint="give the model another __table_name__",
+            )
         wanted = {p.name: p.sql_type for p in schema.fields}
         existing = self.table_columns(schema.table)
         if not existing:

@@ -13,14 +13,16 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from engine.columns import ROW as BATCH_ROW
 from engine.store.ddl import quote
 from engine.store.store import Store
 from engine.validation.common import json_text
-from engine.validation.error_list import ERROR_DTYPE, error
+from engine.validation.error_list import INPUT, LOC, MSG, RULE, SEQ, TYPE, VIOLATION_SCHEMA
 
 FIRST_RUN = "__first_run"
 FIRST_ROW = "__first_row"
 ROW = "row_number"
+SCHEMA = {ROW if name == BATCH_ROW else name: dtype for name, dtype in VIOLATION_SCHEMA.items()}
 
 
 def split_duplicates(
@@ -30,11 +32,10 @@ def split_duplicates(
     loc: Sequence[str],
     run_id: int,
     valid: pl.DataFrame,
-    lineage: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rows to keep, duplicate rows as invalid rows: row_number, raw, errors).
+    """(rows to keep, the duplicates' violations: a ``duplicate`` error each, given whole).
 
-    ``valid`` and ``lineage`` are shaped like their tables (``row_number`` first)."""
+    ``valid`` is shaped like its table (``row_number`` first); so are the violations."""
     columns = list(key)
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
     ordered = valid.sort(ROW)
@@ -67,7 +68,7 @@ def split_duplicates(
     keep = marked.filter(~duplicate).select(valid.columns)
     dupes = marked.filter(duplicate)
     if dupes.height == 0:
-        return keep, pl.DataFrame(schema={ROW: pl.Int64, "raw": pl.String, "errors": ERROR_DTYPE})
+        return keep, pl.DataFrame(schema=SCHEMA)
     names = ", ".join(loc)
     # The input is the key as stored (what makes the rows duplicates), decimals as numbers.
     numbers = [
@@ -85,10 +86,14 @@ def split_duplicates(
     msg = pl.format(
         f"Duplicate {names}: first seen in run {{}}, row {{}}", pl.col(FIRST_RUN), pl.col(FIRST_ROW)
     )
-    problem = error(pl.lit("duplicate"), list(loc) if len(loc) == 1 else [], msg, value)
-    invalid = (
-        dupes.select(ROW, pl.concat_list(problem).alias("errors"))
-        .join(lineage.select(ROW, "raw"), on=ROW, how="left")
-        .select(ROW, "raw", pl.col("errors").cast(ERROR_DTYPE))
+    where = list(loc) if len(loc) == 1 else []
+    violations = dupes.select(
+        ROW,
+        pl.lit(0, pl.Int32).alias(SEQ),
+        pl.lit(None, pl.Int32).alias(RULE),
+        value.alias(INPUT),
+        pl.lit("duplicate").alias(TYPE),
+        pl.lit(where, pl.List(pl.String)).alias(LOC),
+        msg.alias(MSG),
     )
-    return keep, invalid
+    return keep, violations.cast(SCHEMA)  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ The session thread only fetches and hands over closed micro-batches. Batch k is 
 DuckDB while batches k+1 and k+2 are parsed and validated and batch k+3 is fetched; parsing,
 validation and DuckDB release the GIL for most of their work, so on two cores the stages
 overlap (the file path overlaps reading and writing the same way with ``engine.prefetch``).
-Batches are written strictly in order, each in its own transaction with its offsets and the
-run's figures, so the exactly-once argument is unchanged. The session thread touches the
+Batches are written strictly in order, in transactions that hold their offsets and the run's
+figures: one batch, or all that are ready when the writer gets to them (group commit), so
+the exactly-once argument is unchanged. The session thread touches the
 store only when the workers are drained (``drain``).
 """
 
@@ -197,44 +198,68 @@ class BatchWorkers:
         following = 0
         parsers_left = len(self._parsers)
         while parsers_left:
-            item = self._parsed.get()
-            if item is None:
-                parsers_left -= 1
-                continue
-            waiting[item[0]] = item[1]
-            while following in waiting:
-                parsed = waiting.pop(following)
-                following += 1
+            items = [self._parsed.get()]
+            while True:  # what else is parsed already goes into the same commit
                 try:
-                    if parsed is not None and not self._skip():
-                        self._done.put(self._write(parsed))
-                except BaseException as exc:
-                    self._fail(exc)
-                finally:
-                    with self._changed:
-                        self._outstanding -= 1
-                        self._changed.notify_all()
+                    items.append(self._parsed.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item is None:
+                    parsers_left -= 1
+                else:
+                    waiting[item[0]] = item[1]
+            ready: list[ParsedBatch | None] = []
+            while following in waiting:
+                ready.append(waiting.pop(following))
+                following += 1
+            if not ready:
+                continue
+            try:
+                batches = [parsed for parsed in ready if parsed is not None]
+                if batches and not self._skip():
+                    for done in self._write(batches):
+                        self._done.put(done)
+            except BaseException as exc:
+                self._fail(exc)
+            finally:
+                with self._changed:
+                    self._outstanding -= len(ready)
+                    self._changed.notify_all()
 
-    def _write(self, parsed: ParsedBatch) -> WrittenBatch:
+    def _write(self, batches: Sequence[ParsedBatch]) -> list[WrittenBatch]:
+        """Consecutive batches in one transaction (group commit): their rows, the offsets
+        after the last of them and the run's figures commit together, so the exactly-once
+        argument is the same as for one; a commit's fixed cost (the offsets, the figures, the
+        WAL's sync) is paid once for all the batches that were ready."""
         began = time.perf_counter()
-        closed = parsed.closed
         total = Tally()
         total.add(self.total)
+        tallies: list[Tally] = []
+        offsets: dict[TopicPartitionKey, int] = {}
         with self.store.transaction():
-            tally = store_batch(self.store, self.run_id, parsed.validated)
-            total.add(tally)
-            save_offsets(self.store, self.group, parsed.offsets, self.run_id)
+            for parsed in batches:
+                tallies.append(store_batch(self.store, self.run_id, parsed.validated))
+                total.add(tallies[-1])
+                offsets.update(parsed.offsets)  # later batches carry later offsets
+            save_offsets(self.store, self.group, offsets, self.run_id)
             record_progress(self.store, self.run_id, total.counts(), self.started, status="running")
         self.total = total
-        latency_ms = (time.monotonic() - closed.arrived) * 1000
         store_ms = (time.perf_counter() - began) * 1000
-        dead = 0
-        if self.dead_letters is not None and tally.invalid:
-            last_row = closed.first_row + len(closed.messages) - 1
-            invalid = self.store.rows(
-                f"SELECT row_number, errors FROM {ERRORS} WHERE run_id = ? "
-                "AND row_number BETWEEN ? AND ? ORDER BY row_number",
-                [self.run_id, closed.first_row, last_row],
-            )
-            dead = self.dead_letters.send(closed.messages, invalid, closed.first_row, self.run_id)
-        return WrittenBatch(parsed.offsets, tally, latency_ms, store_ms, dead)
+        written = []
+        for parsed, tally in zip(batches, tallies, strict=True):
+            closed = parsed.closed
+            latency_ms = (time.monotonic() - closed.arrived) * 1000
+            dead = 0
+            if self.dead_letters is not None and tally.invalid:
+                last_row = closed.first_row + len(closed.messages) - 1
+                invalid = self.store.rows(
+                    f"SELECT row_number, errors FROM {ERRORS} WHERE run_id = ? "
+                    "AND row_number BETWEEN ? AND ? ORDER BY row_number",
+                    [self.run_id, closed.first_row, last_row],
+                )
+                dead = self.dead_letters.send(
+                    closed.messages, invalid, closed.first_row, self.run_id
+                )
+            written.append(WrittenBatch(parsed.offsets, tally, latency_ms, store_ms, dead))
+        return written

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import polars as pl
@@ -85,6 +86,11 @@ class CompiledSchema:
         """How the unique key's fields are named in errors (their first input key)."""
         by_name = {p.name: p.loc_name for p in self.fields}
         return tuple(by_name[name] for name in self.unique)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What runs of this schema record as ``schema_fingerprint`` (see ``fingerprint``)."""
+        return fingerprint(self.model, self.context)
 
     @property
     def input_keys(self) -> tuple[str, ...]:

@@ -3,28 +3,38 @@
 Those are rows reaching a Python validator with no vectorized twin, or values in forms the
 compiler leaves to Pydantic (e.g. unusual datetime strings). Each such row is validated with
 ``model_validate`` exactly as a user would, and the result is turned back into typed columns
-or structured errors, so downstream code cannot tell which path a row took.
+or violations (``engine.validation.error_list``), so downstream code cannot tell which path a
+row took. An error that is one of the validator's rules word for word is stored as that rule's
+code; any other (speedate's messages, a custom validator's, the storage errors) is given whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 from polars._typing import PolarsDataType
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from engine.columns import ERRORS, RAW, ROW
+from engine.columns import RAW, ROW
 from engine.sources.json_values import escape_surrogates
 from engine.validation.compiler import CompiledSchema
-from engine.validation.error_list import ERROR_DTYPE
+from engine.validation.error_list import (
+    INPUT,
+    LOC,
+    MSG,
+    RULE,
+    SEQ,
+    TYPE,
+    VIOLATION_SCHEMA,
+    RuleText,
+)
 from engine.validation.rules import FieldProgram
 from engine.validation.storable import Unstorable, column_values, storable, utc_time
 
@@ -84,9 +94,11 @@ def run_pydantic(
     rows: pl.DataFrame,
     keys: Sequence[str],
     inputs: Callable[[int], Any] | None = None,
+    codes: Mapping[RuleText, int] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid typed rows, invalid rows with errors) for rows that need Pydantic; ``inputs``
-    gives a row's own data by row number when it is held in memory (see RawBatch)."""
+    """(valid typed rows, violations of the invalid ones) for rows that need Pydantic; an
+    error found in ``codes`` (the validator's rules) is stored by its code; ``inputs`` gives
+    a row's own data by row number when it is held in memory (see RawBatch)."""
     candidates: list[tuple[int, str, Any, dict[str, Any]]] = []
     problems: dict[int, tuple[str, list[dict[str, Any]]]] = {}
     context = dict(schema.context)
@@ -127,7 +139,7 @@ def run_pydantic(
         else:
             candidates.append((row[ROW], row[RAW], data, stored))
     valid = _valid_frame(schema, candidates, problems)
-    return valid, _invalid_frame(problems)
+    return valid, _violations(problems, codes or {})
 
 
 def _loc(program: FieldProgram, data: Any) -> str:
@@ -181,27 +193,24 @@ def _fits_column(value: Any, dtype: PolarsDataType) -> bool:
     return True
 
 
-def _invalid_frame(problems: dict[int, tuple[str, list[dict[str, Any]]]]) -> pl.DataFrame:
-    """Invalid rows in row order with their error lists, built through Arrow (fast for lists)."""
-    numbers = sorted(problems)
-    lists = [problems[n][1] for n in numbers]
-    errors = pa.array(
-        [[{k: e[k] for k in ("type", "loc", "msg", "input")} for e in errs] for errs in lists],
-        type=pa.list_(
-            pa.struct(
-                [
-                    ("type", pa.string()),
-                    ("loc", pa.list_(pa.string())),
-                    ("msg", pa.string()),
-                    ("input", pa.string()),
-                ]
-            )
-        ),
-    )
+def _violations(
+    problems: dict[int, tuple[str, list[dict[str, Any]]]], codes: Mapping[RuleText, int]
+) -> pl.DataFrame:
+    """The invalid rows' violations in row order, Pydantic's order within a row: coded where
+    the error is one of ``codes`` word for word, given whole otherwise."""
+    flat: dict[str, list[Any]] = {key: [] for key in VIOLATION_SCHEMA}
+    for number in sorted(problems):
+        for seq, problem in enumerate(problems[number][1]):
+            text = RuleText(problem["type"], tuple(problem["loc"]), problem["msg"])
+            code = codes.get(text)
+            coded = code is not None
+            flat[ROW].append(number)
+            flat[SEQ].append(seq)
+            flat[RULE].append(code)
+            flat[INPUT].append(problem["input"])
+            flat[TYPE].append(None if coded else text.type)
+            flat[LOC].append(None if coded else list(text.loc))
+            flat[MSG].append(None if coded else text.msg)
     return pl.DataFrame(
-        {
-            ROW: pl.Series(numbers, dtype=pl.Int64),
-            RAW: pl.Series([problems[n][0] for n in numbers], dtype=pl.String),
-            ERRORS: pl.Series(errors).cast(ERROR_DTYPE),
-        }
+        {name: pl.Series(flat[name], dtype=dtype) for name, dtype in VIOLATION_SCHEMA.items()}
     )

@@ -1,26 +1,25 @@
 """Evaluate a compiled schema on a RawBatch: one pass, then split valid / invalid.
 
 Stage 1 computes every field's typed value and every rule as a boolean column in a single
-``with_columns``; stage 2 derives row validity and model-level checks. Error details are
-built only for the invalid rows; rows that need Pydantic itself are validated by it.
+``with_columns``; stage 2 derives row validity and model-level checks. Errors are built only
+for the invalid rows, as codes (``engine.validation.error_list``): each names one of the
+validator's ``rules`` and carries its input; rows that need Pydantic itself are validated by
+it, and its errors are coded too where they are one of the rules word for word.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import polars as pl
-import pyarrow as pa
 from polars._typing import PolarsDataType
 
 from engine.batch import Kind, RawBatch
 from engine.columns import (
-    ERRORS,
     FIELDS_OK,
     KEYS,
     MALFORMED,
@@ -43,33 +42,50 @@ from engine.columns import (
 from engine.validation.common import json_text, message
 from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import (
-    ERROR_DTYPE,
-    ERROR_STRUCT,
+    INPUT,
+    LOC,
+    MSG,
+    RULE,
+    SEQ,
+    TYPE,
+    VIOLATION_SCHEMA,
     ErrorCounts,
-    count_error_lists,
-    count_errors,
-    error,
+    RuleText,
+    count_violations,
+    empty_violations,
+    error_lists,
 )
 from engine.validation.fallback import run_pydantic
-from engine.validation.rules import Helper
+from engine.validation.rules import FieldProgram, Helper
 from engine.validation.storable import Unstorable, storable_default
 
 
 @dataclass(frozen=True)
 class ValidationResult:
     valid: pl.DataFrame  # ROW + the model's fields, typed
-    invalid: pl.DataFrame  # ROW, RAW, ERRORS
+    violations: pl.DataFrame  # ROW, SEQ, RULE, INPUT (+ TYPE, LOC, MSG where given)
+    invalid_rows: int  # rows with at least one violation
     python_rows: int  # rows decided by Pydantic itself
     error_counts: ErrorCounts  # errors per (loc, type) over the invalid rows
+    rules: tuple[RuleText, ...]  # what each RULE code stands for
+
+    @property
+    def invalid(self) -> pl.DataFrame:
+        """ROW and ERRORS, Pydantic's error list per invalid row (decoded: for checks and
+        small batches; the store keeps the codes)."""
+        return error_lists(self.violations, self.rules)
 
 
 class ErrorPart(NamedTuple):
-    """One kind of error: the rows that have it, its struct, and its (loc, type) when the
-    same on every row (so that counting it is counting its rows)."""
+    """One kind of error: the rows that have it, its rule (a code, or an expression choosing
+    one per row), its input, and what is given per row: the message where the rule has no
+    fixed one, or type, loc and message together (``code`` None)."""
 
     rows: pl.Expr
-    struct: pl.Expr
-    label: tuple[str, str] | None
+    code: pl.Expr | None
+    input: pl.Expr
+    msg: pl.Expr | None = None
+    given: tuple[pl.Expr, pl.Expr] | None = None  # (type, loc) when not coded
 
 
 class BatchValidator:
@@ -87,10 +103,12 @@ class BatchValidator:
         self.schedule = self._schedule()
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
+        self._codes: dict[RuleText, int] = {}
         self.error_list = self._errors()
+        self.rules = tuple(self._codes)
         firsts, parts = self.error_list
         used = {ROW, RAW, MALFORMED}
-        for expr in [*firsts, *(e for part in parts for e in (part.rows, part.struct))]:
+        for expr in [*firsts, *(e for part in parts for e in _part_exprs(part))]:
             used.update(expr.meta.root_names())
         self.error_inputs = used
 
@@ -175,11 +193,17 @@ class BatchValidator:
             [python.alias(PYTHON), (fields_ok & ~model_fail & ~python).alias(VALID)],
         ]
 
-    def _errors(self) -> tuple[list[pl.Expr], list[ErrorPart]]:
-        """How to build Pydantic's error dicts for invalid rows.
+    def _code(self, error_type: str, loc: Sequence[str], msg: str | None) -> pl.Expr:
+        """The code of a rule, registering it on first use."""
+        rule = RuleText(error_type, tuple(loc), msg)
+        code = self._codes.setdefault(rule, len(self._codes))
+        return pl.lit(code, pl.Int32)
 
-        Returns the per-field first-failing-rule index columns, and (rows, error struct)
-        pairs: each struct is only evaluated on the rows that have that error."""
+    def _errors(self) -> tuple[list[pl.Expr], list[ErrorPart]]:
+        """How to build the violations of invalid rows.
+
+        Returns the per-field first-failing-rule index columns, and one part per kind of
+        error: each is only evaluated on the rows that have it."""
         firsts: list[pl.Expr] = []
         parts: list[ErrorPart] = []
         malformed_msg = (
@@ -194,11 +218,14 @@ class BatchValidator:
             raw_input = (
                 pl.when(pl.col(MALFORMED) == "model_type").then(pl.col(RAW)).otherwise(raw_input)
             )
+        no_loc = pl.lit([], dtype=pl.List(pl.String))
         parts.append(
             ErrorPart(
                 pl.col(MALFORMED).is_not_null(),
-                error(pl.col(MALFORMED), [], malformed_msg, raw_input),
                 None,
+                raw_input,
+                malformed_msg,
+                (pl.col(MALFORMED), no_loc),
             )
         )
         row_json = self._row_json()
@@ -213,15 +240,10 @@ class BatchValidator:
             name = first_failure_column(program.name)
             firsts.append(index.otherwise(None).alias(name))
             first = pl.col(name)
-            loc = (
-                self._loc(program.keys, [program.loc_name])
-                if program.loc_by_alias
-                else [program.name]
-            )
-            # One part per rule: each struct is evaluated only on the rows where that rule is
-            # the field's first failure (a when/then chain would evaluate every branch).
+            # One part per rule: each is evaluated only on the rows where that rule is the
+            # field's first failure (a when/then chain would evaluate every branch).
             for i, rule in enumerate(program.rules):
-                text = pl.lit(rule.message) if isinstance(rule.message, str) else rule.message
+                fixed, per_row = _message(rule.message)
                 given = self._token(program.keys)
                 if rule.error_type == "missing":
                     given = row_json
@@ -230,42 +252,55 @@ class BatchValidator:
                 parts.append(
                     ErrorPart(
                         pl.col(MALFORMED).is_null() & (first == i),
-                        error(
-                            pl.lit(rule.error_type) if rule.type_expr is None else rule.type_expr,
-                            loc,
-                            text,
-                            given,
-                        ),
-                        (".".join(loc), rule.error_type)
-                        if isinstance(loc, list) and rule.type_expr is None
-                        else None,
+                        self._located(program, rule.error_type, fixed),
+                        given,
+                        per_row,
+                    )
+                    if rule.type_expr is None
+                    else ErrorPart(  # the type too is per row: given whole, not coded
+                        pl.col(MALFORMED).is_null() & (first == i),
+                        None,
+                        given,
+                        per_row if per_row is not None else pl.lit(fixed),
+                        (rule.type_expr, self._loc(program)),
                     )
                 )
         for key, unused in self._forbidden_extra():
-            struct = error(
-                pl.lit("extra_forbidden"),
-                [key],
-                pl.lit(message("extra_forbidden")),
-                self._token((key,)),
-            )
-            parts.append(ErrorPart(unused, struct, (key, "extra_forbidden")))
+            code = self._code("extra_forbidden", [key], message("extra_forbidden"))
+            parts.append(ErrorPart(unused, code, self._token((key,))))
         for i, model_rule in enumerate(self.schema.model_level.rules):
-            struct = error(pl.lit(model_rule.error_type), [], model_rule.message, row_json)
-            parts.append(
-                ErrorPart(pl.col(model_rule_column(i)), struct, ("", model_rule.error_type))
-            )
+            fixed, per_row = _message(model_rule.message)
+            code = self._code(model_rule.error_type, [], fixed)
+            parts.append(ErrorPart(pl.col(model_rule_column(i)), code, row_json, per_row))
         return firsts, parts
 
-    def _loc(self, keys: tuple[str, ...], default: list[str]) -> list[str] | pl.Expr:
-        """The key actually used (the first present one), as Pydantic reports it."""
-        if len(keys) == 1:
-            return default
+    def _located(self, program: FieldProgram, error_type: str, msg: str | None) -> pl.Expr:
+        """A field rule's code: one rule per key Pydantic may name in ``loc`` (the first
+        present alias), chosen per row when there are several."""
+        if not program.loc_by_alias:
+            return self._code(error_type, [program.name], msg)
+        if len(program.keys) == 1:
+            return self._code(error_type, [program.loc_name], msg)
+        chosen: Any = None
+        for key in program.keys:
+            present, code = self._present(key), self._code(error_type, [key], msg)
+            chosen = (
+                pl.when(present).then(code) if chosen is None else chosen.when(present).then(code)
+            )
+        fallback: pl.Expr = chosen.otherwise(self._code(error_type, [program.loc_name], msg))
+        return fallback
+
+    def _loc(self, program: FieldProgram) -> pl.Expr:
+        """A field error's ``loc`` as a column: the first key present, as Pydantic names it."""
+        if not program.loc_by_alias or len(program.keys) == 1:
+            name = program.name if not program.loc_by_alias else program.loc_name
+            return pl.lit([name], dtype=pl.List(pl.String))
         loc: Any = None
-        for key in keys:
-            present = self._present(key)
+        for key in program.keys:
             here = pl.lit([key], dtype=pl.List(pl.String))
+            present = self._present(key)
             loc = pl.when(present).then(here) if loc is None else loc.when(present).then(here)
-        chosen: pl.Expr = loc.otherwise(pl.lit(default, dtype=pl.List(pl.String)))
+        chosen: pl.Expr = loc.otherwise(pl.lit([program.loc_name], dtype=pl.List(pl.String)))
         return chosen
 
     def _present(self, key: str) -> pl.Expr:
@@ -323,45 +358,47 @@ class BatchValidator:
             extra.append(pl.lit(unstorable).alias(default_unstorable_column(name)))
         return frame.with_columns(extra)
 
-    def _error_rows(self, invalid: pl.DataFrame) -> tuple[pl.DataFrame, ErrorCounts]:
-        """ROW, RAW and the error list, and the errors counted per (loc, type). Each kind of
-        error is built only on the rows that have it, then the pieces are put in row order
-        (and, within a row, in the order Pydantic reports them) and cut into per-row lists by
-        their counts: no group-by, no join."""
+    def _violations(self, invalid: pl.DataFrame) -> pl.DataFrame:
+        """The invalid rows' violations, in row order (and, within a row, in the order
+        Pydantic reports them: ``SEQ``). Each kind of error is built only on the rows that
+        have it, then the pieces are put in order: no group-by, no join."""
         firsts, parts = self.error_list
         marked = invalid.with_columns(firsts) if firsts else invalid
         masks = marked.select(
             [part.rows.fill_null(False).alias(str(i)) for i, part in enumerate(parts)]
         )
-        keys: list[pl.Series] = []
-        values: list[pl.Series] = []
-        counts: ErrorCounts = Counter()
+        pieces: list[pl.DataFrame] = []
         for i, part in enumerate(parts):
             mask = masks.get_column(str(i))
-            rows_with_it = int(mask.sum())
-            if rows_with_it:
-                # The sort key: row position first, then the part's place in Pydantic's order.
-                keys.append(mask.arg_true().cast(pl.Int64) * len(parts) + i)
-                # Lazy, so that only the columns the struct reads are filtered.
-                rows = marked.lazy().filter(mask).select(part.struct.cast(ERROR_STRUCT))
-                values.append(rows.collect(engine="in-memory").to_series())
-                if part.label is not None:
-                    counts[part.label] += rows_with_it
-                else:
-                    counts.update(count_errors(values[-1]))
-        if values:
-            errors = pl.concat(values)
-            if len(values) > 1:
-                errors = errors.gather(pl.concat(keys).arg_sort())
-        else:
-            errors = pl.Series(dtype=ERROR_STRUCT)
-        ends = masks.select(pl.sum_horizontal(pl.all().cast(pl.Int64)).cum_sum()).to_series()
-        offsets = pa.concat_arrays([pa.array([0], pa.int64()), ends.to_arrow()])
-        lists = pa.LargeListArray.from_arrays(
-            offsets, errors.to_arrow(compat_level=pl.CompatLevel.newest())
+            if not mask.any():
+                continue
+            columns = [
+                (part.code if part.code is not None else pl.lit(None, pl.Int32)).alias(RULE),
+                part.input.alias(INPUT),
+            ]
+            if part.msg is not None:
+                columns.append(part.msg.alias(MSG))
+            if part.given is not None:
+                columns += [part.given[0].alias(TYPE), part.given[1].alias(LOC)]
+            # Lazy, so that only the columns the part reads are filtered.
+            piece = marked.lazy().filter(mask).select(columns).collect(engine="in-memory")
+            # The sort key: row position first, then the part's place in Pydantic's order.
+            key = mask.arg_true().cast(pl.Int64) * len(parts) + i
+            pieces.append(piece.with_columns(key.alias("__key")))
+        if not pieces:
+            return empty_violations()
+        frame = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
+        if len(pieces) > 1:
+            frame = frame.sort("__key")
+        position = pl.col("__key") // len(parts)
+        index = pl.int_range(pl.len(), dtype=pl.Int32)
+        start = pl.when(position != position.shift(1, fill_value=-1)).then(index).forward_fill()
+        rows = invalid.get_column(ROW)
+        frame = frame.with_columns(
+            rows.gather(frame.get_column("__key") // len(parts)).alias(ROW),
+            (index - start).alias(SEQ),
         )
-        column = pl.Series(ERRORS, lists, dtype=ERROR_DTYPE)
-        return invalid.select(ROW, RAW).with_columns(column), counts
+        return frame.select(c for c in VIOLATION_SCHEMA if c in frame.columns)
 
     def _schedule(self) -> list[list[Helper]]:
         """Helpers in levels: a helper runs one level after the latest helper it reads (by
@@ -447,19 +484,42 @@ class BatchValidator:
             .drop(VALID)
         )
         wanted = [c for c in evaluated.columns if c in self.error_inputs or c in (VALID, PYTHON)]
-        invalid, counts = self._error_rows(
-            evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
-        )
+        invalid = evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
+        violations = self._violations(invalid)
+        invalid_rows = invalid.height
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
-            py_valid, py_invalid = run_pydantic(
-                self.schema, needs_python, self.source_keys, batch.python_inputs
+            codes = {rule: i for i, rule in enumerate(self.rules)}
+            py_valid, py_violations = run_pydantic(
+                self.schema, needs_python, self.source_keys, batch.python_inputs, codes
             )
             valid = pl.concat([valid, py_valid.select(valid.columns).cast(valid.schema)]).sort(ROW)
-            invalid = pl.concat([invalid, py_invalid]).sort(ROW)
-            counts.update(count_error_lists(py_invalid, ERRORS))
-        return ValidationResult(valid, invalid, needs_python.height, counts)
+            invalid_rows += needs_python.height - py_valid.height
+            if py_violations.height:
+                violations = pl.concat([violations, py_violations], how="diagonal_relaxed")
+                violations = violations.sort(ROW, SEQ)
+        counts = count_violations(violations, self.rules)
+        return ValidationResult(
+            valid, violations, invalid_rows, needs_python.height, counts, self.rules
+        )
+
+
+def _message(text: str | pl.Expr) -> tuple[str | None, pl.Expr | None]:
+    """A rule's message as fixed text (for its rule), or the expression giving it per row."""
+    if isinstance(text, str):
+        return text, None
+    if text.meta.is_literal(allow_aliasing=True):
+        value = pl.select(text).item()
+        if isinstance(value, str):
+            return value, None
+    return None, text
+
+
+def _part_exprs(part: ErrorPart) -> list[pl.Expr]:
+    exprs = [part.rows, part.input]
+    exprs += [e for e in (part.code, part.msg) if e is not None]
+    return exprs + list(part.given or ())
 
 
 def _spread(values: pl.Series, mask: pl.Series, dtype: PolarsDataType) -> pl.Series:

@@ -38,7 +38,7 @@ def test_a_killed_exports_file_is_removed_by_the_next_export(tmp_path: Path) -> 
     Store(db).close()  # the engine's tables
     con = duckdb.connect(str(db))
     con.execute(
-        "INSERT INTO raw_data SELECT 1, range + 1, range + 2, repeat('x', 80) || range "
+        "INSERT INTO source_rows SELECT 1, range + 1, 1, repeat('x', 80) || range "
         f"FROM range({ROWS})"
     )
     con.close()
@@ -89,8 +89,7 @@ def test_an_export_to_a_full_disk_is_one_line_and_exit_1(
     db = tmp_path / "rows.duckdb"
     with Store(db) as store:
         store.execute(
-            "INSERT INTO raw_data SELECT 1, range + 1, range + 2, md5(range::VARCHAR) "
-            "FROM range(20000)"
+            "INSERT INTO source_rows SELECT 1, range + 1, 1, md5(range::VARCHAR) FROM range(20000)"
         )
     done = export(db, out)
     stdout, stderr = done.communicate(timeout=300)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.sources.blocks import invalid_utf8_ranges, line_ends
-from engine.sources.inputs import HashingReader
+from engine.sources.inputs import HashingReader, open_input
 from engine.sources.records import Cutter, quoted_boundaries
 
 MiB = 1 << 20
@@ -20,10 +20,34 @@ def test_blocks_cover_the_file_and_the_hash_covers_the_blocks(tmp_path: Path) ->
     path.write_bytes(content)
     reader = HashingReader(path, block_size=4 * MiB)
     blocks = list(reader.blocks())
-    assert [len(b) for b in blocks] == [4 * MiB, 4 * MiB, MiB + 4]
+    # A sixteenth of a block first, doubling (the size of a bare path is not looked up).
+    K = 1 << 10
+    assert [len(b) for b in blocks] == [256 * K, 512 * K, MiB, 2 * MiB, 4 * MiB, MiB + 256 * K + 4]
     assert b"".join(blocks) == content
     assert reader.bytes_read == len(content)
     assert reader.digest == hashlib.sha256(content).hexdigest()
+
+
+def test_blocks_shrink_by_halves_toward_the_end_of_an_input_of_known_size(
+    tmp_path: Path,
+) -> None:
+    content = b"x" * (40 * MiB + 5)
+    path = tmp_path / "f.bin"
+    path.write_bytes(content)
+    with open_input(path) as given:
+        reader = HashingReader(given, block_size=8 * MiB)
+        sizes = [len(b) for b in reader.blocks()]
+    K = 1 << 10
+    assert sizes == [
+        *(512 * K, MiB, 2 * MiB, 4 * MiB, 8 * MiB, 8 * MiB, 8 * MiB),  # 8.5 MiB + 5 left
+        4 * MiB + 256 * K + 3,  # then half of what is left, rounded up,
+        2 * MiB + 128 * K + 1,
+        MiB + 64 * K + 1,
+        544 * K,
+        512 * K,  # down to the first block's size,
+        32 * K,  # which takes what remains
+    ]
+    assert sum(sizes) == len(content)
 
 
 def ranges(data: bytes, starts: list[int]) -> list[tuple[int, int]]:

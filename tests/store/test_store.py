@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,8 @@ from pydantic import BaseModel
 
 from engine.errors import SchemaError
 from engine.pipeline import RunOptions, ingest_file
-from engine.store.ddl import SHARED_DDL
+from engine.store.ddl import RUNS_DDL
+from engine.store.layout import LAYOUT_1_DDL
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
@@ -26,12 +28,12 @@ def settings(store: Store) -> tuple[str, str, str]:
     return str(threads), str(memory), str(checkpoint)
 
 
-def test_bulk_load_runs_on_one_thread_and_restores_the_settings(tmp_path: Path) -> None:
+def test_bulk_load_keeps_every_thread_and_restores_the_settings(tmp_path: Path) -> None:
     with Store(tmp_path / "s.duckdb", memory_limit="300MB") as store:
         before = settings(store)
-        assert before[1:] == ("286.1 MiB", "16.0 MiB")
+        assert before == (str(os.cpu_count()), "286.1 MiB", "16.0 MiB")
         with store.bulk_load():
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (before[0], "122.0 MiB", "16.0 MiB")
         assert settings(store) == before
         with pytest.raises(RuntimeError), store.bulk_load():
             raise RuntimeError("boom")
@@ -54,18 +56,20 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
             "ORDER BY table_name"
         )
         assert [name for name, _ in tables] == [
-            "ingestion_errors",
+            "error_rules",
+            "invalid_rows",
             "kafka_lineage",
             "kafka_offsets",
+            "layout_versions",
             "processed_data",
-            "raw_data",
+            "source_rows",
         ]
         for name, sql in tables:
-            if name != "kafka_offsets":
+            if name not in ("kafka_offsets", "error_rules", "layout_versions"):
                 assert "run_id BIGINT USING COMPRESSION RLE NOT NULL" in sql, name
         store.execute("CHECKPOINT")
         assert store.rows(
-            "SELECT DISTINCT compression FROM pragma_storage_info('raw_data') "
+            "SELECT DISTINCT compression FROM pragma_storage_info('source_rows') "
             "WHERE column_name = 'run_id' AND segment_type <> 'VALIDITY'"
         ) == [("Constant",)]
 
@@ -73,7 +77,7 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
 def test_a_database_made_before_run_id_used_rle_still_ingests(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    con.execute(SHARED_DDL.replace(" USING COMPRESSION rle", ""))
+    con.execute((RUNS_DDL + LAYOUT_1_DDL).replace(" USING COMPRESSION rle", ""))
     con.execute(
         "CREATE TABLE processed_data (run_id BIGINT NOT NULL, row_number BIGINT NOT NULL, "
         "external_id VARCHAR, amount DOUBLE, currency VARCHAR, source_channel VARCHAR, "
@@ -100,14 +104,14 @@ def test_overlapping_sessions_end_in_any_order(tmp_path: Path) -> None:
         consumer.__enter__()
         assert settings(store) == ("3", "286.1 MiB", "244.1 MiB")
         with store.bulk_load():
-            assert settings(reader) == ("1", "122.0 MiB", "244.1 MiB")
+            assert settings(reader) == ("3", "122.0 MiB", "244.1 MiB")
             consumer.__exit__(None, None, None)  # the consumer stops first
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (threads, "122.0 MiB", "16.0 MiB")
         assert settings(store) == before
         with store.bulk_load():
             with reader.overriding(CONSUMER):
                 assert settings(store) == ("1", "122.0 MiB", "244.1 MiB")
-            assert settings(store) == ("1", "122.0 MiB", "16.0 MiB")
+            assert settings(store) == (threads, "122.0 MiB", "16.0 MiB")
         assert settings(reader) == (threads, "286.1 MiB", "16.0 MiB")
         reader.close()
 

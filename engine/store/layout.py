@@ -1,0 +1,188 @@
+"""Which tables a database file has, and bringing an older file up to date.
+
+Layout 1 (before ``layout_versions`` existed) stored ``raw_data`` and ``ingestion_errors``
+as tables: each invalid row's raw text twice, each error's type, loc and message in full.
+Layout 2 stores each fact once (``engine.store.ddl``) and keeps those names as views. A
+writer opening a layout-1 file migrates it in one transaction and records that in
+``layout_versions``; a file from a newer engine is refused. Readers never write: they read
+the public names, which both layouts have.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from engine.errors import StoreError
+from engine.store.ddl import (
+    ERROR_DETAILS,
+    ERRORS,
+    INVALID_ROWS,
+    LAYOUT,
+    RAW,
+    RULES,
+    RUNS,
+    RUNS_DDL,
+    SOURCE_ROWS,
+    STORED_DDL,
+    VIEWS_DDL,
+)
+
+LAYOUT_VERSION = 2
+
+# What layout 1 stored, as its last version created it (kept to recognise and test it).
+LAYOUT_1_DDL = f"""
+CREATE TABLE {RAW} (
+    run_id BIGINT NOT NULL USING COMPRESSION rle,
+    row_number BIGINT NOT NULL,
+    line_number BIGINT,
+    raw VARCHAR USING COMPRESSION uncompressed
+);
+CREATE TABLE {ERRORS} (
+    run_id BIGINT NOT NULL USING COMPRESSION rle,
+    row_number BIGINT NOT NULL,
+    raw VARCHAR USING COMPRESSION uncompressed,
+    errors STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, "input" VARCHAR)[] NOT NULL
+);
+CREATE OR REPLACE VIEW {ERROR_DETAILS} AS
+SELECT run_id, row_number,
+       array_to_string(e.loc, '.') AS loc,
+       e."type" AS "type",
+       e.msg AS msg,
+       e."input" AS "input"
+FROM (SELECT run_id, row_number, unnest(errors) AS e FROM {ERRORS});
+"""
+LAYOUT_1_COLUMNS = {
+    RAW: ["run_id", "row_number", "line_number", "raw"],
+    ERRORS: ["run_id", "row_number", "raw", "errors"],
+}
+
+# Layout 1's errors as codes. An error whose type, loc and message occur more than once
+# under a schema version becomes a rule; one that occurs once stays given whole.
+_OLD_ERRORS = f"""
+    SELECT x.run_id, x.row_number, x.seq, x.e, g.schema_fingerprint AS fingerprint
+    FROM (SELECT run_id, row_number, unnest(range(len(errors))) AS seq, unnest(errors) AS e
+          FROM {ERRORS}) AS x
+    LEFT JOIN {RUNS} AS g USING (run_id)"""
+MIGRATE_1_TO_2 = f"""
+ALTER TABLE {RAW} RENAME TO {SOURCE_ROWS};
+ALTER TABLE {SOURCE_ROWS} RENAME COLUMN line_number TO line_delta;
+UPDATE {SOURCE_ROWS} SET line_delta = line_delta - row_number;
+{STORED_DDL}
+INSERT INTO {RULES}
+SELECT nextval('error_rule_ids'), fingerprint, t, l, m FROM (
+    SELECT fingerprint, e."type" AS t, e.loc AS l, e.msg AS m, min(run_id) AS first_run
+    FROM ({_OLD_ERRORS}) AS o
+    WHERE fingerprint IS NOT NULL AND e."type" IS NOT NULL AND e.loc IS NOT NULL
+    GROUP BY ALL HAVING count(*) > 1
+    ORDER BY first_run, t, l, m
+);
+INSERT INTO {INVALID_ROWS}
+SELECT o.run_id, o.row_number,
+       list(r.rule_id ORDER BY o.seq),
+       list(o.e."input" ORDER BY o.seq),
+       CASE WHEN bool_or(r.rule_id IS NULL) THEN list(
+           CASE WHEN r.rule_id IS NULL
+                THEN {{'type': o.e."type", 'loc': o.e.loc, 'msg': o.e.msg}} END
+           ORDER BY o.seq) END
+FROM ({_OLD_ERRORS}) AS o
+LEFT JOIN {RULES} AS r
+  ON r.schema_fingerprint = o.fingerprint AND r."type" = o.e."type" AND r.loc = o.e.loc
+ AND r.msg = o.e.msg
+GROUP BY o.run_id, o.row_number
+ORDER BY o.run_id, o.row_number;
+DROP VIEW IF EXISTS {ERROR_DETAILS};
+DROP TABLE {ERRORS};
+"""
+
+
+def _kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Name -> 'table' or 'view', for what the main schema holds."""
+    rows = con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()
+    return {str(name): "view" if kind == "VIEW" else "table" for name, kind in rows}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The file's layout: the last recorded version, 1 for a file from before versions were
+    recorded, None for a file without the engine's tables."""
+    kinds = _kinds(con)
+    if kinds.get(LAYOUT) == "table":
+        found = con.execute(f"SELECT max(version) FROM {LAYOUT}").fetchall()[0][0]
+        return int(found) if found is not None else None
+    if kinds.get(RAW) == "table":
+        return 1
+    return None
+
+
+def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Make a writer's file current: create the tables, migrate layout 1, or refuse."""
+    version = layout_version(con)
+    if version == LAYOUT_VERSION:
+        return
+    if version is not None and version > LAYOUT_VERSION:
+        raise StoreError(
+            path,
+            f"the database has layout {version}, made by a newer version of the engine "
+            f"(this one knows layouts up to {LAYOUT_VERSION})",
+            hint="use the engine that made it, or another --db file",
+        )
+    if version == 1:
+        _check_layout_1(con, path)
+    steps, note = (
+        (MIGRATE_1_TO_2, _migration_note(con))
+        if version == 1
+        else (STORED_DDL, f"created with layout {LAYOUT_VERSION}")
+    )
+    con.begin()
+    try:
+        con.execute(RUNS_DDL)
+        con.execute(steps)
+        con.execute(VIEWS_DDL)
+        con.execute(
+            f"INSERT INTO {LAYOUT} VALUES (?, ?, ?)", [LAYOUT_VERSION, datetime.now(UTC), note]
+        )
+        con.commit()
+    except duckdb.Error as exc:
+        con.rollback()
+        if version != 1 or isinstance(exc, duckdb.IOException):
+            raise  # the caller's ``Store.writing`` says what failed writing the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            path,
+            f"cannot migrate the database to layout {LAYOUT_VERSION} ({first})",
+            hint="nothing was changed; ingest into another --db file, or report this",
+        ) from exc
+
+
+def _check_layout_1(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    for table, expected in LAYOUT_1_COLUMNS.items():
+        found = _columns(con, table)
+        if found != expected:
+            raise StoreError(
+                path,
+                f"table {table} has columns {', '.join(found) or 'none'}, not those of any "
+                "layout this engine can migrate",
+                hint="ingest into another --db file; read this one with the engine that made it",
+            )
+
+
+def _migration_note(con: duckdb.DuckDBPyConnection) -> str:
+    rows = con.execute(f"SELECT count(*) FROM {RAW}").fetchall()[0][0]
+    invalid = con.execute(f"SELECT count(*), sum(len(errors)) FROM {ERRORS}").fetchall()[0]
+    return (
+        f"migrated from layout 1: {rows} raw rows kept as {SOURCE_ROWS}, "
+        f"{invalid[1] or 0} errors of {invalid[0]} invalid rows as {INVALID_ROWS} and {RULES}"
+    )
