@@ -18,7 +18,9 @@ ratios are per round (engine / DuckDB time, dataframely / engine time) and their
 Then, at ``--cores-rows``: the engine and DuckDB pinned to one core (``taskset -c 0``) and
 on all cores, interleaved: rows/s on all cores over rows/s on one. Then start-up: ``cli.py
 run`` on a 4-row file against ``python -c "import duckdb"`` and against importing the
-libraries the engine stands on (medians). The generated files have a fixed seed. Writes
+libraries the engine stands on (medians). Then the inputs (``--inputs-rows``, see
+``bench_inputs.py``): gzip, zstd, stdin and Parquet against the plain file and against the
+decompression alone. The generated files have a fixed seed. Writes
 benchmarks/results/ingest.json.
 """
 
@@ -34,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_inputs import compare_inputs
 from benchmarks.common import RESULTS, WORK, Measurement, measure, report
 
 BASELINES = str(Path(__file__).resolve().parent / "baselines.py")
@@ -78,6 +81,13 @@ def main() -> None:
     parser.add_argument("--startup-runs", type=int, default=7, help="0: skip")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-dataframely", action="store_true")
+    parser.add_argument(
+        "--inputs-rows",
+        type=int,
+        default=1_000_000,
+        help="the same rows gzip-compressed, zstd, on stdin and as Parquet against the plain "
+        "file and the decompression alone (bench_inputs.py); 0: skip",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if args.rounds < 1 or not sizes:
@@ -185,6 +195,9 @@ def main() -> None:
             ),
         }
         measurements += [m for kind in startup.values() for m in kind]
+    if args.inputs_rows:
+        found, extra["inputs"] = compare_inputs(args.inputs_rows, args.seed, args.rounds)
+        measurements += found
     report(
         f"Ingestion benchmark ({args.rounds} interleaved rounds; a shared machine: "
         "compare the ratios, not the times)",

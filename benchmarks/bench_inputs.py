@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,23 +81,35 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    medians, extra = compare_inputs(args.rows, args.seed, args.repeat)
+    report(
+        f"Inputs: {args.rows:,} rows, median of {args.repeat} interleaved rounds",
+        medians,
+        extra,
+        RESULTS / "inputs.json",
+    )
+
+
+def compare_inputs(rows: int, seed: int, repeat: int) -> tuple[list[Measurement], dict[str, Any]]:
+    """The median run of each input and baseline, and the figures compared (also run by
+    ``bench_ingest.py``)."""
     WORK.mkdir(parents=True, exist_ok=True)
-    plain = WORK / f"transactions_{args.rows}_{args.seed}.csv"
+    plain = WORK / f"transactions_{rows}_{seed}.csv"
     if not plain.exists():
         print(f"generating {plain} ...", flush=True)
         measure(
             "generate",
-            args.rows,
+            rows,
             [
                 sys.executable,
                 "cli.py",
                 "generate",
                 "--rows",
-                str(args.rows),
+                str(rows),
                 "-o",
                 str(plain),
                 "--seed",
-                str(args.seed),
+                str(seed),
             ],
         )
     gz = plain.with_name(plain.name + ".gz")
@@ -109,7 +122,7 @@ def main() -> None:
         subprocess.run(["zstd", "-q", "-3", str(plain), "-o", str(zst)], check=True)
     parquet = plain.with_suffix(".parquet")
     if not parquet.exists():
-        measure("to parquet", args.rows, python(TO_PARQUET, str(plain), str(parquet)))
+        measure("to parquet", rows, python(TO_PARQUET, str(plain), str(parquet)))
 
     db = WORK / "bench_inputs.duckdb"
     runs: dict[str, list[Measurement]] = {}
@@ -118,9 +131,8 @@ def main() -> None:
         runs.setdefault(found.name, []).append(found)
         print(f"  {found.name}: {found.seconds:.2f} s", flush=True)
 
-    rows = args.rows
-    for attempt in range(1, args.repeat + 1):
-        print(f"round {attempt} of {args.repeat}", flush=True)
+    for attempt in range(1, repeat + 1):
+        print(f"round {attempt} of {repeat}", flush=True)
         add(run_file("run plain CSV", rows, plain, db))
         add(run_file("run gzip CSV", rows, gz, db))
         add(run_stdin("run - (stdin) CSV", rows, plain, db))
@@ -138,7 +150,7 @@ def main() -> None:
     base = seconds["run plain CSV"]
     extra = {
         "rows": rows,
-        "repeat": args.repeat,
+        "repeat": repeat,
         "plain CSV bytes": plain.stat().st_size,
         "gzip bytes": gz.stat().st_size,
         "median seconds": {name: round(value, 3) for name, value in seconds.items()},
@@ -157,12 +169,7 @@ def main() -> None:
     if has_zstd:
         extra["zstd: extra time over the plain run (s)"] = round(seconds["run zstd CSV"] - base, 3)
         extra["zstd: decompression alone, zstd -dc (s)"] = round(seconds["zstd -dc > /dev/null"], 3)
-    report(
-        f"Inputs: {rows:,} rows, median of {args.repeat} interleaved rounds",
-        list(medians.values()),
-        extra,
-        RESULTS / "inputs.json",
-    )
+    return list(medians.values()), extra
 
 
 if __name__ == "__main__":
