@@ -250,10 +250,11 @@ class _SameContent(Exception):
 
 
 def _previous_run(
-    store: Store, quick: str, size: int, schema_id: str, digest: Callable[[], str]
+    store: Store, quick: str, size: int, schema_id: str, fmt: str, digest: Callable[[], str]
 ) -> int | None:
-    """The completed run of this content and schema, if any (``digest`` asked only if needed)."""
-    candidates = completed_candidates(store, quick, size, schema_id)
+    """The completed run of this content, schema and format, if any (``digest`` asked only if
+    needed)."""
+    candidates = completed_candidates(store, quick, size, schema_id, fmt)
     if not candidates:
         return None
     content = digest()
@@ -290,6 +291,7 @@ def _ingest(
             quick_fingerprint(path),
             path.stat().st_size,
             schema_id,
+            fmt,
             lambda: full_hash(path),
         )
         if previous is not None:
@@ -325,7 +327,7 @@ def _ingest(
             read = rows.reader.fingerprint()
             if not options.force:
                 previous = _previous_run(
-                    store, read.quick, read.size, schema_id, lambda: read.digest
+                    store, read.quick, read.size, schema_id, fmt, lambda: read.digest
                 )
                 if previous is not None:
                     raise _SameContent(previous)

@@ -86,6 +86,10 @@ def test_second_run_is_a_no_op_and_force_adds_a_run(tmp_path: Path, db: Path) ->
         other_context = ingest_file(
             store, path, Transaction, RunOptions(context={"allowed_currencies": "JPY"})
         )
+        # The same bytes read as another format are another ingestion (a wrong --format
+        # first, then the right one): not skipped.
+        as_ndjson = ingest_file(store, path, Transaction, RunOptions(fmt="ndjson"))
+        as_csv_again = ingest_file(store, path, Transaction, RunOptions(fmt="csv"))
     assert again.status == "skipped"
     assert again.run_id is None
     assert again.previous_run == first.run_id
@@ -100,10 +104,12 @@ def test_second_run_is_a_no_op_and_force_adds_a_run(tmp_path: Path, db: Path) ->
     assert forced.status == "completed" and forced.run_id == first.run_id + 1  # type: ignore[operator]
     # Another validation context is another schema fingerprint: not a duplicate.
     assert other_context.status == "completed"
+    assert (as_ndjson.status, as_ndjson.tally.invalid) == ("completed", 2_001)
+    assert (as_csv_again.status, as_csv_again.previous_run) == ("skipped", first.run_id)
     assert query(db, "SELECT count(*), count(DISTINCT content_hash) FROM ingestion_runs") == [
-        (3, 1)
+        (4, 1)
     ]
-    assert query(db, "SELECT count(*) FROM raw_data") == [(6_000,)]
+    assert query(db, "SELECT count(*) FROM raw_data") == [(8_001,)]
 
 
 def test_changed_content_is_ingested(tmp_path: Path, db: Path) -> None:

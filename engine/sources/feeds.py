@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from engine.errors import SourceError
 from engine.sources import SNIFF_BYTES, TEXT_FORMATS, Source, detect_format, open_source
 from engine.sources.columnar import arrow_chunks, parquet_chunks
 from engine.sources.compression import (
@@ -74,14 +76,23 @@ class Feed:
         )
 
 
+def file_name(name: str) -> str:
+    """The part of an input's name that carries its extensions: a URL's path, without its
+    host, query or fragment (``https://host/t.csv.gz?sig=...`` -> ``/t.csv.gz``)."""
+    return urlsplit(name).path if "://" in name else name
+
+
 def prepare(source: Input, options: ReadOptions) -> Feed:
     """Detect ``source``'s compression and format (reading only its first bytes)."""
-    codec = codec_of(source.name, source.head(MAGIC_BYTES))
-    named = source.name
+    named = file_name(source.name)
+    codec = codec_of(named, source.head(MAGIC_BYTES))
     if codec is not None:
         source = decompressing(source, codec)
         named = without_codec_suffix(named)
     head = source.head(SNIFF_BYTES) if options.fmt is None else None
-    fmt = detect_format(named, options.fmt, head)
+    try:
+        fmt = detect_format(named, options.fmt, head)
+    except SourceError as exc:  # about the input as the user named it
+        raise exc.named(source.name) from None
     precheck = source.path if codec is None and fmt in TEXT_FORMATS else None
     return Feed(source, fmt, codec, precheck)

@@ -102,7 +102,8 @@ class FrameEncoder:
         for name, dtype in frame.schema.items():
             if name not in self.read or _json_native(dtype):
                 continue
-            if self.lax.get(name) != FAMILIES.get(type(dtype)):
+            family = FAMILIES.get(type(dtype))  # lists, structs, durations, bytes: never native
+            if family is None or self.lax.get(name) != family:
                 found.append(name)
         return found
 

@@ -61,6 +61,8 @@ def row_json(row: Any) -> tuple[str, bool]:
 
 
 def _python_token(value: Any) -> str:
+    if isinstance(value, pl.Series):  # an element of a list column: its values, in full
+        value = value.to_list()
     return "null" if value is None else dumps(jsonable(value))
 
 

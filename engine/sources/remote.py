@@ -63,9 +63,12 @@ def open_remote(url: str, settings: RemoteSettings) -> Input:
 
 
 def _get(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
-    request = urllib.request.Request(
-        url, headers={"User-Agent": "ingest-engine", **(headers or {})}
-    )
+    try:
+        request = urllib.request.Request(
+            url, headers={"User-Agent": "ingest-engine", **(headers or {})}
+        )
+    except ValueError as exc:  # a URL urllib cannot even parse ("http://[::1")
+        raise SourceError(url, f"is not a valid URL ({exc})") from exc
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
@@ -91,25 +94,35 @@ def open_http(url: str, settings: RemoteSettings) -> Input:
         def random_access() -> Any:
             return HttpRangeFile(url, size, settings.http_timeout_s)
 
-    return Input(_HttpBody(response, url), url, size=size, random_access=random_access)
+    return Input(_HttpBody(response, url, size), url, size=size, random_access=random_access)
 
 
 class _HttpBody:
     """A response body read as it arrives; a broken connection is a one-line SourceError."""
 
-    def __init__(self, response: Any, url: str) -> None:
+    def __init__(self, response: Any, url: str, size: int | None = None) -> None:
         self.response = response
         self.url = url
+        self.size = size  # the Content-Length the server announced, if any
         self.read_so_far = 0
 
     def read(self, n: int) -> bytes:
         try:
             data: bytes = self.response.read(n)
+        except http.client.IncompleteRead as exc:
+            got = self.read_so_far + len(exc.partial)
+            raise SourceError(self.url, f"the connection broke after {got:,} bytes") from exc
         except (OSError, http.client.HTTPException) as exc:
             raise SourceError(
                 self.url, f"the connection broke after {self.read_so_far:,} bytes ({exc})"
             ) from exc
         self.read_so_far += len(data)
+        if not data and n and self.size is not None and self.read_so_far < self.size:
+            # With a Content-Length, a body cut short just ends early: never a whole input.
+            raise SourceError(
+                self.url,
+                f"the connection broke after {self.read_so_far:,} of {self.size:,} bytes",
+            )
         return data
 
     def close(self) -> None:

@@ -185,12 +185,14 @@ def mark_interrupted(store: Store, *, cause: str | None = None) -> int:
 
 
 def completed_candidates(
-    store: Store, quick_hash: str, file_size: int, fingerprint: str
+    store: Store, quick_hash: str, file_size: int, fingerprint: str, fmt: str
 ) -> list[tuple[int, str | None]]:
-    """Completed runs that may be of the same content and schema (confirm with the full hash)."""
+    """Completed runs that may be of the same content and schema, read the same way (confirm
+    with the full hash): the same bytes read as CSV and as JSON records are two ingestions;
+    Parquet, Arrow and rows in memory are their rows as NDJSON text, so one content."""
     rows = store.rows(
         f"SELECT run_id, content_hash FROM {RUNS} WHERE status = 'completed' AND quick_hash = ? "
-        "AND file_size = ? AND schema_fingerprint = ? ORDER BY run_id",
-        [quick_hash, file_size, fingerprint],
+        "AND file_size = ? AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY run_id",
+        [quick_hash, file_size, fingerprint, fmt == "csv"],
     )
     return [(int(r[0]), r[1]) for r in rows]

@@ -7,7 +7,7 @@ Plain decimal strings are handled vectorized; exponents, underscores and non-ASC
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import polars as pl
@@ -91,17 +91,57 @@ def _digit_counts(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
     return compute
 
 
-def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
+def _decimal(bound: Any) -> Decimal:
+    """A bound as pydantic-core compares a Decimal with it: a float by its repr (``0.1``)."""
+    return Decimal(repr(bound)) if isinstance(bound, float) else Decimal(bound)
+
+
+def _representable(value: Decimal) -> bool:
+    _, digits, exponent = value.as_tuple()
+    return isinstance(exponent, int) and -exponent <= 38 and len(digits) + max(exponent, 0) <= 38
+
+
+def _literal(bound: Any) -> pl.Expr:
+    """A bound as a DECIMAL literal; one beyond DECIMAL(38, s) cannot be compared in Polars."""
+    value = _decimal(bound)
+    if not _representable(value):
+        raise Unsupported(
+            f"a Decimal bound {bound!r} of more than 38 digits",
+            "a bound of at most 38 digits, or float",
+        )
+    return pl.lit(value)
+
+
+def _on_grid(bound: Any, key: str, scale: int) -> tuple[str, Decimal]:
+    """A bound as pydantic-core compares with it, moved
+    onto the column's grid of ``scale`` places where it is not on it: the values that pass
+    (which have at most ``scale`` places) are the same. ``ge 0.105`` on two places is
+    ``ge 0.11``; ``lt`` of a bound off the grid is ``le`` its floor."""
+    value = _decimal(bound)
+    step = Decimal(1).scaleb(-scale)
+    with localcontext(prec=200):
+        up, down = value.quantize(step, ROUND_CEILING), value.quantize(step, ROUND_FLOOR)
+    if up == value:
+        return key, value
+    return {"ge": ("ge", up), "gt": ("ge", up), "le": ("le", down), "lt": ("le", down)}[key]
+
+
+def _shown(bound: Any) -> Any:
+    """A bound as Pydantic's message shows it: a Decimal as written (``0.50``, ``-1E+6``)."""
+    return str(_decimal(bound)) if isinstance(bound, Decimal | float) else bound
+
+
+def _bounds(number: pl.Expr, schema: Mapping[str, Any], scale: int) -> list[Rule]:
     """multiple_of, le, lt, ge, gt after the digit checks, in exact decimal arithmetic."""
     rules: list[Rule] = []
     multiple_of = schema.get("multiple_of")
     if multiple_of is not None:
-        fails = (number % pl.lit(Decimal(multiple_of))) != 0
+        fails = (number % _literal(multiple_of)) != 0
         rules.append(
             Rule(
                 "multiple_of",
                 fails,
-                message("multiple_of", {"multiple_of": multiple_of}),
+                message("multiple_of", {"multiple_of": _shown(multiple_of)}),
                 describe=f"multiple of {multiple_of}",
             )
         )
@@ -114,15 +154,21 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any]) -> list[Rule]:
         bound = schema.get(key)
         if bound is None:
             continue
-        limit = pl.lit(Decimal(bound))
+        compare, at = _on_grid(bound, key, scale)
+        limit = _literal(at)
         ok = {
             "le": number <= limit,
             "lt": number < limit,
             "ge": number >= limit,
             "gt": number > limit,
-        }[key]
+        }[compare]
         rules.append(
-            Rule(error_type, ~ok, message(error_type, {key: bound}), describe=f"{key} {bound}")
+            Rule(
+                error_type,
+                ~ok,
+                message(error_type, {key: _shown(bound)}),
+                describe=f"{key} {bound}",
+            )
         )
     return rules
 
@@ -219,7 +265,7 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         pl.when(pl.col(is_plain.name)).then(t.str.strip_chars_start("+").cast(dtype, strict=False)),
     )
     number = pl.col(parsed.name)
-    rules.extend(_bounds(number, schema))
+    rules.extend(_bounds(number, schema, dtype.scale or 0))
     # A plain decimal too wide for the column (beyond 38 digits, or more places than it
     # keeps) is Pydantic's to decide, and then a storage error: never a silent null.
     too_wide = pl.col(is_plain.name).fill_null(False) & number.is_null()

@@ -114,6 +114,9 @@ def refuse_unread(schema: str, field: str | None, node: Node) -> None:
         )
 
 
+BOUND_KEYS = ("gt", "ge", "lt", "le", "multiple_of", "max_digits", "decimal_places")
+
+
 def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) -> Parsed:
     parser = LEAVES[node.type]
     view = walker.config.leaf_view()
@@ -131,6 +134,18 @@ def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) 
     except Unsupported as exc:
         raise SchemaError(
             walker.name, f"cannot compile {exc.problem}", field=field, hint=f"use {exc.instead}"
+        ) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a bound Polars cannot hold (also Rust panics, BaseException)
+        bounds = {k: node.raw[k] for k in BOUND_KEYS if k in node.raw}
+        raise SchemaError(
+            walker.name,
+            f"cannot compile a {node.type!r} with {bounds or node.raw} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
+            field=field,
+            hint="use bounds a column of the field's type can hold (at most 38 digits, years "
+            "1-9999), or validate this model with Pydantic directly",
         ) from exc
     unread = walker.config.unread_for(node.type, view)
     if unread:

@@ -38,6 +38,7 @@ class Served:
     paused_path: str | None = None  # this path's body stops after PAUSE_AFTER bytes...
     resumed_in_time: bool | None = None  # ...until ``pause`` is set (by the reader)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    cut: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before hanging up
 
 
 def handler(served: Served) -> type[BaseHTTPRequestHandler]:
@@ -65,6 +66,11 @@ def handler(served: Served) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(stop - start))
             self.end_headers()
             part = body[start:stop]
+            if self.path in served.cut:  # the announced length, then the connection drops
+                self.wfile.write(part[: served.cut[self.path]])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if self.path == served.paused_path:
                 self.wfile.write(part[:PAUSE_AFTER])
                 self.wfile.flush()
@@ -132,6 +138,10 @@ def test_compressed_and_parquet_over_http(
     served.files["/data/tx.parquet"] = (tmp_path / "tx.parquet").read_bytes()
     first = engine.ingest(f"{base}/tx.csv.gz", db=db, schema=Transaction)
     assert (first.status, first.format, first.tally.rows) == ("completed", "csv", 20_000)
+    # A signed URL: the extensions are read from its path, not from its query.
+    served.files["/tx.csv.gz?sig=a.b&exp=1"] = served.files["/tx.csv.gz"]
+    again = engine.ingest(f"{base}/tx.csv.gz?sig=a.b&exp=1", db=db, schema=Transaction)
+    assert (again.status, again.format) == ("skipped", "csv")  # the same content
     parquet = engine.ingest(f"{base}/data/tx.parquet", db=db, schema=Transaction)
     assert (parquet.status, parquet.format, parquet.tally.rows) == ("completed", "parquet", 20_000)
     assert (parquet.tally.valid, parquet.tally.invalid) == (first.tally.valid, first.tally.invalid)
@@ -152,6 +162,20 @@ def test_http_failures_are_one_line(http: tuple[str, Served], tmp_path: Path, db
     with pytest.raises(SourceError) as raised:
         engine.ingest(closed, db=db, schema=Transaction)
     assert str(raised.value) == f"{closed}: cannot be reached ([Errno 111] Connection refused)"
+    # A body shorter than its Content-Length: the run fails, nothing of it is stored.
+    served.files["/cut.csv"] = (ROOT / "data" / "transactions_sample.csv").read_bytes()
+    served.cut["/cut.csv"] = 500
+    size = len(served.files["/cut.csv"])
+    with pytest.raises(SourceError) as raised:
+        engine.ingest(f"{base}/cut.csv", db=db, schema=Transaction)
+    assert str(raised.value) == (
+        f"{base}/cut.csv: the connection broke after 500 of {size:,} bytes"
+    )
+    assert query(db, "SELECT count(*) FROM raw_data") == [(0,)]
+    assert query(db, "SELECT count(*) FROM ingestion_runs WHERE status = 'completed'") == [(0,)]
+    with pytest.raises(SourceError) as raised:
+        engine.ingest("http://[::1", db=db, schema=Transaction)
+    assert str(raised.value) == "http://[::1: is not a valid URL (Invalid IPv6 URL)"
     served.ranges = False
     pl.DataFrame({"external_id": ["a"]}).write_parquet(tmp_path / "p.parquet")
     served.files["/p.parquet"] = (tmp_path / "p.parquet").read_bytes()
