@@ -7,6 +7,8 @@ multi-gigabyte array is read block by block.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,7 +160,7 @@ class JsonSource:
             # Replace the opening bracket by a space: offsets and line numbers stay right.
             at = len(block) - len(head)
             return block[:at] + b" " + block[at + 1 :]
-        if head[:1] == b"[":
+        if head[:1] == b"[" and not _one_value(head):
             raise SourceError(
                 self.name,
                 "looks like a JSON array, not NDJSON (one object per line)",
@@ -201,3 +203,20 @@ class JsonSource:
         positions = records.starts + lead.astype(np.int64)
         lines = (np.searchsorted(newlines, positions) + records.lines[0]).astype(np.int64)
         return body.str.strip_chars().alias(RAW), lines
+
+
+NON_SPACE = re.compile(rb"\S")
+
+
+def _one_value(head: bytes) -> bool:
+    """Whether the first line is a whole JSON value by itself with more lines after it: an
+    NDJSON record (an array is then an invalid row, ``model_type``), not a JSON array spread
+    over lines, nor a file holding one array."""
+    ends = [at for at in (head.find(b"\n"), head.find(b"\r")) if at >= 0]
+    if not ends or NON_SPACE.search(head, min(ends) + 1) is None:
+        return False
+    try:
+        json.loads(head[: min(ends)])
+    except (ValueError, RecursionError):
+        return False
+    return True

@@ -8,6 +8,7 @@ accepts that its column cannot hold (an int or decimal too large, a datetime out
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -186,9 +187,8 @@ def compare_run(
         ]
     if stored.exit_code != 0 or not stored.run:
         shown_exit = f"{stored.exit_code}: {stored.output.strip()[-500:]}"
-        return [
-            Divergence(fmt, None, "exit", "", "exit code 0", shown_exit, f"exit {stored.exit_code}")
-        ]
+        signature = f"exit {stored.exit_code}: {_exit_reason(stored.output)}"
+        return [Divergence(fmt, None, "exit", "", "exit code 0", shown_exit, signature)]
     out = invariants(fmt, records, stored)
     rows = _rows(fmt, model, records, verdicts, stored)
     by_trap = {n: v.trap for n, v in enumerate(verdicts, start=1) if v.trap}
@@ -271,3 +271,14 @@ def _rows(
                     )
                 )
     return out
+
+
+def _exit_reason(output: str) -> str:
+    """A failed run's one line, without what varies from case to case (the input's path or
+    the schema's name, quoted names, the hint): so that one known reason does not hide
+    another."""
+    lines = output.strip().splitlines()
+    line = lines[-1].removeprefix("error: ") if lines else ""
+    reason = line.split(": ", 1)[1] if ": " in line else line
+    reason = re.sub(r"\(.*$", "", reason)
+    return re.sub(r"'[^']*'", "'…'", reason).strip()[:80]

@@ -345,3 +345,34 @@ def test_an_enums_own_missing_hook_and_text_defaults_of_temporal_fields(
             ],
         )
     ]
+
+
+def test_an_ndjson_file_whose_first_record_is_an_array(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path, model: Path
+) -> None:
+    """Found by the 30-minute fuzz run: a first line holding a whole JSON array is a record
+    (not an object: model_type), not a JSON array file; one that opens an array spread over
+    lines still is, and is refused with the format to use."""
+    data = ndjson(write, "[1, 2]", '{"amount": 3}')
+    assert ingest(run_cli, db, model, data) == [
+        (
+            1,
+            "invalid",
+            [
+                (
+                    "model_type",
+                    [],
+                    "Input should be a valid dictionary or instance of Payment",
+                    "[1, 2]",
+                )
+            ],
+        ),
+        (2, "valid", (3, "", None, None, 0.0)),
+    ]
+    spread = write("spread.ndjson", '[{"amount": 1},\n{"amount": 2}]\n')
+    result = run_cli("run", str(spread), "--db", str(db), "--schema", f"{model}:Payment")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {spread}, line 1: looks like a JSON array, not NDJSON (one object per line) "
+        "(use --format json)\n"
+    )
