@@ -121,11 +121,13 @@ def _leaf(walker: Walker, field: str, node: Node, value: Value, guard: pl.Expr) 
     parser = LEAVES[node.type]
     view = walker.config.leaf_view()
     shape = walker.column_shape.get(field)
-    original = node.raw
+    original, walked = node.raw, node
     if shape and node.type == "decimal":
         # The column's shape from constraints Pydantic applies later (for the column only:
-        # the checks themselves stay Pydantic's, in its order).
+        # the checks themselves stay Pydantic's, in its order). Reads of the shaped view
+        # count as reads of the node itself (the ledger checks the node).
         node = Node({**node.raw, **shape})
+        node.read = walked.read
     try:
         if node.get("strict", view.get("strict", False)):
             parsed = strict_parse(node.type, parser, value, node, view)
