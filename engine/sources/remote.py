@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from engine.errors import SourceError
 from engine.sources.inputs import Input
@@ -49,6 +49,18 @@ class RemoteSettings:
         )
 
 
+def shown(url: str) -> str:
+    """A URL as messages and lineage name it: without a password in it (``user:***@host``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def is_remote(location: str) -> bool:
     return location.lower().startswith(SCHEMES)
 
@@ -68,18 +80,18 @@ def _get(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> 
             url, headers={"User-Agent": "ingest-engine", **(headers or {})}
         )
     except ValueError as exc:  # a URL urllib cannot even parse ("http://[::1")
-        raise SourceError(url, f"is not a valid URL ({exc})") from exc
+        raise SourceError(shown(url), f"is not a valid URL ({exc})") from exc
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise SourceError(url, f"the server answered HTTP {exc.code} {exc.reason}") from exc
+        raise SourceError(shown(url), f"the server answered HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise SourceError(url, f"cannot be reached ({exc.reason})") from exc
+        raise SourceError(shown(url), f"cannot be reached ({exc.reason})") from exc
     except TimeoutError as exc:
-        raise SourceError(url, f"no answer within {timeout:g} s") from exc
+        raise SourceError(shown(url), f"no answer within {timeout:g} s") from exc
     except (OSError, http.client.HTTPException) as exc:
-        raise SourceError(url, f"cannot be read ({exc})") from exc
+        raise SourceError(shown(url), f"cannot be read ({exc})") from exc
 
 
 def open_http(url: str, settings: RemoteSettings) -> Input:
@@ -94,7 +106,7 @@ def open_http(url: str, settings: RemoteSettings) -> Input:
         def random_access() -> Any:
             return HttpRangeFile(url, size, settings.http_timeout_s)
 
-    return Input(_HttpBody(response, url, size), url, size=size, random_access=random_access)
+    return Input(_HttpBody(response, url, size), shown(url), size=size, random_access=random_access)
 
 
 class _HttpBody:
@@ -111,16 +123,16 @@ class _HttpBody:
             data: bytes = self.response.read(n)
         except http.client.IncompleteRead as exc:
             got = self.read_so_far + len(exc.partial)
-            raise SourceError(self.url, f"the connection broke after {got:,} bytes") from exc
+            raise SourceError(shown(self.url), f"the connection broke after {got:,} bytes") from exc
         except (OSError, http.client.HTTPException) as exc:
             raise SourceError(
-                self.url, f"the connection broke after {self.read_so_far:,} bytes ({exc})"
+                shown(self.url), f"the connection broke after {self.read_so_far:,} bytes ({exc})"
             ) from exc
         self.read_so_far += len(data)
         if not data and n and self.size is not None and self.read_so_far < self.size:
             # With a Content-Length, a body cut short just ends early: never a whole input.
             raise SourceError(
-                self.url,
+                shown(self.url),
                 f"the connection broke after {self.read_so_far:,} of {self.size:,} bytes",
             )
         return data
@@ -176,15 +188,16 @@ class HttpRangeFile(io.RawIOBase):
         with response:
             if response.status != 206:
                 raise SourceError(
-                    self.url, "the server does not answer ranged requests, which Parquet needs"
+                    shown(self.url),
+                    "the server does not answer ranged requests, which Parquet needs",
                 )
             try:
                 data = response.read()
             except (OSError, http.client.HTTPException) as exc:
-                raise SourceError(self.url, f"the connection broke ({exc})") from exc
+                raise SourceError(shown(self.url), f"the connection broke ({exc})") from exc
         if len(data) != stop - start:
             raise SourceError(
-                self.url, f"asked for bytes {start}-{stop - 1}, got {len(data):,} bytes"
+                shown(self.url), f"asked for bytes {start}-{stop - 1}, got {len(data):,} bytes"
             )
         self._cache_start, self._cache = start, data
 
@@ -216,21 +229,23 @@ def open_s3(url: str, settings: RemoteSettings) -> Input:
     parts = urlsplit(url)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     if not bucket or not key:
-        raise SourceError(url, "an S3 URL names a bucket and a key: s3://bucket/path/to/file")
+        raise SourceError(
+            shown(url), "an S3 URL names a bucket and a key: s3://bucket/path/to/file"
+        )
     path = f"{bucket}/{key}"
     filesystem = _s3_filesystem(settings)
     try:
         info = filesystem.get_file_info(path)
     except OSError as exc:
-        raise SourceError(url, f"cannot be read ({_s3_reason(exc)})") from exc
+        raise SourceError(shown(url), f"cannot be read ({_s3_reason(exc)})") from exc
     if info.type == fs.FileType.NotFound:
-        raise SourceError(url, "no such object")
+        raise SourceError(shown(url), "no such object")
     if info.type == fs.FileType.Directory:
-        raise SourceError(url, "is a prefix (a directory), not an object")
+        raise SourceError(shown(url), "is a prefix (a directory), not an object")
     try:
         stream = filesystem.open_input_stream(path, compression=None)  # not by extension
     except OSError as exc:
-        raise SourceError(url, f"cannot be read ({_s3_reason(exc)})") from exc
+        raise SourceError(shown(url), f"cannot be read ({_s3_reason(exc)})") from exc
     return Input(
         _S3Body(stream, url),
         url,
@@ -248,7 +263,7 @@ class _S3Body:
         try:
             return bytes(self.stream.read(n))
         except OSError as exc:
-            raise SourceError(self.url, f"reading failed ({_s3_reason(exc)})") from exc
+            raise SourceError(shown(self.url), f"reading failed ({_s3_reason(exc)})") from exc
 
     def close(self) -> None:
         self.stream.close()

@@ -161,9 +161,16 @@ class _Compiler:
         if model.get("custom_init"):
             raise self.error(
                 "a custom __init__ is not supported: model_validate runs it on every row",
-                hint="use a model_validator(mode='before') instead",
+                hint="use a model_validator(mode='after') or field validators instead",
             )
         fields_node = Node(self.resolve(model["schema"]))
+        if fields_node.type in ("function-before", "function-wrap", "function-plain"):
+            mode = fields_node.type.removeprefix("function-")
+            raise self.error(
+                f"a model_validator(mode='{mode}') is not supported: it sees each row before "
+                "its fields are parsed, which no vectorized rule can",
+                hint="use a model_validator(mode='after'), or field validators, instead",
+            )
         if fields_node.type != "model-fields":
             raise self.error(f"unsupported model body {fields_node.type!r}")
         for key in ("extras_schema", "extras_keys_schema"):

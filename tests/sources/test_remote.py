@@ -173,6 +173,13 @@ def test_http_failures_are_one_line(http: tuple[str, Served], tmp_path: Path, db
     )
     assert query(db, "SELECT count(*) FROM raw_data") == [(0,)]
     assert query(db, "SELECT count(*) FROM ingestion_runs WHERE status = 'completed'") == [(0,)]
+    # A password in the URL is never shown (nor stored as the run's source).
+    with pytest.raises(SourceError) as raised:
+        engine.ingest(
+            f"http://user:secret@{base.removeprefix('http://')}/x.csv", db=db, schema=Transaction
+        )
+    assert str(raised.value).startswith("http://user:***@127.0.0.1:")
+    assert "secret" not in str(raised.value)
     with pytest.raises(SourceError) as raised:
         engine.ingest("http://[::1", db=db, schema=Transaction)
     assert str(raised.value) == "http://[::1: is not a valid URL (Invalid IPv6 URL)"

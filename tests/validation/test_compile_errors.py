@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel, Field, PastDatetime
+from pydantic import BaseModel, Field, PastDatetime, model_validator
 
 from engine.errors import SchemaError
 from engine.validation.compiler import compile_schema
+from tests.wording import assert_wraps
 
 
 class Inner(BaseModel):
@@ -112,4 +113,50 @@ def test_keys_the_engine_cannot_read_are_refused() -> None:
         "schema Pattern, field 'value': the input key '^v.*$' is shaped like a column pattern "
         "(^...$), which Polars would read as a regular expression (rename the field, or give "
         "it a validation_alias)"
+    )
+
+
+class BeforeModel(BaseModel):
+    x: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def pre(cls, data: object) -> object:
+        return data
+
+
+class HugeBound(BaseModel):
+    n: int = Field(le=10**40)
+
+
+class TinyDecimalBound(BaseModel):
+    d: Decimal = Field(decimal_places=2, multiple_of=Decimal("1e-50"))  # type: ignore[call-overload]
+
+
+def test_refusals_say_what_to_use_instead() -> None:
+    """A before model validator, and bounds no column of the field's type can hold: one line
+    with the field, the construct and what to use instead (they crashed the run once)."""
+    cases: dict[type[BaseModel], str] = {
+        BeforeModel: (
+            "schema BeforeModel: a model_validator(mode='before') is not supported: it sees "
+            "each row before its fields are parsed, which no vectorized rule can (use a "
+            "model_validator(mode='after'), or field validators, instead)"
+        ),
+        TinyDecimalBound: (
+            "schema TinyDecimalBound, field 'd': cannot compile a Decimal bound "
+            "Decimal('1E-50') of more than 38 digits (use a bound of at most 38 digits, or float)"
+        ),
+    }
+    for model, message in cases.items():
+        with pytest.raises(SchemaError) as raised:
+            compile_schema(model, typed=False)
+        assert str(raised.value) == message
+    with pytest.raises(SchemaError) as raised:  # Polars words its own refusal: not pinned
+        compile_schema(HugeBound, typed=False)
+    assert_wraps(
+        str(raised.value),
+        "schema HugeBound, field 'n': cannot compile a 'int' with "
+        "{'le': 10000000000000000000000000000000000000000} (",
+        ") (use bounds a column of the field's type can hold (at most 38 digits, years "
+        "1-9999), or validate this model with Pydantic directly)",
     )
