@@ -73,6 +73,10 @@ def ingest(
     does nothing but this run, so its other threads yield to the one storing rows.
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
+    if context is not None and not isinstance(context, Mapping):
+        raise ConfigError(
+            f"context must be a mapping of names to values (a dict), not a {type(context).__name__}"
+        )
     options = RunOptions(
         fmt=format,
         force=force,
@@ -83,18 +87,22 @@ def ingest(
         dialect=CsvDialect(delimiter, quote_char, encoding),
         gate=_gate(max_invalid, max_invalid_rate),
     )
+    located = isinstance(source, str | os.PathLike)
+    streamed = not located and hasattr(source, "read")
+    if not (located or streamed) and (
+        isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source))
+    ):
+        raise ConfigError(
+            f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
+            "object, a DataFrame, an Arrow table or an iterable of dicts"
+        )
     with _target(db) as store:
-        if isinstance(source, str | os.PathLike):
+        if located:
             with _open(source, name, remote or RemoteSettings()) as opened:
                 return ingest_file(store, opened, model, options, progress)
-        if hasattr(source, "read"):
+        if streamed:
             label = name or str(getattr(source, "name", "stream"))
             return ingest_file(store, open_stream(source, label), model, options, progress)
-        if isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source)):
-            raise ConfigError(
-                f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
-                "object, a DataFrame, an Arrow table or an iterable of dicts"
-            )
         kind = "frame" if is_frame(source) else "rows"
         return ingest_rows(
             store, source, model, options, progress, name=name or f"python:{kind}", fmt=kind
