@@ -105,11 +105,6 @@ class BatchValidator:
         self._codes: dict[RuleText, int] = {}
         self.error_list = self._errors()
         self.rules = tuple(self._codes)
-        firsts, parts = self.error_list
-        used = {ROW, RAW, MALFORMED}
-        for expr in [*firsts, *(e for part in parts for e in _part_exprs(part))]:
-            used.update(expr.meta.root_names())
-        self.error_inputs = used
 
     # -- expressions, built once -------------------------------------------------------
 
@@ -357,14 +352,17 @@ class BatchValidator:
             extra.append(pl.lit(unstorable).alias(default_unstorable_column(name)))
         return frame.with_columns(extra)
 
-    def _violations(self, invalid: pl.DataFrame) -> pl.DataFrame:
-        """The invalid rows' violations, in row order (and, within a row, in the order
-        Pydantic reports them: ``SEQ``). Each kind of error is built only on the rows that
-        have it, then the pieces are put in order: no group-by, no join."""
+    def _violations(self, evaluated: pl.DataFrame) -> pl.DataFrame:
+        """The violations of the invalid rows of ``evaluated`` (those Pydantic does not
+        decide), in row order (and, within a row, in the order Pydantic reports them:
+        ``SEQ``). Each kind of error is built only on the rows that have it, read from the
+        evaluated batch itself (no copy of the invalid rows first), then the pieces are put
+        in order: no group-by, no join."""
         firsts, parts = self.error_list
-        marked = invalid.with_columns(firsts) if firsts else invalid
+        marked = evaluated.with_columns(firsts) if firsts else evaluated
+        ours = ~pl.col(PYTHON)
         masks = marked.select(
-            [part.rows.fill_null(False).alias(str(i)) for i, part in enumerate(parts)]
+            [(part.rows.fill_null(False) & ours).alias(str(i)) for i, part in enumerate(parts)]
         )
         pieces: list[pl.DataFrame] = []
         for i, part in enumerate(parts):
@@ -392,7 +390,7 @@ class BatchValidator:
         position = pl.col("__key") // len(parts)
         index = pl.int_range(pl.len(), dtype=pl.Int32)
         start = pl.when(position != position.shift(1, fill_value=-1)).then(index).forward_fill()
-        rows = invalid.get_column(ROW)
+        rows = evaluated.get_column(ROW)
         frame = frame.with_columns(
             rows.gather(frame.get_column("__key") // len(parts)).alias(ROW),
             (index - start).alias(SEQ),
@@ -413,10 +411,8 @@ class BatchValidator:
             .filter(pl.col(VALID))
             .drop(VALID)
         )
-        wanted = [c for c in evaluated.columns if c in self.error_inputs or c in (VALID, PYTHON)]
-        invalid = evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
-        violations = self._violations(invalid)
-        invalid_rows = invalid.height
+        violations = self._violations(evaluated)
+        invalid_rows = evaluated.select((~pl.col(VALID) & ~pl.col(PYTHON)).sum()).item()
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
@@ -444,9 +440,3 @@ def _message(text: str | pl.Expr) -> tuple[str | None, pl.Expr | None]:
         if isinstance(value, str):
             return value, None
     return None, text
-
-
-def _part_exprs(part: ErrorPart) -> list[pl.Expr]:
-    exprs = [part.rows, part.input]
-    exprs += [e for e in (part.code, part.msg) if e is not None]
-    return exprs + list(part.given or ())
