@@ -364,7 +364,8 @@ class BatchValidator:
         masks = marked.select(
             [(part.rows.fill_null(False) & ours).alias(str(i)) for i, part in enumerate(parts)]
         )
-        pieces: list[pl.DataFrame] = []
+        plans: list[pl.LazyFrame] = []
+        n = len(parts)
         for i, part in enumerate(parts):
             mask = masks.get_column(str(i))
             if not mask.any():
@@ -377,11 +378,12 @@ class BatchValidator:
                 columns.append(part.msg.alias(MSG))
             if part.given is not None:
                 columns += [part.given[0].alias(TYPE), part.given[1].alias(LOC)]
-            # Lazy, so that only the columns the part reads are filtered.
-            piece = marked.lazy().filter(mask).select(columns).collect(engine="in-memory")
             # The sort key: row position first, then the part's place in Pydantic's order.
-            key = mask.arg_true().cast(pl.Int64) * len(parts) + i
-            pieces.append(piece.with_columns(key.alias("__key")))
+            key = (mask.arg_true().cast(pl.Int64) * n + i).alias("__key")
+            # Lazy, so that only the columns the part reads are filtered.
+            plans.append(marked.lazy().filter(mask).select(columns).with_columns(key))
+        # All parts in one call: planned and run together.
+        pieces = pl.collect_all(plans, engine="in-memory")
         if not pieces:
             return empty_violations()
         frame = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
