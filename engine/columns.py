@@ -52,6 +52,12 @@ def helper_column(field: str, purpose: str) -> str:
     return f"__h:{field}:{purpose}"
 
 
+def helper_mask_column(level: int, index: int) -> str:
+    """The rows a level's sparse helpers are computed on (``index``: one per distinct mask);
+    dropped once the level's helpers are added."""
+    return f"__mask:{level}#{index}"
+
+
 def validator_input_column(field: str, validator: str) -> str:
     """The value a vectorized twin receives: what the field's value was before it."""
     return f"__in:{field}:{validator}"

@@ -91,6 +91,29 @@ def _digit_counts(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
     return compute
 
 
+def _within_limits(
+    text: pl.Expr, plain: pl.Expr, max_digits: int | None, places: int | None
+) -> pl.Expr:
+    """Plain decimal texts whose lengths alone show that no digit limit can fail, so their
+    counts need not be computed (the counts are null there, and null rules never fail).
+
+    With ``W`` the characters before the point (at least 1) and ``F`` those after it,
+    pydantic-core's counts are at most: digits ``W + F``, decimals ``F``, whole digits
+    ``W`` (``_digit_counts``). Null where the text is (absent): counted as before."""
+    point = text.str.find(".", literal=True)
+    length = text.str.len_bytes()
+    whole = pl.max_horizontal(pl.coalesce(point, length), pl.lit(1))
+    fraction = pl.when(point.is_null()).then(0).otherwise(length - point - 1)
+    ok = plain
+    if places is not None:
+        ok = ok & (fraction <= places)
+    if max_digits is not None:
+        ok = ok & (whole + fraction <= max_digits)
+        if places is not None:
+            ok = ok & (whole <= max_digits - places)
+    return ok.fill_null(False)
+
+
 def _decimal(bound: Any) -> Decimal:
     """A bound as pydantic-core compares a Decimal with it: a float by its repr (``0.1``)."""
     return Decimal(repr(bound)) if isinstance(bound, float) else Decimal(bound)
@@ -224,13 +247,14 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         rules.append(
             Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
         )
-    counts = Helper.staged(value.helper("dec_digits"), _digit_counts(t), t)
+    max_digits = schema.get("max_digits")
+    places = schema.get("decimal_places")
+    within = _within_limits(t, pl.col(forms[0].name), max_digits, places)
+    counts = Helper.staged(value.helper("dec_digits"), _digit_counts(t), t, ~within)
     count = pl.col(counts.name).struct.field
     digits, decimals, n_digits, n_decimals = (
         count(f) for f in ("digits", "decimals", "n_digits", "n_decimals")
     )
-    max_digits = schema.get("max_digits")
-    places = schema.get("decimal_places")
     if max_digits is not None:
         rules.append(
             Rule(

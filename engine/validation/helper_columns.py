@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-from polars._typing import PolarsDataType
 
+from engine.columns import helper_mask_column
 from engine.validation.rules import FieldProgram, Helper
 
 
@@ -46,60 +46,69 @@ class HelperColumns:
 
     def add(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Intermediate columns, level by level (see ``_schedule``); sparse ones only on the
-        rows that need them."""
-        masks: dict[int, pl.Series] = {}
-        for helpers in self.schedule:
+        rows that need them. Each level is one query for its expression helpers and the
+        row masks of its sparse ones, then one step adding what its sparse ones computed."""
+        for level, helpers in enumerate(self.schedule):
             dense = [
                 h.expr.alias(h.name)
                 for h in helpers
                 if h.rows is None and isinstance(h.expr, pl.Expr)
             ]
-            if dense:
-                frame = frame.with_columns(dense)
-            for helper in helpers:
-                if helper.rows is not None or not isinstance(helper.expr, pl.Expr):
-                    frame = frame.with_columns(self._sparse(frame, helper, masks))
+            staged = [h for h in helpers if h.rows is not None or not isinstance(h.expr, pl.Expr)]
+            masks: dict[int, pl.Expr] = {}  # one column per distinct mask expression
+            for helper in staged:
+                if helper.rows is not None and id(helper.rows) not in masks:
+                    name = helper_mask_column(level, len(masks))
+                    masks[id(helper.rows)] = helper.rows.fill_null(False).alias(name)
+            if dense or masks:
+                frame = frame.with_columns([*dense, *masks.values()])
+            if not staged:
+                continue
+            names = {key: mask.meta.output_name() for key, mask in masks.items()}
+            rows = {key: frame.get_column(name) for key, name in names.items()}
+            frame = frame.drop(list(names.values()))
+            frame = frame.with_columns(
+                [
+                    self._staged(frame, h, rows[id(h.rows)] if h.rows is not None else None)
+                    for h in staged
+                ]
+            )
         return frame
 
-    def _sparse(
-        self, frame: pl.DataFrame, helper: Helper, masks: dict[int, pl.Series]
+    def _staged(
+        self, frame: pl.DataFrame, helper: Helper, mask: pl.Series | None
     ) -> pl.Series | pl.Expr:
-        """A helper computed on the rows that need it (or all rows), null elsewhere."""
+        """A function helper, or a helper computed on the rows of ``mask`` only (null elsewhere)."""
         compute = (
             helper.expr if callable(helper.expr) and not isinstance(helper.expr, pl.Expr) else None
         )
 
         def evaluate(part: pl.DataFrame) -> pl.Series:
             if compute is not None:
-                return compute(part).alias(helper.name)
+                return compute(part.select(helper.reads) if helper.reads else part)
             assert isinstance(helper.expr, pl.Expr)
-            return part.lazy().select(helper.expr.alias(helper.name)).collect().to_series()
+            return part.lazy().select(helper.expr).collect().to_series()
 
-        if helper.rows is None:
-            return evaluate(frame)
-        if id(helper.rows) not in masks:
-            masks[id(helper.rows)] = frame.select(helper.rows.fill_null(False)).to_series()
-        mask = masks[id(helper.rows)]
+        if mask is None:
+            return evaluate(frame).alias(helper.name)
         if helper.name not in self.dtypes:
             self.dtypes[helper.name] = evaluate(frame.head(0)).dtype
         dtype = self.dtypes[helper.name]
-        if not mask.any():
+        count = mask.sum()
+        if count == 0:
             return pl.lit(None, dtype).alias(helper.name)
+        if count == frame.height:
+            return evaluate(frame).alias(helper.name)
         if compute is None:  # only the columns the expression reads are filtered
             assert isinstance(helper.expr, pl.Expr)
-            part = frame.lazy().filter(pl.lit(mask)).select(helper.expr.alias(helper.name))
-            values = part.collect().to_series()
+            values = frame.lazy().filter(pl.lit(mask)).select(helper.expr).collect().to_series()
         else:
             values = evaluate((frame.select(helper.reads) if helper.reads else frame).filter(mask))
-        return _spread(values, mask, dtype).alias(helper.name)
+        spread = _spread(values, mask)
+        return (spread if spread.dtype == dtype else spread.cast(dtype)).alias(helper.name)
 
 
-def _spread(values: pl.Series, mask: pl.Series, dtype: PolarsDataType) -> pl.Series:
+def _spread(values: pl.Series, mask: pl.Series) -> pl.Series:
     """``values`` (one per true row of ``mask``) in a column as tall as ``mask``, null elsewhere."""
-    if isinstance(dtype, pl.Struct):  # scatter has no struct support: one field at a time
-        fields = [
-            _spread(values.struct.field(f.name), mask, f.dtype).alias(f.name) for f in dtype.fields
-        ]
-        return pl.select(pl.when(mask).then(pl.struct(fields))).to_series()
-    column = pl.repeat(None, len(mask), dtype=dtype, eager=True)
-    return column.scatter(mask.arg_true(), values)
+    index = pl.select(pl.when(mask).then(mask.cum_sum() - 1)).to_series()
+    return values.gather(index)

@@ -9,7 +9,7 @@ engine's documented storage errors, never a changed or dropped value.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,8 @@ import polars as pl
 from polars._typing import PolarsDataType
 
 from engine.sources.json_values import SURROGATE
+
+MAX_PRECISION = 38  # digits of the widest DECIMAL column
 
 
 def utc_time(value: time) -> time:
@@ -88,6 +90,10 @@ def storable(value: Any, dtype: PolarsDataType) -> Any:
         fits = value.is_finite() and _places(value) <= scale
         if not fits or abs(value) >= Decimal(10) ** whole:
             raise Unstorable("decimal_storage_overflow")
+        # On the column's grid: a zero with a large exponent (``0E+40``) fits, as ``0.00``,
+        # but Polars refuses it written that way.
+        with localcontext(prec=2 * MAX_PRECISION):
+            return value.quantize(Decimal(1).scaleb(-scale))
     return value
 
 

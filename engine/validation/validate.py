@@ -105,11 +105,6 @@ class BatchValidator:
         self._codes: dict[RuleText, int] = {}
         self.error_list = self._errors()
         self.rules = tuple(self._codes)
-        firsts, parts = self.error_list
-        used = {ROW, RAW, MALFORMED}
-        for expr in [*firsts, *(e for part in parts for e in _part_exprs(part))]:
-            used.update(expr.meta.root_names())
-        self.error_inputs = used
 
     # -- expressions, built once -------------------------------------------------------
 
@@ -357,16 +352,20 @@ class BatchValidator:
             extra.append(pl.lit(unstorable).alias(default_unstorable_column(name)))
         return frame.with_columns(extra)
 
-    def _violations(self, invalid: pl.DataFrame) -> pl.DataFrame:
-        """The invalid rows' violations, in row order (and, within a row, in the order
-        Pydantic reports them: ``SEQ``). Each kind of error is built only on the rows that
-        have it, then the pieces are put in order: no group-by, no join."""
+    def _violations(self, evaluated: pl.DataFrame) -> pl.DataFrame:
+        """The violations of the invalid rows of ``evaluated`` (those Pydantic does not
+        decide), in row order (and, within a row, in the order Pydantic reports them:
+        ``SEQ``). Each kind of error is built only on the rows that have it, read from the
+        evaluated batch itself (no copy of the invalid rows first), then the pieces are put
+        in order: no group-by, no join."""
         firsts, parts = self.error_list
-        marked = invalid.with_columns(firsts) if firsts else invalid
+        marked = evaluated.with_columns(firsts) if firsts else evaluated
+        ours = ~pl.col(PYTHON)
         masks = marked.select(
-            [part.rows.fill_null(False).alias(str(i)) for i, part in enumerate(parts)]
+            [(part.rows.fill_null(False) & ours).alias(str(i)) for i, part in enumerate(parts)]
         )
-        pieces: list[pl.DataFrame] = []
+        plans: list[pl.LazyFrame] = []
+        n = len(parts)
         for i, part in enumerate(parts):
             mask = masks.get_column(str(i))
             if not mask.any():
@@ -379,11 +378,12 @@ class BatchValidator:
                 columns.append(part.msg.alias(MSG))
             if part.given is not None:
                 columns += [part.given[0].alias(TYPE), part.given[1].alias(LOC)]
-            # Lazy, so that only the columns the part reads are filtered.
-            piece = marked.lazy().filter(mask).select(columns).collect(engine="in-memory")
             # The sort key: row position first, then the part's place in Pydantic's order.
-            key = mask.arg_true().cast(pl.Int64) * len(parts) + i
-            pieces.append(piece.with_columns(key.alias("__key")))
+            key = (mask.arg_true().cast(pl.Int64) * n + i).alias("__key")
+            # Lazy, so that only the columns the part reads are filtered.
+            plans.append(marked.lazy().filter(mask).select(columns).with_columns(key))
+        # All parts in one call: planned and run together.
+        pieces = pl.collect_all(plans, engine="in-memory")
         if not pieces:
             return empty_violations()
         frame = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
@@ -392,7 +392,7 @@ class BatchValidator:
         position = pl.col("__key") // len(parts)
         index = pl.int_range(pl.len(), dtype=pl.Int32)
         start = pl.when(position != position.shift(1, fill_value=-1)).then(index).forward_fill()
-        rows = invalid.get_column(ROW)
+        rows = evaluated.get_column(ROW)
         frame = frame.with_columns(
             rows.gather(frame.get_column("__key") // len(parts)).alias(ROW),
             (index - start).alias(SEQ),
@@ -413,10 +413,8 @@ class BatchValidator:
             .filter(pl.col(VALID))
             .drop(VALID)
         )
-        wanted = [c for c in evaluated.columns if c in self.error_inputs or c in (VALID, PYTHON)]
-        invalid = evaluated.select(wanted).filter(~pl.col(VALID) & ~pl.col(PYTHON))
-        violations = self._violations(invalid)
-        invalid_rows = invalid.height
+        violations = self._violations(evaluated)
+        invalid_rows = evaluated.select((~pl.col(VALID) & ~pl.col(PYTHON)).sum()).item()
         inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
@@ -444,9 +442,3 @@ def _message(text: str | pl.Expr) -> tuple[str | None, pl.Expr | None]:
         if isinstance(value, str):
             return value, None
     return None, text
-
-
-def _part_exprs(part: ErrorPart) -> list[pl.Expr]:
-    exprs = [part.rows, part.input]
-    exprs += [e for e in (part.code, part.msg) if e is not None]
-    return exprs + list(part.given or ())
