@@ -52,7 +52,7 @@ json.dump({"messages": seen, "seconds": last - first}, open(out, "w"))
 """
 
 ENGINE_CONSUMER = """
-import json, sys, time
+import gc, json, sys, time
 from pathlib import Path
 from engine.store.store import Store
 from engine.streaming.consumer import consume
@@ -70,6 +70,7 @@ settings = ConsumerSettings(
 )
 stop = StopRequest()
 state = {"stored": 0, "first": None, "last": None}
+gc.freeze()  # as cli.py consume does for its session
 def on_event(event):
     if isinstance(event, BatchWritten):
         now = time.perf_counter()
