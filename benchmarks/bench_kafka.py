@@ -52,7 +52,7 @@ json.dump({"messages": seen, "seconds": last - first}, open(out, "w"))
 """
 
 ENGINE_CONSUMER = """
-import json, sys, time
+import gc, json, sys, time
 from pathlib import Path
 from engine.store.store import Store
 from engine.streaming.consumer import consume
@@ -70,6 +70,7 @@ settings = ConsumerSettings(
 )
 stop = StopRequest()
 state = {"stored": 0, "first": None, "last": None}
+gc.freeze()  # as cli.py consume does for its session
 def on_event(event):
     if isinstance(event, BatchWritten):
         now = time.perf_counter()
@@ -212,7 +213,10 @@ def main() -> None:
             "invalid": found["invalid"],
         }
     extra["raw_consume_messages_per_s"] = round(raw_rate)
-    extra["targets"] = {"messages_per_s": ">= 200,000", "ratio_to_raw_consume": ">= 0.25"}
+    extra["targets"] = {
+        "messages_per_s": ">= 250,000 at 10,000-message batches (issue 15)",
+        "ratio_to_raw_consume": ">= 0.25",
+    }
     report(
         "Kafka consumer benchmark (one run, one local Tansu broker, same machine)",
         results,

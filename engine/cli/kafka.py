@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -121,11 +122,17 @@ def consume(
 
     with Store(db) as store, stop_on_signals() as stop:
         mark_interrupted(store)
+        # What imports and start-up made outlives the session: out of the garbage
+        # collector's sight, each full collection (the GIL held) only looks at what the
+        # session makes (their time over 200,000 messages: 0.14-0.24 s -> 0.05-0.09 s).
+        gc.freeze()
         try:
             result = run_consumer(store, model, settings, on_event=report, stop=stop)
         except BrokersUnreachableError as exc:  # a runtime failure, not bad input: exit 1
             ui.fail(escape(exc.render(cli_spelling)))
             sys.exit(1)
+        finally:
+            gc.unfreeze()
     click.echo(str(result))
 
 

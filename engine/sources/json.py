@@ -77,16 +77,18 @@ def json_batch(frame: pl.DataFrame, values: JsonValues, first_row: int) -> RawBa
     is parsed (invalid UTF-8, a Kafka message without a value); that verdict wins over the
     parser's. Rows are numbered from ``first_row``.
     """
-    known = frame.select(pl.col(MALFORMED, MALFORMED_MSG).cast(pl.String))
     parsed = values.frame(frame[RAW].fill_null(""))
-    broken = known[MALFORMED].is_not_null()
-    parsed = parsed.with_columns(
-        parsed[MALFORMED].zip_with(~broken, known[MALFORMED]),
-        parsed[MALFORMED_MSG].zip_with(~broken, known[MALFORMED_MSG]),
-    )
-    frame = pl.concat([frame.drop(MALFORMED, MALFORMED_MSG), parsed], how="horizontal")
-    frame = frame.with_columns(
-        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW)
+    broken = frame[MALFORMED].is_not_null()
+    if broken.any():  # the usual batch has no such record: nothing to overlay
+        known = frame.select(pl.col(MALFORMED, MALFORMED_MSG).cast(pl.String))
+        parsed = parsed.with_columns(
+            parsed[MALFORMED].zip_with(~broken, known[MALFORMED]),
+            parsed[MALFORMED_MSG].zip_with(~broken, known[MALFORMED_MSG]),
+        )
+    rows = pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64, eager=True)
+    frame = pl.concat(
+        [frame.drop(MALFORMED, MALFORMED_MSG), parsed, rows.alias(ROW).to_frame()],
+        how="horizontal",
     )
     return RawBatch(frame, values.keys, typed=True)
 

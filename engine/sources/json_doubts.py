@@ -129,23 +129,31 @@ def doubtful(
 
 def _python_cannot_read(records: pl.Series) -> Mask:
     """Records Python's json reads differently or not at all: loose NaN/Infinity spellings,
-    deep nesting, ints too long to convert (false alarms only cost a Python parse)."""
-    loose = records.str.count_matches(LOOSE_LITERAL).fill_null(0)
-    found = loose > 0
-    if found.any():
-        found &= loose > records.str.count_matches(PYTHON_LITERAL).fill_null(0)
-    openers = records.str.count_matches("[", literal=True).fill_null(0) + records.str.count_matches(
-        "{", literal=True
-    ).fill_null(0)
-    found |= openers > DEEP
-    long = records.str.len_bytes().fill_null(0) > INT_DIGITS
-    if long.any():
-        rows = np.flatnonzero(long.to_numpy())
+    deep nesting, ints too long to convert (false alarms only cost a Python parse).
+
+    Each test runs only on the rows that can fail it: a spelling is counted only where one
+    is found, brackets only in records longer than ``DEEP`` bytes, digits only in records
+    longer than ``INT_DIGITS``: the usual batch has none of them and pays one scan.
+    """
+    mask = np.zeros(len(records), dtype=np.bool_)
+    rows = np.flatnonzero(records.str.contains(LOOSE_LITERAL).fill_null(False).to_numpy())
+    if len(rows):
+        some = records.gather(rows)
+        loose = some.str.count_matches(LOOSE_LITERAL).fill_null(0)
+        exact = some.str.count_matches(PYTHON_LITERAL).fill_null(0)
+        mask[rows[(loose > exact).to_numpy()]] = True
+    length = records.str.len_bytes().fill_null(0).to_numpy()
+    rows = np.flatnonzero(length > DEEP)
+    if len(rows):
+        some = records.gather(rows)
+        openers = some.str.count_matches("[", literal=True).fill_null(0) + some.str.count_matches(
+            "{", literal=True
+        ).fill_null(0)
+        mask[rows[(openers > DEEP).to_numpy()]] = True
+    rows = np.flatnonzero(length > INT_DIGITS)
+    if len(rows):
         runs = (
             records.gather(rows).str.extract_all("[0-9]+").list.eval(pl.element().str.len_bytes())
         )
-        too_long = (runs.list.max().fill_null(0) > INT_DIGITS).to_numpy()
-        mask = found.to_numpy().copy()
-        mask[rows[too_long]] = True
-        return mask
-    return found.to_numpy()
+        mask[rows[(runs.list.max().fill_null(0) > INT_DIGITS).to_numpy()]] = True
+    return mask

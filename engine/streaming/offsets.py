@@ -30,11 +30,28 @@ def load_offsets(
 def save_offsets(
     store: Store, group: str, offsets: Mapping[TopicPartitionKey, int], run_id: int
 ) -> None:
-    """Upsert the next offsets (call inside the batch's transaction)."""
+    """Store the next offsets (call inside the batch's transaction).
+
+    Past a partition's first batch its row exists: one UPDATE moves them all, at half the
+    cost of DuckDB's upsert (which a micro-batch pays on every commit). Only when a partition
+    has no row yet does the upsert run.
+    """
     if not offsets:
         return
     now = datetime.now(UTC)
     rows = sorted(offsets.items())
+    values = ", ".join("(?, ?, ?)" for _ in rows)
+    moved: list[object] = [run_id, now]
+    for (topic, partition), offset in rows:
+        moved += [topic, partition, offset]
+    updated = store.rows(
+        f"UPDATE {OFFSETS} AS s SET next_offset = v.next_offset, run_id = ?, updated_at = ? "
+        f'FROM (VALUES {values}) AS v(topic, "partition", next_offset) '
+        'WHERE s.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition"',
+        [*moved, group],
+    )
+    if updated and updated[0][0] == len(rows):
+        return
     values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
     parameters: list[object] = []
     for (topic, partition), offset in rows:

@@ -10,11 +10,12 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from engine.batch import LINE, MALFORMED, RAW, ROW, Kind, kind_column
 from engine.errors import SourceError
 from engine.sources.json import JsonSource
-from engine.sources.json_values import token_column
+from engine.sources.json_values import JsonValues, token_column
 
 Write = Callable[[str, str | bytes], Path]
 
@@ -276,3 +277,45 @@ def test_array_and_ndjson_agree_with_json_module(
             tokens = frame.get_column(token_column(key)).to_list()
             found = [json.loads(t) if t is not None else "<absent>" for t in tokens]
             assert found == [r.get(key, "<absent>") for r in records], key
+
+
+TRICKY = [
+    '{"a": 1, "b": "x"}',
+    "",
+    "   ",
+    "nope",
+    '{"a": 1,}',
+    '{"a": 1, "a": 2}',
+    '{"a": nan, "b": Infinity}',
+    '{"a": NaN}',
+    '{"a": "\\ud800"}',
+    '{"\\u0061": 5, "a": 6}',
+    '{"a": 1} x',
+    "[1, 2]",
+    '"s"',
+    "[" * 300 + "]" * 300,
+    '{"a": ' + "9" * 5000 + "}",
+    '{"a": {"b": [1, {"c": null}]}, "b": false}',
+]
+
+
+@pytest.mark.parametrize("want_all_keys", [True, False])
+@pytest.mark.parametrize("keys", [("a", "b"), ()])
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.sampled_from(TRICKY) | st.text(max_size=12), min_size=1, max_size=12))
+def test_both_ways_of_telling_json_apart_agree(
+    texts: list[str], keys: tuple[str, ...], want_all_keys: bool
+) -> None:
+    """A reader parses with ``try`` while its batches are clean and checks with
+    ``json_valid`` first after a batch held non-JSON text: both give the same frame."""
+    records = pl.Series(texts, dtype=pl.String)
+    clean = JsonValues(keys, want_all_keys=want_all_keys)
+    checked = JsonValues(keys, want_all_keys=want_all_keys)
+    try:
+        checked.frame(pl.Series(["not json"]))  # the next batch is checked
+        assert not checked._clean
+        assert clean._clean
+        assert_frame_equal(clean.frame(records), checked.frame(records))
+    finally:
+        clean.close()
+        checked.close()

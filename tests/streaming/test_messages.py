@@ -12,6 +12,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Mess
 
 from engine.batch import KAFKA_COLUMNS, LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
 from engine.cli.words import cli_spelling
+from engine.columns import KAFKA_OFFSET
 from engine.errors import ConfigError
 from engine.pipeline import Tally
 from engine.sources.json import JsonSource
@@ -23,7 +24,12 @@ from engine.streaming.events import (
     Revoked,
     SessionSummary,
 )
-from engine.streaming.messages import headers_json, messages_batch, next_offsets
+from engine.streaming.messages import (
+    headers_json,
+    messages_batch,
+    messages_frame,
+    next_offsets,
+)
 from engine.streaming.settings import ConsumerSettings, KafkaSettings, parse_kafka_config
 from engine.validation.compiler import compile_schema
 from engine.validation.error_list import ERRORS
@@ -107,6 +113,18 @@ def test_values_and_lineage_of_every_kind_of_message() -> None:
         ("payments", 2, 16, None, stamp, None),
     ]
     assert next_offsets(batch) == {("payments", 0): 16, ("payments", 2): 17}
+
+
+def test_plain_messages_take_the_short_way_to_the_same_frame() -> None:
+    """Without keys, headers, missing timestamps or bad values a batch skips the per-column
+    work those need: its frame is the one the general way gives (same values and types)."""
+    plain = [message(i, b'{"amount": %d}' % i, partition=i % 3) for i in range(5)]
+    odd = message(99, None, key=b"k", headers=[("h", b"v")], timestamp=(TIMESTAMP_NOT_AVAILABLE, 0))
+    short = messages_frame(plain)
+    general = messages_frame([*plain, odd]).head(len(plain))
+    assert short.schema == general.schema
+    assert short.rows() == general.rows()
+    assert short[KAFKA_OFFSET].to_list() == [0, 1, 2, 3, 4]
 
 
 def test_headers_keep_order_duplicates_and_undecodable_bytes() -> None:
