@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+
 import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
