@@ -47,12 +47,14 @@ from engine.streaming.events import (
     PartitionStart,
     Revoked,
     SessionSummary,
+    StartFrom,
 )
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
 from engine.streaming.offsets import load_offsets
 from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.streaming.sink import Sink
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
 from engine.validation.compiler import fingerprint
 from engine.validation.validate import BatchValidator
@@ -72,9 +74,11 @@ def consume(
     *,
     on_event: EventCallback | None = None,
     stop: StopRequest | None = None,
+    sink: Sink | None = None,
 ) -> SessionSummary:
-    """Run one consumer session until ``stop`` is set or it has been idle long enough."""
-    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop).run()
+    """Run one consumer session until ``stop`` is set or it has been idle long enough.
+    With ``sink``, ``store`` is a stage and the sink holds what counts (a lake)."""
+    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop, sink=sink).run()
 
 
 class ConsumerSession:
@@ -88,8 +92,10 @@ class ConsumerSession:
         *,
         on_event: EventCallback | None = None,
         stop: StopRequest | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.store = store
+        self.sink = sink
         self.model = model
         self.settings = settings
         self.on_event = on_event or (lambda _event: None)
@@ -153,6 +159,7 @@ class ConsumerSession:
             settings.group,
             dead_letters,
             store_threads=settings.store_threads,
+            sink=self.sink,
         )
         try:
             reason, duration = self._session(dead_letters)
@@ -200,6 +207,8 @@ class ConsumerSession:
             status="completed",
             message=message,
         )
+        if self.sink is not None:
+            self.sink.finish(self.run_id, "completed", self.workers.total.counts(), message)
         return reason, duration
 
     def _abandon(self, error: BaseException) -> None:
@@ -220,6 +229,12 @@ class ConsumerSession:
             )
         except duckdb.Error as problem:
             LOG.warning("cannot record run %s as failed: %s", self.run_id, problem)
+        if self.sink is not None:
+            try:
+                counts = self.workers.total.counts()
+                self.sink.finish(self.run_id, "failed", counts, message)
+            except Exception as problem:  # the lake may be what failed
+                LOG.warning("cannot record the session as failed in the lake: %s", problem)
 
     def _close_quietly(self) -> None:
         try:
@@ -389,7 +404,12 @@ class ConsumerSession:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
         self._settle()  # the store is the workers' until they are drained
-        stored = load_offsets(self.store, self.settings.group, keys)
+        group = self.settings.group
+        origin: StartFrom
+        if self.sink is not None:
+            stored, origin = self.sink.positions(group, keys), "lake"
+        else:
+            stored, origin = load_offsets(self.store, group, keys), "duckdb"
         committed = self._group_offsets(consumer, keys)
         starts: list[PartitionStart] = []
         for tp, key in zip(partitions, keys, strict=True):
@@ -401,7 +421,7 @@ class ConsumerSession:
             tp.offset = max(here, there)
             self.starts[key] = tp.offset
             self.stored[key] = tp.offset
-            starts.append(PartitionStart(*key, tp.offset, "duckdb" if here >= there else "group"))
+            starts.append(PartitionStart(*key, tp.offset, origin if here >= there else "group"))
         consumer.incremental_assign(partitions)
         self.rebalanced = True
         self.idle_since = time.monotonic()

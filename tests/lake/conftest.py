@@ -14,7 +14,9 @@ import pytest
 
 from engine.lake.location import Lake
 from engine.lake.reader import open_lake_reader
+from engine.streaming.local_broker import LocalBroker
 from tests.sources.test_remote import s3_server  # noqa: F401 - the shared moto fixture
+from tests.streaming.conftest import Kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "lake-tests"
@@ -87,3 +89,9 @@ def _boto(aws: dict[str, str]) -> dict[str, str]:
         "region_name": aws["AWS_REGION"],
         "endpoint_url": aws["AWS_ENDPOINT_URL"],
     }
+
+
+@pytest.fixture
+def kafka(broker: LocalBroker) -> Kafka:
+    """Topics on the session's broker (as in tests/streaming)."""
+    return Kafka(broker)
