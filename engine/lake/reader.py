@@ -31,6 +31,15 @@ RUN_COLUMNS = (
     "rows_valid, rows_invalid, rows_python, blank_lines, duration_s, message"
 )
 COMMITTED = "SEMI JOIN _committed USING (run_id, batch)"
+EMPTY_RAW = (
+    "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::BIGINT AS line_number, "
+    "NULL::VARCHAR AS raw WHERE false"
+)
+EMPTY_ERRORS = (
+    "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS raw, "
+    'NULL::STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, "input" VARCHAR)[] AS errors '
+    "WHERE false"
+)
 EMPTY_KAFKA_LINEAGE = (
     "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS kafka_topic, "
     "NULL::INTEGER AS kafka_partition, NULL::BIGINT AS kafka_offset, NULL::VARCHAR AS kafka_key, "
@@ -77,7 +86,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", table.to_pyarrow_dataset())
-        _views(con, lake, targets)
+        _views(con, targets)
         store = Store.over(con, lake.uri)
     except BaseException:
         con.close()
@@ -94,7 +103,7 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, dataset: object) -> Non
     con.register(name, dataset)
 
 
-def _views(con: duckdb.DuckDBPyConnection, lake: Lake, targets: list[str]) -> None:
+def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
     def has(name: str) -> bool:
         try:
             con.execute(f"SELECT * FROM {quote('_lake_' + name)} LIMIT 0").fetchall()
@@ -102,24 +111,27 @@ def _views(con: duckdb.DuckDBPyConnection, lake: Lake, targets: list[str]) -> No
             return False
         return True
 
-    if not has(RAW):
-        raise StoreError(lake.uri, "the lake has no raw_data table (no run was ever published)")
-    con.execute(
-        f"CREATE VIEW {RAW} AS SELECT run_id, row_number, line_number, raw "
-        f"FROM _lake_{RAW} {COMMITTED}"
-    )
-    if has(ERRORS):
+    if has(RAW):
+        con.execute(
+            f"CREATE VIEW {RAW} AS SELECT run_id, row_number, line_number, raw "
+            f"FROM _lake_{RAW} {COMMITTED}"
+        )
+    else:  # only failed runs so far
+        con.execute(f"CREATE VIEW {RAW} AS {EMPTY_RAW}")
+    if has(ERRORS) and has(RAW):
         con.execute(
             f"CREATE VIEW {ERRORS} AS SELECT e.run_id, e.row_number, r.raw, e.errors "
             f"FROM _lake_{ERRORS} AS e {COMMITTED} "
             f"JOIN _lake_{RAW} AS r USING (run_id, batch, row_number)"
         )
-        con.execute(
-            f"CREATE VIEW {ERROR_DETAILS} AS SELECT run_id, row_number, "
-            'array_to_string(e.loc, \'.\') AS loc, e."type" AS "type", e.msg AS msg, '
-            'e."input" AS "input" '
-            f"FROM (SELECT run_id, row_number, unnest(errors) AS e FROM {ERRORS})"
-        )
+    else:
+        con.execute(f"CREATE VIEW {ERRORS} AS {EMPTY_ERRORS}")
+    con.execute(
+        f"CREATE VIEW {ERROR_DETAILS} AS SELECT run_id, row_number, "
+        'array_to_string(e.loc, \'.\') AS loc, e."type" AS "type", e.msg AS msg, '
+        'e."input" AS "input" '
+        f"FROM (SELECT run_id, row_number, unnest(errors) AS e FROM {ERRORS})"
+    )
     if has(KAFKA_LINEAGE):
         con.execute(
             f"CREATE VIEW {KAFKA_LINEAGE} AS SELECT * EXCLUDE (batch) "

@@ -161,3 +161,32 @@ def test_reading_a_lake_that_is_not_there_is_one_line(tmp_path: Path, cli: Cli) 
         f"error: {tmp_path / 'nothing'}: no lake here (it has no ingestion_batches table) "
         "(run an ingestion into it first, or pass another --lake)\n",
     )
+
+
+def test_a_failed_run_is_recorded_as_on_a_database(tmp_path: Path, cli: Cli) -> None:
+    bad = tmp_path / "dup.csv"
+    bad.write_text("external_id,amount,amount\nA,1,2\n")
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "x.duckdb"
+    outcomes = [
+        cli("run", str(bad), "--json", *t) for t in (["--db", str(db)], ["--lake", lake.uri])
+    ]
+    assert [o.returncode for o in outcomes] == [2, 2]
+    assert [o.stderr for o in outcomes] == [
+        f"error: {bad}, line 1: duplicate column 'amount' in the header row\n"
+    ] * 2
+    lake_run = json.loads(outcomes[1].stdout)["run_id"]
+    query = "SELECT status, message, rows_total FROM ingestion_runs"
+    assert (
+        lake_rows(lake, query)
+        == db_rows(db, query)
+        == [
+            (
+                "failed",
+                f"SourceError: {bad}, line 1: duplicate column 'amount' in the header row",
+                0,
+            )
+        ]
+    )
+    assert lake_rows(lake, "SELECT run_id FROM ingestion_runs") == [(lake_run,)]
+    assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(0,)]
+    assert lake_rows(lake, "SELECT count(*) FROM error_details") == [(0,)]
