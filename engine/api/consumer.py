@@ -53,6 +53,7 @@ class BackgroundConsumer:
     ) -> None:
         self.settings = settings
         self._closing = closing  # after the session ended (a lake's stage is removed)
+        self._sink = sink
         self.metrics = metrics
         self.stop_request = StopRequest()
         self.session = ConsumerSession(
@@ -89,11 +90,17 @@ class BackgroundConsumer:
             state,
             self.settings.topics,
             self.settings.group,
-            getattr(self.session, "run_id", None),
+            self._run_id(),
             self.session.batches,
             self.in_flight(),
             self.error,
         )
+
+    def _run_id(self) -> int | None:
+        """The session's run id where it is recorded (a lake's, when it publishes to one)."""
+        if self.session.run_id is None or self._sink is None:
+            return self.session.run_id
+        return self._sink.run_id
 
     def _run(self) -> None:
         try:

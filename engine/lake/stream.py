@@ -63,6 +63,10 @@ class LakeSink:
         self.total = Tally()
         self._run: dict[str, Any] | None = None
 
+    @property
+    def run_id(self) -> int:
+        return self.lake_run
+
     def positions(
         self, group: str, partitions: Iterable[TopicPartitionKey]
     ) -> dict[TopicPartitionKey, int]:

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 
 class Sink(Protocol):
+    @property
+    def run_id(self) -> int:
+        """The id the session is recorded under where the sink publishes."""
+        ...
+
     def positions(
         self, group: str, partitions: Iterable[TopicPartitionKey]
     ) -> dict[TopicPartitionKey, int]:
