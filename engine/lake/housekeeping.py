@@ -19,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import duckdb
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from engine.lake.location import Lake
-from engine.lake.tables import MANIFEST, open_table, write_failure
-
-TABLES_DIR_MARK = "_delta_log"
+from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
 
 
 @dataclass(frozen=True)
@@ -37,13 +36,9 @@ class TableWork:
 
 def tables(lake: Lake) -> list[str]:
     """The lake's tables: the manifest, the fixed ones and every typed table it names."""
-    from engine.lake.tables import DATA_TABLES
-
     manifest = open_table(lake, MANIFEST)
     if manifest is None:
         return []
-    import duckdb
-
     con = duckdb.connect()
     try:
         con.register("manifest", manifest.to_pyarrow_dataset())

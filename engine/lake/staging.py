@@ -10,6 +10,7 @@ run id.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -42,12 +43,39 @@ KNOWN_COLUMNS = (
 LOCAL_IDS_BELOW = 1 << 40
 
 
+PREFIX = "ingest-lake-"
+
+
+def remove_stale(directory: Path) -> list[Path]:
+    """Remove staging directories left by processes that died (``kill -9``): each is named
+    after its process, which no longer runs."""
+    removed = []
+    for path in directory.glob(f"{PREFIX}*-*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if pid.isdigit() and path.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Staging:
     """A temporary DuckDB file (removed on exit) seeded with the lake's completed file runs."""
 
     def __init__(self, lake: Lake, directory: Path | None = None) -> None:
         self.lake = lake
-        self.directory = Path(tempfile.mkdtemp(prefix="ingest-lake-", dir=directory))
+        root = Path(directory or tempfile.gettempdir())
+        remove_stale(root)
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root))
         try:
             self.store = Store(self.directory / "staging.duckdb")
             self.store.execute("SET TimeZone = 'UTC'")

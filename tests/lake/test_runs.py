@@ -4,6 +4,7 @@ idempotent across processes, and readers count only committed batches."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -190,3 +191,18 @@ def test_a_failed_run_is_recorded_as_on_a_database(tmp_path: Path, cli: Cli) -> 
     assert lake_rows(lake, "SELECT run_id FROM ingestion_runs") == [(lake_run,)]
     assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(0,)]
     assert lake_rows(lake, "SELECT count(*) FROM error_details") == [(0,)]
+
+
+def test_staging_directories_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    from engine.lake.staging import Staging
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # a pid that ran and is gone
+    left = tmp_path / f"ingest-lake-{child.pid}-abc"
+    (left / "x").mkdir(parents=True)
+    mine = tmp_path / f"ingest-lake-{os.getpid()}-def"
+    mine.mkdir()
+    with Staging(Lake(str(tmp_path / "lake")), tmp_path) as staging:
+        assert staging.directory.name.startswith(f"ingest-lake-{os.getpid()}-")
+        assert not left.exists() and mine.exists()
+    assert not staging.directory.exists()
