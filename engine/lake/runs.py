@@ -119,11 +119,15 @@ def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:
 
 
 def _record_failure(lake: Lake, staging: Staging, exc: BaseException) -> None:
-    """A run that failed is recorded in the lake as failed (no data), if the lake takes it."""
-    local = staging.last_local_run()
-    if local is None:
+    """A run that failed is recorded in the lake as failed (no data), if the lake takes it;
+    whatever goes wrong here, the run's own error is the one raised."""
+    try:
+        local = staging.last_local_run()
+        row = None if local is None else staging.run_row(local)
+    except Exception:
         return
-    row = staging.run_row(local)
+    if row is None:
+        return
     text = exc.render(neutral_spelling) if isinstance(exc, EngineError) else str(exc)
     message = row["message"] if row["status"] == "failed" else f"{type(exc).__name__}: {text}"
     lake_run = new_run_id()

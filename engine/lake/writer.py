@@ -87,20 +87,27 @@ def append_data(lake: Lake, staging: Store, staged: StagedBatch) -> None:
     for name, query, count in parts:
         with staging.lock:
             data = staging.con.sql(f"{query} ORDER BY row_number").to_arrow_reader(BATCH_ROWS)
-        _refuse_unsupported(lake, name, data.schema)
-        table = ensure_table(lake, name, data.schema)
-        if count == 0:
-            continue
         try:
-            write_deltalake(table, data, mode="append")
-        except SchemaMismatchError as exc:
-            raise StoreError(
-                lake.uri,
-                f"table {name!r} of the lake does not match the data ({exc})",
-                hint="use another lake, or give the model another __table_name__",
-            ) from exc
-        except (CommitFailedError, DeltaError, OSError) as exc:
-            raise write_failure(lake, f"cannot append to table {name}", exc) from exc
+            _append(lake, name, data, count)
+        finally:
+            data.close()  # a reader left open would block the staging connection
+
+
+def _append(lake: Lake, name: str, data: pa.RecordBatchReader, count: int) -> None:
+    _refuse_unsupported(lake, name, data.schema)
+    table = ensure_table(lake, name, data.schema)
+    if count == 0:
+        return
+    try:
+        write_deltalake(table, data, mode="append")
+    except SchemaMismatchError as exc:
+        raise StoreError(
+            lake.uri,
+            f"table {name!r} of the lake does not match the data ({exc})",
+            hint="use another lake, or give the model another __table_name__",
+        ) from exc
+    except (CommitFailedError, DeltaError, OSError) as exc:
+        raise write_failure(lake, f"cannot append to table {name}", exc) from exc
 
 
 def commit_batch(
@@ -140,10 +147,17 @@ def commit_batch(
 
 def _refuse_unsupported(lake: Lake, table: str, schema: pa.Schema) -> None:
     for field in schema:
-        if pa.types.is_time(field.type) or pa.types.is_interval(field.type):
+        kind = (
+            "time"
+            if pa.types.is_time(field.type)
+            else "timedelta"
+            if pa.types.is_interval(field.type) or pa.types.is_duration(field.type)
+            else None
+        )
+        if kind is not None:
             raise StoreError(
                 lake.uri,
-                f"table {table!r}: column {field.name!r} is a {field.type}, which Delta Lake "
+                f"table {table!r}: column {field.name!r} holds a {kind}, which Delta Lake "
                 "tables cannot hold",
                 hint="store it in a DuckDB file (--db), or make the field a str",
             )

@@ -206,3 +206,24 @@ def test_staging_directories_of_dead_processes_are_removed(tmp_path: Path) -> No
         assert staging.directory.name.startswith(f"ingest-lake-{os.getpid()}-")
         assert not left.exists() and mine.exists()
     assert not staging.directory.exists()
+
+
+def test_a_field_delta_cannot_hold_fails_the_run_with_one_line(tmp_path: Path, cli: Cli) -> None:
+    model = tmp_path / "shifts.py"
+    model.write_text(
+        "from datetime import time\nfrom pydantic import BaseModel\n\n\n"
+        "class Shift(BaseModel):\n    name: str\n    starts: time\n"
+    )
+    data = tmp_path / "shifts.csv"
+    data.write_text("name,starts\na,09:00:00\nb,soon\n")
+    lake = Lake(str(tmp_path / "lake"))
+    done = cli("run", str(data), "--lake", lake.uri, "--schema", f"{model}:Shift")
+    problem = (
+        f"{lake.uri}: table 'shift': column 'starts' holds a time, which Delta Lake tables "
+        "cannot hold (store it in a DuckDB file (--db), or make the field a str)"
+    )
+    assert (done.returncode, done.stderr) == (2, f"error: {problem}\n")
+    assert lake_rows(lake, "SELECT status, message FROM ingestion_runs") == [
+        ("failed", f"StoreError: {problem}")
+    ]
+    assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(0,)]
