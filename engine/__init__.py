@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from engine.gate import QualityGate
     from engine.ingesting import ingest
+    from engine.lake.location import Lake
     from engine.outcomes import Progress, RunSummary, Tally
     from engine.sources.remote import RemoteSettings
     from engine.store.store import Store
@@ -40,6 +41,7 @@ _WHERE = {
     "QualityGate": "engine.gate",
     "RemoteSettings": "engine.sources.remote",
     "Store": "engine.store.store",
+    "Lake": "engine.lake.location",
     "EngineError": "engine.errors",
     "ConfigError": "engine.errors",
     "SchemaError": "engine.errors",
@@ -51,6 +53,7 @@ _WHERE = {
 __all__ = [
     "ConfigError",
     "EngineError",
+    "Lake",
     "Progress",
     "QualityGate",
     "Remedy",

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from engine.errors import ConfigError
 from engine.gate import QualityGate
+from engine.lake.location import Lake
 from engine.pipeline import (
     MiB,
     ProgressCallback,
@@ -40,7 +41,7 @@ STDIN = "-"
 def ingest(
     source: Any,
     *,
-    db: str | os.PathLike[str] | Store,
+    db: str | os.PathLike[str] | Store | Lake,
     schema: type[BaseModel] | str,
     format: str | None = None,
     force: bool = False,
@@ -61,7 +62,8 @@ def ingest(
     ``source``: a path (``str`` or ``Path``), ``"-"`` (stdin), an ``http(s)://`` or ``s3://``
     URL, a binary or text file object, a Polars or pandas DataFrame, an Arrow table or record
     batch, or an iterable of dicts. Files may be compressed (gzip, zstd, bz2, xz).
-    ``db``: a DuckDB file (created if missing), or a :class:`Store` already open for writing.
+    ``db``: a DuckDB file (created if missing), a :class:`Store` already open for writing, or
+    a :class:`Lake` (Delta tables under a directory or ``s3://`` prefix, shared by writers).
     ``schema``: a Pydantic model, or a name (``transactions``, ``package.module:Class``,
     ``path/to/file.py:Class``). ``format``: ``csv``, ``ndjson``, ``json``, ``parquet`` or
     ``arrow`` (by default from the name or the first bytes). ``force``: ingest content already
@@ -96,7 +98,8 @@ def ingest(
             f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
             "object, a DataFrame, an Arrow table or an iterable of dicts"
         )
-    with _target(db) as store:
+
+    def run(store: Store) -> RunSummary:
         if located:
             with _open(source, name, remote or RemoteSettings()) as opened:
                 return ingest_file(store, opened, model, options, progress)
@@ -107,6 +110,17 @@ def ingest(
         return ingest_rows(
             store, source, model, options, progress, name=name or f"python:{kind}", fmt=kind
         )
+
+    if isinstance(db, Lake):
+        # Staged through the same path into a private DuckDB file, then published.
+        from engine.lake.runs import ingest_into_lake  # deltalake: loaded only for a lake
+        from engine.validation.compiler import fingerprint
+
+        return ingest_into_lake(
+            db, run, fingerprint=fingerprint(model, options.context), force=force
+        )
+    with _target(db) as store:
+        return run(store)
 
 
 def _gate(max_invalid: int | None, max_invalid_rate: float | None) -> QualityGate | None:

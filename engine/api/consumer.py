@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -23,6 +24,7 @@ from engine.streaming.consumer import ConsumerSession
 from engine.streaming.events import BatchWritten, BrokersDown, Event, Notice, SessionSummary
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.streaming.sink import Sink
 
 LOG = logging.getLogger("engine.api.consumer")
 
@@ -40,13 +42,22 @@ class ConsumerState:
 
 class BackgroundConsumer:
     def __init__(
-        self, store: Store, model: type[BaseModel], settings: ConsumerSettings, metrics: Metrics
+        self,
+        store: Store,
+        model: type[BaseModel],
+        settings: ConsumerSettings,
+        metrics: Metrics,
+        *,
+        sink: Sink | None = None,
+        closing: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._closing = closing  # after the session ended (a lake's stage is removed)
+        self._sink = sink
         self.metrics = metrics
         self.stop_request = StopRequest()
         self.session = ConsumerSession(
-            store, model, settings, on_event=self._on_event, stop=self.stop_request
+            store, model, settings, on_event=self._on_event, stop=self.stop_request, sink=sink
         )
         self.result: SessionSummary | None = None
         self.error: str | None = None
@@ -61,6 +72,9 @@ class BackgroundConsumer:
         self.stop_request.set(reason)
         if self._thread.is_alive():
             self._thread.join()
+        if self._closing is not None:
+            self._closing()
+            self._closing = None
 
     def in_flight(self) -> int:
         return len(self.session.pending)
@@ -76,11 +90,17 @@ class BackgroundConsumer:
             state,
             self.settings.topics,
             self.settings.group,
-            getattr(self.session, "run_id", None),
+            self._run_id(),
             self.session.batches,
             self.in_flight(),
             self.error,
         )
+
+    def _run_id(self) -> int | None:
+        """The session's run id where it is recorded (a lake's, when it publishes to one)."""
+        if self.session.run_id is None or self._sink is None:
+            return self.session.run_id
+        return self._sink.run_id
 
     def _run(self) -> None:
         try:

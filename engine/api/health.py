@@ -47,7 +47,7 @@ async def health(services: ServicesDep) -> Health | JSONResponse:
         status = "degraded"
     body = Health(
         status=status,
-        database=str(settings.db),
+        database=str(settings.db) if settings.lake is None else settings.lake.uri,
         database_error=error,
         database_reopened=None
         if reopened is None

@@ -12,15 +12,18 @@ from pydantic import BaseModel
 
 from engine.api.consumer import BackgroundConsumer
 from engine.api.database import Database
+from engine.api.lake import LakeDatabase
 from engine.api.metrics import Metrics
 from engine.api.models import ErrorBody
 from engine.api.settings import ApiSettings
 from engine.api.spool import Spool, remove_stale
 from engine.api.summaries import Answers, SummaryCache
+from engine.lake.location import Lake
 from engine.pipeline import prepare_schema
 from engine.schemas import load_schema
 from engine.store.runs import mark_interrupted
 from engine.store.store import SHARED_BULK_LOAD, Store
+from engine.validation.compiler import compile_schema
 
 LOG = logging.getLogger("engine.api")
 MAX_ID = 2**63 - 1
@@ -45,7 +48,7 @@ class Services:
     settings: ApiSettings
     model: type[BaseModel]
     table: str  # the schema's typed table: what /report exports
-    database: Database
+    database: Database | LakeDatabase
     metrics: Metrics
     staging: Spool  # this server's staging directory (uploads, exports), removed at shutdown
     summaries: SummaryCache
@@ -60,12 +63,17 @@ class Services:
     def check(settings: ApiSettings) -> None:
         """Fail before the server starts, with one line, on what its lifespan would fail on."""
         load_schema(settings.schema)
+        if settings.lake is not None:
+            LakeDatabase(settings.lake)  # reachable; an empty lake gets its manifest
+            return
         Store(settings.db).close()  # locked by another process: StoreLockedError
 
     @classmethod
     def open(cls, settings: ApiSettings) -> Services:
         model = load_schema(settings.schema)
         remove_stale(settings.spool_root)
+        if settings.lake is not None:
+            return cls._open_lake(settings, model, settings.lake)
         database = Database(lambda: open_store(settings.db))
         store = database.store
         assert store is not None
@@ -87,6 +95,41 @@ class Services:
             settings,
             model,
             schema.table,
+            database,
+            metrics,
+            staging,
+            SummaryCache(),
+            consumer,
+            Answers(),
+        )
+
+    @classmethod
+    def _open_lake(cls, settings: ApiSettings, model: type[BaseModel], lake: Lake) -> Services:
+        """The same services over a lake: reads through its manifest, runs published into
+        it, and the consumer's batches staged in a private file, then published."""
+        from engine.lake.staging import Staging
+        from engine.lake.stream import LakeSink
+
+        database = LakeDatabase(lake)
+        table = compile_schema(model, typed=True, context=settings.context).table
+        staging = Spool(settings.spool_root)
+        metrics = Metrics(consuming=settings.consumer is not None)
+        consumer = None
+        if settings.consumer is not None:
+            stage = Staging(lake)
+            try:
+                sink = LakeSink(lake, stage, settings.consumer.group)
+                consumer = BackgroundConsumer(
+                    stage.store, model, settings.consumer, metrics, sink=sink, closing=stage.close
+                )
+            except BaseException:
+                stage.close()
+                raise
+            consumer.start()
+        return cls(
+            settings,
+            model,
+            table,
             database,
             metrics,
             staging,

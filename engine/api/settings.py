@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.lake.location import Lake
 from engine.schemas import DEFAULT_SCHEMA
 from engine.streaming.settings import ConsumerSettings
 
@@ -32,6 +33,8 @@ class ApiSettings:
     # How long an ingest waits for the writer (another ingest, a Kafka batch) before a 409.
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
     consumer: ConsumerSettings | None = None
+    # Serve a lake (Delta tables shared with other writers) instead of the DuckDB file.
+    lake: Lake | None = None
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not self.data_dir.is_dir():

@@ -30,6 +30,7 @@ COMMANDS = {
     "consume": "kafka",
     "produce": "kafka",
     "serve": "server",
+    "lake": "lake",
 }
 
 

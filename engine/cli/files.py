@@ -15,9 +15,11 @@ from engine import interrupts, ui
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
+    LAKE_OPTION,
     SCHEMA_OPTION,
     env,
     handle_errors,
+    lake_from,
     load_model,
     parse_context,
 )
@@ -35,6 +37,7 @@ from engine.wording import count
 @click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @DB_OPTION
+@LAKE_OPTION
 @SCHEMA_OPTION
 @click.option(
     "--format",
@@ -107,6 +110,7 @@ from engine.wording import count
 def run(
     files: tuple[str, ...],
     db: Path,
+    lake_uri: str | None,
     schema_spec: str,
     fmt: str | None,
     force: bool,
@@ -129,15 +133,17 @@ def run(
     Exit code 0 when every run completed, even with invalid rows; 1 when a run is over the
     quality gate (--max-invalid, --max-invalid-rate; it is stored) or the database could
     not be written (the rest is not attempted); 2 when a file could not be ingested; 130
-    on Ctrl-C.
+    on Ctrl-C. With --lake, into shared Delta tables instead of the DuckDB file.
     """
     model = load_model(schema_spec)
     settings = RemoteSettings.from_environment(os.environ)
     failed = over_gate = 0
     show = not quiet and not as_json
-    with Store(db) as store:
-        with store.writing():
-            mark_interrupted(store)
+    lake = lake_from(lake_uri)
+    with contextlib.nullcontext() if lake is not None else Store(db) as store:
+        if store is not None:
+            with store.writing():
+                mark_interrupted(store)
         for location in files:
             try:
                 with ui.run_progress(
@@ -145,7 +151,7 @@ def run(
                 ) as progress:
                     result = ingest(
                         location,
-                        db=store,
+                        db=store if store is not None else lake,  # type: ignore[arg-type]
                         schema=model,
                         format=fmt,
                         force=force,

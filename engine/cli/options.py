@@ -21,6 +21,7 @@ from rich.markup import escape
 from engine import interrupts, ui
 from engine.cli.words import cli_spelling
 from engine.errors import ConfigError, EngineError
+from engine.lake.location import Lake
 from engine.schemas import DEFAULT_SCHEMA, load_schema
 from engine.streaming.properties import load_properties
 from engine.streaming.settings import DEFAULT_MAX_RECORDS, DEFAULT_MAX_WAIT_MS, parse_kafka_config
@@ -103,6 +104,22 @@ DB_OPTION = click.option(
     help="DuckDB file.",
     **env("DB", "ENGINE_DB"),
 )
+LAKE_OPTION = click.option(
+    "--lake",
+    "lake_uri",
+    metavar="URI",
+    default=None,
+    help="A Delta Lake root instead of --db: a directory or s3://bucket/prefix (S3 as the "
+    "AWS_* variables say), shared by any number of writers.",
+    **env("LAKE"),
+)
+
+
+def lake_from(uri: str | None) -> Lake | None:
+    """``--lake``: the lake, reached with the standard AWS variables of this process."""
+    return None if not uri else Lake.from_environment(uri, os.environ)
+
+
 SCHEMA_OPTION = click.option(
     "--schema",
     "schema_spec",

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from engine import ui
-from engine.cli.options import DB_OPTION, handle_errors
+from engine.cli.options import DB_OPTION, LAKE_OPTION, handle_errors, lake_from
 from engine.errors import ConfigError, Remedy
 from engine.reports.exports import (
     FORMATS,
@@ -25,18 +25,20 @@ from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_query, write_csv, write_json
 from engine.reports.summary import summary as build_summary
+from engine.store.store import Store
 
 STDOUT = "-"
 
 
 @click.command()
 @DB_OPTION
+@LAKE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @handle_errors
-def summary(db: Path, as_json: bool) -> None:
+def summary(db: Path, lake_uri: str | None, as_json: bool) -> None:
     """Totals, success rate and rows/s, per-run figures, errors by field and type, and the
     most frequent offending values per field."""
-    with open_reader(db) as store:
+    with _reader(db, lake_uri) as store:
         data = build_summary(store)
     if as_json:
         click.echo(json.dumps(data.as_json(), indent=2))
@@ -47,6 +49,7 @@ def summary(db: Path, as_json: bool) -> None:
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @DB_OPTION
+@LAKE_OPTION
 @click.option(
     "-o",
     "--output",
@@ -78,6 +81,7 @@ def summary(db: Path, as_json: bool) -> None:
 def export(
     kind: str,
     db: Path,
+    lake_uri: str | None,
     output: Path,
     fmt: str | None,
     run_id: int | None,
@@ -100,17 +104,19 @@ def export(
             )
         with tempfile.TemporaryDirectory(prefix="ingest-export-") as staging:
             staged = Path(staging) / f"export.{fmt}"
-            _export(kind, db, staged, fmt, run_id, where, table, no_sanitize, quiet=True)
+            _export(
+                kind, (db, lake_uri), staged, fmt, run_id, where, table, no_sanitize, quiet=True
+            )
             with staged.open("rb") as fh:
                 shutil.copyfileobj(fh, sys.stdout.buffer, 1 << 20)
             sys.stdout.buffer.flush()
         return
-    _export(kind, db, output, fmt, run_id, where, table, no_sanitize, quiet=quiet)
+    _export(kind, (db, lake_uri), output, fmt, run_id, where, table, no_sanitize, quiet=quiet)
 
 
 def _export(
     kind: str,
-    db: Path,
+    target: tuple[Path, str | None],
     output: Path,
     fmt: str | None,
     run_id: int | None,
@@ -124,7 +130,7 @@ def _export(
         kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
     )
     # The reader can write nothing but the export's temporary file (see engine.reports.lockdown).
-    with open_reader(db, writable=[partial_path(output)]) as store:
+    with _reader(*target, writable=[partial_path(output)]) as store:
         plan = plan_export(store, request)
         for warning in plan.warnings:
             ui.warn(warning)
@@ -137,6 +143,7 @@ def _export(
 @click.command()
 @click.argument("query")
 @DB_OPTION
+@LAKE_OPTION
 @click.option(
     "--format",
     "fmt",
@@ -153,13 +160,13 @@ def _export(
     help="Rows shown by --format table (csv and json print every row).",
 )
 @handle_errors
-def sql(query: str, db: Path, fmt: str, limit: int) -> None:
+def sql(query: str, db: Path, lake_uri: str | None, fmt: str, limit: int) -> None:
     """Run one read-only QUERY (SELECT, DESCRIBE, SUMMARIZE, EXPLAIN...) on the DuckDB file.
 
     Tables: ingestion_runs, raw_data, ingestion_errors, one typed table per schema
     (processed_data for the reference schema) and the view error_details. Times are UTC.
     """
-    with open_reader(db) as store:
+    with _reader(db, lake_uri) as store:
         result = run_query(store, query)
         if fmt == "table":
             rows, more = head(result, limit)
@@ -172,6 +179,7 @@ def sql(query: str, db: Path, fmt: str, limit: int) -> None:
 
 @click.command()
 @DB_OPTION
+@LAKE_OPTION
 @click.option(
     "-o",
     "--output",
@@ -181,11 +189,21 @@ def sql(query: str, db: Path, fmt: str, limit: int) -> None:
     help="HTML file to write.",
 )
 @handle_errors
-def report(db: Path, output: Path) -> None:
+def report(db: Path, lake_uri: str | None, output: Path) -> None:
     """Write a self-contained HTML report (no network needed to view it): the summary
     figures, valid and invalid rows per run, errors by field and type, and the valid data."""
     from engine.reports.html import write_report  # Jinja: loaded only for this command
 
-    with open_reader(db) as store:
+    with _reader(db, lake_uri) as store:
         write_report(store, output)
     click.echo(f"wrote {output}")
+
+
+def _reader(db: Path, lake_uri: str | None, *, writable: list[Path] | None = None) -> Store:
+    """The DuckDB file's locked-down reader, or the lake's (same views, same lock-down)."""
+    lake = lake_from(lake_uri)
+    if lake is None:
+        return open_reader(db, writable=writable or [])
+    from engine.lake.reader import open_lake_reader  # deltalake: loaded only for a lake
+
+    return open_lake_reader(lake, writable=writable or [])

@@ -12,6 +12,7 @@ from engine.cli.options import (
     DB_OPTION,
     KAFKA_CONFIG_FILE_OPTION,
     KAFKA_CONFIG_OPTION,
+    LAKE_OPTION,
     MAX_RECORDS_OPTION,
     MAX_WAIT_OPTION,
     SCHEMA_OPTION,
@@ -19,6 +20,7 @@ from engine.cli.options import (
     env,
     handle_errors,
     kafka_properties,
+    lake_from,
     parse_context,
 )
 from engine.errors import ConfigError
@@ -27,6 +29,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings
 
 @click.command()
 @DB_OPTION
+@LAKE_OPTION
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on.", **env("HOST")
 )
@@ -125,6 +128,7 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings
 @handle_errors
 def serve(
     db: Path,
+    lake_uri: str | None,
     host: str,
     port: int,
     data_dir: Path | None,
@@ -152,7 +156,8 @@ def serve(
     `consume` and the read commands on the same --db stop with "database is locked" while
     it runs (use the API's endpoints meanwhile). With --consume-topic it also runs
     the Kafka consumer in the background on the same connection; stopping the server
-    (Ctrl-C, SIGTERM) writes the consumer's in-flight batch first.
+    (Ctrl-C, SIGTERM) writes the consumer's in-flight batch first. With --lake it serves
+    a lake's Delta tables instead, beside any number of other writers.
     """
     import uvicorn
 
@@ -189,6 +194,7 @@ def serve(
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         busy_timeout_s=busy_timeout,
         consumer=consumer,
+        lake=lake_from(lake_uri),
     )
     Services.check(settings)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)

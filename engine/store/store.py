@@ -134,6 +134,24 @@ class Store:
                 self.con.close()
                 raise
 
+    @classmethod
+    def over(cls, con: duckdb.DuckDBPyConnection, path: str | Path) -> Store:
+        """A reader's Store over a connection made elsewhere: the lake's reader builds an
+        in-memory database whose views read Delta tables (``engine.lake.reader``)."""
+        store = object.__new__(cls)
+        store.con = con
+        store.path = Path(path)
+        store.read_only = True
+        store.bulk_settings = {}
+        store.lock = threading.RLock()
+        store.changes = Changes()
+        store._counts_changes = False
+        store._in_transaction = False
+        store.overrides = Overrides({})
+        store.rule_ids = {}
+        store._row_groups = None
+        return store
+
     def cursor(self) -> Store:
         """Another connection to this open database, for another thread of this process.
 

@@ -47,12 +47,15 @@ from engine.streaming.events import (
     PartitionStart,
     Revoked,
     SessionSummary,
+    StartFrom,
 )
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
 from engine.streaming.offsets import load_offsets
+from engine.streaming.ownership import Partitions
 from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.streaming.sink import Sink
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
 from engine.validation.compiler import fingerprint
 from engine.validation.validate import BatchValidator
@@ -72,13 +75,22 @@ def consume(
     *,
     on_event: EventCallback | None = None,
     stop: StopRequest | None = None,
+    sink: Sink | None = None,
 ) -> SessionSummary:
-    """Run one consumer session until ``stop`` is set or it has been idle long enough."""
-    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop).run()
+    """Run one consumer session until ``stop`` is set or it has been idle long enough.
+    With ``sink``, ``store`` is a stage and the sink holds what counts (a lake)."""
+    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop, sink=sink).run()
 
 
 class ConsumerSession:
-    """State of one session: owned partitions, the in-flight batch, the run's totals."""
+    """One session: its state is made here (the schema and validator, the owned partitions,
+    the in-flight batch, the figures); ``run`` opens what talks to the outside (the Kafka
+    consumer, the run's row, the worker threads), runs, and closes them.
+
+    Connecting waits for the brokers, so it stays in ``run``: the API server makes its
+    session while it starts and runs it on a thread, where a failure is the consumer's
+    state, not the server's.
+    """
 
     def __init__(
         self,
@@ -88,23 +100,31 @@ class ConsumerSession:
         *,
         on_event: EventCallback | None = None,
         stop: StopRequest | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.store = store
+        self.sink = sink
         self.model = model
         self.settings = settings
         self.on_event = on_event or (lambda _event: None)
         self.stop = stop or StopRequest()
+        self.schema = prepare_schema(store, model, typed=True, context=settings.context)
+        self.validator = BatchValidator(self.schema, self.schema.input_keys)
+        self.watch = BrokerWatch(
+            settings.kafka.bootstrap_servers,
+            self.on_event,
+            give_up_after_s=settings.give_up_after_s,
+        )
+        self.partitions = Partitions()
+        self.run_id: int | None = None  # once run() recorded the session
         self.batches = 0
         self.latencies_ms: list[float] = []
-        self.pending: list[Message] = []
+        self.pending: list[Message] = []  # the in-flight batch
         self.batch_started = 0.0
         self.idle_since: float | None = None
         self.next_row = 1
-        self.owned: set[TopicPartitionKey] = set()
-        self.starts: dict[TopicPartitionKey, int] = {}  # assigned start, for the stale filter
-        self.stored: dict[TopicPartitionKey, int] = {}  # next offset held by this DuckDB file
-        self.rebalanced = False
-        self.failed = False
+        self.rebalanced = False  # since the last fetch: filter what it returns
+        self.failed = False  # from here on, revokes drop the in-flight batch
         self.consumer_closed = False
 
     # -- the session ---------------------------------------------------------------------
@@ -112,13 +132,7 @@ class ConsumerSession:
     def run(self) -> SessionSummary:
         started = datetime.now(UTC)  # the session's duration counts from here (engine.store.runs)
         settings = self.settings
-        schema = prepare_schema(self.store, self.model, typed=True, context=settings.context)
-        self.validator = BatchValidator(schema, schema.input_keys)
-        self.watch = BrokerWatch(
-            settings.kafka.bootstrap_servers,
-            self.on_event,
-            give_up_after_s=settings.give_up_after_s,
-        )
+        schema = self.schema
         self.consumer = connect(settings, self.watch)
         try:
             dead_letters = (
@@ -126,7 +140,7 @@ class ConsumerSession:
                 if settings.dead_letter_topic
                 else None
             )
-            self.run_id, self.started = start_run(
+            run_id, self.started = start_run(
                 self.store,
                 RunStart(
                     "kafka",
@@ -138,6 +152,7 @@ class ConsumerSession:
                 ),
                 started=started,
             )
+            self.run_id = run_id
         except BaseException:
             self._close_quietly()
             raise
@@ -148,11 +163,12 @@ class ConsumerSession:
         self.workers = BatchWorkers(
             [functools.partial(self._parse, reader) for reader in readers],
             self.store,
-            self.run_id,
+            run_id,
             self.started,
             settings.group,
             dead_letters,
             store_threads=settings.store_threads,
+            sink=self.sink,
         )
         try:
             reason, duration = self._session(dead_letters)
@@ -163,7 +179,7 @@ class ConsumerSession:
             for reader in readers:
                 reader.close()
         return SessionSummary(
-            self.run_id,
+            run_id,
             self.batches,
             self.workers.total,
             duration,
@@ -192,6 +208,7 @@ class ConsumerSession:
             if problem:
                 self.on_event(Notice(problem))
                 message += f"; {problem}"
+        assert self.run_id is not None
         duration = record_progress(
             self.store,
             self.run_id,
@@ -200,6 +217,8 @@ class ConsumerSession:
             status="completed",
             message=message,
         )
+        if self.sink is not None:
+            self.sink.finish(self.run_id, "completed", self.workers.total.counts(), message)
         return reason, duration
 
     def _abandon(self, error: BaseException) -> None:
@@ -209,6 +228,7 @@ class ConsumerSession:
         if not self.consumer_closed:
             self._close_quietly()
         message = f"{type(error).__name__}: {error}; its committed micro-batches are kept"
+        assert self.run_id is not None
         try:
             record_progress(
                 self.store,
@@ -220,6 +240,12 @@ class ConsumerSession:
             )
         except duckdb.Error as problem:
             LOG.warning("cannot record run %s as failed: %s", self.run_id, problem)
+        if self.sink is not None:
+            try:
+                counts = self.workers.total.counts()
+                self.sink.finish(self.run_id, "failed", counts, message)
+            except Exception as problem:  # the lake may be what failed
+                LOG.warning("cannot record the session as failed in the lake: %s", problem)
 
     def _close_quietly(self) -> None:
         try:
@@ -290,15 +316,11 @@ class ConsumerSession:
         self.on_event(Notice(f"kafka: {error.str()}"))
 
     def _owned_only(self, messages: list[Message]) -> list[Message]:
-        kept: list[Message] = []
-        for message in messages:
-            key = (message.topic() or "", message.partition() or 0)
-            offset = message.offset() or 0
-            if key not in self.owned or offset < self.starts.get(key, -1):
-                continue
-            self.starts[key] = offset + 1
-            kept.append(message)
-        return kept
+        return [
+            m
+            for m in messages
+            if self.partitions.accepts((m.topic() or "", m.partition() or 0), m.offset() or 0)
+        ]
 
     # -- writing a batch -----------------------------------------------------------------
 
@@ -330,8 +352,7 @@ class ConsumerSession:
             self.batches += 1
             # A batch closed before its partitions were lost still commits to DuckDB; its
             # offsets must not reach the group, which may have moved on under a new owner.
-            owned = {key: offset for key, offset in done.offsets.items() if key in self.owned}
-            self.stored.update(owned)
+            owned = self.partitions.stored_now(done.offsets)
             self._commit_to_kafka(owned, synchronous=False)
             self.latencies_ms.append(done.latency_ms)
             self.on_event(
@@ -371,37 +392,37 @@ class ConsumerSession:
 
     def _lag(self) -> int | None:
         """Messages between what this file holds and the last known high watermarks."""
-        total: int | None = None
-        for key in sorted(self.owned):
-            position = self.stored.get(key)
-            if position is None:
-                continue
-            try:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-            except KafkaException:
-                continue
-            if high >= 0:
-                total = (total or 0) + max(0, high - position)
-        return total
+        return self.partitions.lag(self._watermark)
+
+    def _watermark(self, key: TopicPartitionKey) -> int | None:
+        try:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        except KafkaException:
+            return None
+        return int(high)
 
     # -- rebalance callbacks (run inside consume(), on this thread) -------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
         self._settle()  # the store is the workers' until they are drained
-        stored = load_offsets(self.store, self.settings.group, keys)
+        group = self.settings.group
+        origin: StartFrom
+        if self.sink is not None:
+            stored, origin = self.sink.positions(group, keys), "lake"
+        else:
+            stored, origin = load_offsets(self.store, group, keys), "duckdb"
         committed = self._group_offsets(consumer, keys)
         starts: list[PartitionStart] = []
         for tp, key in zip(partitions, keys, strict=True):
             here, there = stored.get(key, -1), committed.get(key, -1)
-            self.owned.add(key)
             if max(here, there) < 0:
+                self.partitions.assign(key, None)
                 starts.append(PartitionStart(*key, None, "reset"))
                 continue
             tp.offset = max(here, there)
-            self.starts[key] = tp.offset
-            self.stored[key] = tp.offset
-            starts.append(PartitionStart(*key, tp.offset, "duckdb" if here >= there else "group"))
+            self.partitions.assign(key, tp.offset)
+            starts.append(PartitionStart(*key, tp.offset, origin if here >= there else "group"))
         consumer.incremental_assign(partitions)
         self.rebalanced = True
         self.idle_since = time.monotonic()
@@ -430,9 +451,7 @@ class ConsumerSession:
         if not self.failed:
             self._flush()  # still ours until this callback returns
             self._settle()
-            self._commit_to_kafka(
-                {key: self.stored[key] for key in keys if key in self.stored}, synchronous=True
-            )
+            self._commit_to_kafka(self.partitions.stored_of(keys), synchronous=True)
         else:
             self._drop(keys)
         self._forget(keys)
@@ -449,9 +468,6 @@ class ConsumerSession:
         self.pending = [m for m in self.pending if (m.topic(), m.partition()) not in gone]
 
     def _forget(self, keys: Iterable[TopicPartitionKey]) -> None:
-        for key in keys:
-            self.owned.discard(key)
-            self.starts.pop(key, None)
-            self.stored.pop(key, None)
+        self.partitions.forget(keys)
         self.rebalanced = True
         self.idle_since = time.monotonic()

@@ -8,7 +8,7 @@ from typing import Literal
 from engine.pipeline import Tally
 from engine.wording import count
 
-StartFrom = Literal["duckdb", "group", "reset"]
+StartFrom = Literal["duckdb", "lake", "group", "reset"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class BatchWritten:
 
 ORIGINS: dict[str, str] = {
     "duckdb": "stored in DuckDB",
+    "lake": "stored in the lake",
     "group": "committed by the group",
     "reset": "auto.offset.reset: nothing stored or committed",
 }

@@ -32,6 +32,7 @@ from engine.store.store import Store
 from engine.streaming.dead_letters import DeadLetters
 from engine.streaming.messages import TopicPartitionKey
 from engine.streaming.offsets import save_offsets
+from engine.streaming.sink import Sink
 
 # DuckDB checkpoints when its WAL passes 16 MB by default; micro-batches then pay for
 # rewriting (and zstd-compressing) the tables' last row groups again and again. A larger
@@ -87,8 +88,10 @@ class BatchWorkers:
         dead_letters: DeadLetters | None,
         *,
         store_threads: int | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.store = store
+        self.sink = sink  # where committed batches are published next (a lake), if anywhere
         self.run_id = run_id
         self.started = started
         self.group = group
@@ -250,6 +253,12 @@ class BatchWorkers:
                 offsets.update(parsed.offsets)  # later batches carry later offsets
             save_offsets(self.store, self.group, offsets, self.run_id)
             record_progress(self.store, self.run_id, total.counts(), self.started, status="running")
+        if self.sink is not None:  # the file was a stage: publish, keep what was kept
+            tallies = self.sink.publish(self.run_id, batches, tallies)
+            total = Tally()
+            total.add(self.total)
+            for tally in tallies:
+                total.add(tally)
         self.total = total
         store_ms = (time.perf_counter() - began) * 1000
         written = []

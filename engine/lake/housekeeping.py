@@ -1,0 +1,88 @@
+"""Housekeeping while writers run: compacting small files, removing old ones.
+
+``compact`` rewrites each table's small files (a Kafka micro-batch appends a few small
+files per table) into large ones with Delta's OPTIMIZE: a commit that removes and adds files
+with the same rows, which readers and concurrent appends do not notice (blind appends never
+conflict with it; a conflicting one is retried by delta-rs, and a table whose compaction
+still conflicts is reported and left for the next time).
+
+``vacuum`` deletes files no version newer than ``older_than`` references (those compaction
+replaced, and orphans no commit names), as Delta's VACUUM does. A reader that started
+before and still reads an old version may lose files under it: keep ``older_than`` longer
+than the longest read (the default, a week, as Delta's). Rows of a writer that died before
+its manifest commit stay in files the tables name; they are never counted (readers go
+through the manifest) and take space until a future cleanup rewrites them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import duckdb
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from engine.lake.location import Lake
+from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
+
+
+@dataclass(frozen=True)
+class TableWork:
+    table: str
+    files_removed: int
+    files_added: int
+    problem: str = ""
+
+
+def tables(lake: Lake) -> list[str]:
+    """The lake's tables: the manifest, the fixed ones and every typed table it names."""
+    manifest = open_table(lake, MANIFEST)
+    if manifest is None:
+        return []
+    con = duckdb.connect()
+    try:
+        con.register("manifest", manifest.to_pyarrow_dataset())
+        typed = [
+            str(r[0]) for r in con.execute("SELECT DISTINCT target_table FROM manifest").fetchall()
+        ]
+    finally:
+        con.close()
+    names = [MANIFEST, *DATA_TABLES, *sorted(typed)]
+    return [name for name in names if open_table(lake, name) is not None]
+
+
+def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:
+    """Rewrite each table's small files into large ones (Delta's OPTIMIZE compact)."""
+    done = []
+    for name in tables(lake):
+        table = open_table(lake, name)
+        assert table is not None
+        try:
+            metrics = table.optimize.compact(target_size=target_size)
+        except (CommitFailedError, DeltaError) as exc:
+            if "oncurrent" in str(exc):
+                done.append(TableWork(name, 0, 0, "a concurrent commit conflicted; try again"))
+                continue
+            raise write_failure(lake, f"cannot compact table {name}", exc) from exc
+        except OSError as exc:
+            raise write_failure(lake, f"cannot compact table {name}", exc) from exc
+        done.append(TableWork(name, int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])))
+    return done
+
+
+def vacuum(lake: Lake, *, older_than: timedelta, dry_run: bool = False) -> dict[str, list[str]]:
+    """Delete the files of each table no version younger than ``older_than`` needs."""
+    hours = max(0, int(older_than.total_seconds() // 3600))
+    removed: dict[str, list[str]] = {}
+    for name in tables(lake):
+        table = open_table(lake, name)
+        assert table is not None
+        try:
+            removed[name] = list(
+                table.vacuum(
+                    retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False
+                )
+            )
+        except (DeltaError, OSError) as exc:
+            raise write_failure(lake, f"cannot vacuum table {name}", exc) from exc
+    return removed

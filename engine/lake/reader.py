@@ -1,0 +1,148 @@
+"""Reading a lake: an in-memory DuckDB database whose views have the names, columns and
+meaning of a DuckDB file's, so ``summary``, ``sql``, ``export`` and ``report`` run unchanged.
+
+Each Delta table is read through ``DeltaTable.to_pyarrow_dataset()`` registered in DuckDB
+(never ``to_pyarrow_table()``: processes that materialise Delta tables that way abort at
+exit about half the time). A batch is visible only once its manifest row is committed: every
+data view keeps the rows whose ``(run_id, batch)`` the manifest lists, and the manifest is
+loaded before the data tables, so each data table's snapshot holds at least every batch the
+manifest's snapshot lists (a batch's rows are appended before its manifest row). Orphans of
+a writer that died between the two, and batches committed after the manifest was read, are
+never counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from engine.errors import Remedy, StoreError
+from engine.lake.location import Lake
+from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
+from engine.reports.lockdown import lock_down
+from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
+from engine.store.store import Store
+
+RUN_COLUMNS = (
+    "run_id, source_kind, source_path, format, schema_name, schema_fingerprint, target_table, "
+    "content_hash, quick_hash, file_size, started_at, finished_at, status, rows_total, "
+    "rows_valid, rows_invalid, rows_python, blank_lines, duration_s, message"
+)
+COMMITTED = "SEMI JOIN _committed USING (run_id, batch)"
+EMPTY_RAW = (
+    "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::BIGINT AS line_number, "
+    "NULL::VARCHAR AS raw WHERE false"
+)
+EMPTY_ERRORS = (
+    "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS raw, "
+    'NULL::STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, "input" VARCHAR)[] AS errors '
+    "WHERE false"
+)
+EMPTY_KAFKA_LINEAGE = (
+    "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS kafka_topic, "
+    "NULL::INTEGER AS kafka_partition, NULL::BIGINT AS kafka_offset, NULL::VARCHAR AS kafka_key, "
+    "NULL::TIMESTAMPTZ AS kafka_timestamp, NULL::VARCHAR AS kafka_headers WHERE false"
+)
+
+
+def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
+    """A locked-down reader over the lake's committed batches (see ``lockdown``)."""
+    manifest = open_table(lake, MANIFEST)
+    if manifest is None:
+        raise StoreError(
+            lake.uri,
+            "no lake here (it has no ingestion_batches table)",
+            hint=Remedy("run an ingestion into it first, or pass another {}", "lake"),
+        )
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        _register(con, "_manifest", manifest.to_pyarrow_dataset())  # first: see above
+        con.execute(
+            "CREATE VIEW _committed AS SELECT DISTINCT run_id, batch FROM _manifest "
+            "WHERE status <> 'failed'"
+        )
+        con.execute(f"CREATE VIEW {MANIFEST} AS SELECT * FROM _manifest")
+        con.execute(
+            f"CREATE VIEW {RUNS} AS SELECT {RUN_COLUMNS} FROM _manifest "
+            "QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY batch DESC) = 1"
+        )
+        con.execute(
+            f"CREATE VIEW {OFFSETS} AS SELECT group_id, o.topic AS topic, "
+            'o."partition" AS "partition", max(o.next_offset) AS next_offset, '
+            "arg_max(run_id, o.next_offset) AS run_id, max(committed_at) AS updated_at "
+            "FROM (SELECT group_id, run_id, committed_at, unnest(offsets) AS o FROM _manifest "
+            "WHERE offsets IS NOT NULL) GROUP BY ALL"
+        )
+        targets = [
+            str(row[0])
+            for row in con.execute(
+                "SELECT target_table FROM _manifest GROUP BY target_table ORDER BY min(run_id)"
+            ).fetchall()
+        ]
+        for name in (RAW, ERRORS, KAFKA_LINEAGE, *targets):
+            table = open_table(lake, name)
+            if table is not None:
+                _register(con, f"_lake_{name}", table.to_pyarrow_dataset())
+        _views(con, targets)
+        store = Store.over(con, lake.uri)
+    except BaseException:
+        con.close()
+        raise
+    try:
+        lock_down(store, writable)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, dataset: object) -> None:
+    con.register(name, dataset)
+
+
+def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
+    def has(name: str) -> bool:
+        try:
+            con.execute(f"SELECT * FROM {quote('_lake_' + name)} LIMIT 0").fetchall()
+        except duckdb.CatalogException:
+            return False
+        return True
+
+    if has(RAW):
+        con.execute(
+            f"CREATE VIEW {RAW} AS SELECT run_id, row_number, line_number, raw "
+            f"FROM _lake_{RAW} {COMMITTED}"
+        )
+    else:  # only failed runs so far
+        con.execute(f"CREATE VIEW {RAW} AS {EMPTY_RAW}")
+    if has(ERRORS) and has(RAW):
+        con.execute(
+            f"CREATE VIEW {ERRORS} AS SELECT e.run_id, e.row_number, r.raw, e.errors "
+            f"FROM _lake_{ERRORS} AS e {COMMITTED} "
+            f"JOIN _lake_{RAW} AS r USING (run_id, batch, row_number)"
+        )
+    else:
+        con.execute(f"CREATE VIEW {ERRORS} AS {EMPTY_ERRORS}")
+    con.execute(
+        f"CREATE VIEW {ERROR_DETAILS} AS SELECT run_id, row_number, "
+        'array_to_string(e.loc, \'.\') AS loc, e."type" AS "type", e.msg AS msg, '
+        'e."input" AS "input" '
+        f"FROM (SELECT run_id, row_number, unnest(errors) AS e FROM {ERRORS})"
+    )
+    if has(KAFKA_LINEAGE):
+        con.execute(
+            f"CREATE VIEW {KAFKA_LINEAGE} AS SELECT * EXCLUDE (batch) "
+            f"FROM _lake_{KAFKA_LINEAGE} {COMMITTED}"
+        )
+    else:
+        con.execute(f"CREATE VIEW {KAFKA_LINEAGE} AS {EMPTY_KAFKA_LINEAGE}")
+    for name in targets:
+        if name in (RAW, ERRORS, KAFKA_LINEAGE) or not has(name):
+            continue
+        con.execute(
+            f"CREATE VIEW {quote(name)} AS SELECT * EXCLUDE (batch) "
+            f"FROM {quote('_lake_' + name)} {COMMITTED}"
+        )

@@ -1,0 +1,154 @@
+"""A file run (or rows in memory) into the lake: staged through the one data path, then
+published as one batch whose manifest commit decides, across all writers, whether this
+content and schema were stored before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from engine.errors import EngineError, neutral_spelling
+from engine.lake.ids import new_run_id
+from engine.lake.location import Lake
+from engine.lake.staging import Staging
+from engine.lake.tables import MANIFEST, open_table
+from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
+from engine.outcomes import RunSummary, Tally
+from engine.store.store import Store
+
+
+def file_app_id(content_hash: str, fingerprint: str, fmt: str) -> str:
+    """The idempotency key of a content read one way under one schema version (as the
+    DuckDB store decides it: CSV, or the rows as JSON records)."""
+    read_as = "csv" if fmt == "csv" else "records"
+    key = f"{content_hash}|{fingerprint}|{read_as}"
+    return "ingest-file-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def ingest_into_lake(
+    lake: Lake,
+    run: Callable[[Store], RunSummary],
+    *,
+    fingerprint: str,
+    force: bool,
+    staging_dir: Path | None = None,
+) -> RunSummary:
+    """``run`` stores into a staging DuckDB file (seeded with the lake's runs of schema
+    version ``fingerprint``); what it committed there is then published into the lake."""
+    with Staging(lake, staging_dir) as staging:
+        staging.seed(fingerprint)
+        try:
+            summary = run(staging.store)
+            if summary.status == "skipped" or summary.run_id is None:
+                return summary
+            return _publish(lake, staging, summary, force=force)
+        except BaseException as exc:
+            _record_failure(lake, staging, exc)
+            raise
+
+
+def _publish(lake: Lake, staging: Staging, summary: RunSummary, *, force: bool) -> RunSummary:
+    assert summary.run_id is not None
+    row = staging.run_row(summary.run_id)
+    lake_run = new_run_id()
+    staged = StagedBatch(
+        summary.run_id,
+        lake_run,
+        0,
+        str(row["target_table"]),
+        int(row["rows_total"]),
+        int(row["rows_valid"]),
+        int(row["rows_invalid"]),
+    )
+    append_data(lake, staging.store, staged)
+    claims: tuple[Claim, ...] = ()
+    if not force and row["content_hash"] is not None:
+        app_id = file_app_id(row["content_hash"], row["schema_fingerprint"], row["format"])
+        claims = (Claim(app_id, 0, 1),)
+    now = datetime.now(UTC)
+    duration = (now - row["started_at"]).total_seconds()
+    record = {
+        **row,
+        "run_id": lake_run,
+        "batch": 0,
+        "finished_at": now,
+        "duration_s": duration,
+        "batch_rows": row["rows_total"],
+        "committed_at": now,
+    }
+    taken = commit_batch(lake, record, claims)
+    if taken:
+        previous = previous_run(lake, row) or 0
+        return RunSummary(
+            None,
+            summary.path,
+            "skipped",
+            Tally(),
+            (datetime.now(UTC) - row["started_at"]).total_seconds(),
+            f"already ingested as run {previous} with the same schema",
+            previous_run=previous,
+            format=summary.format,
+        )
+    return dataclasses.replace(summary, run_id=lake_run, duration_s=duration)
+
+
+def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:
+    """The first completed lake run of the same content, schema and reading."""
+    manifest = open_table(lake, MANIFEST)
+    if manifest is None:
+        return None
+    con = duckdb.connect()
+    try:
+        con.register("manifest", manifest.to_pyarrow_dataset())
+        found = con.execute(
+            "SELECT run_id FROM manifest WHERE status = 'completed' AND content_hash = ? "
+            "AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY committed_at LIMIT 1",
+            [row["content_hash"], row["schema_fingerprint"], row["format"] == "csv"],
+        ).fetchall()
+    finally:
+        con.close()
+    return int(found[0][0]) if found else None
+
+
+def _record_failure(lake: Lake, staging: Staging, exc: BaseException) -> None:
+    """A run that failed is recorded in the lake as failed (no data), if the lake takes it;
+    whatever goes wrong here, the run's own error is the one raised."""
+    try:
+        local = staging.last_local_run()
+        row = None if local is None else staging.run_row(local)
+    except Exception:
+        return
+    if row is None:
+        return
+    text = exc.render(neutral_spelling) if isinstance(exc, EngineError) else str(exc)
+    message = row["message"] if row["status"] == "failed" else f"{type(exc).__name__}: {text}"
+    lake_run = new_run_id()
+    now = datetime.now(UTC)
+    record = {
+        **row,
+        "run_id": lake_run,
+        "batch": 0,
+        "status": "failed",
+        "rows_total": 0,
+        "rows_valid": 0,
+        "rows_invalid": 0,
+        "rows_python": 0,
+        "blank_lines": 0,
+        "message": (message or "")[:2000],
+        "finished_at": now,
+        "duration_s": (now - row["started_at"]).total_seconds(),
+        "batch_rows": 0,
+        "committed_at": now,
+    }
+    with contextlib.suppress(Exception):
+        commit_batch(lake, record)
+        if isinstance(exc, EngineError):
+            exc.run_id = lake_run

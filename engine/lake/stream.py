@@ -1,0 +1,241 @@
+"""Kafka micro-batches into the lake, exactly once across any number of consumers.
+
+Each batch group the consumer's stage (a private DuckDB file) commits is published as one
+lake batch (``writer``): its rows appended, then its manifest row committed with one
+``Transaction(app_id, version)`` per partition: ``app_id`` names the group, topic and
+partition, ``version`` is the partition's next offset after the batch. The commit goes
+through only if no writer stored any offset of the batch yet (the stored version is at most
+the batch's first offset of that partition). Otherwise (a replay after a crash or a
+rebalance, a consumer whose session was lost meanwhile) the batch is cut down to the
+offsets at or past the stored versions, appended again under a new batch number, and
+committed again; the rows of the refused attempt stay orphans no reader counts. A partition
+assigned to a consumer starts at the version the lake holds for it, whatever Kafka's
+committed offset says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from engine.lake.ids import new_run_id
+from engine.lake.location import Lake
+from engine.lake.staging import Staging
+from engine.lake.tables import MANIFEST, open_table
+from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
+from engine.outcomes import Tally
+from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, SOURCE_ROWS, quote
+from engine.store.runs import RunCounts
+from engine.streaming.events import SessionSummary
+from engine.streaming.messages import TopicPartitionKey
+from engine.streaming.settings import ConsumerSettings
+from engine.streaming.shutdown import StopRequest
+
+if TYPE_CHECKING:
+    from engine.streaming.consumer import EventCallback
+    from engine.streaming.workers import ParsedBatch
+
+
+def partition_app_id(group: str, key: TopicPartitionKey) -> str:
+    """The idempotency key of a group's position in a partition."""
+    topic, partition = key
+    digest = hashlib.sha256(f"{group}\0{topic}".encode()).hexdigest()[:24]
+    return f"ingest-kafka-{digest}-{partition}"
+
+
+class LakeSink:
+    """Publishes one consumer session's batches from its stage into the lake."""
+
+    def __init__(self, lake: Lake, staging: Staging, group: str) -> None:
+        self.lake = lake
+        self.staging = staging
+        self.group = group
+        self.lake_run = new_run_id()
+        self.batch = 0
+        self.total = Tally()
+        self._run: dict[str, Any] | None = None
+
+    @property
+    def run_id(self) -> int:
+        return self.lake_run
+
+    def positions(
+        self, group: str, partitions: Iterable[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
+        manifest = open_table(self.lake, MANIFEST)
+        if manifest is None:
+            return {}
+        found = {}
+        for key in partitions:
+            version = manifest.transaction_version(partition_app_id(group, key))
+            if version is not None:
+                found[key] = int(version)
+        return found
+
+    def publish(
+        self, run_id: int, batches: Sequence[ParsedBatch], tallies: Sequence[Tally]
+    ) -> list[Tally]:
+        first_row = batches[0].closed.first_row
+        self._drop_published(run_id, first_row)
+        last_row = batches[-1].closed.first_row + len(batches[-1].closed.messages) - 1
+        lineage = pl.concat([b.validated.kafka for b in batches if b.validated.kafka is not None])
+        starts = {
+            (str(t), int(p)): int(o)
+            for t, p, o in lineage.group_by("kafka_topic", "kafka_partition")
+            .agg(pl.col("kafka_offset").min())
+            .iter_rows()
+        }
+        nexts: dict[TopicPartitionKey, int] = {}
+        for parsed in batches:
+            nexts.update(parsed.offsets)
+        kept = Tally()
+        for tally in tallies:
+            kept.add(tally)
+        where = f"row_number BETWEEN {first_row} AND {last_row}"
+        while True:
+            claims = tuple(
+                Claim(partition_app_id(self.group, key), starts[key], nexts[key])
+                for key in sorted(nexts)
+                if nexts[key] > starts[key]
+            )
+            self.batch += 1
+            total = Tally()
+            total.add(self.total)
+            total.add(kept)
+            if kept.rows:
+                append_data(self.lake, self.staging.store, self._staged(run_id, kept, where))
+            row = self._row(run_id, "running", total.counts(), "", kept.rows, nexts)
+            taken = commit_batch(self.lake, row, claims) if claims else {}
+            if not taken:
+                break
+            # Some of these offsets are in the lake already: keep only what is not.
+            by_app = {partition_app_id(self.group, key): key for key in nexts}
+            for app_id, stored in taken.items():
+                starts[by_app[app_id]] = max(starts[by_app[app_id]], stored)
+            where = self._after(run_id, first_row, last_row, starts)
+            kept = self._recount(run_id, where)
+        self.total = total
+        if kept.rows == sum(t.rows for t in tallies):
+            return list(tallies)
+        return [kept] + [Tally() for _ in tallies[1:]]
+
+    def finish(self, run_id: int, status: str, counts: RunCounts, message: str) -> None:
+        self.batch += 1
+        commit_batch(self.lake, self._row(run_id, status, self.total.counts(), message, 0, {}))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _staged(self, run_id: int, kept: Tally, where: str) -> StagedBatch:
+        run = self._run_row(run_id)
+        return StagedBatch(
+            run_id,
+            self.lake_run,
+            self.batch,
+            str(run["target_table"]),
+            kept.rows,
+            kept.valid,
+            kept.invalid,
+            kafka=True,
+            where=where,
+        )
+
+    def _run_row(self, run_id: int) -> dict[str, Any]:
+        if self._run is None:
+            self._run = self.staging.run_row(run_id)
+        return self._run
+
+    def _row(
+        self,
+        run_id: int,
+        status: str,
+        counts: RunCounts,
+        message: str,
+        rows: int,
+        nexts: dict[TopicPartitionKey, int],
+    ) -> dict[str, Any]:
+        run = self._run_row(run_id)
+        now = datetime.now(UTC)
+        return {
+            **run,
+            "run_id": self.lake_run,
+            "batch": self.batch,
+            "status": status,
+            "rows_total": counts.rows_total,
+            "rows_valid": counts.rows_valid,
+            "rows_invalid": counts.rows_invalid,
+            "rows_python": counts.rows_python,
+            "blank_lines": 0,
+            "finished_at": now,
+            "duration_s": (now - run["started_at"]).total_seconds(),
+            "message": message[:2000] or None,
+            "batch_rows": rows,
+            "committed_at": now,
+            "group_id": self.group,
+            "offsets": [
+                {"topic": t, "partition": p, "next_offset": o}
+                for (t, p), o in sorted(nexts.items())
+            ]
+            or None,
+        }
+
+    def _after(
+        self,
+        run_id: int,
+        first_row: int,
+        last_row: int,
+        starts: dict[TopicPartitionKey, int],
+    ) -> str:
+        """The staged rows of the batch whose offsets no writer stored yet."""
+        cases = " OR ".join(
+            f"(kafka_topic = '{t.replace(chr(39), chr(39) * 2)}' AND kafka_partition = {int(p)} "
+            f"AND kafka_offset >= {int(o)})"
+            for (t, p), o in sorted(starts.items())
+        )
+        return (
+            f"row_number IN (SELECT row_number FROM {KAFKA_LINEAGE} WHERE run_id = {int(run_id)} "
+            f"AND row_number BETWEEN {first_row} AND {last_row} AND ({cases or 'FALSE'}))"
+        )
+
+    def _recount(self, run_id: int, where: str) -> Tally:
+        table = quote(str(self._run_row(run_id)["target_table"]))
+        rows, valid, invalid = self.staging.store.rows(
+            f"SELECT (SELECT count(*) FROM {SOURCE_ROWS} WHERE run_id = ? AND {where}), "
+            f"(SELECT count(*) FROM {table} WHERE run_id = ? AND {where}), "
+            f"(SELECT count(*) FROM {INVALID_ROWS} WHERE run_id = ? AND {where})",
+            [run_id, run_id, run_id],
+        )[0]
+        return Tally(int(rows), int(valid), int(invalid), 0, Counter())
+
+    def _drop_published(self, run_id: int, below: int) -> None:
+        """Keep the stage small: rows of earlier batches are published, no longer needed."""
+        run = self._run_row(run_id)
+        for table in (SOURCE_ROWS, KAFKA_LINEAGE, INVALID_ROWS, str(run["target_table"])):
+            self.staging.store.execute(
+                f"DELETE FROM {quote(table)} WHERE run_id = ? AND row_number < ?", [run_id, below]
+            )
+
+
+def consume_into_lake(
+    lake: Lake,
+    model: type[BaseModel],
+    settings: ConsumerSettings,
+    *,
+    on_event: EventCallback | None = None,
+    stop: StopRequest | None = None,
+    staging_dir: Path | None = None,
+) -> SessionSummary:
+    """One consumer session whose batches go through a private stage into the lake."""
+    from engine.streaming.consumer import consume
+
+    with Staging(lake, staging_dir) as staging:
+        sink = LakeSink(lake, staging, settings.group)
+        summary = consume(staging.store, model, settings, on_event=on_event, stop=stop, sink=sink)
+    return dataclasses.replace(summary, run_id=sink.lake_run)

@@ -1,0 +1,43 @@
+"""Where a consumer's committed batches go next, when the DuckDB file is only a stage.
+
+By default a session's DuckDB file is the store: its ``kafka_offsets`` say where each
+partition resumes. A ``Sink`` (the lake's, ``engine.lake.stream``) takes each batch group
+right after the file committed it, publishes it elsewhere with its own exactly-once
+records, and says where partitions resume instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from engine.outcomes import Tally
+from engine.store.runs import RunCounts
+from engine.streaming.messages import TopicPartitionKey
+
+if TYPE_CHECKING:
+    from engine.streaming.workers import ParsedBatch
+
+
+class Sink(Protocol):
+    @property
+    def run_id(self) -> int:
+        """The id the session is recorded under where the sink publishes."""
+        ...
+
+    def positions(
+        self, group: str, partitions: Iterable[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
+        """The next offset stored for each partition that has one."""
+        ...
+
+    def publish(
+        self, run_id: int, batches: Sequence[ParsedBatch], tallies: Sequence[Tally]
+    ) -> list[Tally]:
+        """Publish batches the stage committed; returns what was kept of each (rows already
+        published by another writer are left out)."""
+        ...
+
+    def finish(self, run_id: int, status: str, counts: RunCounts, message: str) -> None:
+        """Record how the session ended."""
+        ...

@@ -1,0 +1,138 @@
+"""`consume --lake`: consumers of one group share one lake, exactly once across them, and a
+replayed batch is skipped by whichever writer meets it."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from engine.lake.location import Lake
+from engine.lake.stream import consume_into_lake
+from engine.streaming.consumer import ConsumerSession
+from schemas.transactions import Transaction
+from tests.lake.conftest import lake_rows
+from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Sent
+from tests.streaming.processes import ConsumerProcess
+from tests.streaming.test_recovery import records, valid
+
+PARTITIONS = 4
+# A member killed during a rebalance holds the group until the rebalance times out
+# (max.poll.interval.ms, 5 minutes by default): shortened, as the loop polls often.
+GROUP = {**FAST_GROUP, "max.poll.interval.ms": "10000"}
+
+
+def assert_stored_once(lake: Lake, sent: Sent) -> None:
+    pairs = lake_rows(lake, "SELECT kafka_partition, kafka_offset FROM kafka_lineage ORDER BY 1, 2")
+    assert pairs == sorted(sent.coordinates)
+    n_valid = sum(valid(r) for r in sent.records)
+    assert lake_rows(
+        lake,
+        "SELECT (SELECT count(*) FROM processed_data JOIN raw_data USING (run_id, row_number)), "
+        "(SELECT count(*) FROM ingestion_errors JOIN raw_data USING (run_id, row_number)), "
+        "(SELECT count(*) FROM raw_data)",
+    ) == [(n_valid, len(sent.records) - n_valid, len(sent.records))]
+    per_partition = {p: sum(1 for q, _ in sent.coordinates if q == p) for p in range(PARTITIONS)}
+    assert lake_rows(lake, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == (
+        sorted(per_partition.items())
+    )
+    # Polars and deltalake alone: the committed batches' lineage, through the manifest.
+    manifest = pl.read_delta(lake.table_uri("ingestion_batches"))
+    committed = manifest.filter(pl.col("status") != "failed").select("run_id", "batch")
+    lineage = pl.scan_delta(lake.table_uri("kafka_lineage")).collect()
+    kept = lineage.join(committed, on=["run_id", "batch"], how="semi")
+    assert kept.height == len(sent.records)
+    assert kept.select("kafka_partition", "kafka_offset").n_unique() == len(sent.records)
+
+
+def finished(consumer: ConsumerProcess, timeout: float) -> int:
+    try:
+        return consumer.finish(timeout)
+    except subprocess.TimeoutExpired:
+        consumer.send(signal.SIGKILL)
+        consumer.finish(10)
+        raise AssertionError(f"consumer still running: {consumer.output()}") from None
+
+
+def test_two_consumers_of_a_group_share_a_lake_exactly_once_through_kills(
+    kafka: Kafka, tmp_path: Path
+) -> None:
+    topic, group = kafka.topic(PARTITIONS), kafka.group()
+    lake = Lake(str(tmp_path / "lake"))
+    sent = kafka.send(topic, records(3_000), PARTITIONS)
+    options = ("--lake", lake.uri, "--max-records", "150", "--max-wait-ms", "100")
+
+    def start(name: str, *more: str) -> ConsumerProcess:
+        return ConsumerProcess(
+            kafka.bootstrap_servers,
+            topic,
+            group,
+            tmp_path / f"unused-{name}.duckdb",
+            *options,
+            *more,
+            kafka_config=GROUP,
+        )
+
+    rng = random.Random(20261204)
+    a, b = start("a"), start("b", "--stop-when-idle", "8")
+    pair = (a, b)
+
+    def split() -> bool:
+        owned = [c.owned() for c in pair]
+        return all(owned) and not owned[0] & owned[1]
+
+    a.wait_for(split, 90, "the split")
+    more = kafka.send(topic, records(3_000, 3_000), PARTITIONS)
+    sent.records += more.records
+    sent.coordinates += more.coordinates
+    wanted = len(a.batches()) + rng.randint(1, 3)
+    a.wait_for(lambda: len(a.batches()) >= wanted, 90, "batches of the consumer to kill")
+    time.sleep(rng.uniform(0, 0.1))  # places the kill; wherever it lands, all is checked
+    a.send(signal.SIGKILL)
+    assert a.finish(10) == -signal.SIGKILL
+    # The survivor takes the dead one's partitions over from where the lake says.
+    assert finished(b, 180) == 0, b.output()
+    c = start("c", "--stop-when-idle", "3")
+    assert finished(c, 120) == 0, c.output()
+    restarts = [line for x in (b, c) for line in x.lines if "(stored in the lake)" in line]
+    assert restarts, (b.output(), c.output())
+    assert_stored_once(lake, sent)
+    assert not (tmp_path / "unused-b.duckdb").exists()  # --lake, not --db
+
+
+def test_a_replayed_batch_is_skipped_by_the_writer_that_meets_it(
+    kafka: Kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, group = kafka.topic(PARTITIONS), kafka.group()
+    lake = Lake(str(tmp_path / "lake"))
+    sent = kafka.send(topic, records(900), PARTITIONS)
+    settings = kafka.settings(topic, group, max_records=100, max_wait_ms=100, stop_when_idle_s=2)
+    first = consume_into_lake(lake, Transaction, settings)
+    assert first.tally.rows == 900
+    more = kafka.send(topic, records(300, 900), PARTITIONS)
+    sent.records += more.records
+    sent.coordinates += more.coordinates
+    # A writer that knows nothing of what was stored (a zombie, a reset group) replays the
+    # partitions from offset 0: the lake's records make it skip what is there.
+    monkeypatch.setattr("engine.lake.stream.LakeSink.positions", lambda *args: {})
+    monkeypatch.setattr(ConsumerSession, "_group_offsets", lambda *args: {})
+    again = kafka.settings(
+        topic,
+        group,
+        max_records=100,
+        max_wait_ms=100,
+        stop_when_idle_s=2,
+        kafka_config={**STEADY_GROUP, "auto.offset.reset": "earliest"},
+    )
+    second = consume_into_lake(lake, Transaction, again)
+    assert second.tally.rows == 300
+    assert_stored_once(lake, sent)
+    assert lake_rows(lake, "SELECT status, rows_total FROM ingestion_runs ORDER BY run_id") == [
+        ("completed", 900),
+        ("completed", 300),
+    ]
