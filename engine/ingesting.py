@@ -31,6 +31,7 @@ from engine.sources.dialect import CsvDialect
 from engine.sources.frames import is_frame
 from engine.sources.inputs import Input, open_input, open_stdin, open_stream
 from engine.sources.remote import RemoteSettings, is_remote, open_remote
+from engine.store.modes import MODES, LoadMode
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 
@@ -55,6 +56,8 @@ def ingest(
     remote: RemoteSettings | None = None,
     block_size: int = 16 * MiB,
     storing_first: bool = False,
+    mode: str = "append",
+    new_table: bool = False,
 ) -> RunSummary:
     """Validate ``source`` against ``schema`` and store it in ``db`` as one atomic run.
 
@@ -71,6 +74,9 @@ def ingest(
     what the run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
     to reach S3 (see ``RemoteSettings.from_environment``). ``storing_first``: the process
     does nothing but this run, so its other threads yield to the one storing rows.
+    ``mode``: ``append``, ``replace`` (the table holds this run's valid rows only) or
+    ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
+    rows in a new table, for a model its stored table cannot take (see schema evolution).
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     options = RunOptions(
@@ -82,6 +88,8 @@ def ingest(
         source_name=name,
         dialect=CsvDialect(delimiter, quote_char, encoding),
         gate=_gate(max_invalid, max_invalid_rate),
+        mode=_mode(mode),
+        new_table=new_table,
     )
     with _target(db) as store:
         if isinstance(source, str | os.PathLike):
@@ -105,6 +113,12 @@ def _gate(max_invalid: int | None, max_invalid_rate: float | None) -> QualityGat
     if max_invalid is None and max_invalid_rate is None:
         return None
     return QualityGate(max_invalid, max_invalid_rate)
+
+
+def _mode(mode: str) -> LoadMode:
+    if mode not in MODES:
+        raise ConfigError(f"unknown load mode {mode!r} (use append, replace or merge)")
+    return mode  # type: ignore[return-value]
 
 
 def _iterable(source: Any) -> bool:

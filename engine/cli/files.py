@@ -90,6 +90,23 @@ from engine.wording import count
     **env("MAX_INVALID_RATE"),
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["append", "replace", "merge"]),
+    default="append",
+    show_default=True,
+    help="append: add the valid rows; replace: the table holds this run's valid rows only "
+    "(atomically; earlier runs' lineage kept); merge: upsert on the model's __unique__ key "
+    "(the latest valid row wins; the row it replaced is recorded in replaced_rows).",
+    **env("MODE"),
+)
+@click.option(
+    "--new-table",
+    is_flag=True,
+    help="Store this model's rows in a new table (for a model its stored table cannot take: "
+    "a narrowed type, a new required field, a changed unique key); later runs follow it.",
+    **env("NEW_TABLE"),
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -116,6 +133,8 @@ def run(
     encoding: str,
     max_invalid: int | None,
     max_invalid_rate: float | None,
+    mode: str,
+    new_table: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -158,6 +177,8 @@ def run(
                         progress=progress,
                         remote=settings,
                         storing_first=True,
+                        mode=mode,
+                        new_table=new_table,
                     )
             except EngineError as exc:
                 # The database failed (the next file would too), or a signal came.

@@ -13,20 +13,17 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
-from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
+from engine.store.ddl import quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
 from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
-
-if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
-    from engine.validation.compiler import CompiledSchema
 
 # A file run: DuckDB on every core (its default), appending whole row groups (see
 # ``row_groups``), with a small cache: the buffer pool would only hold blocks just written.
@@ -306,30 +303,3 @@ class Store:
             [table],
         )
         return {name: kind for name, kind in rows}
-
-    def ensure_data_table(self, schema: CompiledSchema) -> None:
-        """Create the schema's typed table, or check an existing one still fits the model."""
-        if schema.table in ENGINE_NAMES:
-            raise StoreError(
-                self.path,
-                f"schema {schema.name} names its table {schema.table!r}, which the engine uses "
-                "for its own data",
-                hint="give the model another __table_name__",
-            )
-        wanted = {p.name: p.sql_type for p in schema.fields}
-        existing = self.table_columns(schema.table)
-        if not existing:
-            self.execute(data_table_ddl(schema.table, wanted, schema.compression))
-            return
-        expected = {"run_id": "BIGINT", "row_number": "BIGINT", **wanted}
-        if existing != expected:
-            differences = sorted(
-                f"{name}: table has {existing.get(name, 'no column')}, model needs {kind}"
-                for name, kind in expected.items()
-                if existing.get(name) != kind
-            ) + sorted(f"{name}: not in the model" for name in existing if name not in expected)
-            raise StoreError(
-                self.path,
-                f"table {schema.table!r} does not match schema {schema.name} ({'; '.join(differences)})",
-                hint=Remedy("use another {}, or give the model another __table_name__", "db"),
-            )
