@@ -6,9 +6,9 @@ model's rows go to, brings it to the model's shape when ``engine.store.evolution
 Each schema fingerprint gets a version row the first time it writes into a table: its JSON
 schema and context, the columns it wanted, its unique key and what it changed.
 
-A model's declared table (``__table_name__``) follows its latest redirection: after a run
-with ``new_table`` started ``processed_data_v2``, later runs of that model, and of later
-versions of it, go there.
+A schema version writes where it wrote before. A new version of a model goes to its declared
+table (``__table_name__``) or that table's latest redirection: after a run with ``new_table``
+started ``processed_data_v2``, later runs of that model, and new versions of it, go there.
 """
 
 from __future__ import annotations
@@ -76,6 +76,18 @@ def _latest(store: Store, declared: str) -> tuple[str, int] | None:
     return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
 
+def _own_table(store: Store, fingerprint: str, declared: str) -> str | None:
+    """The table this schema version last wrote to, if it did."""
+    if not _has_versions(store):
+        return None
+    rows = store.rows(
+        f"SELECT target_table FROM {SCHEMA_VERSIONS} WHERE schema_fingerprint = ? "
+        "AND declared_table = ? ORDER BY created_at DESC, version DESC LIMIT 1",
+        [fingerprint, declared],
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def _next_table(store: Store, declared: str, versions: int) -> str:
     n = max(2, versions + 1)
     while store.table_columns(f"{declared}_v{n}"):
@@ -116,7 +128,8 @@ def find_target(store: Store, schema: CompiledSchema, *, new_table: bool = False
             hint="give the model another __table_name__",
         )
     latest = _latest(store, declared)
-    table = latest[0] if latest else declared
+    own = _own_table(store, schema.fingerprint, declared)
+    table = own or (latest[0] if latest else declared)
     next_table = _next_table(store, declared, latest[1] if latest else 1)
     if new_table:
         table = next_table
