@@ -90,6 +90,8 @@ def widens(old: str, new: str) -> bool:
     digits = decimal_digits(old)
     if new in ("DOUBLE", "FLOAT") and digits is not None and digits[1] == 0:
         return True  # a model's ``int`` without bounds is stored as DECIMAL(38,0)
+    if digits is not None and new in _INTEGER_DIGITS and old not in _INTEGER_DIGITS:
+        return digits[1] == 0 and digits[0] < _INTEGER_DIGITS[new]  # DECIMAL(p,0) to an integer
     if old.startswith("DECIMAL") or old in _INTEGER_DIGITS:
         before, after = decimal_digits(old) or (0, 0)
         wider = decimal_digits(new) if new.startswith("DECIMAL") else None
