@@ -100,7 +100,7 @@ def test_a_model_evolved_three_times_over_five_runs_keeps_every_row_traceable(
     ]
     for _, _, name, _, schema in traced:
         model = load_schema(f"{tmp_path / 'models.py'}:{name}")
-        assert json.loads(schema) == model.model_json_schema()
+        assert json.loads(str(schema)) == model.model_json_schema()
     assert query(db, "SELECT count(*) FROM source_rows") == [(len(traced),)]
 
 
