@@ -180,8 +180,7 @@ def _invalid(store: Store, run_id: int, where: str | None) -> Iterator[tuple[lis
     """The run's invalid rows (row numbers and raw text) that ``where`` selects, in chunks."""
     # ``where`` filters rows already limited to the run (it cannot widen that selection).
     rows = (
-        f"(SELECT row_number, raw, errors FROM {ERRORS} WHERE run_id = $run "
-        "AND row_number > $last)"
+        f"(SELECT row_number, raw, errors FROM {ERRORS} WHERE run_id = $run AND row_number > $last)"
         if where
         else f"(SELECT row_number, raw FROM {INVALID_ROWS} JOIN {SOURCE_ROWS} "
         "USING (run_id, row_number) WHERE run_id = $run AND row_number > $last)"

@@ -16,7 +16,10 @@ from engine.cli.options import (
     load_model,
     parse_context,
 )
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
+from engine.store.retention import Reclaimed, prune_raw
+from engine.store.retention import compact as compact_file
+from engine.store.retention import delete_run as delete_rows
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
@@ -90,3 +93,72 @@ def replay(
         f"{count(result.checked, 'invalid row')} now pass, moved into {result.table}; "
         f"{result.still_invalid:,} still invalid"
     )
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= factor:
+            return f"{n / factor:,.1f} {unit}"
+    return count(n, "byte")
+
+
+def _report(result: Reclaimed, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    where = (
+        f"the file went from {_size(result.file_before)} to {_size(result.file_after)}"
+        if result.action == "compact"
+        else "freed inside the file for new rows; `compact` gives it back to the system"
+    )
+    click.echo(f"{result.note}; reclaimed {_size(result.reclaimed)} ({where})")
+
+
+@click.command("delete-run")
+@click.argument("run_id", type=int, metavar="N")
+@DB_OPTION
+@JSON_OPTION
+@handle_errors
+def delete_run(run_id: int, db: Path, as_json: bool) -> None:
+    """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
+    records) in one transaction; the run stays listed as deleted. Refused for a run whose
+    merge or replace replaced rows of earlier runs. Exit code 2 for an unknown run."""
+    with Store(db) as store:
+        with store.writing():
+            mark_interrupted(store)
+        result = delete_rows(store, run_id)
+    _report(result, as_json)
+
+
+@click.command()
+@click.option(
+    "--raw-older-than",
+    "days",
+    type=float,
+    required=True,
+    metavar="DAYS",
+    help="Drop the raw text of valid rows of runs that finished more than DAYS ago.",
+)
+@DB_OPTION
+@JSON_OPTION
+@handle_errors
+def prune(days: float, db: Path, as_json: bool) -> None:
+    """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
+    pruned_raw; invalid rows keep theirs (replay reads it)."""
+    with Store(db) as store:
+        with store.writing():
+            mark_interrupted(store)
+        result = prune_raw(store, days)
+    _report(result, as_json)
+
+
+@click.command()
+@DB_OPTION
+@JSON_OPTION
+@handle_errors
+def compact(db: Path, as_json: bool) -> None:
+    """Rewrite the database file so that it holds only what is stored (after delete-run and
+    prune). Needs the database to itself and free space for a copy of it."""
+    if not db.exists():
+        raise StoreError(db, "no such database file")
+    _report(compact_file(db), as_json)
