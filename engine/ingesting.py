@@ -58,6 +58,7 @@ def ingest(
     storing_first: bool = False,
     mode: str = "append",
     new_table: bool = False,
+    raw_compression: str | None = None,
 ) -> RunSummary:
     """Validate ``source`` against ``schema`` and store it in ``db`` as one atomic run.
 
@@ -77,6 +78,8 @@ def ingest(
     ``mode``: ``append``, ``replace`` (the table holds this run's valid rows only) or
     ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
     rows in a new table, for a model its stored table cannot take (see schema evolution).
+    ``raw_compression``: how a new database compresses the raw text (``uncompressed``,
+    ``zstd``, ``auto``); an existing one must already use it.
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     options = RunOptions(
@@ -91,7 +94,7 @@ def ingest(
         mode=_mode(mode),
         new_table=new_table,
     )
-    with _target(db) as store:
+    with _target(db, raw_compression) as store:
         if isinstance(source, str | os.PathLike):
             with _open(source, name, remote or RemoteSettings()) as opened:
                 return ingest_file(store, opened, model, options, progress)
@@ -145,14 +148,14 @@ def _open(location: str | os.PathLike[str], name: str | None, remote: RemoteSett
 
 
 @contextmanager
-def _target(db: str | os.PathLike[str] | Store) -> Iterator[Store]:
+def _target(db: str | os.PathLike[str] | Store, raw_compression: str | None) -> Iterator[Store]:
     """Where a run is stored: a DuckDB file, opened here (and its runs left 'running' by a
     process that died marked so), or a Store the caller holds open. The one place a run's
     destination is chosen: another kind of store (a lake) plugs in here."""
     if isinstance(db, Store):
         yield db
         return
-    with Store(Path(db)) as store:
+    with Store(Path(db), raw_compression=raw_compression) as store:
         with store.writing():
             mark_interrupted(store)
         yield store

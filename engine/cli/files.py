@@ -27,6 +27,7 @@ from engine.generate import generate as generate_dataset
 from engine.ingesting import ingest
 from engine.sources import FORMATS
 from engine.sources.remote import RemoteSettings
+from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
@@ -107,6 +108,14 @@ from engine.wording import count
     **env("NEW_TABLE"),
 )
 @click.option(
+    "--raw-compression",
+    type=click.Choice(RAW_COMPRESSIONS),
+    help="How a new database compresses each row's raw text: uncompressed (the default: no "
+    "CPU), zstd (a fraction of the size), or auto (DuckDB's choice). An existing database "
+    "keeps its own (change it with compact --raw-compression).",
+    **env("RAW_COMPRESSION"),
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -135,6 +144,7 @@ def run(
     max_invalid_rate: float | None,
     mode: str,
     new_table: bool,
+    raw_compression: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -154,7 +164,7 @@ def run(
     settings = RemoteSettings.from_environment(os.environ)
     failed = over_gate = 0
     show = not quiet and not as_json
-    with Store(db) as store:
+    with Store(db, raw_compression=raw_compression) as store:
         with store.writing():
             mark_interrupted(store)
         for location in files:

@@ -17,6 +17,7 @@ from engine.cli.options import (
     parse_context,
 )
 from engine.errors import ConfigError, StoreError
+from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.retention import Reclaimed, prune_raw
 from engine.store.retention import compact as compact_file
 from engine.store.retention import delete_run as delete_rows
@@ -154,11 +155,16 @@ def prune(days: float, db: Path, as_json: bool) -> None:
 
 @click.command()
 @DB_OPTION
+@click.option(
+    "--raw-compression",
+    type=click.Choice(RAW_COMPRESSIONS),
+    help="Also change how the raw text (raw_data.raw) is compressed, for good.",
+)
 @JSON_OPTION
 @handle_errors
-def compact(db: Path, as_json: bool) -> None:
+def compact(db: Path, raw_compression: str | None, as_json: bool) -> None:
     """Rewrite the database file so that it holds only what is stored (after delete-run and
     prune). Needs the database to itself and free space for a copy of it."""
     if not db.exists():
         raise StoreError(db, "no such database file")
-    _report(compact_file(db), as_json)
+    _report(compact_file(db, raw_compression=raw_compression), as_json)

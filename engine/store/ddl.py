@@ -106,6 +106,15 @@ CREATE TABLE IF NOT EXISTS {OFFSETS} (
 );
 """
 
+SOURCE_ROWS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {SOURCE_ROWS} (
+    run_id {RUN_ID},
+    row_number BIGINT NOT NULL,
+    line_delta BIGINT,
+    raw VARCHAR USING COMPRESSION uncompressed
+);
+"""
+
 # Layout 2: what is stored once.
 STORED_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LAYOUT} (
@@ -114,13 +123,7 @@ CREATE TABLE IF NOT EXISTS {LAYOUT} (
     note VARCHAR NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS {SOURCE_ROWS} (
-    run_id {RUN_ID},
-    row_number BIGINT NOT NULL,
-    line_delta BIGINT,
-    raw VARCHAR USING COMPRESSION uncompressed
-);
-
+{SOURCE_ROWS_DDL}
 CREATE SEQUENCE IF NOT EXISTS error_rule_ids START 1;
 
 CREATE TABLE IF NOT EXISTS {RULES} (

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import StoreError
+from engine.store import raw_codec
 from engine.store.ddl import (
     ERROR_DETAILS,
     ERRORS,
@@ -130,8 +131,11 @@ def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return None
 
 
-def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Make a writer's file current: create the tables, migrate layout 1, or refuse."""
+def ensure_layout(
+    con: duckdb.DuckDBPyConnection, path: Path, raw_compression: str = raw_codec.DEFAULT
+) -> None:
+    """Make a writer's file current: create the tables (the raw text compressed by
+    ``raw_compression``), migrate an older layout, or refuse."""
     version = layout_version(con)
     if version == LAYOUT_VERSION:
         return
@@ -149,7 +153,9 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     elif version == 2:
         steps, note = HISTORY_DDL + BACKFILL_VERSIONS, _migration_2_note(con)
     else:
-        steps, note = STORED_DDL + HISTORY_DDL, f"created with layout {LAYOUT_VERSION}"
+        steps = raw_codec.with_codec(STORED_DDL, raw_compression) + HISTORY_DDL
+        steps += f"INSERT INTO store_settings VALUES ('{raw_codec.SETTING}', '{raw_compression}');"
+        note = f"created with layout {LAYOUT_VERSION}"
     con.begin()
     try:
         con.execute(RUNS_DDL)

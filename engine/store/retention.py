@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError, StoreError
-from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, RUNS, SOURCE_ROWS, quote
+from engine.store import raw_codec
+from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, RUNS, SOURCE_ROWS, SOURCE_ROWS_DDL, quote
 from engine.store.history import (
     PRUNED_RAW,
     REPLACED_ROWS,
     REPLAYED_ROWS,
     REPLAYS,
     STORE_ACTIONS,
+    STORE_SETTINGS,
 )
 from engine.store.store import Store
 
@@ -180,21 +182,39 @@ def _file_size(path: Path) -> int:
     return size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def compact(path: Path) -> Reclaimed:
+def compact(path: Path, *, raw_compression: str | None = None) -> Reclaimed:
     """Rewrite the database into a new file (DuckDB's ``COPY FROM DATABASE``: tables, views,
     sequences and column compressions) and put it in the old one's place; the file then
-    holds only what is stored. Needs the database to itself, and free disk space for a copy."""
+    holds only what is stored. ``raw_compression`` changes how the raw text is compressed
+    (``raw_codec``). Needs the database to itself, and free disk space for a copy."""
+    if raw_compression is not None:
+        raw_codec.check(raw_compression)
     fresh = path.with_name(f".{path.name}.compacting")
-    if fresh.exists():
-        fresh.unlink()
+    for leftover in (fresh, Path(f"{fresh}.wal")):
+        if leftover.exists():
+            leftover.unlink()
     with Store(path) as store:
         used_before = used_bytes(store)
         file_before = _file_size(path)
+        codec_before = raw_codec.stored_codec(store.con)
+        codec = raw_compression or codec_before
         with store.writing():
-            name = str(store.rows("SELECT current_database()")[0][0])
+            name = quote(str(store.rows("SELECT current_database()")[0][0]))
             store.execute(f"ATTACH '{_sql_text(str(fresh))}' AS __compacted")
             try:
-                store.execute(f"COPY FROM DATABASE {quote(name)} TO __compacted")
+                store.execute(f"COPY FROM DATABASE {name} TO __compacted (SCHEMA)")
+                if codec != codec_before:
+                    store.execute(f"DROP TABLE __compacted.{SOURCE_ROWS}")
+                    store.execute(
+                        raw_codec.with_codec(SOURCE_ROWS_DDL, codec).replace(
+                            f"EXISTS {SOURCE_ROWS}", f"EXISTS __compacted.{SOURCE_ROWS}"
+                        )
+                    )
+                store.execute(f"COPY FROM DATABASE {name} TO __compacted (DATA)")
+                store.execute(
+                    f"INSERT OR REPLACE INTO __compacted.{STORE_SETTINGS} VALUES (?, ?)",
+                    [raw_codec.SETTING, codec],
+                )
             finally:
                 store.execute("DETACH __compacted")
     os.replace(fresh, path)
@@ -212,6 +232,7 @@ def compact(path: Path) -> Reclaimed:
         )
         note = (
             f"rewrote the database: {after.file_before:,} bytes before, {after.file_after:,} after"
+            + (f"; raw text now {codec} (was {codec_before})" if codec != codec_before else "")
         )
         result = Reclaimed(
             "compact", note, after.used_before, after.used_after, file_before, after.file_after

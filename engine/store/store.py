@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
+from engine.store import raw_codec
 from engine.store.ddl import quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
@@ -86,6 +87,18 @@ def write_failure(path: Path, exc: duckdb.Error) -> StoreWriteError:
     return StoreWriteError(path, f"cannot write the database ({cause})")
 
 
+def _check_codec(con: duckdb.DuckDBPyConnection, path: Path, wanted: str) -> None:
+    found = raw_codec.stored_codec(con)
+    if found != wanted:
+        raise StoreError(
+            path,
+            f"the database stores raw text {found}, not {wanted}",
+            hint=Remedy(
+                f"rewrite it with compact {{}} {wanted}, or leave out the option", "raw_compression"
+            ),
+        )
+
+
 class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
@@ -98,7 +111,10 @@ class Store:
         read_only: bool = False,
         memory_limit: str = "256MB",
         bulk_settings: Mapping[str, str] = BULK_LOAD,
+        raw_compression: str | None = None,
     ) -> None:
+        """``raw_compression``: how a new file compresses the raw text (``raw_codec``); for
+        an existing file, it must be the file's (None: whatever the file has)."""
         self.path = Path(path)
         self.read_only = read_only
         self.bulk_settings = dict(bulk_settings)
@@ -126,7 +142,9 @@ class Store:
         if not read_only:
             try:
                 with self.writing():
-                    ensure_layout(self.con, self.path)
+                    ensure_layout(self.con, self.path, raw_compression or raw_codec.DEFAULT)
+                if raw_compression is not None:
+                    _check_codec(self.con, self.path, raw_compression)
             except BaseException:
                 self.con.close()
                 raise

@@ -134,3 +134,26 @@ def test_prune_counts_from_the_time_given(tmp_path: Path) -> None:
     with Store(db) as store:
         later = prune_raw(store, 1, now=datetime.now(UTC) + timedelta(days=2))
     assert later.note.startswith("pruned the raw text of 21 valid rows of runs finished before ")
+
+
+def test_raw_compression_is_a_setting_of_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "z.duckdb"
+    done = cli("run", SAMPLE, "--db", db, "--raw-compression", "zstd", "--quiet")
+    assert (done.returncode, done.stderr) == (0, "")
+    column = "SELECT sql FROM duckdb_tables() WHERE table_name = 'source_rows'"
+    assert "raw VARCHAR USING COMPRESSION ZSTD" in str(query(db, column)[0][0])
+    before = {name: query(db, sql) for name, sql in PUBLIC.items()}
+    other = cli("run", SAMPLE, "--db", db, "--raw-compression", "uncompressed", "--force")
+    assert (other.returncode, other.stderr) == (
+        2,
+        f"error: {db}: the database stores raw text zstd, not uncompressed (rewrite it with "
+        "compact --raw-compression uncompressed, or leave out the option)\n",
+    )
+    changed = cli("compact", "--db", db, "--raw-compression", "auto")
+    assert changed.returncode == 0
+    assert "; raw text now auto (was zstd); reclaimed " in changed.stdout
+    assert str(query(db, column)[0][0]).endswith(" raw VARCHAR);")
+    assert query(db, "SELECT * FROM store_settings") == [("raw_compression", "auto")]
+    assert {name: query(db, sql) for name, sql in PUBLIC.items()} == before
+    # A run without the option keeps the file's setting.
+    assert cli("run", SAMPLE, "--db", db, "--force", "--quiet").returncode == 0
