@@ -68,7 +68,7 @@ def replay(
     fixing the model), and move the rows that now pass into its table, in one transaction,
     under their original run and row numbers. Rows that still fail keep their errors.
     Exit code 0 (even when no row passes), 2 for an unknown run or a bad --where."""
-    from engine.replay import replay as replay_rows  # the compiler only for this command
+    from engine.replaying import replay as replay_rows  # the compiler only for this command
 
     if bool(runs) == all_failed:
         raise ConfigError("give --run N (repeatable) or --all-failed")

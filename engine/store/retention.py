@@ -182,11 +182,12 @@ def _file_size(path: Path) -> int:
     return size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def compact(path: Path, *, raw_compression: str | None = None) -> Reclaimed:
+def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None) -> Reclaimed:
     """Rewrite the database into a new file (DuckDB's ``COPY FROM DATABASE``: tables, views,
     sequences and column compressions) and put it in the old one's place; the file then
     holds only what is stored. ``raw_compression`` changes how the raw text is compressed
     (``raw_codec``). Needs the database to itself, and free disk space for a copy."""
+    path = Path(path)
     if raw_compression is not None:
         raw_codec.check(raw_compression)
     fresh = path.with_name(f".{path.name}.compacting")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import engine
-from engine.replay import replay
+from engine.replaying import replay
 from engine.schemas import load_schema
 from engine.store.store import Store
 from tests.conftest import DATA, query
