@@ -50,6 +50,7 @@ class ReplayResult:
     checked: int
     moved: int
     by_run: Mapping[int, tuple[int, int]]  # run -> (checked, moved)
+    unused_edits: int = 0  # rows of an edits file that are not invalid rows (left alone)
 
     @property
     def still_invalid(self) -> int:
@@ -63,6 +64,7 @@ class ReplayResult:
             "rows_checked": self.checked,
             "rows_moved": self.moved,
             "rows_still_invalid": self.still_invalid,
+            "edits_not_replayed": self.unused_edits,
         }
 
 
@@ -80,11 +82,17 @@ def replay(
     runs: Sequence[int] | None = None,
     where: str | None = None,
     context: Mapping[str, Any] | None = None,
+    edits: Mapping[tuple[int, int], str] | None = None,
 ) -> ReplayResult:
     """Re-validate the invalid rows of ``runs`` (None: of every completed run), those that
     ``where`` (SQL over ``ingestion_errors``: ``run_id``, ``row_number``, ``raw``, ``errors``)
-    selects, and move the rows that pass into the model's table."""
+    selects, and move the rows that pass into the model's table. ``edits`` (``(run_id,
+    row_number) -> raw``, from an edited errors export: ``read_edits``) replays those rows
+    only, each from its corrected text, which ``replayed_rows.raw`` keeps (the original
+    stays in ``raw_data``)."""
     context = dict(context or {})
+    if edits is not None and runs is None:
+        runs = sorted({run_id for run_id, _ in edits})
     chosen = _runs(store, runs)
     with store.writing():
         schemas = {
@@ -99,7 +107,12 @@ def replay(
             replay_id = int(store.rows("SELECT nextval('replay_ids')")[0][0])
             for run in chosen:
                 schema = schemas[run.fmt != "csv"]
-                by_run[run.run_id] = _replay_run(store, schema, run, where, replay_id)
+                mine = (
+                    None
+                    if edits is None
+                    else {row: raw for (run_id, row), raw in edits.items() if run_id == run.run_id}
+                )
+                by_run[run.run_id] = _replay_run(store, schema, run, where, replay_id, mine)
             checked = sum(c for c, _ in by_run.values())
             moved = sum(m for _, m in by_run.values())
             if checked == 0:
@@ -118,8 +131,12 @@ def replay(
                 ],
             )
     except _Nothing:
-        return ReplayResult(None, table, tuple(r.run_id for r in chosen), 0, 0, by_run)
-    return ReplayResult(replay_id, table, tuple(r.run_id for r in chosen), checked, moved, by_run)
+        unused = len(edits) if edits is not None else 0
+        return ReplayResult(None, table, tuple(r.run_id for r in chosen), 0, 0, by_run, unused)
+    unused = len(edits) - checked if edits is not None else 0
+    return ReplayResult(
+        replay_id, table, tuple(r.run_id for r in chosen), checked, moved, by_run, unused
+    )
 
 
 class _Nothing(Exception):
@@ -155,10 +172,22 @@ def _runs(store: Store, runs: Sequence[int] | None) -> list[_Run]:
 
 
 def _replay_run(
-    store: Store, schema: CompiledSchema, run: _Run, where: str | None, replay_id: int
+    store: Store,
+    schema: CompiledSchema,
+    run: _Run,
+    where: str | None,
+    replay_id: int,
+    edits: Mapping[int, str] | None,
 ) -> tuple[int, int]:
     checked = moved = 0
-    for rows, raws in _invalid(store, run.run_id, where):
+    for found, stored in _invalid(store, run.run_id, where):
+        if edits is None:
+            rows, raws = found, stored
+        else:
+            rows = [row for row in found if row in edits]
+            raws = [edits[row] for row in rows]
+        if not rows:
+            continue
         checked += len(rows)
         valid = _validate(schema, run, raws)
         if valid.height == 0:
@@ -172,7 +201,7 @@ def _replay_run(
         store.append(schema.table, valid, run_id=run.run_id)
         moved += valid.height
     if moved:
-        _move_records(store, schema.table, run.run_id, replay_id, moved)
+        _move_records(store, schema.table, run.run_id, replay_id, moved, edits)
     return checked, moved
 
 
@@ -254,17 +283,29 @@ def _read_and_validate(
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
-def _move_records(store: Store, table: str, run_id: int, replay_id: int, moved: int) -> None:
-    """Move the invalid-row records of the rows now in ``table`` to ``replayed_rows``."""
-    joined = (
-        f"FROM {INVALID_ROWS} AS i JOIN {quote(table)} AS t USING (run_id, row_number) "
-        "WHERE i.run_id = ?"
+def _move_records(
+    store: Store,
+    table: str,
+    run_id: int,
+    replay_id: int,
+    moved: int,
+    edits: Mapping[int, str] | None,
+) -> None:
+    """Move the invalid-row records of the rows now in ``table`` to ``replayed_rows``, with
+    the corrected raw text of each edited row."""
+    given = pl.DataFrame(
+        {"row_number": list((edits or {}).keys()), "raw": list((edits or {}).values())},
+        schema={"row_number": pl.Int64, "raw": pl.String},
     )
-    store.execute(
-        f"INSERT INTO {REPLAYED_ROWS} SELECT i.run_id, i.row_number, ?, i.rule_ids, i.inputs, "
-        f"i.given {joined}",
-        [replay_id, run_id],
-    )
+    edited = given.to_arrow()  # noqa: F841 - read by DuckDB (a replacement scan)
+    with store.lock:
+        store.con.execute(
+            f"INSERT INTO {REPLAYED_ROWS} SELECT i.run_id, i.row_number, ?, i.rule_ids, "
+            f"i.inputs, i.given, e.raw FROM {INVALID_ROWS} AS i "
+            f"JOIN {quote(table)} AS t USING (run_id, row_number) "
+            "LEFT JOIN edited AS e ON e.row_number = i.row_number WHERE i.run_id = ?",
+            [replay_id, run_id],
+        )
     store.execute(
         f"DELETE FROM {INVALID_ROWS} AS i USING {quote(table)} AS t "
         "WHERE i.run_id = t.run_id AND i.row_number = t.row_number AND i.run_id = ?",

@@ -53,6 +53,14 @@ JSON_OPTION = click.option(
     help="Only the invalid rows this condition selects, over ingestion_errors' columns "
     "(run_id, row_number, raw, errors), e.g. \"raw LIKE '%EUR%'\".",
 )
+@click.option(
+    "--from",
+    "edited",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="An errors export (csv, ndjson, json, parquet) whose raw cells you corrected: "
+    "replay those rows only, each from its corrected text (export it with --no-sanitize).",
+)
 @JSON_OPTION
 @handle_errors
 def replay(
@@ -62,16 +70,20 @@ def replay(
     runs: tuple[int, ...],
     all_failed: bool,
     where: str | None,
+    edited: Path | None,
     as_json: bool,
 ) -> None:
     """Validate the stored raw text of invalid rows again, against the current model (after
-    fixing the model), and move the rows that now pass into its table, in one transaction,
-    under their original run and row numbers. Rows that still fail keep their errors.
+    fixing the model), or their corrected text (--from an edited errors export), and move
+    the rows that now pass into its table, in one transaction, under their original run and
+    row numbers. Rows that still fail keep their errors.
     Exit code 0 (even when no row passes), 2 for an unknown run or a bad --where."""
+    from engine.replay_edits import read_edits
     from engine.replaying import replay as replay_rows  # the compiler only for this command
 
-    if bool(runs) == all_failed:
-        raise ConfigError("give --run N (repeatable) or --all-failed")
+    if (bool(runs) + all_failed + (edited is not None)) != 1 and not (runs and edited):
+        raise ConfigError("give --run N (repeatable), --all-failed or --from FILE")
+    edits = read_edits(edited) if edited is not None else None
     model = load_model(schema_spec)
     with Store(db) as store:
         with store.writing():
@@ -82,18 +94,24 @@ def replay(
             runs=list(runs) if runs else None,
             where=where,
             context=parse_context(context_items),
+            edits=edits,
         )
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return
     if result.replay_id is None:
         click.echo("no invalid rows to replay")
-        return
-    click.echo(
-        f"replay {result.replay_id}: {result.moved:,} of "
-        f"{count(result.checked, 'invalid row')} now pass, moved into {result.table}; "
-        f"{result.still_invalid:,} still invalid"
-    )
+    else:
+        click.echo(
+            f"replay {result.replay_id}: {result.moved:,} of "
+            f"{count(result.checked, 'invalid row')} now pass, moved into {result.table}; "
+            f"{result.still_invalid:,} still invalid"
+        )
+    if result.unused_edits:
+        click.echo(
+            f"{count(result.unused_edits, 'row')} of {edited} left alone: not invalid rows "
+            "(valid, replayed before, or not selected by --where)"
+        )
 
 
 def _size(n: int) -> str:

@@ -8,8 +8,9 @@
   alone lacks to be read again by ``replay``).
 - ``replaced_rows``: a typed row a later run replaced (``merge``: by the row with the same
   key; ``replace``: by the whole run); its raw text stays in ``source_rows``.
-- ``replays`` and ``replayed_rows``: an invalid row that passed a later model, moved into the
-  typed table under its original run and row number, with the errors it had.
+- ``replays`` and ``replayed_rows``: an invalid row that passed a later model (or its
+  corrected text: ``replay --from``), moved into the typed table under its original run and
+  row number, with the errors it had (and the corrected text, when it was edited).
 - ``pruned_raw``: the SHA-256 of raw text dropped by ``prune``; ``store_actions``: each
   ``delete-run``, ``prune`` and ``compact``, with the space it reclaimed.
 - ``store_settings``: per-database settings (``raw_compression``).
@@ -83,7 +84,8 @@ CREATE TABLE IF NOT EXISTS {REPLAYED_ROWS} (
     replay_id BIGINT NOT NULL,
     rule_ids INTEGER[] NOT NULL,
     inputs VARCHAR[] NOT NULL,
-    given STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR)[]
+    given STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR)[],
+    raw VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS {PRUNED_RAW} (

@@ -104,6 +104,7 @@ def test_replay_moves_the_rows_a_fixed_model_accepts_under_their_run_and_row(
         "rows_checked": 3,
         "rows_moved": 1,
         "rows_still_invalid": 2,
+        "edits_not_replayed": 0,
     }
     assert query(
         db, "SELECT replay_id, target_table, runs, rows_checked, rows_moved FROM replays"
@@ -131,7 +132,7 @@ def test_replay_where_picks_the_rows_and_errors_are_one_line(tmp_path: Path) -> 
     assert query(db, "SELECT count(*) FROM replayed_rows WHERE run_id = 1") == [(1,)]
     cases = [
         (["--run", "9"], f"error: {db}: no run 9 in this database\n"),
-        ([], "error: give --run N (repeatable) or --all-failed\n"),
+        ([], "error: give --run N (repeatable), --all-failed or --from FILE\n"),
         (
             ["--all-failed", "--where", "nonsense"],
             "error: --where 'nonsense' cannot select invalid rows (Binder Error: Referenced "
@@ -197,3 +198,51 @@ def test_a_replay_moves_exactly_what_pydantic_accepts_under_the_new_model(
     assert [row[0] for row in moved] == expected
     assert result.moved == len(expected)
     db.unlink()
+
+
+def test_replay_from_an_edited_errors_export_keeps_both_texts(tmp_path: Path) -> None:
+    db, spec = stored(tmp_path)
+    export = tmp_path / "fix.csv"
+    done = cli("export", "errors", "-o", export, "--db", db, "--run", "1", "--no-sanitize")
+    assert done.returncode == 0
+    with export.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["raw"] for r in rows] == ["b;1.5;y", "c;zz;z", '"d";2.5;"q;r"', "e;3.5;"]
+    for row in rows:  # correct c's value, leave the others as they were
+        row["raw"] = row["raw"].replace("zz", "33")
+    with export.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = cli("replay", "--from", export, "--db", db, "--schema", f"{spec}:V1")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        "replay 1: 1 of 4 invalid rows now pass, moved into readings; 3 still invalid\n",
+        "",
+    )
+    assert query(db, "SELECT rid, value FROM readings WHERE run_id = 1 AND row_number = 3") == [
+        ("c", 33)
+    ]
+    # What validated it, and what the file said.
+    assert query(db, "SELECT run_id, row_number, raw FROM replayed_rows") == [(1, 3, "c;33;z")]
+    assert query(db, "SELECT raw FROM raw_data WHERE run_id = 1 AND row_number = 3") == [
+        ("c;zz;z",)
+    ]
+    again = cli("replay", "--from", export, "--db", db, "--schema", f"{spec}:V1")
+    assert again.stdout == (
+        "replay 2: 0 of 3 invalid rows now pass, moved into readings; 3 still invalid\n"
+        f"1 row of {export} left alone: not invalid rows (valid, replayed before, or not "
+        "selected by --where)\n"
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run_id,row_number\n1,3\n")
+    refused = cli("replay", "--from", bad, "--db", db, "--schema", f"{spec}:V1")
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        f"error: {bad}: no column raw (replay --from needs run_id, row_number and raw, as "
+        "`export errors` writes them)\n",
+    )
+    twice = tmp_path / "twice.csv"
+    twice.write_text("run_id,row_number,raw\n1,3,a\n1,3,b\n")
+    refused = cli("replay", "--from", twice, "--db", db, "--schema", f"{spec}:V1")
+    assert refused.stderr == f"error: {twice}, line 3: run 1, row 3 is given twice\n"
