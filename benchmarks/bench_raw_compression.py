@@ -47,6 +47,7 @@ def child(argv: list[str]) -> dict[str, float]:
 READ = """
 import sys, time, resource, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")
 raw = con.execute(
     "WITH s AS (SELECT * FROM pragma_storage_info('source_rows') WHERE column_name = 'raw') "
     "SELECT 262144 * count(DISTINCT b) FROM (SELECT block_id AS b FROM s WHERE block_id >= 0 "
