@@ -11,9 +11,12 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import engine
 from engine.schemas import load_schema
+from engine.store.ddl import RUNS_DDL, STORED_DDL, VIEWS_DDL
 from engine.store.evolution import Change, plan_evolution, widens
-from tests.conftest import query
+from engine.store.store import Store
+from tests.conftest import DATA, query
 from tests.store.lifecycle import cli, models
 
 RUNS = [  # (model, CSV)
@@ -241,3 +244,53 @@ def test_a_widening_keeps_the_extremes_of_the_old_type_as_duckdb_casts_them(
         assert not widens(old, new)
         return
     assert widens(old, new) == all(survives), (old, new, extremes, survives)
+
+
+def test_a_layout_2_file_gets_the_history_tables_and_a_version_per_fingerprint(
+    tmp_path: Path,
+) -> None:
+    made = tmp_path / "new.duckdb"
+    with Store(made) as store:
+        for name in ("transactions_sample.csv", "transactions_sample.ndjson"):
+            engine.ingest(DATA / name, db=store, schema="transactions")
+        fingerprint = store.rows("SELECT DISTINCT schema_fingerprint FROM ingestion_runs")
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(RUNS_DDL + STORED_DDL + VIEWS_DDL)
+    con.execute(f"ATTACH '{made}' AS a (READ_ONLY)")
+    con.execute(
+        "INSERT INTO ingestion_runs SELECT * EXCLUDE (load_mode, read_options) FROM a.ingestion_runs"
+    )
+    for table in ("source_rows", "invalid_rows", "error_rules"):
+        con.execute(f"INSERT INTO {table} SELECT * FROM a.{table}")
+    con.execute("CREATE TABLE processed_data AS SELECT * FROM a.processed_data")
+    con.execute("INSERT INTO layout_versions VALUES (2, now(), 'created with layout 2')")
+    next_rule = con.execute("SELECT max(rule_id) + 1 FROM error_rules").fetchone()
+    assert next_rule is not None
+    con.execute("CREATE OR REPLACE SEQUENCE ingestion_run_ids START 3")
+    con.execute(f"CREATE OR REPLACE SEQUENCE error_rule_ids START {next_rule[0]}")
+    con.execute("DETACH a")
+    con.close()
+    with Store(old) as store:
+        assert store.rows("SELECT version, note FROM layout_versions ORDER BY 1") == [
+            (2, "created with layout 2"),
+            (
+                3,
+                "migrated from layout 2: 1 schema versions recorded from earlier runs (their "
+                "JSON schemas were not kept)",
+            ),
+        ]
+        assert store.rows(
+            "SELECT schema_fingerprint, schema_name, target_table, version, json_schema "
+            "FROM schema_versions"
+        ) == [(fingerprint[0][0], "Transaction", "processed_data", 1, None)]
+        assert store.rows("SELECT DISTINCT load_mode FROM ingestion_runs") == [("append",)]
+        # The same model keeps writing there, as version 1; every row names it.
+        again = engine.ingest(
+            DATA / "transactions_sample.csv", db=store, schema="transactions", force=True
+        )
+        assert again.run_id == 3
+        assert store.rows("SELECT count(*) FROM schema_versions") == [(1,)]
+        assert store.rows(
+            "SELECT count(*), count(DISTINCT schema_fingerprint) FROM row_versions"
+        ) == [(21 + 15 + 21, 1)]
