@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 from engine.gate import QualityGate
 from engine.pipeline import (
     MiB,
@@ -31,6 +31,7 @@ from engine.sources.dialect import CsvDialect
 from engine.sources.frames import is_frame
 from engine.sources.inputs import Input, open_input, open_stdin, open_stream
 from engine.sources.remote import RemoteSettings, is_remote, open_remote
+from engine.store import raw_codec
 from engine.store.modes import MODES, LoadMode
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
@@ -153,6 +154,14 @@ def _target(db: str | os.PathLike[str] | Store, raw_compression: str | None) -> 
     process that died marked so), or a Store the caller holds open. The one place a run's
     destination is chosen: another kind of store (a lake) plugs in here."""
     if isinstance(db, Store):
+        found = raw_codec.stored_codec(db.con)
+        if raw_compression is not None and raw_compression != found:
+            raise StoreError(
+                db.path,
+                f"the database stores raw text {found}, not {raw_compression}",
+                hint="rewrite it with engine.compact(path, raw_compression=...), or leave "
+                "out raw_compression",
+            )
         yield db
         return
     with Store(Path(db), raw_compression=raw_compression) as store:
