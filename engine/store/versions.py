@@ -184,10 +184,25 @@ def fit_table(store: Store, schema: CompiledSchema, *, new_table: bool = False) 
             f"created table {target.table}"
             + (f" (a new table for {target.declared})" if target.table != target.declared else "")
             if not target.exists
-            else target.plan.summary()
+            else _news(store, target)
         )
         _record_version(store, schema, target, changes)
     return dataclasses.replace(schema, table=target.table)
+
+
+def _news(store: Store, target: Target) -> str:
+    """What this version changes: its alterations, and the columns it leaves that the
+    table's previous version still wrote (not those an earlier version left already)."""
+    rows = store.rows(
+        f"SELECT columns FROM {SCHEMA_VERSIONS} WHERE target_table = ? "
+        "ORDER BY created_at DESC, version DESC LIMIT 1",
+        [target.table],
+    )
+    before = json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
+    news = [
+        c for c in target.plan.changes if c.kind != "keep" or before is None or c.column in before
+    ]
+    return Plan(tuple(news)).summary()
 
 
 def _alter(table: str, change: Change) -> str:
