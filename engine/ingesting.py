@@ -83,6 +83,10 @@ def ingest(
     ``zstd``, ``auto``); an existing one must already use it.
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
+    if context is not None and not isinstance(context, Mapping):
+        raise ConfigError(
+            f"context must be a mapping of names to values (a dict), not a {type(context).__name__}"
+        )
     options = RunOptions(
         fmt=format,
         force=force,
@@ -95,18 +99,24 @@ def ingest(
         mode=_mode(mode),
         new_table=new_table,
     )
+    if raw_compression is not None:
+        raw_codec.check(raw_compression)
+    located = isinstance(source, str | os.PathLike)
+    streamed = not located and hasattr(source, "read")
+    if not (located or streamed) and (
+        isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source))
+    ):
+        raise ConfigError(
+            f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
+            "object, a DataFrame, an Arrow table or an iterable of dicts"
+        )
     with _target(db, raw_compression) as store:
-        if isinstance(source, str | os.PathLike):
+        if located:
             with _open(source, name, remote or RemoteSettings()) as opened:
                 return ingest_file(store, opened, model, options, progress)
-        if hasattr(source, "read"):
+        if streamed:
             label = name or str(getattr(source, "name", "stream"))
             return ingest_file(store, open_stream(source, label), model, options, progress)
-        if isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source)):
-            raise ConfigError(
-                f"cannot ingest a {type(source).__name__}: give a path, a URL, '-', a file "
-                "object, a DataFrame, an Arrow table or an iterable of dicts"
-            )
         kind = "frame" if is_frame(source) else "rows"
         return ingest_rows(
             store, source, model, options, progress, name=name or f"python:{kind}", fmt=kind

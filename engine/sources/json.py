@@ -113,6 +113,11 @@ class JsonSource:
         self.blank_lines = 0
         self._values = JsonValues(keys, want_all_keys=want_all_keys)
         self._next_row = 1
+        # JSON arrays: the byte that ended the previous element ("," "]" or none yet), and
+        # whether the array's closing bracket was seen.
+        self._previous_end = ""
+        self._closed = False
+        self._last_line = 1
 
     def batches(self) -> Iterator[RawBatch]:
         finder: BoundaryFinder = array_boundaries if self.array else line_boundaries
@@ -134,6 +139,12 @@ class JsonSource:
             self._values.close()
         if not seen_any:
             raise SourceError(self.name, "file is empty")
+        if self.array and not self._closed:
+            raise SourceError(
+                self.name,
+                "the JSON array is not closed: the file ends before its ']' (cut short?)",
+                line=self._last_line,
+            )
 
     def _blocks(self) -> Iterator[bytes]:
         first = True
@@ -173,10 +184,11 @@ class JsonSource:
         text, utf8_errors = decode_records(records)
         lines = records.lines
         if self.array:
-            text, lines = self._trim_elements(records, text)
+            text, lines, blank = self._trim_elements(records, text)
         frame = pl.DataFrame({LINE: lines, RAW: text, MALFORMED_MSG: utf8_errors})
-        blank = frame[RAW] == ""
-        self.blank_lines += int(blank.sum())
+        if not self.array:
+            blank = frame[RAW] == ""
+            self.blank_lines += int(blank.sum())
         frame = frame.filter(~blank).with_columns(
             pl.when(pl.col(MALFORMED_MSG).is_not_null())
             .then(pl.lit("invalid_utf8"))
@@ -186,15 +198,28 @@ class JsonSource:
         self._next_row += batch.height
         return batch
 
-    def _trim_elements(self, records: Records, text: pl.Series) -> tuple[pl.Series, Offsets]:
-        """Drop each element's boundary (comma or closing bracket) and blanks; find its line."""
+    def _trim_elements(
+        self, records: Records, text: pl.Series
+    ) -> tuple[pl.Series, Offsets, pl.Series]:
+        """Drop each element's boundary (comma or closing bracket) and blanks; find its line;
+        and which elements are no element at all (``[]``, text after the closing bracket).
+
+        An empty element where Python's ``json`` expects a value (``[,``, ``,,``, a trailing
+        ``,]``) is kept as a row: it is ``json_invalid``, as ``json.loads`` refuses the file."""
         terminated = np.ones(len(records), dtype=np.bool_)
         terminated[-1] = records.last_terminated
-        body = pl.select(
-            pl.when(pl.Series(terminated) & text.str.contains(r"[,\]]$"))
-            .then(text.str.head(-1))
-            .otherwise(text)
+        ends = pl.select(
+            pl.when(pl.Series(terminated)).then(text.str.extract(r"([,\]])$")).otherwise(None)
         ).to_series()
+        body = pl.select(
+            pl.when(ends.is_not_null()).then(text.str.head(-1)).otherwise(text)
+        ).to_series()
+        empty = (body.str.strip_chars() == "").to_numpy()
+        comma = (ends == ",").fill_null(False).to_numpy()
+        after_comma = np.concatenate(([self._previous_end == ","], comma[:-1]))
+        missing = empty & (comma | after_comma)
+        self._closed = self._closed or bool((ends == "]").any())
+        self._previous_end = ends[-1] or ""
         lead = (body.str.len_bytes() - body.str.strip_chars_start().str.len_bytes()).to_numpy()
         buf = np.frombuffer(records.data, dtype=np.uint8)[: records.stop]
         # Only line ends before each element's first byte count, all before ``stop``: a "\r"
@@ -202,10 +227,14 @@ class JsonSource:
         newlines = line_ends(buf, eof=True, cr=records.data.find(b"\r", 0, records.stop) != -1)
         positions = records.starts + lead.astype(np.int64)
         lines = (np.searchsorted(newlines, positions) + records.lines[0]).astype(np.int64)
-        return body.str.strip_chars().alias(RAW), lines
+        trimmed = body.str.strip_chars().alias(RAW)
+        if len(lines) and not empty[-1]:  # the last line holding text, for "not closed"
+            self._last_line = int(lines[-1]) + len(LINE_END.findall(trimmed[-1]))
+        return trimmed, lines, pl.Series(empty & ~missing)
 
 
 NON_SPACE = re.compile(rb"\S")
+LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _one_value(head: bytes) -> bool:

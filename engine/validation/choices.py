@@ -140,8 +140,15 @@ def parse_enum(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any
         # pydantic-core cannot even look up (an int from a JSON float never gets that far).
         outside = (number.value < -(2**63)) | (number.value >= 2**63)
         too_big = number.value.is_not_null() & outside & ~value.is_kind(Kind.FLOAT)
+        # Its input is the parsed int, whatever text it came from ('+0099_...' shows as 99...).
         rules: tuple[Rule, ...] = (
-            Rule("int_parsing_size", too_big, int_size_message(), describe="fits 64 bits"),
+            Rule(
+                "int_parsing_size",
+                too_big,
+                int_size_message(),
+                input=number.value.cast(pl.String),
+                describe="fits 64 bits",
+            ),
         )
         rule = Rule("enum", ~matched, message, describe=describe)
         rules = (*rules, rule)

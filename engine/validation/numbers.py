@@ -248,6 +248,14 @@ def _off_multiple(step: float) -> Callable[[pl.Series], pl.Series]:
     return apply
 
 
+def _as_compared(bound: Any, float_field: bool) -> Any:
+    """A float field's int bound is a float to pydantic-core (its message shows
+    9007199254740992 for ``ge=2**53 + 1``)."""
+    if float_field and isinstance(bound, int) and not isinstance(bound, bool):
+        return float(bound)
+    return bound
+
+
 def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> list[Rule]:
     """multiple_of, le, lt, ge, gt: pydantic-core's order; NaN fails every comparison."""
     rules: list[Rule] = []
@@ -261,7 +269,10 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> l
             Rule(
                 "multiple_of",
                 fails,
-                message("multiple_of", {"multiple_of": context_number(multiple_of)}),
+                message(
+                    "multiple_of",
+                    {"multiple_of": context_number(_as_compared(multiple_of, float_mod))},
+                ),
                 describe=f"multiple of {multiple_of}",
             )
         )
@@ -283,7 +294,7 @@ def _bounds(number: pl.Expr, schema: Mapping[str, Any], *, float_mod: bool) -> l
             Rule(
                 error_type,
                 ~ok,
-                message(error_type, {key: context_number(bound)}),
+                message(error_type, {key: context_number(_as_compared(bound, float_mod))}),
                 describe=f"{key} {bound}",
             )
         )

@@ -218,12 +218,26 @@ def json_cases() -> list[Case]:
         ndjson_case("whitespace_lines.ndjson", nd.replace(b"\n", b"\n  \n", 3)),
         ndjson_case("blank_lines_only.ndjson", b"\n\n\r\n"),
         Case("empty.ndjson", b"", None, ": file is empty"),
-        array_case("cut_short.json", array[:cut]),
-        array_case("cut_after_comma.json", array[: array.index(b"T-20") - 17]),
-        array_case("no_closing_bracket.json", array.rstrip().removesuffix(b"]")),
+        unclosed_case("cut_short.json", array[:cut]),
+        unclosed_case("cut_after_comma.json", array[: array.index(b"T-20") - 17]),
+        unclosed_case("no_closing_bracket.json", array.rstrip().removesuffix(b"]")),
         array_case("empty_array.json", b"[ ]\n"),
         array_case("lone_cr_array.json", array.replace(b"\n", b"\r")),
     ]
+
+
+def unclosed_case(name: str, content: bytes) -> Case:
+    """A JSON array the file ends inside: Python's json refuses the whole file, and so does
+    the run (a file cut short), naming the last line that holds text."""
+    try:
+        json.loads(content)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"{name} is a whole JSON document")
+    line = len(LINE_END.findall(content.rstrip())) + 1
+    message = "the JSON array is not closed: the file ends before its ']' (cut short?)"
+    return Case(name, content, None, f", line {line}: {message}")
 
 
 def array_case(name: str, content: bytes) -> Case:

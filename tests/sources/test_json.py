@@ -110,6 +110,72 @@ def test_json_array_lines_count_lone_crs(write: Write) -> None:
     assert frame.select(ROW, LINE, "a").rows() == [(1, 1, "1"), (2, 2, "2"), (3, 4, "3")]
 
 
+@pytest.mark.parametrize("block_size", [1, 4, 1 << 20])
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        (
+            '[{"a": 1},,{"a": 2}]',
+            [(1, '{"a": 1}', None), (2, "", "json_invalid"), (3, '{"a": 2}', None)],
+        ),
+        ('[ ,{"a": 1}]', [(1, "", "json_invalid"), (2, '{"a": 1}', None)]),
+        (
+            '[{"a": 1},\n{"a": 2},\n]\n',
+            [(1, '{"a": 1}', None), (2, '{"a": 2}', None), (3, "", "json_invalid")],
+        ),
+        ('[\n\n{"a": 1}\n\n,\n\n{"a": 2}\n\n]\n\n', [(1, '{"a": 1}', None), (2, '{"a": 2}', None)]),
+    ],
+)
+def test_json_array_missing_elements_are_invalid_rows(
+    write: Write, block_size: int, content: str, rows: list[tuple[int, str, str | None]]
+) -> None:
+    """Where Python's json expects a value and finds none (``[,``, ``,,``, ``,]``), that is a
+    ``json_invalid`` row, never silently skipped; blank lines between elements are neither
+    rows nor counted (they are JSON whitespace)."""
+    try:
+        json.loads(content)
+        python_accepts = True
+    except json.JSONDecodeError:
+        python_accepts = False
+    assert python_accepts is not any(malformed for *_, malformed in rows)
+    source = JsonSource(
+        write("m.json", content),
+        keys=("a",),
+        want_all_keys=False,
+        array=True,
+        block_size=block_size,
+        max_record_bytes=1 << 16,
+    )
+    frame = pl.concat([batch.frame for batch in source.batches()])
+    assert frame.select(ROW, RAW, MALFORMED).rows() == rows
+    assert source.blank_lines == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [('[{"a": 1}', 1), ('[{"a": 1},\n{"a": 2},\n\n', 2), ('[\n{"a":\n 1}\n  \n', 3), ("[", 1)],
+)
+def test_json_array_not_closed_stops_the_run(write: Write, content: str, line: int) -> None:
+    """A file that ends inside the array was cut short: Python's json refuses it, so does
+    the run, naming the last line that holds text."""
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(content)
+    source = JsonSource(
+        write("cut.json", content),
+        keys=("a",),
+        want_all_keys=False,
+        array=True,
+        block_size=3,
+        max_record_bytes=1 << 16,
+    )
+    with pytest.raises(SourceError) as raised:
+        list(source.batches())
+    assert str(raised.value) == (
+        f"{source.name}, line {line}: the JSON array is not closed: the file ends before its"
+        " ']' (cut short?)"
+    )
+
+
 def test_json_array_with_no_elements(write: Write) -> None:
     source = JsonSource(
         write("e.json", "[ ]\n"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from pydantic import ValidationError
 
 from tests.conftest import query
 
@@ -376,3 +378,58 @@ def test_an_ndjson_file_whose_first_record_is_an_array(
         f"error: {spread}, line 1: looks like a JSON array, not NDJSON (one object per line) "
         "(use --format json)\n"
     )
+
+
+BOUNDS_MODEL = """
+from enum import IntEnum
+from pydantic import BaseModel, Field
+
+
+class Level(IntEnum):
+    low = 1
+    high = 2
+
+
+class Reading(BaseModel):
+    big: float = Field(0.0, ge=2**53 + 1)
+    huge: float = Field(0.0, lt=123456789012345678, multiple_of=2**70)
+    level: Level | None = None
+"""
+
+
+def test_float_bounds_and_intenum_sizes_are_shown_as_pydantic_shows_them(
+    run_cli: Callable[..., Result], write: Callable[[str, str], Path], db: Path
+) -> None:
+    """A float field's int bound is a float to pydantic-core, and its message shows the float
+    (9007199254740992 for 2**53 + 1); an IntEnum's int_parsing_size input is the parsed int,
+    whatever text it came from. Every row's error list equals Pydantic's."""
+    model_path = write("reading.py", textwrap.dedent(BOUNDS_MODEL))
+    reading = runpy.run_path(str(model_path))["Reading"]
+    cells = [
+        ("1", "", ""),
+        ("9007199254740992", "2", " +0099_999999999999999999 "),
+        ("", "1e30", "-99999999999999999999.0"),
+        ("", "1180591620717411303424", "9223372036854775808"),
+    ]
+    data = write("r.csv", "big,huge,level\n" + "".join(",".join(c) + "\n" for c in cells))
+    result = run_cli("run", str(data), "--db", str(db), "--schema", f"{model_path}:Reading")
+    assert result.exit_code == 0, result.output
+    stored: dict[Any, Any] = {
+        number: errors
+        for number, errors in query(db, "SELECT row_number, errors FROM ingestion_errors")
+    }
+    for number, row in enumerate(cells, start=1):
+        given = {k: v for k, v in zip(("big", "huge", "level"), row, strict=True) if v}
+        try:
+            reading.model_validate(given)
+            expected: list[Any] = []
+        except ValidationError as exc:
+            expected = [[e["type"], e["loc"][0], e["msg"], e["input"]] for e in exc.errors()]
+        got = [
+            [e["type"], e["loc"][0], e["msg"], json.loads(e["input"])]
+            for e in stored.get(number, [])
+        ]
+        assert got == expected, number
+    assert stored[1][0]["msg"] == "Input should be greater than or equal to 9007199254740992"
+    assert json.loads(stored[2][-1]["input"]) == 99999999999999999999
+    assert stored[4][0]["msg"] == "Input should be less than 123456789012345680"
