@@ -27,7 +27,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
-from engine.errors import ConfigError, StoreError
+from engine.errors import ConfigError, SourceError, StoreError
 from engine.pipeline import prepare_schema, validate_batch
 from engine.sources.dialect import CsvDialect
 from engine.sources.feeds import ReadOptions, prepare
@@ -233,6 +233,8 @@ def _invalid(store: Store, run_id: int, where: str | None) -> Iterator[tuple[lis
 
 def _text(run: _Run, raws: Sequence[str]) -> tuple[str, str, CsvDialect]:
     """The raw text as its run read it: (text, format, dialect)."""
+    if run.fmt == "json":  # a JSON array's elements and Kafka messages may span lines
+        return "[" + ",\n".join(raws) + "]\n", "json", CsvDialect()
     if run.fmt != "csv":
         return "\n".join(raws) + "\n", "ndjson", CsvDialect()
     options = run.read_options
@@ -270,14 +272,19 @@ def _read_and_validate(
     text, fmt, dialect = _text(run, raws)
     read = ReadOptions(fmt, dialect, block_size=max(1 << 16, len(text) + 1))
     feed = prepare(open_stream(io.BytesIO(text.encode()), f"run {run.run_id}"), read)
-    source = feed.open(schema, read)
     validator: BatchValidator | None = None
     frames, rows = [], 0
-    for batch in source.batches():
-        validator = validator or BatchValidator(schema, source.keys)
-        done = validate_batch(validator, batch, datetime.now(UTC))
-        rows += batch.height
-        frames.append(done.valid.with_columns(pl.col("row_number").cast(pl.Int64)))
+    try:
+        source = feed.open(schema, read)
+        for batch in source.batches():
+            validator = validator or BatchValidator(schema, source.keys)
+            done = validate_batch(validator, batch, datetime.now(UTC))
+            rows += batch.height
+            frames.append(done.valid.with_columns(pl.col("row_number").cast(pl.Int64)))
+    except SourceError:  # a broken record that broke the text around it (a JSON array's)
+        return None
+    # Records only merge (a stray quote, an unclosed bracket) or split (a line end inside a
+    # message): one record per raw text means each is where it was.
     if rows != len(raws) or source.blank_lines:
         return None
     return pl.concat(frames) if frames else pl.DataFrame()

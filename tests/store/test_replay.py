@@ -246,3 +246,23 @@ def test_replay_from_an_edited_errors_export_keeps_both_texts(tmp_path: Path) ->
     twice.write_text("run_id,row_number,raw\n1,3,a\n1,3,b\n")
     refused = cli("replay", "--from", twice, "--db", db, "--schema", f"{spec}:V1")
     assert refused.stderr == f"error: {twice}, line 3: run 1, row 3 is given twice\n"
+
+
+def test_replay_reads_a_json_array_s_elements_that_span_lines(tmp_path: Path) -> None:
+    db, spec = tmp_path / "a.duckdb", models(tmp_path)
+    data = tmp_path / "a.json"
+    data.write_text(
+        '[\n  {"rid": "a",\n   "value": 1.5},\n  {"rid": "b", "value": 2},\n'
+        '  {"rid": "c", "value": \n 2.5}, {"rid": "d", "value": [1,\n2]}, {"broken": }\n]\n'
+    )
+    assert cli("run", data, "--db", db, "--schema", f"{spec}:V1").returncode == 0
+    assert query(db, "SELECT row_number FROM invalid_rows ORDER BY 1") == [(1,), (3,), (4,), (5,)]
+    done = cli("replay", "--all-failed", "--db", db, "--schema", f"{spec}:V2")
+    assert done.stdout == (
+        "replay 1: 2 of 4 invalid rows now pass, moved into readings; 2 still invalid\n"
+    )
+    assert query(db, "SELECT row_number, rid, value FROM readings ORDER BY 1") == [
+        (1, "a", 1.5),
+        (2, "b", 2.0),
+        (3, "c", 2.5),
+    ]
