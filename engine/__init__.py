@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from engine.ingesting import ingest
     from engine.lake.location import Lake
     from engine.outcomes import Progress, RunSummary, Tally
+    from engine.replaying import ReplayResult, replay
     from engine.sources.remote import RemoteSettings
+    from engine.store.diff import SchemaDiff, schema_diff
+    from engine.store.retention import Reclaimed, compact, delete_run, prune_raw
     from engine.store.store import Store
     from engine.validating import Validation, validate
 
@@ -35,6 +38,14 @@ _WHERE = {
     "validate": "engine.validating",
     "Validation": "engine.validating",
     "ingest": "engine.ingesting",
+    "replay": "engine.replaying",
+    "ReplayResult": "engine.replaying",
+    "schema_diff": "engine.store.diff",
+    "SchemaDiff": "engine.store.diff",
+    "delete_run": "engine.store.retention",
+    "prune_raw": "engine.store.retention",
+    "compact": "engine.store.retention",
+    "Reclaimed": "engine.store.retention",
     "RunSummary": "engine.outcomes",
     "Tally": "engine.outcomes",
     "Progress": "engine.outcomes",
@@ -56,16 +67,24 @@ __all__ = [
     "Lake",
     "Progress",
     "QualityGate",
+    "Reclaimed",
     "Remedy",
     "RemoteSettings",
+    "ReplayResult",
     "RunSummary",
+    "SchemaDiff",
     "SchemaError",
     "SourceError",
     "Store",
     "StoreError",
     "Tally",
     "Validation",
+    "compact",
+    "delete_run",
     "ingest",
+    "prune_raw",
+    "replay",
+    "schema_diff",
     "validate",
 ]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 Spelling = Callable[[str, tuple[str, ...]], str]
 
 
-FLAGS = frozenset({"force"})  # settings that are switched on rather than given a value
+FLAGS = frozenset({"force", "new_table"})  # settings that are switched on rather than given a value
 
 
 def python_spelling(setting: str, values: tuple[str, ...]) -> str:

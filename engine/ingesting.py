@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 from engine.gate import QualityGate
 from engine.lake.location import Lake
 from engine.pipeline import (
@@ -32,6 +32,8 @@ from engine.sources.dialect import CsvDialect
 from engine.sources.frames import is_frame
 from engine.sources.inputs import Input, open_input, open_stdin, open_stream
 from engine.sources.remote import RemoteSettings, is_remote, open_remote
+from engine.store import raw_codec
+from engine.store.modes import MODES, LoadMode
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 
@@ -56,6 +58,9 @@ def ingest(
     remote: RemoteSettings | None = None,
     block_size: int = 16 * MiB,
     storing_first: bool = False,
+    mode: str = "append",
+    new_table: bool = False,
+    raw_compression: str | None = None,
 ) -> RunSummary:
     """Validate ``source`` against ``schema`` and store it in ``db`` as one atomic run.
 
@@ -73,6 +78,11 @@ def ingest(
     what the run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
     to reach S3 (see ``RemoteSettings.from_environment``). ``storing_first``: the process
     does nothing but this run, so its other threads yield to the one storing rows.
+    ``mode``: ``append``, ``replace`` (the table holds this run's valid rows only) or
+    ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
+    rows in a new table, for a model its stored table cannot take (see schema evolution).
+    ``raw_compression``: how a new database compresses the raw text (``uncompressed``,
+    ``zstd``, ``auto``); an existing one must already use it.
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     if context is not None and not isinstance(context, Mapping):
@@ -88,7 +98,11 @@ def ingest(
         source_name=name,
         dialect=CsvDialect(delimiter, quote_char, encoding),
         gate=_gate(max_invalid, max_invalid_rate),
+        mode=_mode(mode),
+        new_table=new_table,
     )
+    if raw_compression is not None:
+        raw_codec.check(raw_compression)
     located = isinstance(source, str | os.PathLike)
     streamed = not located and hasattr(source, "read")
     if not (located or streamed) and (
@@ -112,6 +126,7 @@ def ingest(
         )
 
     if isinstance(db, Lake):
+        _lake_can_take(options, raw_compression)
         # Staged through the same path into a private DuckDB file, then published.
         from engine.lake.runs import ingest_into_lake  # deltalake: loaded only for a lake
         from engine.validation.compiler import fingerprint
@@ -119,14 +134,34 @@ def ingest(
         return ingest_into_lake(
             db, run, fingerprint=fingerprint(model, options.context), force=force
         )
-    with _target(db) as store:
+    with _target(db, raw_compression) as store:
         return run(store)
+
+
+def _lake_can_take(options: RunOptions, raw_compression: str | None) -> None:
+    """What a lake does not do yet: said before anything is read."""
+    refused = [
+        f"mode {options.mode}" if options.mode != "append" else "",
+        "a new table" if options.new_table else "",
+        "raw_compression (Parquet compresses the raw text itself)" if raw_compression else "",
+    ]
+    if any(refused):
+        raise ConfigError(
+            f"a lake does not take {', '.join(r for r in refused if r)} yet: it appends only "
+            "(use a DuckDB file for replace, merge and new tables)"
+        )
 
 
 def _gate(max_invalid: int | None, max_invalid_rate: float | None) -> QualityGate | None:
     if max_invalid is None and max_invalid_rate is None:
         return None
     return QualityGate(max_invalid, max_invalid_rate)
+
+
+def _mode(mode: str) -> LoadMode:
+    if mode not in MODES:
+        raise ConfigError(f"unknown load mode {mode!r} (use append, replace or merge)")
+    return mode  # type: ignore[return-value]
 
 
 def _iterable(source: Any) -> bool:
@@ -153,14 +188,22 @@ def _open(location: str | os.PathLike[str], name: str | None, remote: RemoteSett
 
 
 @contextmanager
-def _target(db: str | os.PathLike[str] | Store) -> Iterator[Store]:
+def _target(db: str | os.PathLike[str] | Store, raw_compression: str | None) -> Iterator[Store]:
     """Where a run is stored: a DuckDB file, opened here (and its runs left 'running' by a
     process that died marked so), or a Store the caller holds open. The one place a run's
     destination is chosen: another kind of store (a lake) plugs in here."""
     if isinstance(db, Store):
+        found = raw_codec.stored_codec(db.con)
+        if raw_compression is not None and raw_compression != found:
+            raise StoreError(
+                db.path,
+                f"the database stores raw text {found}, not {raw_compression}",
+                hint="rewrite it with engine.compact(path, raw_compression=...), or leave "
+                "out raw_compression",
+            )
         yield db
         return
-    with Store(Path(db)) as store:
+    with Store(Path(db), raw_compression=raw_compression) as store:
         with store.writing():
             mark_interrupted(store)
         yield store

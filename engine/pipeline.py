@@ -37,6 +37,14 @@ from engine.sources.feeds import ReadOptions, prepare
 from engine.sources.frames import RecordsSource, chunks
 from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
+from engine.store.modes import (
+    LoadMode,
+    check_mode,
+    latest_completed,
+    merge_batch,
+    record_load,
+    replace_table,
+)
 from engine.store.rules import rule_id_sql, rule_ids
 from engine.store.runs import (
     RunStart,
@@ -49,6 +57,7 @@ from engine.store.runs import (
 )
 from engine.store.store import Store, write_failure
 from engine.store.uniqueness import split_duplicates
+from engine.store.versions import fit_table
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import RULE_IDS, RuleText, count_violations, row_lists
 from engine.validation.validate import BatchValidator
@@ -73,6 +82,10 @@ class RunOptions:
     source_name: str | None = None
     dialect: CsvDialect = field(default_factory=CsvDialect)
     gate: QualityGate | None = None
+    # How valid rows meet the table's (``engine.store.modes``), and whether the model's rows
+    # go to a new table (``engine.store.versions``).
+    mode: LoadMode = "append"
+    new_table: bool = False
 
     @property
     def read(self) -> ReadOptions:
@@ -117,15 +130,20 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     return Validated(lineage, kafka, valid, invalid, tally, validator.schema, result.rules)
 
 
-def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
-    """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``)."""
+def store_batch(
+    store: Store, run_id: int, validated: Validated, mode: LoadMode = "append"
+) -> Tally:
+    """Append a validated batch's raw rows, valid rows and invalid rows (with ``run_id``);
+    in ``merge`` mode the valid rows replace the stored rows of their keys."""
     schema, valid, invalid, tally = (
         validated.schema,
         validated.valid,
         validated.invalid,
         validated.tally,
     )
-    if schema.unique:
+    if mode == "merge":
+        valid = merge_batch(store, schema.table, schema.unique, run_id, valid)
+    elif schema.unique:
         store.flush_held(schema.table)  # the check reads the table: all earlier rows in it
         valid, duplicates = split_duplicates(
             store, schema.table, schema.unique, schema.unique_loc, run_id, valid
@@ -151,11 +169,17 @@ def store_batch(store: Store, run_id: int, validated: Validated) -> Tally:
 
 
 def prepare_schema(
-    store: Store, model: type[BaseModel], *, typed: bool, context: Mapping[str, Any]
+    store: Store,
+    model: type[BaseModel],
+    *,
+    typed: bool,
+    context: Mapping[str, Any],
+    new_table: bool = False,
 ) -> CompiledSchema:
+    """The compiled schema, aimed at the table its rows go to, made to fit the model (schema
+    evolution: ``engine.store.versions``); ``new_table`` starts a new table for it."""
     schema = compile_schema(model, typed=typed, context=context)
-    store.ensure_data_table(schema)
-    return schema
+    return fit_table(store, schema, new_table=new_table)
 
 
 @dataclass(frozen=True)
@@ -250,11 +274,21 @@ class _SameContent(Exception):
 
 
 def _previous_run(
-    store: Store, quick: str, size: int, schema_id: str, fmt: str, digest: Callable[[], str]
+    store: Store,
+    quick: str,
+    size: int,
+    schema_id: str,
+    fmt: str,
+    digest: Callable[[], str],
+    mode: LoadMode = "append",
 ) -> int | None:
     """The completed run of this content, schema and format, if any (``digest`` asked only if
-    needed)."""
+    needed). In ``replace`` and ``merge`` modes, only the latest run into its table counts:
+    after later runs, loading the same content again changes the table."""
     candidates = completed_candidates(store, quick, size, schema_id, fmt)
+    if mode != "append":
+        latest = latest_completed(store, [run_id for run_id, _ in candidates])
+        candidates = [c for c in candidates if c[0] in latest]
     if not candidates:
         return None
     content = digest()
@@ -293,11 +327,15 @@ def _ingest(
             schema_id,
             fmt,
             lambda: full_hash(path),
+            options.mode,
         )
         if previous is not None:
             return _skipped(plan, previous, started)
     with store.writing():
-        schema = prepare_schema(store, model, typed=plan.typed, context=options.context)
+        schema = prepare_schema(
+            store, model, typed=plan.typed, context=options.context, new_table=options.new_table
+        )
+        mode = check_mode(options.mode, schema.unique, schema.name)
         run_id, started = start_run(
             store,
             RunStart(
@@ -318,21 +356,24 @@ def _ingest(
     try:
         rows = plan.open(schema)
         with store.bulk_load(), store.transaction():
+            if mode == "replace":
+                replace_table(store, schema.table, run_id)
             for number, (item, bytes_read) in enumerate(prefetch(validated(), depth=1)):
                 if options.storing_first and number == 0:  # the other threads exist now
                     yield_to_current_thread()
-                tally.add(store_batch(store, run_id, item))
+                tally.add(store_batch(store, run_id, item, mode))
                 if progress is not None:
                     progress(Progress(bytes_read, plan.size, tally))
             read = rows.reader.fingerprint()
             if not options.force:
                 previous = _previous_run(
-                    store, read.quick, read.size, schema_id, fmt, lambda: read.digest
+                    store, read.quick, read.size, schema_id, fmt, lambda: read.digest, mode
                 )
                 if previous is not None:
                     raise _SameContent(previous)
             if options.gate is not None:
                 gate = options.gate.check(tally.rows, tally.invalid)
+            record_load(store, run_id, mode, _read_options(fmt, rows.keys, options.dialect))
             duration = record_progress(
                 store,
                 run_id,
@@ -364,6 +405,15 @@ def _ingest(
     return RunSummary(
         run_id, plan.name, "completed", tally, duration, gate or "", format=fmt, gate=gate
     )
+
+
+def _read_options(fmt: str, keys: tuple[str, ...], dialect: CsvDialect) -> dict[str, Any] | None:
+    """What a CSV run's raw text lacks to be read again (``replay``): its header and dialect
+    (the raw text is stored as UTF-8, whatever the file's encoding). Other formats' raw text
+    is a JSON record."""
+    if fmt != "csv":
+        return None
+    return {"keys": list(keys), "delimiter": dialect.delimiter, "quote_char": dialect.quote}
 
 
 def _record_failure(store: Store, run_id: int, started: datetime, exc: BaseException) -> None:

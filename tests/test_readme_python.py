@@ -22,7 +22,7 @@ def python_api_blocks() -> list[str]:
 
 
 def test_the_python_api_section_has_examples() -> None:
-    assert len(python_api_blocks()) == 2
+    assert len(python_api_blocks()) == 3
 
 
 def test_the_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import anyio
 import duckdb
@@ -85,6 +85,13 @@ async def ingest(
     encoding: Annotated[
         str, Query(description="CSV: the text encoding (latin-1, windows-1252, utf-16...).")
     ] = "utf-8",
+    mode: Annotated[
+        Literal["append", "replace", "merge"],
+        Query(
+            description="append: add the valid rows; replace: the table holds this run's "
+            "valid rows only (atomically); merge: upsert on the model's __unique__ key."
+        ),
+    ] = "append",
 ) -> IngestResult:
     """Validate the file and store it as one atomic run, the same way as `cli.py run`.
 
@@ -109,7 +116,7 @@ async def ingest(
         fmt = _format(path, source_type)
         dialect = (delimiter, quote_char, encoding)
         return await anyio.to_thread.run_sync(
-            _run, services, path, fmt, force, source, "path", dialect
+            _run, services, path, fmt, force, source, "path", dialect, mode
         )
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
@@ -122,7 +129,7 @@ async def ingest(
         fmt = _format(upload.path, fmt_given)
         dialect = (delimiter, quote_char, encoding)
         return await anyio.to_thread.run_sync(
-            _run, services, upload.path, fmt, force, upload.filename, "upload", dialect
+            _run, services, upload.path, fmt, force, upload.filename, "upload", dialect, mode
         )
     finally:
         await anyio.to_thread.run_sync(upload.discard)
@@ -167,6 +174,7 @@ def _run(
     source: str,
     kind: str,
     dialect: tuple[str, str, str],
+    mode: str = "append",
 ) -> IngestResult:
     """One run, holding the writer (a worker thread: the event loop never waits for it)."""
     settings = services.settings
@@ -190,6 +198,7 @@ def _run(
                 quote_char=quote_char,
                 encoding=encoding,
                 name=name,
+                mode=mode,
             )
         except Exception:
             metrics.run_finished(kind, "failed", 0.0, Tally())

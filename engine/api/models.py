@@ -51,7 +51,9 @@ class Run(BaseModel):
     source_path: str
     format: str
     schema_name: str
-    status: str = Field(description="running, completed, failed or interrupted.")
+    status: str = Field(
+        description="running, completed, failed, interrupted, or deleted (`delete-run`)."
+    )
     started_at: datetime
     duration_s: float | None
     rows_total: int

@@ -30,6 +30,10 @@ COMMANDS = {
     "consume": "kafka",
     "produce": "kafka",
     "serve": "server",
+    "replay": "tables",
+    "delete-run": "tables",
+    "prune": "tables",
+    "compact": "tables",
     "lake": "lake",
 }
 
@@ -63,7 +67,7 @@ class LazyGroup(Group):
         if cmd_name in OWN_SIGNALS:
             interrupts.uninstall()
         module = importlib.import_module(f"engine.cli.{COMMANDS[cmd_name]}")
-        command = getattr(module, cmd_name)
+        command = getattr(module, cmd_name.replace("-", "_"))
         assert isinstance(command, click.Command)
         return command
 

@@ -29,6 +29,7 @@ from engine.generate import generate as generate_dataset
 from engine.ingesting import ingest
 from engine.sources import FORMATS
 from engine.sources.remote import RemoteSettings
+from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
@@ -93,6 +94,31 @@ from engine.wording import count
     **env("MAX_INVALID_RATE"),
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["append", "replace", "merge"]),
+    default="append",
+    show_default=True,
+    help="append: add the valid rows; replace: the table holds this run's valid rows only "
+    "(atomically; earlier runs' lineage kept); merge: upsert on the model's __unique__ key "
+    "(the latest valid row wins; the row it replaced is recorded in replaced_rows).",
+    **env("MODE"),
+)
+@click.option(
+    "--new-table",
+    is_flag=True,
+    help="Store this model's rows in a new table (for a model its stored table cannot take: "
+    "a narrowed type, a new required field, a changed unique key); later runs follow it.",
+    **env("NEW_TABLE"),
+)
+@click.option(
+    "--raw-compression",
+    type=click.Choice(RAW_COMPRESSIONS),
+    help="How a new database compresses each row's raw text: uncompressed (the default: no "
+    "CPU), zstd (a fraction of the size), or auto (DuckDB's choice). An existing database "
+    "keeps its own (change it with compact --raw-compression).",
+    **env("RAW_COMPRESSION"),
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -120,6 +146,9 @@ def run(
     encoding: str,
     max_invalid: int | None,
     max_invalid_rate: float | None,
+    mode: str,
+    new_table: bool,
+    raw_compression: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -140,7 +169,8 @@ def run(
     failed = over_gate = 0
     show = not quiet and not as_json
     lake = lake_from(lake_uri)
-    with contextlib.nullcontext() if lake is not None else Store(db) as store:
+    opened = Store(db, raw_compression=raw_compression) if lake is None else None
+    with contextlib.nullcontext() if opened is None else opened as store:
         if store is not None:
             with store.writing():
                 mark_interrupted(store)
@@ -164,6 +194,9 @@ def run(
                         progress=progress,
                         remote=settings,
                         storing_first=True,
+                        mode=mode,
+                        new_table=new_table,
+                        raw_compression=raw_compression if lake is not None else None,
                     )
             except EngineError as exc:
                 # The database failed (the next file would too), or a signal came.

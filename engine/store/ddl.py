@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from engine.errors import SchemaError
+from engine.store import history
 
 RUNS = "ingestion_runs"
 RAW = "raw_data"  # view
@@ -38,7 +39,17 @@ LAYOUT = "layout_versions"
 
 VIEWS = (RAW, ERRORS, ERROR_DETAILS)
 # Every name the engine creates: no schema's typed table may take one of them.
-ENGINE_NAMES = (RUNS, *VIEWS, OFFSETS, KAFKA_LINEAGE, SOURCE_ROWS, INVALID_ROWS, RULES, LAYOUT)
+ENGINE_NAMES = (
+    RUNS,
+    *VIEWS,
+    OFFSETS,
+    KAFKA_LINEAGE,
+    SOURCE_ROWS,
+    INVALID_ROWS,
+    RULES,
+    LAYOUT,
+    *history.NAMES,
+)
 
 # One value per run: RLE stores it as a constant all the same, and naming it skips DuckDB's
 # trial of every other compression on each row group (about 10 ns a row: 0.2 s of a
@@ -95,6 +106,15 @@ CREATE TABLE IF NOT EXISTS {OFFSETS} (
 );
 """
 
+SOURCE_ROWS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {SOURCE_ROWS} (
+    run_id {RUN_ID},
+    row_number BIGINT NOT NULL,
+    line_delta BIGINT,
+    raw VARCHAR USING COMPRESSION uncompressed
+);
+"""
+
 # Layout 2: what is stored once.
 STORED_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LAYOUT} (
@@ -103,13 +123,7 @@ CREATE TABLE IF NOT EXISTS {LAYOUT} (
     note VARCHAR NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS {SOURCE_ROWS} (
-    run_id {RUN_ID},
-    row_number BIGINT NOT NULL,
-    line_delta BIGINT,
-    raw VARCHAR USING COMPRESSION uncompressed
-);
-
+{SOURCE_ROWS_DDL}
 CREATE SEQUENCE IF NOT EXISTS error_rule_ids START 1;
 
 CREATE TABLE IF NOT EXISTS {RULES} (

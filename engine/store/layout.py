@@ -2,9 +2,11 @@
 
 Layout 1 (before ``layout_versions`` existed) stored ``raw_data`` and ``ingestion_errors``
 as tables: each invalid row's raw text twice, each error's type, loc and message in full.
-Layout 2 stores each fact once (``engine.store.ddl``) and keeps those names as views. A
-writer opening a layout-1 file migrates it in one transaction and records that in
-``layout_versions``; a file from a newer engine is refused. Readers never write: they read
+Layout 2 stores each fact once (``engine.store.ddl``) and keeps those names as views.
+Layout 3 adds what a table's life over time leaves (``engine.store.history``: schema
+versions, load modes, replaced, replayed and pruned rows). A writer opening an older file
+migrates it in one transaction and records that in ``layout_versions``; a file from a newer
+engine is refused. Readers never write: they read
 the public names, which both layouts have.
 """
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import StoreError
+from engine.store import raw_codec
 from engine.store.ddl import (
     ERROR_DETAILS,
     ERRORS,
@@ -29,8 +32,9 @@ from engine.store.ddl import (
     STORED_DDL,
     VIEWS_DDL,
 )
+from engine.store.history import BACKFILL_VERSIONS, HISTORY_DDL, HISTORY_VIEWS_DDL
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 # What layout 1 stored, as its last version created it (kept to recognise and test it).
 LAYOUT_1_DDL = f"""
@@ -127,8 +131,11 @@ def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return None
 
 
-def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Make a writer's file current: create the tables, migrate layout 1, or refuse."""
+def ensure_layout(
+    con: duckdb.DuckDBPyConnection, path: Path, raw_compression: str = raw_codec.DEFAULT
+) -> None:
+    """Make a writer's file current: create the tables (the raw text compressed by
+    ``raw_compression``), migrate an older layout, or refuse."""
     version = layout_version(con)
     if version == LAYOUT_VERSION:
         return
@@ -141,23 +148,27 @@ def ensure_layout(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         )
     if version == 1:
         _check_layout_1(con, path)
-    steps, note = (
-        (MIGRATE_1_TO_2, _migration_note(con))
-        if version == 1
-        else (STORED_DDL, f"created with layout {LAYOUT_VERSION}")
-    )
+    if version == 1:
+        steps, note = MIGRATE_1_TO_2 + HISTORY_DDL + BACKFILL_VERSIONS, _migration_note(con)
+    elif version == 2:
+        steps, note = HISTORY_DDL + BACKFILL_VERSIONS, _migration_2_note(con)
+    else:
+        steps = raw_codec.with_codec(STORED_DDL, raw_compression) + HISTORY_DDL
+        steps += f"INSERT INTO store_settings VALUES ('{raw_codec.SETTING}', '{raw_compression}');"
+        note = f"created with layout {LAYOUT_VERSION}"
     con.begin()
     try:
         con.execute(RUNS_DDL)
         con.execute(steps)
         con.execute(VIEWS_DDL)
+        con.execute(HISTORY_VIEWS_DDL)
         con.execute(
             f"INSERT INTO {LAYOUT} VALUES (?, ?, ?)", [LAYOUT_VERSION, datetime.now(UTC), note]
         )
         con.commit()
     except duckdb.Error as exc:
         con.rollback()
-        if version != 1 or isinstance(exc, duckdb.IOException):
+        if version is None or isinstance(exc, duckdb.IOException):
             raise  # the caller's ``Store.writing`` says what failed writing the file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
@@ -185,4 +196,14 @@ def _migration_note(con: duckdb.DuckDBPyConnection) -> str:
     return (
         f"migrated from layout 1: {rows} raw rows kept as {SOURCE_ROWS}, "
         f"{invalid[1] or 0} errors of {invalid[0]} invalid rows as {INVALID_ROWS} and {RULES}"
+    )
+
+
+def _migration_2_note(con: duckdb.DuckDBPyConnection) -> str:
+    found = con.execute(
+        f"SELECT count(DISTINCT (schema_fingerprint, target_table)) FROM {RUNS}"
+    ).fetchall()[0][0]
+    return (
+        f"migrated from layout 2: {found} schema versions recorded from earlier runs "
+        "(their JSON schemas were not kept)"
     )

@@ -13,20 +13,18 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
-from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
+from engine.store import raw_codec
+from engine.store.ddl import quote
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
 from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
-
-if TYPE_CHECKING:  # the compiler (Pydantic, every parser) is not needed to read a database
-    from engine.validation.compiler import CompiledSchema
 
 # A file run: DuckDB on every core (its default), appending whole row groups (see
 # ``row_groups``), with a small cache: the buffer pool would only hold blocks just written.
@@ -89,6 +87,18 @@ def write_failure(path: Path, exc: duckdb.Error) -> StoreWriteError:
     return StoreWriteError(path, f"cannot write the database ({cause})")
 
 
+def _check_codec(con: duckdb.DuckDBPyConnection, path: Path, wanted: str) -> None:
+    found = raw_codec.stored_codec(con)
+    if found != wanted:
+        raise StoreError(
+            path,
+            f"the database stores raw text {found}, not {wanted}",
+            hint=Remedy(
+                f"rewrite it with compact {{}} {wanted}, or leave out the option", "raw_compression"
+            ),
+        )
+
+
 class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
@@ -101,7 +111,10 @@ class Store:
         read_only: bool = False,
         memory_limit: str = "256MB",
         bulk_settings: Mapping[str, str] = BULK_LOAD,
+        raw_compression: str | None = None,
     ) -> None:
+        """``raw_compression``: how a new file compresses the raw text (``raw_codec``); for
+        an existing file, it must be the file's (None: whatever the file has)."""
         self.path = Path(path)
         self.read_only = read_only
         self.bulk_settings = dict(bulk_settings)
@@ -129,7 +142,9 @@ class Store:
         if not read_only:
             try:
                 with self.writing():
-                    ensure_layout(self.con, self.path)
+                    ensure_layout(self.con, self.path, raw_compression or raw_codec.DEFAULT)
+                if raw_compression is not None:
+                    _check_codec(self.con, self.path, raw_compression)
             except BaseException:
                 self.con.close()
                 raise
@@ -324,30 +339,3 @@ class Store:
             [table],
         )
         return {name: kind for name, kind in rows}
-
-    def ensure_data_table(self, schema: CompiledSchema) -> None:
-        """Create the schema's typed table, or check an existing one still fits the model."""
-        if schema.table in ENGINE_NAMES:
-            raise StoreError(
-                self.path,
-                f"schema {schema.name} names its table {schema.table!r}, which the engine uses "
-                "for its own data",
-                hint="give the model another __table_name__",
-            )
-        wanted = {p.name: p.sql_type for p in schema.fields}
-        existing = self.table_columns(schema.table)
-        if not existing:
-            self.execute(data_table_ddl(schema.table, wanted, schema.compression))
-            return
-        expected = {"run_id": "BIGINT", "row_number": "BIGINT", **wanted}
-        if existing != expected:
-            differences = sorted(
-                f"{name}: table has {existing.get(name, 'no column')}, model needs {kind}"
-                for name, kind in expected.items()
-                if existing.get(name) != kind
-            ) + sorted(f"{name}: not in the model" for name in existing if name not in expected)
-            raise StoreError(
-                self.path,
-                f"table {schema.table!r} does not match schema {schema.name} ({'; '.join(differences)})",
-                hint=Remedy("use another {}, or give the model another __table_name__", "db"),
-            )

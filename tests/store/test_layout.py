@@ -196,7 +196,9 @@ def layout_1_copy(source: Path, target: Path) -> None:
     con = duckdb.connect(str(target))
     con.execute(RUNS_DDL + LAYOUT_1_DDL)
     con.execute(f"ATTACH '{source}' AS a (READ_ONLY)")
-    con.execute("INSERT INTO ingestion_runs SELECT * FROM a.ingestion_runs")
+    con.execute(
+        "INSERT INTO ingestion_runs SELECT * EXCLUDE (load_mode, read_options) FROM a.ingestion_runs"
+    )
     runs = con.execute("SELECT count(*) FROM ingestion_runs").fetchall()[0][0]
     for _ in range(int(runs)):  # the run id sequence, where that version left it
         con.execute("SELECT nextval('ingestion_run_ids')")
@@ -211,7 +213,9 @@ def layout_1_copy(source: Path, target: Path) -> None:
 
 
 PUBLIC = {
-    "runs": "SELECT * FROM ingestion_runs ORDER BY run_id",
+    # the columns layout 1 had (layout 3 added load_mode and read_options)
+    "runs": "SELECT COLUMNS(lambda c: c NOT IN ('load_mode', 'read_options')) FROM ingestion_runs "
+    "ORDER BY run_id",
     "raw": "SELECT * FROM raw_data ORDER BY run_id, row_number",
     "errors": "SELECT * FROM ingestion_errors ORDER BY run_id, row_number",
     "details": "SELECT * FROM error_details ORDER BY ALL",
@@ -270,13 +274,13 @@ def test_a_file_from_a_newer_engine_or_an_unknown_layout_is_refused(tmp_path: Pa
     con.execute(
         "CREATE TABLE layout_versions (version INTEGER, applied_at TIMESTAMPTZ, note VARCHAR)"
     )
-    con.execute("INSERT INTO layout_versions VALUES (3, now(), 'from the future')")
+    con.execute("INSERT INTO layout_versions VALUES (4, now(), 'from the future')")
     con.close()
     with pytest.raises(StoreError) as raised:
         Store(newer)
     assert str(raised.value) == (
-        f"{newer}: the database has layout 3, made by a newer version of the engine (this one "
-        "knows layouts up to 2) (use the engine that made it, or another --db file)"
+        f"{newer}: the database has layout 4, made by a newer version of the engine (this one "
+        "knows layouts up to 3) (use the engine that made it, or another --db file)"
     )
     odd = tmp_path / "odd.duckdb"
     con = duckdb.connect(str(odd))

@@ -62,10 +62,18 @@ def test_run_id_is_stored_with_rle_in_every_table_with_rows(tmp_path: Path) -> N
             "kafka_offsets",
             "layout_versions",
             "processed_data",
+            "pruned_raw",
+            "replaced_rows",
+            "replayed_rows",
+            "replays",
+            "schema_versions",
             "source_rows",
+            "store_actions",
+            "store_settings",
         ]
+        without_run_id = ("kafka_offsets", "error_rules", "layout_versions", "schema_versions")
         for name, sql in tables:
-            if name not in ("kafka_offsets", "error_rules", "layout_versions"):
+            if name not in (*without_run_id, "replays", "store_actions", "store_settings"):
                 assert "run_id BIGINT USING COMPRESSION RLE NOT NULL" in sql, name
         store.execute("CHECKPOINT")
         assert store.rows(

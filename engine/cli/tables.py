@@ -1,0 +1,188 @@
+"""A table's life: `replay` (invalid rows against the current model), `delete-run`, `prune`
+and `compact` (retention and size)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from engine.cli.options import (
+    CONTEXT_OPTION,
+    DB_OPTION,
+    SCHEMA_OPTION,
+    handle_errors,
+    load_model,
+    parse_context,
+)
+from engine.errors import ConfigError, StoreError
+from engine.store.raw_codec import RAW_COMPRESSIONS
+from engine.store.retention import Reclaimed, prune_raw
+from engine.store.retention import compact as compact_file
+from engine.store.retention import delete_run as delete_rows
+from engine.store.runs import mark_interrupted
+from engine.store.store import Store
+from engine.wording import count
+
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the outcome as one JSON object."
+)
+
+
+@click.command()
+@DB_OPTION
+@SCHEMA_OPTION
+@CONTEXT_OPTION
+@click.option(
+    "--run",
+    "runs",
+    type=int,
+    multiple=True,
+    metavar="N",
+    help="A run whose invalid rows to validate again (repeatable).",
+)
+@click.option(
+    "--all-failed",
+    is_flag=True,
+    help="Every invalid row of every run with some (instead of --run).",
+)
+@click.option(
+    "--where",
+    metavar="SQL",
+    help="Only the invalid rows this condition selects, over ingestion_errors' columns "
+    "(run_id, row_number, raw, errors), e.g. \"raw LIKE '%EUR%'\".",
+)
+@click.option(
+    "--from",
+    "edited",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="An errors export (csv, ndjson, json, parquet) whose raw cells you corrected: "
+    "replay those rows only, each from its corrected text (export it with --no-sanitize).",
+)
+@JSON_OPTION
+@handle_errors
+def replay(
+    db: Path,
+    schema_spec: str,
+    context_items: tuple[str, ...],
+    runs: tuple[int, ...],
+    all_failed: bool,
+    where: str | None,
+    edited: Path | None,
+    as_json: bool,
+) -> None:
+    """Validate the stored raw text of invalid rows again, against the current model (after
+    fixing the model), or their corrected text (--from an edited errors export), and move
+    the rows that now pass into its table, in one transaction, under their original run and
+    row numbers. Rows that still fail keep their errors.
+    Exit code 0 (even when no row passes), 2 for an unknown run or a bad --where."""
+    from engine.replay_edits import read_edits
+    from engine.replaying import replay as replay_rows  # the compiler only for this command
+
+    if (bool(runs) + all_failed + (edited is not None)) != 1 and not (runs and edited):
+        raise ConfigError("give --run N (repeatable), --all-failed or --from FILE")
+    edits = read_edits(edited) if edited is not None else None
+    model = load_model(schema_spec)
+    with Store(db) as store:
+        with store.writing():
+            mark_interrupted(store)
+        result = replay_rows(
+            store,
+            model,
+            runs=list(runs) if runs else None,
+            where=where,
+            context=parse_context(context_items),
+            edits=edits,
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    if result.replay_id is None:
+        click.echo("no invalid rows to replay")
+    else:
+        click.echo(
+            f"replay {result.replay_id}: {result.moved:,} of "
+            f"{count(result.checked, 'invalid row')} now pass, moved into {result.table}; "
+            f"{result.still_invalid:,} still invalid"
+        )
+    if result.unused_edits:
+        click.echo(
+            f"{count(result.unused_edits, 'row')} of {edited} left alone: not invalid rows "
+            "(valid, replayed before, or not selected by --where)"
+        )
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= factor:
+            return f"{n / factor:,.1f} {unit}"
+    return count(n, "byte")
+
+
+def _report(result: Reclaimed, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    where = (
+        f"the file went from {_size(result.file_before)} to {_size(result.file_after)}"
+        if result.action == "compact"
+        else "freed inside the file for new rows; `compact` gives it back to the system"
+    )
+    click.echo(f"{result.note}; reclaimed {_size(result.reclaimed)} ({where})")
+
+
+@click.command("delete-run")
+@click.argument("run_id", type=int, metavar="N")
+@DB_OPTION
+@JSON_OPTION
+@handle_errors
+def delete_run(run_id: int, db: Path, as_json: bool) -> None:
+    """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
+    records) in one transaction; the run stays listed as deleted. Refused for a run whose
+    merge or replace replaced rows of earlier runs. Exit code 2 for an unknown run."""
+    with Store(db) as store:
+        with store.writing():
+            mark_interrupted(store)
+        result = delete_rows(store, run_id)
+    _report(result, as_json)
+
+
+@click.command()
+@click.option(
+    "--raw-older-than",
+    "days",
+    type=float,
+    required=True,
+    metavar="DAYS",
+    help="Drop the raw text of valid rows of runs that finished more than DAYS ago.",
+)
+@DB_OPTION
+@JSON_OPTION
+@handle_errors
+def prune(days: float, db: Path, as_json: bool) -> None:
+    """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
+    pruned_raw; invalid rows keep theirs (replay reads it)."""
+    with Store(db) as store:
+        with store.writing():
+            mark_interrupted(store)
+        result = prune_raw(store, days)
+    _report(result, as_json)
+
+
+@click.command()
+@DB_OPTION
+@click.option(
+    "--raw-compression",
+    type=click.Choice(RAW_COMPRESSIONS),
+    help="Also change how the raw text (raw_data.raw) is compressed, for good.",
+)
+@JSON_OPTION
+@handle_errors
+def compact(db: Path, raw_compression: str | None, as_json: bool) -> None:
+    """Rewrite the database file so that it holds only what is stored (after delete-run and
+    prune). Needs the database to itself and free space for a copy of it."""
+    if not db.exists():
+        raise StoreError(db, "no such database file")
+    _report(compact_file(db, raw_compression=raw_compression), as_json)
