@@ -85,7 +85,7 @@ class LakeSink:
     ) -> list[Tally]:
         first_row = batches[0].closed.first_row
         self._drop_published(run_id, first_row)
-        last_row = batches[-1].closed.first_row + len(batches[-1].closed.messages) - 1
+        last_row = batches[-1].closed.last_row
         lineage = pl.concat([b.validated.kafka for b in batches if b.validated.kafka is not None])
         starts = {
             (str(t), int(p)): int(o)

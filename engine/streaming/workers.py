@@ -49,6 +49,11 @@ class ClosedBatch:
     first_row: int
     arrived: float  # time.monotonic() when its first message arrived
 
+    @property
+    def last_row(self) -> int:
+        """Its last row's number: counted from the frame, which outlives the messages."""
+        return self.first_row + self.frame.height - 1
+
 
 @dataclass(frozen=True)
 class ParsedBatch:
@@ -267,11 +272,10 @@ class BatchWorkers:
             latency_ms = (time.monotonic() - closed.arrived) * 1000
             dead = 0
             if self.dead_letters is not None and tally.invalid:
-                last_row = closed.first_row + len(closed.messages) - 1
                 invalid = self.store.rows(
                     f"SELECT row_number, errors FROM {ERRORS} WHERE run_id = ? "
                     "AND row_number BETWEEN ? AND ? ORDER BY row_number",
-                    [self.run_id, closed.first_row, last_row],
+                    [self.run_id, closed.first_row, closed.last_row],
                 )
                 dead = self.dead_letters.send(
                     closed.messages, invalid, closed.first_row, self.run_id
