@@ -37,7 +37,7 @@ from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
 from engine.store.runs import RunStart, record_progress, start_run
 from engine.store.store import Store
-from engine.streaming.connection import connect, kafka_reason
+from engine.streaming.connection import connect
 from engine.streaming.dead_letters import DeadLetters
 from engine.streaming.events import (
     Assigned,
@@ -49,6 +49,7 @@ from engine.streaming.events import (
     SessionSummary,
     StartFrom,
 )
+from engine.streaming.group import commit_offsets, group_offsets, high_watermark
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
 from engine.streaming.offsets import load_offsets
 from engine.streaming.ownership import Partitions
@@ -353,7 +354,7 @@ class ConsumerSession:
             # A batch closed before its partitions were lost still commits to DuckDB; its
             # offsets must not reach the group, which may have moved on under a new owner.
             owned = self.partitions.stored_now(done.offsets)
-            self._commit_to_kafka(owned, synchronous=False)
+            commit_offsets(self.consumer, owned, self.on_event, synchronous=False)
             self.latencies_ms.append(done.latency_ms)
             self.on_event(
                 BatchWritten(
@@ -368,38 +369,9 @@ class ConsumerSession:
                 )
             )
 
-    def _commit_to_kafka(self, offsets: dict[TopicPartitionKey, int], *, synchronous: bool) -> None:
-        """Tell the group where this file is (after the DuckDB commit, never before)."""
-        if not offsets:
-            return
-        partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
-        try:
-            if synchronous:
-                result = self.consumer.commit(offsets=partitions, asynchronous=False)
-                failed = [tp for tp in result if tp.error is not None]
-                if failed:
-                    self.on_event(
-                        Notice(
-                            f"committing offsets to Kafka failed for {failed[0].topic}"
-                            f"[{failed[0].partition}]: {failed[0].error}"
-                        )
-                    )
-            else:
-                self.consumer.commit(offsets=partitions, asynchronous=True)
-        except KafkaException as exc:
-            # Information only: DuckDB holds the offsets that count.
-            self.on_event(Notice(f"committing offsets to Kafka failed: {kafka_reason(exc)}"))
-
     def _lag(self) -> int | None:
         """Messages between what this file holds and the last known high watermarks."""
-        return self.partitions.lag(self._watermark)
-
-    def _watermark(self, key: TopicPartitionKey) -> int | None:
-        try:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-        except KafkaException:
-            return None
-        return int(high)
+        return self.partitions.lag(functools.partial(high_watermark, self.consumer))
 
     # -- rebalance callbacks (run inside consume(), on this thread) -------------------------
 
@@ -412,7 +384,7 @@ class ConsumerSession:
             stored, origin = self.sink.positions(group, keys), "lake"
         else:
             stored, origin = load_offsets(self.store, group, keys), "duckdb"
-        committed = self._group_offsets(consumer, keys)
+        committed = group_offsets(consumer, keys, self.settings.broker_timeout_s, self.on_event)
         starts: list[PartitionStart] = []
         for tp, key in zip(partitions, keys, strict=True):
             here, there = stored.get(key, -1), committed.get(key, -1)
@@ -428,30 +400,14 @@ class ConsumerSession:
         self.idle_since = time.monotonic()
         self.on_event(Assigned(tuple(starts)))
 
-    def _group_offsets(
-        self, consumer: Consumer, keys: list[TopicPartitionKey]
-    ) -> dict[TopicPartitionKey, int]:
-        if not keys:
-            return {}
-        try:
-            found = consumer.committed(
-                [TopicPartition(t, p) for t, p in keys], timeout=self.settings.broker_timeout_s
-            )
-        except KafkaException as exc:
-            self.on_event(
-                Notice(
-                    f"cannot read the group's committed offsets ({kafka_reason(exc)}); using DuckDB's"
-                )
-            )
-            return {}
-        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
-
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
         if not self.failed:
             self._flush()  # still ours until this callback returns
             self._settle()
-            self._commit_to_kafka(self.partitions.stored_of(keys), synchronous=True)
+            commit_offsets(
+                self.consumer, self.partitions.stored_of(keys), self.on_event, synchronous=True
+            )
         else:
             self._drop(keys)
         self._forget(keys)

@@ -14,7 +14,6 @@ import pytest
 
 from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
-from engine.streaming.consumer import ConsumerSession
 from schemas.transactions import Transaction
 from tests.lake.conftest import lake_rows
 from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Sent
@@ -120,7 +119,7 @@ def test_a_replayed_batch_is_skipped_by_the_writer_that_meets_it(
     # A writer that knows nothing of what was stored (a zombie, a reset group) replays the
     # partitions from offset 0: the lake's records make it skip what is there.
     monkeypatch.setattr("engine.lake.stream.LakeSink.positions", lambda *args: {})
-    monkeypatch.setattr(ConsumerSession, "_group_offsets", lambda *args: {})
+    monkeypatch.setattr("engine.streaming.consumer.group_offsets", lambda *args: {})
     again = kafka.settings(
         topic,
         group,

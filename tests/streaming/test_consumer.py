@@ -18,6 +18,7 @@ from engine.cli.words import cli_spelling
 from engine.errors import ConfigError, StreamError
 from engine.pipeline import Tally
 from engine.store.store import Store
+from engine.streaming import consumer as consumer_module
 from engine.streaming import workers
 from engine.streaming.consumer import ConsumerSession, consume
 from engine.streaming.events import Assigned, BatchWritten, Event, PartitionStart
@@ -213,11 +214,11 @@ def test_crash_after_the_duckdb_commit_stores_nothing_twice(
     topic, group = kafka.topic(), kafka.group()
     sent = kafka.send(topic, [Record(transaction(i)) for i in range(600)])
 
-    def crash(self: ConsumerSession, offsets: object, *, synchronous: bool) -> None:
+    def crash(*args: object, synchronous: bool) -> None:
         raise SimulatedCrash("killed before committing to Kafka")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ConsumerSession, "_commit_to_kafka", crash)
+        patch.setattr(consumer_module, "commit_offsets", crash)
         with Store(db) as store, pytest.raises(SimulatedCrash):
             consume(store, Transaction, kafka.settings(topic, group, max_records=100))
     kept = int(query(db, "SELECT count(*) FROM raw_data")[0][0])  # type: ignore[call-overload]
