@@ -8,7 +8,7 @@ fields, and a model validator with its vectorized twin.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import ClassVar
@@ -33,6 +33,7 @@ class Priority(IntEnum):
 
 
 def _ship_after_order_rule(fields: Mapping[str, pl.Expr], ctx: VectorContext) -> ModelOutcome:
+    # ordered_at is stored as its UTC instant: its date is the UTC date (as in _ship_after_order)
     too_early = fields["ship_by"] < fields["ordered_at"].dt.date()
     return ModelOutcome(checks=[Check(too_early, "ship_by is before the order date")])
 
@@ -57,6 +58,11 @@ class Order(BaseModel):
     @model_validator(mode="after")
     @vectorized(_ship_after_order_rule)
     def _ship_after_order(self) -> Order:
-        if self.ship_by is not None and self.ship_by < self.ordered_at.date():
+        # The order date is the UTC date, as the twin sees it: the column stores the UTC
+        # instant, not the offset the value was given with.
+        ordered = self.ordered_at
+        if ordered.tzinfo is not None:
+            ordered = ordered.astimezone(UTC)
+        if self.ship_by is not None and self.ship_by < ordered.date():
             raise ValueError("ship_by is before the order date")
         return self

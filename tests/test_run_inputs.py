@@ -182,6 +182,30 @@ def test_parquet_and_arrow_rows_are_json_records(tmp_path: Path, db: Path) -> No
     ]
 
 
+def test_a_fixed_offset_time_zone_is_one_line(tmp_path: Path, db: Path) -> None:
+    """Arrow allows a fixed UTC offset as a timestamp's time zone; Polars does not read it."""
+    from datetime import datetime
+
+    import pyarrow.parquet as pq
+
+    stamps = pa.array([datetime(2024, 1, 1, 12)], type=pa.timestamp("s", tz="+05:30"))
+    table = pa.table({"external_id": ["T1"], "timestamp": stamps})
+    pq.write_table(table, tmp_path / "tz.parquet")
+    feather.write_feather(table, str(tmp_path / "tz.arrow"))
+    for name in ("tz.parquet", "tz.arrow"):
+        done = cli("run", str(tmp_path / name), "--db", str(db))
+        assert done.returncode == 2
+        assert done.stderr.decode().strip() == (
+            f"error: {tmp_path / name}, column 'timestamp': its timestamps are in the time zone "
+            "'+05:30', which Polars cannot hold (it reads named zones only) (write the column "
+            "in UTC or in a named time zone)"
+        )
+    assert [(r[1], r[3], r[4]) for r in runs(db)] == [
+        ("failed", "parquet", 0),
+        ("failed", "arrow", 0),
+    ]
+
+
 def test_a_latin1_semicolon_file(tmp_path: Path, db: Path) -> None:
     text = (
         "external_id;amount;currency;source_channel;timestamp\n"

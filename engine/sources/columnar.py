@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
@@ -25,10 +26,37 @@ ARROW_FILE_MAGIC = b"ARROW1\x00\x00"
 PARQUET_MAGIC = b"PAR1"
 
 
-def _frame(batch: Any) -> pl.DataFrame:
-    frame = pl.from_arrow(batch)
+def _frame(batch: Any, name: str) -> pl.DataFrame:
+    try:
+        frame = pl.from_arrow(batch)
+    except pl.exceptions.ComputeError as exc:
+        raise _unreadable_zone(batch, name) or SourceError(
+            name, f"a record batch Polars cannot read ({_reason(exc)})"
+        ) from exc
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _unreadable_zone(batch: Any, name: str) -> SourceError | None:
+    """A timestamp column in a time zone Polars cannot hold: Arrow allows a fixed offset
+    ("+05:30"), Polars only named zones."""
+    import pyarrow as pa
+
+    for field in batch.schema:
+        zone = getattr(field.type, "tz", None) if pa.types.is_timestamp(field.type) else None
+        if zone is None:
+            continue
+        try:
+            ZoneInfo(zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            return SourceError(
+                name,
+                f"its timestamps are in the time zone {zone!r}, which Polars cannot hold "
+                "(it reads named zones only)",
+                column=field.name,
+                hint="write the column in UTC or in a named time zone",
+            )
+    return None
 
 
 def parquet_chunks(source: Input, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
@@ -46,7 +74,7 @@ def parquet_chunks(source: Input, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
         handle = source.random_access()
         parquet = pq.ParquetFile(handle)
         for batch in parquet.iter_batches(batch_size=rows):
-            yield _frame(batch)
+            yield _frame(batch, source.name)
     except SourceError:
         raise
     except (pa.ArrowException, OSError) as exc:
@@ -62,7 +90,7 @@ def arrow_chunks(source: Input) -> Iterator[Chunk]:
     try:
         reader = ipc.open_stream(pa.PythonFile(_Readable(source), mode="r"))
         for batch in reader:
-            yield _frame(batch)
+            yield _frame(batch, source.name)
     except SourceError:
         raise
     except (pa.ArrowException, OSError) as exc:

@@ -9,6 +9,7 @@ run's earlier batches), so the outcome does not depend on how the input was chun
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import polars as pl
@@ -70,19 +71,17 @@ def split_duplicates(
     if dupes.height == 0:
         return keep, pl.DataFrame(schema=SCHEMA)
     names = ", ".join(loc)
-    # The input is the key as stored (what makes the rows duplicates), decimals as numbers.
-    numbers = [
-        pl.col(c).cast(pl.String).alias(c) if isinstance(valid.schema[c], pl.Decimal) else pl.col(c)
-        for c in columns
-    ]
+    # The input is the key as stored (what makes the rows duplicates), decimals as numbers,
+    # NaN and the infinities as Python's json writes them (Polars would write null).
+    texts = [_key_text(c, valid.schema[c]) for c in columns]
     if len(columns) == 1:
-        value = (
-            pl.when(pl.col(columns[0]).is_null()).then(pl.lit("null")).otherwise(numbers[0])
-            if isinstance(valid.schema[columns[0]], pl.Decimal)
-            else json_text(pl.col(columns[0]))
-        )
+        value = texts[0]
     else:
-        value = pl.struct(numbers).struct.json_encode()
+        parts: list[pl.Expr] = []
+        for number, (column, text) in enumerate(zip(columns, texts, strict=True)):
+            opening = "{" if number == 0 else ","
+            parts += [pl.lit(opening + json.dumps(column, ensure_ascii=False) + ":"), text]
+        value = pl.concat_str([*parts, pl.lit("}")])
     msg = pl.format(
         f"Duplicate {names}: first seen in run {{}}, row {{}}", pl.col(FIRST_RUN), pl.col(FIRST_ROW)
     )
@@ -97,3 +96,21 @@ def split_duplicates(
         msg.alias(MSG),
     )
     return keep, violations.cast(SCHEMA)  # type: ignore[arg-type]
+
+
+def _key_text(column: str, dtype: pl.DataType) -> pl.Expr:
+    """One key column's value as JSON text."""
+    value = pl.col(column)
+    if isinstance(dtype, pl.Decimal):
+        return pl.when(value.is_null()).then(pl.lit("null")).otherwise(value.cast(pl.String))
+    if dtype.is_float():
+        return (
+            pl.when(value.is_nan())
+            .then(pl.lit("NaN"))
+            .when(value == float("inf"))
+            .then(pl.lit("Infinity"))
+            .when(value == float("-inf"))
+            .then(pl.lit("-Infinity"))
+            .otherwise(json_text(value))
+        )
+    return json_text(value)

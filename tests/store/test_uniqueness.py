@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
 
 from engine.pipeline import RunOptions, ingest_file
 from engine.store.store import Store
@@ -93,3 +98,49 @@ def test_orders_sample_errors(db: Path) -> None:
         ("ORD-1", "Ada Lovelace", 2, "19.99", "paid", 3, False),
         ("ORD-2", "Grace Hopper", 1, "5.00", "new", 2, False),
     ]
+
+
+class Reading(BaseModel):
+    __unique__: ClassVar[tuple[str, ...]] = ("value",)
+    value: float | None = None
+
+
+class Pair(BaseModel):
+    __unique__: ClassVar[tuple[str, ...]] = ("sensor", "value")
+    sensor: str
+    value: float
+
+
+def test_a_nan_or_infinite_key_is_written_as_python_writes_it(tmp_path: Path, db: Path) -> None:
+    """NaN equals NaN as a key (README); its input says NaN, as json.dumps does, not null
+    (which reads as a null key, never a duplicate)."""
+    single = tmp_path / "single.csv"
+    single.write_text("value\nnan\nNaN\ninf\nInfinity\n-inf\n-Infinity\n1.5\n1.50\n\n")
+    pair = tmp_path / "pair.ndjson"
+    pair.write_text(
+        "".join(
+            json.dumps({"sensor": s, "value": v}) + "\n"
+            for s, v in [("a", math.nan), ("a", math.nan), ("b", -math.inf), ("b", -math.inf)]
+        )
+    )
+    with Store(db) as store:
+        ingest_file(store, single, Reading, RunOptions())
+        ingest_file(store, pair, Pair, RunOptions())
+    details = "SELECT row_number, msg, input FROM error_details WHERE run_id = {} ORDER BY 1"
+    assert query(db, details.format(1)) == [
+        (2, "Duplicate value: first seen in run 1, row 1", "NaN"),
+        (4, "Duplicate value: first seen in run 1, row 3", "Infinity"),
+        (6, "Duplicate value: first seen in run 1, row 5", "-Infinity"),
+        (8, "Duplicate value: first seen in run 1, row 7", "1.5"),
+    ]
+    assert query(db, details.format(2)) == [
+        (2, "Duplicate sensor, value: first seen in run 2, row 1", '{"sensor":"a","value":NaN}'),
+        (
+            4,
+            "Duplicate sensor, value: first seen in run 2, row 3",
+            '{"sensor":"b","value":-Infinity}',
+        ),
+    ]
+    # Python's json reads it back as the key it is.
+    (text,) = query(db, "SELECT input FROM error_details WHERE run_id = 1 AND row_number = 2")[0]
+    assert math.isnan(json.loads(str(text)))
