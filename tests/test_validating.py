@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 import engine
-from engine.errors import ConfigError
+from engine.errors import ConfigError, SourceError
 from tests.conftest import ROOT
 from tests.parity import _comparable
 
@@ -457,3 +457,15 @@ def test_importing_engine_loads_neither_the_server_nor_kafka() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert done.stdout.strip() == "engine"
+
+
+def test_arrow_timestamps_in_a_fixed_offset_zone_are_one_line() -> None:
+    """Arrow allows a fixed-offset zone ("+05:30"), Polars does not: the same one line as a
+    Parquet file with such a column, not a Polars traceback."""
+    table = pa.table({"ts": pa.array([datetime(2024, 1, 1)], pa.timestamp("us", tz="+05:30"))})
+    with pytest.raises(SourceError) as raised:
+        engine.validate(table, "transactions")
+    assert str(raised.value) == (
+        "python:frame, column 'ts': its timestamps are in the time zone '+05:30', which Polars "
+        "cannot hold (it reads named zones only) (write the column in UTC or in a named time zone)"
+    )

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
 from engine.errors import Remedy, SourceError
-from engine.sources.frames import FRAME_ROWS, Chunk
+from engine.sources.frames import FRAME_ROWS, Chunk, to_polars
 from engine.sources.inputs import Input
 
 ARROW_FILE_MAGIC = b"ARROW1\x00\x00"
@@ -27,36 +26,7 @@ PARQUET_MAGIC = b"PAR1"
 
 
 def _frame(batch: Any, name: str) -> pl.DataFrame:
-    try:
-        frame = pl.from_arrow(batch)
-    except pl.exceptions.ComputeError as exc:
-        raise _unreadable_zone(batch, name) or SourceError(
-            name, f"a record batch Polars cannot read ({_reason(exc)})"
-        ) from exc
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
-def _unreadable_zone(batch: Any, name: str) -> SourceError | None:
-    """A timestamp column in a time zone Polars cannot hold: Arrow allows a fixed offset
-    ("+05:30"), Polars only named zones."""
-    import pyarrow as pa
-
-    for field in batch.schema:
-        zone = getattr(field.type, "tz", None) if pa.types.is_timestamp(field.type) else None
-        if zone is None:
-            continue
-        try:
-            ZoneInfo(zone)
-        except (ValueError, ZoneInfoNotFoundError):
-            return SourceError(
-                name,
-                f"its timestamps are in the time zone {zone!r}, which Polars cannot hold "
-                "(it reads named zones only)",
-                column=field.name,
-                hint="write the column in UTC or in a named time zone",
-            )
-    return None
+    return to_polars(batch, name)
 
 
 def parquet_chunks(source: Input, rows: int = FRAME_ROWS) -> Iterator[Chunk]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, RawBatch
 from engine.columns import NEEDS_PYTHON
+from engine.errors import SourceError
 from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
 from engine.sources.json_forms import object_text, row_json
@@ -181,18 +183,46 @@ def is_frame(data: Any) -> bool:
     return package in ("pandas", "pyarrow") and hasattr(data, "columns")
 
 
-def to_polars(data: Any) -> pl.DataFrame:
+def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
     """A frame as Polars: pandas through ``pl.from_pandas`` (its NaN and None are nulls),
-    Arrow through ``pl.from_arrow``."""
+    Arrow through ``pl.from_arrow``. ``name``: the input, for a frame Polars cannot read."""
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if isinstance(data, pl.DataFrame):
         return data
     if type(data).__module__.split(".")[0] == "pandas":
         return pl.from_pandas(data)
-    frame = pl.from_arrow(data)
+    try:
+        frame = pl.from_arrow(data)
+    except pl.exceptions.ComputeError as exc:
+        raise _unreadable_zone(data, name) or SourceError(
+            name, f"Arrow data Polars cannot read ({str(exc).splitlines()[0]})"
+        ) from exc
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _unreadable_zone(data: Any, name: str) -> SourceError | None:
+    """A timestamp column in a time zone Polars cannot hold: Arrow allows a fixed offset
+    ("+05:30"), Polars only named zones. Not converted to UTC: a date field reads the local
+    date of such a timestamp, which UTC would change."""
+    import pyarrow as pa
+
+    for field in data.schema:
+        zone = getattr(field.type, "tz", None) if pa.types.is_timestamp(field.type) else None
+        if zone is None:
+            continue
+        try:
+            ZoneInfo(zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            return SourceError(
+                name,
+                f"its timestamps are in the time zone {zone!r}, which Polars cannot hold "
+                "(it reads named zones only)",
+                column=field.name,
+                hint="write the column in UTC or in a named time zone",
+            )
+    return None
 
 
 Chunk = pl.DataFrame | list[Any]
