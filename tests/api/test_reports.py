@@ -464,6 +464,7 @@ def test_openapi_describes_every_endpoint(client: httpx.Client) -> None:
         "delimiter",
         "quote_char",
         "encoding",
+        "mode",
     ]
     body = ingest["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["properties"]["file"] == {
