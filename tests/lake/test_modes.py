@@ -180,3 +180,23 @@ def test_writers_at_once_neither_lose_nor_duplicate_rows(
     ) == [(valid,)]
     if modes == ("merge", "merge"):  # merges only: one row per key, the latest merged
         assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM items") == [(0,)]
+
+
+def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cli: Cli) -> None:
+    lake = str(tmp_path / "lake")
+    for command in (
+        ["replay", "--run", "1"],
+        ["delete-run", "1"],
+        ["prune", "--raw-older-than", "3"],
+        ["compact"],
+        ["schema", "diff", "transactions"],
+    ):
+        refused = cli(*command, "--lake", lake)
+        name = " ".join(c for c in command[:2] if not c.startswith("-") and not c.isdigit())
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            2,
+            "",
+            f"error: {name} does not work on a lake yet (--lake {lake}): use it on a DuckDB "
+            "file (--db); a lake's housekeeping is `lake compact` and `lake vacuum`\n",
+        )
+    assert not (tmp_path / "lake").exists() and not (ROOT / "reporting.duckdb").exists()
