@@ -200,3 +200,43 @@ def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cl
             "file (--db); a lake's housekeeping is `lake compact` and `lake vacuum`\n",
         )
     assert not (tmp_path / "lake").exists() and not (ROOT / "reporting.duckdb").exists()
+
+
+def test_the_api_merges_and_replaces_into_a_lake(tmp_path: Path) -> None:
+    from tests.api.conftest import start_server
+
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("key,name,qty\n1,a,1\n2,b,2\n")
+    (data / "b.csv").write_text("key,name,qty\n2,bb,3\n3,c,-1\n3,cc,4\n")
+    lake = Lake(str(tmp_path / "lake"))
+    server = start_server(
+        tmp_path, "--lake", lake.uri, "--data-dir", str(data), "--schema", f"{spec}:Item"
+    )
+    try:
+        with server.client() as client:
+            for name, mode in (("a.csv", "merge"), ("b.csv", "merge")):
+                done = client.post("/api/v1/ingest", params={"file_path": name, "mode": mode})
+                assert done.json()["status"] == "completed", done.text
+            assert lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key") == [
+                (1, "a", 1),
+                (2, "bb", 3),
+                (3, "cc", 4),
+            ]
+            replaced = client.post(
+                "/api/v1/ingest", params={"file_path": "a.csv", "mode": "replace"}
+            )
+            assert replaced.json()["status"] == "completed", replaced.text
+    finally:
+        server.stop()
+    assert lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key") == [
+        (1, "a", 1),
+        (2, "b", 2),
+    ]
+    assert lake_rows(
+        lake,
+        "SELECT load_mode, how, count(*) FROM replaced_rows JOIN ingestion_runs "
+        "AS g ON by_run_id = g.run_id GROUP BY ALL ORDER BY ALL",
+    ) == [("merge", "merge", 1), ("replace", "replace", 3)]
