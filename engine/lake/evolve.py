@@ -111,13 +111,18 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> P
     table = open_table(lake, schema.table)
     if table is None:
         return Plan(tuple(Change("add", n, None, k) for n, k in wanted.items()))
-    rows = stored_rows(lake, schema.table)
+    stored = duckdb_columns(pa.schema(table.schema().to_arrow()))
+    required = [p.name for p in schema.fields if p.required]
+    unique = stored_unique(lake, schema.table)
+    rekeyed = unique is not None and tuple(unique) != tuple(schema.unique)
+    # Rows are counted only when they matter: a new required field, or a changed key.
+    rows = stored_rows(lake, schema.table) if set(required) - set(stored) or rekeyed else 0
     plan = plan_evolution(
-        duckdb_columns(pa.schema(table.schema().to_arrow())),
+        stored,
         wanted,
-        required=[p.name for p in schema.fields if p.required],
+        required=required,
         stored_rows=rows,
-        stored_unique=stored_unique(lake, schema.table),
+        stored_unique=unique,
         wanted_unique=schema.unique,
     )
     widened = tuple(

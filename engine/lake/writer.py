@@ -148,7 +148,11 @@ def commit_batch(
             )
             return {}
         except (CommitFailedError, DeltaError) as exc:
-            if "oncurrent" not in str(exc) and "version" not in str(exc).lower():
+            text = str(exc)
+            if (
+                not any(w in text for w in ("oncurrent", "etadata"))
+                and "version" not in text.lower()
+            ):
                 raise write_failure(lake, "cannot commit to the lake's manifest", exc) from exc
         except OSError as exc:
             raise write_failure(lake, "cannot commit to the lake's manifest", exc) from exc
