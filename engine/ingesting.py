@@ -154,7 +154,7 @@ def _lake_can_take(options: RunOptions, raw_compression: str | None) -> None:
     if any(refused):
         raise ConfigError(
             f"a lake does not take {' or '.join(r for r in refused if r)} yet "
-            "(use a DuckDB file for new tables)"
+            "(use a DuckDB file for it)"
         )
 
 

@@ -116,7 +116,7 @@ def test_merge_needs_a_unique_key_and_new_table_stays_refused(tmp_path: Path, cl
     moved = cli("run", sample, "--lake", lake, "--new-table")
     assert (moved.returncode, moved.stderr) == (
         2,
-        "error: a lake does not take a new table yet (use a DuckDB file for new tables)\n",
+        "error: a lake does not take a new table yet (use a DuckDB file for it)\n",
     )
 
 
