@@ -82,7 +82,8 @@ def ingest(
     ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
     rows in a new table, for a model its stored table cannot take (see schema evolution).
     ``raw_compression``: how a new database compresses the raw text (``uncompressed``,
-    ``zstd``, ``auto``); an existing one must already use it.
+    ``zstd``, ``auto``); an existing one must already use it. A Lake takes every mode and
+    schema evolution, but neither ``new_table`` nor ``raw_compression`` (one-line refusal).
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     if context is not None and not isinstance(context, Mapping):
