@@ -33,7 +33,7 @@ from engine.sources.frames import is_frame
 from engine.sources.inputs import Input, open_input, open_stdin, open_stream
 from engine.sources.remote import RemoteSettings, is_remote, open_remote
 from engine.store import raw_codec
-from engine.store.modes import MODES, LoadMode
+from engine.store.modes import MODES, LoadMode, check_mode
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 
@@ -82,7 +82,8 @@ def ingest(
     ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
     rows in a new table, for a model its stored table cannot take (see schema evolution).
     ``raw_compression``: how a new database compresses the raw text (``uncompressed``,
-    ``zstd``, ``auto``); an existing one must already use it.
+    ``zstd``, ``auto``); an existing one must already use it. A Lake takes every mode and
+    schema evolution, but neither ``new_table`` nor ``raw_compression`` (one-line refusal).
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     if context is not None and not isinstance(context, Mapping):
@@ -129,10 +130,17 @@ def ingest(
         _lake_can_take(options, raw_compression)
         # Staged through the same path into a private DuckDB file, then published.
         from engine.lake.runs import ingest_into_lake  # deltalake: loaded only for a lake
-        from engine.validation.compiler import fingerprint
+        from engine.validation.compiler import compile_schema, fingerprint
 
+        compiled = compile_schema(model, typed=True, context=options.context)
+        check_mode(options.mode, compiled.unique, compiled.name)
         return ingest_into_lake(
-            db, run, fingerprint=fingerprint(model, options.context), force=force
+            db,
+            run,
+            fingerprint=fingerprint(model, options.context),
+            force=force,
+            schema=compiled,
+            mode=options.mode,
         )
     with _target(db, raw_compression) as store:
         return run(store)
@@ -141,14 +149,13 @@ def ingest(
 def _lake_can_take(options: RunOptions, raw_compression: str | None) -> None:
     """What a lake does not do yet: said before anything is read."""
     refused = [
-        f"mode {options.mode}" if options.mode != "append" else "",
         "a new table" if options.new_table else "",
         "raw_compression (Parquet compresses the raw text itself)" if raw_compression else "",
     ]
     if any(refused):
         raise ConfigError(
-            f"a lake does not take {', '.join(r for r in refused if r)} yet: it appends only "
-            "(use a DuckDB file for replace, merge and new tables)"
+            f"a lake does not take {' or '.join(r for r in refused if r)} yet "
+            "(use a DuckDB file for it)"
         )
 
 

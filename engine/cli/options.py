@@ -120,6 +120,28 @@ def lake_from(uri: str | None) -> Lake | None:
     return None if not uri else Lake.from_environment(uri, os.environ)
 
 
+def _no_lake(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ui.fail(
+            f"{ctx.command_path.split(' ', 1)[-1]} does not work on a lake yet (--lake "
+            f"{escape(value)}): use it on a DuckDB file (--db); a lake's housekeeping is "
+            "`lake compact` and `lake vacuum`"
+        )
+        ctx.exit(2)
+
+
+# For the commands a lake does not take yet: a one-line refusal, not a usage error.
+NO_LAKE_OPTION = click.option(
+    "--lake",
+    metavar="URI",
+    default=None,
+    hidden=True,
+    expose_value=False,
+    callback=_no_lake,
+    envvar="INGEST_LAKE",
+)
+
+
 SCHEMA_OPTION = click.option(
     "--schema",
     "schema_spec",

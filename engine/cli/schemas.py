@@ -13,6 +13,7 @@ from engine.cli import Group
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
+    NO_LAKE_OPTION,
     handle_errors,
     load_model,
     parse_context,
@@ -88,6 +89,7 @@ def schema_explain(schema_spec: str, input_format: str, fmt: str) -> None:
     show_default=True,
     help="Text for the terminal, or the same as JSON.",
 )
+@NO_LAKE_OPTION
 @handle_errors
 def schema_diff(schema_spec: str, db: Path, context_items: tuple[str, ...], fmt: str) -> None:
     """What the stored table has against what the model wants: the columns the next run

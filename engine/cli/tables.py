@@ -11,6 +11,7 @@ import click
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
+    NO_LAKE_OPTION,
     SCHEMA_OPTION,
     handle_errors,
     load_model,
@@ -62,6 +63,7 @@ JSON_OPTION = click.option(
     "replay those rows only, each from its corrected text (export it with --no-sanitize).",
 )
 @JSON_OPTION
+@NO_LAKE_OPTION
 @handle_errors
 def replay(
     db: Path,
@@ -137,6 +139,7 @@ def _report(result: Reclaimed, as_json: bool) -> None:
 @click.argument("run_id", type=int, metavar="N")
 @DB_OPTION
 @JSON_OPTION
+@NO_LAKE_OPTION
 @handle_errors
 def delete_run(run_id: int, db: Path, as_json: bool) -> None:
     """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
@@ -160,6 +163,7 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
 )
 @DB_OPTION
 @JSON_OPTION
+@NO_LAKE_OPTION
 @handle_errors
 def prune(days: float, db: Path, as_json: bool) -> None:
     """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
@@ -179,6 +183,7 @@ def prune(days: float, db: Path, as_json: bool) -> None:
     help="Also change how the raw text (raw_data.raw) is compressed, for good.",
 )
 @JSON_OPTION
+@NO_LAKE_OPTION
 @handle_errors
 def compact(db: Path, raw_compression: str | None, as_json: bool) -> None:
     """Rewrite the database file so that it holds only what is stored (after delete-run and

@@ -22,7 +22,9 @@ from datetime import timedelta
 import duckdb
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.lake.evolve import VERSIONS
 from engine.lake.location import Lake
+from engine.lake.modes import REPLACED
 from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
 
 
@@ -47,7 +49,7 @@ def tables(lake: Lake) -> list[str]:
         ]
     finally:
         con.close()
-    names = [MANIFEST, *DATA_TABLES, *sorted(typed)]
+    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, *sorted(typed)]
     return [name for name in names if open_table(lake, name) is not None]
 
 

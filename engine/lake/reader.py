@@ -19,7 +19,9 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import Remedy, StoreError
+from engine.lake.evolve import VERSIONS, versions_view
 from engine.lake.location import Lake
+from engine.lake.modes import REPLACED, replaced_view
 from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
@@ -65,8 +67,14 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
             "WHERE status <> 'failed'"
         )
         con.execute(f"CREATE VIEW {MANIFEST} AS SELECT * FROM _manifest")
+        manifest_columns = {str(r[0]) for r in con.execute("DESCRIBE _manifest").fetchall()}
+        modes = (
+            ", coalesce(load_mode, 'append') AS load_mode, read_options"
+            if "load_mode" in manifest_columns
+            else ", 'append' AS load_mode, NULL::VARCHAR AS read_options"
+        )
         con.execute(
-            f"CREATE VIEW {RUNS} AS SELECT {RUN_COLUMNS} FROM _manifest "
+            f"CREATE VIEW {RUNS} AS SELECT {RUN_COLUMNS}{modes} FROM _manifest "
             "QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY batch DESC) = 1"
         )
         con.execute(
@@ -82,7 +90,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 "SELECT target_table FROM _manifest GROUP BY target_table ORDER BY min(run_id)"
             ).fetchall()
         ]
-        for name in (RAW, ERRORS, KAFKA_LINEAGE, *targets):
+        for name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, *targets):
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", table.to_pyarrow_dataset())
@@ -139,10 +147,20 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
         )
     else:
         con.execute(f"CREATE VIEW {KAFKA_LINEAGE} AS {EMPTY_KAFKA_LINEAGE}")
+    con.execute(f"CREATE VIEW {VERSIONS} AS {versions_view(has(VERSIONS))}")
+    con.execute(f"CREATE VIEW {REPLACED} AS {replaced_view(has(REPLACED))}")
     for name in targets:
-        if name in (RAW, ERRORS, KAFKA_LINEAGE) or not has(name):
+        if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED) or not has(name):
             continue
+        # Rows a committed replace or merge run replaced are gone from the table's view.
+        gone = (
+            f"ANTI JOIN (SELECT run_id, row_number FROM {REPLACED} "
+            f"WHERE target_table = '{name.replace(chr(39), chr(39) * 2)}') "
+            "USING (run_id, row_number)"
+            if has(REPLACED)
+            else ""
+        )
         con.execute(
             f"CREATE VIEW {quote(name)} AS SELECT * EXCLUDE (batch) "
-            f"FROM {quote('_lake_' + name)} {COMMITTED}"
+            f"FROM {quote('_lake_' + name)} {COMMITTED} {gone}"
         )

@@ -16,13 +16,17 @@ from typing import Any
 import duckdb
 
 from engine.errors import EngineError, neutral_spelling
+from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
+from engine.lake.modes import publish_replaced
 from engine.lake.staging import Staging
-from engine.lake.tables import MANIFEST, open_table
+from engine.lake.tables import MANIFEST, open_table, write_failure
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.outcomes import RunSummary, Tally
+from engine.store.ddl import quote
 from engine.store.store import Store
+from engine.validation.compiler import CompiledSchema
 
 
 def file_app_id(content_hash: str, fingerprint: str, fmt: str) -> str:
@@ -40,52 +44,102 @@ def ingest_into_lake(
     fingerprint: str,
     force: bool,
     staging_dir: Path | None = None,
+    schema: CompiledSchema | None = None,
+    mode: str = "append",
 ) -> RunSummary:
     """``run`` stores into a staging DuckDB file (seeded with the lake's runs of schema
-    version ``fingerprint``); what it committed there is then published into the lake."""
+    version ``fingerprint``); what it committed there is then published into the lake.
+    ``schema``: the model compiled, to fit the lake's table to it (schema evolution: refused
+    here, before anything is read, when the table cannot take it); ``mode``: the load mode
+    the run was staged with (``append``, ``replace``, ``merge``)."""
+    if schema is not None:
+        check_fit(lake, schema)
     with Staging(lake, staging_dir) as staging:
-        staging.seed(fingerprint)
+        staging.seed(fingerprint, latest_per_table=mode != "append")
         try:
             summary = run(staging.store)
             if summary.status == "skipped" or summary.run_id is None:
                 return summary
-            return _publish(lake, staging, summary, force=force)
+            return _publish(lake, staging, summary, force=force, schema=schema, mode=mode)
         except BaseException as exc:
             _record_failure(lake, staging, exc)
             raise
 
 
-def _publish(lake: Lake, staging: Staging, summary: RunSummary, *, force: bool) -> RunSummary:
+PUBLISH_ATTEMPTS = 20
+NEVER_TAKEN = 1 << 62  # a replace or merge run sets its content's key, whatever it was
+
+
+def _publish(
+    lake: Lake,
+    staging: Staging,
+    summary: RunSummary,
+    *,
+    force: bool,
+    schema: CompiledSchema | None,
+    mode: str,
+) -> RunSummary:
     assert summary.run_id is not None
     row = staging.run_row(summary.run_id)
-    lake_run = new_run_id()
-    staged = StagedBatch(
-        summary.run_id,
-        lake_run,
-        0,
-        str(row["target_table"]),
-        int(row["rows_total"]),
-        int(row["rows_valid"]),
-        int(row["rows_invalid"]),
-    )
-    append_data(lake, staging.store, staged)
-    claims: tuple[Claim, ...] = ()
-    if not force and row["content_hash"] is not None:
-        app_id = file_app_id(row["content_hash"], row["schema_fingerprint"], row["format"])
-        claims = (Claim(app_id, 0, 1),)
-    now = datetime.now(UTC)
-    duration = (now - row["started_at"]).total_seconds()
-    record = {
-        **row,
-        "run_id": lake_run,
-        "batch": 0,
-        "finished_at": now,
-        "duration_s": duration,
-        "batch_rows": row["rows_total"],
-        "committed_at": now,
-    }
-    taken = commit_batch(lake, record, claims)
-    if taken:
+    table = str(row["target_table"])
+    with staging.store.lock:
+        shape = staging.store.con.sql(
+            f"SELECT * EXCLUDE (run_id) FROM {quote(table)} LIMIT 0"
+        ).to_arrow_table()
+    wanted = duckdb_columns(shape.schema)
+    for _attempt in range(PUBLISH_ATTEMPTS):
+        # Checked again: another writer may have changed the table since the run started.
+        plan = check_fit(lake, schema, wanted) if schema is not None else None
+        existed = open_table(lake, table) is not None
+        lake_run = new_run_id()
+        claims: tuple[Claim, ...] = ()
+        if mode != "append" and schema is not None:
+            claims = (
+                publish_replaced(
+                    lake,
+                    staging.store,
+                    mode=mode,
+                    table=table,
+                    key=schema.unique,
+                    local_run=summary.run_id,
+                    lake_run=lake_run,
+                ),
+            )
+        staged = StagedBatch(
+            summary.run_id,
+            lake_run,
+            0,
+            table,
+            int(row["rows_total"]),
+            int(row["rows_valid"]),
+            int(row["rows_invalid"]),
+        )
+        append_data(lake, staging.store, staged)
+        if schema is not None and plan is not None:
+            record_version(
+                lake, version_row(lake, schema, plan, existed=existed, run_id=lake_run, batch=0)
+            )
+        content = None
+        if not force and row["content_hash"] is not None:
+            app_id = file_app_id(row["content_hash"], row["schema_fingerprint"], row["format"])
+            content = Claim(app_id, 0 if mode == "append" else NEVER_TAKEN, 1)
+            claims = (content, *claims)
+        now = datetime.now(UTC)
+        duration = (now - row["started_at"]).total_seconds()
+        record = {
+            **row,
+            "run_id": lake_run,
+            "batch": 0,
+            "finished_at": now,
+            "duration_s": duration,
+            "batch_rows": row["rows_total"],
+            "committed_at": now,
+        }
+        taken = commit_batch(lake, record, claims)
+        if not taken:
+            return dataclasses.replace(summary, run_id=lake_run, duration_s=duration)
+        if content is None or content.app_id not in taken:
+            continue  # another replace or merge into the table came first: publish again
         previous = previous_run(lake, row) or 0
         return RunSummary(
             None,
@@ -97,7 +151,11 @@ def _publish(lake: Lake, staging: Staging, summary: RunSummary, *, force: bool) 
             previous_run=previous,
             format=summary.format,
         )
-    return dataclasses.replace(summary, run_id=lake_run, duration_s=duration)
+    raise write_failure(
+        lake,
+        f"cannot publish the run into table {table}",
+        RuntimeError(f"{PUBLISH_ATTEMPTS} concurrent replace or merge runs came first"),
+    )
 
 
 def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:

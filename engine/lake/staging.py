@@ -83,8 +83,10 @@ class Staging:
             shutil.rmtree(self.directory, ignore_errors=True)
             raise
 
-    def seed(self, fingerprint: str) -> None:
-        """Copy the lake's completed file runs of schema version ``fingerprint``."""
+    def seed(self, fingerprint: str, *, latest_per_table: bool = False) -> None:
+        """Copy the lake's completed file runs of schema version ``fingerprint`` (and, for
+        a replace or merge run, the latest completed run into each table, whatever its
+        schema: only content that run stored is unchanged by loading it again)."""
         manifest = open_table(self.lake, MANIFEST)
         if manifest is None:
             return
@@ -93,9 +95,11 @@ class Staging:
             reader.register("manifest", manifest.to_pyarrow_dataset())
             columns = ", ".join(KNOWN_COLUMNS)
             known = reader.execute(
-                f"SELECT {columns} FROM manifest WHERE status = 'completed' "
-                "AND source_kind = 'file' AND schema_fingerprint = ?",
-                [fingerprint],
+                f"SELECT DISTINCT ON (run_id) {columns} FROM manifest "
+                "WHERE status = 'completed' AND ((source_kind = 'file' "
+                "AND schema_fingerprint = ?) OR (? AND run_id IN (SELECT max(run_id) "
+                "FROM manifest WHERE status = 'completed' GROUP BY target_table)))",
+                [fingerprint, latest_per_table],
             ).fetchall()
         finally:
             reader.close()

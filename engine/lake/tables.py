@@ -65,6 +65,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("committed_at", UTC_TIME),
         pa.field("group_id", pa.string()),
         pa.field("offsets", pa.list_(OFFSET)),
+        pa.field("load_mode", pa.string()),
+        pa.field("read_options", pa.string()),
     ]
 )
 

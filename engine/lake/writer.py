@@ -41,6 +41,7 @@ from engine.store.store import Store
 
 BATCH_ROWS = 256 * 1024  # rows per Arrow batch handed to delta-rs
 COMMIT_ATTEMPTS = 100
+APPEND_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -85,29 +86,40 @@ def append_data(lake: Lake, staging: Store, staged: StagedBatch) -> None:
     if staged.kafka:
         parts.append((KAFKA_LINEAGE, f"{head}, * EXCLUDE (run_id) FROM kafka_lineage {only}", 1))
     for name, query, count in parts:
-        with staging.lock:
-            data = staging.con.sql(f"{query} ORDER BY row_number").to_arrow_reader(BATCH_ROWS)
-        try:
-            _append(lake, name, data, count)
-        finally:
-            data.close()  # a reader left open would block the staging connection
+        for attempt in range(APPEND_ATTEMPTS):
+            with staging.lock:
+                data = staging.con.sql(f"{query} ORDER BY row_number").to_arrow_reader(BATCH_ROWS)
+            try:
+                if _append(lake, name, data, count, last=attempt == APPEND_ATTEMPTS - 1):
+                    break
+            finally:
+                data.close()  # a reader left open would block the staging connection
+            time.sleep(random.uniform(0.01, 0.1))
 
 
-def _append(lake: Lake, name: str, data: pa.RecordBatchReader, count: int) -> None:
+def _append(lake: Lake, name: str, data: pa.RecordBatchReader, count: int, *, last: bool) -> bool:
+    """Append (merging the schema: a model's new fields are new nullable columns, checked by
+    ``engine.lake.evolve`` beforehand); False when a concurrent change of the table's
+    metadata (another writer's new column) refused it and it may be tried again."""
     _refuse_unsupported(lake, name, data.schema)
     table = ensure_table(lake, name, data.schema)
     if count == 0:
-        return
+        return True
     try:
-        write_deltalake(table, data, mode="append")
+        write_deltalake(table, data, mode="append", schema_mode="merge")
     except SchemaMismatchError as exc:
         raise StoreError(
             lake.uri,
             f"table {name!r} of the lake does not match the data ({exc})",
             hint="use another lake, or give the model another __table_name__",
         ) from exc
-    except (CommitFailedError, DeltaError, OSError) as exc:
+    except (CommitFailedError, DeltaError) as exc:
+        if not last and any(word in str(exc) for word in ("oncurrent", "etadata")):
+            return False
         raise write_failure(lake, f"cannot append to table {name}", exc) from exc
+    except OSError as exc:
+        raise write_failure(lake, f"cannot append to table {name}", exc) from exc
+    return True
 
 
 def commit_batch(
@@ -131,11 +143,16 @@ def commit_batch(
                 table,
                 data,
                 mode="append",
+                schema_mode="merge",  # a manifest from before load_mode gains the column
                 commit_properties=CommitProperties(app_transactions=transactions or None),
             )
             return {}
         except (CommitFailedError, DeltaError) as exc:
-            if "oncurrent" not in str(exc) and "version" not in str(exc).lower():
+            text = str(exc)
+            if (
+                not any(w in text for w in ("oncurrent", "etadata"))
+                and "version" not in text.lower()
+            ):
                 raise write_failure(lake, "cannot commit to the lake's manifest", exc) from exc
         except OSError as exc:
             raise write_failure(lake, "cannot commit to the lake's manifest", exc) from exc

@@ -1,0 +1,242 @@
+"""``--mode replace`` and ``--mode merge`` on a lake: the same tables as on a DuckDB file,
+the latest valid row of each key (checked against a dict built in Python), and writers at
+once that neither lose nor duplicate a row."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.lake.location import Lake
+from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+MODEL = """
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    __table_name__ = "items"
+    __unique__ = ("key",)
+    key: int
+    name: str
+    qty: int = Field(ge=0)
+"""
+# A run's index among the runs (lake run ids and a file's both grow with each run).
+RUN = "(SELECT count(*) FROM ingestion_runs AS o WHERE o.run_id <= {col})"
+COMPARED = {
+    "items": f"SELECT {RUN.format(col='t.run_id')}, row_number, key, name, qty FROM items AS t "
+    "ORDER BY ALL",
+    "replaced_rows": f"SELECT target_table, {RUN.format(col='r.run_id')}, row_number, "
+    f"{RUN.format(col='r.by_run_id')}, by_row_number, how FROM replaced_rows AS r ORDER BY ALL",
+    "ingestion_runs": "SELECT load_mode, status, rows_total, rows_valid, rows_invalid "
+    "FROM ingestion_runs ORDER BY run_id",
+}
+
+
+def write_items(path: Path, rows: int, seed: int, keys: int = 40) -> list[dict[str, str]]:
+    """CSV rows with repeated keys, some not an int, some with a negative quantity."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(rows):
+        key = str(rng.randrange(keys)) if rng.random() > 0.05 else "x"
+        records.append(
+            {"key": key, "name": f"n{rng.randrange(1000)}", "qty": str(rng.randint(-2, 30))}
+        )
+    path.write_text(
+        "key,name,qty\n" + "".join(f"{r['key']},{r['name']},{r['qty']}\n" for r in records)
+    )
+    return records
+
+
+def latest_valid(runs: list[tuple[str, list[dict[str, str]]]]) -> dict[int, tuple[str, int]]:
+    """What the table must hold: per key the latest valid row of a merge; a replace starts
+    over and, as an append, keeps a key's first valid row (a later one is a duplicate)."""
+    table: dict[int, tuple[str, int]] = {}
+    for mode, records in runs:
+        if mode == "replace":
+            table = {}
+        for r in records:
+            valid = r["key"].isdigit() and int(r["qty"]) >= 0
+            if valid and (mode == "merge" or int(r["key"]) not in table):
+                table[int(r["key"])] = (r["name"], int(r["qty"]))
+    return table
+
+
+def valid_rows(mode: str, records: list[dict[str, str]]) -> int:
+    """A run's valid rows: in a merge all that pass the model, else the first of each key."""
+    keys = [r["key"] for r in records if r["key"].isdigit() and int(r["qty"]) >= 0]
+    return len(keys) if mode == "merge" else len(set(keys))
+
+
+def test_replace_and_merge_store_what_a_database_stores(tmp_path: Path, cli: Cli) -> None:
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    plan = ["merge", "merge", "replace", "merge", "merge"]
+    runs = []
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "x.duckdb"
+    for n, mode in enumerate(plan):
+        data = tmp_path / f"part{n}.csv"
+        runs.append((mode, write_items(data, 150 + 10 * n, seed=n)))
+        for target in (["--db", str(db)], ["--lake", lake.uri]):
+            done = cli("run", str(data), *target, "--schema", f"{spec}:Item", "--mode", mode, "-q")
+            assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    for name, query in COMPARED.items():
+        assert lake_rows(lake, query) == db_rows(db, query), name
+    expected = latest_valid(runs)
+    found = lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key")
+    assert found == [(k, *v) for k, v in sorted(expected.items())]
+    assert lake_rows(lake, "SELECT how, count(*) FROM replaced_rows GROUP BY 1 ORDER BY 1") == (
+        db_rows(db, "SELECT how, count(*) FROM replaced_rows GROUP BY 1 ORDER BY 1")
+    )
+    # The same content again: in these modes skipped only while its run is the latest.
+    again = cli("run", str(tmp_path / "part4.csv"), "--lake", lake.uri, "--schema",
+                f"{spec}:Item", "--mode", "merge")  # fmt: skip
+    assert again.stdout.startswith(f"skipped {tmp_path / 'part4.csv'}: already ingested as run")
+    redo = cli("run", str(tmp_path / "part2.csv"), "--lake", lake.uri, "--schema",
+               f"{spec}:Item", "--mode", "replace", "--json")  # fmt: skip
+    assert json.loads(redo.stdout)["status"] == "completed"
+    expected = latest_valid([runs[2]])
+    found = lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key")
+    assert found == [(k, *v) for k, v in sorted(expected.items())]
+
+
+def test_merge_needs_a_unique_key_and_new_table_stays_refused(tmp_path: Path, cli: Cli) -> None:
+    lake = str(tmp_path / "lake")
+    sample = str(ROOT / "data" / "transactions_sample.csv")
+    merged = cli("run", sample, "--lake", lake, "--mode", "merge")
+    assert merged.returncode == 2
+    assert merged.stderr.startswith("error: mode merge upserts on the model's unique key")
+    moved = cli("run", sample, "--lake", lake, "--new-table")
+    assert (moved.returncode, moved.stderr) == (
+        2,
+        "error: a lake does not take a new table yet (use a DuckDB file for it)\n",
+    )
+
+
+def conserved(lake: Lake) -> None:
+    """No row lost, none counted twice: each run's valid rows are in the table or replaced."""
+    assert lake_rows(
+        lake,
+        "SELECT count(*) FROM ingestion_runs AS r WHERE status <> 'completed' OR rows_valid <> "
+        "(SELECT count(*) FROM items AS t WHERE t.run_id = r.run_id) + "
+        "(SELECT count(*) FROM replaced_rows AS p WHERE p.run_id = r.run_id)",
+    ) == [(0,)]
+    for table in ("items", "replaced_rows"):
+        assert lake_rows(
+            lake, f"SELECT count(*) - count(DISTINCT (run_id, row_number)) FROM {table}"
+        ) == [(0,)]
+
+
+@pytest.mark.parametrize("modes", [("merge", "append"), ("replace", "append"), ("merge", "merge")])
+def test_writers_at_once_neither_lose_nor_duplicate_rows(
+    tmp_path: Path, cli_env: dict[str, str], modes: tuple[str, str]
+) -> None:
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    lake = Lake(str(tmp_path / "lake"))
+    writers, written = [], []
+    for w, mode in enumerate(modes):
+        files = []
+        for n in range(4):
+            path = tmp_path / f"w{w}-{n}.csv"
+            written.append((mode, write_items(path, 200, seed=10 * w + n, keys=60)))
+            files.append(str(path))
+        writers.append(
+            subprocess.Popen(
+                [
+                    *CLI,
+                    "run",
+                    *files,
+                    "--lake",
+                    lake.uri,
+                    "--schema",
+                    f"{spec}:Item",
+                    "--mode",
+                    mode,
+                    "-q",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli_env,
+                cwd=ROOT,
+            )
+        )
+    for writer in writers:
+        _out, err = writer.communicate(timeout=300)
+        assert (writer.returncode, err) == (0, ""), err
+    assert lake_rows(lake, "SELECT count(*), sum(rows_total) FROM ingestion_runs") == [(8, 1_600)]
+    conserved(lake)
+    valid = sum(valid_rows(mode, records) for mode, records in written)
+    assert lake_rows(
+        lake, "SELECT (SELECT count(*) FROM items) + (SELECT count(*) FROM replaced_rows)"
+    ) == [(valid,)]
+    if modes == ("merge", "merge"):  # merges only: one row per key, the latest merged
+        assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM items") == [(0,)]
+
+
+def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cli: Cli) -> None:
+    lake = str(tmp_path / "lake")
+    for command in (
+        ["replay", "--run", "1"],
+        ["delete-run", "1"],
+        ["prune", "--raw-older-than", "3"],
+        ["compact"],
+        ["schema", "diff", "transactions"],
+    ):
+        refused = cli(*command, "--lake", lake)
+        name = " ".join(c for c in command[:2] if not c.startswith("-") and not c.isdigit())
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            2,
+            "",
+            f"error: {name} does not work on a lake yet (--lake {lake}): use it on a DuckDB "
+            "file (--db); a lake's housekeeping is `lake compact` and `lake vacuum`\n",
+        )
+    assert not (tmp_path / "lake").exists() and not (ROOT / "reporting.duckdb").exists()
+
+
+def test_the_api_merges_and_replaces_into_a_lake(tmp_path: Path) -> None:
+    from tests.api.conftest import start_server
+
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("key,name,qty\n1,a,1\n2,b,2\n")
+    (data / "b.csv").write_text("key,name,qty\n2,bb,3\n3,c,-1\n3,cc,4\n")
+    lake = Lake(str(tmp_path / "lake"))
+    server = start_server(
+        tmp_path, "--lake", lake.uri, "--data-dir", str(data), "--schema", f"{spec}:Item"
+    )
+    try:
+        with server.client() as client:
+            for name, mode in (("a.csv", "merge"), ("b.csv", "merge")):
+                done = client.post("/api/v1/ingest", params={"file_path": name, "mode": mode})
+                assert done.json()["status"] == "completed", done.text
+            assert lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key") == [
+                (1, "a", 1),
+                (2, "bb", 3),
+                (3, "cc", 4),
+            ]
+            replaced = client.post(
+                "/api/v1/ingest", params={"file_path": "a.csv", "mode": "replace"}
+            )
+            assert replaced.json()["status"] == "completed", replaced.text
+    finally:
+        server.stop()
+    assert lake_rows(lake, "SELECT key, name, qty FROM items ORDER BY key") == [
+        (1, "a", 1),
+        (2, "b", 2),
+    ]
+    assert lake_rows(
+        lake,
+        "SELECT load_mode, how, count(*) FROM replaced_rows JOIN ingestion_runs "
+        "AS g ON by_run_id = g.run_id GROUP BY ALL ORDER BY ALL",
+    ) == [("merge", "merge", 1), ("replace", "replace", 3)]
