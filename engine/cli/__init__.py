@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from typing import NoReturn
 
 import click
@@ -79,6 +80,9 @@ class LazyGroup(Group):
 def main() -> None:
     """Validate CSV / NDJSON / JSON files (and Kafka topics) against a Pydantic model with
     vectorized Polars rules, and store valid rows, errors and raw lineage in one DuckDB file."""
+    # The Rust libraries (delta-rs, its AWS client) log warnings to stderr, several lines each
+    # (no region from the instance metadata service, say): a failure must stay one line.
+    os.environ.setdefault("RUST_LOG", "error")
 
 
 def command_line(args: list[str] | None = None) -> NoReturn:

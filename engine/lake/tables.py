@@ -70,6 +70,12 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
+# delta-rs says only "Generic S3 error" for a missing bucket, bad credentials or a wrong endpoint.
+S3_HINT = (
+    "check that the bucket exists and the AWS_* variables: AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT_URL for a server other than AWS"
+)
+
 PROTOCOL_RACE = ("Protocol changed", "already exists", "Version mismatch", "version 0")
 
 
@@ -80,7 +86,11 @@ def open_table(lake: Lake, name: str) -> DeltaTable | None:
     except TableNotFoundError:
         return None
     except (DeltaError, OSError) as exc:
-        raise StoreError(lake.uri, f"cannot read table {name} of the lake ({_first(exc)})") from exc
+        raise StoreError(
+            lake.uri,
+            f"cannot read table {name} of the lake ({_first(exc)})",
+            hint=S3_HINT if lake.uri.startswith("s3://") else None,
+        ) from exc
 
 
 def ensure_table(lake: Lake, name: str, schema: pa.Schema) -> DeltaTable:

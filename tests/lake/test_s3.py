@@ -97,3 +97,22 @@ def test_a_query_that_stops_early_on_s3_exits_cleanly(
         )
         assert (done.returncode, done.stdout.splitlines()[0], done.stderr) == (0, "row_number", "")
     assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(900,)]
+
+
+def test_a_missing_bucket_is_one_line_with_what_to_check(
+    s3_lake: tuple[Lake, dict[str, str]],
+) -> None:
+    """delta-rs says only "Generic S3 error" (and its AWS client logs warnings on stderr):
+    the run fails with one line that says what to check."""
+    _, env = s3_lake
+    uri = "s3://no-such-bucket-anywhere/lake"
+    sample = ROOT / "data" / "transactions_sample.csv"
+    done = subprocess.run(
+        [*CLI, "run", str(sample), "--lake", uri, "-q"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {uri}: cannot read table processed_data of the lake (Kernel error -> Generic S3 "
+        "error) (check that the bucket exists and the AWS_* variables: AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT_URL for a server other than AWS)"
+    ]
