@@ -40,7 +40,13 @@ class Lake:
                 setting="lake",
             )
         if scheme == "" and self.uri:
-            object.__setattr__(self, "uri", str(Path(self.uri).resolve()))
+            root = Path(self.uri).resolve()
+            if root.exists() and not root.is_dir():
+                raise ConfigError(
+                    f"lake {self.uri}: not a directory (a lake is a directory of Delta tables)",
+                    setting="lake",
+                )
+            object.__setattr__(self, "uri", str(root))
 
     @classmethod
     def from_environment(cls, uri: str, environ: Mapping[str, str]) -> Lake:

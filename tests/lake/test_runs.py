@@ -258,3 +258,21 @@ def test_a_field_delta_cannot_hold_fails_the_run_with_one_line(tmp_path: Path, c
         ("failed", f"StoreError: {problem}")
     ]
     assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(0,)]
+
+
+@pytest.mark.parametrize("command", ["run", "summary"])
+def test_a_file_where_the_lake_should_be_is_one_line(tmp_path: Path, command: str) -> None:
+    """A lake is a directory: a file in its place is bad usage (exit 2), before anything is
+    read or written."""
+    taken = tmp_path / "lake"
+    taken.write_text("not a lake")
+    sample = str(ROOT / "data" / "transactions_sample.csv")
+    args = ["run", sample] if command == "run" else ["summary"]
+    done = subprocess.run(
+        [*CLI, *args, "--lake", str(taken)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: lake {taken}: not a directory (a lake is a directory of Delta tables)\n",
+    )
+    assert taken.read_text() == "not a lake"
