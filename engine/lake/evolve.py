@@ -29,6 +29,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.lake.datasets import dataset
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
@@ -86,7 +87,7 @@ def stored_rows(lake: Lake, table: str) -> int:
     """The typed table's rows, orphans included (what a new required field would leave NULL
     is decided conservatively: any row counts)."""
     found = open_table(lake, table)
-    return 0 if found is None else int(found.to_pyarrow_dataset().count_rows())
+    return 0 if found is None else int(dataset(lake, table, found).count_rows())
 
 
 def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
@@ -95,7 +96,7 @@ def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
         return None
     con = duckdb.connect()
     try:
-        con.register("versions", versions.to_pyarrow_dataset())
+        con.register("versions", dataset(lake, VERSIONS, versions))
         rows = con.execute(
             "SELECT unique_key FROM versions WHERE target_table = ? AND unique_key IS NOT NULL "
             "ORDER BY created_at DESC LIMIT 1",
@@ -164,7 +165,7 @@ def version_row(
     if versions is not None:
         con = duckdb.connect()
         try:
-            con.register("versions", versions.to_pyarrow_dataset())
+            con.register("versions", dataset(lake, VERSIONS, versions))
             found, count = con.execute(
                 "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
                 "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?) "

@@ -22,6 +22,7 @@ from datetime import timedelta
 import duckdb
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.lake.datasets import dataset
 from engine.lake.evolve import VERSIONS
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED
@@ -43,7 +44,7 @@ def tables(lake: Lake) -> list[str]:
         return []
     con = duckdb.connect()
     try:
-        con.register("manifest", manifest.to_pyarrow_dataset())
+        con.register("manifest", dataset(lake, MANIFEST, manifest))
         typed = [
             str(r[0]) for r in con.execute("SELECT DISTINCT target_table FROM manifest").fetchall()
         ]

@@ -27,6 +27,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.lake.datasets import dataset
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
 from engine.lake.writer import Claim
@@ -88,11 +89,16 @@ def publish_replaced(
     t, name = quote(f"_lake_{table}"), table.replace("'", "''")
     with staging.lock:
         con = staging.con
-        con.register("_manifest", manifest.to_pyarrow_dataset())
+        con.register("_manifest", dataset(lake, MANIFEST, manifest))
         try:
-            con.register(f"_lake_{REPLACED}", (replaced or _empty()).to_pyarrow_dataset())
+            con.register(
+                f"_lake_{REPLACED}",
+                REPLACED_SCHEMA.empty_table()
+                if replaced is None
+                else dataset(lake, REPLACED, replaced),
+            )
             if typed is not None:
-                con.register(f"_lake_{table}", typed.to_pyarrow_dataset())
+                con.register(f"_lake_{table}", dataset(lake, table, typed))
             head = f"SELECT '{name}' AS target_table"
             within = (
                 f"{head}, {lake_run}::BIGINT AS run_id, row_number, {lake_run}::BIGINT, "
@@ -135,14 +141,3 @@ def publish_replaced(
         except (CommitFailedError, DeltaError, OSError) as exc:
             raise write_failure(lake, f"cannot append to table {REPLACED}", exc) from exc
     return Claim(table_app_id(table), seen, seen + 1)
-
-
-def _empty() -> _EmptyTable:
-    return _EmptyTable()
-
-
-class _EmptyTable:
-    """Stands for a ``replaced_rows`` table no run has created yet."""
-
-    def to_pyarrow_dataset(self) -> pa.Table:
-        return REPLACED_SCHEMA.empty_table()

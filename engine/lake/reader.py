@@ -1,9 +1,9 @@
 """Reading a lake: an in-memory DuckDB database whose views have the names, columns and
 meaning of a DuckDB file's, so ``summary``, ``sql``, ``export`` and ``report`` run unchanged.
 
-Each Delta table is read through ``DeltaTable.to_pyarrow_dataset()`` registered in DuckDB
-(never ``to_pyarrow_table()``: processes that materialise Delta tables that way abort at
-exit about half the time). A batch is visible only once its manifest row is committed: every
+Each Delta table is a pyarrow dataset over pyarrow's own file system (``engine.lake.datasets``)
+registered in DuckDB (never ``to_pyarrow_table()``: processes that materialise Delta tables
+that way abort at exit about half the time). A batch is visible only once its manifest row is committed: every
 data view keeps the rows whose ``(run_id, batch)`` the manifest lists, and the manifest is
 loaded before the data tables, so each data table's snapshot holds at least every batch the
 manifest's snapshot lists (a batch's rows are appended before its manifest row). Orphans of
@@ -13,17 +13,13 @@ never counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
-import pyarrow.dataset as pa_ds
-import pyarrow.fs as pa_fs
-from deltalake import DeltaTable
 
 from engine.errors import Remedy, StoreError
+from engine.lake.datasets import dataset
 from engine.lake.evolve import VERSIONS, versions_view
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED, replaced_view
@@ -66,7 +62,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
-        _register(con, "_manifest", _dataset(lake, MANIFEST, manifest))  # first: see above
+        _register(con, "_manifest", dataset(lake, MANIFEST, manifest))  # first: see above
         con.execute(
             "CREATE VIEW _committed AS SELECT DISTINCT run_id, batch FROM _manifest "
             "WHERE status <> 'failed'"
@@ -98,7 +94,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
         for name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, *targets):
             table = open_table(lake, name)
             if table is not None:
-                _register(con, f"_lake_{name}", _dataset(lake, name, table))
+                _register(con, f"_lake_{name}", dataset(lake, name, table))
         _views(con, targets)
         store = Store.over(con, lake.uri)
     except BaseException:
@@ -110,43 +106,6 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
         store.close()
         raise
     return store
-
-
-def _dataset(lake: Lake, name: str, table: DeltaTable) -> pa_ds.Dataset:
-    """The table's files as a pyarrow dataset read through pyarrow's own file system (local, or
-    its S3 client with the lake's options). delta-rs' default (a ``PyFileSystem``) makes
-    arrow's I/O threads call back into Python, and a query that stops early (``LIMIT``) leaves
-    read-ahead in flight on them: at exit, 4 processes in 24 hung or aborted (134) on a local
-    lake, 5 in 12 crashed (139) on S3."""
-    uri = urlsplit(lake.table_uri(name))
-    if lake.is_local:
-        root = uri.path if uri.scheme == "file" else lake.table_uri(name)
-        return table.to_pyarrow_dataset(
-            filesystem=pa_fs.SubTreeFileSystem(root, pa_fs.LocalFileSystem())
-        )
-    s3 = _s3_filesystem(lake.storage_options)
-    return table.to_pyarrow_dataset(
-        filesystem=pa_fs.SubTreeFileSystem(f"{uri.netloc}{uri.path}", s3)
-    )
-
-
-def _s3_filesystem(options: Mapping[str, str]) -> pa_fs.S3FileSystem:
-    """pyarrow's S3 client reaching what delta-rs reaches with the same options (explicit
-    keys, region, endpoint; otherwise AWS's own credential chain)."""
-    kwargs: dict[str, Any] = {}
-    if options.get("AWS_ACCESS_KEY_ID") and options.get("AWS_SECRET_ACCESS_KEY"):
-        kwargs["access_key"] = options["AWS_ACCESS_KEY_ID"]
-        kwargs["secret_key"] = options["AWS_SECRET_ACCESS_KEY"]
-        if options.get("AWS_SESSION_TOKEN"):
-            kwargs["session_token"] = options["AWS_SESSION_TOKEN"]
-    if options.get("AWS_REGION"):
-        kwargs["region"] = options["AWS_REGION"]
-    endpoint = options.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        kwargs["endpoint_override"] = endpoint
-        if endpoint.lower().startswith("http://"):
-            kwargs["scheme"] = "http"
-    return pa_fs.S3FileSystem(**kwargs)
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, dataset: object) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from engine.errors import EngineError, neutral_spelling
+from engine.lake.datasets import dataset
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
@@ -165,7 +166,7 @@ def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:
         return None
     con = duckdb.connect()
     try:
-        con.register("manifest", manifest.to_pyarrow_dataset())
+        con.register("manifest", dataset(lake, MANIFEST, manifest))
         found = con.execute(
             "SELECT run_id FROM manifest WHERE status = 'completed' AND content_hash = ? "
             "AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY committed_at LIMIT 1",

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from engine.lake.datasets import dataset
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, open_table
 from engine.store.ddl import RUNS
@@ -92,7 +93,7 @@ class Staging:
             return
         reader = duckdb.connect()
         try:
-            reader.register("manifest", manifest.to_pyarrow_dataset())
+            reader.register("manifest", dataset(self.lake, MANIFEST, manifest))
             columns = ", ".join(KNOWN_COLUMNS)
             known = reader.execute(
                 f"SELECT DISTINCT ON (run_id) {columns} FROM manifest "

@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable
 
 from engine.generate import generate
-from engine.lake import reader, writer
+from engine.lake import datasets, writer
 from engine.lake.location import Lake
 from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
 
@@ -161,7 +161,7 @@ def test_a_local_lake_is_read_without_python_callbacks(tmp_path: Path, cli: Cli)
     lake = tmp_path / "lake"
     assert cli("run", str(SAMPLE), "--lake", str(lake), "-q").returncode == 0
     table = DeltaTable(str(lake / "raw_data"))
-    dataset = reader._dataset(Lake(str(lake)), "raw_data", table)
+    dataset = datasets.dataset(Lake(str(lake)), "raw_data", table)
     assert type(dataset.filesystem).__name__ == "SubTreeFileSystem"
     assert dataset.to_table().num_rows == 21
 
