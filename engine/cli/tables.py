@@ -80,8 +80,8 @@ def replay(
 ) -> None:
     """Validate the stored raw text of invalid rows again, against the current model (after
     fixing the model), or their corrected text (--from an edited errors export), and move
-    the rows that now pass into its table, in one transaction, under their original run and
-    row numbers. Rows that still fail keep their errors.
+    the rows that now pass into its table, in one transaction (on a lake: one batch), under
+    their original run and row numbers. Rows that still fail keep their errors.
     Exit code 0 (even when no row passes), 2 for an unknown run or a bad --where."""
     from engine.replay_edits import read_edits
     from engine.replaying import replay as replay_rows  # the compiler only for this command

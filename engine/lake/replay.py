@@ -35,12 +35,12 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from pydantic import BaseModel
 
 from engine.errors import StoreError
-from engine.lake.evolve import check_fit
+from engine.lake.evolve import check_fit, record_version, version_row
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
 from engine.lake.reader import open_lake_reader
 from engine.lake.staging import Staging
-from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, write_failure
+from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.pipeline import prepare_schema
 from engine.replaying import ReplayResult, ReplayRun, passing
@@ -117,8 +117,7 @@ def _attempt_replay(
                 typed: prepare_schema(staging.store, model, typed=typed, context=context)
                 for typed in {run.fmt != "csv" for run in chosen}
             }
-            for schema in schemas.values():
-                check_fit(lake, schema)
+            plans = {typed: check_fit(lake, schema) for typed, schema in schemas.items()}
             table = next(iter(schemas.values())).table if schemas else ""
             replay_id = new_run_id()
             by_run: dict[int, tuple[int, int]] = {}
@@ -145,6 +144,12 @@ def _attempt_replay(
                 staged = StagedBatch(run_id, run_id, replay_id, table, 0, valid.height, 0)
                 append_data(lake, staging.store, staged)
             _append_records(lake, reader, moved_rows, replay_id, edits)
+            for typed, schema in schemas.items():  # the version that validated the rows
+                existed = open_table(lake, schema.table) is not None
+                row = version_row(
+                    lake, schema, plans[typed], existed=existed, run_id=ran[0], batch=replay_id
+                )
+                record_version(lake, row)
             fingerprint = next(iter(schemas.values())).fingerprint
             _append(
                 lake,

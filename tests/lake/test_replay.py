@@ -149,6 +149,11 @@ def test_replay_moves_what_a_database_moves(tmp_path: Path, cli: Cli) -> None:
         if passes(r, -5)
     ]
     assert lake_rows(lake, COMPARED["items"]) == sorted(expected)
+    # The version that validated the moved rows is recorded, as on a DuckDB file.
+    versions = "SELECT schema_name, version FROM schema_versions ORDER BY version"
+    assert lake_rows(lake, versions) == db_rows(db, versions) == [("Strict", 1), ("Fixed", 2)]
+    fingerprints = "SELECT count(*) FROM replays JOIN schema_versions USING (schema_fingerprint)"
+    assert lake_rows(lake, fingerprints) == [(3,)]
     assert lake_rows(
         lake, "SELECT rows_valid, rows_invalid FROM ingestion_runs ORDER BY run_id"
     ) == [(sum(passes(r, -5) for r in f), sum(not passes(r, -5) for r in f)) for f in files]
