@@ -10,7 +10,8 @@ to ``replayed_rows`` (with the replay that moved them), the replay is recorded i
 ``replays`` with the schema version that validated them (``row_versions`` names it for each
 row), and the runs' ``rows_valid`` and ``rows_invalid`` are updated. Rows that still fail
 keep their original errors. A unique key is checked as in a run: a replayed row whose key is
-stored stays invalid.
+stored stays invalid. On a lake (``engine.lake.replay``) the same ``passing`` rows are
+published as one batch.
 """
 
 from __future__ import annotations

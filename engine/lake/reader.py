@@ -8,7 +8,8 @@ data view keeps the rows whose ``(run_id, batch)`` the manifest lists, and the m
 loaded before the data tables, so each data table's snapshot holds at least every batch the
 manifest's snapshot lists (a batch's rows are appended before its manifest row). Orphans of
 a writer that died between the two, and batches committed after the manifest was read, are
-never counted.
+never counted. Rows a committed replay moved (``replayed_rows``) leave ``ingestion_errors``
+and ``error_details``; a run's counts are those of its latest manifest row.
 """
 
 from __future__ import annotations

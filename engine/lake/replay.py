@@ -129,7 +129,7 @@ def _attempt_replay(
                     if edits is None
                     else {row: raw for (run_id, row), raw in edits.items() if run_id == run.run_id}
                 )
-                checked, valid = _passing(reader, staging.store, schema, run, where, mine)
+                checked, valid = _passing(reader, schema, run, where, mine)
                 by_run[run.run_id] = (checked, valid.height)
                 if valid.height:
                     moved_rows[run.run_id] = valid
@@ -139,15 +139,20 @@ def _attempt_replay(
             ran = tuple(r.run_id for r in chosen)
             if checked == 0:
                 return ReplayResult(None, table, ran, 0, 0, by_run, unused)
+            existed = {s.table: open_table(lake, s.table) is not None for s in schemas.values()}
             for run_id, valid in moved_rows.items():
                 staging.store.append(table, valid, run_id=run_id)
                 staged = StagedBatch(run_id, run_id, replay_id, table, 0, valid.height, 0)
                 append_data(lake, staging.store, staged)
             _append_records(lake, reader, moved_rows, replay_id, edits)
             for typed, schema in schemas.items():  # the version that validated the rows
-                existed = open_table(lake, schema.table) is not None
                 row = version_row(
-                    lake, schema, plans[typed], existed=existed, run_id=ran[0], batch=replay_id
+                    lake,
+                    schema,
+                    plans[typed],
+                    existed=existed[schema.table],
+                    run_id=ran[0],
+                    batch=replay_id,
                 )
                 record_version(lake, row)
             fingerprint = next(iter(schemas.values())).fingerprint
@@ -214,7 +219,6 @@ def _runs(reader: Store, runs: Sequence[int], all_failed: bool) -> list[ReplayRu
 
 def _passing(
     reader: Store,
-    staging: Store,
     schema: CompiledSchema,
     run: ReplayRun,
     where: str | None,
