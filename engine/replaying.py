@@ -10,7 +10,8 @@ to ``replayed_rows`` (with the replay that moved them), the replay is recorded i
 ``replays`` with the schema version that validated them (``row_versions`` names it for each
 row), and the runs' ``rows_valid`` and ``rows_invalid`` are updated. Rows that still fail
 keep their original errors. A unique key is checked as in a run: a replayed row whose key is
-stored stays invalid.
+stored stays invalid. On a lake (``engine.lake.replay``) the same ``passing`` rows are
+published as one batch.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.errors import ConfigError, SourceError, StoreError
+from engine.lake.location import Lake
 from engine.pipeline import prepare_schema, validate_batch
 from engine.sources.dialect import CsvDialect
 from engine.sources.feeds import ReadOptions, prepare
@@ -69,14 +71,14 @@ class ReplayResult:
 
 
 @dataclass(frozen=True)
-class _Run:
+class ReplayRun:
     run_id: int
     fmt: str
     read_options: Mapping[str, Any] | None
 
 
 def replay(
-    store: Store,
+    store: Store | Lake,
     model: type[BaseModel],
     *,
     runs: Sequence[int] | None = None,
@@ -89,7 +91,11 @@ def replay(
     selects, and move the rows that pass into the model's table. ``edits`` (``(run_id,
     row_number) -> raw``, from an edited errors export: ``read_edits``) replays those rows
     only, each from its corrected text, which ``replayed_rows.raw`` keeps (the original
-    stays in ``raw_data``)."""
+    stays in ``raw_data``). ``store`` may be a :class:`Lake` (``engine.lake.replay``)."""
+    if isinstance(store, Lake):
+        from engine.lake.replay import replay_lake
+
+        return replay_lake(store, model, runs=runs, where=where, context=context, edits=edits)
     context = dict(context or {})
     if edits is not None and runs is None:
         runs = sorted({run_id for run_id, _ in edits})
@@ -143,7 +149,7 @@ class _Nothing(Exception):
     """No row to replay: the transaction is rolled back (the replay id is not used)."""
 
 
-def _runs(store: Store, runs: Sequence[int] | None) -> list[_Run]:
+def _runs(store: Store, runs: Sequence[int] | None) -> list[ReplayRun]:
     if runs is None:
         rows = store.rows(
             f"SELECT run_id, format, read_options, status FROM {RUNS} WHERE run_id IN "
@@ -167,33 +173,23 @@ def _runs(store: Store, runs: Sequence[int] | None) -> list[_Run]:
                 store.path,
                 f"run {run_id} is {status}: it has no stored rows to replay",
             )
-        chosen.append(_Run(int(run_id), str(fmt), json.loads(options) if options else None))
+        chosen.append(ReplayRun(int(run_id), str(fmt), json.loads(options) if options else None))
     return chosen
 
 
 def _replay_run(
     store: Store,
     schema: CompiledSchema,
-    run: _Run,
+    run: ReplayRun,
     where: str | None,
     replay_id: int,
     edits: Mapping[int, str] | None,
 ) -> tuple[int, int]:
     checked = moved = 0
-    for found, stored in _invalid(store, run.run_id, where):
-        if edits is None:
-            rows, raws = found, stored
-        else:
-            rows = [row for row in found if row in edits]
-            raws = [edits[row] for row in rows]
-        if not rows:
-            continue
-        checked += len(rows)
-        valid = _validate(schema, run, raws)
+    for count, valid in passing(store, schema, run, where, edits):
+        checked += count
         if valid.height == 0:
             continue
-        originals = pl.Series("row_number", rows, pl.Int64)
-        valid = valid.with_columns(originals.gather(valid["row_number"] - 1))
         if schema.unique:
             valid, _ = split_duplicates(
                 store, schema.table, schema.unique, schema.unique_loc, run.run_id, valid
@@ -203,6 +199,31 @@ def _replay_run(
     if moved:
         _move_records(store, schema.table, run.run_id, replay_id, moved, edits)
     return checked, moved
+
+
+def passing(
+    store: Store,
+    schema: CompiledSchema,
+    run: ReplayRun,
+    where: str | None,
+    edits: Mapping[int, str] | None,
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The run's invalid rows (``store``'s ``ingestion_errors``) validated again, a chunk at
+    a time: (rows checked, the rows that pass, under their original ``row_number``), before
+    the unique key is checked. Shared by both stores (``engine.lake.replay``)."""
+    for found, stored in _invalid(store, run.run_id, where):
+        if edits is None:
+            rows, raws = found, stored
+        else:
+            rows = [row for row in found if row in edits]
+            raws = [edits[row] for row in rows]
+        if not rows:
+            continue
+        valid = _validate(schema, run, raws)
+        if valid.height:
+            originals = pl.Series("row_number", rows, pl.Int64)
+            valid = valid.with_columns(originals.gather(valid["row_number"] - 1))
+        yield len(rows), valid
 
 
 def _invalid(store: Store, run_id: int, where: str | None) -> Iterator[tuple[list[int], list[str]]]:
@@ -231,7 +252,7 @@ def _invalid(store: Store, run_id: int, where: str | None) -> Iterator[tuple[lis
         last = int(found[-1][0])
 
 
-def _text(run: _Run, raws: Sequence[str]) -> tuple[str, str, CsvDialect]:
+def _text(run: ReplayRun, raws: Sequence[str]) -> tuple[str, str, CsvDialect]:
     """The raw text as its run read it: (text, format, dialect)."""
     if run.fmt == "json":  # a JSON array's elements and Kafka messages may span lines
         return "[" + ",\n".join(raws) + "]\n", "json", CsvDialect()
@@ -251,7 +272,7 @@ def _text(run: _Run, raws: Sequence[str]) -> tuple[str, str, CsvDialect]:
     return header.getvalue() + "\n".join(raws) + "\n", "csv", dialect
 
 
-def _validate(schema: CompiledSchema, run: _Run, raws: Sequence[str]) -> pl.DataFrame:
+def _validate(schema: CompiledSchema, run: ReplayRun, raws: Sequence[str]) -> pl.DataFrame:
     """The valid rows among ``raws``, ``row_number`` their 1-based position. Read together;
     when the records do not come back one per raw text (a stray quote that joins records),
     each is read alone."""
@@ -267,7 +288,7 @@ def _validate(schema: CompiledSchema, run: _Run, raws: Sequence[str]) -> pl.Data
 
 
 def _read_and_validate(
-    schema: CompiledSchema, run: _Run, raws: Sequence[str]
+    schema: CompiledSchema, run: ReplayRun, raws: Sequence[str]
 ) -> pl.DataFrame | None:
     text, fmt, dialect = _text(run, raws)
     read = ReadOptions(fmt, dialect, block_size=max(1 << 16, len(text) + 1))

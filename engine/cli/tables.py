@@ -11,9 +11,11 @@ import click
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
+    LAKE_OPTION,
     NO_LAKE_OPTION,
     SCHEMA_OPTION,
     handle_errors,
+    lake_from,
     load_model,
     parse_context,
 )
@@ -63,7 +65,7 @@ JSON_OPTION = click.option(
     "replay those rows only, each from its corrected text (export it with --no-sanitize).",
 )
 @JSON_OPTION
-@NO_LAKE_OPTION
+@LAKE_OPTION
 @handle_errors
 def replay(
     db: Path,
@@ -74,11 +76,12 @@ def replay(
     where: str | None,
     edited: Path | None,
     as_json: bool,
+    lake_uri: str | None,
 ) -> None:
     """Validate the stored raw text of invalid rows again, against the current model (after
     fixing the model), or their corrected text (--from an edited errors export), and move
-    the rows that now pass into its table, in one transaction, under their original run and
-    row numbers. Rows that still fail keep their errors.
+    the rows that now pass into its table, in one transaction (on a lake: one batch), under
+    their original run and row numbers. Rows that still fail keep their errors.
     Exit code 0 (even when no row passes), 2 for an unknown run or a bad --where."""
     from engine.replay_edits import read_edits
     from engine.replaying import replay as replay_rows  # the compiler only for this command
@@ -87,17 +90,28 @@ def replay(
         raise ConfigError("give --run N (repeatable), --all-failed or --from FILE")
     edits = read_edits(edited) if edited is not None else None
     model = load_model(schema_spec)
-    with Store(db) as store:
-        with store.writing():
-            mark_interrupted(store)
+    lake = lake_from(lake_uri)
+    if lake is not None:  # published as one batch (engine.lake.replay)
         result = replay_rows(
-            store,
+            lake,
             model,
             runs=list(runs) if runs else None,
             where=where,
             context=parse_context(context_items),
             edits=edits,
         )
+    else:
+        with Store(db) as store:
+            with store.writing():
+                mark_interrupted(store)
+            result = replay_rows(
+                store,
+                model,
+                runs=list(runs) if runs else None,
+                where=where,
+                context=parse_context(context_items),
+                edits=edits,
+            )
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return

@@ -223,7 +223,8 @@ def versions_view(has_versions: bool) -> str:
         "(row_number() OVER (PARTITION BY declared_table ORDER BY created_at))::INTEGER "
         "AS version, json_schema, context, columns, unique_key, changes, created_at FROM ("
         f"SELECT * FROM _lake_{VERSIONS} SEMI JOIN (SELECT DISTINCT schema_fingerprint, "
-        f"target_table FROM {MANIFEST} WHERE status <> 'failed') "
+        f"target_table FROM {MANIFEST} WHERE status <> 'failed' "
+        "UNION SELECT schema_fingerprint, target_table FROM replays) "  # a replay's version
         "USING (schema_fingerprint, target_table) "
         "QUALIFY row_number() OVER (PARTITION BY schema_fingerprint, target_table "
         "ORDER BY created_at) = 1)"

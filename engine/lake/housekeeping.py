@@ -27,6 +27,7 @@ from engine.lake.evolve import VERSIONS
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED
 from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
+from engine.store.history import REPLAYED_ROWS, REPLAYS
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def tables(lake: Lake) -> list[str]:
         ]
     finally:
         con.close()
-    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, *sorted(typed)]
+    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS, *sorted(typed)]
     return [name for name in names if open_table(lake, name) is not None]
 
 

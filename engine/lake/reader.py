@@ -8,7 +8,8 @@ data view keeps the rows whose ``(run_id, batch)`` the manifest lists, and the m
 loaded before the data tables, so each data table's snapshot holds at least every batch the
 manifest's snapshot lists (a batch's rows are appended before its manifest row). Orphans of
 a writer that died between the two, and batches committed after the manifest was read, are
-never counted.
+never counted. Rows a committed replay moved (``replayed_rows``) leave ``ingestion_errors``
+and ``error_details``; a run's counts are those of its latest manifest row.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engine.lake.modes import REPLACED, replaced_view
 from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
+from engine.store.history import REPLAYED_ROWS, REPLAYS
 from engine.store.store import Store
 
 RUN_COLUMNS = (
@@ -91,7 +93,16 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 "SELECT target_table FROM _manifest GROUP BY target_table ORDER BY min(run_id)"
             ).fetchall()
         ]
-        for name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, *targets):
+        for name in (
+            RAW,
+            ERRORS,
+            KAFKA_LINEAGE,
+            VERSIONS,
+            REPLACED,
+            REPLAYED_ROWS,
+            REPLAYS,
+            *targets,
+        ):
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", dataset(lake, name, table))
@@ -127,11 +138,15 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
         )
     else:  # only failed runs so far
         con.execute(f"CREATE VIEW {RAW} AS {EMPTY_RAW}")
+    con.execute(f"CREATE VIEW {REPLAYED_ROWS} AS {replayed_view(has(REPLAYED_ROWS))}")
+    con.execute(f"CREATE VIEW {REPLAYS} AS {replays_view(has(REPLAYS))}")
     if has(ERRORS) and has(RAW):
+        # Rows a committed replay moved into the typed table are no longer invalid.
         con.execute(
             f"CREATE VIEW {ERRORS} AS SELECT e.run_id, e.row_number, r.raw, e.errors "
             f"FROM _lake_{ERRORS} AS e {COMMITTED} "
-            f"JOIN _lake_{RAW} AS r USING (run_id, batch, row_number)"
+            f"JOIN _lake_{RAW} AS r USING (run_id, batch, row_number) "
+            f"ANTI JOIN {REPLAYED_ROWS} USING (run_id, row_number)"
         )
     else:
         con.execute(f"CREATE VIEW {ERRORS} AS {EMPTY_ERRORS}")
@@ -151,7 +166,9 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
     con.execute(f"CREATE VIEW {VERSIONS} AS {versions_view(has(VERSIONS))}")
     con.execute(f"CREATE VIEW {REPLACED} AS {replaced_view(has(REPLACED))}")
     for name in targets:
-        if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED) or not has(name):
+        if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):
+            continue
+        if not has(name):
             continue
         # Rows a committed replace or merge run replaced are gone from the table's view.
         gone = (
@@ -165,3 +182,32 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
             f"CREATE VIEW {quote(name)} AS SELECT * EXCLUDE (batch) "
             f"FROM {quote('_lake_' + name)} {COMMITTED} {gone}"
         )
+
+
+def replayed_view(has_table: bool) -> str:
+    """The reader's ``replayed_rows``: rows moved by a committed replay."""
+    if not has_table:
+        return (
+            "SELECT NULL::BIGINT AS run_id, NULL::BIGINT AS row_number, NULL::BIGINT AS "
+            'replay_id, NULL::STRUCT("type" VARCHAR, loc VARCHAR[], msg VARCHAR, '
+            '"input" VARCHAR)[] AS errors, NULL::VARCHAR AS raw WHERE false'
+        )
+    return (
+        "SELECT run_id, row_number, replay_id, errors, raw "
+        f"FROM _lake_{REPLAYED_ROWS} SEMI JOIN _committed USING (run_id, batch)"
+    )
+
+
+def replays_view(has_table: bool) -> str:
+    """The reader's ``replays``: the committed replays."""
+    if not has_table:
+        return (
+            "SELECT NULL::BIGINT AS replay_id, NULL::VARCHAR AS schema_fingerprint, "
+            "NULL::VARCHAR AS target_table, NULL::BIGINT[] AS runs, NULL::VARCHAR AS where_sql, "
+            "NULL::TIMESTAMPTZ AS replayed_at, NULL::BIGINT AS rows_checked, "
+            "NULL::BIGINT AS rows_moved WHERE false"
+        )
+    return (
+        f"SELECT * FROM _lake_{REPLAYS} AS r WHERE EXISTS (SELECT 1 FROM _committed AS c "
+        "WHERE c.batch = r.replay_id AND list_contains(r.runs, c.run_id))"
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,11 +123,15 @@ def _append(lake: Lake, name: str, data: pa.RecordBatchReader, count: int, *, la
 
 
 def commit_batch(
-    lake: Lake, row: Mapping[str, Any], claims: tuple[Claim, ...] = ()
+    lake: Lake,
+    row: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    claims: tuple[Claim, ...] = (),
 ) -> dict[str, int]:
-    """Step 2: commit the batch's manifest row with its claims. Returns {} once committed,
-    else the claims found taken ({app_id: its stored version}); nothing is then committed."""
-    data = pa.Table.from_pylist([dict(row)], schema=MANIFEST_SCHEMA)
+    """Step 2: commit the batch's manifest row (or rows, in one commit: a replay's, one per
+    run) with its claims. Returns {} once committed, else the claims found taken ({app_id:
+    its stored version}); nothing is then committed."""
+    rows = [dict(row)] if isinstance(row, Mapping) else [dict(r) for r in row]
+    data = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
     transactions = [Transaction(c.app_id, c.version) for c in claims]
     for _attempt in range(COMMIT_ATTEMPTS):
         table = ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)

@@ -185,7 +185,6 @@ def test_writers_at_once_neither_lose_nor_duplicate_rows(
 def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cli: Cli) -> None:
     lake = str(tmp_path / "lake")
     for command in (
-        ["replay", "--run", "1"],
         ["delete-run", "1"],
         ["prune", "--raw-older-than", "3"],
         ["compact"],
