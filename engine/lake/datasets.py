@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import duckdb
 import pyarrow.dataset as pa_ds
 import pyarrow.fs as pa_fs
 from deltalake import DeltaTable
@@ -50,3 +51,22 @@ def s3_filesystem(options: Mapping[str, str]) -> pa_fs.S3FileSystem:
         if endpoint.lower().startswith("http://"):
             kwargs["scheme"] = "http"
     return pa_fs.S3FileSystem(**kwargs)
+
+
+def query(
+    lake: Lake,
+    name: str,
+    table: DeltaTable,
+    alias: str,
+    sql: str,
+    parameters: list[Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` over the lake table ``name``, seen as ``alias``, in a DuckDB
+    connection of its own (the writers' look-ups in the manifest and the versions)."""
+    con = duckdb.connect()
+    try:
+        con.register(alias, dataset(lake, name, table))
+        rows: list[tuple[Any, ...]] = con.execute(sql, parameters or []).fetchall()
+        return rows
+    finally:
+        con.close()

@@ -29,7 +29,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from engine.lake.datasets import dataset
+from engine.lake.datasets import dataset, query
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
@@ -94,16 +94,15 @@ def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
     versions = open_table(lake, VERSIONS)
     if versions is None:
         return None
-    con = duckdb.connect()
-    try:
-        con.register("versions", dataset(lake, VERSIONS, versions))
-        rows = con.execute(
-            "SELECT unique_key FROM versions WHERE target_table = ? AND unique_key IS NOT NULL "
-            "ORDER BY created_at DESC LIMIT 1",
-            [table],
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(
+        lake,
+        VERSIONS,
+        versions,
+        "versions",
+        "SELECT unique_key FROM versions WHERE target_table = ? AND unique_key IS NOT NULL "
+        "ORDER BY created_at DESC LIMIT 1",
+        [table],
+    )
     return tuple(json.loads(rows[0][0])) if rows else None
 
 
@@ -163,17 +162,15 @@ def version_row(
     versions = open_table(lake, VERSIONS)
     count = 0
     if versions is not None:
-        con = duckdb.connect()
-        try:
-            con.register("versions", dataset(lake, VERSIONS, versions))
-            found, count = con.execute(
-                "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
-                "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?) "
-                "FROM versions",
-                [schema.fingerprint, schema.table, schema.table],
-            ).fetchall()[0]
-        finally:
-            con.close()
+        found, count = query(
+            lake,
+            VERSIONS,
+            versions,
+            "versions",
+            "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
+            "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?) FROM versions",
+            [schema.fingerprint, schema.table, schema.table],
+        )[0]
         if found:
             return None
     news = [c for c in plan.changes if c.kind != "keep"] if existed else []

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import duckdb
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from engine.lake.datasets import dataset
+from engine.lake.datasets import query
 from engine.lake.evolve import VERSIONS
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED
@@ -43,14 +42,10 @@ def tables(lake: Lake) -> list[str]:
     manifest = open_table(lake, MANIFEST)
     if manifest is None:
         return []
-    con = duckdb.connect()
-    try:
-        con.register("manifest", dataset(lake, MANIFEST, manifest))
-        typed = [
-            str(r[0]) for r in con.execute("SELECT DISTINCT target_table FROM manifest").fetchall()
-        ]
-    finally:
-        con.close()
+    found = query(
+        lake, MANIFEST, manifest, "manifest", "SELECT DISTINCT target_table FROM manifest"
+    )
+    typed = [str(r[0]) for r in found]
     names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS, *sorted(typed)]
     return [name for name in names if open_table(lake, name) is not None]
 

@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from engine.errors import EngineError, neutral_spelling
-from engine.lake.datasets import dataset
+from engine.lake.datasets import query
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
@@ -164,16 +162,15 @@ def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:
     manifest = open_table(lake, MANIFEST)
     if manifest is None:
         return None
-    con = duckdb.connect()
-    try:
-        con.register("manifest", dataset(lake, MANIFEST, manifest))
-        found = con.execute(
-            "SELECT run_id FROM manifest WHERE status = 'completed' AND content_hash = ? "
-            "AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY committed_at LIMIT 1",
-            [row["content_hash"], row["schema_fingerprint"], row["format"] == "csv"],
-        ).fetchall()
-    finally:
-        con.close()
+    found = query(
+        lake,
+        MANIFEST,
+        manifest,
+        "manifest",
+        "SELECT run_id FROM manifest WHERE status = 'completed' AND content_hash = ? "
+        "AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY committed_at LIMIT 1",
+        [row["content_hash"], row["schema_fingerprint"], row["format"] == "csv"],
+    )
     return int(found[0][0]) if found else None
 
 

@@ -17,9 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import duckdb
-
-from engine.lake.datasets import dataset
+from engine.lake.datasets import query
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, open_table
 from engine.store.ddl import RUNS
@@ -91,19 +89,18 @@ class Staging:
         manifest = open_table(self.lake, MANIFEST)
         if manifest is None:
             return
-        reader = duckdb.connect()
-        try:
-            reader.register("manifest", dataset(self.lake, MANIFEST, manifest))
-            columns = ", ".join(KNOWN_COLUMNS)
-            known = reader.execute(
-                f"SELECT DISTINCT ON (run_id) {columns} FROM manifest "
-                "WHERE status = 'completed' AND ((source_kind = 'file' "
-                "AND schema_fingerprint = ?) OR (? AND run_id IN (SELECT max(run_id) "
-                "FROM manifest WHERE status = 'completed' GROUP BY target_table)))",
-                [fingerprint, latest_per_table],
-            ).fetchall()
-        finally:
-            reader.close()
+        columns = ", ".join(KNOWN_COLUMNS)
+        known = query(
+            self.lake,
+            MANIFEST,
+            manifest,
+            "manifest",
+            f"SELECT DISTINCT ON (run_id) {columns} FROM manifest "
+            "WHERE status = 'completed' AND ((source_kind = 'file' "
+            "AND schema_fingerprint = ?) OR (? AND run_id IN (SELECT max(run_id) "
+            "FROM manifest WHERE status = 'completed' GROUP BY target_table)))",
+            [fingerprint, latest_per_table],
+        )
         if known:
             marks = ", ".join("?" for _ in KNOWN_COLUMNS)
             with self.store.lock:
