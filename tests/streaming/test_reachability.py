@@ -32,9 +32,14 @@ from engine.streaming.shutdown import StopRequest
 from tests.conftest import ROOT, query
 from tests.streaming.conftest import FAST_GROUP, Kafka, Record
 
-# The last failure librdkafka gave when it found every broker down: the connection cut, or
-# a reconnection refused.
-FAILURE = r"(Disconnected: connection closed by peer: receive 0 after POLLIN|Connect to ipv4#{} failed: Connection refused)"
+# The last failure librdkafka gave when it found every broker down: the connection cut (a
+# FIN, or a reset when the proxy closes a socket with unread bytes in it), or a reconnection
+# refused.
+FAILURE = (
+    r"(Disconnected: connection closed by peer: receive 0 after POLLIN"
+    r"|Disconnected: connection reset by peer"
+    r"|Connect to ipv4#{} failed: Connection refused)"
+)
 RECORD = b'{"external_id": "A", "amount": 5, "currency": "USD", "source_channel": "x", "timestamp": "2024-01-01T00:00:00Z"}'
 
 
