@@ -7,6 +7,7 @@ API's ``POST /ingest`` make: they call this.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -82,8 +83,8 @@ def ingest(
     ``merge`` (upsert on the model's ``__unique__`` key). ``new_table``: store the model's
     rows in a new table, for a model its stored table cannot take (see schema evolution).
     ``raw_compression``: how a new database compresses the raw text (``uncompressed``,
-    ``zstd``, ``auto``); an existing one must already use it. A Lake takes every mode and
-    schema evolution, but neither ``new_table`` nor ``raw_compression`` (one-line refusal).
+    ``zstd``, ``auto``); an existing one must already use it. A Lake takes every mode,
+    schema evolution and ``new_table``, but not ``raw_compression`` (one-line refusal).
     """
     model = load_schema(schema) if isinstance(schema, str) else schema
     if context is not None and not isinstance(context, Mapping):
@@ -127,13 +128,16 @@ def ingest(
         )
 
     if isinstance(db, Lake):
-        _lake_can_take(options, raw_compression)
+        _lake_can_take(raw_compression)
         # Staged through the same path into a private DuckDB file, then published.
         from engine.lake.runs import ingest_into_lake  # deltalake: loaded only for a lake
         from engine.validation.compiler import compile_schema, fingerprint
 
         compiled = compile_schema(model, typed=True, context=options.context)
         check_mode(options.mode, compiled.unique, compiled.name)
+        new_table = options.new_table
+        # The lake picks the table (a new one too) and the staging file is told it.
+        options = dataclasses.replace(options, new_table=False)
         return ingest_into_lake(
             db,
             run,
@@ -141,21 +145,18 @@ def ingest(
             force=force,
             schema=compiled,
             mode=options.mode,
+            new_table=new_table,
         )
     with _target(db, raw_compression) as store:
         return run(store)
 
 
-def _lake_can_take(options: RunOptions, raw_compression: str | None) -> None:
+def _lake_can_take(raw_compression: str | None) -> None:
     """What a lake does not do yet: said before anything is read."""
-    refused = [
-        "a new table" if options.new_table else "",
-        "raw_compression (Parquet compresses the raw text itself)" if raw_compression else "",
-    ]
-    if any(refused):
+    if raw_compression:
         raise ConfigError(
-            f"a lake does not take {' or '.join(r for r in refused if r)} yet "
-            "(use a DuckDB file for it)"
+            "a lake does not take raw_compression (Parquet compresses the raw text itself) "
+            "yet (use a DuckDB file for it)"
         )
 
 

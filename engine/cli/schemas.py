@@ -13,8 +13,9 @@ from engine.cli import Group
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
-    NO_LAKE_OPTION,
+    LAKE_OPTION,
     handle_errors,
+    lake_from,
     load_model,
     parse_context,
 )
@@ -89,15 +90,23 @@ def schema_explain(schema_spec: str, input_format: str, fmt: str) -> None:
     show_default=True,
     help="Text for the terminal, or the same as JSON.",
 )
-@NO_LAKE_OPTION
+@LAKE_OPTION
 @handle_errors
-def schema_diff(schema_spec: str, db: Path, context_items: tuple[str, ...], fmt: str) -> None:
+def schema_diff(
+    schema_spec: str, db: Path, lake_uri: str | None, context_items: tuple[str, ...], fmt: str
+) -> None:
     """What the stored table has against what the model wants: the columns the next run
     would add (+), widen (~) or keep without the model (-), and what it would refuse (!).
-    Read-only; exit code 0 whether or not the model fits (see "compatible" in the JSON)."""
-    found = diff(
-        db, load_model(schema_spec), context=parse_context(context_items), spell=cli_spelling
-    )
+    Read-only; exit code 0 whether or not the model fits (see "compatible" in the JSON).
+    With --lake, against the lake's table (and the generation its rows would go to)."""
+    model, context = load_model(schema_spec), parse_context(context_items)
+    lake = lake_from(lake_uri)
+    if lake is not None:
+        from engine.lake.diff import lake_schema_diff  # deltalake: loaded only for a lake
+
+        found = lake_schema_diff(lake, model, context=context, spell=cli_spelling)
+    else:
+        found = diff(db, model, context=context, spell=cli_spelling)
     if fmt == "json":
         click.echo(json.dumps(found.as_json(), indent=2))
         return
@@ -127,4 +136,6 @@ def diff_text(found: SchemaDiff) -> str:
         )
     else:
         lines.append(f"the next run is refused: {'; '.join(found.refusals)} ({found.remedy})")
+    if found.lake_note is not None:
+        lines.append(f"on the lake: {found.lake_note}")
     return "\n".join(lines)

@@ -1,14 +1,14 @@
-"""Schema evolution on the lake: a typed Delta table fitted to the model, and its versions.
+"""Schema evolution on the lake: a typed table fitted to the model, and its versions.
 
 The decisions are the DuckDB store's (``engine.store.evolution.plan_evolution``): both the
 table's columns and the model's are named as DuckDB names them, each read through Delta's
-own type mapping (so the two sides compare like for like). What Delta does in place, the
-lake does: a field the table lacks becomes a new nullable column by a schema merge on the
-append (old rows read NULL), and a field the model no longer has stays (new rows NULL).
-What it cannot do is refused with one line before anything is read, and again when the run
-publishes (another writer may have changed the table meanwhile): a wider type (Delta has no
-in-place type change), a narrowing, a new required field over stored rows, a changed unique
-key.
+own type mapping (so the two sides compare like for like). A field the table lacks becomes
+a new nullable column by a schema merge on the append (old rows read NULL), a field the
+model no longer has stays (new rows NULL), and a wider type starts a new generation of the
+table (``engine.lake.generations``: Delta cannot change a type in place). Refused with one
+line before anything is read, and again when the run publishes (another writer may have
+changed the table meanwhile): a narrowing (against every generation), a new required field
+over stored rows, a changed unique key.
 
 Each schema version that writes into a table leaves one row in the ``schema_versions`` Delta
 table (its JSON schema, context, columns, unique key, what it changed), appended before its
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,13 +30,22 @@ import pyarrow as pa
 from deltalake import DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.errors import Remedy
 from engine.lake.datasets import dataset, query
+from engine.lake.generations import (
+    generation_name,
+    generations,
+    holds,
+    is_generation_name,
+    union_columns,
+)
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
 from engine.store.versions import SchemaChangeError
 from engine.validation.compiler import CompiledSchema
+from engine.validation.storage_options import table_name
 
 VERSIONS = "schema_versions"
 VERSIONS_SCHEMA = pa.schema(
@@ -83,11 +93,10 @@ def model_columns(schema: CompiledSchema) -> dict[str, str]:
     return duckdb_columns(arrow)
 
 
-def stored_rows(lake: Lake, table: str) -> int:
-    """The typed table's rows, orphans included (what a new required field would leave NULL
-    is decided conservatively: any row counts)."""
-    found = open_table(lake, table)
-    return 0 if found is None else int(dataset(lake, table, found).count_rows())
+def stored_rows(lake: Lake, generations: Sequence[tuple[str, DeltaTable]]) -> int:
+    """The typed table's rows over its generations, orphans included (what a new required
+    field would leave NULL is decided conservatively: any row counts)."""
+    return sum(int(dataset(lake, name, table).count_rows()) for name, table in generations)
 
 
 def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
@@ -106,47 +115,102 @@ def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
     return tuple(json.loads(rows[0][0])) if rows else None
 
 
-def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> Plan:
-    """What the lake's typed table must become for ``wanted``; Delta's limits as refusals."""
-    table = open_table(lake, schema.table)
-    if table is None:
-        return Plan(tuple(Change("add", n, None, k) for n, k in wanted.items()))
-    stored = duckdb_columns(pa.schema(table.schema().to_arrow()))
+@dataclass(frozen=True)
+class Fit:
+    """What a model's run does to the lake's table: its plan against the table as readers
+    see it (the union of its generations, ``engine.lake.generations``; for a model a newer
+    generation left behind, against its own generation), the generation its rows go to,
+    whether that is a new one, and how many rows the table holds (0 when they did not
+    matter to the plan)."""
+
+    plan: Plan
+    generation: str
+    new_generation: bool = False
+    stored_rows: int = 0
+    stored: Mapping[str, str] = field(default_factory=dict)  # what the plan compared with
+
+
+def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> Fit:
+    """Where the model's rows go in the lake's table and what that takes (a Plan with
+    refusals when it cannot take them)."""
+    if is_generation_name(schema.table):
+        raise SchemaChangeError(
+            lake.uri,
+            f"schema {schema.name} names its table {schema.table!r}, which a lake keeps for "
+            "a generation of another table",
+            hint="give the model another __table_name__",
+        )
+    found = generations(lake, schema.table)
+    if not found:
+        return Fit(Plan(tuple(Change("add", n, None, k) for n, k in wanted.items())), schema.table)
+    columns = [(name, duckdb_columns(pa.schema(t.schema().to_arrow()))) for name, t in found]
     required = [p.name for p in schema.fields if p.required]
     unique = stored_unique(lake, schema.table)
     rekeyed = unique is not None and tuple(unique) != tuple(schema.unique)
     # Rows are counted only when they matter: a new required field, or a changed key.
-    rows = stored_rows(lake, schema.table) if set(required) - set(stored) or rekeyed else 0
-    plan = plan_evolution(
-        stored,
-        wanted,
-        required=required,
-        stored_rows=rows,
-        stored_unique=unique,
-        wanted_unique=schema.unique,
-    )
-    widened = tuple(
-        f"{c.column} is {c.old} in the table, the model widens it to {c.new}, which a Delta "
-        "table cannot change in place"
-        for c in plan.changes
-        if c.kind == "widen"
-    )
-    return Plan(plan.changes, plan.refusals + widened, plan.unchanged)
+    lacking = any(set(required) - set(stored) for _, stored in columns)
+    rows = stored_rows(lake, found) if lacking or rekeyed else 0
 
-
-def check_fit(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str] | None = None) -> Plan:
-    """The plan for the model (``wanted``: its columns, by default from the model), or a
-    SchemaChangeError naming what the table cannot take and how to proceed."""
-    plan = plan_for(lake, schema, model_columns(schema) if wanted is None else wanted)
-    if not plan.compatible:
-        raise SchemaChangeError(
-            lake.uri,
-            f"table {schema.table!r} of the lake cannot take schema {schema.name} as it is: "
-            + "; ".join(plan.refusals),
-            hint="give the model another __table_name__ to store its rows in a new table "
-            "(a lake has no --new-table yet), or use another lake",
+    def plan(stored: Mapping[str, str]) -> Plan:
+        return plan_evolution(
+            stored,
+            wanted,
+            required=required,
+            stored_rows=rows,
+            stored_unique=unique,
+            wanted_unique=schema.unique,
         )
-    return plan
+
+    # The table as readers see it (what a DuckDB file's table would be) decides, ...
+    table = union_columns([stored for _, stored in columns])
+    decided = plan(table)
+    if decided.compatible:
+        # ... and the rows go to the newest generation that holds the types (it only needs
+        # the model's new columns, if any), or a widening starts the next one.
+        if not any(c.kind == "widen" for c in decided.changes):
+            for name, stored in reversed(columns):
+                if holds(stored, wanted):
+                    return Fit(decided, name, False, rows, table)
+        return Fit(decided, generation_name(schema.table, len(found) + 1), True, rows, table)
+    # A model a newer generation's widening left behind (other writers may still run it)
+    # keeps writing into the generation of its types.
+    for name, stored in reversed(columns):
+        own = plan(stored)
+        if own.compatible and not any(c.kind == "widen" for c in own.changes):
+            return Fit(own, name, False, rows, stored)
+    return Fit(decided, columns[-1][0], False, rows, table)
+
+
+def refusal(lake: Lake, schema: CompiledSchema, plan: Plan, next_table: str) -> SchemaChangeError:
+    return SchemaChangeError(
+        lake.uri,
+        f"table {schema.table!r} of the lake cannot take schema {schema.name} as it is: "
+        + "; ".join(plan.refusals),
+        hint=Remedy(
+            f"pass {{}} to store this model's rows in a new table {next_table}, "
+            "or give the model another __table_name__",
+            "new_table",
+        ),
+    )
+
+
+def check_fit(
+    lake: Lake,
+    schema: CompiledSchema,
+    wanted: Mapping[str, str] | None = None,
+    *,
+    next_table: str | None = None,
+) -> Fit:
+    """The fit of the model (``wanted``: its columns, by default from the model), or a
+    SchemaChangeError naming what the table cannot take and how to proceed (``next_table``:
+    what ``--new-table`` would start)."""
+    fit = plan_for(lake, schema, model_columns(schema) if wanted is None else wanted)
+    if not fit.plan.compatible:
+        from engine.lake.targets import next_table as following  # targets imports this module
+
+        declared = table_name(schema.model)
+        raise refusal(lake, schema, fit.plan, next_table or following(lake, declared))
+    return fit
 
 
 def version_row(
@@ -160,25 +224,34 @@ def version_row(
 ) -> dict[str, Any] | None:
     """The ``schema_versions`` row this run adds, or None if its version is recorded."""
     versions = open_table(lake, VERSIONS)
-    count = 0
+    declared = table_name(schema.model)
+    count, before = 0, None
     if versions is not None:
-        found, count = query(
+        found, count, before = query(
             lake,
             VERSIONS,
             versions,
             "versions",
             "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
-            "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?) FROM versions",
-            [schema.fingerprint, schema.table, schema.table],
+            "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?), "
+            "arg_max(columns, created_at) FILTER (WHERE target_table = ?) FROM versions",
+            [schema.fingerprint, schema.table, declared, schema.table],
         )[0]
         if found:
             return None
-    news = [c for c in plan.changes if c.kind != "keep"] if existed else []
-    changes = Plan(tuple(news)).summary() if existed else f"created table {schema.table}"
+    if existed:
+        # As a DuckDB file says it: the columns it leaves that the previous version wrote.
+        wrote = json.loads(before) if before is not None else None
+        news = [c for c in plan.changes if c.kind != "keep" or wrote is None or c.column in wrote]
+        changes = Plan(tuple(news)).summary()
+    else:
+        changes = f"created table {schema.table}" + (
+            f" (a new table for {declared})" if schema.table != declared else ""
+        )
     return {
         "schema_fingerprint": schema.fingerprint,
         "schema_name": schema.name,
-        "declared_table": schema.table,
+        "declared_table": declared,
         "target_table": schema.table,
         "version": int(count) + 1,
         "json_schema": json.dumps(schema.model.model_json_schema(), sort_keys=True),

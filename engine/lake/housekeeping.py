@@ -23,6 +23,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from engine.lake.datasets import query
 from engine.lake.evolve import VERSIONS
+from engine.lake.generations import generations
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED
 from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
@@ -38,16 +39,17 @@ class TableWork:
 
 
 def tables(lake: Lake) -> list[str]:
-    """The lake's tables: the manifest, the fixed ones and every typed table it names."""
+    """The lake's tables: the manifest, the fixed ones and every generation of each typed
+    table it names."""
     manifest = open_table(lake, MANIFEST)
     if manifest is None:
         return []
     found = query(
         lake, MANIFEST, manifest, "manifest", "SELECT DISTINCT target_table FROM manifest"
     )
-    typed = [str(r[0]) for r in found]
-    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS, *sorted(typed)]
-    return [name for name in names if open_table(lake, name) is not None]
+    typed = [g for r in sorted(str(r[0]) for r in found) for g, _ in generations(lake, r)]
+    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS]
+    return [name for name in names if open_table(lake, name) is not None] + typed
 
 
 def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:

@@ -8,7 +8,8 @@ the rows of the run itself a later row of the same key replaced. Those rows carr
 id and batch, so, like its data, they count once its manifest row commits: readers show the
 typed table without the replaced rows, so a reader sees the old rows or the new ones, never
 a mix. Nothing is deleted from the typed table's files: the rows a run replaced keep their
-lineage and stay readable through ``replaced_rows``.
+lineage and stay readable through ``replaced_rows``. The rows replaced are those of every
+generation of the table (``engine.lake.generations``).
 
 Concurrency: the replaced rows are computed from one snapshot of the manifest. A run
 appended after it is not replaced (it comes after this run, as Delta's WriteSerializable
@@ -28,6 +29,7 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from engine.lake.datasets import dataset
+from engine.lake.generations import generations
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
 from engine.lake.writer import Claim
@@ -84,9 +86,11 @@ def publish_replaced(
     row commits); returns the claim on the table its manifest commit must make."""
     manifest = ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)
     seen = int(manifest.transaction_version(table_app_id(table)) or 0)
-    typed = open_table(lake, table)  # after the manifest: it holds every batch listed there
+    # After the manifest: they hold every batch listed there.
+    typed = generations(lake, table)
     replaced = open_table(lake, REPLACED)
-    t, name = quote(f"_lake_{table}"), table.replace("'", "''")
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote('_lake_' + g)}" for g, _ in typed)
+    name = table.replace("'", "''")
     with staging.lock:
         con = staging.con
         con.register("_manifest", dataset(lake, MANIFEST, manifest))
@@ -97,8 +101,8 @@ def publish_replaced(
                 if replaced is None
                 else dataset(lake, REPLACED, replaced),
             )
-            if typed is not None:
-                con.register(f"_lake_{table}", dataset(lake, table, typed))
+            for generation, opened in typed:
+                con.register(f"_lake_{generation}", dataset(lake, generation, opened))
             head = f"SELECT '{name}' AS target_table"
             within = (
                 f"{head}, {lake_run}::BIGINT AS run_id, row_number, {lake_run}::BIGINT, "
@@ -106,9 +110,9 @@ def publish_replaced(
                 f"{int(local_run)} AND target_table = '{name}'"
             )
             parts = [within]
-            if typed is not None:
+            if typed:
                 visible = (
-                    f"SELECT * FROM {t} SEMI JOIN {COMMITTED.format(manifest='_manifest')} "
+                    f"SELECT * FROM ({union}) SEMI JOIN {COMMITTED.format(manifest='_manifest')} "
                     f"USING (run_id, batch) ANTI JOIN (SELECT run_id, row_number FROM "
                     f"({replaced_view(True)}) WHERE target_table = '{name}') "
                     "USING (run_id, row_number)"
@@ -127,7 +131,7 @@ def publish_replaced(
                     )
             rows = con.sql(" UNION ALL ".join(parts)).to_arrow_table()
         finally:
-            for registered in ("_manifest", f"_lake_{REPLACED}", f"_lake_{table}"):
+            for registered in ("_manifest", f"_lake_{REPLACED}", *(f"_lake_{g}" for g, _ in typed)):
                 with contextlib.suppress(Exception):  # not registered: no typed table yet
                     con.unregister(registered)
     if rows.num_rows:

@@ -8,7 +8,8 @@ data view keeps the rows whose ``(run_id, batch)`` the manifest lists, and the m
 loaded before the data tables, so each data table's snapshot holds at least every batch the
 manifest's snapshot lists (a batch's rows are appended before its manifest row). Orphans of
 a writer that died between the two, and batches committed after the manifest was read, are
-never counted. Rows a committed replay moved (``replayed_rows``) leave ``ingestion_errors``
+never counted. A typed table is the union of its generations (``engine.lake.generations``),
+each column cast to the widest of its types. Rows a committed replay moved (``replayed_rows``) leave ``ingestion_errors``
 and ``error_details``; a run's counts are those of its latest manifest row.
 """
 
@@ -18,10 +19,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from engine.errors import Remedy, StoreError
 from engine.lake.datasets import dataset
-from engine.lake.evolve import VERSIONS, versions_view
+from engine.lake.evolve import VERSIONS, duckdb_columns, versions_view
+from engine.lake.generations import generations, union_sql
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED, replaced_view
 from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
@@ -93,20 +96,17 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 "SELECT target_table FROM _manifest GROUP BY target_table ORDER BY min(run_id)"
             ).fetchall()
         ]
-        for name in (
-            RAW,
-            ERRORS,
-            KAFKA_LINEAGE,
-            VERSIONS,
-            REPLACED,
-            REPLAYED_ROWS,
-            REPLAYS,
-            *targets,
-        ):
+        for name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", dataset(lake, name, table))
-        _views(con, targets)
+        typed: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        for name in targets:
+            for generation, table in generations(lake, name):
+                _register(con, f"_lake_{generation}", dataset(lake, generation, table))
+                columns = duckdb_columns(pa.schema(table.schema().to_arrow()))
+                typed.setdefault(name, []).append((quote(f"_lake_{generation}"), columns))
+        _views(con, typed)
         store = Store.over(con, lake.uri)
     except BaseException:
         con.close()
@@ -123,7 +123,9 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, dataset: object) -> Non
     con.register(name, dataset)
 
 
-def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
+def _views(
+    con: duckdb.DuckDBPyConnection, targets: dict[str, list[tuple[str, dict[str, str]]]]
+) -> None:
     def has(name: str) -> bool:
         try:
             con.execute(f"SELECT * FROM {quote('_lake_' + name)} LIMIT 0").fetchall()
@@ -165,10 +167,8 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
         con.execute(f"CREATE VIEW {KAFKA_LINEAGE} AS {EMPTY_KAFKA_LINEAGE}")
     con.execute(f"CREATE VIEW {VERSIONS} AS {versions_view(has(VERSIONS))}")
     con.execute(f"CREATE VIEW {REPLACED} AS {replaced_view(has(REPLACED))}")
-    for name in targets:
+    for name, sources in targets.items():
         if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):
-            continue
-        if not has(name):
             continue
         # Rows a committed replace or merge run replaced are gone from the table's view.
         gone = (
@@ -178,9 +178,11 @@ def _views(con: duckdb.DuckDBPyConnection, targets: list[str]) -> None:
             if has(REPLACED)
             else ""
         )
+        # Its generations as one table, each column of its widest type.
+        union = sources[0][0] if len(sources) == 1 else f"({union_sql(sources)})"
         con.execute(
             f"CREATE VIEW {quote(name)} AS SELECT * EXCLUDE (batch) "
-            f"FROM {quote('_lake_' + name)} {COMMITTED} {gone}"
+            f"FROM {union} AS _typed {COMMITTED} {gone}"
         )
 
 

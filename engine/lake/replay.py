@@ -36,11 +36,13 @@ from pydantic import BaseModel
 
 from engine.errors import StoreError
 from engine.lake.evolve import check_fit, record_version, version_row
+from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
 from engine.lake.reader import open_lake_reader
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
+from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.pipeline import prepare_schema
 from engine.replaying import ReplayResult, ReplayRun, passing
@@ -48,7 +50,7 @@ from engine.store.ddl import ERRORS, RUNS
 from engine.store.history import REPLAYED_ROWS, REPLAYS
 from engine.store.store import Store
 from engine.store.uniqueness import split_duplicates
-from engine.validation.compiler import CompiledSchema
+from engine.validation.compiler import CompiledSchema, compile_schema
 
 ATTEMPTS = 20
 REPLAYS_SCHEMA = pa.schema(
@@ -92,6 +94,7 @@ def replay_lake(
         )
         if result is not None:
             return result
+        # else another replay came first, or another writer started the generation chosen
     raise write_failure(
         lake, "cannot publish the replay", RuntimeError(f"{ATTEMPTS} concurrent replays came first")
     )
@@ -108,20 +111,25 @@ def _attempt_replay(
     seen: Mapping[int, int],
     staging_dir: Path | None,
 ) -> ReplayResult | None:
-    """One try from one snapshot; None when another replay of one of the runs came first."""
+    """One try from one snapshot; None when another replay of one of the runs came first (or
+    another writer started the generation chosen with other types)."""
     reader = open_lake_reader(lake)
     try:
         chosen = _runs(reader, runs, all_failed)
         with Staging(lake, staging_dir) as staging:
+            # The table the model's rows go to in the lake (a --new-table's), for the pipeline.
+            aimed, _ = lake_target(lake, compile_schema(model, typed=False, context=context))
+            staging.redirect(aimed)
             schemas = {
                 typed: prepare_schema(staging.store, model, typed=typed, context=context)
                 for typed in {run.fmt != "csv" for run in chosen}
             }
-            plans = {typed: check_fit(lake, schema) for typed, schema in schemas.items()}
+            fits = {typed: check_fit(lake, schema) for typed, schema in schemas.items()}
             table = next(iter(schemas.values())).table if schemas else ""
             replay_id = new_run_id()
             by_run: dict[int, tuple[int, int]] = {}
             moved_rows: dict[int, pl.DataFrame] = {}
+            formats = {run.run_id: run.fmt != "csv" for run in chosen}
             for run in chosen:
                 schema = schemas[run.fmt != "csv"]
                 mine = (
@@ -142,14 +150,27 @@ def _attempt_replay(
             existed = {s.table: open_table(lake, s.table) is not None for s in schemas.values()}
             for run_id, valid in moved_rows.items():
                 staging.store.append(table, valid, run_id=run_id)
-                staged = StagedBatch(run_id, run_id, replay_id, table, 0, valid.height, 0)
-                append_data(lake, staging.store, staged)
+                staged = StagedBatch(
+                    run_id,
+                    run_id,
+                    replay_id,
+                    table,
+                    0,
+                    valid.height,
+                    0,
+                    lake_table=fits[formats[run_id]].generation,
+                )
+                try:
+                    append_data(lake, staging.store, staged)
+                except GenerationMoved:
+                    return None  # another writer started that generation with other types
+
             _append_records(lake, reader, moved_rows, replay_id, edits)
             for typed, schema in schemas.items():  # the version that validated the rows
                 row = version_row(
                     lake,
                     schema,
-                    plans[typed],
+                    fits[typed].plan,
                     existed=existed[schema.table],
                     run_id=ran[0],
                     batch=replay_id,

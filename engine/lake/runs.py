@@ -16,11 +16,13 @@ from typing import Any
 from engine.errors import EngineError, neutral_spelling
 from engine.lake.datasets import query
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
+from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
 from engine.lake.modes import publish_replaced
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, open_table, write_failure
+from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.outcomes import RunSummary, Tally
 from engine.store.ddl import quote
@@ -45,21 +47,29 @@ def ingest_into_lake(
     staging_dir: Path | None = None,
     schema: CompiledSchema | None = None,
     mode: str = "append",
+    new_table: bool = False,
 ) -> RunSummary:
     """``run`` stores into a staging DuckDB file (seeded with the lake's runs of schema
     version ``fingerprint``); what it committed there is then published into the lake.
     ``schema``: the model compiled, to fit the lake's table to it (schema evolution: refused
     here, before anything is read, when the table cannot take it); ``mode``: the load mode
-    the run was staged with (``append``, ``replace``, ``merge``)."""
+    the run was staged with (``append``, ``replace``, ``merge``); ``new_table``: store the
+    rows in a new table (``engine.lake.targets``; ``run`` must stage without it)."""
+    following = None
     if schema is not None:
-        check_fit(lake, schema)
+        schema, following = lake_target(lake, schema, new_table=new_table)
+        check_fit(lake, schema, next_table=following)
     with Staging(lake, staging_dir) as staging:
         staging.seed(fingerprint, latest_per_table=mode != "append")
+        if schema is not None:
+            staging.redirect(schema)
         try:
             summary = run(staging.store)
             if summary.status == "skipped" or summary.run_id is None:
                 return summary
-            return _publish(lake, staging, summary, force=force, schema=schema, mode=mode)
+            return _publish(
+                lake, staging, summary, force=force, schema=schema, mode=mode, following=following
+            )
         except BaseException as exc:
             _record_failure(lake, staging, exc)
             raise
@@ -77,6 +87,7 @@ def _publish(
     force: bool,
     schema: CompiledSchema | None,
     mode: str,
+    following: str | None = None,
 ) -> RunSummary:
     assert summary.run_id is not None
     row = staging.run_row(summary.run_id)
@@ -88,7 +99,7 @@ def _publish(
     wanted = duckdb_columns(shape.schema)
     for _attempt in range(PUBLISH_ATTEMPTS):
         # Checked again: another writer may have changed the table since the run started.
-        plan = check_fit(lake, schema, wanted) if schema is not None else None
+        fit = check_fit(lake, schema, wanted, next_table=following) if schema is not None else None
         existed = open_table(lake, table) is not None
         lake_run = new_run_id()
         claims: tuple[Claim, ...] = ()
@@ -112,11 +123,16 @@ def _publish(
             int(row["rows_total"]),
             int(row["rows_valid"]),
             int(row["rows_invalid"]),
+            lake_table=table if fit is None else fit.generation,
         )
-        append_data(lake, staging.store, staged)
-        if schema is not None and plan is not None:
+        try:
+            append_data(lake, staging.store, staged)
+        except GenerationMoved:
+            continue  # another writer started that generation with other types: decide again
+        if schema is not None and fit is not None:
             record_version(
-                lake, version_row(lake, schema, plan, existed=existed, run_id=lake_run, batch=0)
+                lake,
+                version_row(lake, schema, fit.plan, existed=existed, run_id=lake_run, batch=0),
             )
         content = None
         if not force and row["content_hash"] is not None:
@@ -153,7 +169,7 @@ def _publish(
     raise write_failure(
         lake,
         f"cannot publish the run into table {table}",
-        RuntimeError(f"{PUBLISH_ATTEMPTS} concurrent replace or merge runs came first"),
+        RuntimeError(f"{PUBLISH_ATTEMPTS} concurrent replace, merge or widening runs came first"),
     )
 
 

@@ -21,7 +21,10 @@ from engine.lake.datasets import query
 from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, open_table
 from engine.store.ddl import RUNS
+from engine.store.history import SCHEMA_VERSIONS
 from engine.store.store import Store
+from engine.validation.compiler import CompiledSchema
+from engine.validation.storage_options import table_name
 
 # The columns of a lake run that the pipeline's idempotency check reads.
 KNOWN_COLUMNS = (
@@ -107,6 +110,19 @@ class Staging:
                 self.store.con.executemany(
                     f"INSERT INTO {RUNS} ({columns}) VALUES ({marks})", [list(r) for r in known]
                 )
+
+    def redirect(self, schema: CompiledSchema) -> None:
+        """Make the pipeline store this schema version's rows into ``schema.table``, the
+        table the lake chose for it (``engine.lake.targets``): as if the version wrote there
+        before."""
+        declared = table_name(schema.model)
+        if schema.table == declared:
+            return
+        self.store.execute(
+            f"INSERT INTO {SCHEMA_VERSIONS} (schema_fingerprint, schema_name, declared_table, "
+            "target_table, version, created_at) VALUES (?, ?, ?, ?, 1, now())",
+            [schema.fingerprint, schema.name, declared, schema.table],
+        )
 
     def run_row(self, run_id: int) -> dict[str, Any]:
         """A staged run's ``ingestion_runs`` row, by column."""

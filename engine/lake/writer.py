@@ -26,6 +26,8 @@ from deltalake import CommitProperties, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
 from engine.errors import StoreError
+from engine.lake.evolve import duckdb_columns
+from engine.lake.generations import GenerationMoved
 from engine.lake.location import Lake
 from engine.lake.tables import (
     ERRORS,
@@ -68,19 +70,23 @@ class StagedBatch:
     invalid: int
     kafka: bool = False
     where: str = "TRUE"
+    lake_table: str | None = None  # the typed table's generation (default: target_table)
 
 
 def append_data(lake: Lake, staging: Store, staged: StagedBatch) -> None:
-    """Step 1: append the batch's rows to each data table (orphans until the manifest)."""
+    """Step 1: append the batch's rows to each data table (orphans until the manifest).
+    GenerationMoved: the typed rows' generation no longer has their types (nothing of the
+    typed rows appended; the writer decides again, under a new batch)."""
     head = f"SELECT {int(staged.lake_run)}::BIGINT AS run_id, {int(staged.batch)}::BIGINT AS batch"
     only = f"WHERE run_id = {int(staged.local_run)} AND ({staged.where})"
+    typed = staged.lake_table or staged.target_table
     parts = [
-        (RAW, f"{head}, row_number, line_number, raw FROM raw_data {only}", staged.rows),
         (
-            staged.target_table,
+            typed,
             f"{head}, * EXCLUDE (run_id) FROM {quote(staged.target_table)} {only}",
             staged.valid,
         ),
+        (RAW, f"{head}, row_number, line_number, raw FROM raw_data {only}", staged.rows),
         (ERRORS, f"{head}, row_number, errors FROM ingestion_errors {only}", staged.invalid),
     ]
     if staged.kafka:
@@ -90,21 +96,31 @@ def append_data(lake: Lake, staging: Store, staged: StagedBatch) -> None:
             with staging.lock:
                 data = staging.con.sql(f"{query} ORDER BY row_number").to_arrow_reader(BATCH_ROWS)
             try:
-                if _append(lake, name, data, count, last=attempt == APPEND_ATTEMPTS - 1):
+                last = attempt == APPEND_ATTEMPTS - 1
+                if _append(lake, name, data, count, last=last, exact=name == typed):
                     break
             finally:
                 data.close()  # a reader left open would block the staging connection
             time.sleep(random.uniform(0.01, 0.1))
 
 
-def _append(lake: Lake, name: str, data: pa.RecordBatchReader, count: int, *, last: bool) -> bool:
+def _append(
+    lake: Lake, name: str, data: pa.RecordBatchReader, count: int, *, last: bool, exact: bool
+) -> bool:
     """Append (merging the schema: a model's new fields are new nullable columns, checked by
     ``engine.lake.evolve`` beforehand); False when a concurrent change of the table's
-    metadata (another writer's new column) refused it and it may be tried again."""
+    metadata (another writer's new column) refused it and it may be tried again. ``exact``
+    (a typed table): every column the table has must have the data's type, or delta-rs would
+    cast the values (GenerationMoved)."""
     _refuse_unsupported(lake, name, data.schema)
     table = ensure_table(lake, name, data.schema)
     if count == 0:
         return True
+    if exact:
+        have = duckdb_columns(pa.schema(table.schema().to_arrow()))
+        given = duckdb_columns(data.schema)
+        if any(have.get(column, kind) != kind for column, kind in given.items()):
+            raise GenerationMoved(name)
     try:
         write_deltalake(table, data, mode="append", schema_mode="merge")
     except SchemaMismatchError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engine.errors import Spelling, python_spelling
+from engine.store.evolution import Plan
 from engine.store.store import Store
 from engine.store.versions import find_target, refusal, stored_columns, wanted_columns
 
@@ -27,6 +28,8 @@ class SchemaDiff:
     lines: tuple[tuple[str, str, str], ...]  # (mark, column, words)
     refusals: tuple[str, ...]
     remedy: str | None
+    lake_table: str | None = None  # on a lake: the Delta table (generation) the rows go to
+    lake_note: str | None = None  # on a lake: what that generation means, when it matters
 
     @property
     def compatible(self) -> bool:
@@ -45,7 +48,7 @@ class SchemaDiff:
             "columns": [{"change": m, "column": c, "detail": w} for m, c, w in self.lines],
             "refusals": list(self.refusals),
             "remedy": self.remedy,
-        }
+        } | ({"lake_table": self.lake_table} if self.lake_table is not None else {})
 
 
 MARKS = {"same": "=", "add": "+", "widen": "~", "keep": "-", "refused": "!"}
@@ -66,9 +69,27 @@ def schema_diff(
         target = find_target(store, schema)
         stored = stored_columns(store, target.table)
         error = None if target.plan.compatible else refusal(store, schema, target)
-    wanted = wanted_columns(schema)
+    lines = diff_lines(wanted_columns(schema), stored, target.plan)
+    return SchemaDiff(
+        schema.name,
+        schema.fingerprint,
+        target.declared,
+        target.table,
+        target.exists,
+        target.stored_rows,
+        target.version,
+        lines,
+        target.plan.refusals,
+        error.remedy_text(spell) if error is not None else None,
+    )
+
+
+def diff_lines(
+    wanted: Mapping[str, str], stored: Mapping[str, str], plan: Plan
+) -> tuple[tuple[str, str, str], ...]:
+    """(mark, column, words) per column of the model, then per column it leaves."""
     lines: list[tuple[str, str, str]] = []
-    by_column = {change.column: change for change in target.plan.changes}
+    by_column = {change.column: change for change in plan.changes}
     for name, kind in wanted.items():
         change = by_column.get(name)
         if change is not None:
@@ -81,18 +102,7 @@ def schema_diff(
             lines.append(("refused", name, f"new required field {kind} over stored rows"))
     lines.extend(
         (change.kind, change.column, change.describe())
-        for change in target.plan.changes
+        for change in plan.changes
         if change.kind == "keep"
     )
-    return SchemaDiff(
-        schema.name,
-        schema.fingerprint,
-        target.declared,
-        target.table,
-        target.exists,
-        target.stored_rows,
-        target.version,
-        tuple(lines),
-        target.plan.refusals,
-        error.remedy_text(spell) if error is not None else None,
-    )
+    return tuple(lines)
