@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from deltalake import DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from engine.errors import Remedy
-from engine.lake.datasets import dataset, query
+from engine.lake.datasets import query
 from engine.lake.generations import (
     generation_name,
     generations,
@@ -93,10 +93,18 @@ def model_columns(schema: CompiledSchema) -> dict[str, str]:
     return duckdb_columns(arrow)
 
 
-def stored_rows(lake: Lake, generations: Sequence[tuple[str, DeltaTable]]) -> int:
-    """The typed table's rows over its generations, orphans included (what a new required
-    field would leave NULL is decided conservatively: any row counts)."""
-    return sum(int(dataset(lake, name, table).count_rows()) for name, table in generations)
+def stored_rows(lake: Lake, table: str) -> int:
+    """The rows the read commands show in the table (over its generations), as a DuckDB
+    file's table holds them."""
+    from engine.lake.reader import open_lake_reader  # the reader imports this module
+
+    if open_table(lake, MANIFEST) is None:
+        return 0
+    with open_lake_reader(lake) as reader:
+        try:
+            return int(reader.rows(f"SELECT count(*) FROM {quote(table)}")[0][0])
+        except duckdb.CatalogException:  # no committed run wrote into it
+            return 0
 
 
 def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
@@ -149,7 +157,7 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
     rekeyed = unique is not None and tuple(unique) != tuple(schema.unique)
     # Rows are counted only when they matter: a new required field, or a changed key.
     lacking = any(set(required) - set(stored) for _, stored in columns)
-    rows = stored_rows(lake, found) if lacking or rekeyed else 0
+    rows = stored_rows(lake, schema.table) if lacking or rekeyed else 0
 
     def plan(stored: Mapping[str, str]) -> Plan:
         return plan_evolution(

@@ -1,6 +1,7 @@
 """Schema evolution on a lake: a model that gains fields appends new nullable columns, every
-row stays traceable to the schema version that validated it, and what Delta cannot change in
-place is refused in one line (the DuckDB store's decisions, ``engine.store.evolution``)."""
+row stays traceable to the schema version that validated it, and what the DuckDB store
+refuses is refused in one line (its decisions, ``engine.store.evolution``). Widening:
+``test_widening.py``."""
 
 from __future__ import annotations
 
@@ -111,17 +112,15 @@ def test_an_evolved_model_appends_new_columns_and_every_row_keeps_its_version(
     ]
 
 
-def test_what_delta_cannot_change_in_place_is_refused_in_one_line(tmp_path: Path, cli: Cli) -> None:
+def test_what_a_database_refuses_is_refused_in_one_line(tmp_path: Path, cli: Cli) -> None:
     lake, spec, _ = evolve(tmp_path, cli)
     data = tmp_path / "V1.csv"
     tail = (
-        " (give the model another __table_name__ to store its rows in a new table (a lake has "
-        "no --new-table yet), or use another lake)\n"
+        " (pass --new-table to store this model's rows in a new table people_v4, or give the "
+        "model another __table_name__)\n"
     )
     head = f"error: {lake.uri}: table 'people' of the lake cannot take schema"
     expected = {
-        "Wide": " Wide as it is: pid is DECIMAL(38,0) in the table, the model widens it to "
-        "DOUBLE, which a Delta table cannot change in place",
         "Required": " Required as it is: new required field code (VARCHAR, no default) would "
         "be NULL in the 6 stored rows",
         "Rekeyed": " Rekeyed as it is: the unique key changes from (pid) to (name) over "
@@ -145,3 +144,17 @@ def test_what_delta_cannot_change_in_place_is_refused_in_one_line(tmp_path: Path
     assert exported.stdout.splitlines()[0].endswith("pid,name,note,score")
     assert len(exported.stdout.splitlines()) == 7
     assert json.loads(cli("summary", "--json", "--lake", lake.uri).stdout)["rows_valid"] == 6
+    # A wider type is taken: a new generation of the table, read as one with the others.
+    wide = cli("run", str(data), "--lake", lake.uri, "--schema", f"{spec}:Wide", "--force")
+    assert (wide.returncode, wide.stderr) == (0, "")
+    assert (tmp_path / "lake" / "people__g2").is_dir()
+    assert lake_rows(lake, "SELECT pid, name, note, score FROM people ORDER BY pid, name") == [
+        (1.0, "a", None, None),
+        (1.0, "a", None, None),  # a lake's append checks the unique key within a run only
+        (2.0, "b", None, None),
+        (2.0, "b", None, None),
+        (3.0, "c", "n3", None),
+        (4.0, "d", None, None),
+        (5.0, "e", "n5", 7),
+        (6.0, "f", None, 0),
+    ]

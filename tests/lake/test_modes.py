@@ -107,17 +107,12 @@ def test_replace_and_merge_store_what_a_database_stores(tmp_path: Path, cli: Cli
     assert found == [(k, *v) for k, v in sorted(expected.items())]
 
 
-def test_merge_needs_a_unique_key_and_new_table_stays_refused(tmp_path: Path, cli: Cli) -> None:
+def test_merge_needs_a_unique_key(tmp_path: Path, cli: Cli) -> None:
     lake = str(tmp_path / "lake")
     sample = str(ROOT / "data" / "transactions_sample.csv")
     merged = cli("run", sample, "--lake", lake, "--mode", "merge")
     assert merged.returncode == 2
     assert merged.stderr.startswith("error: mode merge upserts on the model's unique key")
-    moved = cli("run", sample, "--lake", lake, "--new-table")
-    assert (moved.returncode, moved.stderr) == (
-        2,
-        "error: a lake does not take a new table yet (use a DuckDB file for it)\n",
-    )
 
 
 def conserved(lake: Lake) -> None:
@@ -188,7 +183,6 @@ def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cl
         ["delete-run", "1"],
         ["prune", "--raw-older-than", "3"],
         ["compact"],
-        ["schema", "diff", "transactions"],
     ):
         refused = cli(*command, "--lake", lake)
         name = " ".join(c for c in command[:2] if not c.startswith("-") and not c.isdigit())

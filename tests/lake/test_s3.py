@@ -112,7 +112,7 @@ def test_a_missing_bucket_is_one_line_with_what_to_check(
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"error: {uri}: cannot read table processed_data of the lake (Kernel error -> Generic S3 "
+        f"error: {uri}: cannot read table ingestion_batches of the lake (Kernel error -> Generic S3 "
         "error) (check that the bucket exists and the AWS_* variables: AWS_ACCESS_KEY_ID, "
         "AWS_SECRET_ACCESS_KEY, AWS_REGION, and AWS_ENDPOINT_URL for a server other than AWS)"
     ]
