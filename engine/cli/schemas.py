@@ -99,14 +99,13 @@ def schema_diff(
     would add (+), widen (~) or keep without the model (-), and what it would refuse (!).
     Read-only; exit code 0 whether or not the model fits (see "compatible" in the JSON).
     With --lake, against the lake's table (and the generation its rows would go to)."""
-    model, context = load_model(schema_spec), parse_context(context_items)
     lake = lake_from(lake_uri)
-    if lake is not None:
-        from engine.lake.diff import lake_schema_diff  # deltalake: loaded only for a lake
-
-        found = lake_schema_diff(lake, model, context=context, spell=cli_spelling)
-    else:
-        found = diff(db, model, context=context, spell=cli_spelling)
+    found = diff(
+        db if lake is None else lake,
+        load_model(schema_spec),
+        context=parse_context(context_items),
+        spell=cli_spelling,
+    )
     if fmt == "json":
         click.echo(json.dumps(found.as_json(), indent=2))
         return

@@ -81,6 +81,11 @@ def duckdb_columns(schema: pa.Schema) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows if r[0] not in ENGINE_COLUMNS}
 
 
+def table_columns(table: DeltaTable) -> dict[str, str]:
+    """A Delta table's columns, as DuckDB names their types (the engine's left out)."""
+    return duckdb_columns(pa.schema(table.schema().to_arrow()))
+
+
 def model_columns(schema: CompiledSchema) -> dict[str, str]:
     """The model's columns as its staged table would hand them to Delta."""
     con = duckdb.connect()
@@ -151,7 +156,7 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
     found = generations(lake, schema.table)
     if not found:
         return Fit(Plan(tuple(Change("add", n, None, k) for n, k in wanted.items())), schema.table)
-    columns = [(name, duckdb_columns(pa.schema(t.schema().to_arrow()))) for name, t in found]
+    columns = [(name, table_columns(t)) for name, t in found]
     required = [p.name for p in schema.fields if p.required]
     unique = stored_unique(lake, schema.table)
     rekeyed = unique is not None and tuple(unique) != tuple(schema.unique)
@@ -187,6 +192,22 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
         if own.compatible and not any(c.kind == "widen" for c in own.changes):
             return Fit(own, name, False, rows, stored)
     return Fit(decided, columns[-1][0], False, rows, table)
+
+
+def generation_for(lake: Lake, table: str, wanted: Mapping[str, str]) -> str:
+    """The generation rows with the columns ``wanted`` go to, by their types alone (a Kafka
+    consumer's batches): where ``plan_for`` sends a model that fits."""
+    found = generations(lake, table)
+    if not found:
+        return table
+    columns = [(name, table_columns(t)) for name, t in found]
+    decided = plan_evolution(union_columns([stored for _, stored in columns]), wanted)
+    if not (decided.compatible and any(c.kind == "widen" for c in decided.changes)):
+        for name, stored in reversed(columns):
+            if holds(stored, wanted):
+                return name
+    # A new generation for a widening; else the newest, whose append refuses the rows.
+    return generation_name(table, len(found) + 1) if decided.compatible else columns[-1][0]
 
 
 def refusal(lake: Lake, schema: CompiledSchema, plan: Plan, next_table: str) -> SchemaChangeError:

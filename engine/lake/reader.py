@@ -19,11 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from engine.errors import Remedy, StoreError
 from engine.lake.datasets import dataset
-from engine.lake.evolve import VERSIONS, duckdb_columns, versions_view
+from engine.lake.evolve import VERSIONS, table_columns, versions_view
 from engine.lake.generations import generations, union_sql
 from engine.lake.location import Lake
 from engine.lake.modes import REPLACED, replaced_view
@@ -104,7 +103,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
         for name in targets:
             for generation, table in generations(lake, name):
                 _register(con, f"_lake_{generation}", dataset(lake, generation, table))
-                columns = duckdb_columns(pa.schema(table.schema().to_arrow()))
+                columns = table_columns(table)
                 typed.setdefault(name, []).append((quote(f"_lake_{generation}"), columns))
         _views(con, typed)
         store = Store.over(con, lake.uri)

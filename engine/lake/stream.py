@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import BaseModel
 
+from engine.errors import StoreError
+from engine.lake.evolve import duckdb_columns, generation_for
+from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
 from engine.lake.staging import Staging
@@ -42,6 +45,9 @@ from engine.streaming.shutdown import StopRequest
 if TYPE_CHECKING:
     from engine.streaming.consumer import EventCallback
     from engine.streaming.workers import ParsedBatch
+
+
+GENERATION_ATTEMPTS = 5
 
 
 def partition_app_id(group: str, key: TopicPartitionKey) -> str:
@@ -111,7 +117,7 @@ class LakeSink:
             total.add(self.total)
             total.add(kept)
             if kept.rows:
-                append_data(self.lake, self.staging.store, self._staged(run_id, kept, where))
+                self._append(run_id, kept, where)
             row = self._row(run_id, "running", total.counts(), "", kept.rows, nexts)
             taken = commit_batch(self.lake, row, claims) if claims else {}
             if not taken:
@@ -133,7 +139,32 @@ class LakeSink:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _staged(self, run_id: int, kept: Tally, where: str) -> StagedBatch:
+    def _append(self, run_id: int, kept: Tally, where: str) -> None:
+        """Append the batch's rows, its typed rows to the generation of the table that holds
+        their types (``engine.lake.generations``), decided again if another writer started
+        that generation with other types meanwhile."""
+        table = str(self._run_row(run_id)["target_table"])
+        with self.staging.store.lock:
+            shape = self.staging.store.con.sql(
+                f"SELECT * EXCLUDE (run_id) FROM {quote(table)} LIMIT 0"
+            ).to_arrow_table()
+        wanted = duckdb_columns(shape.schema)
+        for _attempt in range(GENERATION_ATTEMPTS):
+            staged = self._staged(run_id, kept, where, generation_for(self.lake, table, wanted))
+            try:
+                append_data(self.lake, self.staging.store, staged)
+                return
+            except GenerationMoved as moved:
+                problem = moved
+        raise StoreError(
+            self.lake.uri,
+            f"table {table!r} of the lake cannot take the batch's rows: {problem} has other "
+            "types in the columns they share",
+            hint="run the model's rows into the lake with `run` first (it says what the table "
+            "cannot take), or give the model another __table_name__",
+        )
+
+    def _staged(self, run_id: int, kept: Tally, where: str, generation: str) -> StagedBatch:
         run = self._run_row(run_id)
         return StagedBatch(
             run_id,
@@ -145,6 +176,7 @@ class LakeSink:
             kept.invalid,
             kafka=True,
             where=where,
+            lake_table=generation,
         )
 
     def _run_row(self, run_id: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from deltalake import CommitProperties, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
 from engine.errors import StoreError
-from engine.lake.evolve import duckdb_columns
+from engine.lake.evolve import duckdb_columns, table_columns
 from engine.lake.generations import GenerationMoved
 from engine.lake.location import Lake
 from engine.lake.tables import (
@@ -117,7 +117,7 @@ def _append(
     if count == 0:
         return True
     if exact:
-        have = duckdb_columns(pa.schema(table.schema().to_arrow()))
+        have = table_columns(table)
         given = duckdb_columns(data.schema)
         if any(have.get(column, kind) != kind for column, kind in given.items()):
             raise GenerationMoved(name)

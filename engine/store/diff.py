@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engine.errors import Spelling, python_spelling
+from engine.lake.location import Lake
 from engine.store.evolution import Plan
 from engine.store.store import Store
 from engine.store.versions import find_target, refusal, stored_columns, wanted_columns
@@ -55,14 +56,20 @@ MARKS = {"same": "=", "add": "+", "widen": "~", "keep": "-", "refused": "!"}
 
 
 def schema_diff(
-    db: str | os.PathLike[str],
+    db: str | os.PathLike[str] | Lake,
     model: type[BaseModel],
     *,
     context: Mapping[str, Any] | None = None,
     spell: Spelling = python_spelling,
 ) -> SchemaDiff:
-    """Compare ``model`` with the table its next run would write to in ``db`` (read-only)."""
+    """Compare ``model`` with the table its next run would write to in ``db`` (a DuckDB
+    file, or a Lake), read-only."""
     from engine.validation.compiler import compile_schema  # the compiler only when asked
+
+    if isinstance(db, Lake):
+        from engine.lake.diff import lake_schema_diff  # deltalake: loaded only for a lake
+
+        return lake_schema_diff(db, model, context=context, spell=spell)
 
     schema = compile_schema(model, typed=False, context=dict(context or {}))
     with Store(Path(db), read_only=True) as store:

@@ -3,6 +3,7 @@ replayed batch is skipped by whichever writer meets it."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -12,11 +13,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import engine
 from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
+from engine.schemas import load_schema
 from schemas.transactions import Transaction
 from tests.lake.conftest import lake_rows
-from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Sent
+from tests.store.lifecycle import MODELS
+from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Record, Sent
 from tests.streaming.processes import ConsumerProcess
 from tests.streaming.test_recovery import records, valid
 
@@ -135,3 +139,38 @@ def test_a_replayed_batch_is_skipped_by_the_writer_that_meets_it(
         ("completed", 900),
         ("completed", 300),
     ]
+
+
+def test_consumers_append_to_the_generation_of_their_model(kafka: Kafka, tmp_path: Path) -> None:
+    """After a run widened a type (a new generation of the table), a consumer on the widened
+    model appends to it and one still on the old model to the old generation, each value as
+    its model stored it."""
+    spec, lake = tmp_path / "models.py", Lake(str(tmp_path / "lake"))
+    spec.write_text(MODELS)
+    for name, text in (("V1", "rid,value\na,1\n"), ("V2", "rid,value\nb,1.5\n")):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        engine.ingest(path, db=lake, schema=f"{spec}:{name}")
+    for name, values in (("V2", [2.25, 3.5, "x"]), ("V1", [4, 5, 6.5])):
+        topic = kafka.topic(2)
+        sent = [
+            Record(json.dumps({"rid": f"{name}-{i}", "value": v}).encode())
+            for i, v in enumerate(values)
+        ]
+        kafka.send(topic, sent, 2)
+        settings = kafka.settings(topic, kafka.group(), max_wait_ms=100, stop_when_idle_s=2)
+        done = consume_into_lake(lake, load_schema(f"{spec}:{name}"), settings)
+        assert (done.tally.rows, done.tally.valid) == (3, 2)
+    assert lake_rows(lake, "SELECT rid, value FROM readings ORDER BY rid") == [
+        ("V1-0", 4.0),
+        ("V1-1", 5.0),
+        ("V2-0", 2.25),
+        ("V2-1", 3.5),
+        ("a", 1.0),
+        ("b", 1.5),
+    ]
+    old = pl.read_delta(lake.table_uri("readings"))
+    new = pl.read_delta(lake.table_uri("readings__g2"))
+    assert sorted(old["rid"]) == ["V1-0", "V1-1", "a"]
+    assert sorted(new["rid"]) == ["V2-0", "V2-1", "b"]
+    assert not Path(lake.table_uri("readings__g3")).exists()
