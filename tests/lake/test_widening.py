@@ -18,6 +18,7 @@ from deltalake import DeltaTable, write_deltalake
 
 import engine
 import engine.lake.runs
+import engine.lake.writer
 from engine.lake.generations import GenerationMoved
 from engine.lake.location import Lake
 from engine.lake.writer import StagedBatch
@@ -169,7 +170,7 @@ def test_a_writer_on_the_old_model_and_one_on_the_widened_model_append_at_once(
         lake, "SELECT count(*), count(DISTINCT (run_id, row_number)) FROM readings"
     ) == [(1 + 8 * 55, 1 + 8 * 55)]
     found = lake_rows(lake, "SELECT rid, value FROM readings")
-    assert dict(found) == expected and len(found) == len(expected)
+    assert {str(rid): value for rid, value in found} == expected and len(found) == len(expected)
     assert lake_rows(lake, "SELECT typeof(value) FROM readings LIMIT 1") == [("DOUBLE",)]
     # Each writer's rows are in the generation of its model's types, as its model stored them.
     old = pl.read_delta(str(tmp_path / "lake" / "readings"))
@@ -196,7 +197,7 @@ def test_a_generation_started_meanwhile_with_other_types_is_never_cast_into(
     first = tmp_path / "first.csv"
     first.write_text("rid,value\na,1\n")
     engine.ingest(first, db=lake, schema=f"{spec}:V1")
-    real = engine.lake.runs.append_data
+    real = engine.lake.writer.append_data
     chosen: list[str] = []
 
     def racing(lake: Lake, staging: Store, staged: StagedBatch) -> None:
