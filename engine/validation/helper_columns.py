@@ -4,25 +4,68 @@ Helpers are run in levels (a helper one level after the latest helper it reads),
 independent ones are computed together; a sparse helper (``Helper.rows``) only on the rows
 that need it, null elsewhere: how an expensive parser runs on just the values the fast path
 could not take.
+
+A field whose helpers read nothing but its own input columns (and each other) has them
+computed once per distinct input when the batch repeats its values (exports do: codes,
+flags, dates, small numbers), then gathered back to every row (``engine.validation.distinct``).
+A helper is a function of its row's inputs (batches split rows arbitrarily), so this gives
+the same columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import polars as pl
 
 from engine.columns import helper_mask_column
+from engine.validation.distinct import by_distinct, input_columns, repeats
 from engine.validation.rules import FieldProgram, Helper
+
+T = TypeVar("T")
+R = TypeVar("R")
+THREADS = 4  # staged helpers of one level computed side by side
 
 
 class HelperColumns:
     """The helpers of a compiled schema's fields, scheduled once, added to each batch."""
 
-    def __init__(self, fields: Sequence[FieldProgram]) -> None:
+    def __init__(
+        self,
+        fields: Sequence[FieldProgram],
+        *,
+        distinct: bool = True,
+        read: Collection[str] | None = None,
+    ) -> None:
+        """``read``: the columns read after the helpers (by the rules, values and errors);
+        a field's helpers computed by distinct input are gathered back only if read there
+        or by another field's helpers (all of them when not given)."""
         self.fields = fields
+        self._pool: ThreadPoolExecutor | None = None
         self.dtypes: dict[str, pl.DataType] = {}  # a sparse helper's type, found on first use
         self.schedule = self._schedule()
+        # Per field that may be computed by distinct input: its input columns, its helpers
+        # on their own (run on the distinct inputs), the helpers gathered back, and all.
+        self.by_input: dict[str, tuple[list[str], HelperColumns, list[str], set[str]]] = {}
+        helpers = {h.name for p in fields for h in p.helpers}
+        for program in fields if distinct else ():
+            columns = input_columns(program.helpers)
+            if not columns or helpers.intersection(columns):
+                continue
+            names = [h.name for h in program.helpers]
+            others = [h for p in fields if p is not program for h in p.helpers]
+            by_others = input_columns(others)
+            # Another field's helper that may read anything may read these too.
+            everything = read is None or (others and not by_others)
+            wanted = set(by_others) | set(names if everything or read is None else read)
+            self.by_input[program.name] = (
+                columns,
+                HelperColumns([program], distinct=False),
+                [n for n in names if n in wanted],
+                set(names),
+            )
 
     def _schedule(self) -> list[list[Helper]]:
         """Helpers in levels: a helper runs one level after the latest helper it reads (by
@@ -45,10 +88,27 @@ class HelperColumns:
         return [[h for h in helpers if level[h.name] == i] for i in range(depth)]
 
     def add(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Intermediate columns, level by level (see ``_schedule``); sparse ones only on the
-        rows that need them. Each level is one query for its expression helpers and the
-        row masks of its sparse ones, then one step adding what its sparse ones computed."""
-        for level, helpers in enumerate(self.schedule):
+        """Intermediate columns: those of fields whose inputs repeat in this batch by
+        distinct input, the others level by level (``_levels``)."""
+        skip: set[str] = set()
+        gathered: list[pl.Series] = []
+        chosen = [entry for entry in self.by_input.values() if repeats(frame, entry[0])]
+        computed = self._map(lambda e: by_distinct(frame, e[0], e[1].add, e[2]), chosen)
+        for (_, _, _, names), columns in zip(chosen, computed, strict=True):
+            if columns is not None:
+                gathered += columns
+                skip |= names
+        if gathered:
+            frame = frame.with_columns(gathered)
+        return self._levels(frame, skip)
+
+    def _levels(self, frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
+        """Intermediate columns but ``skip``, level by level (see ``_schedule``); sparse ones
+        only on the rows that need them. Each level is one query for its expression helpers
+        and the row masks of its sparse ones, then one step adding what its sparse ones
+        computed."""
+        for level, scheduled in enumerate(self.schedule):
+            helpers = [h for h in scheduled if h.name not in skip]
             dense = [
                 h.expr.alias(h.name)
                 for h in helpers
@@ -61,19 +121,25 @@ class HelperColumns:
                     name = helper_mask_column(level, len(masks))
                     masks[id(helper.rows)] = helper.rows.fill_null(False).alias(name)
             if dense or masks:
-                frame = frame.with_columns([*dense, *masks.values()])
+                frame = frame.lazy().with_columns([*dense, *masks.values()]).collect()
             if not staged:
                 continue
             names = {key: mask.meta.output_name() for key, mask in masks.items()}
             rows = {key: frame.get_column(name) for key, name in names.items()}
             frame = frame.drop(list(names.values()))
-            frame = frame.with_columns(
-                [
-                    self._staged(frame, h, rows[id(h.rows)] if h.rows is not None else None)
-                    for h in staged
-                ]
-            )
+            # Each is its own few small queries, mostly serial: run side by side (Polars
+            # releases the GIL), so that both cores work.
+            tasks = [(frame, h, rows[id(h.rows)] if h.rows is not None else None) for h in staged]
+            done = self._map(lambda task: self._staged(*task), tasks)
+            frame = frame.with_columns(done)
         return frame
+
+    def _map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if len(items) < 2:
+            return [work(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="helpers")
+        return list(self._pool.map(work, items))
 
     def _staged(
         self, frame: pl.DataFrame, helper: Helper, mask: pl.Series | None
