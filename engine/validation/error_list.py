@@ -175,13 +175,7 @@ def count_violations(violations: pl.DataFrame, rules: Sequence[RuleText]) -> Err
     if TYPE in violations.columns:
         # Grouped on the loc lists themselves (no text per violation), reading only the
         # columns counted.
-        given = (
-            violations.lazy()
-            .filter(pl.col(RULE).is_null())
-            .group_by(LOC, TYPE)
-            .len()
-            .collect()
-        )
+        given = violations.lazy().filter(pl.col(RULE).is_null()).group_by(LOC, TYPE).len().collect()
         for loc, kind, n in given.iter_rows():
             counts[(".".join(loc or ()), kind)] += n
     return counts
