@@ -52,7 +52,7 @@ class HelperColumns:
         helpers = {h.name for p in fields for h in p.helpers}
         for program in fields if distinct else ():
             columns = input_columns(program.helpers)
-            if not columns or helpers.intersection(columns):
+            if not columns or helpers.intersection(columns) or not _costly(program.helpers):
                 continue
             names = [h.name for h in program.helpers]
             others = [h for p in fields if p is not program for h in p.helpers]
@@ -121,7 +121,7 @@ class HelperColumns:
                     name = helper_mask_column(level, len(masks))
                     masks[id(helper.rows)] = helper.rows.fill_null(False).alias(name)
             if dense or masks:
-                frame = frame.lazy().with_columns([*dense, *masks.values()]).collect()
+                frame = frame.with_columns([*dense, *masks.values()])
             if not staged:
                 continue
             names = {key: mask.meta.output_name() for key, mask in masks.items()}
@@ -172,6 +172,13 @@ class HelperColumns:
             values = evaluate((frame.select(helper.reads) if helper.reads else frame).filter(mask))
         spread = _spread(values, mask)
         return (spread if spread.dtype == dtype else spread.cast(dtype)).alias(helper.name)
+
+
+def _costly(helpers: Sequence[Helper]) -> bool:
+    """Whether a field's helpers cost more per row than matching rows to distinct inputs: a
+    staged step (a parser in several queries, Pydantic per distinct value) does; a few
+    expressions Polars runs in one pass do not."""
+    return any(h.rows is not None or not isinstance(h.expr, pl.Expr) for h in helpers)
 
 
 def _spread(values: pl.Series, mask: pl.Series) -> pl.Series:
