@@ -14,19 +14,13 @@ the same columns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Collection, Sequence
 
 import polars as pl
 
 from engine.columns import helper_mask_column
 from engine.validation.distinct import by_distinct, input_columns, repeats
 from engine.validation.rules import FieldProgram, Helper
-
-T = TypeVar("T")
-R = TypeVar("R")
-THREADS = 4  # staged helpers of one level computed side by side
 
 
 class HelperColumns:
@@ -43,7 +37,6 @@ class HelperColumns:
         a field's helpers computed by distinct input are gathered back only if read there
         or by another field's helpers (all of them when not given)."""
         self.fields = fields
-        self._pool: ThreadPoolExecutor | None = None
         self.dtypes: dict[str, pl.DataType] = {}  # a sparse helper's type, found on first use
         self.schedule = self._schedule()
         # Per field that may be computed by distinct input: its input columns, its helpers
@@ -92,11 +85,12 @@ class HelperColumns:
         distinct input, the others level by level (``_levels``)."""
         skip: set[str] = set()
         gathered: list[pl.Series] = []
-        chosen = [entry for entry in self.by_input.values() if repeats(frame, entry[0])]
-        computed = self._map(lambda e: by_distinct(frame, e[0], e[1].add, e[2]), chosen)
-        for (_, _, _, names), columns in zip(chosen, computed, strict=True):
-            if columns is not None:
-                gathered += columns
+        for columns, alone, kept, names in self.by_input.values():
+            computed = (
+                by_distinct(frame, columns, alone.add, kept) if repeats(frame, columns) else None
+            )
+            if computed is not None:
+                gathered += computed
                 skip |= names
         if gathered:
             frame = frame.with_columns(gathered)
@@ -127,19 +121,13 @@ class HelperColumns:
             names = {key: mask.meta.output_name() for key, mask in masks.items()}
             rows = {key: frame.get_column(name) for key, name in names.items()}
             frame = frame.drop(list(names.values()))
-            # Each is its own few small queries, mostly serial: run side by side (Polars
-            # releases the GIL), so that both cores work.
-            tasks = [(frame, h, rows[id(h.rows)] if h.rows is not None else None) for h in staged]
-            done = self._map(lambda task: self._staged(*task), tasks)
-            frame = frame.with_columns(done)
+            frame = frame.with_columns(
+                [
+                    self._staged(frame, h, rows[id(h.rows)] if h.rows is not None else None)
+                    for h in staged
+                ]
+            )
         return frame
-
-    def _map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        if len(items) < 2:
-            return [work(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="helpers")
-        return list(self._pool.map(work, items))
 
     def _staged(
         self, frame: pl.DataFrame, helper: Helper, mask: pl.Series | None
