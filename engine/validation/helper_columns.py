@@ -22,6 +22,8 @@ from engine.columns import helper_mask_column
 from engine.validation.distinct import by_distinct, input_columns, repeats
 from engine.validation.rules import FieldProgram, Helper
 
+LOOK_EVERY = 4  # batches between looks at a field whose inputs did not repeat
+
 
 class HelperColumns:
     """The helpers of a compiled schema's fields, scheduled once, added to each batch."""
@@ -38,6 +40,7 @@ class HelperColumns:
         or by another field's helpers (all of them when not given)."""
         self.fields = fields
         self.dtypes: dict[str, pl.DataType] = {}  # a sparse helper's type, found on first use
+        self.unlooked: dict[str, int] = {}  # batches before a field's inputs are looked at
         self.schedule = self._schedule()
         # Per field that may be computed by distinct input: its input columns, its helpers
         # on their own (run on the distinct inputs), the helpers gathered back, and all.
@@ -85,10 +88,16 @@ class HelperColumns:
         distinct input, the others level by level (``_levels``)."""
         skip: set[str] = set()
         gathered: list[pl.Series] = []
-        for columns, alone, kept, names in self.by_input.values():
-            computed = (
-                by_distinct(frame, columns, alone.add, kept) if repeats(frame, columns) else None
-            )
+        for field, (columns, alone, kept, names) in self.by_input.items():
+            # A field whose inputs did not repeat is looked at again only every few batches
+            # (what a batch holds changes slowly; the look costs a little on each).
+            if self.unlooked.get(field, 0) > 0:
+                self.unlooked[field] -= 1
+                continue
+            if not repeats(frame, columns):
+                self.unlooked[field] = LOOK_EVERY - 1
+                continue
+            computed = by_distinct(frame, columns, alone.add, kept)
             if computed is not None:
                 gathered += computed
                 skip |= names
