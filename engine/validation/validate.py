@@ -230,14 +230,14 @@ class BatchValidator:
             codes: dict[int, int] = {}
             for i, rule in enumerate(program.rules):
                 fixed, per_row = _message(rule.message)
+                if i in simple:
+                    codes[i] = self._code_of(rule.error_type, [program.loc_name], fixed)
+                    continue
                 given = self._token(program.keys)
                 if rule.error_type == "missing":
                     given = row_json
                 elif rule.input is not None:
                     given = rule.input
-                if i in simple:
-                    codes[i] = self._code_of(rule.error_type, [program.loc_name], fixed)
-                    continue
                 parts.append(
                     ErrorPart(
                         pl.col(MALFORMED).is_null() & (first == i),
