@@ -34,6 +34,22 @@ def decimal_dtype(schema: Mapping[str, Any]) -> pl.Decimal:
     return pl.Decimal(min(int(digits), 38), int(places))
 
 
+def _forms(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
+    """The text's form: a struct of ``plain`` (a decimal without exponent), ``special``
+    (inf, nan) and ``printable`` (ASCII without ``_``/``e``: Python's Decimal reads no other)."""
+
+    def compute(frame: pl.DataFrame) -> pl.Series:
+        return frame.select(
+            pl.struct(
+                plain=text.str.contains(PLAIN_RE),
+                special=text.str.contains(SPECIAL_RE),
+                printable=text.str.contains(ASCII_PRINTABLE_RE) & ~text.str.contains("[_eE]"),
+            )
+        ).to_series()
+
+    return compute
+
+
 def _digit_counts(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
     """(digits, decimals) of the Decimal as written and of its normalized form, as
     pydantic-core counts them (``extract_decimal_digits_info``): a limit fails only when both
@@ -91,27 +107,31 @@ def _digit_counts(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
     return compute
 
 
-def _within_limits(
-    text: pl.Expr, plain: pl.Expr, max_digits: int | None, places: int | None
-) -> pl.Expr:
-    """Plain decimal texts whose lengths alone show that no digit limit can fail, so their
-    counts need not be computed (the counts are null there, and null rules never fail).
+def fast_pattern(max_digits: int | None, places: int | None) -> str | None:
+    """A regex for plain decimal texts whose lengths alone show that no digit limit can fail,
+    so that their form and digit counts need not be computed (None: no text qualifies).
 
-    With ``W`` the characters before the point (at least 1) and ``F`` those after it,
-    pydantic-core's counts are at most: digits ``W + F``, decimals ``F``, whole digits
-    ``W`` (``_digit_counts``). Null where the text is (absent): counted as before."""
-    point = text.str.find(".", literal=True)
-    length = text.str.len_bytes()
-    whole = pl.max_horizontal(pl.coalesce(point, length), pl.lit(1))
-    fraction = pl.when(point.is_null()).then(0).otherwise(length - point - 1)
-    ok = plain
-    if places is not None:
-        ok = ok & (fraction <= places)
-    if max_digits is not None:
-        ok = ok & (whole + fraction <= max_digits)
-        if places is not None:
-            ok = ok & (whole <= max_digits - places)
-    return ok.fill_null(False)
+    With ``W`` the characters before the point, sign included (at least 1), and ``F`` those
+    after it, pydantic-core's counts are at most: digits ``W + F``, decimals ``F``, whole
+    digits ``W`` (``_digit_counts``). The limits hold when ``F <= places`` and
+    ``W <= max_digits - places``; with ``max_digits`` alone the caller also asks for at
+    most ``max_digits`` characters (then ``W + F`` is at most the length)."""
+    fraction = "*" if places is None else f"{{0,{places}}}"
+    tail = rf"(?:\.[0-9]{fraction})?"
+    point_first = (
+        [] if places == 0 else [r"\.[0-9]" + ("+" if places is None else f"{{1,{places}}}")]
+    )
+    if max_digits is None or places is None:
+        branches = [rf"[+-]?[0-9]+{tail}", *(rf"[+-]?{b}" for b in point_first)]
+    else:
+        whole = max_digits - places
+        if whole < 1:
+            return None
+        branches = [rf"[0-9]{{1,{whole}}}{tail}", *point_first]
+        branches += [rf"[+-]{b}" for b in point_first]
+        if whole > 1:
+            branches.append(rf"[+-][0-9]{{1,{whole - 1}}}{tail}")
+    return rf"^(?:{'|'.join(branches)})$"
 
 
 def _decimal(bound: Any) -> Decimal:
@@ -200,16 +220,22 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     dtype = decimal_dtype(schema)
     text = Helper(value.helper("dec_text"), trim(value.text))
     t = pl.col(text.name)
-    # The text's form, one column each, computed once (every rule below reads them).
-    forms = (
-        Helper(value.helper("dec_is_plain"), t.str.contains(PLAIN_RE)),
-        Helper(value.helper("dec_is_special"), t.str.contains(SPECIAL_RE)),
-        Helper(
-            value.helper("dec_is_printable"),
-            t.str.contains(ASCII_PRINTABLE_RE) & ~t.str.contains("[_eE]"),
-        ),
+    max_digits = schema.get("max_digits")
+    places = schema.get("decimal_places")
+    # Most texts are plain decimals short enough for every digit limit: one regex says so,
+    # and the text's other forms and its digit counts are computed on the rest only.
+    pattern = fast_pattern(max_digits, places)
+    fast_test = pl.lit(False) if pattern is None else t.str.contains(pattern)
+    if pattern is not None and max_digits is not None and places is None:
+        fast_test = fast_test & (t.str.len_bytes() <= max_digits)
+    fast = Helper(value.helper("dec_fast"), fast_test)
+    # The text's form elsewhere, computed once (every rule below reads it): null on fast rows.
+    forms = Helper.staged(value.helper("dec_forms"), _forms(t), t, ~pl.col(fast.name))
+    on_fast = pl.when(pl.col(fast.name))
+    plain, special, printable = (
+        on_fast.then(is_fast).otherwise(pl.col(forms.name).struct.field(name))
+        for name, is_fast in (("plain", True), ("special", False), ("printable", True))
     )
-    plain, special, printable = (pl.col(form.name) for form in forms)
     unsure = ~plain & ~special & ~printable
     exponent_float = pl.lit(False)
     if value.kind is None:
@@ -247,10 +273,8 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         rules.append(
             Rule("finite_number", is_text & special, message("finite_number"), describe="finite")
         )
-    max_digits = schema.get("max_digits")
-    places = schema.get("decimal_places")
-    within = _within_limits(t, pl.col(forms[0].name), max_digits, places)
-    counts = Helper.staged(value.helper("dec_digits"), _digit_counts(t), t, ~within)
+    counts_needed = ~pl.col(fast.name) & (plain | special)
+    counts = Helper.staged(value.helper("dec_digits"), _digit_counts(t), t, counts_needed)
     count = pl.col(counts.name).struct.field
     digits, decimals, n_digits, n_decimals = (
         count(f) for f in ("digits", "decimals", "n_digits", "n_decimals")
@@ -300,5 +324,5 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
         dtype=dtype,
         steps=("trim, parse plain decimal; exponents by Pydantic",),
         python=python,
-        helpers=(text, *forms, counts, is_plain, parsed),
+        helpers=(text, fast, forms, counts, is_plain, parsed),
     )

@@ -173,14 +173,11 @@ def count_violations(violations: pl.DataFrame, rules: Sequence[RuleText]) -> Err
     for index, n in coded.iter_rows():
         counts[rules[index].label] += n
     if TYPE in violations.columns:
-        given = (
-            violations.filter(pl.col(RULE).is_null())
-            .select(pl.col(LOC).list.join(".").alias("l"), pl.col(TYPE).alias("t"))
-            .group_by("l", "t")
-            .len()
-        )
+        # Grouped on the loc lists themselves (no text per violation), reading only the
+        # columns counted.
+        given = violations.lazy().filter(pl.col(RULE).is_null()).group_by(LOC, TYPE).len().collect()
         for loc, kind, n in given.iter_rows():
-            counts[(loc, kind)] += n
+            counts[(".".join(loc or ()), kind)] += n
     return counts
 
 

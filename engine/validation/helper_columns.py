@@ -4,25 +4,64 @@ Helpers are run in levels (a helper one level after the latest helper it reads),
 independent ones are computed together; a sparse helper (``Helper.rows``) only on the rows
 that need it, null elsewhere: how an expensive parser runs on just the values the fast path
 could not take.
+
+A field whose helpers read nothing but its own input columns (and each other) has them
+computed once per distinct input when the batch repeats its values (exports do: codes,
+flags, dates, small numbers), then gathered back to every row (``engine.validation.distinct``).
+A helper is a function of its row's inputs (batches split rows arbitrarily), so this gives
+the same columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import polars as pl
 
 from engine.columns import helper_mask_column
+from engine.validation.distinct import by_distinct, input_columns, repeats
 from engine.validation.rules import FieldProgram, Helper
+
+LOOK_EVERY = 4  # batches between looks at a field whose inputs did not repeat
 
 
 class HelperColumns:
     """The helpers of a compiled schema's fields, scheduled once, added to each batch."""
 
-    def __init__(self, fields: Sequence[FieldProgram]) -> None:
+    def __init__(
+        self,
+        fields: Sequence[FieldProgram],
+        *,
+        distinct: bool = True,
+        read: Collection[str] | None = None,
+    ) -> None:
+        """``read``: the columns read after the helpers (by the rules, values and errors);
+        a field's helpers computed by distinct input are gathered back only if read there
+        or by another field's helpers (all of them when not given)."""
         self.fields = fields
         self.dtypes: dict[str, pl.DataType] = {}  # a sparse helper's type, found on first use
+        self.unlooked: dict[str, int] = {}  # batches before a field's inputs are looked at
         self.schedule = self._schedule()
+        # Per field that may be computed by distinct input: its input columns, its helpers
+        # on their own (run on the distinct inputs), the helpers gathered back, and all.
+        self.by_input: dict[str, tuple[list[str], HelperColumns, list[str], set[str]]] = {}
+        helpers = {h.name for p in fields for h in p.helpers}
+        for program in fields if distinct else ():
+            columns = input_columns(program.helpers)
+            if not columns or helpers.intersection(columns) or not _costly(program.helpers):
+                continue
+            names = [h.name for h in program.helpers]
+            others = [h for p in fields if p is not program for h in p.helpers]
+            by_others = input_columns(others)
+            # Another field's helper that may read anything may read these too.
+            everything = read is None or (others and not by_others)
+            wanted = set(by_others) | set(names if everything or read is None else read)
+            self.by_input[program.name] = (
+                columns,
+                HelperColumns([program], distinct=False),
+                [n for n in names if n in wanted],
+                set(names),
+            )
 
     def _schedule(self) -> list[list[Helper]]:
         """Helpers in levels: a helper runs one level after the latest helper it reads (by
@@ -45,10 +84,34 @@ class HelperColumns:
         return [[h for h in helpers if level[h.name] == i] for i in range(depth)]
 
     def add(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Intermediate columns, level by level (see ``_schedule``); sparse ones only on the
-        rows that need them. Each level is one query for its expression helpers and the
-        row masks of its sparse ones, then one step adding what its sparse ones computed."""
-        for level, helpers in enumerate(self.schedule):
+        """Intermediate columns: those of fields whose inputs repeat in this batch by
+        distinct input, the others level by level (``_levels``)."""
+        skip: set[str] = set()
+        gathered: list[pl.Series] = []
+        for field, (columns, alone, kept, names) in self.by_input.items():
+            # A field whose inputs did not repeat is looked at again only every few batches
+            # (what a batch holds changes slowly; the look costs a little on each).
+            if self.unlooked.get(field, 0) > 0:
+                self.unlooked[field] -= 1
+                continue
+            if not repeats(frame, columns):
+                self.unlooked[field] = LOOK_EVERY - 1
+                continue
+            computed = by_distinct(frame, columns, alone.add, kept)
+            if computed is not None:
+                gathered += computed
+                skip |= names
+        if gathered:
+            frame = frame.with_columns(gathered)
+        return self._levels(frame, skip)
+
+    def _levels(self, frame: pl.DataFrame, skip: set[str]) -> pl.DataFrame:
+        """Intermediate columns but ``skip``, level by level (see ``_schedule``); sparse ones
+        only on the rows that need them. Each level is one query for its expression helpers
+        and the row masks of its sparse ones, then one step adding what its sparse ones
+        computed."""
+        for level, scheduled in enumerate(self.schedule):
+            helpers = [h for h in scheduled if h.name not in skip]
             dense = [
                 h.expr.alias(h.name)
                 for h in helpers
@@ -106,6 +169,13 @@ class HelperColumns:
             values = evaluate((frame.select(helper.reads) if helper.reads else frame).filter(mask))
         spread = _spread(values, mask)
         return (spread if spread.dtype == dtype else spread.cast(dtype)).alias(helper.name)
+
+
+def _costly(helpers: Sequence[Helper]) -> bool:
+    """Whether a field's helpers cost more per row than matching rows to distinct inputs: a
+    staged step (a parser in several queries, Pydantic per distinct value) does; a few
+    expressions Polars runs in one pass do not."""
+    return any(h.rows is not None or not isinstance(h.expr, pl.Expr) for h in helpers)
 
 
 def _spread(values: pl.Series, mask: pl.Series) -> pl.Series:

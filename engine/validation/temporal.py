@@ -196,6 +196,11 @@ def _slow_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
         ).to_series()
         if seconds.null_count() == 0:
             return seconds
+        # Every ISO form starts with a digit: when no value left does ("yesterday"), the
+        # general parse would give nulls only.
+        digit = frame.select(text.str.contains(r"^[0-9]").fill_null(False)).to_series()
+        if not (digit & seconds.is_null()).any():
+            return seconds
         return seconds.zip_with(seconds.is_not_null(), general(frame))
 
     return compute

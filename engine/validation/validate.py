@@ -9,11 +9,10 @@ it, and its errors are coded too where they are one of the rules word for word.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import polars as pl
 
@@ -41,23 +40,17 @@ from engine.columns import (
 from engine.validation.common import json_text, message
 from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import (
-    INPUT,
-    LOC,
-    MSG,
-    RULE,
     SEQ,
-    TYPE,
-    VIOLATION_SCHEMA,
     ErrorCounts,
     RuleText,
     count_violations,
-    empty_violations,
     error_lists,
 )
 from engine.validation.fallback import run_pydantic
 from engine.validation.helper_columns import HelperColumns
 from engine.validation.rules import FieldProgram
 from engine.validation.storable import Unstorable, storable_default
+from engine.validation.violations import ErrorPart, row_json, violations
 
 
 @dataclass(frozen=True)
@@ -76,18 +69,6 @@ class ValidationResult:
         return error_lists(self.violations, self.rules)
 
 
-class ErrorPart(NamedTuple):
-    """One kind of error: the rows that have it, its rule (a code, or an expression choosing
-    one per row), its input, and what is given per row: the message where the rule has no
-    fixed one, or type, loc and message together (``code`` None)."""
-
-    rows: pl.Expr
-    code: pl.Expr | None
-    input: pl.Expr
-    msg: pl.Expr | None = None
-    given: tuple[pl.Expr, pl.Expr] | None = None  # (type, loc) when not coded
-
-
 class BatchValidator:
     """Validates batches from one source (its keys are fixed, e.g. a CSV header)."""
 
@@ -99,12 +80,16 @@ class BatchValidator:
         self.extra_keys = (
             [k for k in self.source_keys if k not in known] if not schema.typed else []
         )
-        self.helpers = HelperColumns(schema.fields)
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self._codes: dict[RuleText, int] = {}
         self.error_list = self._errors()
         self.rules = tuple(self._codes)
+        firsts, parts = self.error_list
+        after = [*self.stage1, *(e for step in self.stage2 for e in step), *firsts]
+        after += [e for p in parts for e in (p.rows, p.code, p.input, p.msg, *(p.given or ()))]
+        read = {n for e in after if e is not None for n in e.meta.root_names()}
+        self.helpers = HelperColumns(schema.fields, read=read)
 
     # -- expressions, built once -------------------------------------------------------
 
@@ -189,9 +174,11 @@ class BatchValidator:
 
     def _code(self, error_type: str, loc: Sequence[str], msg: str | None) -> pl.Expr:
         """The code of a rule, registering it on first use."""
+        return pl.lit(self._code_of(error_type, loc, msg), pl.Int32)
+
+    def _code_of(self, error_type: str, loc: Sequence[str], msg: str | None) -> int:
         rule = RuleText(error_type, tuple(loc), msg)
-        code = self._codes.setdefault(rule, len(self._codes))
-        return pl.lit(code, pl.Int32)
+        return self._codes.setdefault(rule, len(self._codes))
 
     def _errors(self) -> tuple[list[pl.Expr], list[ErrorPart]]:
         """How to build the violations of invalid rows.
@@ -235,9 +222,17 @@ class BatchValidator:
             firsts.append(index.otherwise(None).alias(name))
             first = pl.col(name)
             # One part per rule: each is evaluated only on the rows where that rule is the
-            # field's first failure (a when/then chain would evaluate every branch).
+            # field's first failure (a when/then chain would evaluate every branch). The
+            # rules that differ only in their code (fixed message, the token as input) share
+            # one part, their code looked up from the first failure's index (a row has one
+            # first failure per field: the field's parts never meet in a row).
+            simple = self._simple_rules(program)
+            codes: dict[int, int] = {}
             for i, rule in enumerate(program.rules):
                 fixed, per_row = _message(rule.message)
+                if i in simple:
+                    codes[i] = self._code_of(rule.error_type, [program.loc_name], fixed)
+                    continue
                 given = self._token(program.keys)
                 if rule.error_type == "missing":
                     given = row_json
@@ -259,6 +254,16 @@ class BatchValidator:
                         (rule.type_expr, self._loc(program)),
                     )
                 )
+            if codes:
+                parts.append(
+                    ErrorPart(
+                        pl.col(MALFORMED).is_null() & first.is_in(list(codes)),
+                        first.replace_strict(
+                            list(codes), list(codes.values()), return_dtype=pl.Int32
+                        ),
+                        self._token(program.keys),
+                    )
+                )
         for key, unused in self._forbidden_extra():
             code = self._code("extra_forbidden", [key], message("extra_forbidden"))
             parts.append(ErrorPart(unused, code, self._token((key,))))
@@ -267,6 +272,19 @@ class BatchValidator:
             code = self._code(model_rule.error_type, [], fixed)
             parts.append(ErrorPart(pl.col(model_rule_column(i)), code, row_json, per_row))
         return firsts, parts
+
+    def _simple_rules(self, program: FieldProgram) -> set[int]:
+        """The field's rules (by index) that differ only in their code: a fixed type, loc
+        and message, the token as input. They share one error part."""
+        if program.loc_by_alias and len(program.keys) > 1:
+            return set()  # the loc, so the code, is chosen per row
+        simple = set()
+        for i, rule in enumerate(program.rules):
+            fixed, _ = _message(rule.message)
+            plain = rule.error_type != "missing" and rule.input is None
+            if plain and rule.type_expr is None and fixed is not None:
+                simple.add(i)
+        return simple if len(simple) > 1 else set()
 
     def _located(self, program: FieldProgram, error_type: str, msg: str | None) -> pl.Expr:
         """A field rule's code: one rule per key Pydantic may name in ``loc`` (the first
@@ -316,15 +334,7 @@ class BatchValidator:
         """Pydantic reports the whole input as the ``input`` of a missing field."""
         if self.schema.typed:
             return pl.col(RAW)
-        pieces = [
-            pl.when(pl.col(k).is_not_null()).then(
-                pl.lit(json.dumps(k) + ":") + json_text(pl.col(k))
-            )
-            for k in self.source_keys
-        ]
-        if not pieces:
-            return pl.lit("{}")
-        return pl.lit("{") + pl.concat_str(pieces, separator=",", ignore_nulls=True) + pl.lit("}")
+        return row_json(self.source_keys)
 
     # -- per batch ------------------------------------------------------------------------
 
@@ -353,51 +363,8 @@ class BatchValidator:
         return frame.with_columns(extra)
 
     def _violations(self, evaluated: pl.DataFrame) -> pl.DataFrame:
-        """The violations of the invalid rows of ``evaluated`` (those Pydantic does not
-        decide), in row order (and, within a row, in the order Pydantic reports them:
-        ``SEQ``). Each kind of error is built only on the rows that have it, read from the
-        evaluated batch itself (no copy of the invalid rows first), then the pieces are put
-        in order: no group-by, no join."""
         firsts, parts = self.error_list
-        marked = evaluated.with_columns(firsts) if firsts else evaluated
-        ours = ~pl.col(PYTHON)
-        masks = marked.select(
-            [(part.rows.fill_null(False) & ours).alias(str(i)) for i, part in enumerate(parts)]
-        )
-        plans: list[pl.LazyFrame] = []
-        n = len(parts)
-        for i, part in enumerate(parts):
-            mask = masks.get_column(str(i))
-            if not mask.any():
-                continue
-            columns = [
-                (part.code if part.code is not None else pl.lit(None, pl.Int32)).alias(RULE),
-                part.input.alias(INPUT),
-            ]
-            if part.msg is not None:
-                columns.append(part.msg.alias(MSG))
-            if part.given is not None:
-                columns += [part.given[0].alias(TYPE), part.given[1].alias(LOC)]
-            # The sort key: row position first, then the part's place in Pydantic's order.
-            key = (mask.arg_true().cast(pl.Int64) * n + i).alias("__key")
-            # Lazy, so that only the columns the part reads are filtered.
-            plans.append(marked.lazy().filter(mask).select(columns).with_columns(key))
-        # All parts in one call: planned and run together.
-        pieces = pl.collect_all(plans, engine="in-memory")
-        if not pieces:
-            return empty_violations()
-        frame = pl.concat(pieces, how="diagonal") if len(pieces) > 1 else pieces[0]
-        if len(pieces) > 1:
-            frame = frame.sort("__key")
-        position = pl.col("__key") // len(parts)
-        index = pl.int_range(pl.len(), dtype=pl.Int32)
-        start = pl.when(position != position.shift(1, fill_value=-1)).then(index).forward_fill()
-        rows = evaluated.get_column(ROW)
-        frame = frame.with_columns(
-            rows.gather(frame.get_column("__key") // len(parts)).alias(ROW),
-            (index - start).alias(SEQ),
-        )
-        return frame.select(c for c in VIOLATION_SCHEMA if c in frame.columns)
+        return violations(evaluated.with_columns(firsts) if firsts else evaluated, parts)
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
         lf = self.helpers.add(self._prepare(batch, now)).lazy().with_columns(self.stage1)
