@@ -23,7 +23,7 @@ from engine.reports.exports import (
 )
 from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
-from engine.reports.sql import head, run_query, write_csv, write_json
+from engine.reports.sql import head, run_json, run_query, write_csv, write_json
 from engine.reports.summary import summary as build_summary
 from engine.store.store import Store
 
@@ -167,14 +167,15 @@ def sql(query: str, db: Path, lake_uri: str | None, fmt: str, limit: int) -> Non
     (processed_data for the reference schema) and the view error_details. Times are UTC.
     """
     with _reader(db, lake_uri) as store:
+        if fmt == "json":
+            write_json(run_json(store, query), sys.stdout)
+            return
         result = run_query(store, query)
         if fmt == "table":
             rows, more = head(result, limit)
             ui.print_rows(result.columns, rows, more=more)
-        elif fmt == "csv":
-            write_csv(result, sys.stdout)
         else:
-            write_json(result, sys.stdout)
+            write_csv(result, sys.stdout)
 
 
 @click.command()

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import duckdb
 
 from engine.errors import ConfigError
+from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, table_exists, typed_tables
 from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
 from engine.store.store import Store
 
 KINDS = ("processed", "errors", "raw")
-FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 REFERENCE_TABLE = "processed_data"
 SHARED_TABLES = (RUNS, RAW, ERRORS, ERROR_DETAILS, OFFSETS)
 
@@ -72,8 +72,8 @@ def select(
         if not table_exists(store, source):
             raise ConfigError(f"table {source!r} does not exist (its runs stored no rows)")
         listed = ", ".join(
-            f"CASE WHEN isfinite({quote(name)}) THEN {quote(name)} END AS {quote(name)}"
-            if json_output and kind_ in FLOAT_TYPES
+            f"{finite(quote(name), duckdb.sqltype(kind_))} AS {quote(name)}"
+            if json_output
             else quote(name)
             for name, kind_ in store.table_columns(source).items()
         )

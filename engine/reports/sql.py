@@ -12,7 +12,7 @@ import csv
 import itertools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import duckdb
 
 from engine.errors import ConfigError
+from engine.reports.json_text import json_object
 from engine.reports.reader import query_error
 from engine.store.store import Store
 
@@ -50,6 +51,27 @@ class QueryResult:
 
 def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryResult:
     """Start one read-only query; rows arrive in batches so that any size streams."""
+    relation = _relation(store, query)
+    if relation is None:  # a statement with no result set
+        return QueryResult([], [], iter(()))
+    columns, types = list(relation.columns), [str(t) for t in relation.types]
+    return QueryResult(columns, types, _started(relation, batch_rows))
+
+
+def run_json(store: Store, query: str, *, batch_rows: int = 10_000) -> Iterator[list[str]]:
+    """Start one read-only query whose rows arrive, in batches, as the text of JSON objects
+    written by DuckDB as ``export --format json`` writes them (``engine.reports.json_text``)."""
+    relation = _relation(store, query)
+    if relation is None:
+        return iter(())
+    try:
+        rendered = relation.project(json_object(relation.columns, relation.types))
+    except duckdb.Error as exc:
+        raise ConfigError(f"query {query_error(exc)}") from exc
+    return ([str(row[0]) for row in batch] for batch in _started(rendered, batch_rows))
+
+
+def _relation(store: Store, query: str) -> duckdb.DuckDBPyRelation | None:
     try:
         statements = store.con.extract_statements(query)
     except duckdb.Error as exc:
@@ -60,10 +82,13 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
     if kind not in READ_STATEMENTS:
         raise ConfigError(f"sql runs read-only queries ({', '.join(READ_FORMS)}), not {kind}")
     try:
-        relation = store.con.sql(query)
-        if relation is None:  # a statement with no result set
-            return QueryResult([], [], iter(()))
-        columns, types = list(relation.columns), [str(t) for t in relation.types]
+        return store.con.sql(query)
+    except duckdb.Error as exc:
+        raise ConfigError(f"query {query_error(exc)}") from exc
+
+
+def _started(relation: duckdb.DuckDBPyRelation, batch_rows: int) -> Iterator[list[Row]]:
+    try:
         reader = relation.to_arrow_reader(batch_rows)
     except duckdb.Error as exc:
         raise ConfigError(f"query {query_error(exc)}") from exc
@@ -71,7 +96,7 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
     # The first batch is read now: most failures (a refusal, a bad cast) stop the command
     # before anything is printed.
     first = next(batches, None)
-    return QueryResult(columns, types, itertools.chain([] if first is None else [first], batches))
+    return itertools.chain([] if first is None else [first], batches)
 
 
 def _rows(reader: Any) -> Iterator[list[Row]]:
@@ -102,21 +127,21 @@ def write_csv(result: QueryResult, out: TextIO) -> int:
     return count
 
 
-def write_json(result: QueryResult, out: TextIO) -> int:
-    """A JSON array, one object per line (valid JSON: NaN and infinities become null)."""
+def write_json(batches: Iterable[list[str]], out: TextIO) -> int:
+    """A JSON array of ``run_json``'s objects, one per line."""
     out.write("[")
     count = 0
-    for batch in result.batches:
-        for row in batch:
-            record = {name: json_value(v) for name, v in zip(result.columns, row, strict=True)}
-            out.write(("\n" if count == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
+    for batch in batches:
+        for text in batch:
+            out.write(("\n" if count == 0 else ",\n") + text)
             count += 1
     out.write("\n]\n" if count else "]\n")
     return count
 
 
 def json_value(value: Any) -> Any:
-    """A Python value from DuckDB as plain JSON data."""
+    """A Python value from DuckDB as plain JSON data, for a text cell holding a list or struct
+    (CSV, the terminal, XLSX). ``sql --format json`` is DuckDB's own text instead."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
