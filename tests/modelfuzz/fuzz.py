@@ -75,6 +75,11 @@ class Case:
         return [oracle.ndjson_verdict(model, line) for line in self.lines]
 
 
+# What Pydantic raises when it refuses a drawn model (a constraint it cannot apply, e.g.
+# allow_inf_nan on a validator's schema): such a model is skipped, not a divergence.
+REFUSED = (TypeError, ValueError, RuntimeError, PydanticUserError)
+
+
 def csv_line(values: Sequence[str]) -> str:
     """One CSV record as Python's csv module writes it, lines ending in LF. Python quotes a
     field only for the line terminator's characters, so a record with a CR is all quoted."""
@@ -101,7 +106,7 @@ def make_case(
     path.write_text(source, encoding="utf-8")
     try:
         model = load(path)
-    except (TypeError, ValueError, RuntimeError, PydanticUserError):
+    except REFUSED:
         return None
     rows = RowMaker(spec, model, Random(seed), traps).rows(text_rows, typed_rows)
     return Case(source, rows.columns, rows.records, rows.lines)
