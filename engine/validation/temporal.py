@@ -29,18 +29,21 @@ from engine.validation.temporal_bounds import (
     speedate_time,
 )
 
-DATE = r"(\d{4})-(\d{2})-(\d{2})"
+# ASCII digits only, as Pydantic (speedate) reads them: a regex's \d is any Unicode digit
+# in Polars (Rust's regex crate), and would let Arabic-Indic or full-width digits through.
+DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
 DATETIME_RE = (
-    rf"^{DATE}(?:[Tt _](\d{{2}}):(\d{{2}})(?::(\d{{2}})(?:\.(\d{{1,6}}))?)?"
-    r"(Z|z|[+-]\d{2}:?\d{2})?)?$"
+    rf"^{DATE}(?:[Tt _]([0-9]{{2}}):([0-9]{{2}})(?::([0-9]{{2}})(?:\.([0-9]{{1,6}}))?)?"
+    r"(Z|z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
 # Year 0000 parses in chrono but not in Python's datetime: left to Pydantic.
 FAST_DATETIME_RE = (
-    r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T\d{2}:\d{2}:[0-5]\d$"
+    r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+    r"-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9]$"
 )
-DATE_RE = r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}$"
+DATE_RE = r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}$"
 # The same, then nothing, ``Z`` or an offset of at most 23:59 (what exports mostly write).
-FAST_AWARE_RE = FAST_DATETIME_RE[:-1] + r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?$"
+FAST_AWARE_RE = FAST_DATETIME_RE[:-1] + r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
 
 
 def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
@@ -54,7 +57,7 @@ def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
     )
 
 
-OFFSET_RE = r"([Zz]|[+-]\d{2}:?\d{2})$"
+OFFSET_RE = r"([Zz]|[+-][0-9]{2}:?[0-9]{2})$"
 
 
 UTC_FIELD = "utc"
@@ -90,7 +93,7 @@ def general_datetime(text: pl.Expr) -> Callable[[pl.DataFrame], pl.Series]:
             )
             .with_columns(
                 pl.col("tail")
-                .str.extract(r"^\.(\d+)", 1)
+                .str.extract(r"^\.([0-9]+)", 1)
                 .str.pad_end(6, "0")
                 .cast(pl.Int32, strict=False)
                 .fill_null(0)
@@ -318,7 +321,7 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     )
 
 
-TIME_RE = r"^\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?$"
+TIME_RE = r"^[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?$"
 
 
 def parse_time(value: Value, schema: Mapping[str, Any], config: Mapping[str, Any]) -> Parsed:
