@@ -1,0 +1,130 @@
+"""Edges of a lake's evolution found by an outside test (branch attack18): the same runs into a
+DuckDB file and into a lake, read back through `cli.py sql`, give the same tables; a reader
+never fails with a traceback; vacuum says what it deleted."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+MODELS = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Plain(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: float
+
+
+class Noted(Plain):  # a new optional field
+    note: str | None = None
+
+
+class Capital(BaseModel):  # the same table, named with a capital (DuckDB: the same name)
+    __table_name__: ClassVar[str] = "Readings"
+    rid: str
+    value: float
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def sql(cli: Cli, target: list[str], query: str) -> tuple[int, str, str]:
+    done = cli("sql", *target, "--format", "csv", query)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_new_field_whose_run_has_no_valid_row_is_a_column_as_on_a_database(
+    tmp_path: Path, cli: Cli
+) -> None:
+    spec = write(tmp_path, "models.py", MODELS)
+    good = write(tmp_path, "good.csv", "rid,value\na,1.5\nb,2\n")
+    bad = write(tmp_path, "bad.csv", "rid,value,note\nc,x,n\n")  # no valid row under Noted
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        for data, model in ((good, "Plain"), (bad, "Noted")):
+            done = cli("run", data, *target, "--schema", f"{spec}:{model}", "-q")
+            assert (done.returncode, done.stderr) == (0, "")
+        # schema_versions says the column was added; the table has it (old rows NULL).
+        assert sql(cli, target, "SELECT version, changes FROM schema_versions ORDER BY 1") == (
+            0,
+            "version,changes\n1,created table readings\n2,added note VARCHAR (old rows NULL)\n",
+            "",
+        )
+        assert sql(cli, target, "SELECT column_name FROM (DESCRIBE readings)") == (
+            0,
+            "column_name\nrun_id\nrow_number\nrid\nvalue\nnote\n",
+            "",
+        )
+        assert sql(cli, target, "SELECT rid, value, note FROM readings ORDER BY rid") == (
+            0,
+            "rid,value,note\na,1.5,\nb,2.0,\n",
+            "",
+        )
+
+
+def test_a_replay_under_a_model_with_a_new_field_adds_its_column_as_on_a_database(
+    tmp_path: Path, cli: Cli
+) -> None:
+    spec = write(tmp_path, "models.py", MODELS)
+    data = write(tmp_path, "data.csv", "rid,value\na,1.5\nb,x\n")
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        done = cli("run", data, *target, "--schema", f"{spec}:Plain", "-q")
+        assert (done.returncode, done.stderr) == (0, "")
+        replayed = cli("replay", *target, "--schema", f"{spec}:Noted", "--all-failed")
+        assert (replayed.returncode, replayed.stderr) == (0, "")
+        assert replayed.stdout.endswith(
+            ": 0 of 1 invalid row now pass, moved into readings; 1 still invalid\n"
+        )
+        assert sql(cli, target, "SELECT column_name FROM (DESCRIBE readings)") == (
+            0,
+            "column_name\nrun_id\nrow_number\nrid\nvalue\nnote\n",
+            "",
+        )
+
+
+def test_table_names_that_differ_in_case_read_as_on_a_database(tmp_path: Path, cli: Cli) -> None:
+    spec = write(tmp_path, "models.py", MODELS)
+    first = write(tmp_path, "first.csv", "rid,value\na,1.5\n")
+    second = write(tmp_path, "second.csv", "rid,value\nb,2.5\n")
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        for data, model in ((first, "Plain"), (second, "Capital")):
+            done = cli("run", data, *target, "--schema", f"{spec}:{model}", "-q")
+            assert (done.returncode, done.stderr) == (0, "")
+        # A DuckDB file holds both runs' rows in one table (its names ignore case); a lake
+        # read through DuckDB must not fail with a traceback ("View ... already exists").
+        assert sql(cli, target, "SELECT rid, value FROM readings ORDER BY rid") == (
+            0,
+            "rid,value\na,1.5\nb,2.5\n",
+            "",
+        )
+
+
+def test_a_second_vacuum_deletes_nothing_and_says_so(tmp_path: Path, cli: Cli) -> None:
+    spec = write(tmp_path, "models.py", MODELS)
+    lake = str(tmp_path / "lake")
+    for n in range(3):
+        data = write(tmp_path, f"d{n}.csv", f"rid,value\nr{n},{n}.5\n")
+        done = cli("run", data, "--lake", lake, "--schema", f"{spec}:Plain", "-q")
+        assert (done.returncode, done.stderr) == (0, "")
+    assert cli("lake", "compact", lake).returncode == 0
+    first = cli("lake", "vacuum", "--older-than", "0s", lake)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert "readings: deleted 3 files\n" in first.stdout
+    left = sorted(p.name for p in (tmp_path / "lake" / "readings").glob("*.parquet"))
+    assert len(left) == 1
+    again = cli("lake", "vacuum", "--older-than", "0s", lake)
+    assert (again.returncode, again.stderr) == (0, "")
+    # Nothing is left to delete: the files the first vacuum deleted are gone.
+    tables = ("ingestion_batches", "raw_data", "ingestion_errors", "schema_versions", "readings")
+    assert again.stdout.splitlines() == [f"{table}: deleted 0 files" for table in tables]
+    assert sorted(p.name for p in (tmp_path / "lake" / "readings").glob("*.parquet")) == left
