@@ -6,7 +6,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+
+import pytest
+
+import engine
+import engine.lake.runs
+import engine.lake.writer
+from engine.lake.location import Lake
+from engine.lake.writer import StagedBatch
+from engine.store.store import Store
+from tests.lake.conftest import lake_rows
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -128,3 +139,67 @@ def test_a_second_vacuum_deletes_nothing_and_says_so(tmp_path: Path, cli: Cli) -
     tables = ("ingestion_batches", "raw_data", "ingestion_errors", "schema_versions", "readings")
     assert again.stdout.splitlines() == [f"{table}: deleted 0 files" for table in tables]
     assert sorted(p.name for p in (tmp_path / "lake" / "readings").glob("*.parquet")) == left
+
+
+NEW_TABLE_MODELS = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Wide(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: float
+
+
+class Text(BaseModel):  # value as text: a change of kind, a new table
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: str
+
+
+class Whole(BaseModel):  # value as an integer: a narrowing, a new table
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: int
+"""
+
+
+def test_two_new_table_runs_at_once_each_get_a_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's `--new-table` run commits `readings_v2` with its model between this
+    `--new-table` run's decision and its append: this run, which asked for a new table, gets
+    one (readings_v3), as a widening decides again when its generation was taken."""
+    spec, lake = tmp_path / "models.py", Lake(str(tmp_path / "lake"))
+    spec.write_text(NEW_TABLE_MODELS)
+    first = tmp_path / "first.csv"
+    first.write_text("rid,value\na,1.5\n")
+    engine.ingest(first, db=lake, schema=f"{spec}:Wide")
+    text = tmp_path / "text.csv"
+    text.write_text("rid,value\nt,abc\n")
+    real = engine.lake.writer.append_data
+    raced: list[str] = []
+
+    def racing(lake: Lake, staging: Store, staged: StagedBatch) -> None:
+        if not raced:
+            raced.append(str(staged.lake_table))
+            other = engine.ingest(text, db=lake, schema=f"{spec}:Text", new_table=True)
+            assert (other.status, other.tally.valid) == ("completed", 1)
+        real(lake, staging, staged)
+
+    monkeypatch.setattr(engine.lake.runs, "append_data", racing)
+    whole = tmp_path / "whole.csv"
+    whole.write_text("rid,value\nw,7\n")
+    summary = engine.ingest(whole, db=lake, schema=f"{spec}:Whole", new_table=True)
+    assert raced == ["readings_v2"]
+    assert (summary.status, summary.tally.valid) == ("completed", 1)
+    assert lake_rows(
+        lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY started_at"
+    ) == [
+        ("Wide", "readings", "completed"),
+        ("Text", "readings_v2", "completed"),
+        ("Whole", "readings_v3", "completed"),
+    ]
+    assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
