@@ -4,6 +4,7 @@ never fails with a traceback; vacuum says what it deleted."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from decimal import Decimal
@@ -203,3 +204,41 @@ def test_two_new_table_runs_at_once_each_get_a_table(
         ("Whole", "readings_v3", "completed"),
     ]
     assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
+
+
+DECIMALS = """
+import json
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+
+class Price(BaseModel):
+    __table_name__: ClassVar[str] = "prices"
+    rid: str
+    price: Decimal = Field(max_digits=12, decimal_places=2)
+
+
+class Wider(Price):  # a longer decimal: a new generation on a lake
+    price: Decimal = Field(max_digits=20, decimal_places=2)
+"""
+
+
+def test_sql_as_json_keeps_every_digit_of_a_widened_decimal(tmp_path: Path, cli: Cli) -> None:
+    spec = write(tmp_path, "models.py", DECIMALS)
+    small = write(tmp_path, "small.csv", "rid,price\na,1.25\n")
+    large = write(tmp_path, "large.csv", "rid,price\nb,12345678901234567.89\n")
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        for data, model in ((small, "Price"), (large, "Wider")):
+            done = cli("run", data, *target, "--schema", f"{spec}:{model}", "-q")
+            assert (done.returncode, done.stderr) == (0, "")
+        query = "SELECT rid, price FROM prices ORDER BY rid"
+        assert sql(cli, target, query) == (0, "rid,price\na,1.25\nb,12345678901234567.89\n", "")
+        # The JSON a user reads must hold the stored value, as `export --format json` does.
+        done = cli("sql", *target, "--format", "json", query)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert json.loads(done.stdout, parse_float=Decimal) == [
+            {"rid": "a", "price": Decimal("1.25")},
+            {"rid": "b", "price": Decimal("12345678901234567.89")},
+        ]
