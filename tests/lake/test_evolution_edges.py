@@ -242,3 +242,52 @@ def test_sql_as_json_keeps_every_digit_of_a_widened_decimal(tmp_path: Path, cli:
             {"rid": "a", "price": Decimal("1.25")},
             {"rid": "b", "price": Decimal("12345678901234567.89")},
         ]
+
+
+CASES = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Base(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: int
+
+
+class Twice(BaseModel):  # two fields whose names differ in case only
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: float
+    Value: float | None = None
+
+
+class Shouted(BaseModel):  # a new field named as a stored column, in capitals
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    VALUE: float | None = None
+"""
+
+
+@pytest.mark.parametrize("model", ["Twice", "Shouted"])
+def test_a_field_named_as_another_in_other_case_is_one_line(
+    tmp_path: Path, cli: Cli, model: str
+) -> None:
+    """Delta (and DuckDB) names ignore case: such a model cannot be stored on a lake, and
+    the run says so in one line (exit 2), never with a traceback; stored rows stay."""
+    spec = write(tmp_path, "models.py", CASES)
+    lake = str(tmp_path / "lake")
+    first = write(tmp_path, "first.csv", "rid,value\na,1\n")
+    done = cli("run", first, "--lake", lake, "--schema", f"{spec}:Base", "-q")
+    assert (done.returncode, done.stderr) == (0, "")
+    data = write(tmp_path, "data.csv", "rid,value,Value,VALUE\nb,1.5,2.5,3.5\n")
+    done = cli("run", data, "--lake", lake, "--schema", f"{spec}:{model}", "-q")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {lake}: ")
+    assert done.stderr.count("\n") == 1
+    assert sql(cli, ["--lake", lake], "SELECT rid, value FROM readings") == (
+        0,
+        "rid,value\na,1\n",
+        "",
+    )
