@@ -291,3 +291,22 @@ def test_a_field_named_as_another_in_other_case_is_one_line(
         "rid,value\na,1\n",
         "",
     )
+
+
+def test_a_table_name_never_writes_outside_the_lake(tmp_path: Path, cli: Cli) -> None:
+    """A table's name becomes a directory of the lake: `../escaped` must not make one beside
+    the lake (two lakes under one parent would then share that Delta table)."""
+    spec = write(
+        tmp_path,
+        "models.py",
+        "from typing import ClassVar\n\nfrom pydantic import BaseModel\n\n\n"
+        "class Escaping(BaseModel):\n"
+        '    __table_name__: ClassVar[str] = "../escaped"\n'
+        "    rid: str\n",
+    )
+    (tmp_path / "lakes").mkdir()
+    lake = str(tmp_path / "lakes" / "lake")
+    data = write(tmp_path, "data.csv", "rid\na\n")
+    done = cli("run", data, "--lake", lake, "--schema", f"{spec}:Escaping", "-q")
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in (tmp_path / "lakes").iterdir()) == ["lake"]
