@@ -310,3 +310,51 @@ def test_a_table_name_never_writes_outside_the_lake(tmp_path: Path, cli: Cli) ->
     done = cli("run", data, "--lake", lake, "--schema", f"{spec}:Escaping", "-q")
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in (tmp_path / "lakes").iterdir()) == ["lake"]
+
+
+OWN = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Manifest(BaseModel):  # optional: the manifest's stored rows do not refuse it
+    __table_name__: ClassVar[str] = "ingestion_batches"
+    rid: str | None = None
+
+
+class Replaced(BaseModel):
+    __table_name__: ClassVar[str] = "replaced_rows"
+    rid: str
+
+
+class Plain(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+"""
+
+
+@pytest.mark.parametrize("model", ["Manifest", "Replaced"])
+def test_a_lakes_own_table_names_are_refused_naming_the_lake(
+    tmp_path: Path, cli: Cli, model: str
+) -> None:
+    """`ingestion_batches` is a lake's manifest: a model storing its rows there would make
+    every read of the lake fail. It is refused as the engine's other names are, and the
+    line names the lake (not the run's staging file)."""
+    spec = write(tmp_path, "models.py", OWN)
+    lake = str(tmp_path / "lake")
+    data = write(tmp_path, "data.csv", "rid\na\n")
+    done = cli("run", data, "--lake", lake, "--schema", f"{spec}:Plain", "-q")
+    assert (done.returncode, done.stderr) == (0, "")
+    done = cli("run", data, "--lake", lake, "--schema", f"{spec}:{model}", "-q")
+    table = {"Manifest": "ingestion_batches", "Replaced": "replaced_rows"}[model]
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: {lake}: schema {model} names its table '{table}', which the engine uses for "
+        "its own data (give the model another __table_name__)\n",
+    )
+    assert sql(cli, ["--lake", lake], "SELECT schema_name, status FROM ingestion_runs") == (
+        0,
+        "schema_name,status\nPlain,completed\n",
+        "",
+    )
