@@ -358,3 +358,50 @@ def test_a_lakes_own_table_names_are_refused_naming_the_lake(
         "schema_name,status\nPlain,completed\n",
         "",
     )
+
+
+SHOUTED_GENERATION = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Whole(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: int
+
+
+class Wide(Whole):  # value int -> float: a second generation, readings__g2, on a lake
+    value: float
+
+
+class Other(BaseModel):  # a table of its own, named like a generation but in capitals
+    __table_name__: ClassVar[str] = "readings__G2"
+    rid: str
+    value: float
+"""
+
+
+def test_a_table_named_like_a_generation_in_capitals_is_not_read_as_one(
+    tmp_path: Path, cli: Cli
+) -> None:
+    spec = write(tmp_path, "models.py", SHOUTED_GENERATION)
+    whole = write(tmp_path, "whole.csv", "rid,value\na,1\n")
+    other = write(tmp_path, "other.csv", "rid,value\no,9.5\n")
+    wide = write(tmp_path, "wide.csv", "rid,value\nb,2.5\n")
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        for data, model in ((whole, "Whole"), (other, "Other"), (wide, "Wide")):
+            done = cli("run", data, *target, "--schema", f"{spec}:{model}", "-q")
+            assert (done.returncode, done.stderr) == (0, "")
+        # The widened run's row is in readings (on a lake: in readings__g2); Other's is not.
+        assert sql(cli, target, "SELECT rid, value FROM readings ORDER BY rid") == (
+            0,
+            "rid,value\na,1.0\nb,2.5\n",
+            "",
+        )
+        assert sql(cli, target, 'SELECT rid, value FROM "readings__G2"') == (
+            0,
+            "rid,value\no,9.5\n",
+            "",
+        )
