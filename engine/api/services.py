@@ -108,7 +108,7 @@ class Services:
         """The same services over a lake: reads through its manifest, runs published into
         it, and the consumer's batches staged in a private file, then published."""
         from engine.lake.staging import Staging
-        from engine.lake.stream import LakeSink
+        from engine.lake.stream import open_sink
 
         database = LakeDatabase(lake)
         table = compile_schema(model, typed=True, context=settings.context).table
@@ -118,7 +118,7 @@ class Services:
         if settings.consumer is not None:
             stage = Staging(lake)
             try:
-                sink = LakeSink(lake, stage, settings.consumer.group)
+                sink = open_sink(lake, stage, model, settings.consumer)
                 consumer = BackgroundConsumer(
                     stage.store, model, settings.consumer, metrics, sink=sink, closing=stage.close
                 )

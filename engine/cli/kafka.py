@@ -81,6 +81,14 @@ from engine.streaming.shutdown import stop_on_signals
     help="Also forward invalid messages here, with the error in headers, once they are stored.",
     **env("DEAD_LETTER_TOPIC"),
 )
+@click.option(
+    "--new-table",
+    is_flag=True,
+    help="Store this model's rows in a new table (for a model its stored table cannot take: "
+    "a narrowed type, a new required field, a changed unique key); later sessions and runs "
+    "follow it without the option (give it once: each session with it starts another).",
+    **env("NEW_TABLE"),
+)
 @KAFKA_CONFIG_OPTION
 @KAFKA_CONFIG_FILE_OPTION
 @handle_errors
@@ -97,6 +105,7 @@ def consume(
     stop_when_idle: float | None,
     give_up_after: float | None,
     dead_letter_topic: str | None,
+    new_table: bool,
     kafka_items: tuple[str, ...],
     kafka_config_file: Path | None,
 ) -> None:
@@ -134,11 +143,15 @@ def consume(
             if lake is not None:
                 from engine.lake.stream import consume_into_lake  # deltalake: for a lake only
 
-                result = consume_into_lake(lake, model, settings, on_event=report, stop=stop)
+                result = consume_into_lake(
+                    lake, model, settings, on_event=report, stop=stop, new_table=new_table
+                )
             else:
                 with Store(db) as store:
                     mark_interrupted(store)
-                    result = run_consumer(store, model, settings, on_event=report, stop=stop)
+                    result = run_consumer(
+                        store, model, settings, on_event=report, stop=stop, new_table=new_table
+                    )
         except BrokersUnreachableError as exc:  # a runtime failure, not bad input: exit 1
             ui.fail(escape(exc.render(cli_spelling)))
             sys.exit(1)

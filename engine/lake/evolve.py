@@ -194,22 +194,6 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
     return Fit(decided, columns[-1][0], False, rows, table)
 
 
-def generation_for(lake: Lake, table: str, wanted: Mapping[str, str]) -> str:
-    """The generation rows with the columns ``wanted`` go to, by their types alone (a Kafka
-    consumer's batches): where ``plan_for`` sends a model that fits."""
-    found = generations(lake, table)
-    if not found:
-        return table
-    columns = [(name, table_columns(t)) for name, t in found]
-    decided = plan_evolution(union_columns([stored for _, stored in columns]), wanted)
-    if not (decided.compatible and any(c.kind == "widen" for c in decided.changes)):
-        for name, stored in reversed(columns):
-            if holds(stored, wanted):
-                return name
-    # A new generation for a widening; else the newest, whose append refuses the rows.
-    return generation_name(table, len(found) + 1) if decided.compatible else columns[-1][0]
-
-
 def refusal(lake: Lake, schema: CompiledSchema, plan: Plan, next_table: str) -> SchemaChangeError:
     return SchemaChangeError(
         lake.uri,

@@ -10,7 +10,8 @@ manifest's snapshot lists (a batch's rows are appended before its manifest row).
 a writer that died between the two, and batches committed after the manifest was read, are
 never counted. A typed table is the union of its generations (``engine.lake.generations``),
 each column cast to the widest of its types. Rows a committed replay moved (``replayed_rows``) leave ``ingestion_errors``
-and ``error_details``; a run's counts are those of its latest manifest row.
+and ``error_details``; a run's counts are those of its latest manifest row. ``row_versions``
+names the schema version that validated each row, as in a DuckDB file.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.lake.modes import REPLACED, replaced_view
 from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
-from engine.store.history import REPLAYED_ROWS, REPLAYS
+from engine.store.history import REPLAYED_ROWS, REPLAYS, ROW_VERSIONS, row_versions_sql
 from engine.store.store import Store
 
 RUN_COLUMNS = (
@@ -165,6 +166,7 @@ def _views(
     else:
         con.execute(f"CREATE VIEW {KAFKA_LINEAGE} AS {EMPTY_KAFKA_LINEAGE}")
     con.execute(f"CREATE VIEW {VERSIONS} AS {versions_view(has(VERSIONS))}")
+    con.execute(f"CREATE VIEW {ROW_VERSIONS} AS {row_versions_sql(RAW, RUNS)}")
     con.execute(f"CREATE VIEW {REPLACED} AS {replaced_view(has(REPLACED))}")
     for name, sources in targets.items():
         if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):

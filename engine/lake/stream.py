@@ -11,6 +11,15 @@ offsets at or past the stored versions, appended again under a new batch number,
 committed again; the rows of the refused attempt stay orphans no reader counts. A partition
 assigned to a consumer starts at the version the lake holds for it, whatever Kafka's
 committed offset says.
+
+The session's model goes through ``run --lake``'s decisions (``engine.lake.targets``,
+``engine.lake.evolve``) before anything is consumed: the table its rows go to (a schema
+version writes where it wrote, a new one follows the declared table's latest
+``--new-table`` redirection; ``new_table`` starts one), and a refusal in one line when the
+table cannot take the model. Each batch is checked again before it is appended (another
+writer may have changed the table meanwhile), and the first one records the schema version
+(``schema_versions``) before its manifest row, so readers see the version once a batch of
+the session committed, and trace each row to it through the session's fingerprint.
 """
 
 from __future__ import annotations
@@ -27,12 +36,13 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.errors import StoreError
-from engine.lake.evolve import duckdb_columns, generation_for
+from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, open_table
+from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.outcomes import Tally
 from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, SOURCE_ROWS, quote
@@ -41,6 +51,7 @@ from engine.streaming.events import SessionSummary
 from engine.streaming.messages import TopicPartitionKey
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.validation.compiler import CompiledSchema, compile_schema
 
 if TYPE_CHECKING:
     from engine.streaming.consumer import EventCallback
@@ -57,17 +68,42 @@ def partition_app_id(group: str, key: TopicPartitionKey) -> str:
     return f"ingest-kafka-{digest}-{partition}"
 
 
-class LakeSink:
-    """Publishes one consumer session's batches from its stage into the lake."""
+def open_sink(
+    lake: Lake,
+    staging: Staging,
+    model: type[BaseModel],
+    settings: ConsumerSettings,
+    *,
+    new_table: bool = False,
+) -> LakeSink:
+    """The lake sink of a consumer session of ``model``, decided as ``run --lake`` decides a
+    run: its schema aimed at the table its rows go to (``new_table``: a new one), refused
+    (SchemaChangeError) when that table cannot take it, and the stage told the table."""
+    schema = compile_schema(model, typed=True, context=settings.context)
+    schema, following = lake_target(lake, schema, new_table=new_table)
+    check_fit(lake, schema, next_table=following)
+    staging.redirect(schema)
+    return LakeSink(lake, staging, settings.group, schema, following)
 
-    def __init__(self, lake: Lake, staging: Staging, group: str) -> None:
+
+class LakeSink:
+    """Publishes one consumer session's batches from its stage into the lake (made by
+    ``open_sink``: ``schema`` aimed at its table, ``following`` what ``new_table`` would
+    start)."""
+
+    def __init__(
+        self, lake: Lake, staging: Staging, group: str, schema: CompiledSchema, following: str
+    ) -> None:
         self.lake = lake
         self.staging = staging
         self.group = group
+        self.schema = schema
+        self.following = following
         self.lake_run = new_run_id()
         self.batch = 0
         self.total = Tally()
         self._run: dict[str, Any] | None = None
+        self._versioned = False  # the session's schema version row is appended
 
     @property
     def run_id(self) -> int:
@@ -142,7 +178,9 @@ class LakeSink:
     def _append(self, run_id: int, kept: Tally, where: str) -> None:
         """Append the batch's rows, its typed rows to the generation of the table that holds
         their types (``engine.lake.generations``), decided again if another writer started
-        that generation with other types meanwhile."""
+        that generation with other types meanwhile; the first batch also records the
+        session's schema version. The model is checked against the table again first, as
+        ``run --lake`` checks at publish: another writer may have changed it meanwhile."""
         table = str(self._run_row(run_id)["target_table"])
         with self.staging.store.lock:
             shape = self.staging.store.con.sql(
@@ -150,18 +188,33 @@ class LakeSink:
             ).to_arrow_table()
         wanted = duckdb_columns(shape.schema)
         for _attempt in range(GENERATION_ATTEMPTS):
-            staged = self._staged(run_id, kept, where, generation_for(self.lake, table, wanted))
+            fit = check_fit(self.lake, self.schema, wanted, next_table=self.following)
+            existed = open_table(self.lake, table) is not None
+            staged = self._staged(run_id, kept, where, fit.generation)
             try:
                 append_data(self.lake, self.staging.store, staged)
-                return
             except GenerationMoved as moved:
                 problem = moved
+                continue
+            if not self._versioned:
+                row = version_row(
+                    self.lake,
+                    self.schema,
+                    fit.plan,
+                    existed=existed,
+                    run_id=self.lake_run,
+                    batch=self.batch,
+                )
+                record_version(self.lake, row)
+                self._versioned = True
+            return
         raise StoreError(
             self.lake.uri,
             f"table {table!r} of the lake cannot take the batch's rows: {problem} has other "
             "types in the columns they share",
-            hint="run the model's rows into the lake with `run` first (it says what the table "
-            "cannot take), or give the model another __table_name__",
+            hint="other writers started generations of the table with other models "
+            f"{GENERATION_ATTEMPTS} times meanwhile; start the consumer again (the batch is "
+            "fetched again)",
         )
 
     def _staged(self, run_id: int, kept: Tally, where: str, generation: str) -> StagedBatch:
@@ -263,11 +316,13 @@ def consume_into_lake(
     on_event: EventCallback | None = None,
     stop: StopRequest | None = None,
     staging_dir: Path | None = None,
+    new_table: bool = False,
 ) -> SessionSummary:
-    """One consumer session whose batches go through a private stage into the lake."""
+    """One consumer session whose batches go through a private stage into the lake
+    (``new_table``: into a new table, as ``run --new-table``)."""
     from engine.streaming.consumer import consume
 
     with Staging(lake, staging_dir) as staging:
-        sink = LakeSink(lake, staging, settings.group)
+        sink = open_sink(lake, staging, model, settings, new_table=new_table)
         summary = consume(staging.store, model, settings, on_event=on_event, stop=stop, sink=sink)
     return dataclasses.replace(summary, run_id=sink.lake_run)

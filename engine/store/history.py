@@ -123,16 +123,20 @@ GROUP BY schema_fingerprint, target_table;
 UPDATE ingestion_runs SET load_mode = 'append' WHERE load_mode IS NULL;
 """
 
-# Which schema version validated each input row: its run's, or that of the replay that moved
-# it into the typed table.
-HISTORY_VIEWS_DDL = f"""
-CREATE OR REPLACE VIEW {ROW_VERSIONS} AS
+
+def row_versions_sql(rows: str = "source_rows", runs: str = "ingestion_runs") -> str:
+    """Which schema version validated each input row (of ``rows``): its run's, or that of the
+    replay that moved it into the typed table. A lake's reader makes the same view over its
+    own ``raw_data`` and ``ingestion_runs``."""
+    return f"""
 SELECT s.run_id, s.row_number,
        coalesce(p.schema_fingerprint, g.schema_fingerprint) AS schema_fingerprint,
        p.replay_id
-FROM source_rows AS s
-LEFT JOIN ingestion_runs AS g USING (run_id)
+FROM {rows} AS s
+LEFT JOIN {runs} AS g USING (run_id)
 LEFT JOIN (SELECT rr.run_id, rr.row_number, rr.replay_id, r.schema_fingerprint
            FROM {REPLAYED_ROWS} AS rr JOIN {REPLAYS} AS r USING (replay_id)) AS p
-  USING (run_id, row_number);
-"""
+  USING (run_id, row_number)"""
+
+
+HISTORY_VIEWS_DDL = f"CREATE OR REPLACE VIEW {ROW_VERSIONS} AS {row_versions_sql()};"

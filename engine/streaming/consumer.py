@@ -77,10 +77,14 @@ def consume(
     on_event: EventCallback | None = None,
     stop: StopRequest | None = None,
     sink: Sink | None = None,
+    new_table: bool = False,
 ) -> SessionSummary:
     """Run one consumer session until ``stop`` is set or it has been idle long enough.
-    With ``sink``, ``store`` is a stage and the sink holds what counts (a lake)."""
-    return ConsumerSession(store, model, settings, on_event=on_event, stop=stop, sink=sink).run()
+    With ``sink``, ``store`` is a stage and the sink holds what counts (a lake).
+    ``new_table``: store the model's rows in a new table, as ``run --new-table``."""
+    return ConsumerSession(
+        store, model, settings, on_event=on_event, stop=stop, sink=sink, new_table=new_table
+    ).run()
 
 
 class ConsumerSession:
@@ -102,6 +106,7 @@ class ConsumerSession:
         on_event: EventCallback | None = None,
         stop: StopRequest | None = None,
         sink: Sink | None = None,
+        new_table: bool = False,
     ) -> None:
         self.store = store
         self.sink = sink
@@ -109,7 +114,9 @@ class ConsumerSession:
         self.settings = settings
         self.on_event = on_event or (lambda _event: None)
         self.stop = stop or StopRequest()
-        self.schema = prepare_schema(store, model, typed=True, context=settings.context)
+        self.schema = prepare_schema(
+            store, model, typed=True, context=settings.context, new_table=new_table
+        )
         self.validator = BatchValidator(self.schema, self.schema.input_keys)
         self.watch = BrokerWatch(
             settings.kafka.bootstrap_servers,

@@ -90,3 +90,12 @@ def test_the_servers_consumer_publishes_into_the_lake(tmp_path: Path, broker: Lo
     ]
     pairs = lake_rows(lake, "SELECT kafka_partition, kafka_offset FROM kafka_lineage ORDER BY 1, 2")
     assert pairs == sorted(sent.coordinates)
+    # The session's schema version is recorded, and every row it stored traces to it.
+    assert lake_rows(
+        lake, "SELECT schema_name, target_table, version, changes FROM schema_versions"
+    ) == [("Transaction", "processed_data", 1, "created table processed_data")]
+    assert lake_rows(
+        lake,
+        "SELECT count(*), count(DISTINCT s.schema_fingerprint) FROM row_versions "
+        "JOIN schema_versions s USING (schema_fingerprint)",
+    ) == [(40, 1)]
