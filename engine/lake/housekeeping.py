@@ -22,12 +22,9 @@ from datetime import timedelta
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from engine.lake.datasets import query
-from engine.lake.evolve import VERSIONS
 from engine.lake.generations import generations
 from engine.lake.location import Lake
-from engine.lake.modes import REPLACED
-from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
-from engine.store.history import REPLAYED_ROWS, REPLAYS
+from engine.lake.tables import LAKE_TABLES, MANIFEST, open_table, write_failure
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,7 @@ def tables(lake: Lake) -> list[str]:
         lake, MANIFEST, manifest, "manifest", "SELECT DISTINCT target_table FROM manifest"
     )
     typed = [g for r in sorted(str(r[0]) for r in found) for g, _ in generations(lake, r)]
-    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS]
-    return [name for name in names if open_table(lake, name) is not None] + typed
+    return [name for name in LAKE_TABLES if open_table(lake, name) is not None] + typed
 
 
 def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:

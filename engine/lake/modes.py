@@ -31,13 +31,19 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from engine.lake.datasets import dataset
 from engine.lake.generations import generations
 from engine.lake.location import Lake
-from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
+from engine.lake.tables import (
+    MANIFEST,
+    MANIFEST_SCHEMA,
+    REPLACED,
+    ensure_table,
+    open_table,
+    write_failure,
+)
 from engine.lake.writer import Claim
 from engine.store.ddl import quote
 from engine.store.history import REPLACED_ROWS
 from engine.store.store import Store
 
-REPLACED = REPLACED_ROWS
 REPLACED_SCHEMA = pa.schema(
     [
         pa.field("target_table", pa.string()),

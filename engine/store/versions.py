@@ -120,7 +120,7 @@ def _version_of(store: Store, fingerprint: str, table: str) -> int | None:
 def find_target(store: Store, schema: CompiledSchema, *, new_table: bool = False) -> Target:
     """Where the schema's rows go and the plan for that table (nothing written)."""
     declared = schema.table
-    if declared in ENGINE_NAMES:
+    if declared.lower() in {name.lower() for name in ENGINE_NAMES}:  # DuckDB ignores case
         raise StoreError(
             store.path,
             f"schema {schema.name} names its table {declared!r}, which the engine uses "
