@@ -42,7 +42,7 @@ from engine.lake.location import Lake
 from engine.lake.tables import MANIFEST, VERSIONS, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
-from engine.store.versions import SchemaChangeError
+from engine.store.versions import SchemaChangeError, refuse_case_clashes
 from engine.validation.compiler import CompiledSchema
 from engine.validation.storage_options import table_name
 
@@ -167,6 +167,7 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
 
     # The table as readers see it (what a DuckDB file's table would be) decides, ...
     table = union_columns([stored for _, stored in columns])
+    refuse_case_clashes(lake.uri, schema, schema.table, [*ENGINE_COLUMNS, *table])
     decided = plan(table)
     if decided.compatible:
         # ... and the rows go to the newest generation that holds the types (it only needs

@@ -18,9 +18,11 @@ from typing import Any
 import duckdb
 
 from engine.lake.datasets import dataset
+from engine.lake.evolve import ENGINE_COLUMNS
 from engine.lake.location import Lake
 from engine.lake.names import check_table_name, lake_spelling
 from engine.lake.tables import MANIFEST, VERSIONS, open_table
+from engine.store.versions import refuse_case_clashes
 from engine.validation.compiler import CompiledSchema
 from engine.validation.storage_options import table_name
 
@@ -65,6 +67,7 @@ def lake_target(
     declared = table_name(schema.model)
     check_table_name(lake, schema.name, declared)
     declared = lake_spelling(lake, declared)
+    refuse_case_clashes(lake.uri, schema, declared, ENGINE_COLUMNS)
     found = committed_versions(lake, declared)
     own = [t for f, t in found if f == schema.fingerprint]
     following = next_table(lake, declared, len(found))
