@@ -22,6 +22,7 @@ from engine.lake.evolve import ENGINE_COLUMNS
 from engine.lake.location import Lake
 from engine.lake.names import check_table_name, lake_spelling
 from engine.lake.tables import MANIFEST, VERSIONS, open_table
+from engine.lake.writer import Claim
 from engine.store.versions import refuse_case_clashes
 from engine.validation.compiler import CompiledSchema
 from engine.validation.storage_options import table_name
@@ -74,3 +75,10 @@ def lake_target(
     latest = own[-1] if own else found[-1][1] if found else declared
     table = following if new_table else latest
     return dataclasses.replace(schema, table=table), following
+
+
+def new_table_claim(table: str) -> Claim:
+    """The claim a ``new_table`` run's manifest commit makes on the table it starts: of two
+    runs that chose the same one at once, the second to commit finds it taken and decides
+    again (``engine.lake.runs``)."""
+    return Claim(f"lake-new-table-{table}", 0, 1)

@@ -197,13 +197,60 @@ def test_two_new_table_runs_at_once_each_get_a_table(
     assert raced == ["readings_v2"]
     assert (summary.status, summary.tally.valid) == ("completed", 1)
     assert lake_rows(
-        lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY started_at"
+        lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY target_table"
     ) == [
         ("Wide", "readings", "completed"),
         ("Text", "readings_v2", "completed"),
         ("Whole", "readings_v3", "completed"),
     ]
     assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
+
+
+def test_two_new_table_runs_of_one_model_at_once_each_get_a_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both runs choose readings_v2 and append to it (the same types): the manifest commit's
+    claim on the new table lets only the first in; the second decides again (readings_v3),
+    and its rows appended to readings_v2 stay orphans no reader counts."""
+    spec, lake = tmp_path / "models.py", Lake(str(tmp_path / "lake"))
+    spec.write_text(NEW_TABLE_MODELS)
+    first = tmp_path / "first.csv"
+    first.write_text("rid,value\na,1.5\n")
+    engine.ingest(first, db=lake, schema=f"{spec}:Wide")
+    other = tmp_path / "other.csv"
+    other.write_text("rid,value\no,8\n")
+    real = engine.lake.writer.append_data
+    raced: list[str] = []
+
+    def racing(lake: Lake, staging: Store, staged: StagedBatch) -> None:
+        if not raced:
+            raced.append(str(staged.lake_table))
+            done = engine.ingest(other, db=lake, schema=f"{spec}:Whole", new_table=True)
+            assert (done.status, done.tally.valid) == ("completed", 1)
+        real(lake, staging, staged)
+
+    monkeypatch.setattr(engine.lake.runs, "append_data", racing)
+    whole = tmp_path / "whole.csv"
+    whole.write_text("rid,value\nw,7\n")
+    summary = engine.ingest(whole, db=lake, schema=f"{spec}:Whole", new_table=True)
+    assert raced == ["readings_v2"]
+    assert (summary.status, summary.tally.valid) == ("completed", 1)
+    assert lake_rows(
+        lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY target_table"
+    ) == [
+        ("Wide", "readings", "completed"),
+        ("Whole", "readings_v2", "completed"),
+        ("Whole", "readings_v3", "completed"),
+    ]
+    assert lake_rows(lake, "SELECT rid, value FROM readings_v2") == [("o", Decimal(8))]
+    assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
+    assert lake_rows(
+        lake, "SELECT target_table, changes FROM schema_versions ORDER BY version"
+    ) == [
+        ("readings", "created table readings"),
+        ("readings_v2", "created table readings_v2 (a new table for readings)"),
+        ("readings_v3", "created table readings_v3 (a new table for readings)"),
+    ]
 
 
 DECIMALS = """
