@@ -39,6 +39,7 @@ from engine.lake.generations import (
     union_columns,
 )
 from engine.lake.location import Lake
+from engine.lake.names import lake_spelling
 from engine.lake.tables import MANIFEST, VERSIONS, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
@@ -213,7 +214,7 @@ def check_fit(
     if not fit.plan.compatible:
         from engine.lake.targets import next_table as following  # targets imports this module
 
-        declared = table_name(schema.model)
+        declared = lake_spelling(lake, table_name(schema.model))
         raise refusal(lake, schema, fit.plan, next_table or following(lake, declared))
     return fit
 
