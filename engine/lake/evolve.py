@@ -36,18 +36,17 @@ from engine.lake.generations import (
     generation_name,
     generations,
     holds,
-    is_generation_name,
     union_columns,
 )
 from engine.lake.location import Lake
-from engine.lake.tables import MANIFEST, ensure_table, open_table, write_failure
+from engine.lake.names import lake_spelling
+from engine.lake.tables import MANIFEST, VERSIONS, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
-from engine.store.versions import SchemaChangeError
+from engine.store.versions import SchemaChangeError, refuse_case_clashes
 from engine.validation.compiler import CompiledSchema
 from engine.validation.storage_options import table_name
 
-VERSIONS = "schema_versions"
 VERSIONS_SCHEMA = pa.schema(
     [
         pa.field("schema_fingerprint", pa.string()),
@@ -146,13 +145,6 @@ class Fit:
 def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> Fit:
     """Where the model's rows go in the lake's table and what that takes (a Plan with
     refusals when it cannot take them)."""
-    if is_generation_name(schema.table):
-        raise SchemaChangeError(
-            lake.uri,
-            f"schema {schema.name} names its table {schema.table!r}, which a lake keeps for "
-            "a generation of another table",
-            hint="give the model another __table_name__",
-        )
     found = generations(lake, schema.table)
     if not found:
         return Fit(Plan(tuple(Change("add", n, None, k) for n, k in wanted.items())), schema.table)
@@ -176,6 +168,7 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
 
     # The table as readers see it (what a DuckDB file's table would be) decides, ...
     table = union_columns([stored for _, stored in columns])
+    refuse_case_clashes(lake.uri, schema, schema.table, [*ENGINE_COLUMNS, *table])
     decided = plan(table)
     if decided.compatible:
         # ... and the rows go to the newest generation that holds the types (it only needs
@@ -221,7 +214,7 @@ def check_fit(
     if not fit.plan.compatible:
         from engine.lake.targets import next_table as following  # targets imports this module
 
-        declared = table_name(schema.model)
+        declared = lake_spelling(lake, table_name(schema.model))
         raise refusal(lake, schema, fit.plan, next_table or following(lake, declared))
     return fit
 
@@ -246,7 +239,7 @@ def version_row(
             versions,
             "versions",
             "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
-            "count(DISTINCT schema_fingerprint) FILTER (WHERE declared_table = ?), "
+            "count(DISTINCT schema_fingerprint) FILTER (WHERE lower(declared_table) = lower(?)), "
             "arg_max(columns, created_at) FILTER (WHERE target_table = ?) FROM versions",
             [schema.fingerprint, schema.table, declared, schema.table],
         )[0]
@@ -303,7 +296,7 @@ def versions_view(has_versions: bool) -> str:
         )
     return (
         "SELECT schema_fingerprint, schema_name, declared_table, target_table, "
-        "(row_number() OVER (PARTITION BY declared_table ORDER BY created_at))::INTEGER "
+        "(row_number() OVER (PARTITION BY lower(declared_table) ORDER BY created_at))::INTEGER "
         "AS version, json_schema, context, columns, unique_key, changes, created_at FROM ("
         f"SELECT * FROM _lake_{VERSIONS} SEMI JOIN (SELECT DISTINCT schema_fingerprint, "
         f"target_table FROM {MANIFEST} WHERE status <> 'failed' "

@@ -36,7 +36,7 @@ from engine.store.ddl import quote
 from engine.store.evolution import widens
 
 SEPARATOR = "__g"
-_GENERATION = re.compile(r"__g\d+$")
+_GENERATION = re.compile(r"__g\d+$", re.IGNORECASE)  # table names ignore case
 
 
 class GenerationMoved(Exception):
@@ -49,7 +49,8 @@ def generation_name(table: str, number: int) -> str:
 
 
 def is_generation_name(name: str) -> bool:
-    """A name the generations of another table would take (refused as a table name)."""
+    """A name the generations of another table would take, in any case (refused as a table
+    name: ``readings__G2`` is the directory ``readings__g2`` where names ignore case)."""
     return bool(_GENERATION.search(name))
 
 

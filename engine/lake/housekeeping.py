@@ -18,16 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
+import pyarrow.fs as pa_fs
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from engine.lake.datasets import query
-from engine.lake.evolve import VERSIONS
+from engine.lake.datasets import query, s3_filesystem
 from engine.lake.generations import generations
 from engine.lake.location import Lake
-from engine.lake.modes import REPLACED
-from engine.lake.tables import DATA_TABLES, MANIFEST, open_table, write_failure
-from engine.store.history import REPLAYED_ROWS, REPLAYS
+from engine.lake.tables import LAKE_TABLES, MANIFEST, open_table, write_failure
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,7 @@ def tables(lake: Lake) -> list[str]:
         lake, MANIFEST, manifest, "manifest", "SELECT DISTINCT target_table FROM manifest"
     )
     typed = [g for r in sorted(str(r[0]) for r in found) for g, _ in generations(lake, r)]
-    names = [MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS]
-    return [name for name in names if open_table(lake, name) is not None] + typed
+    return [name for name in LAKE_TABLES if open_table(lake, name) is not None] + typed
 
 
 def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:
@@ -72,18 +70,43 @@ def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:
 
 
 def vacuum(lake: Lake, *, older_than: timedelta, dry_run: bool = False) -> dict[str, list[str]]:
-    """Delete the files of each table no version younger than ``older_than`` needs."""
+    """Delete the files of each table no version younger than ``older_than`` needs; says
+    which were there to delete (delta-rs names every file its tombstones list, including
+    those an earlier vacuum deleted)."""
     hours = max(0, int(older_than.total_seconds() // 3600))
     removed: dict[str, list[str]] = {}
     for name in tables(lake):
         table = open_table(lake, name)
         assert table is not None
         try:
-            removed[name] = list(
-                table.vacuum(
-                    retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False
-                )
+            listed = table.vacuum(
+                retention_hours=hours, dry_run=True, enforce_retention_duration=False
             )
+            present = existing(lake, name, list(listed))
+            if present and not dry_run:
+                deleted = table.vacuum(
+                    retention_hours=hours, dry_run=False, enforce_retention_duration=False
+                )
+                present = [path for path in present if path in set(deleted)]
         except (DeltaError, OSError) as exc:
             raise write_failure(lake, f"cannot vacuum table {name}", exc) from exc
+        removed[name] = present
     return removed
+
+
+def existing(lake: Lake, name: str, files: list[str]) -> list[str]:
+    """Those of ``files`` (paths in table ``name``) that exist."""
+    if not files:
+        return []
+    uri = urlsplit(lake.table_uri(name))
+    if lake.is_local:
+        system: pa_fs.FileSystem = pa_fs.LocalFileSystem()
+        root = uri.path if uri.scheme == "file" else lake.table_uri(name)
+    else:
+        system, root = s3_filesystem(lake.storage_options), f"{uri.netloc}{uri.path}"
+    found = system.get_file_info([f"{root.rstrip('/')}/{unquote(path)}" for path in files])
+    return [
+        path
+        for path, info in zip(files, found, strict=True)
+        if info.type != pa_fs.FileType.NotFound
+    ]

@@ -31,13 +31,19 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from engine.lake.datasets import dataset
 from engine.lake.generations import generations
 from engine.lake.location import Lake
-from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
+from engine.lake.tables import (
+    MANIFEST,
+    MANIFEST_SCHEMA,
+    REPLACED,
+    ensure_table,
+    open_table,
+    write_failure,
+)
 from engine.lake.writer import Claim
 from engine.store.ddl import quote
 from engine.store.history import REPLACED_ROWS
 from engine.store.store import Store
 
-REPLACED = REPLACED_ROWS
 REPLACED_SCHEMA = pa.schema(
     [
         pa.field("target_table", pa.string()),
@@ -81,16 +87,19 @@ def publish_replaced(
     key: tuple[str, ...],
     local_run: int,
     lake_run: int,
+    lake_table: str | None = None,
 ) -> Claim:
     """Append the rows a ``replace`` or ``merge`` run replaces (orphans until its manifest
-    row commits); returns the claim on the table its manifest commit must make."""
+    row commits); returns the claim on the table its manifest commit must make. ``table``:
+    the staged table; ``lake_table``: the lake's (by default the same name)."""
+    target_table = lake_table or table
     manifest = ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)
-    seen = int(manifest.transaction_version(table_app_id(table)) or 0)
+    seen = int(manifest.transaction_version(table_app_id(target_table)) or 0)
     # After the manifest: they hold every batch listed there.
-    typed = generations(lake, table)
+    typed = generations(lake, target_table)
     replaced = open_table(lake, REPLACED)
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote('_lake_' + g)}" for g, _ in typed)
-    name = table.replace("'", "''")
+    name, staged = target_table.replace("'", "''"), table.replace("'", "''")
     with staging.lock:
         con = staging.con
         con.register("_manifest", dataset(lake, MANIFEST, manifest))
@@ -107,7 +116,7 @@ def publish_replaced(
             within = (
                 f"{head}, {lake_run}::BIGINT AS run_id, row_number, {lake_run}::BIGINT, "
                 f"by_row_number, 'merge', 0::BIGINT FROM {REPLACED_ROWS} WHERE by_run_id = "
-                f"{int(local_run)} AND target_table = '{name}'"
+                f"{int(local_run)} AND target_table = '{staged}'"
             )
             parts = [within]
             if typed:
@@ -144,4 +153,4 @@ def publish_replaced(
             write_deltalake(target, data, mode="append")
         except (CommitFailedError, DeltaError, OSError) as exc:
             raise write_failure(lake, f"cannot append to table {REPLACED}", exc) from exc
-    return Claim(table_app_id(table), seen, seen + 1)
+    return Claim(table_app_id(target_table), seen, seen + 1)

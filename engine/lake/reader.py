@@ -23,11 +23,20 @@ import duckdb
 
 from engine.errors import Remedy, StoreError
 from engine.lake.datasets import dataset
-from engine.lake.evolve import VERSIONS, table_columns, versions_view
+from engine.lake.evolve import table_columns, versions_view
 from engine.lake.generations import generations, union_sql
 from engine.lake.location import Lake
-from engine.lake.modes import REPLACED, replaced_view
-from engine.lake.tables import ERRORS, KAFKA_LINEAGE, MANIFEST, RAW, open_table
+from engine.lake.modes import replaced_view
+from engine.lake.tables import (
+    ERRORS,
+    KAFKA_LINEAGE,
+    LAKE_TABLES,
+    MANIFEST,
+    RAW,
+    REPLACED,
+    VERSIONS,
+    open_table,
+)
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
 from engine.store.history import REPLAYED_ROWS, REPLAYS, ROW_VERSIONS, row_versions_sql
@@ -96,7 +105,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 "SELECT target_table FROM _manifest GROUP BY target_table ORDER BY min(run_id)"
             ).fetchall()
         ]
-        for name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):
+        for name in (n for n in LAKE_TABLES if n != MANIFEST):  # the manifest: above
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", dataset(lake, name, table))
@@ -169,7 +178,7 @@ def _views(
     con.execute(f"CREATE VIEW {ROW_VERSIONS} AS {row_versions_sql(RAW, RUNS)}")
     con.execute(f"CREATE VIEW {REPLACED} AS {replaced_view(has(REPLACED))}")
     for name, sources in targets.items():
-        if name in (RAW, ERRORS, KAFKA_LINEAGE, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS):
+        if name in LAKE_TABLES:
             continue
         # Rows a committed replace or merge run replaced are gone from the table's view.
         gone = (

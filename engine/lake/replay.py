@@ -164,6 +164,16 @@ def _attempt_replay(
                     append_data(lake, staging.store, staged)
                 except GenerationMoved:
                     return None  # another writer started that generation with other types
+            for typed in schemas:
+                if not any(formats[run_id] == typed for run_id in moved_rows):
+                    # No row moved under this version: its new columns are added all the same.
+                    staged = StagedBatch(
+                        0, 0, replay_id, table, 0, 0, 0, lake_table=fits[typed].generation
+                    )
+                    try:
+                        append_data(lake, staging.store, staged)
+                    except GenerationMoved:
+                        return None
 
             _append_records(lake, reader, moved_rows, replay_id, edits)
             for typed, schema in schemas.items():  # the version that validated the rows

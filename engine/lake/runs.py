@@ -22,7 +22,7 @@ from engine.lake.location import Lake
 from engine.lake.modes import publish_replaced
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, open_table, write_failure
-from engine.lake.targets import lake_target
+from engine.lake.targets import lake_target, new_table_claim
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.outcomes import RunSummary, Tally
 from engine.store.ddl import quote
@@ -55,7 +55,7 @@ def ingest_into_lake(
     here, before anything is read, when the table cannot take it); ``mode``: the load mode
     the run was staged with (``append``, ``replace``, ``merge``); ``new_table``: store the
     rows in a new table (``engine.lake.targets``; ``run`` must stage without it)."""
-    following = None
+    following, declared = None, schema
     if schema is not None:
         schema, following = lake_target(lake, schema, new_table=new_table)
         check_fit(lake, schema, next_table=following)
@@ -68,7 +68,14 @@ def ingest_into_lake(
             if summary.status == "skipped" or summary.run_id is None:
                 return summary
             return _publish(
-                lake, staging, summary, force=force, schema=schema, mode=mode, following=following
+                lake,
+                staging,
+                summary,
+                force=force,
+                schema=schema,
+                mode=mode,
+                following=following,
+                new_table_schema=declared if new_table else None,
             )
         except BaseException as exc:
             _record_failure(lake, staging, exc)
@@ -88,38 +95,50 @@ def _publish(
     schema: CompiledSchema | None,
     mode: str,
     following: str | None = None,
+    new_table_schema: CompiledSchema | None = None,
 ) -> RunSummary:
+    """``new_table_schema``: the schema as declared, when the run asked for a new table (which
+    another writer may take first: the run then decides again, and takes the next one)."""
     assert summary.run_id is not None
     row = staging.run_row(summary.run_id)
-    table = str(row["target_table"])
+    staged_table = table = str(row["target_table"])
     with staging.store.lock:
         shape = staging.store.con.sql(
-            f"SELECT * EXCLUDE (run_id) FROM {quote(table)} LIMIT 0"
+            f"SELECT * EXCLUDE (run_id) FROM {quote(staged_table)} LIMIT 0"
         ).to_arrow_table()
     wanted = duckdb_columns(shape.schema)
+    created: set[str] = set()  # the tables this run's appends created
+    lost: set[str] = set()  # new tables another writer's run committed first
     for _attempt in range(PUBLISH_ATTEMPTS):
+        fresh = new_table_schema
+        if fresh is not None and schema is not None and _taken(lake, table, created, lost):
+            schema, following = lake_target(lake, fresh, new_table=True)
+            table = schema.table
         # Checked again: another writer may have changed the table since the run started.
         fit = check_fit(lake, schema, wanted, next_table=following) if schema is not None else None
-        existed = open_table(lake, table) is not None
+        existed = open_table(lake, table) is not None and table not in created
         lake_run = new_run_id()
         claims: tuple[Claim, ...] = ()
+        if fresh is not None:
+            claims = (new_table_claim(table),)
         if mode != "append" and schema is not None:
-            claims = (
+            claims += (
                 publish_replaced(
                     lake,
                     staging.store,
                     mode=mode,
-                    table=table,
+                    table=staged_table,
                     key=schema.unique,
                     local_run=summary.run_id,
                     lake_run=lake_run,
+                    lake_table=table,
                 ),
             )
         staged = StagedBatch(
             summary.run_id,
             lake_run,
             0,
-            table,
+            staged_table,
             int(row["rows_total"]),
             int(row["rows_valid"]),
             int(row["rows_invalid"]),
@@ -129,6 +148,8 @@ def _publish(
             append_data(lake, staging.store, staged)
         except GenerationMoved:
             continue  # another writer started that generation with other types: decide again
+        if not existed:
+            created.add(table)
         if schema is not None and fit is not None:
             record_version(
                 lake,
@@ -143,6 +164,7 @@ def _publish(
         duration = (now - row["started_at"]).total_seconds()
         record = {
             **row,
+            "target_table": table,
             "run_id": lake_run,
             "batch": 0,
             "finished_at": now,
@@ -153,6 +175,8 @@ def _publish(
         taken = commit_batch(lake, record, claims)
         if not taken:
             return dataclasses.replace(summary, run_id=lake_run, duration_s=duration)
+        if new_table_claim(table).app_id in taken:
+            lost.add(table)  # another run started the same new table first: decide again
         if content is None or content.app_id not in taken:
             continue  # another replace or merge into the table came first: publish again
         previous = previous_run(lake, row) or 0
@@ -171,6 +195,12 @@ def _publish(
         f"cannot publish the run into table {table}",
         RuntimeError(f"{PUBLISH_ATTEMPTS} concurrent replace, merge or widening runs came first"),
     )
+
+
+def _taken(lake: Lake, table: str, created: set[str], lost: set[str]) -> bool:
+    """Whether another writer took the new table this run chose: it started it, or its run
+    into it committed first."""
+    return table in lost or (table not in created and open_table(lake, table) is not None)
 
 
 def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:

@@ -21,14 +21,18 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from engine.errors import StoreError, StoreWriteError
 from engine.lake.location import Lake
+from engine.store.history import REPLACED_ROWS, REPLAYED_ROWS, REPLAYS, SCHEMA_VERSIONS
 
 RAW = "raw_data"
 ERRORS = "ingestion_errors"
 KAFKA_LINEAGE = "kafka_lineage"
 MANIFEST = "ingestion_batches"
 DATA_TABLES = (RAW, ERRORS, KAFKA_LINEAGE)
-# Names no schema's typed table may take in a lake (the DuckDB names are refused already).
-LAKE_NAMES = (MANIFEST,)
+VERSIONS = SCHEMA_VERSIONS  # engine.lake.evolve
+REPLACED = REPLACED_ROWS  # engine.lake.modes
+# Every Delta table the engine keeps in a lake beside the schemas' typed tables (replays:
+# engine.lake.replay): no schema's typed table may take one of these names.
+LAKE_TABLES = (MANIFEST, *DATA_TABLES, VERSIONS, REPLACED, REPLAYED_ROWS, REPLAYS)
 
 UTC_TIME = pa.timestamp("us", tz="UTC")
 OFFSET = pa.struct(

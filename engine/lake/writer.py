@@ -108,14 +108,15 @@ def _append(
     lake: Lake, name: str, data: pa.RecordBatchReader, count: int, *, last: bool, exact: bool
 ) -> bool:
     """Append (merging the schema: a model's new fields are new nullable columns, checked by
-    ``engine.lake.evolve`` beforehand); False when a concurrent change of the table's
+    ``engine.lake.evolve`` beforehand, added even when no row is appended, as a DuckDB file's
+    ``ALTER TABLE`` adds them); False when a concurrent change of the table's
     metadata (another writer's new column) refused it and it may be tried again. ``exact``
     (a typed table): every column the table has must have the data's type, or delta-rs would
     cast the values (GenerationMoved)."""
     _refuse_unsupported(lake, name, data.schema)
     table = ensure_table(lake, name, data.schema)
-    if count == 0:
-        return True
+    if count == 0 and {f.name for f in data.schema} <= {f.name for f in table.schema().fields}:
+        return True  # nothing to append; with new columns, an empty append adds them
     if exact:
         have = table_columns(table)
         given = duckdb_columns(data.schema)

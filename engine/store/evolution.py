@@ -19,7 +19,7 @@ required field over stored rows, and a changed unique key over stored rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -97,6 +97,24 @@ def widens(old: str, new: str) -> bool:
         wider = decimal_digits(new) if new.startswith("DECIMAL") else None
         return wider is not None and wider[0] >= before and wider[1] >= after
     return old == "FLOAT" and new == "DOUBLE"
+
+
+def case_clashes(stored: Iterable[str], wanted: Iterable[str]) -> tuple[str, ...]:
+    """Phrases naming the model's fields (``wanted``) whose names equal another field's, or a
+    stored column's, ignoring case only: DuckDB's and Delta's names ignore case, so a table
+    cannot hold both (and no plan can say which one is meant)."""
+    phrases: list[str] = []
+    fields: dict[str, str] = {}
+    for name in wanted:
+        other = fields.setdefault(name.lower(), name)
+        if other != name:
+            phrases.append(f"fields {other} and {name}")
+    columns = {name.lower(): name for name in stored}
+    for name in fields.values():
+        column = columns.get(name.lower())
+        if column is not None and column != name:
+            phrases.append(f"field {name} and the table's column {column}")
+    return tuple(phrases)
 
 
 def plan_evolution(

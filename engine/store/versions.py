@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import Remedy, StoreError
 from engine.store.ddl import ENGINE_NAMES, data_table_ddl, quote
-from engine.store.evolution import Change, Plan, plan_evolution
+from engine.store.evolution import Change, Plan, case_clashes, plan_evolution
 from engine.store.history import SCHEMA_VERSIONS
 
 if TYPE_CHECKING:
@@ -47,6 +49,22 @@ class Target:
     plan: Plan
     version: int | None  # this fingerprint's recorded version in that table, if any
     next_table: str  # what ``new_table`` would start
+
+
+def refuse_case_clashes(
+    where: str | Path, schema: CompiledSchema, table: str, stored: Iterable[str]
+) -> None:
+    """A SchemaChangeError when a field's name equals another field's, or a column's of
+    ``table`` (``stored``, the engine's columns included), ignoring case only."""
+    clashes = case_clashes(stored, (p.name for p in schema.fields))
+    if clashes:
+        raise SchemaChangeError(
+            where,
+            f"table {table!r} cannot take schema {schema.name}: "
+            + "; ".join(clashes)
+            + " differ only in case, and a table's names ignore case",
+            hint="rename the field so that no two names differ only in case",
+        )
 
 
 def stored_columns(store: Store, table: str) -> dict[str, str]:
@@ -120,7 +138,7 @@ def _version_of(store: Store, fingerprint: str, table: str) -> int | None:
 def find_target(store: Store, schema: CompiledSchema, *, new_table: bool = False) -> Target:
     """Where the schema's rows go and the plan for that table (nothing written)."""
     declared = schema.table
-    if declared in ENGINE_NAMES:
+    if declared.lower() in {name.lower() for name in ENGINE_NAMES}:  # DuckDB ignores case
         raise StoreError(
             store.path,
             f"schema {schema.name} names its table {declared!r}, which the engine uses "
@@ -134,6 +152,7 @@ def find_target(store: Store, schema: CompiledSchema, *, new_table: bool = False
     if new_table:
         table = next_table
     stored = stored_columns(store, table)
+    refuse_case_clashes(store.path, schema, table, [*ENGINE_COLUMNS, *stored])
     wanted = wanted_columns(schema)
     if not stored:
         plan = Plan(tuple(Change("add", n, None, k) for n, k in wanted.items()))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import engine
 from engine.schemas import load_schema
 from engine.store.ddl import RUNS_DDL, STORED_DDL, VIEWS_DDL
-from engine.store.evolution import Change, plan_evolution, widens
+from engine.store.evolution import Change, case_clashes, plan_evolution, widens
 from engine.store.store import Store
 from tests.conftest import DATA, query
 from tests.store.lifecycle import cli, models
@@ -143,6 +143,93 @@ def test_incompatible_models_are_refused_in_one_line_and_new_table_takes_them(
     v4.write_text("rid,value\ny,1\n")
     assert cli("run", v4, "--db", db, "--schema", f"{spec}:V4").returncode == 0
     assert query(db, "SELECT target_table FROM ingestion_runs WHERE run_id = 8") == [("readings",)]
+
+
+CASES = """
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+
+class Base(BaseModel):
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    value: int
+
+
+class Twice(Base):  # two fields whose names differ in case only
+    Value: int | None = None
+
+
+class Shouted(BaseModel):  # a new field named as a stored column, in capitals
+    __table_name__: ClassVar[str] = "readings"
+    rid: str
+    VALUE: int | None = None
+
+
+class Engine(BaseModel):  # a field named as the engine's run_id, in other case
+    __table_name__: ClassVar[str] = "others"
+    Run_Id: int
+"""
+
+
+def test_fields_whose_names_differ_only_in_case_are_refused_in_one_line(tmp_path: Path) -> None:
+    db, spec = tmp_path / "c.duckdb", tmp_path / "cases.py"
+    spec.write_text(CASES)
+    data = tmp_path / "data.csv"
+    data.write_text("rid,value,Value,VALUE,Run_Id\na,1,2,3,4\n")
+    done = cli("run", data, "--db", db, "--schema", f"{spec}:Base", "--quiet")
+    assert (done.returncode, done.stderr) == (0, "")
+    clashes = {
+        "Twice": ("readings", "fields value and Value"),
+        "Shouted": ("readings", "field VALUE and the table's column value"),
+        "Engine": ("others", "field Run_Id and the table's column run_id"),
+    }
+    for model, (table, clash) in clashes.items():
+        refused = cli("run", data, "--db", db, "--schema", f"{spec}:{model}", "--force")
+        assert (refused.returncode, refused.stdout, refused.stderr) == (
+            2,
+            "",
+            f"error: {db}: table {table!r} cannot take schema {model}: {clash} differ only in "
+            "case, and a table's names ignore case (rename the field so that no two names "
+            "differ only in case)\n",
+        )
+    # Refused before anything was written, as other schema refusals are: no run recorded.
+    assert query(db, "SELECT schema_name, status FROM ingestion_runs") == [("Base", "completed")]
+    assert query(db, "SELECT rid, value FROM readings") == [("a", Decimal(1))]
+
+
+NAMES = st.sampled_from(["v", "V", "w", "W", "vw", "vW", "Run_Id", "RUN_ID"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(stored=st.lists(NAMES, unique=True), wanted=st.lists(NAMES, unique=True, min_size=1))
+def test_case_clashes_are_what_duckdb_refuses(stored: list[str], wanted: list[str]) -> None:
+    """A model clashes with a table exactly when DuckDB could not hold the model's columns
+    in one table, or add those the table lacks to it."""
+    # A stored table's columns (the engine's run_id first) differ in more than case.
+    stored = [
+        n
+        for n in stored
+        if n.lower() != "run_id" and n.lower() not in {s.lower() for s in stored if s != n}
+    ]
+
+    def holds(statements: list[str]) -> bool:
+        with duckdb.connect() as con:
+            try:
+                for statement in statements:
+                    con.execute(statement)
+            except duckdb.CatalogException:
+                return False
+        return True
+
+    table = ", ".join(f'"{n}" INTEGER' for n in ["run_id", *stored])
+    added = [f'ALTER TABLE t ADD COLUMN "{n}" INTEGER' for n in wanted if n not in stored]
+    fields = ", ".join(f'"{n}" INTEGER' for n in wanted)
+    accepted = holds([f"CREATE TABLE t ({table})", *added]) and holds(
+        [f"CREATE TABLE m ({fields})"]
+    )
+    assert (case_clashes(["run_id", *stored], wanted) == ()) == accepted
 
 
 def test_schema_diff_says_what_the_next_run_would_do(tmp_path: Path) -> None:
