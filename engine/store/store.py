@@ -333,9 +333,19 @@ class Store:
             self._changed()
 
     def table_columns(self, table: str) -> dict[str, str]:
+        """The table's columns and types; ``table`` in any case, as DuckDB's names are."""
         rows = self.rows(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
+            "WHERE lower(table_name) = lower(?) ORDER BY ordinal_position",
             [table],
         )
         return {name: kind for name, kind in rows}
+
+    def spelling(self, table: str) -> str:
+        """The table as the database spells it (its names ignore case), or ``table``."""
+        rows = self.rows(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE lower(table_name) = lower(?) ORDER BY table_name LIMIT 1",
+            [table],
+        )
+        return str(rows[0][0]) if rows else table

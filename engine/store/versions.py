@@ -86,8 +86,8 @@ def _latest(store: Store, declared: str) -> tuple[str, int] | None:
         return None
     rows = store.rows(
         f"SELECT target_table, (SELECT count(*) FROM {SCHEMA_VERSIONS} "
-        "WHERE declared_table = ?) FROM "
-        f"{SCHEMA_VERSIONS} WHERE declared_table = ? ORDER BY created_at DESC, version DESC "
+        "WHERE lower(declared_table) = lower(?)) FROM "
+        f"{SCHEMA_VERSIONS} WHERE lower(declared_table) = lower(?) ORDER BY created_at DESC, version DESC "
         "LIMIT 1",
         [declared, declared],
     )
@@ -100,7 +100,7 @@ def _own_table(store: Store, fingerprint: str, declared: str) -> str | None:
         return None
     rows = store.rows(
         f"SELECT target_table FROM {SCHEMA_VERSIONS} WHERE schema_fingerprint = ? "
-        "AND declared_table = ? ORDER BY created_at DESC, version DESC LIMIT 1",
+        "AND lower(declared_table) = lower(?) ORDER BY created_at DESC, version DESC LIMIT 1",
         [fingerprint, declared],
     )
     return str(rows[0][0]) if rows else None
@@ -117,7 +117,7 @@ def _stored_unique(store: Store, table: str) -> tuple[str, ...] | None:
     if not _has_versions(store):
         return None
     rows = store.rows(
-        f"SELECT unique_key FROM {SCHEMA_VERSIONS} WHERE target_table = ? "
+        f"SELECT unique_key FROM {SCHEMA_VERSIONS} WHERE lower(target_table) = lower(?) "
         "AND unique_key IS NOT NULL ORDER BY created_at DESC, version DESC LIMIT 1",
         [table],
     )
@@ -129,7 +129,7 @@ def _version_of(store: Store, fingerprint: str, table: str) -> int | None:
         return None
     rows = store.rows(
         f"SELECT version FROM {SCHEMA_VERSIONS} WHERE schema_fingerprint = ? "
-        "AND target_table = ? ORDER BY version DESC LIMIT 1",
+        "AND lower(target_table) = lower(?) ORDER BY version DESC LIMIT 1",
         [fingerprint, table],
     )
     return int(rows[0][0]) if rows else None
@@ -147,7 +147,7 @@ def find_target(store: Store, schema: CompiledSchema, *, new_table: bool = False
         )
     latest = _latest(store, declared)
     own = _own_table(store, schema.fingerprint, declared)
-    table = own or (latest[0] if latest else declared)
+    table = store.spelling(own or (latest[0] if latest else declared))
     next_table = _next_table(store, declared, latest[1] if latest else 1)
     if new_table:
         table = next_table
@@ -213,7 +213,7 @@ def _news(store: Store, target: Target) -> str:
     """What this version changes: its alterations, and the columns it leaves that the
     table's previous version still wrote (not those an earlier version left already)."""
     rows = store.rows(
-        f"SELECT columns FROM {SCHEMA_VERSIONS} WHERE target_table = ? "
+        f"SELECT columns FROM {SCHEMA_VERSIONS} WHERE lower(target_table) = lower(?) "
         "ORDER BY created_at DESC, version DESC LIMIT 1",
         [target.table],
     )
@@ -233,7 +233,7 @@ def _alter(table: str, change: Change) -> str:
 def _record_version(store: Store, schema: CompiledSchema, target: Target, changes: str) -> None:
     version = int(
         store.rows(
-            f"SELECT count(*) + 1 FROM {SCHEMA_VERSIONS} WHERE declared_table = ?",
+            f"SELECT count(*) + 1 FROM {SCHEMA_VERSIONS} WHERE lower(declared_table) = lower(?)",
             [target.declared],
         )[0][0]
     )
@@ -259,7 +259,9 @@ def versions(store: Store, table: str | None = None) -> list[dict[str, Any]]:
     """The recorded versions (of one target table), oldest first."""
     if not _has_versions(store):
         return []
-    where = "WHERE target_table = ? OR declared_table = ?" if table else ""
+    where = (
+        "WHERE lower(target_table) = lower(?) OR lower(declared_table) = lower(?)" if table else ""
+    )
     frame = store.frame(
         f"SELECT * FROM {SCHEMA_VERSIONS} {where} ORDER BY created_at, version",
         [table, table] if table else None,

@@ -42,6 +42,10 @@ class Capital(BaseModel):  # the same table, named with a capital (DuckDB: the s
     __table_name__: ClassVar[str] = "Readings"
     rid: str
     value: float
+
+
+class CapitalNoted(Capital):  # the same table again, with a new field
+    note: str | None = None
 """
 
 
@@ -117,6 +121,41 @@ def test_table_names_that_differ_in_case_read_as_on_a_database(tmp_path: Path, c
         assert sql(cli, target, "SELECT rid, value FROM readings ORDER BY rid") == (
             0,
             "rid,value\na,1.5\nb,2.5\n",
+            "",
+        )
+
+
+def test_a_new_field_under_another_spelling_of_the_table_is_added_to_it(
+    tmp_path: Path, cli: Cli
+) -> None:
+    spec = write(tmp_path, "models.py", MODELS)
+    first = write(tmp_path, "first.csv", "rid,value\na,1.5\n")
+    second = write(tmp_path, "second.csv", "rid,value,note\nb,2.5,hi\n")
+    for target in (["--db", str(tmp_path / "x.duckdb")], ["--lake", str(tmp_path / "lake")]):
+        for data, model in ((first, "Plain"), (second, "CapitalNoted")):
+            done = cli("run", data, *target, "--schema", f"{spec}:{model}", "-q")
+            assert (done.returncode, done.stderr) == (0, "")
+        # One table, in the spelling it was created with; the new version is its second.
+        assert sql(
+            cli,
+            target,
+            "SELECT version, declared_table, target_table, changes FROM schema_versions "
+            "ORDER BY version",
+        ) == (
+            0,
+            "version,declared_table,target_table,changes\n"
+            "1,readings,readings,created table readings\n"
+            "2,Readings,readings,added note VARCHAR (old rows NULL)\n",
+            "",
+        )
+        assert sql(cli, target, "SELECT target_table FROM ingestion_runs ORDER BY 1") == (
+            0,
+            "target_table\nreadings\nreadings\n",
+            "",
+        )
+        assert sql(cli, target, "SELECT rid, value, note FROM readings ORDER BY rid") == (
+            0,
+            "rid,value,note\na,1.5,\nb,2.5,hi\n",
             "",
         )
 
