@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -164,15 +165,18 @@ def _runs(store: Store, runs: Sequence[int] | None) -> list[ReplayRun]:
         missing = sorted(set(runs) - {int(r[0]) for r in rows})
         if missing:
             raise StoreError(store.path, f"no run {missing[0]} in this database")
+    return replayable(rows, store.path, skip=runs is None)
+
+
+def replayable(rows: Sequence[Sequence[Any]], where: str | Path, *, skip: bool) -> list[ReplayRun]:
+    """The runs of ``rows`` (run_id, format, read_options, status) whose rows can be replayed;
+    a failed, running or deleted run is left out with ``skip`` (--all-failed), else refused."""
     chosen = []
     for run_id, fmt, options, status in rows:
         if status in ("failed", "running", "deleted"):
-            if runs is None:
+            if skip:
                 continue
-            raise StoreError(
-                store.path,
-                f"run {run_id} is {status}: it has no stored rows to replay",
-            )
+            raise StoreError(where, f"run {run_id} is {status}: it has no stored rows to replay")
         chosen.append(ReplayRun(int(run_id), str(fmt), json.loads(options) if options else None))
     return chosen
 

@@ -22,7 +22,6 @@ reader counts). A row is moved once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +44,7 @@ from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_tab
 from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.pipeline import prepare_schema
-from engine.replaying import ReplayResult, ReplayRun, passing
+from engine.replaying import ReplayResult, ReplayRun, passing, replayable
 from engine.store.ddl import ERRORS, RUNS
 from engine.store.history import REPLAYED_ROWS, REPLAYS
 from engine.store.store import Store
@@ -236,16 +235,7 @@ def _runs(reader: Store, runs: Sequence[int], all_failed: bool) -> list[ReplayRu
     missing = sorted(set(runs) - {int(r[0]) for r in rows})
     if missing and not all_failed:
         raise StoreError(reader.path, f"no run {missing[0]} in this lake")
-    chosen = []
-    for run_id, fmt, options, status in rows:
-        if status in ("failed", "running", "deleted"):
-            if all_failed:
-                continue
-            raise StoreError(
-                reader.path, f"run {run_id} is {status}: it has no stored rows to replay"
-            )
-        chosen.append(ReplayRun(int(run_id), str(fmt), json.loads(options) if options else None))
-    return chosen
+    return replayable(rows, reader.path, skip=all_failed)
 
 
 def _passing(

@@ -206,65 +206,40 @@ class Whole(BaseModel):  # value as an integer: a narrowing, a new table
 """
 
 
+@pytest.mark.parametrize(
+    ("other_model", "other_text", "expected"),
+    [
+        # Another writer's `--new-table` run commits readings_v2 with another model between
+        # this run's decision and its append: this run, which asked for a new table, gets one
+        # (readings_v3), as a widening decides again when its generation was taken.
+        ("Text", "rid,value\nt,abc\n", [("t", "abc")]),
+        # Both runs choose readings_v2 and append to it (the same types): the manifest
+        # commit's claim on the new table lets only the first in; the second decides again
+        # (readings_v3), and its rows appended to readings_v2 stay orphans no reader counts.
+        ("Whole", "rid,value\no,8\n", [("o", Decimal(8))]),
+    ],
+)
 def test_two_new_table_runs_at_once_each_get_a_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    other_model: str,
+    other_text: str,
+    expected: list[tuple[str, object]],
 ) -> None:
-    """Another writer's `--new-table` run commits `readings_v2` with its model between this
-    `--new-table` run's decision and its append: this run, which asked for a new table, gets
-    one (readings_v3), as a widening decides again when its generation was taken."""
-    spec, lake = tmp_path / "models.py", Lake(str(tmp_path / "lake"))
-    spec.write_text(NEW_TABLE_MODELS)
-    first = tmp_path / "first.csv"
-    first.write_text("rid,value\na,1.5\n")
-    engine.ingest(first, db=lake, schema=f"{spec}:Wide")
-    text = tmp_path / "text.csv"
-    text.write_text("rid,value\nt,abc\n")
-    real = engine.lake.writer.append_data
-    raced: list[str] = []
-
-    def racing(lake: Lake, staging: Store, staged: StagedBatch) -> None:
-        if not raced:
-            raced.append(str(staged.lake_table))
-            other = engine.ingest(text, db=lake, schema=f"{spec}:Text", new_table=True)
-            assert (other.status, other.tally.valid) == ("completed", 1)
-        real(lake, staging, staged)
-
-    monkeypatch.setattr(engine.lake.runs, "append_data", racing)
-    whole = tmp_path / "whole.csv"
-    whole.write_text("rid,value\nw,7\n")
-    summary = engine.ingest(whole, db=lake, schema=f"{spec}:Whole", new_table=True)
-    assert raced == ["readings_v2"]
-    assert (summary.status, summary.tally.valid) == ("completed", 1)
-    assert lake_rows(
-        lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY target_table"
-    ) == [
-        ("Wide", "readings", "completed"),
-        ("Text", "readings_v2", "completed"),
-        ("Whole", "readings_v3", "completed"),
-    ]
-    assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
-
-
-def test_two_new_table_runs_of_one_model_at_once_each_get_a_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both runs choose readings_v2 and append to it (the same types): the manifest commit's
-    claim on the new table lets only the first in; the second decides again (readings_v3),
-    and its rows appended to readings_v2 stay orphans no reader counts."""
     spec, lake = tmp_path / "models.py", Lake(str(tmp_path / "lake"))
     spec.write_text(NEW_TABLE_MODELS)
     first = tmp_path / "first.csv"
     first.write_text("rid,value\na,1.5\n")
     engine.ingest(first, db=lake, schema=f"{spec}:Wide")
     other = tmp_path / "other.csv"
-    other.write_text("rid,value\no,8\n")
+    other.write_text(other_text)
     real = engine.lake.writer.append_data
     raced: list[str] = []
 
     def racing(lake: Lake, staging: Store, staged: StagedBatch) -> None:
         if not raced:
             raced.append(str(staged.lake_table))
-            done = engine.ingest(other, db=lake, schema=f"{spec}:Whole", new_table=True)
+            done = engine.ingest(other, db=lake, schema=f"{spec}:{other_model}", new_table=True)
             assert (done.status, done.tally.valid) == ("completed", 1)
         real(lake, staging, staged)
 
@@ -278,10 +253,10 @@ def test_two_new_table_runs_of_one_model_at_once_each_get_a_table(
         lake, "SELECT schema_name, target_table, status FROM ingestion_runs ORDER BY target_table"
     ) == [
         ("Wide", "readings", "completed"),
-        ("Whole", "readings_v2", "completed"),
+        (other_model, "readings_v2", "completed"),
         ("Whole", "readings_v3", "completed"),
     ]
-    assert lake_rows(lake, "SELECT rid, value FROM readings_v2") == [("o", Decimal(8))]
+    assert lake_rows(lake, "SELECT rid, value FROM readings_v2") == expected
     assert lake_rows(lake, "SELECT rid, value FROM readings_v3") == [("w", Decimal(7))]
     assert lake_rows(
         lake, "SELECT target_table, changes FROM schema_versions ORDER BY version"
