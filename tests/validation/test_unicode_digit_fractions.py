@@ -1,4 +1,4 @@
-"""A second fraction written with non-ASCII digits (Arabic-Indic ``١``, full-width ``５``) is
+"""A second fraction written with non-ASCII digits (Arabic-Indic U+0661, full-width U+FF15) is
 not a fraction to Pydantic: ``datetime`` and ``time`` refuse it. Found by hand-targeting the
 temporal parsers while testing the distinct-input path; it is not that path's doing (one row
 is enough): the general ISO datetime parse and the time parse match with ``\\d``, which is
