@@ -112,7 +112,10 @@ def _pydantic(field: str, text: str) -> list[tuple[str, list[str], str, Any]]:
     try:
         Clocked.model_validate({field: text})
     except ValidationError as exc:
-        return [(e["type"], list(e["loc"]), e["msg"], e["input"]) for e in exc.errors()]
+        return [
+            (e["type"], [str(part) for part in e["loc"]], e["msg"], e["input"])
+            for e in exc.errors()
+        ]
     return []
 
 
