@@ -47,9 +47,9 @@ from tests.modelfuzz.spec import ModelSpec
 
 FULL_WIDTH = {ord(d): chr(0xFF10 + int(d)) for d in "0123456789"}
 ARABIC_INDIC = {ord(d): chr(0x0660 + int(d)) for d in "0123456789"}
-# A near duplicate with one digit in another script finds a known divergence outside the
-# distinct path (tests/validation/test_unicode_digit_fractions.py: a datetime or time fraction
-# with such a digit is stored); ``one_digit=False`` (``--no-one-digit``) leaves it out.
+# A near duplicate with one digit in another script found datetime and time fractions read
+# with Unicode digits (tests/validation/test_unicode_digit_fractions.py, fixed);
+# ``one_digit=False`` (``--no-one-digit``) leaves such near duplicates out.
 SPACES = [" ", "  ", "\t", "\u00a0", "\u2003", "\u3000"]
 
 
