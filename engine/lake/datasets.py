@@ -55,17 +55,17 @@ def s3_filesystem(options: Mapping[str, str]) -> pa_fs.S3FileSystem:
 
 def query(
     lake: Lake,
-    name: str,
-    table: DeltaTable,
-    alias: str,
+    tables: Mapping[str, tuple[str, DeltaTable]],
     sql: str,
     parameters: list[Any] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """The rows of ``sql`` over the lake table ``name``, seen as ``alias``, in a DuckDB
-    connection of its own (the writers' look-ups in the manifest and the versions)."""
+    """The rows of ``sql`` over lake tables, each seen as its alias (``{alias: (name,
+    table)}``), in a DuckDB connection of its own (the writers' look-ups in the manifest and
+    the versions)."""
     con = duckdb.connect()
     try:
-        con.register(alias, dataset(lake, name, table))
+        for alias, (name, table) in tables.items():
+            con.register(alias, dataset(lake, name, table))
         rows: list[tuple[Any, ...]] = con.execute(sql, parameters or []).fetchall()
         return rows
     finally:

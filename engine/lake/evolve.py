@@ -117,9 +117,7 @@ def stored_unique(lake: Lake, table: str) -> tuple[str, ...] | None:
         return None
     rows = query(
         lake,
-        VERSIONS,
-        versions,
-        "versions",
+        {"versions": (VERSIONS, versions)},
         "SELECT unique_key FROM versions WHERE target_table = ? AND unique_key IS NOT NULL "
         "ORDER BY created_at DESC LIMIT 1",
         [table],
@@ -235,9 +233,7 @@ def version_row(
     if versions is not None:
         found, count, before = query(
             lake,
-            VERSIONS,
-            versions,
-            "versions",
+            {"versions": (VERSIONS, versions)},
             "SELECT count(*) FILTER (WHERE schema_fingerprint = ? AND target_table = ?), "
             "count(DISTINCT schema_fingerprint) FILTER (WHERE lower(declared_table) = lower(?)), "
             "arg_max(columns, created_at) FILTER (WHERE target_table = ?) FROM versions",

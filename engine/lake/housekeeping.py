@@ -44,7 +44,7 @@ def tables(lake: Lake) -> list[str]:
     if manifest is None:
         return []
     found = query(
-        lake, MANIFEST, manifest, "manifest", "SELECT DISTINCT target_table FROM manifest"
+        lake, {"manifest": (MANIFEST, manifest)}, "SELECT DISTINCT target_table FROM manifest"
     )
     typed = [g for r in sorted(str(r[0]) for r in found) for g, _ in generations(lake, r)]
     return [name for name in LAKE_TABLES if open_table(lake, name) is not None] + typed

@@ -14,12 +14,9 @@ file: its rows go to the Delta table of the spelling the lake has.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import duckdb
 
 from engine.errors import StoreError
-from engine.lake.datasets import dataset
+from engine.lake.datasets import query
 from engine.lake.generations import is_generation_name
 from engine.lake.location import Lake
 from engine.lake.tables import LAKE_TABLES, MANIFEST, VERSIONS, open_table
@@ -55,20 +52,18 @@ def lake_spelling(lake: Lake, table: str) -> str:
     manifest, versions = open_table(lake, MANIFEST), open_table(lake, VERSIONS)
     if manifest is None:
         return table
-    con = duckdb.connect()
-    try:
-        con.register("manifest", dataset(lake, MANIFEST, manifest))
-        named = "SELECT target_table AS name, committed_at AS seen FROM manifest"
-        if versions is not None:
-            con.register("versions", dataset(lake, VERSIONS, versions))
-            named += (
-                " UNION ALL SELECT declared_table, created_at FROM versions"
-                " UNION ALL SELECT target_table, created_at FROM versions"
-            )
-        rows: list[tuple[Any, ...]] = con.execute(
-            f"SELECT name FROM ({named}) WHERE lower(name) = lower(?) ORDER BY seen, name LIMIT 1",
-            [table],
-        ).fetchall()
-    finally:
-        con.close()
+    tables = {"manifest": (MANIFEST, manifest)}
+    named = "SELECT target_table AS name, committed_at AS seen FROM manifest"
+    if versions is not None:
+        tables["versions"] = (VERSIONS, versions)
+        named += (
+            " UNION ALL SELECT declared_table, created_at FROM versions"
+            " UNION ALL SELECT target_table, created_at FROM versions"
+        )
+    rows = query(
+        lake,
+        tables,
+        f"SELECT name FROM ({named}) WHERE lower(name) = lower(?) ORDER BY seen, name LIMIT 1",
+        [table],
+    )
     return str(rows[0][0]) if rows else table

@@ -210,9 +210,7 @@ def previous_run(lake: Lake, row: dict[str, Any]) -> int | None:
         return None
     found = query(
         lake,
-        MANIFEST,
-        manifest,
-        "manifest",
+        {"manifest": (MANIFEST, manifest)},
         "SELECT run_id FROM manifest WHERE status = 'completed' AND content_hash = ? "
         "AND schema_fingerprint = ? AND (format = 'csv') = ? ORDER BY committed_at LIMIT 1",
         [row["content_hash"], row["schema_fingerprint"], row["format"] == "csv"],

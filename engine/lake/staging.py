@@ -95,9 +95,7 @@ class Staging:
         columns = ", ".join(KNOWN_COLUMNS)
         known = query(
             self.lake,
-            MANIFEST,
-            manifest,
-            "manifest",
+            {"manifest": (MANIFEST, manifest)},
             f"SELECT DISTINCT ON (run_id) {columns} FROM manifest "
             "WHERE status = 'completed' AND ((source_kind = 'file' "
             "AND schema_fingerprint = ?) OR (? AND run_id IN (SELECT max(run_id) "

@@ -13,11 +13,8 @@ file is told the table (``Staging.redirect``), so the pipeline stores into it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-import duckdb
-
-from engine.lake.datasets import dataset
+from engine.lake.datasets import query
 from engine.lake.evolve import ENGINE_COLUMNS
 from engine.lake.location import Lake
 from engine.lake.names import check_table_name, lake_spelling
@@ -34,19 +31,15 @@ def committed_versions(lake: Lake, declared: str) -> list[tuple[str, str]]:
     manifest, versions = open_table(lake, MANIFEST), open_table(lake, VERSIONS)
     if manifest is None or versions is None:
         return []
-    con = duckdb.connect()
-    try:
-        con.register("manifest", dataset(lake, MANIFEST, manifest))
-        con.register("versions", dataset(lake, VERSIONS, versions))
-        rows: list[tuple[Any, ...]] = con.execute(
-            "SELECT schema_fingerprint, target_table FROM versions SEMI JOIN (SELECT DISTINCT "
-            "schema_fingerprint, target_table FROM manifest WHERE status <> 'failed') "
-            "USING (schema_fingerprint, target_table) WHERE lower(declared_table) = lower(?) "
-            "GROUP BY ALL ORDER BY min(created_at)",
-            [declared],
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(
+        lake,
+        {"manifest": (MANIFEST, manifest), "versions": (VERSIONS, versions)},
+        "SELECT schema_fingerprint, target_table FROM versions SEMI JOIN (SELECT DISTINCT "
+        "schema_fingerprint, target_table FROM manifest WHERE status <> 'failed') "
+        "USING (schema_fingerprint, target_table) WHERE lower(declared_table) = lower(?) "
+        "GROUP BY ALL ORDER BY min(created_at)",
+        [declared],
+    )
     return [(str(f), str(t)) for f, t in rows]
 
 
