@@ -114,11 +114,7 @@ def replay(
             replay_id = int(store.rows("SELECT nextval('replay_ids')")[0][0])
             for run in chosen:
                 schema = schemas[run.fmt != "csv"]
-                mine = (
-                    None
-                    if edits is None
-                    else {row: raw for (run_id, row), raw in edits.items() if run_id == run.run_id}
-                )
+                mine = edits_of(edits, run.run_id)
                 by_run[run.run_id] = _replay_run(store, schema, run, where, replay_id, mine)
             checked = sum(c for c, _ in by_run.values())
             moved = sum(m for _, m in by_run.values())
@@ -166,6 +162,13 @@ def _runs(store: Store, runs: Sequence[int] | None) -> list[ReplayRun]:
         if missing:
             raise StoreError(store.path, f"no run {missing[0]} in this database")
     return replayable(rows, store.path, skip=runs is None)
+
+
+def edits_of(edits: Mapping[tuple[int, int], str] | None, run_id: int) -> dict[int, str] | None:
+    """One run's corrected raw texts by row number (None: no edit file given)."""
+    if edits is None:
+        return None
+    return {row: raw for (run, row), raw in edits.items() if run == run_id}
 
 
 def replayable(rows: Sequence[Sequence[Any]], where: str | Path, *, skip: bool) -> list[ReplayRun]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,6 +28,10 @@ from engine.store.retention import delete_run as delete_rows
 from engine.store.runs import mark_interrupted
 from engine.store.store import Store
 from engine.wording import count
+
+if TYPE_CHECKING:
+    from engine.lake.location import Lake
+    from engine.replaying import ReplayResult
 
 JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print the outcome as one JSON object."
@@ -91,27 +96,19 @@ def replay(
     edits = read_edits(edited) if edited is not None else None
     model = load_model(schema_spec)
     lake = lake_from(lake_uri)
+    context = parse_context(context_items)
+
+    def replay(store: Store | Lake) -> ReplayResult:
+        chosen = list(runs) if runs else None
+        return replay_rows(store, model, runs=chosen, where=where, context=context, edits=edits)
+
     if lake is not None:  # published as one batch (engine.lake.replay)
-        result = replay_rows(
-            lake,
-            model,
-            runs=list(runs) if runs else None,
-            where=where,
-            context=parse_context(context_items),
-            edits=edits,
-        )
+        result = replay(lake)
     else:
         with Store(db) as store:
             with store.writing():
                 mark_interrupted(store)
-            result = replay_rows(
-                store,
-                model,
-                runs=list(runs) if runs else None,
-                where=where,
-                context=parse_context(context_items),
-                edits=edits,
-            )
+            result = replay(store)
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return

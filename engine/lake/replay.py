@@ -44,7 +44,7 @@ from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_tab
 from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.pipeline import prepare_schema
-from engine.replaying import ReplayResult, ReplayRun, passing, replayable
+from engine.replaying import ReplayResult, ReplayRun, edits_of, passing, replayable
 from engine.store.ddl import ERRORS, RUNS
 from engine.store.history import REPLAYED_ROWS, REPLAYS
 from engine.store.store import Store
@@ -131,11 +131,7 @@ def _attempt_replay(
             formats = {run.run_id: run.fmt != "csv" for run in chosen}
             for run in chosen:
                 schema = schemas[run.fmt != "csv"]
-                mine = (
-                    None
-                    if edits is None
-                    else {row: raw for (run_id, row), raw in edits.items() if run_id == run.run_id}
-                )
+                mine = edits_of(edits, run.run_id)
                 checked, valid = _passing(reader, schema, run, where, mine)
                 by_run[run.run_id] = (checked, valid.height)
                 if valid.height:
