@@ -40,12 +40,15 @@ def writers_at_once(count: int, files: list[Path], lake: Path) -> Measurement:
         )
         for f in files[:count]
     ]
-    codes = [child.wait() for child in children]
+    waited = [os.wait4(child.pid, 0) for child in children]
     seconds = time.perf_counter() - started
+    codes = [os.waitstatus_to_exitcode(status) for _pid, status, _usage in waited]
     if any(codes):
         raise SystemExit(f"{count} writers: exit codes {codes}")
     rows = sum(int(f.stem.rsplit("-", 1)[1]) for f in files[:count])
-    return Measurement(f"{count} writer(s) into one lake, aggregate", rows, seconds, 0.0)
+    # the largest writer's own peak RSS (each writer is one process)
+    peak = max(usage.ru_maxrss for _pid, _status, usage in waited) / 1024
+    return Measurement(f"{count} writer(s) into one lake, aggregate", rows, seconds, peak)
 
 
 def main() -> None:
