@@ -7,6 +7,7 @@ import json
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
 from engine.schemas import load_schema
 from schemas.transactions import Transaction
+from tests.conftest import ROOT
 from tests.lake.conftest import lake_rows
 from tests.store.lifecycle import MODELS
 from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Record, Sent
@@ -174,3 +176,73 @@ def test_consumers_append_to_the_generation_of_their_model(kafka: Kafka, tmp_pat
     assert sorted(old["rid"]) == ["V1-0", "V1-1", "a"]
     assert sorted(new["rid"]) == ["V2-0", "V2-1", "b"]
     assert not Path(lake.table_uri("readings__g3")).exists()
+
+
+# A consumer that SIGKILLs itself right after its second batch is in the lake, before the
+# Kafka commit of that batch's offsets: the window where a lake-less consumer would store the
+# batch a second time after a restart.
+KILLED_AFTER_LAKE_COMMIT = """
+import os, runpy, signal, sys
+import engine.lake.stream as stream
+original = stream.LakeSink.publish
+published = []
+def publish(self, *args, **kwargs):
+    kept = original(self, *args, **kwargs)
+    published.append(1)
+    if len(published) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return kept
+stream.LakeSink.publish = publish
+sys.argv = ["cli.py", *sys.argv[1:]]
+runpy.run_path("cli.py", run_name="__main__")
+"""
+
+
+def test_a_kill_between_the_lake_commit_and_the_kafka_commit_stores_nothing_twice(
+    kafka: Kafka, tmp_path: Path
+) -> None:
+    topic, group = kafka.topic(PARTITIONS), kafka.group()
+    lake = Lake(str(tmp_path / "lake"))
+    sent = kafka.send(topic, records(2_000), PARTITIONS)
+    argv = ["consume", "--bootstrap-servers", kafka.bootstrap_servers, "--topic", topic]
+    argv += ["--group", group, "--lake", lake.uri, "--max-records", "300", "--max-wait-ms", "2000"]
+    for key, value in GROUP.items():
+        argv += ["--kafka-config", f"{key}={value}"]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_LAKE_COMMIT, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # The lake holds the batches; Kafka never got the last one's offsets: the window was hit.
+    in_lake = dict(lake_rows(lake, 'SELECT "partition", next_offset FROM kafka_offsets'))
+    stored = lake_rows(lake, "SELECT count(*) FROM kafka_lineage")[0][0]
+    in_kafka = {p: max(o, 0) for p, o in kafka.committed(topic, group, PARTITIONS).items()}
+    assert 0 < stored == sum(in_lake.values()) < 2_000
+    behind = {p: n for p, n in in_lake.items() if n > in_kafka.get(p, 0)}
+    assert behind, (in_lake, in_kafka)
+    after = ConsumerProcess(
+        kafka.bootstrap_servers,
+        topic,
+        group,
+        tmp_path / "unused.duckdb",
+        "--lake",
+        lake.uri,
+        "--max-records",
+        "300",
+        "--max-wait-ms",
+        "100",
+        "--stop-when-idle",
+        "3",
+        kafka_config=GROUP,
+    )
+    assert finished(after, 180) == 0, after.output()
+    # It starts each such partition where the lake says, and reads only the rest.
+    assigned = next(line for line in after.lines if line.startswith("assigned: "))
+    from_lake = next(g for g in assigned.split("; ") if g.endswith(" (stored in the lake)"))
+    for partition, offset in behind.items():
+        assert f"{topic}[{partition}] at {offset}" in from_lake, assigned
+    assert after.records() == 2_000 - stored
+    assert_stored_once(lake, sent)
