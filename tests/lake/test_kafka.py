@@ -217,8 +217,9 @@ def test_a_kill_between_the_lake_commit_and_the_kafka_commit_stores_nothing_twic
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     # The lake holds the batches; Kafka never got the last one's offsets: the window was hit.
-    in_lake = dict(lake_rows(lake, 'SELECT "partition", next_offset FROM kafka_offsets'))
-    stored = lake_rows(lake, "SELECT count(*) FROM kafka_lineage")[0][0]
+    offsets = lake_rows(lake, 'SELECT "partition", next_offset FROM kafka_offsets')
+    in_lake = {int(str(p)): int(str(n)) for p, n in offsets}
+    stored = int(str(lake_rows(lake, "SELECT count(*) FROM kafka_lineage")[0][0]))
     in_kafka = {p: max(o, 0) for p, o in kafka.committed(topic, group, PARTITIONS).items()}
     assert 0 < stored == sum(in_lake.values()) < 2_000
     behind = {p: n for p, n in in_lake.items() if n > in_kafka.get(p, 0)}
