@@ -283,7 +283,7 @@ def model_specs(draw: st.DrawFn) -> ModelSpec:
     unique = draw(st.sampled_from(keyed)) if keyed and draw(st.integers(0, 5)) == 0 else None
     return ModelSpec(
         fields=drawn,
-        extra=draw(st.sampled_from([None, "ignore", "forbid"])),
+        extra=draw(st.sampled_from([None, "ignore", "forbid", "allow"])),
         strip=draw(st.integers(0, 3)) == 0,
         strict=draw(st.integers(0, 9)) == 0,
         by_name=draw(st.sampled_from([None, None, "populate_by_name", "validate_by_name"])),

@@ -122,7 +122,7 @@ class FieldSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     fields: tuple[FieldSpec, ...]
-    extra: Literal["ignore", "forbid"] | None = None
+    extra: Literal["ignore", "forbid", "allow"] | None = None
     strip: bool = False
     strict: bool = False
     by_name: Literal["populate_by_name", "validate_by_name"] | None = None
