@@ -95,11 +95,28 @@ def walk(
     node = Node(walker.resolve(raw))
     handler = NODES.get(node.type)
     if handler is None:
-        instead = INSTEAD.get(node.type, f"core schema type {node.type!r}")
-        raise SchemaError(walker.name, f"cannot compile {instead}", field=field)
+        raise SchemaError(walker.name, f"cannot compile {_instead(node)}", field=field)
     parsed = handler(walker, field, node, value, guard)
     refuse_unread(walker.name, field, node)
     return parsed
+
+
+def _instead(node: Node) -> str:
+    """What the construct is and what to use instead; a secret type is named as such (its
+    core schema is a union with an instance check of the secret class)."""
+    secrets = [
+        choice["cls"].__name__
+        for choice in node.raw.get("choices", ())
+        if isinstance(choice, Mapping)
+        and choice.get("type") == "is-instance"
+        and hasattr(choice.get("cls"), "get_secret_value")
+    ]
+    if secrets:
+        return (
+            f"{secrets[0]}: the engine stores every value in clear (the typed table, "
+            "raw_data); use str, and keep secrets out of ingested data"
+        )
+    return INSTEAD.get(node.type, f"core schema type {node.type!r}")
 
 
 def refuse_unread(schema: str, field: str | None, node: Node) -> None:

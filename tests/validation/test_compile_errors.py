@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel, Field, PastDatetime, model_validator
+from pydantic import BaseModel, Field, PastDatetime, SecretBytes, SecretStr, model_validator
 
 from engine.errors import SchemaError
 from engine.validation.compiler import compile_schema
@@ -22,6 +22,14 @@ class WithList(BaseModel):
 
 class WithUnion(BaseModel):
     value: int | str
+
+
+class WithSecret(BaseModel):
+    token: SecretStr | None = None
+
+
+class WithSecretBytes(BaseModel):
+    key: SecretBytes
 
 
 class WithNested(BaseModel):
@@ -61,6 +69,14 @@ class WithBadCompressionName(BaseModel):
         (
             WithUnion,
             "schema WithUnion, field 'value': cannot compile a union: only X | None is supported; use one type, or str",
+        ),
+        (
+            WithSecret,
+            "schema WithSecret, field 'token': cannot compile SecretStr: the engine stores every value in clear (the typed table, raw_data); use str, and keep secrets out of ingested data",
+        ),
+        (
+            WithSecretBytes,
+            "schema WithSecretBytes, field 'key': cannot compile SecretBytes: the engine stores every value in clear (the typed table, raw_data); use str, and keep secrets out of ingested data",
         ),
         (
             WithNested,
