@@ -60,7 +60,10 @@ def compact(uri: str) -> None:
     default="7d",
     show_default=True,
     metavar="DURATION",
-    help="Delete files no table version younger than this needs (7d, 24h, 90m, 0s).",
+    help=(
+        "Delete files no table version younger than this needs (7d, 24h, 90m, 0s; "
+        "rounded up to whole hours)."
+    ),
 )
 @click.option("--dry-run", is_flag=True, help="List what would be deleted, delete nothing.")
 @handle_errors
