@@ -23,7 +23,12 @@ def parse_duration(text: str) -> timedelta:
         raise ConfigError(
             f"--older-than expects a number and a unit (s, m, h, d or w), e.g. 7d or 24h; got {text!r}"
         )
-    return timedelta(seconds=int(found[1]) * UNITS[found[2]])
+    try:
+        return timedelta(seconds=int(found[1]) * UNITS[found[2]])
+    except OverflowError:
+        raise ConfigError(
+            f"--older-than {text.strip()} is too long (at most {timedelta.max.days:,} days)"
+        ) from None
 
 
 @click.group()

@@ -82,3 +82,11 @@ def test_a_retention_under_an_hour_is_rounded_up_not_down(tmp_path: Path, cli: C
     assert (gone.returncode, gone.stdout.splitlines()[1]) == (0, "raw_data: deleted 3 files")
     assert len(list((tmp_path / "lake" / "raw_data").glob("*.parquet"))) == 1
     assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(150,)]
+
+
+def test_a_retention_too_long_for_a_date_is_one_line(tmp_path: Path, cli: Cli) -> None:
+    done = cli("lake", "vacuum", str(tmp_path), "--older-than", "99999999999d")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: --older-than 99999999999d is too long (at most 999,999,999 days)\n",
+    )
