@@ -36,6 +36,7 @@ from engine.lake.tables import (
     REPLACED,
     VERSIONS,
     open_table,
+    read_failure,
 )
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
@@ -117,6 +118,9 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 typed.setdefault(name, []).append((quote(f"_lake_{generation}"), columns))
         _views(con, typed)
         store = Store.over(con, lake.uri)
+    except duckdb.Error as exc:
+        con.close()
+        raise read_failure(lake, exc) from exc
     except BaseException:
         con.close()
         raise
