@@ -8,7 +8,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from engine.errors import ConfigError
 from engine.generate import generate
+from engine.lake.location import Lake
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -57,3 +61,27 @@ def test_a_damaged_data_file_is_one_line_for_summary_and_report(tmp_path: Path, 
         _one_line(done, lake, raw_file)
         assert "Parquet file size is 2 bytes" in done.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://lake/../other", "s3://lake/a/./b", "s3://lake//a", "s3a://l/a/.."]
+)
+def test_an_s3_prefix_that_delta_and_the_readers_resolve_differently_is_refused(uri: str) -> None:
+    # delta-rs writes s3://lake/../other into s3://lake/other, the readers' pyarrow file
+    # system looks under "lake/../other": a run would store what no read command can read.
+    with pytest.raises(ConfigError) as refused:
+        Lake(uri)
+    assert str(refused.value) == (
+        f"lake {uri}: an s3://bucket/prefix URI cannot have an empty, '.' or '..' segment "
+        "(delta-rs and the readers would resolve it differently)"
+    )
+
+
+def test_a_refused_s3_prefix_is_one_line_before_anything_is_reached(cli: Cli) -> None:
+    done = cli("summary", "--lake", "s3://lake/../other")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "error: lake s3://lake/../other: an s3://bucket/prefix URI cannot have an empty, '.' or "
+        "'..' segment (delta-rs and the readers would resolve it differently)\n",
+    )
