@@ -23,7 +23,12 @@ def parse_duration(text: str) -> timedelta:
         raise ConfigError(
             f"--older-than expects a number and a unit (s, m, h, d or w), e.g. 7d or 24h; got {text!r}"
         )
-    return timedelta(seconds=int(found[1]) * UNITS[found[2]])
+    try:
+        return timedelta(seconds=int(found[1]) * UNITS[found[2]])
+    except OverflowError:
+        raise ConfigError(
+            f"--older-than {text.strip()} is too long (at most {timedelta.max.days:,} days)"
+        ) from None
 
 
 @click.group()
@@ -60,7 +65,10 @@ def compact(uri: str) -> None:
     default="7d",
     show_default=True,
     metavar="DURATION",
-    help="Delete files no table version younger than this needs (7d, 24h, 90m, 0s).",
+    help=(
+        "Delete files no table version younger than this needs (7d, 24h, 90m, 0s; "
+        "rounded up to whole hours)."
+    ),
 )
 @click.option("--dry-run", is_flag=True, help="List what would be deleted, delete nothing.")
 @handle_errors

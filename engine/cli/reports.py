@@ -6,6 +6,8 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -200,11 +202,25 @@ def report(db: Path, lake_uri: str | None, output: Path) -> None:
     click.echo(f"wrote {output}")
 
 
-def _reader(db: Path, lake_uri: str | None, *, writable: list[Path] | None = None) -> Store:
-    """The DuckDB file's locked-down reader, or the lake's (same views, same lock-down)."""
+@contextmanager
+def _reader(
+    db: Path, lake_uri: str | None, *, writable: list[Path] | None = None
+) -> Iterator[Store]:
+    """The DuckDB file's locked-down reader, or the lake's (same views, same lock-down). On a
+    lake, a file that cannot be read mid-command (deleted under the reader by `lake vacuum`,
+    damaged) is one line, as when the reader opens."""
     lake = lake_from(lake_uri)
     if lake is None:
-        return open_reader(db, writable=writable or [])
-    from engine.lake.reader import open_lake_reader  # deltalake: loaded only for a lake
+        with open_reader(db, writable=writable or []) as store:
+            yield store
+        return
+    import duckdb
 
-    return open_lake_reader(lake, writable=writable or [])
+    from engine.lake.reader import open_lake_reader  # deltalake: loaded only for a lake
+    from engine.lake.tables import read_failure
+
+    with open_lake_reader(lake, writable=writable or []) as store:
+        try:
+            yield store
+        except duckdb.Error as exc:
+            raise read_failure(lake, exc) from exc

@@ -14,6 +14,7 @@ import pyarrow.fs as pa_fs
 from deltalake import DeltaTable
 
 from engine.lake.location import Lake
+from engine.lake.tables import read_failure
 
 
 def dataset(lake: Lake, name: str, table: DeltaTable) -> pa_ds.Dataset:
@@ -68,5 +69,7 @@ def query(
             con.register(alias, dataset(lake, name, table))
         rows: list[tuple[Any, ...]] = con.execute(sql, parameters or []).fetchall()
         return rows
+    except duckdb.Error as exc:
+        raise read_failure(lake, exc) from exc
     finally:
         con.close()

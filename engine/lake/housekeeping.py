@@ -16,6 +16,7 @@ through the manifest) and take space until a future cleanup rewrites them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
@@ -72,8 +73,10 @@ def compact(lake: Lake, *, target_size: int | None = None) -> list[TableWork]:
 def vacuum(lake: Lake, *, older_than: timedelta, dry_run: bool = False) -> dict[str, list[str]]:
     """Delete the files of each table no version younger than ``older_than`` needs; says
     which were there to delete (delta-rs names every file its tombstones list, including
-    those an earlier vacuum deleted)."""
-    hours = max(0, int(older_than.total_seconds() // 3600))
+    those an earlier vacuum deleted). Delta's retention is in whole hours: ``older_than`` is
+    rounded up (90m keeps 2 hours, 59m one), never down, so a file is never deleted younger
+    than asked."""
+    hours = max(0, math.ceil(older_than.total_seconds() / 3600))
     removed: dict[str, list[str]] = {}
     for name in tables(lake):
         table = open_table(lake, name)

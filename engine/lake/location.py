@@ -39,6 +39,14 @@ class Lake:
                 f"lake {self.uri}: a lake is a local directory or an s3://bucket/prefix URI",
                 setting="lake",
             )
+        if scheme in ("s3", "s3a"):
+            prefix = urlsplit(self.uri).path.removeprefix("/").removesuffix("/")
+            if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+                raise ConfigError(
+                    f"lake {self.uri}: an s3://bucket/prefix URI cannot have an empty, '.' or "
+                    "'..' segment (delta-rs and the readers would resolve it differently)",
+                    setting="lake",
+                )
         if scheme == "" and self.uri:
             root = Path(self.uri).resolve()
             if root.exists() and not root.is_dir():

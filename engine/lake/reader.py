@@ -36,6 +36,7 @@ from engine.lake.tables import (
     REPLACED,
     VERSIONS,
     open_table,
+    read_failure,
 )
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
@@ -109,6 +110,8 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
             table = open_table(lake, name)
             if table is not None:
                 _register(con, f"_lake_{name}", dataset(lake, name, table))
+            elif name == RAW:
+                _no_raw_without_rows(lake, con)
         typed: dict[str, list[tuple[str, dict[str, str]]]] = {}
         for name in targets:
             for generation, table in generations(lake, name):
@@ -117,6 +120,9 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
                 typed.setdefault(name, []).append((quote(f"_lake_{generation}"), columns))
         _views(con, typed)
         store = Store.over(con, lake.uri)
+    except duckdb.Error as exc:
+        con.close()
+        raise read_failure(lake, exc) from exc
     except BaseException:
         con.close()
         raise
@@ -126,6 +132,23 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
         store.close()
         raise
     return store
+
+
+def _no_raw_without_rows(lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    """Every row a committed batch stored has its raw text in raw_data: a lake whose manifest
+    lists such batches but has no raw_data table lost it (deleted, not restored), and its
+    errors and lineage would read as empty."""
+    (batches,) = con.execute(
+        "SELECT count(*) FROM _manifest SEMI JOIN _committed USING (run_id, batch) "
+        "WHERE batch_rows > 0"
+    ).fetchone() or (0,)
+    if batches:
+        raise StoreError(
+            lake.uri,
+            f"table {RAW} of the lake is missing, though {batches} committed "
+            f"batch{'es' if batches != 1 else ''} stored rows in it",
+            hint=Remedy("restore it, or pass another {}", "lake"),
+        )
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, dataset: object) -> None:

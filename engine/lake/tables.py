@@ -117,6 +117,16 @@ def ensure_table(lake: Lake, name: str, schema: pa.Schema) -> DeltaTable:
     raise AssertionError("unreachable")
 
 
+def read_failure(lake: Lake, exc: BaseException) -> StoreError:
+    """A file of a table's snapshot that cannot be read (deleted under the reader by a
+    vacuum, damaged, unreachable): one line, as a table that cannot be opened."""
+    return StoreError(
+        lake.uri,
+        f"cannot read the lake's files ({_first(exc)})",
+        hint=S3_HINT if lake.uri.startswith("s3://") else None,
+    )
+
+
 def write_failure(lake: Lake, what: str, exc: BaseException) -> StoreWriteError:
     return StoreWriteError(lake.uri, f"{what} ({_first(exc)})")
 

@@ -63,3 +63,30 @@ def test_a_bad_retention_is_one_line(tmp_path: Path, cli: Cli) -> None:
         "error: --older-than expects a number and a unit (s, m, h, d or w), e.g. 7d or 24h; "
         "got 'a week'\n",
     )
+
+
+def test_a_retention_under_an_hour_is_rounded_up_not_down(tmp_path: Path, cli: Cli) -> None:
+    """Delta's retention is in whole hours: 59m (or 90m) must not become 0h (or 1h), which
+    would delete the files compaction replaced a second ago, under a reader still on them."""
+    lake = Lake(str(tmp_path / "lake"))
+    for n in range(3):
+        path = tmp_path / f"f{n}.csv"
+        generate(path, 50, seed=n)
+        assert cli("run", str(path), "--lake", lake.uri, "-q").returncode == 0
+    assert cli("lake", "compact", lake.uri).returncode == 0
+    for retention in ("59m", "90m", "1s"):
+        kept = cli("lake", "vacuum", lake.uri, "--older-than", retention)
+        assert (kept.returncode, kept.stdout.splitlines()[1]) == (0, "raw_data: deleted 0 files")
+    assert len(list((tmp_path / "lake" / "raw_data").glob("*.parquet"))) == 4
+    gone = cli("lake", "vacuum", lake.uri, "--older-than", "0s")
+    assert (gone.returncode, gone.stdout.splitlines()[1]) == (0, "raw_data: deleted 3 files")
+    assert len(list((tmp_path / "lake" / "raw_data").glob("*.parquet"))) == 1
+    assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(150,)]
+
+
+def test_a_retention_too_long_for_a_date_is_one_line(tmp_path: Path, cli: Cli) -> None:
+    done = cli("lake", "vacuum", str(tmp_path), "--older-than", "99999999999d")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: --older-than 99999999999d is too long (at most 999,999,999 days)\n",
+    )
