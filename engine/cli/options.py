@@ -104,11 +104,23 @@ DB_OPTION = click.option(
     help="DuckDB file.",
     **env("DB", "ENGINE_DB"),
 )
+
+
+def _lake_given(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # An empty value (``--lake "$UNSET"``) would fall back to the default DuckDB file: rows
+    # meant for a lake must not land elsewhere without a word.
+    if value is not None and not value.strip():
+        ui.fail("--lake is empty: give a directory or s3://bucket/prefix, or leave --lake out")
+        ctx.exit(2)
+    return value
+
+
 LAKE_OPTION = click.option(
     "--lake",
     "lake_uri",
     metavar="URI",
     default=None,
+    callback=_lake_given,
     help="A Delta Lake root instead of --db: a directory or s3://bucket/prefix (S3 as the "
     "AWS_* variables say), shared by any number of writers.",
     **env("LAKE"),

@@ -233,3 +233,22 @@ def test_the_api_merges_and_replaces_into_a_lake(tmp_path: Path) -> None:
         "SELECT load_mode, how, count(*) FROM replaced_rows JOIN ingestion_runs "
         "AS g ON by_run_id = g.run_id GROUP BY ALL ORDER BY ALL",
     ) == [("merge", "merge", 1), ("replace", "replace", 3)]
+
+
+def test_an_empty_lake_is_refused_not_taken_for_the_default_database(
+    tmp_path: Path, cli: Cli
+) -> None:
+    data = tmp_path / "one.csv"
+    data.write_text(
+        "external_id,amount,currency,source_channel,timestamp\nA1,1.5,USD,web,2024-01-01\n"
+    )
+    for command in (["run", str(data)], ["summary"], ["sql", "SELECT 1"]):
+        for empty in ("", "  "):
+            refused = cli(*command, "--lake", empty)
+            assert (refused.returncode, refused.stdout, refused.stderr) == (
+                2,
+                "",
+                "error: --lake is empty: give a directory or s3://bucket/prefix, or leave "
+                "--lake out\n",
+            )
+    assert not (ROOT / "reporting.duckdb").exists()
