@@ -35,6 +35,9 @@ CLOSERS = (ord("}"), ord("]"))
 COMMA = ord(",")
 COLON = ord(":")
 QUOTE = ord('"')
+SPACE = ord(" ")  # JSON's whitespace, and the control bytes, are at most this
+QUOTE_COLON = COLON << 8 | QUOTE  # '":' as a little-endian 16-bit number
+SPACED_COLON = r"[ \t\r\n]:"
 ESCAPED_KEY = r'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"[ \t\r\n]*:'
 LOOSE_LITERAL = r"[:,\[][ \t\r\n]*[+-]?(?i:nan|inf)"
 PYTHON_LITERAL = r"[:,\[][ \t\r\n]*(?:NaN|-?Infinity)"
@@ -103,22 +106,37 @@ def trailing_commas(n: int, offsets: npt.NDArray[np.int64], buf: npt.NDArray[np.
     return mask
 
 
-def key_colons(offsets: Offsets, buf: Bytes) -> npt.NDArray[np.int64]:
-    """An upper bound on the keys each row writes, at any depth, duplicates included: its
-    colons that follow a quote (whitespace between allowed). Every key is written so; a
-    colon in a string can only add a false alarm."""
-    colons = np.flatnonzero(buf[offsets[0] : offsets[-1]] == COLON) + offsets[0]
-    before = np.maximum(colons - 1, 0)
-    spaced = colons[WHITESPACE[buf[before]]]
-    keyish = colons[buf[before] == QUOTE]
-    if len(spaced):  # rare: ``"key" :``
-        row = np.searchsorted(offsets, spaced, side="right") - 1
-        back = _skip_back(buf, spaced - 1, offsets[row])
-        found = (back >= offsets[row]) & (buf[np.maximum(back, 0)] == QUOTE)
-        keyish = np.sort(np.concatenate((keyish, spaced[found])))
-    # Keys at or after each row's start, minus those at or after the next row's.
-    counts: npt.NDArray[np.int64] = np.diff(np.searchsorted(keyish, offsets)).astype(np.int64)
-    return counts
+def more_keys(
+    records: pl.Series,
+    offsets: Offsets,
+    buf: Bytes,
+    accepted: Mask,
+    present: npt.NDArray[np.int64],
+) -> npt.NDArray[np.intp]:
+    """The accepted rows that may hold more keys (at top level, duplicates included) than
+    the ``present`` requested ones: those with more colons right after a quote or a space
+    (at any depth, in strings too) than that. Every key is followed by such a colon, so no
+    other row can; usually no row does, which one count over the batch tells."""
+    body = buf[offsets[0] : offsets[-1]]
+    if len(body) < 2:
+        return np.zeros(0, dtype=np.intp)
+    if accepted.all() and not records.str.contains(SPACED_COLON).any():
+        # Every key's colon follows its quote: count the batch's '":' pairs, two bytes read
+        # as one 16-bit number, at even and at odd positions.
+        pairs = 0
+        for start in (0, 1):
+            words = body[start : start + (len(body) - start) // 2 * 2].view("<u2")
+            pairs += int(np.count_nonzero(words == QUOTE_COLON))
+        if pairs <= present.sum():
+            return np.zeros(0, dtype=np.intp)  # no row has more than its present keys
+    before = body[:-1]
+    colons = (body[1:] == COLON) & ((before == QUOTE) | (before <= SPACE))
+    if accepted.all() and np.count_nonzero(colons) <= present.sum():
+        return np.zeros(0, dtype=np.intp)  # no row has more than its present keys
+    at = np.flatnonzero(colons) + (offsets[0] + 1)
+    counts = np.diff(np.searchsorted(at, offsets))  # colons from each row's start on
+    rows: npt.NDArray[np.intp] = np.flatnonzero(accepted & (counts > present))
+    return rows
 
 
 def doubtful(

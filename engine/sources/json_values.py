@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, Kind, kind_column
 from engine.columns import NEEDS_PYTHON, token_column
-from engine.sources.json_doubts import Mask, doubtful, key_colons, key_pattern, skip_spaces
+from engine.sources.json_doubts import Mask, doubtful, key_pattern, more_keys, skip_spaces
 from engine.sources.json_kinds import (
     Bytes,
     Offsets,
@@ -159,8 +159,8 @@ class JsonValues:
         else:
             # An upper bound read from the bytes first: only a record that may hold more
             # keys than it has requested ones (none, usually) has DuckDB count them.
-            counts = key_colons(offsets, buf)
-            more = np.flatnonzero(ok & (counts > present))
+            counts = present.copy()
+            more = more_keys(records, offsets, buf, ok, present)
             if len(more):
                 texts = pl.DataFrame({"t": records.gather(more)}).__arrow_c_stream__()  # noqa: F841
                 keys = self._con.sql("SELECT len(json_keys(t)) AS n FROM texts").fetchnumpy()
