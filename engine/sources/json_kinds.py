@@ -24,8 +24,7 @@ KIND_OF_FIRST[ord("n")] = Kind.NULL
 KIND_OF_FIRST[[ord("t"), ord("f")]] = Kind.BOOL
 KIND_OF_FIRST[ord("{")] = Kind.OBJECT
 KIND_OF_FIRST[ord("[")] = Kind.ARRAY
-DIGIT = np.zeros(256, dtype=np.bool_)
-DIGIT[ord("0") : ord("9") + 1] = True
+ZERO = ord("0")
 MINUS = ord("-")
 
 Offsets = npt.NDArray[np.int64]
@@ -69,7 +68,9 @@ def token_kinds(tokens: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint8]:
     kinds = KIND_OF_FIRST[first]
     numeric = kinds == NUMBER
     if numeric.any():
-        others = np.concatenate(([0], np.cumsum(~DIGIT[buf], dtype=np.int64)))
+        other = ((buf - np.uint8(ZERO)) > 9).view(np.uint8)  # not an ASCII digit
+        width = np.int32 if len(buf) < 2**31 else np.int64
+        others = np.concatenate(([0], np.cumsum(other, dtype=width)))
         not_digits = others[ends] - others[starts]
         minus = first == MINUS  # 0 for an empty token
         whole = (ends - starts - minus >= 1) & (not_digits == minus)
