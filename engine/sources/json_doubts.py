@@ -7,8 +7,10 @@ records must cost next to nothing on the records that have neither, which is nea
 - trailing commas: in the usual batch every ``}``/``]`` ends a record, so only the byte before
   each record's last one needs a look (per row, not per byte); otherwise every closing
   bracket is checked, still vectorized;
-- duplicate keys: DuckDB counts a record's keys (duplicates included); a record with more
-  keys than it has distinct requested ones is looked at more closely;
+- duplicate keys: a record with more keys (duplicates included) than it has distinct
+  requested ones is looked at more closely. The keys are bounded from the bytes first (the
+  colons after a quote or a space, one count for the whole batch when it suffices); DuckDB
+  counts them (``json_keys``) only in records over that bound;
 - keys written with ``\\u`` escapes, which could spell a requested key twice;
 - ``nan``, ``inf``, ``-NaN``, ``INFINITY``...: DuckDB takes them in any case, Python's json
   only as ``NaN``, ``Infinity`` and ``-Infinity`` (a record with more loose spellings than

@@ -1,7 +1,8 @@
 """From JSON record texts to per-key value columns that remember each value's JSON type.
 
 DuckDB's JSON functions parse every record once, vectorized, and hand back each requested
-key's value as JSON text; Polars then classifies the texts into kinds. The oracle is Python's
+key's value as JSON text, one column per key; NumPy then reads each token's kind from its
+bytes (:mod:`engine.sources.json_kinds`). The oracle is Python's
 ``json.loads`` (what ``model_validate(json.loads(raw))`` sees), and DuckDB's parser differs from
 it in places: it accepts trailing commas (``{"a": 1,}``), keeps the first of duplicate keys
 (Python keeps the last) and rejects lone surrogate escapes (``"\\ud800"``, which Python reads).
