@@ -231,10 +231,11 @@ def escape_surrogates(text: str) -> str:
 
 
 def _to_token(value: Any) -> str:
-    """A Python JSON value back to JSON text, keeping NaN/Infinity as Python's json writes them."""
+    """A Python JSON value back to JSON text, keeping NaN/Infinity as Python's json writes them;
+    an object or array compact, as DuckDB writes the records it reads itself."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _unescape_strings(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:

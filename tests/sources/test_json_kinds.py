@@ -114,3 +114,22 @@ def test_text_of_mixed_kinds() -> None:
         Kind.ABSENT,
     ]
     assert frame[MALFORMED].to_list() == [None, None, None, None, "model_type", None]
+
+
+def test_a_record_python_reads_writes_nested_values_as_duckdb_does() -> None:
+    """An escaped key elsewhere in a record has Python re-read it: its object and array
+    values keep the compact text DuckDB gives the same values in any other record."""
+    records = pl.Series(
+        [
+            '{"a": {"b": 1, "c": [1.0, 1e2, "x y"]}}',
+            '{"a": {"b": 1, "c": [1.0, 1e2, "x y"]}, "\\u007a": 1}',
+        ]
+    )
+    values = JsonValues(("a",), want_all_keys=False)
+    try:
+        frame = values.frame(records)
+    finally:
+        values.close()
+    compact = '{"b":1,"c":[1.0,100.0,"x y"]}'
+    assert frame[token_column("a")].to_list() == [compact, compact]
+    assert frame["a"].to_list() == [compact, compact]
