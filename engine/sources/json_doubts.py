@@ -7,8 +7,10 @@ records must cost next to nothing on the records that have neither, which is nea
 - trailing commas: in the usual batch every ``}``/``]`` ends a record, so only the byte before
   each record's last one needs a look (per row, not per byte); otherwise every closing
   bracket is checked, still vectorized;
-- duplicate keys: DuckDB counts a record's keys (duplicates included); a record with more
-  keys than it has distinct requested ones is looked at more closely;
+- duplicate keys: a record with more keys (duplicates included) than it has distinct
+  requested ones is looked at more closely. The keys are bounded from the bytes first (the
+  colons after a quote or a space, one count for the whole batch when it suffices); DuckDB
+  counts them (``json_keys``) only in records over that bound;
 - keys written with ``\\u`` escapes, which could spell a requested key twice;
 - ``nan``, ``inf``, ``-NaN``, ``INFINITY``...: DuckDB takes them in any case, Python's json
   only as ``NaN``, ``Infinity`` and ``-Infinity`` (a record with more loose spellings than
@@ -28,12 +30,16 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-import pyarrow as pa
 
 WHITESPACE = np.zeros(256, dtype=np.bool_)
 WHITESPACE[[9, 10, 13, 32]] = True
 CLOSERS = (ord("}"), ord("]"))
 COMMA = ord(",")
+COLON = ord(":")
+QUOTE = ord('"')
+SPACE = ord(" ")  # JSON's whitespace, and the control bytes, are at most this
+QUOTE_COLON = COLON << 8 | QUOTE  # '":' as a little-endian 16-bit number
+SPACED_COLON = r"[ \t\r\n]:"
 ESCAPED_KEY = r'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"[ \t\r\n]*:'
 LOOSE_LITERAL = r"[:,\[][ \t\r\n]*[+-]?(?i:nan|inf)"
 PYTHON_LITERAL = r"[:,\[][ \t\r\n]*(?:NaN|-?Infinity)"
@@ -41,6 +47,8 @@ DEEP = 200  # opening brackets in a record beyond which Python's json may give u
 INT_DIGITS = 4300  # sys.get_int_max_str_digits(): longer ints do not convert
 
 Mask = npt.NDArray[np.bool_]
+Offsets = npt.NDArray[np.int64]
+Bytes = npt.NDArray[np.uint8]
 
 
 def key_pattern(keys: Sequence[str]) -> str | None:
@@ -51,17 +59,18 @@ def key_pattern(keys: Sequence[str]) -> str | None:
     return f"(?:{names})[ \\t\\r\\n]*:"
 
 
-def _buffers(records: pl.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """The records' byte offsets and bytes, without copying."""
-    array = records.to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    array = array.cast(pa.large_string())
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
-    offsets = offsets[array.offset : array.offset + len(array) + 1]
-    data = array.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return offsets, buf
+def skip_spaces(offsets: Offsets, buf: Bytes) -> Offsets:
+    """Where each row's first byte that is not JSON whitespace is (its end if none is)."""
+    at = offsets[:-1].copy()
+    ends = offsets[1:]
+    if not len(buf):
+        return at
+    limit = len(buf) - 1
+    moving = (at < ends) & WHITESPACE[buf[np.minimum(at, limit)]]
+    while moving.any():
+        at[moving] += 1
+        moving &= (at < ends) & WHITESPACE[buf[np.minimum(at, limit)]]
+    return at
 
 
 def _skip_back(
@@ -99,16 +108,51 @@ def trailing_commas(n: int, offsets: npt.NDArray[np.int64], buf: npt.NDArray[np.
     return mask
 
 
+def more_keys(
+    records: pl.Series,
+    offsets: Offsets,
+    buf: Bytes,
+    accepted: Mask,
+    present: npt.NDArray[np.int64],
+) -> npt.NDArray[np.intp]:
+    """The accepted rows that may hold more keys (at top level, duplicates included) than
+    the ``present`` requested ones: those with more colons right after a quote or a space
+    (at any depth, in strings too) than that. Every key is followed by such a colon, so no
+    other row can; usually no row does, which one count over the batch tells."""
+    body = buf[offsets[0] : offsets[-1]]
+    if len(body) < 2:
+        return np.zeros(0, dtype=np.intp)
+    if accepted.all() and not records.str.contains(SPACED_COLON).any():
+        # Every key's colon follows its quote: count the batch's '":' pairs, two bytes read
+        # as one 16-bit number, at even and at odd positions.
+        pairs = 0
+        for start in (0, 1):
+            words = body[start : start + (len(body) - start) // 2 * 2].view("<u2")
+            pairs += int(np.count_nonzero(words == QUOTE_COLON))
+        if pairs <= present.sum():
+            return np.zeros(0, dtype=np.intp)  # no row has more than its present keys
+    before = body[:-1]
+    colons = (body[1:] == COLON) & ((before == QUOTE) | (before <= SPACE))
+    if accepted.all() and np.count_nonzero(colons) <= present.sum():
+        return np.zeros(0, dtype=np.intp)  # no row has more than its present keys
+    at = np.flatnonzero(colons) + (offsets[0] + 1)
+    counts = np.diff(np.searchsorted(at, offsets))  # colons from each row's start on
+    rows: npt.NDArray[np.intp] = np.flatnonzero(accepted & (counts > present))
+    return rows
+
+
 def doubtful(
     records: pl.Series,
-    key_counts: pl.Series | None,
-    present: pl.Series | None,
+    offsets: Offsets,
+    buf: Bytes,
+    accepted: Mask,
+    key_counts: npt.NDArray[np.int64] | None,
+    present: npt.NDArray[np.int64] | None,
     keys_regex: str | None,
 ) -> Mask:
-    """Rows to give Python's verdict: ``records`` are the texts DuckDB accepted (null where it
-    did not), ``key_counts`` how many keys DuckDB saw in each, ``present`` how many distinct
-    requested keys it found."""
-    offsets, buf = _buffers(records.fill_null(""))
+    """Rows DuckDB ``accepted`` to give Python's verdict: ``offsets`` and ``buf`` are the
+    ``records``' bytes, ``key_counts`` how many keys each record may hold (duplicates
+    included), ``present`` how many distinct requested keys DuckDB found."""
     mask = trailing_commas(len(records), offsets, buf)
     if np.count_nonzero(buf[offsets[0] : offsets[-1]] == ord("\\")):
         escaped = records.str.contains("\\u", literal=True).fill_null(False)
@@ -116,18 +160,18 @@ def doubtful(
         if len(rows):
             keyish = records.gather(rows).str.contains(ESCAPED_KEY).fill_null(False)
             mask[rows[keyish.to_numpy()]] = True
-    mask |= _python_cannot_read(records)
+    mask |= _python_cannot_read(records, np.diff(offsets))
     if key_counts is not None and present is not None and keys_regex is not None:
         # More keys than distinct requested ones: other keys, or a requested one twice.
-        more = (key_counts.fill_null(0) > present).to_numpy()
-        rows = np.flatnonzero(more)
+        rows = np.flatnonzero(accepted & (key_counts > present))
         if len(rows):
             written = records.gather(rows).str.count_matches(keys_regex).to_numpy()
-            mask[rows[written > present.gather(rows).to_numpy()]] = True
-    return mask
+            mask[rows[written > present[rows]]] = True
+    found: Mask = mask & accepted
+    return found
 
 
-def _python_cannot_read(records: pl.Series) -> Mask:
+def _python_cannot_read(records: pl.Series, length: npt.NDArray[np.int64]) -> Mask:
     """Records Python's json reads differently or not at all: loose NaN/Infinity spellings,
     deep nesting, ints too long to convert (false alarms only cost a Python parse).
 
@@ -142,7 +186,6 @@ def _python_cannot_read(records: pl.Series) -> Mask:
         loose = some.str.count_matches(LOOSE_LITERAL).fill_null(0)
         exact = some.str.count_matches(PYTHON_LITERAL).fill_null(0)
         mask[rows[(loose > exact).to_numpy()]] = True
-    length = records.str.len_bytes().fill_null(0).to_numpy()
     rows = np.flatnonzero(length > DEEP)
     if len(rows):
         some = records.gather(rows)

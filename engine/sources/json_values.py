@@ -1,7 +1,8 @@
 """From JSON record texts to per-key value columns that remember each value's JSON type.
 
 DuckDB's JSON functions parse every record once, vectorized, and hand back each requested
-key's value as JSON text; Polars then classifies the texts into kinds. The oracle is Python's
+key's value as JSON text, one column per key; NumPy then reads each token's kind from its
+bytes (:mod:`engine.sources.json_kinds`). The oracle is Python's
 ``json.loads`` (what ``model_validate(json.loads(raw))`` sees), and DuckDB's parser differs from
 it in places: it accepts trailing commas (``{"a": 1,}``), keeps the first of duplicate keys
 (Python keeps the last) and rejects lone surrogate escapes (``"\\ud800"``, which Python reads).
@@ -19,16 +20,25 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 
 from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, RAW, Kind, kind_column
 from engine.columns import NEEDS_PYTHON, token_column
-from engine.sources.json_doubts import doubtful, key_pattern
+from engine.sources.json_doubts import Mask, doubtful, key_pattern, more_keys, skip_spaces
+from engine.sources.json_kinds import (
+    Bytes,
+    Offsets,
+    first_bytes,
+    string_buffers,
+    token_kinds,
+    token_text,
+)
 
 __all__ = ["JsonValues", "escape_surrogates", "token_column"]
 
 SURROGATE = re.compile("[\ud800-\udfff]")
+BACKSLASH = ord("\\")
 
 
 def _path(key: str) -> str:
@@ -46,15 +56,16 @@ class JsonValues:
         self._key_pattern = key_pattern(self.keys)
         paths = ", ".join("'" + _path(k).replace("'", "''") + "'" for k in self.keys)
         key_list = "json_keys(t)" if want_all_keys else "NULL::VARCHAR[]"
-        # How many keys the record has, duplicates included (for the duplicate-key check).
-        key_count = "len(json_keys(t))" if self.keys and not want_all_keys else "NULL::BIGINT"
         extract = f"json_extract(t, [{paths}])" if self.keys else "[]::VARCHAR[]"
+        # Each requested key's token as its own column (DuckDB's list indexing is cheap;
+        # Polars' per-key ``list.get`` is not).
+        self._tokens = [f"k{i}" for i in range(len(self.keys))]
+        columns = "".join(f", tokens[{i + 1}] AS {name}" for i, name in enumerate(self._tokens))
 
         def query(tokens: str) -> str:
             return (
-                "SELECT tokens IS NOT NULL AS ok, tokens, "
-                f"CASE WHEN tokens IS NOT NULL THEN {key_list} END AS keys, "
-                f"CASE WHEN tokens IS NOT NULL THEN {key_count} END AS key_count FROM "
+                f"SELECT tokens IS NOT NULL AS ok{columns}, "
+                f"CASE WHEN tokens IS NOT NULL THEN {key_list} END AS keys FROM "
                 f"(SELECT t, {tokens} AS tokens FROM texts)"
             )
 
@@ -68,30 +79,6 @@ class JsonValues:
         )
         self._query_checked = query(f"CASE WHEN json_valid(t) THEN {extract} END")
         self._clean = True
-        # The output columns, built once (building Polars expressions costs per batch).
-        not_object = pl.col("ok") & (pl.col(RAW).str.strip_chars_start().str.head(1) != "{")
-        self._columns: list[pl.Expr] = [
-            pl.when(not_object)
-            .then(pl.lit("model_type"))
-            .otherwise(pl.col(MALFORMED))
-            .alias(MALFORMED),
-            pl.when(not_object)
-            .then(pl.lit("Input should be a valid dictionary"))
-            .otherwise(pl.col(MALFORMED_MSG))
-            .alias(MALFORMED_MSG),
-            pl.col("keys").alias(KEYS),
-            pl.col(NEEDS_PYTHON),
-        ]
-        for i, key in enumerate(self.keys):
-            self._columns.extend(_classify(pl.col("tokens").list.get(i, null_on_oob=True), key))
-        self._present = (
-            pl.sum_horizontal(
-                pl.col("tokens").list.get(i, null_on_oob=True).is_not_null()
-                for i in range(len(self.keys))
-            )
-            if self.keys
-            else None
-        )
 
     def close(self) -> None:
         self._con.close()
@@ -103,10 +90,13 @@ class JsonValues:
         # relation API's per-call binding (a third of this call's fixed cost).
         texts = pl.DataFrame({"t": records}).__arrow_c_stream__()  # noqa: F841 - read by DuckDB
         query = self._query_clean if self._clean else self._query_checked
-        found = pl.from_arrow(self._con.sql(query).to_arrow_table())
+        table = self._con.sql(query).to_arrow_table()
+        found = pl.from_arrow(table)
         assert isinstance(found, pl.DataFrame)
         ok = found["ok"].to_numpy()
         self._clean = bool(ok.all())
+        offsets, buf = string_buffers(records.to_arrow())
+        rejected = np.flatnonzero(~ok | self._doubtful(found, records, ok, offsets, buf))
         parsed = found.with_columns(
             pl.Series(RAW, records),
             pl.lit(None, pl.String).alias(MALFORMED),
@@ -114,23 +104,69 @@ class JsonValues:
             pl.lit(False).alias(NEEDS_PYTHON),
             pl.col("keys").cast(pl.List(pl.String)),
         )
-        rejected = np.flatnonzero(~ok | self._doubtful(parsed, records))
-        parsed = parsed.drop("key_count")
+        tokens = [table.column(name) for name in self._tokens]
         if len(rejected):
             parsed = self._second_opinion(parsed, rejected.tolist())
-        out = parsed.select(self._columns)
-        if not parsed[RAW].str.contains("\\", literal=True).any():
+            tokens = [parsed[name].to_arrow() for name in self._tokens]
+        out = self._output(parsed, tokens, offsets, buf)
+        if not np.count_nonzero(buf[offsets[0] : offsets[-1]] == BACKSLASH):
             return out  # the usual case: no escapes anywhere in the batch
         return _unescape_strings(out, self.keys)
 
-    def _doubtful(self, parsed: pl.DataFrame, records: pl.Series) -> npt.NDArray[np.bool_]:
+    def _output(
+        self,
+        parsed: pl.DataFrame,
+        tokens: list[pa.Array | pa.ChunkedArray],
+        offsets: Offsets,
+        buf: Bytes,
+    ) -> pl.DataFrame:
+        """The output columns; ``tokens`` are the keys' token columns as Arrow arrays."""
+        # A record that is JSON but no object (an array, a number...): ``model_type``.
+        first = first_bytes(skip_spaces(offsets, buf), offsets[1:], buf)
+        odd = np.flatnonzero(parsed["ok"].to_numpy() & (first != ord("{")))
+        not_object = np.zeros(parsed.height, dtype=np.bool_)
+        if len(odd):  # what Python's ``str.lstrip`` would skip, beyond JSON's whitespace
+            texts = parsed[RAW].gather(odd).str.strip_chars_start().str.head(1)
+            not_object[odd[(texts != "{").to_numpy()]] = True
+        wrong = pl.Series(not_object)
+        columns: list[pl.Expr | pl.Series] = [
+            pl.when(wrong).then(pl.lit("model_type")).otherwise(pl.col(MALFORMED)).alias(MALFORMED),
+            pl.when(wrong)
+            .then(pl.lit("Input should be a valid dictionary"))
+            .otherwise(pl.col(MALFORMED_MSG))
+            .alias(MALFORMED_MSG),
+            pl.col("keys").alias(KEYS),
+            pl.col(NEEDS_PYTHON),
+        ]
+        for key, name, arrow in zip(self.keys, self._tokens, tokens, strict=True):
+            kinds = token_kinds(arrow)
+            kind = pl.Series(kind_column(key), kinds)
+            text = token_text(pl.col(name), pl.lit(kind), np.bincount(kinds, minlength=len(Kind)))
+            columns += [text.alias(key), kind, pl.col(name).alias(token_column(key))]
+        return parsed.select(columns)
+
+    def _doubtful(
+        self, found: pl.DataFrame, records: pl.Series, ok: Mask, offsets: Offsets, buf: Bytes
+    ) -> Mask:
         """Records DuckDB accepted but Python's json might read differently."""
-        accepted = records.zip_with(parsed["ok"], pl.Series([None], dtype=pl.String))
-        if self._present is None:
-            return doubtful(accepted, None, None, None)
-        present = parsed.select(self._present).to_series()
-        counts = parsed["keys"].list.len() if self.want_all_keys else parsed["key_count"]
-        return doubtful(accepted, counts, present, self._key_pattern)
+        if not self.keys:
+            return doubtful(records, offsets, buf, ok, None, None, None)
+        present = np.zeros(found.height, dtype=np.int64)
+        for name in self._tokens:
+            present += found[name].is_not_null().to_numpy()
+        # How many keys a record holds (duplicates included), as DuckDB counts them.
+        if self.want_all_keys:
+            counts = found["keys"].list.len().fill_null(0).to_numpy()
+        else:
+            # An upper bound read from the bytes first: only a record that may hold more
+            # keys than it has requested ones (none, usually) has DuckDB count them.
+            counts = present.copy()
+            more = more_keys(records, offsets, buf, ok, present)
+            if len(more):
+                texts = pl.DataFrame({"t": records.gather(more)}).__arrow_c_stream__()  # noqa: F841
+                keys = self._con.sql("SELECT len(json_keys(t)) AS n FROM texts").fetchnumpy()
+                counts[more] = keys["n"]
+        return doubtful(records, offsets, buf, ok, counts, present, self._key_pattern)
 
     def _second_opinion(self, parsed: pl.DataFrame, rejected: list[int]) -> pl.DataFrame:
         """Re-parse doubtful records with Python's json, row by (rare) row."""
@@ -173,7 +209,10 @@ class JsonValues:
             {
                 "__i": pl.Series(rejected, dtype=pl.UInt32),
                 "ok": ok,
-                "tokens": pl.Series(tokens, dtype=pl.List(pl.String)),
+                **{
+                    name: pl.Series([None if t is None else t[i] for t in tokens], dtype=pl.String)
+                    for i, name in enumerate(self._tokens)
+                },
                 "keys": pl.Series(keys, dtype=pl.List(pl.String)),
                 MALFORMED: pl.Series(errors, dtype=pl.String),
                 MALFORMED_MSG: pl.Series(messages, dtype=pl.String),
@@ -192,40 +231,11 @@ def escape_surrogates(text: str) -> str:
 
 
 def _to_token(value: Any) -> str:
-    """A Python JSON value back to JSON text, keeping NaN/Infinity as Python's json writes them."""
+    """A Python JSON value back to JSON text, keeping NaN/Infinity as Python's json writes them;
+    an object or array compact, as DuckDB writes the records it reads itself."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _classify(token: pl.Expr, key: str) -> list[pl.Expr]:
-    first = token.str.head(1)
-    kind = (
-        pl.when(token.is_null())
-        .then(pl.lit(Kind.ABSENT))
-        .when(first == '"')
-        .then(pl.lit(Kind.STR))
-        .when(first == "n")
-        .then(pl.lit(Kind.NULL))
-        .when(first.is_in(["t", "f"]))
-        .then(pl.lit(Kind.BOOL))
-        .when(first == "{")
-        .then(pl.lit(Kind.OBJECT))
-        .when(first == "[")
-        .then(pl.lit(Kind.ARRAY))
-        .when(token.str.contains(r"^-?[0-9]+$"))
-        .then(pl.lit(Kind.INT))
-        .otherwise(pl.lit(Kind.FLOAT))
-        .cast(pl.UInt8)
-    )
-    text = (
-        pl.when(first == '"')
-        .then(token.str.slice(1).str.head(-1))
-        .when(first == "n")
-        .then(None)
-        .otherwise(token)
-    )
-    return [text.alias(key), kind.alias(kind_column(key)), token.alias(token_column(key))]
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _unescape_strings(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
