@@ -222,9 +222,12 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     t = pl.col(text.name)
     max_digits = schema.get("max_digits")
     places = schema.get("decimal_places")
+    # The column's scale from a constraint Pydantic applies after a validator: the value
+    # the validator sees must not be rounded to it first (see ``outside`` below).
+    after_places = schema.get("column_decimal_places") if places is None else None
     # Most texts are plain decimals short enough for every digit limit: one regex says so,
     # and the text's other forms and its digit counts are computed on the rest only.
-    pattern = fast_pattern(max_digits, places)
+    pattern = fast_pattern(max_digits, places if after_places is None else after_places)
     fast_test = pl.lit(False) if pattern is None else t.str.contains(pattern)
     if pattern is not None and max_digits is not None and places is None:
         fast_test = fast_test & (t.str.len_bytes() <= max_digits)
@@ -318,6 +321,11 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     # keeps) is Pydantic's to decide, and then a storage error: never a silent null.
     too_wide = pl.col(is_plain.name).fill_null(False) & number.is_null()
     python = (is_text & unsure) | exponent_float | too_wide
+    if after_places is not None:
+        # More significant places than the column keeps: the cast would round the value
+        # the validators see (1.500 to 2 at scale 0); Pydantic decides such rows.
+        outside = (decimals > after_places) & (n_decimals > after_places)
+        python = python | (pl.col(is_plain.name).fill_null(False) & outside.fill_null(False))
     return Parsed(
         value=number,
         rules=tuple(rules),
