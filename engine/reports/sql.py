@@ -139,24 +139,28 @@ def write_json(batches: Iterable[list[str]], out: TextIO) -> int:
     return count
 
 
-def json_value(value: Any) -> Any:
-    """A Python value from DuckDB as plain JSON data, for a text cell holding a list or struct
-    (CSV, the terminal, XLSX). ``sql --format json`` is DuckDB's own text instead."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
+def json_text(value: Any) -> str:
+    """A list or struct from DuckDB as compact JSON text for one text cell (CSV, the
+    terminal, XLSX); ``sql --format json`` is DuckDB's own text instead. Decimals keep every
+    digit and their scale, as DuckDB writes them (a float would round past 17 digits)."""
     if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
+        items = (
+            json.dumps(str(k), ensure_ascii=False) + ":" + json_text(v) for k, v in value.items()
+        )
+        return "{" + ",".join(items) + "}"
     if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
+        return "[" + ",".join(json_text(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "null"
+    if value is None or isinstance(value, bool | int | float | str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime | date | time):
+        return json.dumps(value.isoformat())
     if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
+        return json.dumps(value.hex())
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def text_value(value: Any) -> str:
@@ -170,7 +174,7 @@ def text_value(value: Any) -> str:
     if isinstance(value, date | time | timedelta | Decimal | float | int):
         return str(value)
     if isinstance(value, dict | list | tuple):
-        return json.dumps(json_value(value), ensure_ascii=False)
+        return json_text(value)
     if isinstance(value, bytes):
         return value.hex()
     return str(value)

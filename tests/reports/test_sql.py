@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Context, Decimal
 from pathlib import Path
 
+import duckdb
 from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from engine.reports.sql import READ_FORMS
+from engine.reports.sql import READ_FORMS, text_value
 from tests.conftest import ROOT, query
 from tests.wording import assert_wraps, table_rows
 
@@ -150,3 +154,38 @@ def test_describe_and_summarize_are_queries(run_cli: RunCli, tricky_db: Path) ->
         ["msg", "VARCHAR"],
         ["input", "VARCHAR"],
     ]
+
+
+WIDE = Context(prec=80)  # the default context rounds to 28 digits
+
+
+# Nested values of every DECIMAL width and scale: a cell holds what DuckDB's own JSON holds.
+_decimals = st.tuples(st.integers(1, 38), st.data()).map(
+    lambda w: (w[0], w[1].draw(st.integers(0, w[0])))
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width_scale=_decimals,
+    unscaled=st.lists(st.integers(-(10**38) + 1, 10**38 - 1), max_size=4),
+    text=st.text(max_size=5),
+)
+def test_nested_cells_are_duckdbs_own_json_with_every_decimal_digit(
+    width_scale: tuple[int, int], unscaled: list[int], text: str
+) -> None:
+    width, scale = width_scale
+    values = [
+        Decimal(abs(u) % 10**width * (1 if u >= 0 else -1)).scaleb(-scale, WIDE) for u in unscaled
+    ]
+    literals = ", ".join(f"'{v:f}'::DECIMAL({width},{scale})" for v in values)
+    typed = f"[{literals}]::DECIMAL({width},{scale})[]"
+    quoted = text.replace("'", "''")
+    sql = f"SELECT {{'d': {typed}, 's': '{quoted}', 'n': NULL, 'b': true, 'i': [1, -2]}} AS v"
+    with duckdb.connect() as con:
+        cell = con.execute(sql).fetchall()[0][0]
+        expected = con.execute(f"SELECT to_json(v)::VARCHAR FROM ({sql})").fetchall()[0][0]
+    # Equal as numbers (DuckDB hands 0.0 of a DECIMAL(1,1) to Python as Decimal('0')).
+    written = json.loads(text_value(cell), parse_float=Decimal)
+    assert written == json.loads(expected, parse_float=Decimal)
+    assert [Decimal(d) for d in written["d"]] == values

@@ -126,7 +126,7 @@ def test_values_excel_cannot_hold_are_written_as_text(tmp_path: Path) -> None:
     assert rows[1][:6] == [42, 1.5, "-inf", datetime(2024, 2, 29), None, False]
     assert rows[2][:6] == [None, None, 2.5, None, time(0, 0), None]
     assert len(rows[0][6]) == 32_767 and rows[1][6] == "short"
-    assert [r[7] for r in rows] == ['["a", "b"]', "[]", None]
+    assert [r[7] for r in rows] == ['["a","b"]', "[]", None]
     assert sheet["D3"].number_format == "yyyy-mm-dd" and sheet["E2"].number_format == "hh:mm:ss"
 
 
