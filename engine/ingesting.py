@@ -58,6 +58,7 @@ def ingest(
     progress: ProgressCallback | None = None,
     remote: RemoteSettings | None = None,
     block_size: int = 16 * MiB,
+    max_record_bytes: int = 16 * MiB,
     storing_first: bool = False,
     mode: str = "append",
     new_table: bool = False,
@@ -75,8 +76,10 @@ def ingest(
     ``arrow`` (by default from the name or the first bytes). ``force``: ingest content already
     ingested with the same schema again (else it is ``skipped``). ``delimiter``,
     ``quote_char``, ``encoding``: the CSV dialect. ``max_invalid``, ``max_invalid_rate``: the
-    quality gate (a run over it is stored, and its summary's ``gate`` says why). ``name``:
-    what the run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
+    quality gate (a run over it is stored, and its summary's ``gate`` says why).
+    ``max_record_bytes``: the longest record read (16 MiB; a longer one, or a quote or
+    bracket that never closes, stops the run with one line naming it). ``name``: what the
+    run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
     to reach S3 (see ``RemoteSettings.from_environment``). ``storing_first``: the process
     does nothing but this run, so its other threads yield to the one storing rows.
     ``mode``: ``append``, ``replace`` (the table holds this run's valid rows only) or
@@ -96,6 +99,7 @@ def ingest(
         force=force,
         context=dict(context or {}),
         block_size=block_size,
+        max_record_bytes=_positive(max_record_bytes, "max_record_bytes"),
         storing_first=storing_first,
         source_name=name,
         dialect=CsvDialect(delimiter, quote_char, encoding),
@@ -164,6 +168,12 @@ def _gate(max_invalid: int | None, max_invalid_rate: float | None) -> QualityGat
     if max_invalid is None and max_invalid_rate is None:
         return None
     return QualityGate(max_invalid, max_invalid_rate)
+
+
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
 
 
 def _mode(mode: str) -> LoadMode:

@@ -401,3 +401,29 @@ def test_export_to_stdout(tmp_path: Path, db: Path) -> None:
         "error: cannot tell the export format of stdout "
         "(pass --format csv|json|ndjson|parquet|xlsx)"
     )
+
+
+def test_a_cell_longer_than_max_record_bytes_is_one_line_and_the_option_reads_it(
+    tmp_path: Path, db: Path
+) -> None:
+    cell = "A note\nover lines\n" * 40  # 760 bytes in a quoted cell spanning 80 lines
+    path = tmp_path / "notes.csv"
+    path.write_text(
+        "external_id,amount,currency,source_channel,timestamp\r\n"
+        f'TXN-1,5.0,USD,"{cell}",2024-01-01T00:00:00\r\n'
+        "TXN-2,6.0,USD,web,2024-01-01T00:00:00\r\n"
+    )
+    short = cli("run", str(path), "--db", str(db), "--max-record-bytes", "512")
+    assert short.returncode == 2
+    assert short.stderr.decode().strip() == (
+        f"error: {path}, line 2: a record runs on across lines for more than 512 bytes (a "
+        "quote or bracket that never closes, or a cell longer than that) (raise "
+        "--max-record-bytes if the file is right)"
+    )
+    assert query(db, "SELECT count(*) FROM raw_data") == [(0,)]
+    done = cli("run", str(path), "--db", str(db), "--max-record-bytes", "1024")
+    assert done.returncode == 0, done.stderr
+    assert query(db, "SELECT external_id, source_channel FROM processed_data ORDER BY 1") == [
+        ("TXN-1", cell),
+        ("TXN-2", "web"),
+    ]

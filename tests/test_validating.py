@@ -12,7 +12,7 @@ import json
 import math
 import subprocess
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -117,6 +117,8 @@ COLUMNS: list[tuple[pl.DataType, st.SearchStrategy[Any]]] = [
     (pl.Datetime("ns"), RECENT),
     (pl.Datetime("us", "UTC"), RECENT),
     (pl.Datetime("ms", "Europe/Paris"), RECENT),
+    # Local mean time: offsets with seconds (Paris +00:09:21 until 1911).
+    (pl.Datetime("us", "Europe/Paris"), st.datetimes(datetime(1800, 1, 1), datetime(1950, 1, 1))),
     (pl.Time(), st.times()),
     (pl.Decimal(10, 2), DECIMALS),
     (pl.Null(), st.none()),
@@ -469,3 +471,26 @@ def test_arrow_timestamps_in_a_fixed_offset_zone_are_one_line() -> None:
         "python:frame, column 'ts': its timestamps are in the time zone '+05:30', which Polars "
         "cannot hold (it reads named zones only) (write the column in UTC or in a named time zone)"
     )
+
+
+class Stamped(BaseModel):
+    at: datetime
+
+
+def test_zoned_datetimes_with_offsets_in_seconds_are_pydantics_verdict() -> None:
+    """Before 1911 Paris kept local mean time (+00:09:21): the text of such a value is
+    refused by every datetime parser, the value itself is a datetime to Pydantic."""
+    paris = ZoneInfo("Europe/Paris")
+    values = [datetime(1900, 1, 1, 12, tzinfo=paris), datetime(2000, 1, 1, 12, tzinfo=paris)]
+    frame = pl.DataFrame({"at": pl.Series(values, dtype=pl.Datetime("us", "Europe/Paris"))})
+    result = engine.validate(frame, Stamped)
+    expected = [Stamped.model_validate(row).at for row in frame.iter_rows(named=True)]
+    assert expected[0].utcoffset() == timedelta(minutes=9, seconds=21)
+    assert result.valid["at"].to_list() == [
+        e.astimezone(UTC).replace(tzinfo=None) for e in expected
+    ]
+    assert result.valid["at"].to_list() == [
+        datetime(1900, 1, 1, 11, 50, 39),
+        datetime(2000, 1, 1, 11),
+    ]
+    assert result.invalid.height == 0

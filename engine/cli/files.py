@@ -28,6 +28,7 @@ from engine.errors import EngineError
 from engine.generate import generate as generate_dataset
 from engine.ingesting import ingest
 from engine.sources import FORMATS
+from engine.sources.feeds import MiB
 from engine.sources.remote import RemoteSettings
 from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.runs import mark_interrupted
@@ -78,6 +79,16 @@ from engine.wording import count
     help="CSV: the text encoding (latin-1, windows-1252, utf-16, any Python codec), read "
     "into UTF-8.",
     **env("ENCODING"),
+)
+@click.option(
+    "--max-record-bytes",
+    type=click.IntRange(min=1),
+    default=16 * MiB,
+    show_default=True,
+    metavar="BYTES",
+    help="The longest record read. A longer one, or a quote (CSV) or bracket (JSON array) "
+    "that never closes, stops the file with one line naming its line (exit 2).",
+    **env("MAX_RECORD_BYTES"),
 )
 @click.option(
     "--max-invalid",
@@ -144,6 +155,7 @@ def run(
     delimiter: str,
     quote_char: str,
     encoding: str,
+    max_record_bytes: int,
     max_invalid: int | None,
     max_invalid_rate: float | None,
     mode: str,
@@ -189,6 +201,7 @@ def run(
                         delimiter=_character(delimiter),
                         quote_char=_character(quote_char),
                         encoding=encoding,
+                        max_record_bytes=max_record_bytes,
                         max_invalid=max_invalid,
                         max_invalid_rate=max_invalid_rate,
                         progress=progress,

@@ -166,7 +166,7 @@ def plan_for(lake: Lake, schema: CompiledSchema, wanted: Mapping[str, str]) -> F
 
     # The table as readers see it (what a DuckDB file's table would be) decides, ...
     table = union_columns([stored for _, stored in columns])
-    refuse_case_clashes(lake.uri, schema, schema.table, [*ENGINE_COLUMNS, *table])
+    refuse_case_clashes(lake.uri, schema, schema.table, [*ENGINE_COLUMNS, *table], ENGINE_COLUMNS)
     decided = plan(table)
     if decided.compatible:
         # ... and the rows go to the newest generation that holds the types (it only needs

@@ -61,7 +61,7 @@ def lake_target(
     declared = table_name(schema.model)
     check_table_name(lake, schema.name, declared)
     declared = lake_spelling(lake, declared)
-    refuse_case_clashes(lake.uri, schema, declared, ENGINE_COLUMNS)
+    refuse_case_clashes(lake.uri, schema, declared, ENGINE_COLUMNS, ENGINE_COLUMNS)
     found = committed_versions(lake, declared)
     own = [t for f, t in found if f == schema.fingerprint]
     following = next_table(lake, declared, len(found))

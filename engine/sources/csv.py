@@ -22,6 +22,7 @@ from engine.sources.blocks import BOM, Records
 from engine.sources.dialect import CsvDialect, guess_delimiter
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
+    MAX_RECORD_HINT,
     Cutter,
     RecordTooLarge,
     decode_records,
@@ -192,9 +193,11 @@ class CsvSource:
         except RecordTooLarge as exc:
             raise SourceError(
                 self.name,
-                f"a record is longer than {exc.limit} bytes without a line break",
+                exc.what,
                 line=exc.line,
-                hint="is this really a CSV file? raise max_record_bytes if it is",
+                hint=f"{MAX_RECORD_HINT} if the file is right"
+                if exc.across_lines
+                else f"is this really a CSV file? {MAX_RECORD_HINT} if it is",
             ) from exc
         if not header_done:
             raise SourceError(self.name, "file is empty; expected a header row")

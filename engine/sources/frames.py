@@ -25,7 +25,7 @@ from engine.columns import NEEDS_PYTHON
 from engine.errors import SourceError
 from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
-from engine.sources.json_forms import object_text, row_json
+from engine.sources.json_forms import object_text, odd_offset, row_json
 from engine.sources.json_values import JsonValues
 from engine.validation.compiler import CompiledSchema
 
@@ -109,12 +109,21 @@ class FrameEncoder:
                 found.append(name)
         return found
 
+    def _python_rows(self, frame: pl.DataFrame) -> Iterator[pl.Series]:
+        """Masks of the rows only Pydantic can judge: those with a value in a column of
+        ``_python_columns``, and zoned datetimes whose offset has seconds (their text would
+        be refused where Pydantic takes the value)."""
+        for name in self._python_columns(frame):
+            yield frame.get_column(name).is_not_null()
+        for index, (name, dtype) in enumerate(frame.schema.items()):
+            if name in self.read and isinstance(dtype, pl.Datetime) and dtype.time_zone:
+                column = frame.to_series(index)
+                yield column.to_frame().select(odd_offset(pl.first(), dtype)).to_series()
+
     def frame_batch(self, frame: pl.DataFrame, first_row: int) -> RawBatch:
         raw = object_text(frame)
-        python = self._python_columns(frame)
         needs = None
-        for name in python:
-            present = frame.get_column(name).is_not_null()
+        for present in self._python_rows(frame):
             needs = present if needs is None else needs | present
 
         def row(number: int) -> Any:

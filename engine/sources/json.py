@@ -21,6 +21,7 @@ from engine.sources.blocks import BOM, Offsets, Records, line_ends
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
 from engine.sources.records import (
+    MAX_RECORD_HINT,
     BoundaryFinder,
     Cutter,
     RecordTooLarge,
@@ -133,9 +134,7 @@ class JsonSource:
                     yield batch
         except RecordTooLarge as exc:
             raise SourceError(
-                self.name,
-                f"a record is longer than {exc.limit} bytes without a line break",
-                line=exc.line,
+                self.name, exc.what, line=exc.line, hint=f"{MAX_RECORD_HINT} if the file is right"
             ) from exc
         finally:
             self._values.close()

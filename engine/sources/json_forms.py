@@ -90,14 +90,20 @@ def _micros(column: pl.Expr) -> pl.Expr:
     )
 
 
+def odd_offset(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """Where a zoned datetime's UTC offset has seconds (local mean time, before about 1900):
+    its ``isoformat()`` says so (``+00:09:21``), which no datetime parser of text takes."""
+    value = column.cast(pl.Datetime("us", dtype.time_zone))
+    wall = value.dt.replace_time_zone(None)
+    utc = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return (wall - utc).dt.total_seconds() % 60 != 0
+
+
 def _datetime_token(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
     value = column.cast(pl.Datetime("us", dtype.time_zone))  # what Python sees (floored)
     text = value.dt.strftime("%Y-%m-%dT%H:%M:%S") + _micros(value)
     if dtype.time_zone is not None:
-        wall = value.dt.replace_time_zone(None)
-        utc = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        odd = (wall - utc).dt.total_seconds() % 60 != 0  # an offset in seconds (before 1900)
-        text = text + pl.when(odd).then(value.dt.strftime("%::z")).otherwise(
+        text = text + pl.when(odd_offset(column, dtype)).then(value.dt.strftime("%::z")).otherwise(
             value.dt.strftime("%:z")
         )
     return _quoted(text)

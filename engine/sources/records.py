@@ -22,12 +22,30 @@ from engine.sources.blocks import (
     line_numbers,
 )
 
+# How to read a longer record (``run --max-record-bytes``, ``engine.ingest(max_record_bytes=)``).
+MAX_RECORD_HINT = "raise --max-record-bytes"
+
 
 class RecordTooLarge(Exception):
-    def __init__(self, line: int, limit: int) -> None:
+    """A record that has not ended after ``limit`` bytes; ``across_lines``: it spans lines
+    (a quoted CSV cell, a JSON array's element), so it cannot be told from one whose quote
+    or bracket never closes."""
+
+    def __init__(self, line: int, limit: int, *, across_lines: bool = False) -> None:
         self.line = line
         self.limit = limit
+        self.across_lines = across_lines
         super().__init__(f"line {line} is longer than {limit} bytes")
+
+    @property
+    def what(self) -> str:
+        """What happened, for a one-line error (the file and line are added by its caller)."""
+        if self.across_lines:
+            return (
+                f"a record runs on across lines for more than {self.limit:,} bytes "
+                "(a quote or bracket that never closes, or a cell longer than that)"
+            )
+        return f"a record is longer than {self.limit:,} bytes without a line break"
 
 
 # (the buffer as bytes and as an array, its line ends) -> offsets of the line ends (or other
@@ -123,8 +141,10 @@ def _csv_module_boundaries(
 class Cutter:
     """Turns a stream of blocks into complete records, carrying partial records over.
 
-    A record that grows past ``max_record_bytes`` without ending (an unterminated quote) is
-    cut at its first newline so that one bad quote cannot swallow the rest of the file.
+    A record that grows past ``max_record_bytes`` without ending stops the reading
+    (``RecordTooLarge``): one that spans lines may be a cell that long or a quote that never
+    closes, and cutting it anywhere would turn a real record into rows of fragments. (A stray
+    quote closed by a later one within the limit is undone by the CSV reader.)
     """
 
     boundaries: BoundaryFinder
@@ -149,9 +169,9 @@ class Cutter:
             if len(data) <= self.max_record_bytes:
                 self.carry = data
                 return None
-            if len(newlines) == 0:
-                raise RecordTooLarge(self.next_line, self.max_record_bytes)
-            ends = newlines[:1] + 1
+            raise RecordTooLarge(
+                self.next_line, self.max_record_bytes, across_lines=len(newlines) > 0
+            )
         stop = int(ends[-1])
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
         before_stop = int(np.searchsorted(newlines, stop))
@@ -166,6 +186,12 @@ class Cutter:
             lines = line_numbers(newlines, starts, self.next_line)
             inner_end = ends - _ends_a_line(newlines, ends - 1)
             inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
+        long = np.flatnonzero(ends - starts > self.max_record_bytes)
+        if len(long):  # the limit holds wherever the blocks happened to cut
+            first = int(long[0])
+            raise RecordTooLarge(
+                int(lines[first]), self.max_record_bytes, across_lines=bool(inside[first])
+            )
         self.next_line += before_stop
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)

@@ -52,10 +52,25 @@ class Target:
 
 
 def refuse_case_clashes(
-    where: str | Path, schema: CompiledSchema, table: str, stored: Iterable[str]
+    where: str | Path,
+    schema: CompiledSchema,
+    table: str,
+    stored: Iterable[str],
+    engine: Iterable[str] = ENGINE_COLUMNS,
 ) -> None:
-    """A SchemaChangeError when a field's name equals another field's, or a column's of
-    ``table`` (``stored``, the engine's columns included), ignoring case only."""
+    """A SchemaChangeError when a field is named like a column the engine adds to every table
+    (``engine``), or its name equals another field's, or a column's of ``table``
+    (``stored``, the engine's columns included), ignoring case only."""
+    own = tuple(engine)
+    for program in schema.fields:
+        if program.name in own:  # in another case: a case clash, below
+            raise SchemaChangeError(
+                where,
+                f"schema {schema.name}: field {program.name!r} is named like a column the "
+                f"engine adds to every table ({', '.join(own)})",
+                hint=f"rename the field; it can still read the input key with "
+                f"Field(validation_alias={program.name!r})",
+            )
     clashes = case_clashes(stored, (p.name for p in schema.fields))
     if clashes:
         raise SchemaChangeError(

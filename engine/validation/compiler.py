@@ -278,7 +278,13 @@ class _Compiler:
         by_name = self.config.get("validate_by_name", self.config.get("populate_by_name", False))
         if alias is None or not by_alias:
             return (name,)
-        choices: list[Any] = [alias] if isinstance(alias, str) else list(alias)
+        # The core schema spells a key as a str, an AliasPath as a list of its segments (str
+        # and int), and AliasChoices as a list of such lists.
+        choices: list[Any]
+        if isinstance(alias, str) or not all(isinstance(c, list) for c in alias):
+            choices = [alias]
+        else:
+            choices = list(alias)
         keys: list[str] = []
         for choice in choices:
             path = [choice] if isinstance(choice, str) else list(choice)

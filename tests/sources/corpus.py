@@ -137,8 +137,8 @@ def csv_cases() -> list[Case]:
             "too_long_line.csv",
             HEADER + b"\n" + b"x" * (16 * MiB + 10),
             None,
-            ", line 2: a record is longer than 16777216 bytes without a line break (is this "
-            "really a CSV file? raise max_record_bytes if it is)",
+            ", line 2: a record is longer than 16,777,216 bytes without a line break (is this "
+            "really a CSV file? raise --max-record-bytes if it is)",
         ),
         csv_case("header_only.csv", HEADER + b"\n"),
         csv_case("header_only_no_newline.csv", HEADER),

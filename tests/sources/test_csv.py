@@ -93,14 +93,37 @@ def test_malformed_messages(write: Write) -> None:
     }
 
 
-def test_unterminated_quote_does_not_swallow_the_file(write: Write) -> None:
-    lines = ["id,name", '1,"open'] + [f"{i},row{i}" for i in range(2, 200)]
-    _, frame = read(write("u.csv", "\n".join(lines) + "\n"), block_size=256, max_record_bytes=512)
-    assert frame.height == 199
+def test_a_stray_quote_closed_by_a_later_one_costs_one_row(write: Write) -> None:
+    lines = ["id,name", '1,"open'] + [f"{i},row{i}" for i in range(2, 200)] + ['200,"x"']
+    _, frame = read(write("u.csv", "\n".join(lines) + "\n"), block_size=256, max_record_bytes=4096)
+    assert frame.height == 200
     assert frame.filter(pl.col(MALFORMED).is_not_null()).select(LINE, MALFORMED).rows() == [
         (2, "csv_unterminated_quote")
     ]
-    assert frame["name"].drop_nulls().to_list() == [f"row{i}" for i in range(2, 200)]
+    assert frame["name"].drop_nulls().to_list() == [f"row{i}" for i in range(2, 200)] + ["x"]
+
+
+def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write) -> None:
+    """A quoted cell still open after max_record_bytes may be a cell that long or a quote
+    that never closes: cutting it anywhere would make rows of fragments of a real record."""
+    cell = "abcdefg\n" * 100  # 800 bytes across 100 lines, well quoted
+    path = write("big.csv", f'k,s\r\n0,small\r\n1,"{cell}"\r\n2,tail\r\n')
+    with pytest.raises(SourceError) as raised:
+        read(path, block_size=64, max_record_bytes=512)
+    assert str(raised.value) == (
+        f"{path}, line 3: a record runs on across lines for more than 512 bytes (a quote or "
+        "bracket that never closes, or a cell longer than that) (raise --max-record-bytes if "
+        "the file is right)"
+    )
+    stray = write("stray.csv", 'k,s\n1,"open\n' + "".join(f"{i},r\n" for i in range(2, 200)))
+    with pytest.raises(SourceError, match=r"stray.csv, line 2: a record runs on across lines"):
+        read(stray, block_size=64, max_record_bytes=512)
+    # With room for it, the cell is read whole, as Python's csv reads it.
+    _, frame = read(path, block_size=64, max_record_bytes=1024)
+    with path.open(newline="") as fh:
+        expected = [tuple(row) for row in csv.reader(fh)][1:]
+    assert frame.select("k", "s").rows() == expected
+    assert frame[LINE].to_list() == [2, 3, 104]
 
 
 @pytest.mark.parametrize(

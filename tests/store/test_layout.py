@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 import duckdb
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from engine import Lake, ingest
 from engine.errors import StoreError
 from engine.pipeline import RunOptions, ingest_file
 from engine.store.ddl import RUNS_DDL
@@ -313,3 +314,39 @@ def test_a_schema_cannot_take_an_engine_tables_name(tmp_path: Path) -> None:
     assert "names its table 'source_rows', which the engine uses for its own data" in str(
         raised.value
     )
+
+
+class OwnColumns(BaseModel):
+    name: str
+    row_number: int  # a user's column
+
+
+class ReadsTheKey(BaseModel):
+    name: str
+    row_no: int = Field(validation_alias="row_number")
+
+
+def test_a_field_named_like_an_engine_column_is_refused_and_an_alias_reads_the_key(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("name,row_number\nx,7\n")
+    db = tmp_path / "c.duckdb"
+    with pytest.raises(StoreError) as raised:
+        ingest(path, db=db, schema=OwnColumns)
+    assert str(raised.value) == (
+        f"{db}: schema OwnColumns: field 'row_number' is named like a column the engine adds "
+        "to every table (run_id, row_number) (rename the field; it can still read the input "
+        "key with Field(validation_alias='row_number'))"
+    )
+    lake = tmp_path / "lake"
+    with pytest.raises(StoreError) as raised:
+        ingest(path, db=Lake(str(lake)), schema=OwnColumns)
+    assert str(raised.value).startswith(
+        f"{lake}: schema OwnColumns: field 'row_number' is named like a column the engine "
+        "adds to every table (run_id, row_number, batch)"
+    )
+    assert ingest(path, db=db, schema=ReadsTheKey).tally.valid == 1
+    assert query(db, "SELECT run_id, row_number, name, row_no FROM reads_the_key") == [
+        (1, 1, "x", 7)
+    ]

@@ -5,8 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel, Field, PastDatetime, SecretBytes, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    Field,
+    PastDatetime,
+    SecretBytes,
+    SecretStr,
+    model_validator,
+)
 
+from engine import validate
 from engine.errors import SchemaError
 from engine.validation.compiler import compile_schema
 from tests.wording import assert_wraps
@@ -176,3 +186,39 @@ def test_refusals_say_what_to_use_instead() -> None:
         ") (use bounds a column of the field's type can hold (at most 38 digits, years "
         "1-9999), or validate this model with Pydantic directly)",
     )
+
+
+class ByPath(BaseModel):
+    v: int = Field(validation_alias=AliasPath("a", "b"))
+
+
+class ByIndex(BaseModel):
+    v: int = Field(validation_alias=AliasPath("a", 0))
+
+
+class ByOneSegment(BaseModel):
+    v: int = Field(validation_alias=AliasPath("a"))
+
+
+class ByChoices(BaseModel):
+    v: int = Field(validation_alias=AliasChoices("x", AliasPath("y")))
+
+
+@pytest.mark.parametrize(
+    ("model", "path"), [(ByPath, "['a', 'b']"), (ByIndex, "['a', 0]")], ids=["key", "index"]
+)
+def test_an_alias_path_into_a_value_is_refused(model: type[BaseModel], path: str) -> None:
+    """The core schema spells AliasPath("a", "b") as ["a", "b"]: not two choices of keys."""
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(model, typed=True)
+    assert str(raised.value) == (
+        f"schema {model.__name__}, field 'v': nested alias path {path} is not supported (use "
+        "a plain key name, or AliasChoices of key names)"
+    )
+
+
+def test_one_segment_alias_paths_are_keys() -> None:
+    assert compile_schema(ByOneSegment, typed=True).input_keys == ("a",)
+    assert compile_schema(ByChoices, typed=True).input_keys == ("x", "y")
+    valid = validate([{"y": 3}, {"x": 1, "y": 2}, {"a": 4}], ByChoices).valid
+    assert valid["v"].to_list() == [3, 1]
