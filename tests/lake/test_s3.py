@@ -54,17 +54,9 @@ def test_writers_at_once_on_s3_store_each_content_once(
 def test_reading_an_s3_lake_from_the_cli(s3_lake: tuple[Lake, dict[str, str]]) -> None:
     lake, env = s3_lake
     sample = ROOT / "data" / "transactions_sample.csv"
-    run = subprocess.run(
-        [*CLI, "run", str(sample), "--lake", lake.uri, "-q"], env=env, capture_output=True
-    )
+    run = run_cli(["run", str(sample), "--lake", lake.uri, "-q"], env=env)
     assert run.returncode == 0, run.stderr
-    for _ in range(5):
-        done = subprocess.run(
-            [*CLI, "summary", "--json", "--lake", lake.uri],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+    for done in processes([[*CLI, "summary", "--json", "--lake", lake.uri]] * 5, env):
         assert (done.returncode, done.stderr) == (0, "")
         figures = json.loads(done.stdout)
         assert (figures["rows_total"], figures["rows_valid"], figures["rows_invalid"]) == (
