@@ -79,7 +79,13 @@ def write_ndjson(path: Path, rows: Sequence[Any]) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+# Types taken as they are (most values): checked first, the other checks cannot apply to them.
+PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _comparable(value: Any) -> Any:
+    if type(value) in PLAIN:
+        return value
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, datetime):

@@ -1,5 +1,6 @@
-"""Lakes on a local directory and on S3 (moto's server on 127.0.0.1), and the real CLI in
-subprocesses (so that many writers really run at once)."""
+"""Lakes on a local directory and on S3 (moto's server on 127.0.0.1), and the CLI: in the test
+process (``cli``, answering as a process would) or in its own process (``cli_process``, and
+``CLI`` for Popen: for many writers really at once, signals and clean exits)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import pytest
 from engine.lake.location import Lake
 from engine.lake.reader import open_lake_reader
 from engine.streaming.local_broker import LocalBroker
+from tests.inprocess import run_cli
 from tests.sources.test_remote import s3_server  # noqa: F401 - the shared moto fixture
 from tests.streaming.conftest import Kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "lake-tests"
 CLI = [sys.executable, str(ROOT / "cli.py")]
+OWN_PROCESS = {"consume", "produce", "serve"}
 
 
 def lake_rows(lake: Lake, query: str) -> list[tuple[object, ...]]:
@@ -48,12 +51,48 @@ def cli_env() -> dict[str, str]:
 
 @pytest.fixture
 def cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli.py`` in this process (tests/inprocess.py); Kafka commands in their own process
+    (they handle signals and log as a process of their own)."""
+
+    def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        if args and args[0] in OWN_PROCESS:
+            return subprocess.run(
+                [*CLI, *args], capture_output=True, text=True, env=env or cli_env, cwd=ROOT,
+                timeout=300,
+            )  # fmt: skip
+        return run_cli(list(args), env=env or cli_env, cwd=ROOT)
+
+    return _run
+
+
+@pytest.fixture
+def cli_process(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli.py`` in its own process, for what only a process shows (how it exits)."""
+
     def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*CLI, *args], capture_output=True, text=True, env=env or cli_env, cwd=ROOT, timeout=300
         )
 
     return _run
+
+
+def processes(
+    commands: list[list[str]], env: dict[str, str] | None = None, at_once: int = 2
+) -> list[subprocess.CompletedProcess[str]]:
+    """Each command in its own process, ``at_once`` of them running at a time (readers whose
+    exit is checked: how each process ends is what counts, not their order)."""
+    done: list[subprocess.CompletedProcess[str]] = []
+    for start in range(0, len(commands), at_once):
+        running = [
+            (c, subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, cwd=ROOT))
+            for c in commands[start : start + at_once]
+        ]  # fmt: skip
+        for command, process in running:
+            out, err = process.communicate(timeout=120)
+            done.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    return done
 
 
 @pytest.fixture

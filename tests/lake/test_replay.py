@@ -16,6 +16,7 @@ import engine
 import engine.lake.replay as replaying_lake
 from engine.lake.location import Lake
 from engine.schemas import load_schema
+from tests.inprocess import run_cli
 from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -214,10 +215,8 @@ def test_replays_at_once_move_each_row_once(tmp_path: Path, cli_env: dict[str, s
     spec.write_text(MODELS)
     lake = Lake(str(tmp_path / "lake"))
     records = write_csv(tmp_path / "a.csv", 400, 7)
-    done = subprocess.run(
-        [*CLI, "run", str(tmp_path / "a.csv"), "--lake", lake.uri, "--schema", f"{spec}:Strict"],
-        capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300,
-    )  # fmt: skip
+    done = run_cli(["run", str(tmp_path / "a.csv"), "--lake", lake.uri, "--schema",
+                    f"{spec}:Strict"], env=cli_env, cwd=ROOT)  # fmt: skip
     assert done.returncode == 0, done.stderr
     run = lake_runs(lake)[0]
     command = [*CLI, "replay", "--run", str(run), "--lake", lake.uri, "--schema",

@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 from engine.generate import generate
 from engine.lake import datasets, writer
 from engine.lake.location import Lake
-from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
+from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows, processes
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SAMPLE = ROOT / "data" / "transactions_sample.csv"
@@ -128,11 +128,13 @@ def test_readers_never_count_a_batch_whose_manifest_row_is_not_committed(
     assert writer.COMMIT_ATTEMPTS > 1
 
 
-def test_a_reading_process_exits_cleanly_every_time(tmp_path: Path, cli: Cli) -> None:
+def test_a_reading_process_exits_cleanly_every_time(
+    tmp_path: Path, cli: Cli, cli_env: dict[str, str]
+) -> None:
     lake = str(tmp_path / "lake")
     assert cli("run", str(SAMPLE), "--lake", lake, "-q").returncode == 0
-    for _ in range(10):
-        done = cli("sql", "SELECT count(*) FROM raw_data", "--lake", lake, "--format", "csv")
+    query = [*CLI, "sql", "SELECT count(*) FROM raw_data", "--lake", lake, "--format", "csv"]
+    for done in processes([query] * 10, cli_env):
         assert (done.returncode, done.stdout, done.stderr) == (0, "count_star()\n21\n", "")
 
 
@@ -146,14 +148,8 @@ def test_a_query_that_stops_early_exits_cleanly_every_time(tmp_path: Path, cli: 
         source = tmp_path / f"part{n}.csv"
         source.write_bytes(data.replace(b"TXN-", f"P{n}-".encode()))
         assert cli("run", str(source), "--lake", lake, "-q").returncode == 0
-    for query in ["SELECT row_number FROM _lake_raw_data LIMIT 1"] * 16:
-        done = subprocess.run(
-            [*CLI, "sql", query, "--lake", lake, "--format", "csv"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+    query = [*CLI, "sql", "SELECT row_number FROM _lake_raw_data LIMIT 1", "--lake", lake]
+    for done in processes([[*query, "--format", "csv"]] * 16):
         assert (done.returncode, done.stdout.splitlines()[0], done.stderr) == (0, "row_number", "")
 
 

@@ -11,7 +11,8 @@ import polars as pl
 
 from engine.generate import generate
 from engine.lake.location import Lake
-from tests.lake.conftest import CLI, ROOT, lake_rows
+from tests.inprocess import run_cli
+from tests.lake.conftest import CLI, ROOT, lake_rows, processes
 
 
 def test_writers_at_once_on_s3_store_each_content_once(
@@ -53,17 +54,9 @@ def test_writers_at_once_on_s3_store_each_content_once(
 def test_reading_an_s3_lake_from_the_cli(s3_lake: tuple[Lake, dict[str, str]]) -> None:
     lake, env = s3_lake
     sample = ROOT / "data" / "transactions_sample.csv"
-    run = subprocess.run(
-        [*CLI, "run", str(sample), "--lake", lake.uri, "-q"], env=env, capture_output=True
-    )
+    run = run_cli(["run", str(sample), "--lake", lake.uri, "-q"], env=env)
     assert run.returncode == 0, run.stderr
-    for _ in range(5):
-        done = subprocess.run(
-            [*CLI, "summary", "--json", "--lake", lake.uri],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+    for done in processes([[*CLI, "summary", "--json", "--lake", lake.uri]] * 5, env):
         assert (done.returncode, done.stderr) == (0, "")
         figures = json.loads(done.stdout)
         assert (figures["rows_total"], figures["rows_valid"], figures["rows_invalid"]) == (
@@ -83,18 +76,9 @@ def test_a_query_that_stops_early_on_s3_exits_cleanly(
     for n in range(3):
         source = tmp_path / f"part{n}.csv"
         generate(source, 300, seed=n, bad_fraction=0.25)
-        command = [*CLI, "run", str(source), "--lake", lake.uri, "-q"]
-        assert subprocess.run(command, env=env, cwd=ROOT, timeout=300).returncode == 0
-    query = "SELECT row_number FROM _lake_raw_data LIMIT 1"
-    for _ in range(8):
-        done = subprocess.run(
-            [*CLI, "sql", query, "--lake", lake.uri, "--format", "csv"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=60,
-        )
+        assert run_cli(["run", str(source), "--lake", lake.uri, "-q"], env=env).returncode == 0
+    query = [*CLI, "sql", "SELECT row_number FROM _lake_raw_data LIMIT 1", "--lake", lake.uri]
+    for done in processes([[*query, "--format", "csv"]] * 8, env):
         assert (done.returncode, done.stdout.splitlines()[0], done.stderr) == (0, "row_number", "")
     assert lake_rows(lake, "SELECT count(*) FROM raw_data") == [(900,)]
 

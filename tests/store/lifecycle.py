@@ -1,14 +1,14 @@
-"""What the tests of a table's life share: the real CLI in a subprocess, and a model evolved
+"""What the tests of a table's life share: the CLI (run in the test process), and a model evolved
 three times (plus an incompatible one), written as a Python file."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.inprocess import run_cli
 
 MODELS = """
 from decimal import Decimal
@@ -76,15 +76,10 @@ class Keyless(BaseModel):
 
 
 def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``cli.py`` as a user runs it, in its own process."""
+    """``cli.py`` as a user runs it, answering as its own process would (it runs in this one:
+    tests/inprocess.py)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
+    return run_cli(list(map(str, args)), env=env, cwd=cwd)
 
 
 def models(tmp_path: Path) -> Path:

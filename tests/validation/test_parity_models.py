@@ -135,17 +135,15 @@ def _rows(
     good_json = JSON_GOOD.get(model.__name__, {})
     rows = []
     columns = list(good)
+    known = {c: options + good_json.get(c, []) if typed else options for c, options in good.items()}
     for _ in range(ROWS_PER_EXAMPLE):
         row: dict[str, Any] = {}
         # A few columns per row take an adversarial value; the rest a known-good one.
         adversarial = set(rng.sample(columns, k=min(len(columns), rng.choice([0, 1, 1, 2, 3]))))
-        for column, options in good.items():
+        for column, options in known.items():
             if typed and rng.random() < 0.04:
                 continue
-            if column in adversarial:
-                value = rng.choice(pools[column])
-            else:
-                value = rng.choice(options + good_json.get(column, []) if typed else options)
+            value = rng.choice(pools[column] if column in adversarial else options)
             if typed and value == "":
                 continue
             row[column] = value
