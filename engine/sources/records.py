@@ -166,7 +166,8 @@ class Cutter:
             ends = np.append(ends, len(data))
             terminated = False
         elif len(ends) == 0:
-            if len(data) <= self.max_record_bytes:
+            # A last \r may end the record (as \r or \r\n): the next byte says.
+            if len(data) - data.endswith(b"\r") <= self.max_record_bytes:
                 self.carry = data
                 return None
             raise RecordTooLarge(
@@ -186,7 +187,7 @@ class Cutter:
             lines = line_numbers(newlines, starts, self.next_line)
             inner_end = ends - _ends_a_line(newlines, ends - 1)
             inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
-        long = np.flatnonzero(ends - starts > self.max_record_bytes)
+        long = np.flatnonzero(_text_lengths(buf, newlines, starts, ends) > self.max_record_bytes)
         if len(long):  # the limit holds wherever the blocks happened to cut
             first = int(long[0])
             raise RecordTooLarge(
@@ -195,6 +196,16 @@ class Cutter:
         self.next_line += before_stop
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)
+
+
+def _text_lengths(buf: np.ndarray, newlines: Offsets, starts: Offsets, ends: Offsets) -> Offsets:
+    """Each record's length as stored: without the line terminator (``\n``, ``\r\n`` or
+    ``\r``) that ends it."""
+    last = ends - 1
+    terminated = _ends_a_line(newlines, last)
+    crlf = (last > starts) & (buf[last] == ord("\n")) & (buf[np.maximum(last - 1, 0)] == ord("\r"))
+    found: Offsets = ends - starts - terminated - (crlf & (terminated == 1))
+    return found
 
 
 def _ends_a_line(newlines: Offsets, positions: Offsets) -> Offsets:

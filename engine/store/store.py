@@ -322,13 +322,14 @@ class Store:
         # scan of the local name: no pyarrow on the way (importing pyarrow.dataset, which
         # DuckDB uses to scan pyarrow tables, costs a tenth of a second at start-up), and
         # nothing registered (con.register() of a frame kept memory alive after unregister).
-        batch = frame.__arrow_c_stream__()  # noqa: F841 - read by DuckDB
+        # The name is no table's: a table called like the local name would be read instead.
+        __ingest_rows__ = frame.__arrow_c_stream__()  # noqa: F841 - read by DuckDB
         constant = "" if run_id is None else f"{int(run_id)}::BIGINT AS run_id, "
         replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
         columns = f"* REPLACE ({replaced})" if replaced else "*"
         with self.lock:
             self.con.execute(
-                f"INSERT INTO {quote(table)} BY NAME SELECT {constant}{columns} FROM batch"
+                f"INSERT INTO {quote(table)} BY NAME SELECT {constant}{columns} FROM __ingest_rows__"
             )
             self._changed()
 

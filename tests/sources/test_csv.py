@@ -567,3 +567,19 @@ def test_stray_quotes_in_unquoted_cells_read_as_python_reads_them(
     assert frame[MALFORMED].to_list() == [None] * len(rows)
     got = frame.select([frame.get_column(name) for name in header]).rows()
     assert got == [tuple(None if cell == "" else cell for cell in row) for row in rows]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r", ""])
+@pytest.mark.parametrize("block_size", [16, 1 << 20])
+def test_the_record_limit_counts_the_record_not_its_line_end(
+    write: Write, end: str, block_size: int
+) -> None:
+    record = "x" * 98 + ",y"  # 100 bytes as stored
+    path = write("r.csv", f"a,b{end or chr(10)}1,2{end or chr(10)}{record}{end}")
+    _, frame = read(path, block_size=block_size, max_record_bytes=100)
+    assert frame[RAW].to_list() == ["1,2", record]
+    with pytest.raises(SourceError) as raised:
+        read(path, block_size=block_size, max_record_bytes=99)
+    assert str(raised.value).startswith(
+        f"{path}, line 3: a record is longer than 99 bytes without a line break"
+    )

@@ -350,3 +350,19 @@ def test_a_field_named_like_an_engine_column_is_refused_and_an_alias_reads_the_k
     assert query(db, "SELECT run_id, row_number, name, row_no FROM reads_the_key") == [
         (1, 1, "x", 7)
     ]
+
+
+class Batch(BaseModel):
+    x: int
+
+
+def test_a_table_named_like_a_local_name_of_the_store_takes_its_rows(tmp_path: Path) -> None:
+    """DuckDB reads a Python object by its local name unless a table is called that."""
+    path = tmp_path / "b.csv"
+    path.write_text("x\n1\n2\n")
+    db = tmp_path / "b.duckdb"
+    assert ingest(path, db=db, schema=Batch).tally.valid == 2
+    assert query(db, "SELECT run_id, row_number, x FROM batch ORDER BY 2") == [
+        (1, 1, 1),
+        (1, 2, 2),
+    ]
