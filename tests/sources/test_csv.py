@@ -583,3 +583,18 @@ def test_the_record_limit_counts_the_record_not_its_line_end(
     assert str(raised.value).startswith(
         f"{path}, line 3: a record is longer than 99 bytes without a line break"
     )
+
+
+def test_a_stray_quote_before_a_cell_spanning_lines_costs_that_record_too(write: Write) -> None:
+    """The README's stated cost: the stray quote's row, and the lines of the record whose
+    opening quote closed it."""
+    path = write("s.csv", 'a,b\n1,2\n"3,4\n5,6\n7,"multi\nline"\n8,9\n')
+    _, frame = read(path, block_size=16)
+    assert frame.select(LINE, RAW, MALFORMED).rows() == [
+        (2, "1,2", None),
+        (3, '"3,4', "csv_unterminated_quote"),
+        (4, "5,6", None),
+        (5, '7,"multi', "csv_unterminated_quote"),
+        (6, 'line"', "csv_too_few_fields"),
+        (7, "8,9", None),
+    ]
