@@ -78,7 +78,7 @@ def ingest(
     ``quote_char``, ``encoding``: the CSV dialect. ``max_invalid``, ``max_invalid_rate``: the
     quality gate (a run over it is stored, and its summary's ``gate`` says why).
     ``max_record_bytes``: the longest record read (16 MiB; a longer one, or a quote or
-    bracket that never closes, stops the run with one line naming it). ``name``: what the
+    bracket left open past it, stops the run with one line naming it). ``name``: what the
     run calls its source (default: the path, the URL, ``stdin``). ``remote``: where
     to reach S3 (see ``RemoteSettings.from_environment``). ``storing_first``: the process
     does nothing but this run, so its other threads yield to the one storing rows.

@@ -21,10 +21,12 @@ import traceback
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from unittest import mock
 
 from click.testing import CliRunner
 
 import cli
+from engine import pipeline
 
 
 def _fresh_filters() -> None:
@@ -72,11 +74,24 @@ def run_cli(
     """``python cli.py *args`` in this process: exit code, stdout and stderr as text."""
     runner = CliRunner()
     place = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
-    with place, warnings.catch_warnings(record=True) as caught, _descriptors() as below:
+    # What would outlive the command in this process: `run` lowers every other thread's
+    # priority for good (a process of its own ends with it), and the CLI quiets Rust's log.
+    no_priority = mock.patch.object(pipeline, "yield_to_current_thread", return_value=0)
+    rust_log = os.environ.get("RUST_LOG")
+    with (
+        no_priority,
+        place,
+        warnings.catch_warnings(record=True) as caught,
+        _descriptors() as below,
+    ):
         _fresh_filters()
         result = runner.invoke(
             cli.main, args, env=_overrides(env), prog_name="cli.py", catch_exceptions=True
         )
+    if rust_log is None:
+        os.environ.pop("RUST_LOG", None)
+    else:
+        os.environ["RUST_LOG"] = rust_log
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         exc = result.exception

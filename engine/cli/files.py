@@ -86,8 +86,8 @@ from engine.wording import count
     default=16 * MiB,
     show_default=True,
     metavar="BYTES",
-    help="The longest record read. A longer one, or a quote (CSV) or bracket (JSON array) "
-    "that never closes, stops the file with one line naming its line (exit 2).",
+    help="The longest record read. A longer one stops the file with one line naming its "
+    "line (exit 2); so does a quote (CSV) or bracket (JSON array) left open past it.",
     **env("MAX_RECORD_BYTES"),
 )
 @click.option(

@@ -171,7 +171,9 @@ def text_value(value: Any) -> str:
         return value
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, date | time | timedelta | Decimal | float | int):
+    if isinstance(value, Decimal):
+        return format(value, "f")  # every digit, never an exponent (str() gives 1.00E-7)
+    if isinstance(value, date | time | timedelta | float | int):
         return str(value)
     if isinstance(value, dict | list | tuple):
         return json_text(value)

@@ -22,7 +22,6 @@ from engine.sources.blocks import BOM, Records
 from engine.sources.dialect import CsvDialect, guess_delimiter
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
-    MAX_RECORD_HINT,
     Cutter,
     RecordTooLarge,
     decode_records,
@@ -195,9 +194,9 @@ class CsvSource:
                 self.name,
                 exc.what,
                 line=exc.line,
-                hint=f"{MAX_RECORD_HINT} if the file is right"
+                hint=exc.remedy()
                 if exc.across_lines
-                else f"is this really a CSV file? {MAX_RECORD_HINT} if it is",
+                else exc.remedy("is this really a CSV file? raise {} if it is"),
             ) from exc
         if not header_done:
             raise SourceError(self.name, "file is empty; expected a header row")

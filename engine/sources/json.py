@@ -21,7 +21,6 @@ from engine.sources.blocks import BOM, Offsets, Records, line_ends
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
 from engine.sources.records import (
-    MAX_RECORD_HINT,
     BoundaryFinder,
     Cutter,
     RecordTooLarge,
@@ -133,9 +132,7 @@ class JsonSource:
                 if batch.height:
                     yield batch
         except RecordTooLarge as exc:
-            raise SourceError(
-                self.name, exc.what, line=exc.line, hint=f"{MAX_RECORD_HINT} if the file is right"
-            ) from exc
+            raise SourceError(self.name, exc.what, line=exc.line, hint=exc.remedy()) from exc
         finally:
             self._values.close()
         if not seen_any:

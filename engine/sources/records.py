@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW
+from engine.errors import Remedy
 from engine.sources.blocks import (
     Offsets,
     Records,
@@ -21,9 +22,6 @@ from engine.sources.blocks import (
     line_ends,
     line_numbers,
 )
-
-# How to read a longer record (``run --max-record-bytes``, ``engine.ingest(max_record_bytes=)``).
-MAX_RECORD_HINT = "raise --max-record-bytes"
 
 
 class RecordTooLarge(Exception):
@@ -36,6 +34,10 @@ class RecordTooLarge(Exception):
         self.limit = limit
         self.across_lines = across_lines
         super().__init__(f"line {line} is longer than {limit} bytes")
+
+    def remedy(self, template: str = "raise {} if the file is right") -> Remedy:
+        """How to read it anyway, in the front end's words (``--max-record-bytes``)."""
+        return Remedy(template, "max_record_bytes")
 
     @property
     def what(self) -> str:
@@ -166,8 +168,10 @@ class Cutter:
             ends = np.append(ends, len(data))
             terminated = False
         elif len(ends) == 0:
-            # A last \r may end the record (as \r or \r\n): the next byte says.
-            if len(data) - data.endswith(b"\r") <= self.max_record_bytes:
+            # Its text so far, without a last line end (which may end it, or be read back
+            # as the end of its last line).
+            ending = 2 if data.endswith(b"\r\n") else int(data.endswith((b"\n", b"\r")))
+            if len(data) - ending <= self.max_record_bytes:
                 self.carry = data
                 return None
             raise RecordTooLarge(

@@ -189,3 +189,12 @@ def test_nested_cells_are_duckdbs_own_json_with_every_decimal_digit(
     written = json.loads(text_value(cell), parse_float=Decimal)
     assert written == json.loads(expected, parse_float=Decimal)
     assert [Decimal(d) for d in written["d"]] == values
+
+
+def test_small_decimals_are_plain_digits_in_text_cells() -> None:
+    with duckdb.connect() as con:
+        row = con.execute(
+            "SELECT 0::DECIMAL(18,10), 0.0000001::DECIMAL(18,9), -0.5::DECIMAL(3,2), "
+            "[0.0000001::DECIMAL(18,9)]"
+        ).fetchall()[0]
+    assert [text_value(v) for v in row] == ["0.0000000000", "0.000000100", "-0.50", "[0.000000100]"]

@@ -112,7 +112,7 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
         read(path, block_size=64, max_record_bytes=512)
     assert str(raised.value) == (
         f"{path}, line 3: a record runs on across lines for more than 512 bytes (a quote or "
-        "bracket that never closes, or a cell longer than that) (raise --max-record-bytes if "
+        "bracket that never closes, or a cell longer than that) (raise max_record_bytes if "
         "the file is right)"
     )
     stray = write("stray.csv", 'k,s\n1,"open\n' + "".join(f"{i},r\n" for i in range(2, 200)))
@@ -598,3 +598,13 @@ def test_a_stray_quote_before_a_cell_spanning_lines_costs_that_record_too(write:
         (6, 'line"', "csv_too_few_fields"),
         (7, "8,9", None),
     ]
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\r\n"])
+@pytest.mark.parametrize("block_size", [1, 3, 1 << 20])
+def test_an_open_quote_at_the_end_is_one_row_at_a_limit_its_text_fits(
+    write: Write, end: str, block_size: int
+) -> None:
+    path = write("e.csv", f'a,b\n1,"x{end}')
+    _, frame = read(path, block_size=block_size, max_record_bytes=4)
+    assert frame.select(LINE, RAW, MALFORMED).rows() == [(2, '1,"x', "csv_unterminated_quote")]
