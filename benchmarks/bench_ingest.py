@@ -40,7 +40,7 @@ from benchmarks.bench_inputs import compare_inputs
 from benchmarks.common import RESULTS, WORK, Measurement, measure, report
 
 BASELINES = str(Path(__file__).resolve().parent / "baselines.py")
-LIBRARIES = "import duckdb, polars, pydantic, numpy"
+LIBRARIES = "import duckdb, polars, pydantic, numpy, pyarrow"
 
 
 def generated(rows: int, seed: int) -> Path:
@@ -190,7 +190,7 @@ def main() -> None:
         extra["startup_seconds_median"] = {
             "engine_run_4_rows": median([m.seconds for m in startup["engine"]]),
             "python_import_duckdb": median([m.seconds for m in startup["duckdb"]]),
-            "python_import_duckdb_polars_pydantic_numpy": median(
+            "python_import_duckdb_polars_pydantic_numpy_pyarrow": median(
                 [m.seconds for m in startup["libraries"]]
             ),
         }

@@ -25,7 +25,6 @@ from engine.cli.options import (
 )
 from engine.cli.words import cli_spelling
 from engine.errors import EngineError
-from engine.generate import generate as generate_dataset
 from engine.ingesting import ingest
 from engine.sources import FORMATS
 from engine.sources.feeds import MiB
@@ -282,6 +281,8 @@ def generate(rows: int, output: Path, seed: int, bad_fraction: float, fmt: str) 
         if sys.stderr.isatty()
         else None
     )
+    from engine.generate import generate as generate_dataset  # numpy's generator: only here
+
     with bar or contextlib.nullcontext():
         generate_dataset(
             output,

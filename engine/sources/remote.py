@@ -14,10 +14,6 @@ pyarrow reads: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOK
 
 from __future__ import annotations
 
-import http.client
-import io
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,138 +64,9 @@ def is_remote(location: str) -> bool:
 def open_remote(url: str, settings: RemoteSettings) -> Input:
     if url.lower().startswith("s3://"):
         return open_s3(url, settings)
+    from engine.sources.http_input import open_http  # http.client, urllib and ssl: only now
+
     return open_http(url, settings)
-
-
-# -- HTTP --------------------------------------------------------------------------------
-
-
-def _get(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
-    try:
-        request = urllib.request.Request(
-            url, headers={"User-Agent": "ingest-engine", **(headers or {})}
-        )
-    except ValueError as exc:  # a URL urllib cannot even parse ("http://[::1")
-        raise SourceError(shown(url), f"is not a valid URL ({exc})") from exc
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise SourceError(shown(url), f"the server answered HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise SourceError(shown(url), f"cannot be reached ({exc.reason})") from exc
-    except TimeoutError as exc:
-        raise SourceError(shown(url), f"no answer within {timeout:g} s") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise SourceError(shown(url), f"cannot be read ({exc})") from exc
-
-
-def open_http(url: str, settings: RemoteSettings) -> Input:
-    response = _get(url, settings.http_timeout_s)
-    length = response.headers.get("Content-Length")
-    size = int(length) if length and length.isdigit() else None
-    ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes" and size is not None
-    random_access = None
-    if ranges:
-        assert size is not None
-
-        def random_access() -> Any:
-            return HttpRangeFile(url, size, settings.http_timeout_s)
-
-    return Input(_HttpBody(response, url, size), shown(url), size=size, random_access=random_access)
-
-
-class _HttpBody:
-    """A response body read as it arrives; a broken connection is a one-line SourceError."""
-
-    def __init__(self, response: Any, url: str, size: int | None = None) -> None:
-        self.response = response
-        self.url = url
-        self.size = size  # the Content-Length the server announced, if any
-        self.read_so_far = 0
-
-    def read(self, n: int) -> bytes:
-        try:
-            data: bytes = self.response.read(n)
-        except http.client.IncompleteRead as exc:
-            got = self.read_so_far + len(exc.partial)
-            raise SourceError(shown(self.url), f"the connection broke after {got:,} bytes") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise SourceError(
-                shown(self.url), f"the connection broke after {self.read_so_far:,} bytes ({exc})"
-            ) from exc
-        self.read_so_far += len(data)
-        if not data and n and self.size is not None and self.read_so_far < self.size:
-            # With a Content-Length, a body cut short just ends early: never a whole input.
-            raise SourceError(
-                shown(self.url),
-                f"the connection broke after {self.read_so_far:,} of {self.size:,} bytes",
-            )
-        return data
-
-    def close(self) -> None:
-        self.response.close()
-
-
-class HttpRangeFile(io.RawIOBase):
-    """An HTTP resource read with seeks, by ranged GETs (for Parquet's footer and columns)."""
-
-    def __init__(self, url: str, size: int, timeout: float) -> None:
-        self.url = url
-        self.size = size
-        self.timeout = timeout
-        self.position = 0
-        self._cache_start = 0
-        self._cache = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def read(self, n: int = -1) -> bytes:
-        stop = self.size if n is None or n < 0 else min(self.size, self.position + n)
-        if stop <= self.position:
-            return b""
-        cached_stop = self._cache_start + len(self._cache)
-        if not (self._cache_start <= self.position and stop <= cached_stop):
-            self._fetch(self.position, max(stop, min(self.size, self.position + READ_AHEAD)))
-        start = self.position - self._cache_start
-        data = self._cache[start : start + stop - self.position]
-        self.position = stop
-        return data
-
-    def _fetch(self, start: int, stop: int) -> None:
-        response = _get(self.url, self.timeout, {"Range": f"bytes={start}-{stop - 1}"})
-        with response:
-            if response.status != 206:
-                raise SourceError(
-                    shown(self.url),
-                    "the server does not answer ranged requests, which Parquet needs",
-                )
-            try:
-                data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                raise SourceError(shown(self.url), f"the connection broke ({exc})") from exc
-        if len(data) != stop - start:
-            raise SourceError(
-                shown(self.url), f"asked for bytes {start}-{stop - 1}, got {len(data):,} bytes"
-            )
-        self._cache_start, self._cache = start, data
 
 
 # -- S3 ----------------------------------------------------------------------------------
