@@ -123,7 +123,7 @@ class JsonSource:
 
     def batches(self) -> Iterator[RawBatch]:
         finder: BoundaryFinder = array_boundaries if self.array else line_boundaries
-        cutter = Cutter(finder, self.max_record_bytes)
+        cutter = Cutter(finder, self.max_record_bytes, elements=self.array)
         seen_any = False
         try:
             for records in iter_records(cutter, self._blocks()):

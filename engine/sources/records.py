@@ -6,6 +6,7 @@ Shared by the CSV, NDJSON and JSON-array readers: they differ only in where a re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -27,12 +28,16 @@ from engine.sources.blocks import (
 class RecordTooLarge(Exception):
     """A record that has not ended after ``limit`` bytes; ``across_lines``: it spans lines
     (a quoted CSV cell, a JSON array's element), so it cannot be told from one whose quote
-    or bracket never closes."""
+    or bracket never closes. ``line``: where its text starts (a JSON array's element after
+    the comma and line ends before it); ``element``: the record is a JSON array's element."""
 
-    def __init__(self, line: int, limit: int, *, across_lines: bool = False) -> None:
+    def __init__(
+        self, line: int, limit: int, *, across_lines: bool = False, element: bool = False
+    ) -> None:
         self.line = line
         self.limit = limit
         self.across_lines = across_lines
+        self.element = element
         super().__init__(f"line {line} is longer than {limit} bytes")
 
     def remedy(self, template: str = "raise {} if the file is right") -> Remedy:
@@ -42,6 +47,14 @@ class RecordTooLarge(Exception):
     @property
     def what(self) -> str:
         """What happened, for a one-line error (the file and line are added by its caller)."""
+        if self.element:
+            if self.across_lines:
+                return (
+                    f"an element of the JSON array runs on across lines for more than "
+                    f"{self.limit:,} bytes (a quote or bracket that never closes, or an element "
+                    "longer than that)"
+                )
+            return f"an element of the JSON array is longer than {self.limit:,} bytes"
         if self.across_lines:
             return (
                 f"a record runs on across lines for more than {self.limit:,} bytes "
@@ -53,6 +66,8 @@ class RecordTooLarge(Exception):
 # (the buffer as bytes and as an array, its line ends) -> offsets of the line ends (or other
 # bytes) that end records; returning ``newlines`` itself says every line is a record.
 BoundaryFinder = Callable[[bytes, np.ndarray, Offsets], Offsets]
+BLANKS = b" \t\r\n"  # JSON's whitespace
+NON_BLANK = re.compile(rb"[^ \t\r\n]")
 
 
 def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
@@ -151,6 +166,7 @@ class Cutter:
 
     boundaries: BoundaryFinder
     max_record_bytes: int
+    elements: bool = False  # the records are a JSON array's elements (for the wording)
     carry: bytes = b""
     next_line: int = 1
 
@@ -174,32 +190,52 @@ class Cutter:
             if len(data) - ending <= self.max_record_bytes:
                 self.carry = data
                 return None
-            raise RecordTooLarge(
-                self.next_line, self.max_record_bytes, across_lines=len(newlines) > 0
-            )
+            raise self._too_large(data, newlines, 0, len(data), ended=False)
         stop = int(ends[-1])
         starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
         before_stop = int(np.searchsorted(newlines, stop))
-        first_ends = ends[:before_stop] if before_stop <= len(ends) else ends
         if one_per_line or (
-            before_stop <= len(ends) and np.array_equal(first_ends - 1, newlines[:before_stop])
+            len(ends) - before_stop in (0, 1)
+            and np.array_equal(ends[:before_stop] - 1, newlines[:before_stop])
         ):
-            # Every line is one record (no quoted newlines): the common case, no searching.
+            # Every line is one record (no quoted newlines, no record ending inside a line):
+            # the common case, no searching.
             lines = np.arange(self.next_line, self.next_line + len(starts), dtype=np.int64)
             inside = np.zeros(len(starts), dtype=np.bool_)
         else:
             lines = line_numbers(newlines, starts, self.next_line)
             inner_end = ends - _ends_a_line(newlines, ends - 1)
             inside = np.searchsorted(newlines, inner_end) - np.searchsorted(newlines, starts) > 0
-        long = np.flatnonzero(_text_lengths(buf, newlines, starts, ends) > self.max_record_bytes)
+        lengths = _text_lengths(buf, newlines, starts, ends)
+        long = np.flatnonzero(lengths > self.max_record_bytes)
         if len(long):  # the limit holds wherever the blocks happened to cut
             first = int(long[0])
-            raise RecordTooLarge(
-                int(lines[first]), self.max_record_bytes, across_lines=bool(inside[first])
-            )
+            start = int(starts[first])
+            raise self._too_large(data, newlines, start, start + int(lengths[first]))
         self.next_line += before_stop
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)
+
+    def _too_large(
+        self, data: bytes, newlines: Offsets, start: int, end: int, *, ended: bool = True
+    ) -> RecordTooLarge:
+        """The error for the record in ``data[start:end]``: named by the line its first
+        non-blank byte is on (a JSON array's element starts after the comma and line ends
+        before it). It spans lines if a line end lies between its first and last non-blank
+        bytes (an element's own: not the comma or bracket ending it); a CSV record not
+        ``ended`` yet at a line end is in a quoted cell, which goes on past it."""
+        text = NON_BLANK.search(data, start, end)
+        first = text.start() if text else start
+        if ended or self.elements:
+            body = data[first:end]
+            if self.elements and ended and body.endswith((b",", b"]")):
+                body = body[:-1]  # the boundary that ends an element is not its text
+            end = first + len(body.rstrip(BLANKS))
+        line = int(line_numbers(newlines, np.array([first], dtype=np.int64), self.next_line)[0])
+        across = int(np.searchsorted(newlines, end)) > int(np.searchsorted(newlines, first))
+        return RecordTooLarge(
+            line, self.max_record_bytes, across_lines=across, element=self.elements
+        )
 
 
 def _text_lengths(buf: np.ndarray, newlines: Offsets, starts: Offsets, ends: Offsets) -> Offsets:

@@ -319,3 +319,83 @@ def test_both_ways_of_telling_json_apart_agree(
     finally:
         clean.close()
         checked.close()
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(0, 3), min_size=1, max_size=12),
+    long_at=st.integers(0, 11),
+    indent=st.sampled_from([None, 1, 4, "\t"]),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    separator=st.sampled_from([",", ",\n", "\n,", ",\n\n  "]),
+    block=st.integers(7, 3000),
+)
+def test_a_too_long_element_is_named_at_the_line_its_row_would_have(
+    tmp_path: Path,
+    sizes: list[int],
+    long_at: int,
+    indent: int | str | None,
+    newline: str,
+    separator: str,
+    block: int,
+) -> None:
+    """Whatever the layout (one line, pretty-printed, line ends of each kind) and wherever
+    the blocks fall, an element over the limit stops the file naming the line its row's
+    lineage names with a larger limit, and says it spans lines exactly when its text does."""
+    long_at %= len(sizes)
+    records = [
+        {"a": i, "b": "x" * (2000 if i == long_at else size)} for i, size in enumerate(sizes)
+    ]
+    elements = [json.dumps(r, indent=indent) for r in records]
+    text = ("[" + newline + separator.join(elements) + newline + "]").replace("\n", newline)
+    path = tmp_path / "long.json"
+    path.write_bytes(text.encode())
+    assert json.loads(text) == records
+
+    def source(limit: int) -> JsonSource:
+        keys = ("a", "b")
+        return JsonSource(
+            path,
+            keys=keys,
+            want_all_keys=False,
+            array=True,
+            block_size=block,
+            max_record_bytes=limit,
+        )
+
+    rows = pl.concat([batch.frame for batch in source(1 << 16).batches()])
+    line, raw = rows.row(long_at, named=True)[LINE], rows.row(long_at, named=True)[RAW]
+    with pytest.raises(SourceError) as raised:
+        list(source(1000).batches())
+    what = (
+        "runs on across lines for more than 1,000 bytes (a quote or bracket that never closes, "
+        "or an element longer than that)"
+        if "\n" in raw or "\r" in raw
+        else "is longer than 1,000 bytes"
+    )
+    assert str(raised.value) == (
+        f"{path}, line {line}: an element of the JSON array {what} "
+        "(raise max_record_bytes if the file is right)"
+    )
+
+
+@pytest.mark.parametrize("after", ["\n]", "\n,\n{}]", "\r\n  ]"])
+def test_an_element_over_the_limit_before_its_comma_is_read_is_one_line_long(
+    write: Write, after: str
+) -> None:
+    """The block ends after the element and the line end that follows it, before the comma
+    or bracket that ends it: the line end is whitespace, not the element spanning lines."""
+    element = json.dumps({"a": 1, "b": "x" * 1500})
+    path = write("late.json", "[\n" + element + after)
+    ahead = len("[\n" + element) + len(after) - len(after.lstrip())  # up to the boundary
+    source = JsonSource(
+        path, keys=("a",), want_all_keys=False, array=True, block_size=ahead, max_record_bytes=1000
+    )
+    with pytest.raises(SourceError) as raised:
+        list(source.batches())
+    assert str(raised.value) == (
+        f"{path}, line 2: an element of the JSON array is longer than 1,000 bytes "
+        "(raise max_record_bytes if the file is right)"
+    )
