@@ -323,6 +323,8 @@ def print_explanation(data: Any) -> None:
         console.print(f"      runs    {escape(field.path)}", highlight=False)
     for note in data.model_level:
         console.print(f"\n  model: {escape(note)}", highlight=False)
+    for note in data.storage:
+        console.print(f"\n  [yellow]storage[/]: {escape(note)}", highlight=False)
 
 
 def print_schema_list(items: list[tuple[str, str, str]]) -> None:

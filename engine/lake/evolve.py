@@ -43,7 +43,7 @@ from engine.lake.names import lake_spelling
 from engine.lake.tables import MANIFEST, VERSIONS, ensure_table, open_table, write_failure
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
-from engine.store.versions import SchemaChangeError, refuse_case_clashes
+from engine.store.versions import LAKE_ENGINE_COLUMNS, SchemaChangeError, refuse_case_clashes
 from engine.validation.compiler import CompiledSchema
 from engine.validation.storage_options import table_name
 
@@ -64,7 +64,7 @@ VERSIONS_SCHEMA = pa.schema(
         pa.field("batch", pa.int64()),
     ]
 )
-ENGINE_COLUMNS = ("run_id", "row_number", "batch")
+ENGINE_COLUMNS = LAKE_ENGINE_COLUMNS
 
 
 def duckdb_columns(schema: pa.Schema) -> dict[str, str]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from engine.validation.compiler import CompiledSchema
 
 ENGINE_COLUMNS = ("run_id", "row_number")
+LAKE_ENGINE_COLUMNS = (*ENGINE_COLUMNS, "batch")  # a lake's tables also name each row's batch
 
 
 class SchemaChangeError(StoreError):
@@ -51,6 +52,34 @@ class Target:
     next_table: str  # what ``new_table`` would start
 
 
+def _engine_named(engine: tuple[str, ...]) -> str:
+    return f"is named like a column the engine adds to every table ({', '.join(engine)})"
+
+
+def _rename(name: str) -> str:
+    return (
+        f"rename the field; it can still read the input key with Field(validation_alias={name!r})"
+    )
+
+
+def reserved_fields(schema: CompiledSchema) -> list[str]:
+    """The fields that storing refuses by name (see ``refuse_case_clashes``), said before any
+    database is opened: for ``schema explain``."""
+    notes = []
+    for program in schema.fields:
+        if program.name in LAKE_ENGINE_COLUMNS:
+            where, own = (
+                ("", ENGINE_COLUMNS)
+                if program.name in ENGINE_COLUMNS
+                else (" on a lake", LAKE_ENGINE_COLUMNS)
+            )
+            notes.append(
+                f"field {program.name!r} cannot be stored{where}: it {_engine_named(own)} "
+                f"({_rename(program.name)})"
+            )
+    return notes
+
+
 def refuse_case_clashes(
     where: str | Path,
     schema: CompiledSchema,
@@ -66,10 +95,8 @@ def refuse_case_clashes(
         if program.name in own:  # in another case: a case clash, below
             raise SchemaChangeError(
                 where,
-                f"schema {schema.name}: field {program.name!r} is named like a column the "
-                f"engine adds to every table ({', '.join(own)})",
-                hint=f"rename the field; it can still read the input key with "
-                f"Field(validation_alias={program.name!r})",
+                f"schema {schema.name}: field {program.name!r} {_engine_named(own)}",
+                hint=_rename(program.name),
             )
     clashes = case_clashes(stored, (p.name for p in schema.fields))
     if clashes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from engine.store.versions import reserved_fields
 from engine.validation.compiler import CompiledSchema, compile_schema
 
 
@@ -30,6 +31,7 @@ class Explanation:
     unique: tuple[str, ...]
     fields: list[FieldExplanation]
     model_level: list[str]
+    storage: list[str]  # what storing the rows would refuse (a field named like run_id)
 
 
 def _path(notes: tuple[str, ...], has_python_rows: bool) -> str:
@@ -43,7 +45,7 @@ def _path(notes: tuple[str, ...], has_python_rows: bool) -> str:
     return "vectorized"
 
 
-def explain_compiled(schema: CompiledSchema) -> Explanation:
+def explain_compiled(schema: CompiledSchema, storage: list[str] | None = None) -> Explanation:
     fields = []
     for program in schema.fields:
         if program.required:
@@ -86,8 +88,11 @@ def explain_compiled(schema: CompiledSchema) -> Explanation:
         schema.unique,
         fields,
         model_level,
+        storage or [],
     )
 
 
 def explain(model: type[BaseModel], *, typed: bool) -> Explanation:
-    return explain_compiled(compile_schema(model, typed=typed))
+    """The compiler's reading of ``model``, and what storing its rows would refuse."""
+    schema = compile_schema(model, typed=typed)
+    return explain_compiled(schema, reserved_fields(schema))

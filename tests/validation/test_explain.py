@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from click.testing import Result
+from pydantic import BaseModel
 
 from engine.validation.explain import explain
 from schemas.orders import Order
@@ -73,3 +74,25 @@ def test_schema_cli(run_cli: RunCli) -> None:
     assert "greater_than (gt 0)" in explained.output
     missing = run_cli("schema", "explain", "nope")
     assert missing.exit_code == 2
+
+
+class EngineNamed(BaseModel):
+    run_id: int
+    batch: str
+    name: str
+
+
+def test_explain_names_the_fields_storing_refuses() -> None:
+    """A field named like a column the engine adds: validation explains it, and the
+    explanation says now what a run would refuse (a lake's tables also have ``batch``)."""
+    data = explain(EngineNamed, typed=False)
+    assert [f.name for f in data.fields] == ["run_id", "batch", "name"]
+    assert data.storage == [
+        "field 'run_id' cannot be stored: it is named like a column the engine adds to every "
+        "table (run_id, row_number) (rename the field; it can still read the input key with "
+        "Field(validation_alias='run_id'))",
+        "field 'batch' cannot be stored on a lake: it is named like a column the engine adds "
+        "to every table (run_id, row_number, batch) (rename the field; it can still read the "
+        "input key with Field(validation_alias='batch'))",
+    ]
+    assert explain(Transaction, typed=False).storage == []
