@@ -9,8 +9,11 @@ those of a file run (and of ``Model.model_validate(row)``), and the errors Pydan
 from __future__ import annotations
 
 import functools
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import os
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,13 +25,16 @@ from engine.columns import ERRORS as ERROR_LIST
 from engine.columns import RAW, ROW
 from engine.errors import ConfigError
 from engine.schemas import load_schema
-from engine.sources.frames import FrameEncoder, chunks, is_frame, to_polars
+from engine.sources.frames import Chunk, FrameEncoder, chunks, is_frame, to_polars
 from engine.validation.compiler import CompiledSchema, compile_schema
 from engine.validation.error_list import ERROR_DTYPE
 from engine.validation.validate import BatchValidator, ValidationResult
 
 ROW_NUMBER = "row_number"
 ERRORS = "errors"
+# Batches validated at once, each on its own thread: the rules run in Polars, which releases
+# the GIL, so batches overlap on the cores (a validator is shared: Kafka's workers do too).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -76,21 +82,13 @@ def validate(
                 raise ConfigError(
                     f"the input has a column named {taken!r}, which the invalid rows use; rename it"
                 )
-    encoder = FrameEncoder(compiled)
     parts: list[ValidationResult] = []
     raws: list[pl.DataFrame] = []
     rows = 0
-    try:
-        for piece in chunks(frame if frame is not None else _rows(data)):
-            if isinstance(piece, pl.DataFrame):
-                batch = encoder.frame_batch(piece, rows + 1)
-            else:
-                batch = encoder.rows_batch(piece, rows + 1)
-            rows += batch.height
-            parts.append(validator.validate(batch, datetime.now(UTC)))
-            raws.append(batch.frame.select(ROW, RAW))
-    finally:
-        encoder.close()
+    for part, raw in _validated(chunks(frame if frame is not None else _rows(data)), validator):
+        parts.append(part)
+        raws.append(raw)
+        rows += raw.height
     valid = (
         pl.concat([part.valid for part in parts]).drop(ROW)
         if parts
@@ -112,6 +110,48 @@ def validate(
         counts.update(part.error_counts)
     python_rows = sum(part.python_rows for part in parts)
     return Validation(valid, _with_inputs(invalid, frame), rows, python_rows, counts)
+
+
+def _validated(
+    pieces: Iterable[Chunk], validator: BatchValidator
+) -> Iterator[tuple[ValidationResult, pl.DataFrame]]:
+    """Each piece's result and its rows' JSON text (``ROW``, ``RAW``), in input order.
+
+    A piece is turned into its JSON forms and validated on one of WORKERS threads (DuckDB
+    parses the JSON, Polars runs the rules: both release the GIL), each thread with its own
+    encoder (a DuckDB connection is not shared); at most WORKERS + 1 pieces are in flight."""
+    encoders: list[FrameEncoder] = []
+    mine = threading.local()
+
+    def work(piece: Chunk, first_row: int) -> tuple[ValidationResult, pl.DataFrame]:
+        encoder = getattr(mine, "encoder", None)
+        if encoder is None:
+            encoder = mine.encoder = FrameEncoder(validator.schema)
+            encoders.append(encoder)  # list.append is atomic
+        if isinstance(piece, pl.DataFrame):
+            batch = encoder.frame_batch(piece, first_row)
+        else:
+            batch = encoder.rows_batch(piece, first_row)
+        return validator.validate(batch, datetime.now(UTC)), batch.frame.select(ROW, RAW)
+
+    rows = 0
+    running: deque[Future[tuple[ValidationResult, pl.DataFrame]]] = deque()
+    try:
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="validate") as pool:
+            try:
+                for piece in pieces:
+                    running.append(pool.submit(work, piece, rows + 1))
+                    rows += piece.height if isinstance(piece, pl.DataFrame) else len(piece)
+                    while len(running) > WORKERS:
+                        yield running.popleft().result()
+                while running:
+                    yield running.popleft().result()
+            finally:
+                for future in running:
+                    future.cancel()
+    finally:
+        for encoder in encoders:
+            encoder.close()
 
 
 def _prepared(
