@@ -294,7 +294,8 @@ class _Compiler:
                     name,
                     hint="use a plain key name, or AliasChoices of key names",
                 )
-            keys.append(path[0])
+            if path[0] not in keys:  # a repeated choice is never reached again
+                keys.append(path[0])
         if by_name and name not in keys:
             keys.append(name)
         return tuple(keys)

@@ -126,18 +126,25 @@ class BatchValidator:
         return ok & pl.col(MALFORMED).is_null()
 
     def _forbidden_extra(self) -> list[tuple[str, pl.Expr]]:
-        """(key, rows where it is an extra input) when the model forbids extras: columns no
-        field reads, and a field's later alias when an earlier one was present (Pydantic
-        validates the first present alias and reports the others as extra). In the order
+        """(key, rows where it is an extra input) when the model forbids extras. Pydantic
+        takes each field's first present key; a present key no field took is extra: one no
+        field reads, or one whose every reader found an earlier key of its own (another
+        field's winning key is not extra, nor is a key two fields share). In the order
         Pydantic reports them: the input's key order (a CSV header's)."""
         if self.schema.extra != "forbid":
             return []
         extras = [(key, self._present(key)) for key in self.extra_keys]
+        # key -> per field reading it, the keys that field tries before it
+        readers: dict[str, list[list[str]]] = {}
         for program in self.schema.fields:
             available = [k for k in program.keys if k in self.source_keys or self.schema.typed]
-            for i, key in enumerate(available[1:], start=1):
-                earlier = pl.any_horizontal([self._present(k) for k in available[:i]])
-                extras.append((key, self._present(key) & earlier))
+            for i, key in enumerate(available):
+                readers.setdefault(key, []).append(available[:i])
+        for key, befores in readers.items():
+            if not all(befores):
+                continue  # some field tries it first: never extra
+            taken_before = [pl.any_horizontal([self._present(k) for k in b]) for b in befores]
+            extras.append((key, self._present(key) & pl.all_horizontal(taken_before)))
         if not self.schema.typed:
             extras.sort(key=lambda extra: self.source_keys.index(extra[0]))
         return extras
