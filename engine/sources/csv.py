@@ -119,11 +119,12 @@ def read_header(
                 "for the engine's own columns (lineage, rule results); rename it",
                 line=1,
             )
-        if name.startswith("^") and name.endswith("$"):
+        if name == "*" or (name.startswith("^") and name.endswith("$")):
             raise SourceError(
                 source,
-                f"column {name!r} in the header row: a name that starts with '^' and ends "
-                "with '$' is read as a pattern by Polars, which the engine runs on; rename it",
+                f"column {name!r} in the header row: '*', and a name that starts with '^' and "
+                "ends with '$', are read as patterns by Polars, which the engine runs on; "
+                "rename it",
                 line=1,
             )
         if name in seen:

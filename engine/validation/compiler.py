@@ -261,14 +261,18 @@ class _Compiler:
                     f"the input key {key!r} starts with '__', which is reserved for the "
                     "engine's own columns (lineage, rule results)",
                     name,
-                    hint="rename the field, or give it a validation_alias",
+                    hint="use another key"
+                    if key != name
+                    else "rename the field, or give it a validation_alias",
                 )
-            if key.startswith("^") and key.endswith("$"):
+            if key == "*" or (key.startswith("^") and key.endswith("$")):
                 raise self.error(
-                    f"the input key {key!r} is shaped like a column pattern (^...$), which "
-                    "Polars would read as a regular expression",
+                    f"the input key {key!r} is shaped like a column pattern ('*' or ^...$), "
+                    "which Polars would read as all columns or as a regular expression",
                     name,
-                    hint="rename the field, or give it a validation_alias",
+                    hint="use another key"
+                    if key != name
+                    else "rename the field, or give it a validation_alias",
                 )
         return keys
 

@@ -136,8 +136,13 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
         (b"\xff\xfeab\n", "header is not valid UTF-8"),
         (
             b"id,^.*$\n1,2\n",
-            "column '^.*$' in the header row: a name that starts with '^' and ends with '$' is "
-            "read as a pattern by Polars, which the engine runs on; rename it",
+            "column '^.*$' in the header row: '*', and a name that starts with '^' and ends "
+            "with '$', are read as patterns by Polars, which the engine runs on; rename it",
+        ),
+        (
+            b"a,*\n1,x\n2,\n",
+            "column '*' in the header row: '*', and a name that starts with '^' and ends "
+            "with '$', are read as patterns by Polars, which the engine runs on; rename it",
         ),
         (
             b"id,__raw\n1,2\n",

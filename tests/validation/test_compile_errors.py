@@ -130,15 +130,25 @@ def test_keys_the_engine_cannot_read_are_refused() -> None:
         compile_schema(Reserved, typed=True)
     assert str(raised.value) == (
         "schema Reserved, field 'value': the input key '__raw' starts with '__', which is "
-        "reserved for the engine's own columns (lineage, rule results) (rename the field, or "
-        "give it a validation_alias)"
+        "reserved for the engine's own columns (lineage, rule results) (use another key)"
     )
     with pytest.raises(SchemaError) as raised:
         compile_schema(Pattern, typed=False)
     assert str(raised.value) == (
         "schema Pattern, field 'value': the input key '^v.*$' is shaped like a column pattern "
-        "(^...$), which Polars would read as a regular expression (rename the field, or give "
-        "it a validation_alias)"
+        "('*' or ^...$), which Polars would read as all columns or as a regular expression "
+        "(use another key)"
+    )
+
+    class Star(BaseModel):
+        value: int = Field(validation_alias=AliasChoices("v", "*"))
+
+    with pytest.raises(SchemaError) as raised:
+        compile_schema(Star, typed=True)
+    assert str(raised.value) == (
+        "schema Star, field 'value': the input key '*' is shaped like a column pattern ('*' or "
+        "^...$), which Polars would read as all columns or as a regular expression (use another "
+        "key)"
     )
 
 
