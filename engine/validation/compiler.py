@@ -39,7 +39,7 @@ from engine.validation.ledger import Config, Node
 from engine.validation.nodes import refuse_unread, walk
 from engine.validation.rules import FieldProgram, Helper, Rule, Value
 from engine.validation.storable import Unstorable, storable_default
-from engine.validation.storage_options import compression, table_name, unique_key
+from engine.validation.storage_options import checked_table_name, compression, unique_key
 from engine.validation.vectorized import ModelOutcome, VectorContext, pydantic_message, twin_of
 
 # Which rows a model validator without a vectorized twin sends to Pydantic: every row (a
@@ -191,7 +191,7 @@ class _Compiler:
         return CompiledSchema(
             model=self.model,
             name=self.name,
-            table=table_name(self.model),
+            table=checked_table_name(self.model, self.name),
             fields=programs,
             typed=self.typed,
             extra=extra,

@@ -23,10 +23,24 @@ def unique_key(model: type[BaseModel], name: str, fields: set[str]) -> tuple[str
     """The fields forming the model's unique key (``__unique__``), if it has one."""
     declared = getattr(model, "__unique__", ())
     key = (declared,) if isinstance(declared, str) else tuple(declared)
-    for field in key:
+    for i, field in enumerate(key):
         if field not in fields:
             raise SchemaError(name, f"__unique__ names {field!r}, which is not a field")
+        if field in key[:i]:
+            raise SchemaError(name, f"__unique__ names {field!r} twice")
     return key
+
+
+def checked_table_name(model: type[BaseModel], name: str) -> str:
+    """``table_name``, refusing a ``__table_name__`` that names no table."""
+    explicit = getattr(model, "__table_name__", None)
+    if explicit is not None and (not isinstance(explicit, str) or not explicit.strip()):
+        raise SchemaError(
+            name,
+            f"__table_name__ must be a table's name, got {explicit!r}",
+            hint="name the table, or leave __table_name__ out for one made from the model's name",
+        )
+    return table_name(model)
 
 
 def compression(model: type[BaseModel], name: str, fields: Mapping[str, str]) -> dict[str, str]:

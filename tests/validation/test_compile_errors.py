@@ -59,6 +59,16 @@ class WithBadUnique(BaseModel):
     key: str = Field(min_length=1)
 
 
+class WithTwiceUnique(BaseModel):
+    __unique__ = ("key", "key")
+    key: str
+
+
+class WithEmptyTable(BaseModel):
+    __table_name__ = " "
+    key: str
+
+
 class WithBadCompressionField(BaseModel):
     __compression__ = {"nope": "zstd"}
     key: str
@@ -101,6 +111,12 @@ class WithBadCompressionName(BaseModel):
             "schema WithPast, field 'when': cannot compile PastDatetime / FutureDatetime (use a fixed bound (Field(lt=...)) or a validator with a twin)",
         ),
         (WithBadUnique, "schema WithBadUnique: __unique__ names 'nope', which is not a field"),
+        (WithTwiceUnique, "schema WithTwiceUnique: __unique__ names 'key' twice"),
+        (
+            WithEmptyTable,
+            "schema WithEmptyTable: __table_name__ must be a table's name, got ' ' (name the "
+            "table, or leave __table_name__ out for one made from the model's name)",
+        ),
         (
             WithBadCompressionField,
             "schema WithBadCompressionField: __compression__ names 'nope', which is not a field",
