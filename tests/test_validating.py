@@ -494,3 +494,25 @@ def test_zoned_datetimes_with_offsets_in_seconds_are_pydantics_verdict() -> None
         datetime(2000, 1, 1, 11),
     ]
     assert result.invalid.height == 0
+
+
+def test_a_pandas_column_of_several_types_is_one_line_naming_it() -> None:
+    """Arrow holds one type per column: such a frame is refused in one line naming the
+    column and what it holds; as dicts the values get Pydantic's verdicts."""
+
+    class Mixed(BaseModel):
+        b: str
+        a: int | None
+
+    frame = pd.DataFrame({"b": ["x", "y"], "a": [1, "2"]}, dtype=object)
+    with pytest.raises(SourceError) as raised:
+        engine.validate(frame, Mixed)
+    assert str(raised.value) == (
+        "python:frame, column 'a': a column holds values of several types (int, str), which "
+        "one Arrow column cannot hold (Could not convert '2' with type str: tried to convert "
+        "to int64) (cast the column to one type, or pass df.to_dict('records') to validate "
+        "the values as they are)"
+    )
+    rows = frame.to_dict("records")
+    assert engine.validate(rows, Mixed).valid.rows() == [("x", 1), ("y", 2)]
+    assert [Mixed.model_validate(r).a for r in rows] == [1, 2]

@@ -200,7 +200,12 @@ def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
         return data
     if type(data).__module__.split(".")[0] == "pandas":
-        return pl.from_pandas(data)
+        import pyarrow as pa
+
+        try:
+            return pl.from_pandas(data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise _mixed_types(data, name, exc) from exc
     try:
         frame = pl.from_arrow(data)
     except pl.exceptions.ComputeError as exc:
@@ -209,6 +214,32 @@ def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
         ) from exc
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _mixed_types(data: Any, name: str, exc: Exception) -> SourceError:
+    """A pandas column Arrow cannot hold: an object column whose values are of several types
+    (``[1, "2"]``). Its values as they are can only be given as rows (dicts)."""
+    import pyarrow as pa
+
+    column = None
+    for label in data.columns:
+        try:
+            pa.array(data[label], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            column = str(label)
+            break
+    kinds = ""
+    if column is not None:
+        found = dict.fromkeys(type(v).__name__ for v in data[column] if v is not None)
+        kinds = f" ({', '.join(found)})"
+    return SourceError(
+        name,
+        f"a column holds values of several types{kinds}, which one Arrow column cannot hold "
+        f"({str(exc).splitlines()[0]})",
+        column=column,
+        hint="cast the column to one type, or pass df.to_dict('records') to validate the "
+        "values as they are",
+    )
 
 
 def _unreadable_zone(data: Any, name: str) -> SourceError | None:
