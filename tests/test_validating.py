@@ -426,6 +426,12 @@ def test_documented_differences_of_rows_in_memory() -> None:
     Order.model_validate(order)
     twice = engine.validate([order, order], Order)
     assert (keys, twice.valid_rows) == (("order_id",), 2)
+    # A key that is not a string is named as the row's JSON object names it.
+    with pytest.raises(ValidationError) as refused:
+        Forbid.model_validate({"i": 1, 5: "x"})
+    assert [(e["type"], e["loc"]) for e in refused.value.errors()] == [("invalid_key", (5,))]
+    odd = engine.validate([{"i": 1, 5: "x"}], Forbid)
+    assert [(e["type"], e["loc"]) for e in odd.invalid["errors"][0]] == [("extra_forbidden", ["5"])]
 
 
 class _Short(BaseModel):
