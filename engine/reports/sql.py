@@ -12,6 +12,7 @@ import csv
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -81,10 +82,38 @@ def _relation(store: Store, query: str) -> duckdb.DuckDBPyRelation | None:
     kind = statements[0].type.name
     if kind not in READ_STATEMENTS:
         raise ConfigError(f"sql runs read-only queries ({', '.join(READ_FORMS)}), not {kind}")
+    if kind == "EXPLAIN":
+        _explained_query(store, query)
     try:
         return store.con.sql(query)
     except duckdb.Error as exc:
         raise ConfigError(f"query {query_error(exc)}") from exc
+
+
+# Comments and spaces, "EXPLAIN", then optionally "ANALYZE" and "(options)": what precedes
+# the explained statement.
+_GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
+_EXPLAIN = re.compile(
+    rf"{_GAP}EXPLAIN\b(?:{_GAP}ANALY[SZ]E\b)?(?:{_GAP}\([^)]*\))?", re.IGNORECASE | re.DOTALL
+)
+
+
+def _explained_query(store: Store, query: str) -> None:
+    """EXPLAIN ANALYZE runs the statement it explains: only a query may be explained (not a
+    COPY ... TO into DuckDB's spill directory, nor a CREATE TEMP ...). Anything this cannot
+    read as one SELECT is refused."""
+    found = _EXPLAIN.match(query)
+    kind = "an unreadable statement"
+    if found is not None:
+        try:
+            inner = store.con.extract_statements(query[found.end() :])
+        except duckdb.Error:
+            inner = []
+        if len(inner) == 1:
+            kind = inner[0].type.name
+            if kind == "SELECT":
+                return
+    raise ConfigError(f"sql explains queries (SELECT, FROM ...) only, not {kind}")
 
 
 def _started(relation: duckdb.DuckDBPyRelation, batch_rows: int) -> Iterator[list[Row]]:
