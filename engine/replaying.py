@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from engine.errors import ConfigError, SourceError, StoreError
 from engine.lake.location import Lake
 from engine.pipeline import prepare_schema, validate_batch
+from engine.reports.selections import check_row_filter
 from engine.sources.dialect import CsvDialect
 from engine.sources.feeds import ReadOptions, prepare
 from engine.sources.inputs import open_stream
@@ -93,6 +94,8 @@ def replay(
     row_number) -> raw``, from an edited errors export: ``read_edits``) replays those rows
     only, each from its corrected text, which ``replayed_rows.raw`` keeps (the original
     stays in ``raw_data``). ``store`` may be a :class:`Lake` (``engine.lake.replay``)."""
+    if where is not None:
+        where = check_row_filter(where)
     if isinstance(store, Lake):
         from engine.lake.replay import replay_lake
 

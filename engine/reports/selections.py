@@ -6,7 +6,9 @@ every format of one export carries the same rows and columns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -176,3 +178,30 @@ def check_where(where: str) -> str:
         raise ConfigError(
             f"--where {where!r}: not a single SQL condition ({duckdb_message(exc)})"
         ) from exc
+
+
+def check_row_filter(where: str) -> str:
+    """``check_where``, for a condition run on a writing connection (``replay``), which no
+    lockdown restricts: no subquery either, so the condition reads the selected rows' own
+    columns only (never ``read_text``, ``glob`` or a URL: those are table functions, which
+    only a subquery reaches)."""
+    checked = check_where(where)
+    with duckdb.connect(":memory:") as con:
+        tree = con.execute("SELECT json_serialize_sql(?)", [f"SELECT 1 WHERE {checked}"]).fetchone()
+    parsed = json.loads(tree[0]) if tree else {"error": True}
+    if parsed.get("error") or _has_subquery(parsed):
+        raise ConfigError(
+            f"--where {where!r}: a subquery is not allowed here (the condition reads the "
+            "selected rows' own columns)"
+        )
+    return checked
+
+
+def _has_subquery(node: Any) -> bool:
+    if isinstance(node, dict):
+        if node.get("class") == "SUBQUERY" or node.get("type") == "SUBQUERY":
+            return True
+        return any(_has_subquery(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_subquery(value) for value in node)
+    return False

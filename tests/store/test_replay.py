@@ -125,7 +125,15 @@ def test_replay_where_picks_the_rows_and_errors_are_one_line(tmp_path: Path) -> 
     assert query(db, "SELECT rid FROM readings WHERE run_id = 1 ORDER BY rid") == [("a",), ("b",)]
     # A condition cannot reach past the run it is given.
     wide = cli(
-        "replay", "--run", "2", "--where", "1=1) OR (1=1", "--db", db, "--schema", f"{spec}:V2"
+        "replay",
+        "--run",
+        "2",
+        "--where",
+        "row_number > 0 OR TRUE",
+        "--db",
+        db,
+        "--schema",
+        f"{spec}:V2",
     )
     assert wide.returncode == 0
     assert query(db, "SELECT DISTINCT run_id FROM replayed_rows ORDER BY 1") == [(1,), (2,)]
@@ -137,6 +145,25 @@ def test_replay_where_picks_the_rows_and_errors_are_one_line(tmp_path: Path) -> 
             ["--all-failed", "--where", "nonsense"],
             "error: --where 'nonsense' cannot select invalid rows (Binder Error: Referenced "
             'column "nonsense" not found in FROM clause!)\n',
+        ),
+        (
+            ["--all-failed", "--where", "1=1) OR (1=1"],
+            "error: --where '1=1) OR (1=1': not a single SQL condition (Parser Error: syntax "
+            'error at or near ")")\n',
+        ),
+        (  # replay writes: no lockdown stands behind the condition, so no subquery at all
+            [
+                "--all-failed",
+                "--where",
+                f"CAST((SELECT content FROM read_text('{db}')) AS INT) = 1",
+            ],
+            f"error: --where \"CAST((SELECT content FROM read_text('{db}')) AS INT) = 1\": a "
+            "subquery is not allowed here (the condition reads the selected rows' own columns)\n",
+        ),
+        (
+            ["--all-failed", "--where", "EXISTS (FROM glob('/*'))"],
+            "error: --where \"EXISTS (FROM glob('/*'))\": a subquery is not allowed here (the "
+            "condition reads the selected rows' own columns)\n",
         ),
     ]
     for args, message in cases:
