@@ -427,3 +427,12 @@ def test_a_cell_longer_than_max_record_bytes_is_one_line_and_the_option_reads_it
         ("TXN-1", cell),
         ("TXN-2", "web"),
     ]
+
+
+def test_a_codec_that_is_no_text_encoding_is_one_line(db: Path) -> None:
+    done = cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db), "--encoding", "rot13")
+    assert (done.returncode, done.stderr.decode()) == (
+        2,
+        "error: 'rot13' is not a text encoding (it transforms bytes or text, as codecs' rot13 "
+        "and base64 do)\n",
+    )

@@ -41,9 +41,15 @@ class CsvDialect:
                 f"the CSV delimiter and quote character must differ, both are {self.quote!r}"
             )
         try:
-            name = codecs.lookup(self.encoding).name
+            info = codecs.lookup(self.encoding)
         except LookupError:
             raise ConfigError(f"unknown text encoding {self.encoding!r}") from None
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib...: bytes codecs
+            raise ConfigError(
+                f"{self.encoding!r} is not a text encoding (it transforms bytes or text, as "
+                "codecs' rot13 and base64 do)"
+            )
+        name = info.name
         object.__setattr__(self, "encoding", UTF8 if name in (UTF8, "utf-8-sig") else name)
 
     @property

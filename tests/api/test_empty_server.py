@@ -66,6 +66,22 @@ def test_ingest_by_path_is_off(client: httpx.Client) -> None:
     )
 
 
+@pytest.mark.parametrize("codec", ["rot13", "base64", "zlib_codec"])
+def test_a_codec_that_is_no_text_encoding_is_a_400(client: httpx.Client, codec: str) -> None:
+    response = client.post(
+        "/api/v1/ingest",
+        params={"encoding": codec},
+        files={"file": ("t.csv", b"external_id,amount\nT1,5\n")},
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "detail": f"{codec!r} is not a text encoding (it transforms bytes or text, as "
+            "codecs' rot13 and base64 do)"
+        },
+    )
+
+
 @pytest.mark.parametrize("kind", ["errors", "report"])
 @pytest.mark.parametrize("fmt", ["csv", "json", "ndjson", "parquet", "xlsx"])
 def test_empty_tables_give_valid_empty_files(client: httpx.Client, kind: str, fmt: str) -> None:
