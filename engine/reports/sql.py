@@ -24,6 +24,7 @@ import duckdb
 from engine.errors import ConfigError
 from engine.reports.json_text import json_object
 from engine.reports.reader import query_error
+from engine.store.ddl import quote
 from engine.store.store import Store
 
 # What `sql` runs, as a person writes it (the README lists the same), and the DuckDB
@@ -39,6 +40,9 @@ READ_FORMS = {
     "CALL": "CALL",
 }
 READ_STATEMENTS = tuple(dict.fromkeys(READ_FORMS.values()))
+# Types Arrow hands to Python wrongly (UHUGEINT past 2**127 as negative, BIGNUM as bytes):
+# shown as DuckDB's own text in CSV and the terminal table.
+AS_DUCKDB_TEXT = frozenset({"UHUGEINT", "BIGNUM", "VARINT"})
 
 Row = tuple[Any, ...]
 
@@ -56,6 +60,16 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
     if relation is None:  # a statement with no result set
         return QueryResult([], [], iter(()))
     columns, types = list(relation.columns), [str(t) for t in relation.types]
+    if any(kind in AS_DUCKDB_TEXT for kind in types):
+        try:
+            relation = relation.project(
+                ", ".join(
+                    f"{quote(name)}::VARCHAR" if kind in AS_DUCKDB_TEXT else quote(name)
+                    for name, kind in zip(columns, types, strict=True)
+                )
+            )
+        except duckdb.Error as exc:
+            raise ConfigError(f"query {query_error(exc)}") from exc
     return QueryResult(columns, types, _started(relation, batch_rows))
 
 
@@ -134,6 +148,11 @@ def _rows(reader: Any) -> Iterator[list[Row]]:
             yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
     except (duckdb.Error, OSError) as exc:  # DuckDB's errors, as Arrow's reader raises them
         raise ConfigError(f"query {query_error(exc)}") from exc
+    except (OverflowError, ValueError) as exc:  # an infinite or BC date Python cannot hold
+        raise ConfigError(
+            f"query result holds a value Python cannot show as text ({exc})",
+            hint="use --format json, or cast the column to VARCHAR in the query",
+        ) from exc
 
 
 def head(result: QueryResult, limit: int) -> tuple[list[Row], bool]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Context, Decimal
 from pathlib import Path
@@ -198,3 +200,42 @@ def test_small_decimals_are_plain_digits_in_text_cells() -> None:
             "[0.0000001::DECIMAL(18,9)]"
         ).fetchall()[0]
     assert [text_value(v) for v in row] == ["0.0000000000", "0.000000100", "-0.50", "[0.000000100]"]
+
+
+def test_integers_arrow_misreads_are_duckdbs_text_and_unshowable_dates_one_line(
+    run_cli: RunCli, tricky_db: Path
+) -> None:
+    """UHUGEINT past 2**127 came out negative and BIGNUM as bytes; an infinite date was a
+    traceback. The first two are DuckDB's own text now, the last one line (JSON shows it)."""
+    wide = (
+        "SELECT 340282366920938463463374607431768211455::UHUGEINT AS u, "
+        "(1::UHUGEINT << 127) AS v, 7::UHUGEINT AS w, "
+        "123456789012345678901234567890123456789012::BIGNUM AS b"
+    )
+    result = run_cli("sql", wide, "--db", str(tricky_db), "--format", "csv")
+    assert (result.exit_code, result.output) == (
+        0,
+        "u,v,w,b\n340282366920938463463374607431768211455,"
+        "170141183460469231731687303715884105728,7,"
+        "123456789012345678901234567890123456789012\n",
+    )
+    # In their own processes: a failed stream leaves DuckDB's (locked-down) instance alive in
+    # this one, which the next in-process command would open again.
+    for fmt in ("csv", "table", "json"):
+        argv = [sys.executable, "cli.py", "sql", "SELECT 'infinity'::DATE AS d"]
+        done = subprocess.run(
+            [*argv, "--db", str(tricky_db), "--format", fmt],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        if fmt == "json":
+            assert (done.returncode, done.stdout) == (0, '[\n{"d":"infinity"}\n]\n')
+            continue
+        assert (done.returncode, done.stderr) == (
+            2,
+            "error: query result holds a value Python cannot show as text (days=2147483647; "
+            "must have magnitude <= 999999999) (use --format json, or cast the column to "
+            "VARCHAR in the query)\n",
+        )
