@@ -15,7 +15,7 @@ import duckdb
 from engine.errors import ConfigError
 from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
-from engine.reports.reader import duckdb_message, table_exists, typed_tables
+from engine.reports.reader import duckdb_message, query_error, table_exists, typed_tables
 from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
 from engine.store.store import Store
 
@@ -98,7 +98,10 @@ def select(
     else:
         raise ConfigError(f"unknown export {kind!r} (choose from {', '.join(KINDS)})")
     exported = f"({base}) AS export"
-    shape = store.con.sql(f"SELECT * FROM {exported}")
+    try:
+        shape = store.con.sql(f"SELECT * FROM {exported}")
+    except duckdb.Error as exc:  # a view of the file that reaches outside it, say
+        raise ConfigError(f"cannot export {kind}: {query_error(exc)}") from exc
     columns = list(shape.columns)
     listed = ", ".join(
         neutralised(name) if neutralise and _is_text(str(type_)) else quote(name)

@@ -238,3 +238,29 @@ def test_export_where_messages(run_cli: RunCli, targets: Targets, db: Path) -> N
         '1,2,3,"TXN-2,89.99,eur,CHANNEL2,2024-03-01T09:16:30Z"',
     ]
     output.unlink()
+
+
+def test_a_view_of_the_file_that_reads_outside_it_is_one_line(tmp_path: Path) -> None:
+    """The database itself may be hostile: a view over a file outside it is refused by the
+    lockdown, and every read command says so in one line (export raw was a traceback)."""
+    path = tmp_path / "hostile.duckdb"
+    ingest(path, DATA / "transactions_sample.csv")
+    secret = tmp_path / "secret.txt"
+    secret.write_text(MARKER)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE OR REPLACE VIEW raw_data AS SELECT 1 AS run_id, 1 AS row_number, "
+            f"1 AS line_number, content AS raw FROM read_text('{secret}')"
+        )
+    refused = (
+        f"refused: it reaches outside the database ({secret}); only the database's own tables "
+        "can be read (no other file, URL, database or extension)"
+    )
+    expected = {
+        ("export", "raw", "-o", str(tmp_path / "r.csv")): f"cannot export raw: {refused}",
+        ("sql", "SELECT raw FROM raw_data"): f"query {refused}",
+    }
+    for args, message in expected.items():
+        done = cli(path, *args, home=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {message}\n")
+    assert not (tmp_path / "r.csv").exists()
