@@ -279,9 +279,18 @@ def visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        repr(char)[1:-1] if char not in "\n\t" and unicodedata.category(char) == "Cc" else char
-        for char in text
+        repr(char)[1:-1] if char not in "\n\t" and _hidden(char) else char for char in text
     )
+
+
+# Bidirectional embeddings, overrides and isolates: they reorder what follows on the line.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _hidden(char: str) -> bool:
+    """A character that acts on the terminal or the line instead of showing: a control
+    character, a line or paragraph separator (U+2028/9), a bidirectional control."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in BIDI_CONTROLS
 
 
 def _clip(text: str, width: int = 60) -> str:
@@ -293,7 +302,11 @@ def _short(path: str, width: int = 48) -> str:
 
 
 def fail(message: str) -> None:
-    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """One error line; ``message`` is markup (escaped by the caller), its control characters
+    shown as escapes (a file name may hold ESC)."""
+    errors.print(
+        f"[bold red]error:[/] {visible(message)}", markup=True, highlight=False, soft_wrap=True
+    )
 
 
 def plain(value: Any) -> None:

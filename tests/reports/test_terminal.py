@@ -60,3 +60,36 @@ def test_sql_table_and_summary_show_escapes(run_cli: RunCli, tmp_path: Path) -> 
         "sql", "SELECT source_channel FROM processed_data", "--db", str(db), "--format", "json"
     )
     assert json.loads(raw.output) == [{"source_channel": record["source_channel"]}]
+
+
+def test_bidi_controls_line_separators_and_error_lines_are_shown_as_escapes(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """A right-to-left override reorders the rest of a terminal line, U+2028 breaks it: both
+    are shown as escapes in the table; an error line naming a file with ESC in its name too.
+    Characters that only join or shape text (a zero-width joiner in an emoji) stay."""
+    family = "\U0001f468\u200d\U0001f469"
+    db = tmp_path / "bidi.duckdb"
+    source = tmp_path / "bidi.ndjson"
+    record = {
+        "external_id": "ID\u202eevil",
+        "amount": 1.5,
+        "currency": "USD",
+        "source_channel": f"a\u2028b {family}",
+        "timestamp": "2024-01-01T00:00:00Z",
+    }
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    ingest(db, source)
+    result = run_cli(
+        "sql", "SELECT external_id, source_channel FROM processed_data", "--db", str(db)
+    )
+    assert result.exit_code == 0, result.output
+    assert "ID\\u202eevil" in result.output and f"a\\u2028b {family}" in result.output
+    hostile = tmp_path / f"x{CLEAR}.parquet"
+    hostile.write_bytes(b"garbage")
+    failed = run_cli("run", str(hostile), "--db", str(db))
+    assert failed.exit_code == 2
+    assert failed.stderr == (
+        f"error: {tmp_path}/x\\x1b[2J.parquet: not a readable Parquet file (Parquet file size "
+        "is 7 bytes, smaller than the minimum file footer (8 bytes))\n"
+    )
