@@ -40,6 +40,8 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     outside.mkdir()
     (data / "race.csv").write_bytes((DATA / "transactions_sample.csv").read_bytes())
     (outside / "race.csv").write_bytes(SECRET_CSV)
+    (data / "sub").mkdir()
+    (data / "sub" / "race.csv").write_bytes((DATA / "transactions_sample.csv").read_bytes())
     pl.read_csv(ROWS_CSV, infer_schema=False).write_parquet(data / "race.parquet")
     pl.read_csv(SECRET_CSV, infer_schema=False).write_parquet(outside / "race.parquet")
     return data, outside
@@ -53,7 +55,10 @@ def client(tmp_path: Path, dirs: tuple[Path, Path]) -> Iterator[TestClient]:
 
 
 def swap(name: Path, target: Path) -> None:
-    """Replace ``name`` by a symlink to ``target`` in one step, as an attacker would."""
+    """Replace ``name`` by a symlink to ``target`` (a file in one step, as an attacker would;
+    a directory is moved aside first)."""
+    if name.is_dir():
+        name.rename(name.with_name(".moved"))
     staged = name.with_name(".swap")
     staged.symlink_to(target)
     os.replace(staged, name)
@@ -65,8 +70,20 @@ def stored(client: TestClient) -> tuple[list[tuple[str, int, str]], bytes]:
     return found, client.get("/api/v1/report/csv").content
 
 
+@pytest.mark.parametrize(
+    ("requested", "replaced", "target"),
+    [
+        ("race.csv", "race.csv", "race.csv"),  # the file itself
+        ("sub/race.csv", "sub", "."),  # a directory on the way
+    ],
+)
 def test_a_symlink_swapped_in_after_resolving_is_refused(
-    client: TestClient, dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    dirs: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    requested: str,
+    replaced: str,
+    target: str,
 ) -> None:
     data, outside = dirs
     resolve = Path.resolve
@@ -75,17 +92,17 @@ def test_a_symlink_swapped_in_after_resolving_is_refused(
     def resolve_then_swap(self: Path, strict: bool = False) -> Path:
         resolved = resolve(self, strict=strict)
         if self.name == "race.csv" and not swapped:
-            swap(data / "race.csv", outside / "race.csv")
+            swap(data / replaced, outside / target)
             swapped.append(self)
         return resolved
 
     monkeypatch.setattr(Path, "resolve", resolve_then_swap)
-    response = client.post("/api/v1/ingest", params={"file_path": "race.csv", "force": "true"})
+    response = client.post("/api/v1/ingest", params={"file_path": requested, "force": "true"})
     monkeypatch.undo()
-    assert swapped == [data.resolve() / "race.csv"]
+    assert swapped == [data.resolve() / requested]
     assert (response.status_code, response.json()) == (
         403,
-        {"detail": "file_path 'race.csv' leads outside the data directory (through a symlink)"},
+        {"detail": f"file_path {requested!r} leads outside the data directory (through a symlink)"},
     )
     runs, report = stored(client)
     assert runs == []
