@@ -67,7 +67,8 @@ def ingest(
     """Validate ``source`` against ``schema`` and store it in ``db`` as one atomic run.
 
     ``source``: a path (``str`` or ``Path``), ``"-"`` (stdin), an ``http(s)://`` or ``s3://``
-    URL, a binary or text file object, a Polars or pandas DataFrame, an Arrow table or record
+    URL, a binary or text file object, an ``Input`` (``engine.sources.inputs``: opened and
+    checked by the caller, read as it is), a Polars or pandas DataFrame, an Arrow table or record
     batch, or an iterable of dicts. Files may be compressed (gzip, zstd, bz2, xz).
     ``db``: a DuckDB file (created if missing), a :class:`Store` already open for writing, or
     a :class:`Lake` (Delta tables under a directory or ``s3://`` prefix, shared by writers).
@@ -110,8 +111,9 @@ def ingest(
     if raw_compression is not None:
         raw_codec.check(raw_compression)
     located = isinstance(source, str | os.PathLike)
-    streamed = not located and hasattr(source, "read")
-    if not (located or streamed) and (
+    given = isinstance(source, Input)
+    streamed = not (located or given) and hasattr(source, "read")
+    if not (located or streamed or given) and (
         isinstance(source, bytes | Mapping) or not (is_frame(source) or _iterable(source))
     ):
         raise ConfigError(
@@ -120,6 +122,8 @@ def ingest(
         )
 
     def run(store: Store) -> RunSummary:
+        if given:  # by the caller (the API's checked file_path), read as it is
+            return ingest_file(store, source, model, options, progress)
         if located:
             with _open(source, name, remote or RemoteSettings()) as opened:
                 return ingest_file(store, opened, model, options, progress)

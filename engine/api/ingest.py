@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 
 from engine.api.errors import BadRequestError, api_spelling
 from engine.api.models import ErrorCount, IngestResult, SourceType
-from engine.api.paths import resolve_data_path
+from engine.api.paths import open_data_file
 from engine.api.reports import refresh_summary
 from engine.api.services import Services, ServicesDep, error_responses
 from engine.api.uploads import FILE_FIELD, receive_upload
@@ -25,6 +25,7 @@ from engine.ingesting import ingest as ingest_source
 from engine.pipeline import RunSummary, Tally
 from engine.sources import EXTENSIONS
 from engine.sources.compression import without_codec_suffix
+from engine.sources.inputs import Input, open_opened
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 LOG = logging.getLogger("engine.api")
@@ -107,17 +108,17 @@ async def ingest(
                 f"nothing to ingest: upload a file as multipart/form-data (field "
                 f"{FILE_FIELD!r}) or name one with file_path"
             )
-        path = await anyio.to_thread.run_sync(
-            resolve_data_path, services.settings.data_dir, file_path
+        found = await anyio.to_thread.run_sync(
+            open_data_file, services.settings.data_dir, file_path
         )
-        root = services.settings.data_dir
-        assert root is not None
-        source = path.relative_to(root.resolve()).as_posix()
-        fmt = _format(path, source_type)
-        dialect = (delimiter, quote_char, encoding)
-        return await anyio.to_thread.run_sync(
-            _run, services, path, fmt, force, source, "path", dialect, mode
-        )
+        # The run reads the file opened and checked here: nothing opens its name again.
+        with found.file:
+            fmt = _format(found.path, source_type)
+            opened = open_opened(found.file, str(found.path))
+            dialect = (delimiter, quote_char, encoding)
+            return await anyio.to_thread.run_sync(
+                _run, services, opened, fmt, force, found.source, "path", dialect, mode
+            )
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
     upload = await receive_upload(
@@ -168,7 +169,7 @@ def _format(path: Path, declared: str | None) -> str | None:
 
 def _run(
     services: Services,
-    path: Path,
+    path: Path | Input,
     fmt: str | None,
     force: bool,
     source: str,

@@ -19,13 +19,14 @@ from engine.reports.exports import (
     FORMATS,
     ExportRequest,
     export_format,
-    partial_path,
     plan_export,
+    staged_file,
     write_export,
 )
 from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_json, run_query, write_csv, write_json
+from engine.reports.staging import refuse_the_database
 from engine.reports.summary import summary as build_summary
 from engine.store.store import Store
 
@@ -128,16 +129,19 @@ def _export(
     *,
     quiet: bool,
 ) -> None:
+    if target[1] is None:  # a DuckDB file, not a lake
+        refuse_the_database(output, target[0])
     request = ExportRequest(
         kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
     )
-    # The reader can write nothing but the export's temporary file (see engine.reports.lockdown).
-    with _reader(*target, writable=[partial_path(output)]) as store:
+    # The reader can write nothing but the export's temporary file (see engine.reports.lockdown),
+    # created before the reader opens, under a name no one could plant a symlink at.
+    with staged_file(output) as staged, _reader(*target, writable=[staged]) as store:
         plan = plan_export(store, request)
         for warning in plan.warnings:
             ui.warn(warning)
         with ui.export_progress(output.name, plan.rows, enabled=not quiet) as progress:
-            result = write_export(store, plan, progress)
+            result = write_export(store, plan, progress, staged=staged)
     if not quiet:
         ui.print_export(result)
 
@@ -197,6 +201,8 @@ def report(db: Path, lake_uri: str | None, output: Path) -> None:
     figures, valid and invalid rows per run, errors by field and type, and the valid data."""
     from engine.reports.html import write_report  # Jinja: loaded only for this command
 
+    if lake_uri is None:
+        refuse_the_database(output, db)
     with _reader(db, lake_uri) as store:
         write_report(store, output)
     click.echo(f"wrote {output}")

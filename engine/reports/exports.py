@@ -5,8 +5,11 @@ writes them in parallel, in memory that does not grow with the table. XLSX reads
 SELECT in Arrow batches into a constant-memory workbook. Either way the file appears under
 its name only when complete: it is written beside it under a temporary name and renamed.
 
-The temporary name carries the writer's process id (``.report.csv.4242.partial``): one left
-by a process that died (``kill -9``) is removed by the next export into that directory.
+The temporary file is created by the export itself, exclusively (``O_EXCL``, never through a
+symlink), under a name no one can guess before, beside the target: ``stage`` makes it before
+anything writes to it, and DuckDB or xlsxwriter then write into that file. Its name ends with
+the writer's process id (``.report.csv.k3x9_a2q.4242.partial``): one left by a process that
+died (``kill -9``) is removed by the next export into that directory.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import errno
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from engine.errors import ConfigError, OutputWriteError, Remedy
 from engine.reports.lockdown import refusal
 from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
+from engine.reports.staging import stage
 from engine.reports.xlsx import SHEET_ROWS, write_xlsx
 from engine.store.store import DISK_FULL, Store
 
@@ -110,11 +115,7 @@ def plan_export(store: Store, request: ExportRequest) -> ExportPlan:
     """Check everything that can be checked before writing; count rows for XLSX."""
     if request.fmt not in FORMATS:
         raise ConfigError(f"unknown export format {request.fmt!r}")
-    parent = request.output.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{request.output}: directory {parent} does not exist")
-    if request.output.is_dir():
-        raise ConfigError(f"{request.output}: is a directory", hint="-o takes a file name")
+    check_output(request.output)
     selection = select(
         store,
         request.kind,
@@ -143,13 +144,30 @@ def plan_export(store: Store, request: ExportRequest) -> ExportPlan:
     return ExportPlan(request, selection, rows, warnings)
 
 
+def check_output(output: Path) -> None:
+    """A file name in a directory that exists, or a one-line refusal."""
+    parent = output.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{output}: directory {parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"{output}: is a directory", hint="-o takes a file name")
+
+
 def write_export(
-    store: Store, plan: ExportPlan, progress: Callable[[int], None] | None = None
+    store: Store,
+    plan: ExportPlan,
+    progress: Callable[[int], None] | None = None,
+    *,
+    staged: Path | None = None,
 ) -> ExportResult:
-    """Write the planned export; ``progress`` hears of rows written (XLSX only)."""
+    """Write the planned export; ``progress`` hears of rows written (XLSX only). ``staged``:
+    the temporary file ``stage`` made for it (one is made here when not given)."""
     request = plan.request
     output = request.output
-    partial = partial_path(output)
+    if staged is None:
+        with staged_file(output) as made:
+            return write_export(store, plan, progress, staged=made)
+    partial = staged
     removed = remove_dead_partials(output.parent)
     started = time.perf_counter()
     try:
@@ -184,10 +202,18 @@ def write_export(
     )
 
 
-def partial_path(output: Path) -> Path:
-    """Where an export is written before it is renamed to ``output`` (the only file a locked
-    down reader may write: see ``open_reader``)."""
-    return output.with_name(f".{output.name}.{os.getpid()}.partial").absolute()
+@contextmanager
+def staged_file(output: Path) -> Iterator[Path]:
+    """``stage(output)`` once ``output`` is checked, removed on the way out unless renamed."""
+    check_output(output)
+    try:
+        staged = stage(output)
+    except OSError as exc:
+        raise ConfigError(f"{output}: cannot write the export ({exc})") from exc
+    try:
+        yield staged
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def remove_dead_partials(directory: Path) -> list[tuple[Path, int]]:
@@ -199,7 +225,7 @@ def remove_dead_partials(directory: Path) -> list[tuple[Path, int]]:
         if found is None or _alive(int(found["pid"])):
             continue
         try:
-            size = path.stat().st_size
+            size = path.lstat().st_size  # a symlink planted there is removed, never followed
             path.unlink()
         except OSError:  # gone meanwhile, or not ours to remove
             continue

@@ -19,6 +19,7 @@ from engine.errors import ConfigError
 from engine.reports import charts
 from engine.reports.breakdown import Breakdown, breakdown
 from engine.reports.reader import typed_tables
+from engine.reports.staging import stage
 from engine.reports.summary import OffendingValue, Summary, ValueTotal, summary, value_totals
 from engine.store.store import Store
 from engine.wording import count
@@ -169,9 +170,12 @@ def write_report(store: Store, output: Path, *, now: datetime | None = None) -> 
     if not output.parent.is_dir():
         raise ConfigError(f"{output}: directory {output.parent} does not exist")
     report = build_report(store, now=now)
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    page = render_report(report)
+    # A new file of our own, under a name drawn at random: never a symlink planted beside it.
+    partial = stage(output)
     try:
-        partial.write_text(render_report(report), encoding="utf-8")
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_NOFOLLOW), "w", encoding="utf-8") as fh:
+            fh.write(page)
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ MiB = 1 << 20
 QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the last MiB
 RAMP = 16  # the first block is this fraction of a block (at least RAMP_MIN), then doubles
 RAMP_MIN = 64 << 10
+FDS = Path("/proc/self/fd")  # an open descriptor, opened again: the same file
 
 
 class Stream(Protocol):
@@ -171,6 +172,22 @@ def open_input(path: Path, *, name: str | None = None) -> Input:
         stream.close()
         raise SourceError(shown, "file is empty")
     return Input(stream, shown, size=status.st_size, path=path, recorded_as=name)
+
+
+def open_opened(stream: BinaryIO, name: str) -> Input:
+    """A regular file the caller opened and checked (closing the Input closes it).
+
+    It is read through its descriptor only, never by a name that could now lead elsewhere:
+    fingerprinting it before the run and Parquet's seeks open ``/proc/self/fd/N``, which is
+    the open file itself. ``name`` is shown in messages and recorded as the run's source.
+    """
+    fd = stream.fileno()
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        raise SourceError(name, "is not a regular file")
+    if status.st_size == 0:
+        raise SourceError(name, "file is empty")
+    return Input(stream, name, size=status.st_size, path=FDS / str(fd), recorded_as=name)
 
 
 @dataclass(frozen=True)

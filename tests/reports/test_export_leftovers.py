@@ -1,6 +1,6 @@
 """An export killed with ``kill -9`` leaves its unfinished file behind; the next one removes it.
 
-The unfinished file (``.raw.csv.<pid>.partial``) used to stay beside the target forever, at
+The unfinished file (``.raw.csv.<random>.<pid>.partial``) used to stay beside the target forever, at
 hundreds of MB. A real export process is killed while DuckDB writes it.
 """
 
@@ -50,12 +50,13 @@ def test_a_killed_exports_file_is_removed_by_the_next_export(tmp_path: Path) -> 
     unrelated.write_bytes(b"x")
 
     writer = export(db, out / "raw.csv")
-    partial = out / f".raw.csv.{writer.pid}.partial"
     deadline = time.monotonic() + 120
-    while not (partial.exists() and partial.stat().st_size > 1 << 20):
+    while not any(p.stat().st_size > 1 << 20 for p in out.glob(f".raw.csv.*.{writer.pid}.partial")):
         assert writer.poll() is None, writer.communicate()
         assert time.monotonic() < deadline, "the export never started writing"
         time.sleep(0.001)
+    # .raw.csv.<random>.<pid>.partial: the one file of this export's
+    [partial] = out.glob(f".raw.csv.*.{writer.pid}.partial")
     writer.send_signal(signal.SIGKILL)
     writer.communicate()
     assert writer.returncode == -signal.SIGKILL

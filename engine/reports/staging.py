@@ -1,0 +1,67 @@
+"""The temporary file a report or an export is written to, then renamed over its target.
+
+Created by the writer itself, exclusively and without following a symlink (``mkstemp``:
+``O_CREAT | O_EXCL``), beside the target, under a name drawn at random that ends with the
+writer's process id (``.report.csv.k3x9_a2q.4242.partial``, which ``remove_dead_partials``
+recognises). A name that could be guessed (the process id alone) let a symlink planted there
+turn the export into a write to the symlink's target.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from engine.errors import ConfigError
+
+
+def stage(output: Path) -> Path:
+    """Create the empty file an export is written to before it is renamed to ``output`` (the
+    only file a locked down reader may write: see ``open_reader``).
+
+    Created here, exclusively and without following a symlink, under a name drawn at random:
+    a symlink or file planted beside ``output`` is never written through. Its permissions are
+    those of a new file (the umask's), as ``output`` had when it was written directly.
+    """
+    fd, name = tempfile.mkstemp(
+        prefix=f".{output.name}.", suffix=f".{os.getpid()}.partial", dir=output.parent
+    )
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return Path(name).absolute()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (other threads may be creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def refuse_the_database(output: Path, db: Path) -> None:
+    """Refuse ``-o`` naming the database file or its write-ahead log (the same file by any
+    name: a symlink, a hard link, ``./``): the export would replace the data it reads."""
+    for target, what in ((db, "the database itself"), (wal_of(db), "the database's WAL")):
+        if _same_file(output, target):
+            raise ConfigError(f"{output}: is {what} ({db})", hint="-o takes another file")
+
+
+def wal_of(db: Path) -> Path:
+    """DuckDB's write-ahead log beside ``db``: written on checkpoint, replayed on open."""
+    return db.with_name(db.name + ".wal")
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        if os.path.samefile(one, other):
+            return True
+    except OSError:  # one of them does not exist (yet): compare where they lead
+        pass
+    return os.path.realpath(one) == os.path.realpath(other)
