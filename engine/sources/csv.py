@@ -26,6 +26,7 @@ from engine.sources.records import (
     RecordTooLarge,
     decode_records,
     iter_records,
+    only_blank_lines,
     physical_lines,
     quote_boundaries,
 )
@@ -189,6 +190,9 @@ class CsvSource:
                     records = _drop_first(records)
                     if not len(records):
                         continue
+                if only_blank_lines(records):
+                    self.blank_lines += len(records)
+                    continue
                 yield self._batch(records)
         except RecordTooLarge as exc:
             raise SourceError(
