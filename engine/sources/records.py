@@ -72,7 +72,7 @@ BLANKS = b" \t\r\n"  # JSON's whitespace
 # bounded whatever the lines' length (16 MiB of newlines would be 16M records otherwise).
 MAX_RECORDS = 1 << 19
 NON_BLANK = re.compile(rb"[^ \t\r\n]")
-NOT_LINE_END = re.compile(rb"[^\r\n]")
+LF_BYTE, CR_BYTE = 10, 13
 
 
 def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
@@ -269,19 +269,27 @@ def _text_lengths(buf: np.ndarray, newlines: Offsets, starts: Offsets, ends: Off
     """Each record's length as stored: without the line terminator (``\n``, ``\r\n`` or
     ``\r``) that ends it."""
     last = ends - 1
-    terminated = _ends_a_line(newlines, last)
+    terminated = _ends_a_line(newlines, last, buf)
     crlf = (last > starts) & (buf[last] == ord("\n")) & (buf[np.maximum(last - 1, 0)] == ord("\r"))
     found: Offsets = ends - starts - terminated - (crlf & (terminated == 1))
     return found
 
 
-def _ends_a_line(newlines: Offsets, positions: Offsets) -> Offsets:
-    """1 where a position is a line end (the last byte of a terminator), else 0."""
+def _ends_a_line(newlines: Offsets, positions: Offsets, buf: np.ndarray | None = None) -> Offsets:
+    """1 where a position is a line end (the last byte of a terminator), else 0. With the
+    buffer: a ``\n`` always ends a line, only a ``\r`` is looked up (a search per record
+    was most of the time of reading a block of blank lines)."""
     if not len(newlines):
         return np.zeros(len(positions), dtype=np.int64)
+    if buf is not None:
+        found: Offsets = (buf[positions] == LF_BYTE).astype(np.int64)
+        crs = np.flatnonzero(buf[positions] == CR_BYTE)
+        if len(crs):
+            found[crs] = _ends_a_line(newlines, positions[crs])
+        return found
     at = np.minimum(np.searchsorted(newlines, positions), len(newlines) - 1)
-    found: Offsets = (newlines[at] == positions).astype(np.int64)
-    return found
+    looked_up: Offsets = (newlines[at] == positions).astype(np.int64)
+    return looked_up
 
 
 def physical_lines(records: Records, index: int) -> Records:
@@ -302,7 +310,12 @@ def only_blank_lines(records: Records) -> bool:
     """Whether every record is an empty line (its bytes are all line ends): such a run of
     blank lines is counted, not turned into strings and frames."""
     start = int(records.starts[0]) if len(records) else records.stop
-    return NOT_LINE_END.search(records.data, start, records.stop) is None
+    if records.stop - start > 2 * len(records):  # a blank record is 2 bytes at most
+        return False
+    data = records.data
+    return data.count(b"\n", start, records.stop) + data.count(b"\r", start, records.stop) == (
+        records.stop - start
+    )
 
 
 def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Series, pl.Series]:
