@@ -18,18 +18,65 @@ from typing import Any
 import polars as pl
 
 from engine.errors import Remedy, SourceError
-from engine.sources.frames import FRAME_ROWS, Chunk, to_polars
+from engine.sources.frames import FRAME_ROWS, Chunk, row_too_long, to_polars
 from engine.sources.inputs import Input
 
 ARROW_FILE_MAGIC = b"ARROW1\x00\x00"
 PARQUET_MAGIC = b"PAR1"
+# About the most uncompressed bytes one Parquet batch holds, by the row group's own account:
+# a row group of long rows is read in batches of fewer rows (down to one), not whole (6 rows
+# of 50 MB strings: 830 MiB). Its account is of the bytes stored: a dictionary's value
+# repeated in many rows counts once, hence the margin.
+BATCH_BYTES = 16 << 20
 
 
-def _frame(batch: Any, name: str) -> pl.DataFrame:
-    return to_polars(batch, name)
+class _Frames:
+    """Arrow record batches as Polars frames, each row's strings and bytes measured first:
+    a row holding more than ``max_record_bytes`` of them has a longer JSON text (quotes and
+    escapes only add to it), refused before that text is built."""
+
+    def __init__(self, name: str, max_record_bytes: int | None) -> None:
+        self.name = name
+        self.limit = max_record_bytes
+        self.next_row = 1
+
+    def __call__(self, batch: Any) -> pl.DataFrame:
+        if self.limit is not None:
+            self._measure(batch)
+        self.next_row += batch.num_rows
+        return to_polars(batch, self.name)
+
+    def _measure(self, batch: Any) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        def text(kind: Any) -> bool:
+            return bool(
+                pa.types.is_string(kind)
+                or pa.types.is_large_string(kind)
+                or pa.types.is_binary(kind)
+                or pa.types.is_large_binary(kind)
+            )
+
+        total = np.zeros(batch.num_rows, dtype=np.int64)
+        for column in batch.columns:
+            if pa.types.is_dictionary(column.type) and text(column.type.value_type):
+                # A dictionary's values, each as long as the rows that use it make it.
+                lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+            elif text(column.type):
+                lengths = pc.binary_length(column)
+            else:
+                continue
+            total += pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        over = np.flatnonzero(total > self.limit)
+        if len(over):
+            raise row_too_long(self.name, self.next_row + int(over[0]), self.limit or 0)
 
 
-def parquet_chunks(source: Input, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
+def parquet_chunks(
+    source: Input, rows: int = FRAME_ROWS, max_record_bytes: int | None = None
+) -> Iterator[Chunk]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -43,15 +90,20 @@ def parquet_chunks(source: Input, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
     try:
         handle = source.random_access()
         parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=rows):
-            yield _frame(batch, source.name)
+        frames = _Frames(source.name, max_record_bytes)
+        for index in range(parquet.metadata.num_row_groups):
+            group = parquet.metadata.row_group(index)
+            per_row = max(1, group.total_byte_size // max(1, group.num_rows))
+            size = max(1, min(rows, BATCH_BYTES // per_row))
+            for batch in parquet.iter_batches(batch_size=size, row_groups=[index]):
+                yield frames(batch)
     except SourceError:
         raise
     except (pa.ArrowException, OSError) as exc:
         raise SourceError(source.name, f"not a readable Parquet file ({_reason(exc)})") from exc
 
 
-def arrow_chunks(source: Input) -> Iterator[Chunk]:
+def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator[Chunk]:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
@@ -59,8 +111,9 @@ def arrow_chunks(source: Input) -> Iterator[Chunk]:
         source.read(len(ARROW_FILE_MAGIC))  # the stream layout follows
     try:
         reader = ipc.open_stream(pa.PythonFile(_Readable(source), mode="r"))
+        frames = _Frames(source.name, max_record_bytes)
         for batch in reader:
-            yield _frame(batch, source.name)
+            yield frames(batch)
     except SourceError:
         raise
     except (pa.ArrowException, OSError) as exc:

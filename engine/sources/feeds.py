@@ -61,10 +61,14 @@ class Feed:
         return self.fmt != "csv"
 
     def open(self, schema: CompiledSchema, options: ReadOptions) -> Source:
-        if self.fmt == "parquet":
-            return RecordsSource(parquet_chunks(self.input), schema, self.fmt)
-        if self.fmt == "arrow":
-            return RecordsSource(arrow_chunks(self.input), schema, self.fmt)
+        limit = options.max_record_bytes
+        if self.fmt in ("parquet", "arrow"):
+            chunks = (
+                parquet_chunks(self.input, max_record_bytes=limit)
+                if self.fmt == "parquet"
+                else arrow_chunks(self.input, max_record_bytes=limit)
+            )
+            return RecordsSource(chunks, schema, self.fmt, limit, self.input.name)
         return open_source(
             self.input,
             self.fmt,

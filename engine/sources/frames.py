@@ -22,7 +22,7 @@ import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, RawBatch
 from engine.columns import NEEDS_PYTHON
-from engine.errors import SourceError
+from engine.errors import Remedy, SourceError
 from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
 from engine.sources.json_forms import object_text, odd_offset, row_json
@@ -280,17 +280,36 @@ def chunks(data: Any, rows: int = FRAME_ROWS) -> Iterator[Chunk]:
         yield piece
 
 
+def row_too_long(name: str, row: int, limit: int) -> SourceError:
+    """A row of a Parquet or Arrow file whose JSON text (its lineage) is over the limit."""
+    return SourceError(
+        name,
+        f"row {row} is longer than {limit:,} bytes as JSON text (its lineage)",
+        hint=Remedy("raise {} if the file is right", "max_record_bytes"),
+    )
+
+
 class RecordsSource:
     """In-memory rows (or Arrow batches read from a file) as RawBatches, their JSON forms
-    fingerprinted as the NDJSON text they make: the same rows are the same content."""
+    fingerprinted as the NDJSON text they make: the same rows are the same content.
+    ``max_record_bytes``: the longest JSON text of a row read (files; None: no limit)."""
 
     blank_lines = 0
 
-    def __init__(self, pieces: Iterable[Chunk], schema: CompiledSchema, fmt: str) -> None:
+    def __init__(
+        self,
+        pieces: Iterable[Chunk],
+        schema: CompiledSchema,
+        fmt: str,
+        max_record_bytes: int | None = None,
+        name: str = "python:frame",
+    ) -> None:
         self.format = fmt
+        self.name = name
         self.keys = schema.input_keys
         self.schema = schema
         self.pieces = pieces
+        self.max_record_bytes = max_record_bytes
         self.reader = LineageDigest()
 
     def batches(self) -> Iterator[RawBatch]:
@@ -304,11 +323,19 @@ class RecordsSource:
                     batch = encoder.frame_batch(piece, next_row)
                 else:
                     batch = encoder.rows_batch(piece, next_row)
+                if self.max_record_bytes is not None:
+                    self._check_lengths(batch.frame)
                 self.reader.update(batch.frame.get_column(RAW))
                 next_row += batch.height
                 yield batch
         finally:
             encoder.close()
+
+    def _check_lengths(self, frame: pl.DataFrame) -> None:
+        limit = self.max_record_bytes or 0
+        over = frame.filter(pl.col(RAW).str.len_bytes() > limit)
+        if over.height:
+            raise row_too_long(self.name, int(over[LINE][0]), limit)
 
 
 class LineageDigest:

@@ -27,6 +27,7 @@ from engine.sources.records import (
     decode_records,
     iter_records,
     line_boundaries,
+    only_blank_lines,
 )
 
 OPEN = np.zeros(256, dtype=np.int8)
@@ -128,6 +129,9 @@ class JsonSource:
         try:
             for records in iter_records(cutter, self._blocks()):
                 seen_any = True
+                if not self.array and only_blank_lines(records):
+                    self.blank_lines += len(records)
+                    continue
                 batch = self._batch(records)
                 if batch.height:
                     yield batch

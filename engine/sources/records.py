@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -67,7 +67,12 @@ class RecordTooLarge(Exception):
 # bytes) that end records; returning ``newlines`` itself says every line is a record.
 BoundaryFinder = Callable[[bytes, np.ndarray, Offsets], Offsets]
 BLANKS = b" \t\r\n"  # JSON's whitespace
+# The most records one feed yields: a block of short lines (or of blank ones) is cut into
+# pieces of this many records, so that the per-record arrays and strings built from it stay
+# bounded whatever the lines' length (16 MiB of newlines would be 16M records otherwise).
+MAX_RECORDS = 1 << 19
 NON_BLANK = re.compile(rb"[^ \t\r\n]")
+LF_BYTE, CR_BYTE = 10, 13
 
 
 def line_boundaries(data: bytes, buf: np.ndarray, newlines: Offsets) -> Offsets:
@@ -167,8 +172,13 @@ class Cutter:
     boundaries: BoundaryFinder
     max_record_bytes: int
     elements: bool = False  # the records are a JSON array's elements (for the wording)
+    max_records: int = MAX_RECORDS
     carry: bytes = b""
     next_line: int = 1
+    # Pieces of the last buffer held back, each of ``max_records`` records but the last, and
+    # whether that buffer ended the input: ``iter_records`` feeds them before the next block.
+    pending: list[bytes] = field(default_factory=list)
+    pending_eof: bool = False
 
     def feed(self, block: bytes, *, eof: bool) -> Records | None:
         data = self.carry + block if self.carry else block
@@ -178,6 +188,10 @@ class Cutter:
         newlines = line_ends(buf, eof=eof, cr=b"\r" in data)
         found = self.boundaries(data, buf, newlines)
         one_per_line = found is newlines
+        if len(found) > self.max_records:
+            data, buf, eof = self._hold_back(data, buf, found, eof)
+            newlines = newlines[: int(np.searchsorted(newlines, len(data)))]
+            found = newlines if one_per_line else found[: self.max_records]
         ends = found + 1
         terminated = True
         if eof and (len(ends) == 0 or ends[-1] != len(data)):
@@ -216,6 +230,19 @@ class Cutter:
         self.carry = data[stop:]
         return Records(data, starts, stop, lines, inside, terminated)
 
+    def _hold_back(
+        self, data: bytes, buf: np.ndarray, found: Offsets, eof: bool
+    ) -> tuple[bytes, np.ndarray, bool]:
+        """Cut ``data`` after every ``max_records``-th record: the first piece is read now,
+        the others are queued (a piece starts at a record's start, so the boundaries found
+        in it again are the same)."""
+        cuts = [int(at) + 1 for at in found[self.max_records - 1 :: self.max_records]]
+        cuts = [at for at in cuts if at < len(data)]
+        if not self.pending:
+            self.pending_eof = eof
+        self.pending[:0] = [data[a:b] for a, b in zip(cuts, [*cuts[1:], len(data)], strict=True)]
+        return data[: cuts[0]], buf[: cuts[0]], False
+
     def _too_large(
         self, data: bytes, newlines: Offsets, start: int, end: int, *, ended: bool = True
     ) -> RecordTooLarge:
@@ -242,19 +269,27 @@ def _text_lengths(buf: np.ndarray, newlines: Offsets, starts: Offsets, ends: Off
     """Each record's length as stored: without the line terminator (``\n``, ``\r\n`` or
     ``\r``) that ends it."""
     last = ends - 1
-    terminated = _ends_a_line(newlines, last)
+    terminated = _ends_a_line(newlines, last, buf)
     crlf = (last > starts) & (buf[last] == ord("\n")) & (buf[np.maximum(last - 1, 0)] == ord("\r"))
     found: Offsets = ends - starts - terminated - (crlf & (terminated == 1))
     return found
 
 
-def _ends_a_line(newlines: Offsets, positions: Offsets) -> Offsets:
-    """1 where a position is a line end (the last byte of a terminator), else 0."""
+def _ends_a_line(newlines: Offsets, positions: Offsets, buf: np.ndarray | None = None) -> Offsets:
+    """1 where a position is a line end (the last byte of a terminator), else 0. With the
+    buffer: a ``\n`` always ends a line, only a ``\r`` is looked up (a search per record
+    was most of the time of reading a block of blank lines)."""
     if not len(newlines):
         return np.zeros(len(positions), dtype=np.int64)
+    if buf is not None:
+        found: Offsets = (buf[positions] == LF_BYTE).astype(np.int64)
+        crs = np.flatnonzero(buf[positions] == CR_BYTE)
+        if len(crs):
+            found[crs] = _ends_a_line(newlines, positions[crs])
+        return found
     at = np.minimum(np.searchsorted(newlines, positions), len(newlines) - 1)
-    found: Offsets = (newlines[at] == positions).astype(np.int64)
-    return found
+    looked_up: Offsets = (newlines[at] == positions).astype(np.int64)
+    return looked_up
 
 
 def physical_lines(records: Records, index: int) -> Records:
@@ -269,6 +304,18 @@ def physical_lines(records: Records, index: int) -> Records:
     starts = np.concatenate(([0], ends[:-1])).astype(np.int64) + start
     lines = records.lines[index] + np.arange(len(starts), dtype=np.int64)
     return Records(records.data, starts, stop, lines, np.zeros(len(starts), dtype=np.bool_))
+
+
+def only_blank_lines(records: Records) -> bool:
+    """Whether every record is an empty line (its bytes are all line ends): such a run of
+    blank lines is counted, not turned into strings and frames."""
+    start = int(records.starts[0]) if len(records) else records.stop
+    if records.stop - start > 2 * len(records):  # a blank record is 2 bytes at most
+        return False
+    data = records.data
+    return data.count(b"\n", start, records.stop) + data.count(b"\r", start, records.stop) == (
+        records.stop - start
+    )
 
 
 def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Series, pl.Series]:
@@ -326,14 +373,22 @@ def malformed(error_type: str, message: pl.Expr | str) -> list[pl.Expr]:
 
 def iter_records(cutter: Cutter, blocks: Iterator[bytes]) -> Iterator[Records]:
     for block in blocks:
-        records = cutter.feed(block, eof=False)
-        if records is not None and len(records):
-            yield records
+        yield from _fed(cutter, block, eof=False)
         while len(cutter.carry) > cutter.max_record_bytes:
             records = cutter.feed(b"", eof=False)
             if records is None:
                 break
             yield records
-    records = cutter.feed(b"", eof=True)
-    if records is not None and len(records):
-        yield records
+    yield from _fed(cutter, b"", eof=True)
+
+
+def _fed(cutter: Cutter, block: bytes, *, eof: bool) -> Iterator[Records]:
+    """The records of ``block``, then of the pieces the cutter held back from it."""
+    records = cutter.feed(block, eof=eof)
+    while True:
+        if records is not None and len(records):
+            yield records
+        if not cutter.pending:
+            return
+        piece = cutter.pending.pop(0)
+        records = cutter.feed(piece, eof=cutter.pending_eof and not cutter.pending)

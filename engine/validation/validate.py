@@ -389,7 +389,8 @@ class BatchValidator:
         )
         violations = self._violations(evaluated)
         invalid_rows = evaluated.select((~pl.col(VALID) & ~pl.col(PYTHON)).sum()).item()
-        inputs = [c for c in (ROW, RAW, *self.source_keys) if c in evaluated.columns]
+        present = set(evaluated.columns)  # a set: a header may have thousands of names
+        inputs = [c for c in (ROW, RAW, *self.source_keys) if c in present]
         needs_python = evaluated.filter(pl.col(PYTHON)).select(inputs)
         if needs_python.height:
             codes = {rule: i for i, rule in enumerate(self.rules)}

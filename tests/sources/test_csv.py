@@ -35,7 +35,11 @@ def read(
         path, block_size=block_size, max_record_bytes=max_record_bytes, dialect=dialect
     )
     frames = [batch.frame for batch in source.batches()]
-    return source, pl.concat(frames) if frames else pl.DataFrame()
+    if frames:
+        return source, pl.concat(frames)
+    # No rows (a header alone, or followed by blank lines only: those yield no batch).
+    columns = (LINE, RAW, MALFORMED, MALFORMED_MSG, *source.keys, ROW)
+    return source, pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
 
 
 MESSY = (
