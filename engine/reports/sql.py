@@ -12,7 +12,6 @@ import csv
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -24,22 +23,10 @@ import duckdb
 from engine.errors import ConfigError
 from engine.reports.json_text import json_object
 from engine.reports.reader import query_error
+from engine.reports.sql_checks import check_statement
 from engine.store.ddl import quote
 from engine.store.store import Store
 
-# What `sql` runs, as a person writes it (the README lists the same), and the DuckDB
-# statement type each form parses to: only those types are run.
-READ_FORMS = {
-    "SELECT": "SELECT",
-    "FROM ...": "SELECT",
-    "DESCRIBE": "SELECT",
-    "SUMMARIZE": "SELECT",
-    "SHOW": "SELECT",
-    "EXPLAIN": "EXPLAIN",
-    "PRAGMA": "PRAGMA",
-    "CALL": "CALL",
-}
-READ_STATEMENTS = tuple(dict.fromkeys(READ_FORMS.values()))
 # Types Arrow hands to Python wrongly (UHUGEINT past 2**127 as negative, BIGNUM as bytes):
 # shown as DuckDB's own text in CSV and the terminal table.
 AS_DUCKDB_TEXT = frozenset({"UHUGEINT", "BIGNUM", "VARINT"})
@@ -87,47 +74,11 @@ def run_json(store: Store, query: str, *, batch_rows: int = 10_000) -> Iterator[
 
 
 def _relation(store: Store, query: str) -> duckdb.DuckDBPyRelation | None:
-    try:
-        statements = store.con.extract_statements(query)
-    except duckdb.Error as exc:
-        raise ConfigError(f"query {query_error(exc)}") from exc
-    if len(statements) != 1:
-        raise ConfigError(f"sql runs exactly one statement, got {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in READ_STATEMENTS:
-        raise ConfigError(f"sql runs read-only queries ({', '.join(READ_FORMS)}), not {kind}")
-    if kind == "EXPLAIN":
-        _explained_query(store, query)
+    check_statement(store.con, query)
     try:
         return store.con.sql(query)
     except duckdb.Error as exc:
         raise ConfigError(f"query {query_error(exc)}") from exc
-
-
-# Comments and spaces, "EXPLAIN", then optionally "ANALYZE" and "(options)": what precedes
-# the explained statement.
-_GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
-_EXPLAIN = re.compile(
-    rf"{_GAP}EXPLAIN\b(?:{_GAP}ANALY[SZ]E\b)?(?:{_GAP}\([^)]*\))?", re.IGNORECASE | re.DOTALL
-)
-
-
-def _explained_query(store: Store, query: str) -> None:
-    """EXPLAIN ANALYZE runs the statement it explains: only a query may be explained (not a
-    COPY ... TO into DuckDB's spill directory, nor a CREATE TEMP ...). Anything this cannot
-    read as one SELECT is refused."""
-    found = _EXPLAIN.match(query)
-    kind = "an unreadable statement"
-    if found is not None:
-        try:
-            inner = store.con.extract_statements(query[found.end() :])
-        except duckdb.Error:
-            inner = []
-        if len(inner) == 1:
-            kind = inner[0].type.name
-            if kind == "SELECT":
-                return
-    raise ConfigError(f"sql explains queries (SELECT, FROM ...) only, not {kind}")
 
 
 def _started(relation: duckdb.DuckDBPyRelation, batch_rows: int) -> Iterator[list[Row]]:

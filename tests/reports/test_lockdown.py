@@ -179,7 +179,6 @@ def test_explain_analyze_runs_only_queries(run_cli: RunCli, db: Path) -> None:
         f"/* ( */ explain (analyze) COPY (SELECT 1) TO '{spill}/w.parquet'": "COPY",
         "EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1": "CREATE",
         "EXPLAIN ANALYZE CREATE TEMP MACRO m() AS 1": "CREATE",
-        "EXPLAIN (FORMAT 'a)') COPY (SELECT 1) TO 'x.csv'": "an unreadable statement",
     }
     for statement, kind in refused.items():
         result = run_cli("sql", statement, "--db", str(db))
@@ -187,6 +186,12 @@ def test_explain_analyze_runs_only_queries(run_cli: RunCli, db: Path) -> None:
             2,
             f"error: sql explains queries (SELECT, FROM ...) only, not {kind}\n",
         ), statement
+    # Options this cannot delimit leave no statement to run.
+    odd = run_cli("sql", "EXPLAIN (FORMAT 'a)') COPY (SELECT 1) TO 'x.csv'", "--db", str(db))
+    assert (odd.exit_code, odd.stderr) == (
+        2,
+        "error: query failed: Parser Error: unterminated string literal\n",
+    )
     assert list(spill.iterdir()) == []
     for statement in (
         "EXPLAIN ANALYZE SELECT count(*) FROM raw_data",
@@ -264,3 +269,49 @@ def test_a_view_of_the_file_that_reads_outside_it_is_one_line(tmp_path: Path) ->
         done = cli(path, *args, home=tmp_path)
         assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {message}\n")
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_statements_that_parse_as_reads_but_run_others_are_refused(
+    run_cli: RunCli, db: Path
+) -> None:
+    """A CTE may be a COPY ... TO (the statement is still a SELECT), query() runs its text,
+    IMPORT DATABASE parses as a PRAGMA and runs a directory's scripts: each is refused on
+    DuckDB's own parse tree, and nothing is written, even into the spill directory."""
+    spill = db.parent / f"{db.name}.tmp"
+    spill.mkdir(exist_ok=True)
+    writes = "error: sql runs queries that only read; this one holds a COPY statement\n"
+    runs_text = (
+        "error: sql runs queries that only read; this one calls query(), which runs the text "
+        "it is given\n"
+    )
+    pragmas = (
+        "error: sql runs the PRAGMAs that read only (collations, database_list, database_size, "
+        "functions, metadata_info, platform, show, show_databases, show_tables, "
+        "show_tables_expanded, storage_info, table_info, user_agent, version)\n"
+    )
+    cases = {
+        f"WITH a AS (COPY (SELECT 'pwn') TO '{spill}/w1.csv') SELECT 1": writes,
+        f"WITH a AS (COPY processed_data TO '{spill}/w2.parquet' (FORMAT parquet)) FROM a": writes,
+        f"EXPLAIN ANALYZE WITH a AS (COPY (SELECT 1) TO '{spill}/w3.csv') SELECT 1": writes,
+        f"SELECT 1 UNION ALL (WITH a AS (COPY (SELECT 1) TO '{spill}/w4.csv') SELECT 2)": writes,
+        "SELECT * FROM query('SELECT 1')": runs_text,
+        "CALL query('SELECT 1')": runs_text,
+        f"IMPORT DATABASE '{spill}'": pragmas,
+        f"PRAGMA import_database('{spill}')": pragmas,
+        "COPY FROM DATABASE locked TO other": pragmas,
+        "UPDATE EXTENSIONS": "error: sql runs read-only queries (SELECT, FROM ..., DESCRIBE, "
+        "SUMMARIZE, SHOW, EXPLAIN, PRAGMA, CALL), not a statement of another kind\n",
+    }
+    for statement, message in cases.items():
+        result = run_cli("sql", statement, "--db", str(db))
+        assert (result.exit_code, result.stderr) == (2, message), statement
+    assert list(spill.iterdir()) == []
+    reads = {
+        "PRAGMA table_info('processed_data')": "cid,name,type,notnull,dflt_value,pk\n",
+        "CALL pragma_version()": "library_version,source_id,codename\n",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+        "SELECT * FROM r": "n\n1\n2\n3\n",
+    }
+    for statement, start in reads.items():
+        result = run_cli("sql", statement, "--db", str(db), "--format", "csv")
+        assert result.exit_code == 0 and result.output.startswith(start), statement

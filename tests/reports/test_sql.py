@@ -14,7 +14,8 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.reports.sql import READ_FORMS, text_value
+from engine.reports.sql import text_value
+from engine.reports.sql_checks import READ_FORMS
 from tests.conftest import ROOT, query
 from tests.wording import assert_wraps, table_rows
 
