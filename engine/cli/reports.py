@@ -26,7 +26,7 @@ from engine.reports.exports import (
 from engine.reports.reader import open_reader
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_json, run_query, write_csv, write_json
-from engine.reports.staging import refuse_the_database
+from engine.reports.staging import check_output
 from engine.reports.summary import summary as build_summary
 from engine.store.store import Store
 
@@ -129,8 +129,7 @@ def _export(
     *,
     quiet: bool,
 ) -> None:
-    if target[1] is None:  # a DuckDB file, not a lake
-        refuse_the_database(output, target[0])
+    check_output(output, target[0] if target[1] is None else None)  # None: a lake
     request = ExportRequest(
         kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
     )
@@ -201,8 +200,7 @@ def report(db: Path, lake_uri: str | None, output: Path) -> None:
     figures, valid and invalid rows per run, errors by field and type, and the valid data."""
     from engine.reports.html import write_report  # Jinja: loaded only for this command
 
-    if lake_uri is None:
-        refuse_the_database(output, db)
+    check_output(output, db if lake_uri is None else None)
     with _reader(db, lake_uri) as store:
         write_report(store, output)
     click.echo(f"wrote {output}")

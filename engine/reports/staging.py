@@ -10,6 +10,7 @@ turn the export into a write to the symlink's target.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,11 +46,30 @@ def _umask() -> int:
     return 0o022
 
 
-def refuse_the_database(output: Path, db: Path) -> None:
-    """Refuse ``-o`` naming the database file or its write-ahead log (the same file by any
-    name: a symlink, a hard link, ``./``): the export would replace the data it reads."""
-    for target, what in ((db, "the database itself"), (wal_of(db), "the database's WAL")):
-        if _same_file(output, target):
+def check_output(output: Path, db: Path | None) -> None:
+    """Refuse an ``-o`` the export cannot be renamed over: one that exists and is no regular
+    file (a device such as ``/dev/null``, a FIFO: renamed over, it would be replaced by a
+    regular file), and, for a DuckDB file ``db``, the database or its write-ahead log by any
+    name (a symlink, a hard link, ``./``): the export would replace the data it reads."""
+    try:
+        mode = output.stat().st_mode  # through a symlink: what it leads to
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"{output}: is not a regular file (an export is written beside it, then renamed "
+            "over it)",
+            hint="name a file, or use -o - for standard output",
+        )
+    if db is None:
+        return
+    wal = output.with_name(output.name.removesuffix(".wal"))
+    for same, what in (
+        (_same_file(output, db), "the database itself"),
+        (_same_file(output, wal_of(db)), "the database's WAL"),
+        (output.name.endswith(".wal") and _same_file(wal, db), "the database's WAL"),
+    ):
+        if same:
             raise ConfigError(f"{output}: is {what} ({db})", hint="-o takes another file")
 
 

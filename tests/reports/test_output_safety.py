@@ -135,3 +135,45 @@ def test_the_output_cannot_be_the_database(
     assert sample_db.read_bytes() == before
     assert not sample_db.is_symlink()
     assert not sample_db.with_name(sample_db.name + ".wal").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_the_real_files_wal_is_refused_when_the_database_is_named_by_a_link(
+    run_cli: RunCli, sample_db: Path, tmp_path: Path, command: str
+) -> None:
+    """``--db`` a hard link or a symlink: ``-o <the real name>.wal`` is that database's WAL."""
+    hard = tmp_path / "other.duckdb"
+    os.link(sample_db, hard)
+    soft = tmp_path / "link.duckdb"
+    soft.symlink_to(sample_db)
+    output = sample_db.with_name(sample_db.name + ".wal")
+    args = ["export", "processed", "--format", "csv"] if command == "export" else ["report"]
+    for db in (hard, soft):
+        result = run_cli(*args, "--db", str(db), "-o", str(output))
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"error: {output}: is the database's WAL ({db}) (-o takes another file)\n",
+        )
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_an_output_that_is_no_regular_file_is_refused(
+    run_cli: RunCli, sample_db: Path, tmp_path: Path, command: str
+) -> None:
+    """Renamed over, a FIFO or a device (``/dev/null`` when run as root) would become a
+    regular file holding the export: refused, and left as it is."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "to-null"
+    link.symlink_to("/dev/null")
+    args = ["export", "processed", "--format", "csv"] if command == "export" else ["report"]
+    for output in (fifo, link, Path("/dev/null")):
+        result = run_cli(*args, "--db", str(sample_db), "-o", str(output))
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"error: {output}: is not a regular file (an export is written beside it, then "
+            "renamed over it) (name a file, or use -o - for standard output)\n",
+        )
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
