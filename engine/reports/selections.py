@@ -192,19 +192,35 @@ def check_row_filter(where: str) -> str:
     with duckdb.connect(":memory:") as con:
         tree = con.execute("SELECT json_serialize_sql(?)", [f"SELECT 1 WHERE {checked}"]).fetchone()
     parsed = json.loads(tree[0]) if tree else {"error": True}
-    if parsed.get("error") or _has_subquery(parsed):
+    found = "it cannot be checked" if parsed.get("error") else _outside_the_rows(parsed)
+    if found is not None:
         raise ConfigError(
-            f"--where {where!r}: a subquery is not allowed here (the condition reads the "
-            "selected rows' own columns)"
+            f"--where {where!r}: {found} is not allowed here (the condition reads the selected "
+            "rows' own columns)"
         )
     return checked
 
 
-def _has_subquery(node: Any) -> bool:
+# Functions that read the session rather than the rows (settings, variables), or carry text
+# out in an error message.
+SESSION_FUNCTIONS = frozenset({"current_setting", "getvariable", "getenv", "error"})
+
+
+def _outside_the_rows(node: Any) -> str | None:
+    """What in a parsed condition reaches past the rows: a subquery, a session function."""
     if isinstance(node, dict):
         if node.get("class") == "SUBQUERY" or node.get("type") == "SUBQUERY":
-            return True
-        return any(_has_subquery(value) for value in node.values())
-    if isinstance(node, list):
-        return any(_has_subquery(value) for value in node)
-    return False
+            return "a subquery"
+        name = node.get("function_name")
+        if node.get("class") == "FUNCTION" and str(name).lower() in SESSION_FUNCTIONS:
+            return f"{name}()"
+        values: list[Any] = list(node.values())
+    elif isinstance(node, list):
+        values = node
+    else:
+        return None
+    for value in values:
+        found = _outside_the_rows(value)
+        if found is not None:
+            return found
+    return None

@@ -161,6 +161,11 @@ def test_replay_where_picks_the_rows_and_errors_are_one_line(tmp_path: Path) -> 
             "subquery is not allowed here (the condition reads the selected rows' own columns)\n",
         ),
         (
+            ["--all-failed", "--where", "error(current_setting('secret_directory')) IS NULL"],
+            "error: --where \"error(current_setting('secret_directory')) IS NULL\": error() is "
+            "not allowed here (the condition reads the selected rows' own columns)\n",
+        ),
+        (
             ["--all-failed", "--where", "EXISTS (FROM glob('/*'))"],
             "error: --where \"EXISTS (FROM glob('/*'))\": a subquery is not allowed here (the "
             "condition reads the selected rows' own columns)\n",
