@@ -6,7 +6,6 @@ every format of one export carries the same rows and columns.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from engine.errors import ConfigError
 from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, query_error, table_exists, typed_tables
+from engine.reports.sql_checks import first_in_tree, parse_tree
 from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
 from engine.store.store import Store
 
@@ -190,9 +190,8 @@ def check_row_filter(where: str) -> str:
     only a subquery reaches)."""
     checked = check_where(where)
     with duckdb.connect(":memory:") as con:
-        tree = con.execute("SELECT json_serialize_sql(?)", [f"SELECT 1 WHERE {checked}"]).fetchone()
-    parsed = json.loads(tree[0]) if tree else {"error": True}
-    found = "it cannot be checked" if parsed.get("error") else _outside_the_rows(parsed)
+        tree = parse_tree(con, f"SELECT 1 WHERE {checked}")
+    found = "it cannot be checked" if tree is None else first_in_tree(tree, _outside_the_rows)
     if found is not None:
         raise ConfigError(
             f"--where {where!r}: {found} is not allowed here (the condition reads the selected "
@@ -206,21 +205,11 @@ def check_row_filter(where: str) -> str:
 SESSION_FUNCTIONS = frozenset({"current_setting", "getvariable", "getenv", "error"})
 
 
-def _outside_the_rows(node: Any) -> str | None:
+def _outside_the_rows(node: dict[str, Any]) -> str | None:
     """What in a parsed condition reaches past the rows: a subquery, a session function."""
-    if isinstance(node, dict):
-        if node.get("class") == "SUBQUERY" or node.get("type") == "SUBQUERY":
-            return "a subquery"
-        name = node.get("function_name")
-        if node.get("class") == "FUNCTION" and str(name).lower() in SESSION_FUNCTIONS:
-            return f"{name}()"
-        values: list[Any] = list(node.values())
-    elif isinstance(node, list):
-        values = node
-    else:
-        return None
-    for value in values:
-        found = _outside_the_rows(value)
-        if found is not None:
-            return found
+    if node.get("class") == "SUBQUERY" or node.get("type") == "SUBQUERY":
+        return "a subquery"
+    name = node.get("function_name")
+    if node.get("class") == "FUNCTION" and str(name).lower() in SESSION_FUNCTIONS:
+        return f"{name}()"
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -110,33 +111,48 @@ def _kind(con: duckdb.DuckDBPyConnection, query: str) -> str | None:
 def _check_tree(con: duckdb.DuckDBPyConnection, select: str) -> None:
     """Refuse a SELECT whose parse holds a node that writes (a CTE that is a COPY, an
     INSERT...) or a call of ``query()``, or that DuckDB cannot serialize to be looked at."""
-    try:
-        found = con.execute("SELECT json_serialize_sql(?)", [select]).fetchall()
-    except duckdb.Error:
-        found = []
-    tree = json.loads(found[0][0]) if found else {"error": True}
-    problem = "it cannot be checked" if tree.get("error") else _problem(tree)
+    tree = parse_tree(con, select)
+    problem = "it cannot be checked" if tree is None else first_in_tree(tree, _writes)
     if problem is not None:
         raise ConfigError(f"sql runs queries that only read; this one {problem}")
 
 
-def _problem(node: Any) -> str | None:
+def parse_tree(con: duckdb.DuckDBPyConnection, select: str) -> Any | None:
+    """DuckDB's parse of the SELECT ``select`` as JSON (``json_serialize_sql``), None when it
+    cannot give one (another kind of statement, a parse error)."""
+    try:
+        found = con.execute("SELECT json_serialize_sql(?)", [select]).fetchall()
+    except duckdb.Error:
+        return None
+    tree = json.loads(found[0][0]) if found else None
+    return None if not isinstance(tree, dict) or tree.get("error") else tree
+
+
+def first_in_tree(node: Any, test: Callable[[dict[str, Any]], str | None]) -> str | None:
+    """What ``test`` says of the first node of a parse tree (depth first) it says anything of."""
     if isinstance(node, dict):
-        kind = node.get("type")
-        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in QUERY_NODES:
-            return f"holds a {kind.removesuffix('_QUERY_NODE').removesuffix('_NODE')} statement"
-        if kind == "TABLE_FUNCTION":
-            function = node.get("function", {})
-            name = function.get("function_name") if isinstance(function, dict) else None
-            if isinstance(name, str) and name.lower() in RUNS_TEXT:
-                return f"calls {name}(), which runs the text it is given"
-        for value in node.values():
-            found = _problem(value)
-            if found is not None:
-                return found
+        found = test(node)
+        if found is not None:
+            return found
+        values: list[Any] = list(node.values())
     elif isinstance(node, list):
-        for value in node:
-            found = _problem(value)
-            if found is not None:
-                return found
+        values = node
+    else:
+        return None
+    for value in values:
+        found = first_in_tree(value, test)
+        if found is not None:
+            return found
+    return None
+
+
+def _writes(node: dict[str, Any]) -> str | None:
+    kind = node.get("type")
+    if isinstance(kind, str) and kind.endswith("_NODE") and kind not in QUERY_NODES:
+        return f"holds a {kind.removesuffix('_QUERY_NODE').removesuffix('_NODE')} statement"
+    if kind == "TABLE_FUNCTION":
+        function = node.get("function", {})
+        name = function.get("function_name") if isinstance(function, dict) else None
+        if isinstance(name, str) and name.lower() in RUNS_TEXT:
+            return f"calls {name}(), which runs the text it is given"
     return None
