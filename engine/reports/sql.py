@@ -2,8 +2,9 @@
 
 The file is opened read-only and locked down in DuckDB itself (``engine.reports.lockdown``):
 whatever the statement, it cannot reach a file, URL, database or extension outside the
-database, nor change a setting. Statements that are not queries (COPY, ATTACH, SET ...) are
-also refused up front by kind, for a clearer message.
+database, nor change a setting. The statement is also checked up front on DuckDB's own
+parse (``engine.reports.sql_checks``): one statement, a read, nothing in it that writes or
+runs other statements.
 """
 
 from __future__ import annotations
