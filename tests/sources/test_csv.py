@@ -218,7 +218,7 @@ SPECIAL = st.text(
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10)
 CELL = st.one_of(SPECIAL, ANY_TEXT)
 LINE_END = re.compile("\r\n|\r|\n")
-PATTERN = re.compile(r"^\^.*\$\Z", re.DOTALL)  # refused in a header (see test_unreadable_files...)
+PATTERN = re.compile(r"^\^.*\$\Z|\*\Z", re.DOTALL)  # refused in a header (test_unreadable_files...)
 
 
 @st.composite
