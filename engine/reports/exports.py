@@ -30,7 +30,7 @@ from engine.errors import ConfigError, OutputWriteError, Remedy
 from engine.reports.lockdown import refusal
 from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
-from engine.reports.staging import stage
+from engine.reports.staging import check_output, stage
 from engine.reports.xlsx import SHEET_ROWS, write_xlsx
 from engine.store.store import DISK_FULL, Store
 
@@ -142,15 +142,6 @@ def plan_export(store: Store, request: ExportRequest) -> ExportPlan:
             "CSV or Parquet take seconds"
         )
     return ExportPlan(request, selection, rows, warnings)
-
-
-def check_output(output: Path) -> None:
-    """A file name in a directory that exists, or a one-line refusal."""
-    parent = output.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{output}: directory {parent} does not exist")
-    if output.is_dir():
-        raise ConfigError(f"{output}: is a directory", hint="-o takes a file name")
 
 
 def write_export(

@@ -46,11 +46,17 @@ def _umask() -> int:
     return 0o022
 
 
-def check_output(output: Path, db: Path | None) -> None:
-    """Refuse an ``-o`` the export cannot be renamed over: one that exists and is no regular
-    file (a device such as ``/dev/null``, a FIFO: renamed over, it would be replaced by a
-    regular file), and, for a DuckDB file ``db``, the database or its write-ahead log by any
-    name (a symlink, a hard link, ``./``): the export would replace the data it reads."""
+def check_output(output: Path, db: Path | None = None) -> None:
+    """Refuse an ``-o`` the export cannot be renamed over: one outside an existing directory,
+    a directory, one that exists and is no regular file (a device such as ``/dev/null``, a
+    FIFO: renamed over, it would be replaced by a regular file), and, for a DuckDB file
+    ``db``, the database or its write-ahead log by any name (a symlink, a hard link, ``./``):
+    the export would replace the data it reads."""
+    parent = output.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{output}: directory {parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"{output}: is a directory", hint="-o takes a file name")
     try:
         mode = output.stat().st_mode  # through a symlink: what it leads to
     except OSError:

@@ -71,7 +71,7 @@ BLANKS = b" \t\r\n"  # JSON's whitespace
 # pieces of this many records, so that the per-record arrays and strings built from it stay
 # bounded whatever the lines' length (16 MiB of newlines would be 16M records otherwise).
 MAX_RECORDS = 1 << 19
-NON_BLANK = re.compile(rb"[^ \t\r\n]")
+NON_BLANK = re.compile(b"[^" + re.escape(BLANKS) + b"]")
 LF_BYTE, CR_BYTE = 10, 13
 
 
