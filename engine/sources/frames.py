@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, RawBatch
+from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.columns import NEEDS_PYTHON
 from engine.errors import Remedy, SourceError
+from engine.sources.frame_values import frame_values
 from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
-from engine.sources.json_forms import object_text, odd_offset, row_json
+from engine.sources.json_forms import column_tokens, object_text, odd_offset, row_json
 from engine.sources.json_values import JsonValues
 from engine.validation.compiler import CompiledSchema
 
@@ -94,9 +95,18 @@ class FrameEncoder:
         self.read = set(self.keys)
         self.lax = lax_types(schema)
         self.values = JsonValues(self.keys, want_all_keys=schema.extra == "forbid")
+        self.parsers: dict[tuple[str, ...], JsonValues] = {}  # by the keys parsed
 
     def close(self) -> None:
         self.values.close()
+        for values in self.parsers.values():
+            values.close()
+
+    def _parse(self, keys: tuple[str, ...], texts: pl.Series) -> pl.DataFrame:
+        """Some keys' values parsed from JSON object texts of theirs (``frame_values``)."""
+        if keys not in self.parsers:
+            self.parsers[keys] = JsonValues(keys, want_all_keys=False)
+        return self.parsers[keys].frame(texts)
 
     def _python_columns(self, frame: pl.DataFrame) -> list[str]:
         """Columns the model reads whose values only Pydantic can judge as they are."""
@@ -121,7 +131,13 @@ class FrameEncoder:
                 yield column.to_frame().select(odd_offset(pl.first(), dtype)).to_series()
 
     def frame_batch(self, frame: pl.DataFrame, first_row: int) -> RawBatch:
-        raw = object_text(frame)
+        tokens = column_tokens(frame)
+        raw = object_text(frame, tokens)
+        values = None
+        if frame.width:  # the values from the columns' types, parsed only where they must be
+            values = frame_values(
+                frame, tokens, self.keys, want_all_keys=self.values.want_all_keys, parse=self._parse
+            )
         needs = None
         for present in self._python_rows(frame):
             needs = present if needs is None else needs | present
@@ -129,7 +145,7 @@ class FrameEncoder:
         def row(number: int) -> Any:
             return frame.row(number - first_row, named=True)
 
-        return self._batch(raw, needs, None, first_row, row)
+        return self._batch(raw, needs, None, first_row, row, values)
 
     def rows_batch(self, rows: list[Any], first_row: int) -> RawBatch:
         texts: list[str] = []
@@ -157,7 +173,10 @@ class FrameEncoder:
         malformed: pl.Series | None,
         first_row: int,
         python_input: Any,
+        values: pl.DataFrame | None = None,
     ) -> RawBatch:
+        """``values``: the key columns of a frame read natively (``frame_values``); the
+        texts are parsed when not given."""
         height = len(raw)
         if malformed is None:
             malformed = pl.repeat(None, height, dtype=pl.String, eager=True)
@@ -174,11 +193,16 @@ class FrameEncoder:
             .otherwise(pl.lit(None, pl.String))
             .alias(MALFORMED_MSG)
         )
-        batch = json_batch(frame, self.values, first_row)
-        out = batch.frame
+        if values is None:
+            out = json_batch(frame, self.values, first_row).frame
+        else:
+            rows = pl.int_range(first_row, first_row + height, dtype=pl.Int64, eager=True)
+            out = pl.concat(
+                [frame.select(LINE, RAW), values, rows.alias(ROW).to_frame()], how="horizontal"
+            )
         if needs_python is not None and needs_python.any():
             out = out.with_columns(pl.col(NEEDS_PYTHON) | pl.lit(needs_python))
-        return RawBatch(out, batch.keys, typed=True, python_inputs=python_input)
+        return RawBatch(out, self.keys, typed=True, python_inputs=python_input)
 
 
 # -- what in-memory data can be ------------------------------------------------------------

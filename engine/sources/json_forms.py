@@ -141,16 +141,28 @@ def token(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return text.fill_null(pl.lit("null"))
 
 
-def object_text(frame: pl.DataFrame) -> pl.Series:
-    """Each row of ``frame`` as one JSON object text, its columns in order."""
+def column_tokens(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each column's values as JSON text (``token``), by position: ``t0``, ``t1``..."""
+    # Columns by position: a name like "^a$" would be a pattern to pl.col().
+    positional = frame.rename({name: f"c{i}" for i, name in enumerate(frame.columns)})
+    return positional.select(
+        token(pl.col(f"c{i}"), dtype).alias(f"t{i}") for i, dtype in enumerate(frame.dtypes)
+    )
+
+
+def object_expr(columns: list[tuple[str, str]]) -> pl.Expr:
+    """A JSON object text per row from (key, token column) pairs, in order."""
+    pieces: list[pl.Expr] = []
+    for index, (name, column) in enumerate(columns):
+        pieces += [pl.lit(("{" if index == 0 else ",") + dumps(name) + ":"), pl.col(column)]
+    return pl.concat_str([*pieces, pl.lit("}")]) if columns else pl.lit("{}")
+
+
+def object_text(frame: pl.DataFrame, tokens: pl.DataFrame | None = None) -> pl.Series:
+    """Each row of ``frame`` as one JSON object text, its columns in order (``tokens``:
+    its ``column_tokens`` when already computed)."""
     if not frame.width:
         return pl.Series("raw", ["{}"] * frame.height, dtype=pl.String)
-    # Columns by position: a name like "^a$" would be a pattern to pl.col().
-    names = frame.columns
-    positional = frame.rename({name: f"c{i}" for i, name in enumerate(names)})
-    pieces: list[pl.Expr] = []
-    for index, (name, dtype) in enumerate(zip(names, frame.dtypes, strict=True)):
-        key = ("{" if index == 0 else ",") + dumps(name) + ":"
-        pieces += [pl.lit(key), token(pl.col(f"c{index}"), dtype)]
-    pieces.append(pl.lit("}"))
-    return positional.select(pl.concat_str(pieces).alias("raw")).to_series()
+    tokens = column_tokens(frame) if tokens is None else tokens
+    pairs = [(name, f"t{index}") for index, name in enumerate(frame.columns)]
+    return tokens.select(object_expr(pairs).alias("raw")).to_series()

@@ -199,7 +199,7 @@ class JsonValues:
                     n != k for n, k in zip(names, value, strict=True)
                 )
                 tokens.append([None if t is None else escape_surrogates(t) for t in found])
-                keys.append(names)
+                keys.append(names if self.want_all_keys else None)
                 needs_python.append(lone)
             else:
                 tokens.append(None)

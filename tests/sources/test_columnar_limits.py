@@ -65,9 +65,9 @@ def test_a_row_longer_than_the_limit_stops_the_file_naming_it(tmp_path: Path, fm
     assert read(path, 191) == texts
     built = []
 
-    def spy(frame: pl.DataFrame) -> pl.Series:
+    def spy(frame: pl.DataFrame, *tokens: pl.DataFrame) -> pl.Series:
         built.append(frame.height)
-        return object_text(frame)
+        return object_text(frame, *tokens)
 
     # Its strings alone (150 bytes) are longer than 149: refused before its text is built.
     for limit, texts_built in ((190, [3 if fmt == "parquet" else 4]), (149, []), (100, [])):

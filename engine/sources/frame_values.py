@@ -1,0 +1,127 @@
+"""A frame's key columns straight from its column types, without parsing its JSON forms.
+
+A row of a frame is written as JSON text (its lineage, ``json_forms.object_text``), and
+what the one data path needs from that text, per requested key, is the value's text, its
+JSON kind and its token (``engine.sources.json_values``). For a column of a type whose
+JSON form is fixed by the type, those are known without reading the text back: a string
+column's values are strings (or nulls), an integer column's are ints, and so on. So for
+such frames the tokens written for the lineage (``json_forms.column_tokens``) are reused
+and nothing is parsed: the columns come out equal to what ``JsonValues.frame`` makes of the texts, tokens as JSON
+values (a string's control characters escaped as Python's ``json`` writes them, ``\\u001f``,
+where DuckDB writes ``\\u001F``), checked on generated frames in
+``tests/sources/test_frame_values.py``.
+
+Only types whose tokens DuckDB's reading gives back as the same text are read this way:
+not floats (DuckDB rewrites ``1e+20`` as ``100000000000000000000.0``), nor nested values,
+durations, bytes or Python objects (their JSON is objects, arrays or Pydantic's forms). The
+requested keys of such columns are parsed as before, from a JSON object of their tokens
+alone: a fraction of the row's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, Kind, kind_column
+from engine.columns import NEEDS_PYTHON, token_column
+from engine.sources.json_forms import object_expr
+
+HEIGHT = "__height"
+QUOTED = (pl.Date, pl.Datetime, pl.Time, pl.Decimal)  # written as a JSON string, no escapes
+# Parses JSON object texts for the given keys, as ``JsonValues.frame`` does.
+Parse = Callable[[tuple[str, ...], pl.Series], pl.DataFrame]
+
+
+def _kind(dtype: pl.DataType) -> Kind | None:
+    """The JSON kind of a column's non-null values, None if not fixed by its type."""
+    if isinstance(dtype, (pl.String, pl.Categorical, pl.Enum, *QUOTED)):
+        return Kind.STR
+    if dtype == pl.Boolean():
+        return Kind.BOOL
+    if dtype.is_integer():
+        return Kind.INT
+    if dtype == pl.Null():
+        return Kind.NULL
+    return None
+
+
+def frame_values(
+    frame: pl.DataFrame,
+    tokens: pl.DataFrame,
+    keys: tuple[str, ...],
+    *,
+    want_all_keys: bool,
+    parse: Parse,
+) -> pl.DataFrame:
+    """The columns ``JsonValues.frame`` gives for the rows' JSON texts: ``MALFORMED``,
+    ``MALFORMED_MSG``, ``KEYS``, ``NEEDS_PYTHON`` and per key its text, kind and token, from
+    the frame (at least one column) and its ``column_tokens``."""
+    names = frame.columns
+    position = {name: index for index, name in enumerate(names)}
+    parsed_keys = tuple(
+        k for k in keys if k in position and _kind(frame.dtypes[position[k]]) is None
+    )
+    # Columns by position, as in ``tokens``: a name like "^a$" would be a pattern to pl.col().
+    parts = [frame.rename({name: f"c{i}" for i, name in enumerate(names)}), tokens]
+    needs: pl.Expr = pl.lit(False)
+    if parsed_keys:
+        texts = tokens.select(object_expr([(k, f"t{position[k]}") for k in parsed_keys]))
+        parsed = parse(parsed_keys, texts.to_series())
+        assert parsed[MALFORMED].null_count() == parsed.height, "a frame's own JSON is valid"
+        # By get_column: a key like "*" would be a pattern to select().
+        own = [parsed.get_column(NEEDS_PYTHON).alias("p")]
+        own += [
+            parsed.get_column(c).alias(f"p{i}") for i, c in enumerate(_key_columns(parsed_keys))
+        ]
+        parts.append(pl.DataFrame(own))
+        needs = pl.col("p")
+    everything = pl.lit(pl.Series([names], dtype=pl.List(pl.String))).first()
+    columns: list[pl.Expr] = [
+        pl.lit(None, pl.String).alias(MALFORMED),
+        pl.lit(None, pl.String).alias(MALFORMED_MSG),
+        (everything if want_all_keys else pl.lit(None, pl.List(pl.String))).alias(KEYS),
+        needs.alias(NEEDS_PYTHON),
+    ]
+    for key in keys:
+        if key in parsed_keys:
+            first = 3 * parsed_keys.index(key)
+            columns += [
+                pl.col(f"p{first + i}").alias(name) for i, name in enumerate(_key_columns((key,)))
+            ]
+        elif key in position:
+            columns += _native(key, position[key], frame.dtypes[position[key]])
+        else:
+            columns += [
+                pl.lit(None, pl.String).alias(key),
+                pl.lit(Kind.ABSENT, pl.UInt8).alias(kind_column(key)),
+                pl.lit(None, pl.String).alias(token_column(key)),
+            ]
+    # With a column of the frame first, literals are as tall as it (alone they are one row).
+    both = pl.concat(parts, how="horizontal")
+    return both.select(pl.col("c0").alias(HEIGHT), *columns).drop(HEIGHT)
+
+
+def _key_columns(keys: tuple[str, ...]) -> list[str]:
+    return [c for key in keys for c in (key, kind_column(key), token_column(key))]
+
+
+def _native(key: str, index: int, dtype: pl.DataType) -> list[pl.Expr]:
+    """A key's text, kind and token from its column (``c<index>``) and tokens (``t<index>``)."""
+    value, tok, kind = pl.col(f"c{index}"), pl.col(f"t{index}"), _kind(dtype)
+    assert kind is not None, f"{key}: {dtype} has no fixed JSON kind"
+    if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+        text = value.cast(pl.String)
+    elif isinstance(dtype, QUOTED):
+        text = pl.when(value.is_not_null()).then(tok.str.slice(1).str.head(-1))
+    else:
+        text = pl.when(value.is_not_null()).then(tok)
+    return [
+        text.alias(key),
+        pl.when(value.is_null())
+        .then(pl.lit(Kind.NULL, pl.UInt8))
+        .otherwise(pl.lit(kind, pl.UInt8))
+        .alias(kind_column(key)),
+        tok.alias(token_column(key)),
+    ]
