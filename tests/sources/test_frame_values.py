@@ -23,7 +23,7 @@ from engine.sources.frame_values import frame_values
 from engine.sources.json_forms import column_tokens, object_text
 from engine.sources.json_values import JsonValues
 
-DTYPES = [
+DTYPES: list[pl.DataType | type[pl.DataType]] = [
     pl.String,
     pl.Int8,
     pl.Int64,
