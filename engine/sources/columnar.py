@@ -59,6 +59,11 @@ class _Frames:
                 or pa.types.is_large_binary(kind)
             )
 
+        # A row holds at most all of its batch's bytes: a batch holding no more than the
+        # limit needs no row measured (a dictionary column: all of its dictionary's).
+        held = [c.dictionary if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+        if sum(values.nbytes for values in held if text(values.type)) <= (self.limit or 0):
+            return
         total = np.zeros(batch.num_rows, dtype=np.int64)
         for column in batch.columns:
             if pa.types.is_dictionary(column.type) and text(column.type.value_type):

@@ -11,11 +11,10 @@ values (a string's control characters escaped as Python's ``json`` writes them, 
 where DuckDB writes ``\\u001F``), checked on generated frames in
 ``tests/sources/test_frame_values.py``.
 
-Only types whose tokens DuckDB's reading gives back as the same text are read this way:
-not floats (DuckDB rewrites ``1e+20`` as ``100000000000000000000.0``), nor nested values,
-durations, bytes or Python objects (their JSON is objects, arrays or Pydantic's forms). The
-requested keys of such columns are parsed as before, from a JSON object of their tokens
-alone: a fraction of the row's text.
+Floats are written by DuckDB, as its reading of their tokens gives them back
+(``1e+20`` as ``100000000000000000000.0``). Nested values, durations, bytes and Python
+objects (whose JSON is objects, arrays or Pydantic's forms) are parsed as before, from a
+JSON object of their tokens alone: a fraction of the row's text.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ HEIGHT = "__height"
 QUOTED = (pl.Date, pl.Datetime, pl.Time, pl.Decimal)  # written as a JSON string, no escapes
 # Parses JSON object texts for the given keys, as ``JsonValues.frame`` does.
 Parse = Callable[[tuple[str, ...], pl.Series], pl.DataFrame]
+# Float64 values as the JSON texts DuckDB writes for them (null for null).
+Floats = Callable[[pl.Series], pl.Series]
 
 
 def _kind(dtype: pl.DataType) -> Kind | None:
@@ -42,6 +43,8 @@ def _kind(dtype: pl.DataType) -> Kind | None:
         return Kind.BOOL
     if dtype.is_integer():
         return Kind.INT
+    if dtype.is_float():
+        return Kind.FLOAT
     if dtype == pl.Null():
         return Kind.NULL
     return None
@@ -54,6 +57,7 @@ def frame_values(
     *,
     want_all_keys: bool,
     parse: Parse,
+    floats: Floats,
 ) -> pl.DataFrame:
     """The columns ``JsonValues.frame`` gives for the rows' JSON texts: ``MALFORMED``,
     ``MALFORMED_MSG``, ``KEYS``, ``NEEDS_PYTHON`` and per key its text, kind and token, from
@@ -66,6 +70,10 @@ def frame_values(
     # Columns by position, as in ``tokens``: a name like "^a$" would be a pattern to pl.col().
     parts = [frame.rename({name: f"c{i}" for i, name in enumerate(names)}), tokens]
     needs: pl.Expr = pl.lit(False)
+    for key in keys:  # a float's text as DuckDB's reading of its token gives it
+        if key in position and frame.schema[key].is_float():
+            number = frame.get_column(key).cast(pl.Float64)
+            parts.append(floats(number).alias(f"f{position[key]}").to_frame())
     if parsed_keys:
         texts = tokens.select(object_expr([(k, f"t{position[k]}") for k in parsed_keys]))
         parsed = parse(parsed_keys, texts.to_series())
@@ -111,7 +119,10 @@ def _native(key: str, index: int, dtype: pl.DataType) -> list[pl.Expr]:
     """A key's text, kind and token from its column (``c<index>``) and tokens (``t<index>``)."""
     value, tok, kind = pl.col(f"c{index}"), pl.col(f"t{index}"), _kind(dtype)
     assert kind is not None, f"{key}: {dtype} has no fixed JSON kind"
-    if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+    if kind == Kind.FLOAT:
+        text = pl.col(f"f{index}")
+        tok = text.fill_null(pl.lit("null"))
+    elif isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
         text = value.cast(pl.String)
     elif isinstance(dtype, QUOTED):
         text = pl.when(value.is_not_null()).then(tok.str.slice(1).str.head(-1))

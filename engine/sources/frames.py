@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
@@ -96,11 +97,22 @@ class FrameEncoder:
         self.lax = lax_types(schema)
         self.values = JsonValues(self.keys, want_all_keys=schema.extra == "forbid")
         self.parsers: dict[tuple[str, ...], JsonValues] = {}  # by the keys parsed
+        self.duck: duckdb.DuckDBPyConnection | None = None  # writes floats as JSON
 
     def close(self) -> None:
         self.values.close()
         for values in self.parsers.values():
             values.close()
+        if self.duck is not None:
+            self.duck.close()
+
+    def _floats(self, numbers: pl.Series) -> pl.Series:
+        """Float64 values as JSON texts, as DuckDB writes them (``frame_values``)."""
+        if self.duck is None:
+            self.duck = duckdb.connect(":memory:", config={"threads": 1})
+        values = pl.DataFrame({"x": numbers}).__arrow_c_stream__()  # noqa: F841 - read by DuckDB
+        found: pl.DataFrame = self.duck.sql("SELECT to_json(x)::VARCHAR AS j FROM values").pl()
+        return found.get_column("j")
 
     def _parse(self, keys: tuple[str, ...], texts: pl.Series) -> pl.DataFrame:
         """Some keys' values parsed from JSON object texts of theirs (``frame_values``)."""
@@ -136,7 +148,12 @@ class FrameEncoder:
         values = None
         if frame.width:  # the values from the columns' types, parsed only where they must be
             values = frame_values(
-                frame, tokens, self.keys, want_all_keys=self.values.want_all_keys, parse=self._parse
+                frame,
+                tokens,
+                self.keys,
+                want_all_keys=self.values.want_all_keys,
+                parse=self._parse,
+                floats=self._floats,
             )
         needs = None
         for present in self._python_rows(frame):

@@ -17,11 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from polars.testing.parametric import dataframes
+from pydantic import BaseModel
 
 from engine.batch import Kind
 from engine.sources.frame_values import frame_values
+from engine.sources.frames import FrameEncoder
 from engine.sources.json_forms import column_tokens, object_text
 from engine.sources.json_values import JsonValues
+from engine.validation.compiler import compile_schema
 
 DTYPES: list[pl.DataType | type[pl.DataType]] = [
     pl.String,
@@ -44,6 +47,12 @@ DTYPES: list[pl.DataType | type[pl.DataType]] = [
     pl.Binary,
     pl.Duration("ms"),
 ]
+
+
+class Empty(BaseModel):
+    pass
+
+
 # Column names JSON must escape or that look like patterns, and plain ones.
 NAMES = st.lists(
     st.one_of(
@@ -91,9 +100,19 @@ def parse(keys: tuple[str, ...], texts: pl.Series) -> pl.DataFrame:
     return parsed(texts.to_frame(), keys, False, whole=False)
 
 
+def floats(numbers: pl.Series) -> pl.Series:
+    encoder = FrameEncoder(compile_schema(Empty, typed=True))
+    try:
+        return encoder._floats(numbers)
+    finally:
+        encoder.close()
+
+
 def compare(frame: pl.DataFrame, keys: tuple[str, ...], want_all_keys: bool) -> None:
     tokens = column_tokens(frame)
-    found = frame_values(frame, tokens, keys, want_all_keys=want_all_keys, parse=parse)
+    found = frame_values(
+        frame, tokens, keys, want_all_keys=want_all_keys, parse=parse, floats=floats
+    )
     expected = parsed(frame, keys, want_all_keys)
     assert_frame_equal(decoded(found), decoded(expected))
     assert object_text(frame, tokens).equals(object_text(frame))
@@ -136,7 +155,9 @@ def test_values_json_writes_with_escapes_and_every_kind() -> None:
     ).with_columns(pl.col("s").cast(pl.Categorical).alias("c"))
     compare(frame, ("s", "i", "b", "n", "d", "c", "missing"), True)
     compare(frame, ("s", "missing"), False)
-    found = frame_values(frame, column_tokens(frame), ("s", "i"), want_all_keys=False, parse=parse)
+    found = frame_values(
+        frame, column_tokens(frame), ("s", "i"), want_all_keys=False, parse=parse, floats=floats
+    )
     assert found["__kind:s"].to_list() == [2, 2, 2, 2, 2, 2, 1]
     assert found["__json:s"].to_list()[:4] == [
         '"a\\"b"',
@@ -158,8 +179,10 @@ def test_only_columns_of_no_fixed_kind_are_parsed_from_their_own_tokens() -> Non
         return parse(keys, texts)
 
     keys = ("s", "f", "l", "i", "absent")
-    found = frame_values(frame, column_tokens(frame), keys, want_all_keys=False, parse=spy)
-    assert calls == [(("f", "l"), ['{"f":1e+20,"l":[1,2]}'])]
+    found = frame_values(
+        frame, column_tokens(frame), keys, want_all_keys=False, parse=spy, floats=floats
+    )
+    assert calls == [(("l",), ['{"l":[1,2]}'])]
     assert found.row(0) == (
         None,
         None,
@@ -188,5 +211,29 @@ def test_only_columns_of_no_fixed_kind_are_parsed_from_their_own_tokens() -> Non
         keys,
         want_all_keys=False,
         parse=spy,
+        floats=floats,
     )
     assert calls == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.floats()), min_size=1, max_size=40),
+    narrow=st.lists(st.one_of(st.none(), st.floats(width=32)), min_size=40, max_size=40),
+)
+def test_floats_read_as_duckdb_reads_their_tokens_exactly(
+    values: list[float | None], narrow: list[float | None]
+) -> None:
+    """A float's text and token are DuckDB's, character for character (a record of plain
+    keys and numbers has nothing Python's json would read otherwise)."""
+    frame = pl.DataFrame(
+        {
+            "a": pl.Series(values, dtype=pl.Float64),
+            "b": pl.Series(narrow[: len(values)], dtype=pl.Float32),
+        }
+    )
+    keys = ("a", "b")
+    found = frame_values(
+        frame, column_tokens(frame), keys, want_all_keys=False, parse=parse, floats=floats
+    )
+    assert_frame_equal(found, parsed(frame, keys, False))
