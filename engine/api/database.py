@@ -70,6 +70,8 @@ class Database:
         self._opener = opener
         self._slots = readers
         self._permits = threading.BoundedSemaphore(readers)
+        # The health probe's own lane: it never waits behind long reads (exports).
+        self._probe = threading.BoundedSemaphore(1)
         self._reopen_lock = threading.Lock()
         self._last_attempt = 0.0
         self.generation = 0
@@ -97,9 +99,10 @@ class Database:
     # -- reading ---------------------------------------------------------------------------
 
     @contextmanager
-    def reader(self) -> Iterator[Store]:
-        """A cursor for one request: committed data, timestamps in UTC, closed afterwards."""
-        with self._permit():
+    def reader(self, *, probe: bool = False) -> Iterator[Store]:
+        """A cursor for one request: committed data, timestamps in UTC, closed afterwards.
+        ``probe``: a short check of the database, in a lane of its own."""
+        with self._permit(self._probe if probe else self._permits):
             parent = self._available()[1]
             store = parent.cursor()
             try:
@@ -108,15 +111,15 @@ class Database:
             finally:
                 store.close()
 
-    def read(self, work: Callable[[Store], T]) -> T:
+    def read(self, work: Callable[[Store], T], *, probe: bool = False) -> T:
         """``work`` on a reader cursor; again after a wait if DuckDB ran out of memory, and
-        again on the reopened database if it had been invalidated."""
+        again on the reopened database if it had been invalidated. ``probe``: see ``reader``."""
         delay = 0.05
         attempt = 0
         while True:
             generation = self.generation
             try:
-                with self.reader() as store:
+                with self.reader(probe=probe) as store:
                     return work(store)
             except duckdb.OutOfMemoryException as exc:
                 attempt += 1
@@ -135,12 +138,12 @@ class Database:
                 self.recover(generation, exc)  # no-op when already reopened
 
     @contextmanager
-    def _permit(self) -> Iterator[None]:
-        self._permits.acquire()
+    def _permit(self, permits: threading.BoundedSemaphore) -> Iterator[None]:
+        permits.acquire()
         try:
             yield
         finally:
-            self._permits.release()
+            permits.release()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -218,6 +221,7 @@ class Database:
             LOG.error("the database failed (%s); reopening it", reason)
             for _ in range(self._slots):  # every reader has let go
                 self._permits.acquire()
+            self._probe.acquire()
             old = self.store
             locked = old.lock.acquire(timeout=LOCK_WAIT_S)  # and the writer
             try:
@@ -229,6 +233,7 @@ class Database:
                     old.lock.release()
                 for _ in range(self._slots):
                     self._permits.release()
+                self._probe.release()
 
     def _reopen(self, reason: str) -> None:
         self._last_attempt = time.monotonic()

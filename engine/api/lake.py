@@ -28,6 +28,7 @@ class LakeDatabase:
         self.lake = lake
         ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)  # an empty lake reads as empty
         self._permits = threading.BoundedSemaphore(readers)
+        self._probe = threading.BoundedSemaphore(1)  # the health probe's lane, as Database's
         self.writer: str | None = None  # a lake has no single writer to wait for
         self.reopened: Reopened | None = None
         self.unavailable: str | None = None
@@ -37,12 +38,12 @@ class LakeDatabase:
         return (0, -1 if table is None else int(table.version()))
 
     @contextmanager
-    def reader(self) -> Iterator[Store]:
-        with self._permits, open_lake_reader(self.lake) as store:
+    def reader(self, *, probe: bool = False) -> Iterator[Store]:
+        with self._probe if probe else self._permits, open_lake_reader(self.lake) as store:
             yield store
 
-    def read(self, work: Callable[[Store], T]) -> T:
-        with self.reader() as store:
+    def read(self, work: Callable[[Store], T], *, probe: bool = False) -> T:
+        with self.reader(probe=probe) as store:
             return work(store)
 
     @contextmanager

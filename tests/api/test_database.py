@@ -8,6 +8,7 @@ real thing, a full disk under a running server, is in ``test_faults.py``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -122,3 +123,43 @@ def test_a_database_that_cannot_be_reopened_yet(
     assert database.unavailable is None
     assert database.reopened is not None and database.reopened.reason == INVALID
     database.close()
+
+
+def test_the_health_probe_does_not_wait_behind_long_reads(tmp_path: Path) -> None:
+    """Every reader lane held (four exports of large XLSX files, say) and the default
+    thread pool too: the health probe still answers, in its own lane, on its own thread."""
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import create_app
+    from engine.api.settings import ApiSettings
+
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def long_read(store: Store) -> None:
+        entered.release()
+        release.wait(120)
+
+    with TestClient(create_app(ApiSettings(db=tmp_path / "db.duckdb"))) as client:
+        database = client.app.state.services.database  # type: ignore[attr-defined]
+        readers = [threading.Thread(target=database.read, args=(long_read,)) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        for _ in readers:
+            assert entered.acquire(timeout=60)
+        answers: list[tuple[int, str]] = []
+
+        def probe() -> None:
+            response = client.get("/api/v1/health")
+            answers.append((response.status_code, response.json()["status"]))
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        prober.join(60)  # without its own lane it waits until the reads end
+        finished = not prober.is_alive()
+        release.set()
+        prober.join()
+        for reader in readers:
+            reader.join()
+    assert finished
+    assert answers == [(200, "ok")]
