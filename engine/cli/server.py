@@ -87,6 +87,16 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings
     **env("BODY_TIMEOUT"),
 )
 @click.option(
+    "--body-min-rate",
+    type=click.FloatRange(min=0),
+    default=500,
+    show_default=True,
+    metavar="BYTES_PER_S",
+    help="A request body arriving slower than this, over any --body-timeout of it, is "
+    "dropped and its connection closed (slow uploads holding connections); 0: no minimum.",
+    **env("BODY_MIN_RATE"),
+)
+@click.option(
     "--keep-alive",
     type=click.IntRange(min=1),
     default=5,
@@ -139,6 +149,7 @@ def serve(
     busy_timeout: float,
     header_timeout: float,
     body_timeout: float,
+    body_min_rate: float,
     keep_alive: int,
     max_connections: int,
     consume_topics: tuple[str, ...],
@@ -204,7 +215,11 @@ def serve(
         host=host,
         port=port,
         log_config=log_config,
-        http=guarded_protocol(header_timeout_s=header_timeout, body_timeout_s=body_timeout),
+        http=guarded_protocol(
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+            body_min_rate=body_min_rate,
+        ),
         timeout_keep_alive=keep_alive,
         limit_concurrency=max_connections,
     )

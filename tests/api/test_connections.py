@@ -4,7 +4,8 @@ client is served meanwhile.
 Hundreds of sockets that send nothing, half a request's headers, or headers and the start
 of a body that never ends, plus one that trickles a header byte now and then: the server
 (``--header-timeout 2 --body-timeout 2 --keep-alive 1``) closes every one of them, while a
-client that sends whole requests gets its answers.
+client that sends whole requests gets its answers. A body that keeps arriving, but slower
+than ``--body-min-rate 200`` bytes/s, is cut off too; a faster one is served.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def server(servers: ServerFactory, spool: Path) -> Server:
         "2",
         "--body-timeout",
         "2",
+        "--body-min-rate",
+        "200",
         "--keep-alive",
         "1",
         "--spool-dir",
@@ -140,3 +143,51 @@ def test_a_kept_alive_connection_is_closed_when_idle(
         answer += sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert closed_by_server([sock], CLOSE_DEADLINE_S) == 1
+
+
+def upload_head(length: int) -> bytes:
+    return (
+        b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n"
+        + f"Content-Length: {length}\r\n\r\n".encode()
+    )
+
+
+def test_a_body_slower_than_the_minimum_rate_is_cut_off(
+    server: Server, opened: list[socket.socket]
+) -> None:
+    """20 bytes every 0.5 s: no pause reaches --body-timeout (2 s), but 40 bytes/s is below
+    --body-min-rate (200): closed. 100 bytes every 0.1 s (1,000 bytes/s), over three
+    windows of 2 s, is served."""
+    rows = "".join(f"T{n:05d},{n}.50,usd,web,2024-01-01T00:00:00\n" for n in range(150))
+    body = (
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+        "external_id,amount,currency,source_channel,timestamp\n" + rows + "\r\n--b--\r\n"
+    ).encode()
+    assert len(body) > 6_000
+    slow, fast = connect(server), connect(server)
+    opened += [slow, fast]
+    slow.sendall(upload_head(len(body)))
+    fast.sendall(upload_head(len(body)))
+    cut = threading.Event()
+
+    def trickle() -> None:
+        try:
+            for start in range(0, len(body), 20):
+                slow.sendall(body[start : start + 20])
+                time.sleep(0.5)
+        except OSError:  # reset or broken pipe: closed by the server
+            cut.set()
+
+    slow_sender = threading.Thread(target=trickle)
+    slow_sender.start()
+    for start in range(0, len(body), 100):
+        fast.sendall(body[start : start + 100])
+        time.sleep(0.1)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += fast.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    slow_sender.join(timeout=CLOSE_DEADLINE_S)
+    assert cut.is_set() or closed_by_server([slow], CLOSE_DEADLINE_S) == 1
