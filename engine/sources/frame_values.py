@@ -4,11 +4,11 @@ A row of a frame is written as JSON text (its lineage, ``json_forms.object_text`
 what the one data path needs from that text, per requested key, is the value's text, its
 JSON kind and its token (``engine.sources.json_values``). For a column of a type whose
 JSON form is fixed by the type, those are known without reading the text back: a string
-column's values are strings (or nulls), an integer column's are ints, and so on. So for
-such frames the tokens written for the lineage (``json_forms.column_tokens``) are reused
-and nothing is parsed: the columns come out equal to what ``JsonValues.frame`` makes of the texts, tokens as JSON
-values (a string's control characters escaped as Python's ``json`` writes them, ``\\u001f``,
-where DuckDB writes ``\\u001F``), checked on generated frames in
+column's values are strings (or nulls), an integer column's are ints, and so on. So the
+tokens written for the lineage (``json_forms.column_tokens``) are reused and nothing is
+parsed: the columns come out equal to what ``JsonValues.frame`` makes of the texts, tokens
+as JSON values (a string's control characters escaped as Python's ``json`` writes them,
+``\\u001f``, where DuckDB writes ``\\u001F``), checked on generated frames in
 ``tests/sources/test_frame_values.py``.
 
 Floats are written by DuckDB, as its reading of their tokens gives them back
