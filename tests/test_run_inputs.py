@@ -159,9 +159,13 @@ def test_parquet_and_arrow_rows_are_json_records(tmp_path: Path, db: Path) -> No
         '{"external_id":"T1","amount":10.5,"currency":"USD","source_channel":"C1",'
         '"timestamp":"2024-01-01T00:00:00"}'
     )
-    # The same rows in another layout are the same content.
+    # The same rows in another layout are the same content: as Arrow, and as the NDJSON
+    # file of their lineage (whose fingerprint is its bytes' own).
     arrow = cli("run", str(tmp_path / "tx.arrow"), "--db", str(db))
     assert arrow.stdout.decode().startswith(f"skipped {tmp_path / 'tx.arrow'}: already")
+    (tmp_path / "tx.ndjson").write_text("".join(line + "\n" for line in raw_lines(db, 1)))
+    text = cli("run", str(tmp_path / "tx.ndjson"), "--db", str(db))
+    assert text.stdout.decode().startswith(f"skipped {tmp_path / 'tx.ndjson'}: already")
     stream = tmp_path / "tx.bin"
     with (
         pa.OSFile(str(stream), "wb") as sink,

@@ -28,6 +28,7 @@ from engine.sources.frame_values import frame_values
 from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
 from engine.sources.json_forms import column_tokens, object_text, odd_offset, row_json
+from engine.sources.json_kinds import string_buffers
 from engine.sources.json_values import JsonValues
 from engine.validation.compiler import CompiledSchema
 
@@ -391,7 +392,9 @@ class LineageDigest:
 
     def update(self, texts: pl.Series) -> None:
         if len(texts):
-            self._digest.update((texts.str.join("\n").item() + "\n").encode())
+            # The lines' bytes as Arrow lays them out, one after another: no copy to hash.
+            offsets, buf = string_buffers((texts + "\n").to_arrow())
+            self._digest.update(buf[offsets[0] : offsets[-1]].data)
 
     def fingerprint(self) -> Fingerprint:
         return self._digest.fingerprint()

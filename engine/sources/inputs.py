@@ -233,13 +233,14 @@ class Digest:
         self._head = b""  # the first QUICK_BYTES
         self._tail = b""  # the last QUICK_BYTES
 
-    def update(self, block: bytes) -> None:
+    def update(self, block: bytes | memoryview) -> None:
+        """Feed ``block`` (bytes, or a view of a buffer: only its ends are copied)."""
         self._hash.update(block)
         self.size += len(block)
         if len(self._head) < QUICK_BYTES:
-            self._head += block[: QUICK_BYTES - len(self._head)]
-        self._tail = block[-QUICK_BYTES:] if len(block) >= QUICK_BYTES else self._tail + block
-        self._tail = self._tail[-QUICK_BYTES:]
+            self._head += bytes(block[: QUICK_BYTES - len(self._head)])
+        end = bytes(block[-QUICK_BYTES:])
+        self._tail = end if len(end) >= QUICK_BYTES else (self._tail + end)[-QUICK_BYTES:]
 
     def fingerprint(self) -> Fingerprint:
         """What ``quick_fingerprint`` and ``full_hash`` would say of a file holding exactly
