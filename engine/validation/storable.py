@@ -60,8 +60,13 @@ class Unstorable(Exception):
 
 def storable(value: Any, dtype: PolarsDataType) -> Any:
     """The value as its column holds it, or :class:`Unstorable` saying why it cannot be."""
-    if isinstance(value, Enum):
-        value = value.value
+    stored = _converted(value.value if isinstance(value, Enum) else value, dtype)
+    if not _admits(dtype, stored):
+        raise Unstorable("value_storage_type", type(value).__name__)
+    return stored
+
+
+def _converted(value: Any, dtype: PolarsDataType) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -95,6 +100,33 @@ def storable(value: Any, dtype: PolarsDataType) -> Any:
         with localcontext(prec=2 * MAX_PRECISION):
             return value.quantize(Decimal(1).scaleb(-scale))
     return value
+
+
+def _admits(dtype: PolarsDataType, value: Any) -> bool:
+    """Whether the column holds ``value`` as it is (after ``storable``'s conversions): a
+    float in an integer or decimal column would be rounded, a datetime in a date column cut,
+    an int in a date column read as days. A float column takes an int it holds exactly."""
+    if value is None:
+        return True
+    if dtype.is_integer():
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(dtype, pl.Decimal):
+        return isinstance(value, Decimal)  # ints are Decimals by now
+    if dtype.is_float():
+        return isinstance(value, float) or (
+            isinstance(value, int) and not isinstance(value, bool) and float(value) == value
+        )
+    if dtype == pl.Date():
+        return type(value) is date
+    if isinstance(dtype, pl.Datetime):
+        return isinstance(value, datetime)
+    if dtype == pl.Time():
+        return isinstance(value, time)
+    if dtype == pl.Boolean():
+        return isinstance(value, bool)
+    if dtype == pl.String():
+        return isinstance(value, str)
+    return True
 
 
 def _places(value: Decimal) -> int:
