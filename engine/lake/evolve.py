@@ -256,7 +256,7 @@ def version_row(
         "declared_table": declared,
         "target_table": schema.table,
         "version": int(count) + 1,
-        "json_schema": json.dumps(schema.model.model_json_schema(), sort_keys=True),
+        "json_schema": json.dumps(schema.model.model_json_schema(), sort_keys=True, default=str),
         "context": json.dumps(dict(schema.context), sort_keys=True, default=str),
         "columns": json.dumps({p.name: p.sql_type for p in schema.fields}),
         "unique_key": json.dumps(list(schema.unique)),

@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 from engine.sources.json_values import escape_surrogates
 
 PLAIN = (str, int, float, bool, type(None))
+UNWRITABLE = "__unwritable__"  # the one key of the JSON form of a row JSON cannot hold
 TEMPORAL = (pl.Date, pl.Datetime, pl.Time)
 
 
@@ -57,7 +58,12 @@ def row_json(row: Any) -> tuple[str, bool]:
         plain = all(type(k) is str for k in row) and all(type(v) in PLAIN for v in row.values())
         if plain:
             return dumps(row), False
-    return dumps(jsonable(row)), True
+    try:
+        return dumps(jsonable(row)), True
+    except (RecursionError, ValueError):  # nested deeper than the stack, or circular: an
+        # object still (Pydantic judges the row itself), saying why it holds nothing else
+        why = f"a {type(row).__name__} nested too deeply (or circular) to write as JSON"
+        return dumps({UNWRITABLE: why}), True
 
 
 def _python_token(value: Any) -> str:

@@ -180,6 +180,13 @@ class JsonValues:
         for raw in raws:
             try:
                 value = json.loads(raw)
+                # Written back too: a value nested deeper than the stack allows fails here
+                # as it does in json.loads at other depths.
+                found = (
+                    [_to_token(value[k]) if k in value else None for k in self.keys]
+                    if isinstance(value, dict)
+                    else []
+                )
             except (ValueError, RecursionError) as exc:
                 ok.append(False)
                 tokens.append(None)
@@ -192,7 +199,6 @@ class JsonValues:
             errors.append(None)
             messages.append(None)
             if isinstance(value, dict):
-                found = [_to_token(value[k]) if k in value else None for k in self.keys]
                 names = [escape_surrogates(k) for k in value]
                 # A lone surrogate cannot live in an Arrow string: Pydantic decides the row.
                 lone = any(t is not None and t != escape_surrogates(t) for t in found) or any(

@@ -287,7 +287,7 @@ def _record_version(store: Store, schema: CompiledSchema, target: Target, change
             target.declared,
             target.table,
             version,
-            json.dumps(schema.model.model_json_schema(), sort_keys=True),
+            json.dumps(schema.model.model_json_schema(), sort_keys=True, default=str),
             json.dumps(dict(schema.context), sort_keys=True, default=str),
             json.dumps(wanted_columns(schema)),
             json.dumps(list(schema.unique)),

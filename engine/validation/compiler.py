@@ -343,9 +343,10 @@ class _Compiler:
             if outer.get("validate_default", self.config.get("validate_default", False)):
                 python_absent = True
             if "default_factory" in outer:
-                if outer.get("default_factory_takes_data"):
-                    python_absent = True
-                self.defaults[name] = outer["default_factory"]
+                if outer.get("default_factory_takes_data"):  # called with the row's data:
+                    python_absent = True  # by Pydantic, on the rows without the field
+                else:
+                    self.defaults[name] = outer["default_factory"]
             else:
                 default = outer["default"]
             node = outer["schema"]

@@ -65,7 +65,10 @@ def _json_default(value: Any) -> Any:
 def json_input(value: Any) -> str:
     """An error's input as JSON text, the way Python's json writes it (NaN, Infinity), with
     lone surrogates escaped (a UTF-8 column cannot hold them)."""
-    text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    except (RecursionError, ValueError):  # nested deeper than the stack, or circular
+        text = json.dumps(f"<a {type(value).__name__} nested too deeply (or circular) to write>")
     return escape_surrogates(text)
 
 
@@ -78,13 +81,16 @@ def _storage_error(key: str, problem: Unstorable, value: Any, sql_type: str) -> 
     }
 
 
-def _raised(exc: Exception, data: Any) -> dict[str, Any]:
+def _raised(exc: Exception, data: Any, how: str = "raised") -> dict[str, Any]:
     """Pydantic itself failed on the row with an exception other than a ValidationError (a
-    constraint it could not apply, a validator's bug): the row is invalid, and says why."""
+    constraint it could not apply, a validator's bug), or returned something that is not the
+    model (``how``: "returned"), or a model without a field's value ("left"): the row is
+    invalid, and says why."""
+    what = str(exc) if how != "raised" else f"{type(exc).__name__}: {exc}"
     return {
         "type": "validation_exception",
         "loc": [],
-        "msg": escape_surrogates(f"Validation raised {type(exc).__name__}: {exc}"),
+        "msg": escape_surrogates(f"Validation {how} {what}"),
         "input": json_input(data),
     }
 
@@ -101,7 +107,8 @@ def run_pydantic(
     a row's own data by row number when it is held in memory (see RawBatch)."""
     candidates: list[tuple[int, str, Any, dict[str, Any]]] = []
     problems: dict[int, tuple[str, list[dict[str, Any]]]] = {}
-    context = dict(schema.context)
+    # No context given: None, as ``model_validate(row)`` gives its validators.
+    context = dict(schema.context) or None
     for row in rows.iter_rows(named=True):
         data = inputs(row[ROW]) if inputs is not None else python_input(row, keys, schema.typed)
         try:
@@ -123,9 +130,17 @@ def run_pydantic(
         except Exception as exc:
             problems[row[ROW]] = (row[RAW], [_raised(exc, data)])
             continue
+        if not isinstance(model, schema.model):  # an after model validator's slip
+            returned = f"{type(model).__name__}, not a {schema.model.__name__}"
+            problems[row[ROW]] = (row[RAW], [_raised(TypeError(returned), data, "returned")])
+            continue
         stored: dict[str, Any] = {}
         unstorable = []
         for program in schema.fields:
+            if program.name not in model.__dict__:  # omitted (PydanticOmit)
+                missing = f"no value for field {program.name!r}"
+                problems[row[ROW]] = (row[RAW], [_raised(ValueError(missing), data, "left")])
+                break
             try:
                 stored[program.name] = storable(getattr(model, program.name), program.dtype)
             except Unstorable as problem:
@@ -134,6 +149,8 @@ def run_pydantic(
                         _loc(program, data), problem, _given(program, data), program.sql_type
                     )
                 )
+        if row[ROW] in problems:
+            continue
         if unstorable:
             problems[row[ROW]] = (row[RAW], unstorable)
         else:
