@@ -330,7 +330,11 @@ class CsvSource:
         their lines instead. Only a well-quoted record with the wrong number of fields stays
         one row, as Python's csv module reads it."""
         field_count = pl.col(MALFORMED).is_in(["csv_too_many_fields", "csv_too_few_fields"])
-        bad = frame.select(pl.col(MALFORMED).is_not_null() & ~field_count).to_series()
+        # A byte the encoding cannot decode is no sign of a stray quote: the record stays
+        # whole, one invalid row, as Python's csv module frames it.
+        undecodable = pl.col("__utf8").is_not_null()
+        broken = pl.col(MALFORMED).is_not_null() & ~field_count & ~undecodable
+        bad = frame.select(broken).to_series()
         failed = np.flatnonzero(records.newlines_inside & bad.to_numpy())
         if len(failed) == 0:
             return frame
