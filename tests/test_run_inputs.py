@@ -163,6 +163,9 @@ def test_parquet_and_arrow_rows_are_json_records(tmp_path: Path, db: Path) -> No
     # file of their lineage (whose fingerprint is its bytes' own).
     arrow = cli("run", str(tmp_path / "tx.arrow"), "--db", str(db))
     assert arrow.stdout.decode().startswith(f"skipped {tmp_path / 'tx.arrow'}: already")
+    frame.write_ipc(tmp_path / "polars.arrow")  # messages laid out as Polars writes them
+    polars_file = cli("run", str(tmp_path / "polars.arrow"), "--db", str(db))
+    assert polars_file.stdout.decode().startswith(f"skipped {tmp_path / 'polars.arrow'}: already")
     (tmp_path / "tx.ndjson").write_text("".join(line + "\n" for line in raw_lines(db, 1)))
     text = cli("run", str(tmp_path / "tx.ndjson"), "--db", str(db))
     assert text.stdout.decode().startswith(f"skipped {tmp_path / 'tx.ndjson'}: already")

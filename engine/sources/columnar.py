@@ -112,11 +112,19 @@ def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    if source.head(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC:
-        source.read(len(ARROW_FILE_MAGIC))  # the stream layout follows
+    file_layout = source.head(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC
     try:
-        reader = ipc.open_stream(pa.PythonFile(_Readable(source), mode="r"))
         frames = _Frames(source.name, max_record_bytes)
+        if file_layout and source.random_access is not None:
+            # By its footer: a writer may lay the messages out in ways a stream reader
+            # does not take (Polars' write_ipc does).
+            opened = ipc.open_file(source.random_access())
+            for index in range(opened.num_record_batches):
+                yield frames(opened.get_batch(index))
+            return
+        if file_layout:
+            source.read(len(ARROW_FILE_MAGIC))  # the stream layout follows
+        reader = ipc.open_stream(pa.PythonFile(_Readable(source), mode="r"))
         for batch in reader:
             yield frames(batch)
     except SourceError:
