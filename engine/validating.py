@@ -74,6 +74,10 @@ def validate(
     """Validate ``data`` against ``schema`` (a Pydantic model, or a name ``load_schema``
     knows), as ``schema.model_validate(row, context=context)`` would, row by row."""
     model = load_schema(schema) if isinstance(schema, str) else schema
+    if context is not None and not isinstance(context, Mapping):
+        raise ConfigError(
+            f"validate takes a context that is a mapping (a dict), not a {type(context).__name__}"
+        )
     compiled, validator = _prepared(model, context or {})
     frame = to_polars(data) if is_frame(data) else None
     if frame is not None:
@@ -183,7 +187,7 @@ def _cached(
 
 
 def _rows(data: Iterable[Any]) -> Iterable[Any]:
-    if isinstance(data, str | bytes | Mapping):
+    if isinstance(data, str | bytes | Mapping) or not isinstance(data, Iterable):
         raise ConfigError(
             "validate takes a DataFrame, an Arrow table or record batch, or an iterable of "
             f"dicts, not a {type(data).__name__}"

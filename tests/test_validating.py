@@ -450,6 +450,24 @@ def test_a_name_the_result_needs_is_refused() -> None:
     assert "not a str" in str(raised.value)
 
 
+def test_arguments_it_cannot_take_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError) as raised:
+        engine.validate(None, Lax)
+    assert str(raised.value) == (
+        "validate takes a DataFrame, an Arrow table or record batch, or an iterable of dicts, "
+        "not a NoneType"
+    )
+    with pytest.raises(ConfigError) as raised:
+        engine.validate([{"i": 1}], Lax, context=[1, 2])  # type: ignore[arg-type]
+    assert str(raised.value) == "validate takes a context that is a mapping (a dict), not a list"
+    with pytest.raises(SourceError) as refused:
+        engine.validate(pd.DataFrame([[2, 4]], columns=["i", "i"]), Lax)
+    assert str(refused.value) == (
+        "python:frame, column 'i': the frame has more than one column named 'i' "
+        "(rename the columns so that each name is used once)"
+    )
+
+
 def test_importing_engine_loads_neither_the_server_nor_kafka() -> None:
     """``import engine`` (and using it) never pulls in FastAPI, uvicorn or confluent-kafka."""
     code = (

@@ -244,6 +244,14 @@ def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
     if type(data).__module__.split(".")[0] == "pandas":
         import pyarrow as pa
 
+        repeated = sorted({str(c) for c in data.columns if list(data.columns).count(c) > 1})
+        if repeated:
+            raise SourceError(
+                name,
+                f"the frame has more than one column named {repeated[0]!r}",
+                column=repeated[0],
+                hint="rename the columns so that each name is used once",
+            )
         try:
             return pl.from_pandas(data)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
