@@ -59,7 +59,10 @@ def _json_default(value: Any) -> Any:
         return value.value
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="backslashreplace")
-    return repr(value)
+    try:  # what Pydantic's own ValidationError.json() writes (a UUID's text, a set's list)
+        return to_jsonable_python(value)
+    except Exception:  # an arbitrary object: its repr
+        return repr(value)
 
 
 def json_input(value: Any) -> str:

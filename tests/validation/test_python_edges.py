@@ -155,3 +155,25 @@ def test_a_file_of_deeply_nested_values_is_read_to_the_end(tmp_path: Path) -> No
         con.close()
     assert set(types) <= {("json_invalid",), ("string_type",)}
     assert counts == [(len(depths), len(depths))]
+
+
+class Count(BaseModel):
+    n: int
+
+
+def test_error_inputs_of_python_objects_are_written_as_pydantic_writes_them() -> None:
+    import json
+    import uuid
+
+    from pydantic import ValidationError
+
+    rows = [{"n": uuid.UUID(int=5)}, {"n": bytearray(b"ab")}, {"n": {1, 2}}]
+    found = engine.validate(rows, Count)
+    for row, errors in zip(rows, found.invalid["errors"].to_list(), strict=True):
+        try:
+            Count.model_validate(row)
+        except ValidationError as exc:
+            (want,) = json.loads(exc.json())
+        assert [(e["type"], json.loads(e["input"])) for e in errors] == [
+            (want["type"], want["input"])
+        ]
