@@ -16,6 +16,7 @@ from engine.batch import Kind
 from engine.validation.common import message, trim
 from engine.validation.rules import Helper, Parsed, Rule, Unsupported, Value
 
+MAX_DIGITS = 38  # of a DECIMAL column
 PLAIN_RE = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 SPECIAL_RE = r"^[+-]?(?i:inf|infinity|s?nan[0-9]*)$"
 ASCII_PRINTABLE_RE = r"^[\x21-\x7e]*$"
@@ -174,6 +175,21 @@ def _shown(bound: Any) -> Any:
     return str(_decimal(bound)) if isinstance(bound, Decimal | float) else bound
 
 
+def _huge_quotient(number: pl.Expr, step: Decimal, scale: int) -> pl.Expr:
+    """Values Pydantic's multiple_of judges in 28-digit arithmetic: it divides by the step
+    in Python's default decimal context (28 digits, rounded) and asks whether the quotient
+    leaves a remainder by 1, which fails outright past 28 whole digits. Below
+    ``|step| * 10**(28 - digits(step) - scale)`` the quotient's rounding cannot hide a
+    fraction (no fraction of it is smaller than ``1 / (step's digits * 10**scale)``) and
+    the exact ``%`` gives the same verdict; values from there up are Pydantic's."""
+    power = 28 - len(step.as_tuple().digits) - scale
+    with localcontext(prec=2 * MAX_DIGITS):
+        threshold = abs(step) * Decimal(10) ** power
+    if not _representable(threshold):  # beyond any value the column holds
+        return pl.lit(False)
+    return (number.abs() >= pl.lit(threshold)).fill_null(False)
+
+
 def _bounds(number: pl.Expr, schema: Mapping[str, Any], scale: int) -> list[Rule]:
     """multiple_of, le, lt, ge, gt after the digit checks, in exact decimal arithmetic."""
     rules: list[Rule] = []
@@ -321,6 +337,8 @@ def parse_decimal(value: Value, schema: Mapping[str, Any], config: Mapping[str, 
     # keeps) is Pydantic's to decide, and then a storage error: never a silent null.
     too_wide = pl.col(is_plain.name).fill_null(False) & number.is_null()
     python = (is_text & unsure) | exponent_float | too_wide
+    if schema.get("multiple_of") is not None:
+        python = python | _huge_quotient(number, _decimal(schema["multiple_of"]), dtype.scale or 0)
     if after_places is not None:
         # More significant places than the column keeps: the cast would round the value
         # the validators see (1.500 to 2 at scale 0); Pydantic decides such rows.
