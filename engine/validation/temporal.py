@@ -13,6 +13,7 @@ Aware datetimes are stored in UTC; a naive value is stored as given.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
 from typing import Any
 
 import polars as pl
@@ -278,8 +279,14 @@ def parse_datetime(value: Value, schema: Mapping[str, Any], config: Mapping[str,
     has_tz = offset.is_not_null()
     wall = result + pl.duration(minutes=offset.fill_null(0))
     rules = _type_error(value, "datetime_type")
+    # A date bound on a datetime is its midnight (pydantic-core's reading of it).
+    bounds = {
+        key: datetime.combine(bound, time()) if type(bound) is date else bound
+        for key in ("le", "lt", "ge", "gt")
+        if (bound := schema.get(key)) is not None
+    }
     rules += bound_rules(
-        schema, lambda bound: datetime_sides(result, wall, has_tz, bound), speedate_datetime
+        bounds, lambda bound: datetime_sides(result, wall, has_tz, bound), speedate_datetime
     )
     tz = schema.get("tz_constraint")
     if tz == "aware":

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticOmit
 
 import engine
@@ -177,3 +184,32 @@ def test_error_inputs_of_python_objects_are_written_as_pydantic_writes_them() ->
         assert [(e["type"], json.loads(e["input"])) for e in errors] == [
             (want["type"], want["input"])
         ]
+
+
+def test_a_date_bound_on_a_datetime_is_its_midnight() -> None:
+    import datetime as dt
+
+    class Stamped(BaseModel):
+        a: dt.datetime = Field(gt=dt.date(2020, 1, 1), le=dt.date(2030, 1, 1))
+
+    values = [
+        "2019-01-01T00:00",
+        "2020-01-01T00:00",
+        "2020-01-01T00:00:01",
+        "2020-01-01T00:00:00+01:00",
+        "2030-01-01T00:00:00",
+        "2030-01-01T00:00:01Z",
+    ]
+    found = engine.validate([{"a": v} for v in values], Stamped)
+    got = {
+        r["row_number"]: [(e["type"], e["msg"]) for e in r["errors"]]
+        for r in found.invalid.to_dicts()
+    }
+    for number, value in enumerate(values, start=1):
+        try:
+            Stamped.model_validate({"a": value})
+            want = None
+        except ValidationError as exc:
+            want = [(e["type"], e["msg"]) for e in exc.errors()]
+        assert got.get(number) == want
+    assert sorted(got) == [1, 2, 4, 6]
