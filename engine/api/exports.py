@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import anyio
+import duckdb
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParameter
 from fastapi.responses import FileResponse
@@ -20,6 +21,7 @@ from starlette.background import BackgroundTask
 from engine.api.models import ExportFormat
 from engine.api.reports import check_run
 from engine.api.services import MAX_ID, Services, ServicesDep, error_responses
+from engine.errors import ConfigError
 from engine.reports.exports import ExportRequest, plan_export, write_export
 from engine.store.store import Store
 
@@ -106,7 +108,14 @@ def _write(services: Services, kind: str, fmt: str, run_id: int | None, sanitize
         if run_id is not None:
             check_run(store, run_id)
         request = ExportRequest(kind, fmt, output, run_id, table=table, sanitize=sanitize)
-        write_export(store, plan_export(store, request))
+        try:
+            write_export(store, plan_export(store, request))
+        except ConfigError as exc:
+            if isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+                # Out of DuckDB's memory beside other reads: the database's reader waits
+                # and tries again (then a 503), as for any read, not the client's 400.
+                raise exc.__cause__ from None
+            raise
         return output
 
     return services.database.read(write)

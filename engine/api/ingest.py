@@ -7,6 +7,8 @@ thread (the event loop keeps answering), holding the database's writer for the r
 from __future__ import annotations
 
 import logging
+import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -32,6 +34,7 @@ LOG = logging.getLogger("engine.api")
 
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 TOP_ERRORS = 10
+RUN_THREADS = 8  # worker threads for runs (waiting for the writer, or writing)
 TRUE_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -101,6 +104,7 @@ async def ingest(
     answer is the run's summary; a file whose content and schema were already ingested is
     skipped (`status: skipped`) unless `force=true`.
     """
+    asked = time.monotonic()
     content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         if file_path is None:
@@ -117,7 +121,16 @@ async def ingest(
             opened = open_opened(found.file, str(found.path))
             dialect = (delimiter, quote_char, encoding)
             return await anyio.to_thread.run_sync(
-                _run, services, opened, fmt, force, found.source, "path", dialect, mode
+                partial(_run, asked=asked),
+                services,
+                opened,
+                fmt,
+                force,
+                found.source,
+                "path",
+                dialect,
+                mode,
+                limiter=_run_threads(request),
             )
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
@@ -130,10 +143,29 @@ async def ingest(
         fmt = _format(upload.path, fmt_given)
         dialect = (delimiter, quote_char, encoding)
         return await anyio.to_thread.run_sync(
-            _run, services, upload.path, fmt, force, upload.filename, "upload", dialect, mode
+            partial(_run, asked=asked),
+            services,
+            upload.path,
+            fmt,
+            force,
+            upload.filename,
+            "upload",
+            dialect,
+            mode,
+            limiter=_run_threads(request),
         )
     finally:
         await anyio.to_thread.run_sync(upload.discard)
+
+
+def _run_threads(request: Request) -> anyio.CapacityLimiter:
+    """The threads runs take, apart from the pool reads use: runs queued for the writer
+    (one writes at a time) never leave /health, /summary or an export without a thread."""
+    state = request.app.state
+    limiter = getattr(state, "run_threads", None)
+    if limiter is None:
+        limiter = state.run_threads = anyio.CapacityLimiter(RUN_THREADS)
+    return limiter
 
 
 def _form_source_type(form: str | None, query: str | None) -> str | None:
@@ -176,15 +208,20 @@ def _run(
     kind: str,
     dialect: tuple[str, str, str],
     mode: str = "append",
+    *,
+    asked: float,
 ) -> IngestResult:
-    """One run, holding the writer (a worker thread: the event loop never waits for it)."""
+    """One run, holding the writer (a worker thread: the event loop never waits for it).
+    ``asked``: when the request came (``time.monotonic``); the time it waited for a thread
+    counts against --busy-timeout."""
     settings = services.settings
+    waited = time.monotonic() - asked
     # An upload's run and errors name the client's file, not the staging copy on the server.
     name = f"upload:{source}" if kind == "upload" else None
     delimiter, quote_char, encoding = dialect
     metrics = services.metrics
     with services.database.writing(
-        f"ingesting {source}", timeout_s=settings.busy_timeout_s
+        f"ingesting {source}", timeout_s=max(0.0, settings.busy_timeout_s - waited)
     ) as store:
         metrics.ingesting.inc()
         try:

@@ -159,7 +159,9 @@ def open_store(path: Path) -> Store:
     return store
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a plain function dependency would run on the worker threads, which queued
+    # ingests may all hold; every endpoint would then wait for them (/health included).
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
         raise RuntimeError("the API's services are opened by its lifespan (create_app)")

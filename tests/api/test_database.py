@@ -9,6 +9,7 @@ real thing, a full disk under a running server, is in ``test_faults.py``.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -163,3 +164,72 @@ def test_the_health_probe_does_not_wait_behind_long_reads(tmp_path: Path) -> Non
             reader.join()
     assert finished
     assert answers == [(200, "ok")]
+
+
+def test_queued_ingests_leave_threads_for_reads(tmp_path: Path) -> None:
+    """45 uploads queued behind a writer that is held: /health and /summary still answer
+    (the runs take threads of their own, and no endpoint needs a thread to find the server's
+    services), and each queued upload gets its 409 once --busy-timeout has passed."""
+    from fastapi.testclient import TestClient
+
+    from engine.api.app import create_app
+    from engine.api.settings import ApiSettings
+
+    settings = ApiSettings(db=tmp_path / "db.duckdb", busy_timeout_s=20)
+    with TestClient(create_app(settings)) as client:
+        database = client.app.state.services.database  # type: ignore[attr-defined]
+        statuses: list[int] = []
+
+        def upload(number: int) -> None:
+            files = {"file": (f"t{number}.csv", b"external_id,amount\nT1,1\n", "text/csv")}
+            statuses.append(client.post("/api/v1/ingest", files=files).status_code)
+
+        with database.writing("holding", timeout_s=5):
+            uploads = [threading.Thread(target=upload, args=(n,)) for n in range(45)]
+            for thread in uploads:
+                thread.start()
+            time.sleep(2)  # they are queued now
+            answers: list[int] = []
+
+            def read() -> None:
+                answers.append(client.get("/api/v1/health").status_code)
+                answers.append(client.get("/api/v1/summary").status_code)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join(15)  # without threads of its own, it waits for the queue (20 s)
+            answered = not reader.is_alive()
+        reader.join()
+        for thread in uploads:
+            thread.join()
+    assert answered
+    assert answers == [200, 200]
+    assert len(statuses) == 45 and set(statuses) <= {200, 409}
+
+
+def test_an_export_out_of_duckdbs_memory_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    import engine.api.exports as exports
+    from engine.api.app import create_app
+    from engine.api.settings import ApiSettings
+    from engine.errors import ConfigError
+    from engine.reports.exports import write_export as real
+
+    calls: list[int] = []
+
+    def short_of_memory(store: Store, plan: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            try:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+            except duckdb.OutOfMemoryException as exc:
+                raise ConfigError("x.csv: export failed: Out of Memory Error") from exc
+        return real(store, plan)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(exports, "write_export", short_of_memory)
+    with TestClient(create_app(ApiSettings(db=tmp_path / "db.duckdb"))) as client:
+        response = client.get("/api/v1/errors/csv")
+    assert (response.status_code, len(calls)) == (200, 2)
