@@ -148,9 +148,12 @@ class Database:
     # -- writing ---------------------------------------------------------------------------
 
     @contextmanager
-    def writing(self, what: str, *, timeout_s: float) -> Iterator[Store]:
-        """The writer, for ``what``; a ``BusyError`` if it stays taken for ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
+    def writing(
+        self, what: str, *, timeout_s: float, since: float | None = None
+    ) -> Iterator[Store]:
+        """The writer, for ``what``; a ``BusyError`` if it stays taken for ``timeout_s``
+        (counted from ``since``, a ``time.monotonic()`` reading, when given)."""
+        deadline = (time.monotonic() if since is None else since) + timeout_s
         while True:
             store = self._available()[0]
             if not store.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):

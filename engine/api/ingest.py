@@ -215,13 +215,12 @@ def _run(
     ``asked``: when the request came (``time.monotonic``); the time it waited for a thread
     counts against --busy-timeout."""
     settings = services.settings
-    waited = time.monotonic() - asked
     # An upload's run and errors name the client's file, not the staging copy on the server.
     name = f"upload:{source}" if kind == "upload" else None
     delimiter, quote_char, encoding = dialect
     metrics = services.metrics
     with services.database.writing(
-        f"ingesting {source}", timeout_s=max(0.0, settings.busy_timeout_s - waited)
+        f"ingesting {source}", timeout_s=settings.busy_timeout_s, since=asked
     ) as store:
         metrics.ingesting.inc()
         try:

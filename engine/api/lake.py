@@ -47,7 +47,7 @@ class LakeDatabase:
             return work(store)
 
     @contextmanager
-    def writing(self, what: str, *, timeout_s: float) -> Iterator[Lake]:
+    def writing(self, what: str, *, timeout_s: float, since: float | None = None) -> Iterator[Lake]:
         yield self.lake
 
     def close(self) -> None:
