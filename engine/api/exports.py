@@ -115,7 +115,14 @@ def _write(services: Services, kind: str, fmt: str, run_id: int | None, sanitize
                 # Out of DuckDB's memory beside other reads: the database's reader waits
                 # and tries again (then a 503), as for any read, not the client's 400.
                 raise exc.__cause__ from None
-            raise
+            # The client is told of its download, not of the server's staging directory.
+            shown = f"{'errors' if kind == 'errors' else 'report'}.{fmt}"
+            raise ConfigError(
+                exc.problem.replace(str(output), shown),
+                where=None if exc.where is None else exc.where.replace(str(output), shown),
+                hint=exc.hint,
+                setting=exc.setting,
+            ) from exc
         return output
 
     return services.database.read(write)

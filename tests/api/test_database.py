@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -233,3 +234,25 @@ def test_an_export_out_of_duckdbs_memory_is_tried_again(
     with TestClient(create_app(ApiSettings(db=tmp_path / "db.duckdb"))) as client:
         response = client.get("/api/v1/errors/csv")
     assert (response.status_code, len(calls)) == (200, 2)
+
+
+def test_a_failed_export_names_the_download_not_the_servers_staging_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    import engine.api.exports as exports
+    from engine.api.app import create_app
+    from engine.api.settings import ApiSettings
+    from engine.errors import ConfigError
+
+    def failing(store: Store, plan: Any) -> None:
+        raise ConfigError(f"{plan.request.output}: export failed: Conversion Error: boom")
+
+    monkeypatch.setattr(exports, "write_export", failing)
+    with TestClient(create_app(ApiSettings(db=tmp_path / "db.duckdb"))) as client:
+        response = client.get("/api/v1/errors/xlsx")
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "errors.xlsx: export failed: Conversion Error: boom"},
+    )
