@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -120,18 +121,8 @@ async def ingest(
             fmt = _format(found.path, source_type)
             opened = open_opened(found.file, str(found.path))
             dialect = (delimiter, quote_char, encoding)
-            return await anyio.to_thread.run_sync(
-                partial(_run, asked=asked),
-                services,
-                opened,
-                fmt,
-                force,
-                found.source,
-                "path",
-                dialect,
-                mode,
-                limiter=_run_threads(request),
-            )
+            run = partial(_run, services, opened, fmt, force, found.source, "path", dialect, mode)
+            return await _on_run_thread(request, run, asked)
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
     upload = await receive_upload(
@@ -142,30 +133,25 @@ async def ingest(
         force = force or _form_bool("force", upload.fields.get("force"))
         fmt = _format(upload.path, fmt_given)
         dialect = (delimiter, quote_char, encoding)
-        return await anyio.to_thread.run_sync(
-            partial(_run, asked=asked),
-            services,
-            upload.path,
-            fmt,
-            force,
-            upload.filename,
-            "upload",
-            dialect,
-            mode,
-            limiter=_run_threads(request),
+        run = partial(
+            _run, services, upload.path, fmt, force, upload.filename, "upload", dialect, mode
         )
+        return await _on_run_thread(request, run, asked)
     finally:
         await anyio.to_thread.run_sync(upload.discard)
 
 
-def _run_threads(request: Request) -> anyio.CapacityLimiter:
-    """The threads runs take, apart from the pool reads use: runs queued for the writer
-    (one writes at a time) never leave /health, /summary or an export without a thread."""
+async def _on_run_thread(
+    request: Request, run: Callable[..., IngestResult], asked: float
+) -> IngestResult:
+    """``run(asked=asked)`` on one of the threads runs take, apart from the pool reads use:
+    runs queued for the writer (one writes at a time) never leave /health, /summary or an
+    export without a thread."""
     state = request.app.state
     limiter = getattr(state, "run_threads", None)
     if limiter is None:
         limiter = state.run_threads = anyio.CapacityLimiter(RUN_THREADS)
-    return limiter
+    return await anyio.to_thread.run_sync(partial(run, asked=asked), limiter=limiter)
 
 
 def _form_source_type(form: str | None, query: str | None) -> str | None:

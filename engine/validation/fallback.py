@@ -84,16 +84,18 @@ def _storage_error(key: str, problem: Unstorable, value: Any, sql_type: str) -> 
     }
 
 
-def _raised(exc: Exception, data: Any, how: str = "raised") -> dict[str, Any]:
+def _raised(exc: Exception, data: Any) -> dict[str, Any]:
     """Pydantic itself failed on the row with an exception other than a ValidationError (a
-    constraint it could not apply, a validator's bug), or returned something that is not the
-    model (``how``: "returned"), or a model without a field's value ("left"): the row is
-    invalid, and says why."""
-    what = str(exc) if how != "raised" else f"{type(exc).__name__}: {exc}"
+    constraint it could not apply, a validator's bug): the row is invalid, and says why."""
+    return _unstored(f"raised {type(exc).__name__}: {exc}", data)
+
+
+def _unstored(what: str, data: Any) -> dict[str, Any]:
+    """A row Pydantic did not give a model to store (``what`` it did instead)."""
     return {
         "type": "validation_exception",
         "loc": [],
-        "msg": escape_surrogates(f"Validation {how} {what}"),
+        "msg": escape_surrogates(f"Validation {what}"),
         "input": json_input(data),
     }
 
@@ -134,15 +136,15 @@ def run_pydantic(
             problems[row[ROW]] = (row[RAW], [_raised(exc, data)])
             continue
         if not isinstance(model, schema.model):  # an after model validator's slip
-            returned = f"{type(model).__name__}, not a {schema.model.__name__}"
-            problems[row[ROW]] = (row[RAW], [_raised(TypeError(returned), data, "returned")])
+            returned = f"returned {type(model).__name__}, not a {schema.model.__name__}"
+            problems[row[ROW]] = (row[RAW], [_unstored(returned, data)])
             continue
         stored: dict[str, Any] = {}
         unstorable = []
         for program in schema.fields:
             if program.name not in model.__dict__:  # omitted (PydanticOmit)
-                missing = f"no value for field {program.name!r}"
-                problems[row[ROW]] = (row[RAW], [_raised(ValueError(missing), data, "left")])
+                left = f"left no value for field {program.name!r}"
+                problems[row[ROW]] = (row[RAW], [_unstored(left, data)])
                 break
             try:
                 stored[program.name] = storable(getattr(model, program.name), program.dtype)
