@@ -89,6 +89,24 @@ QUOTE_MESSAGES = {
 }
 
 
+# Byte order marks of the encodings a UTF-8 reader cannot take (UTF-32's first: it starts
+# with UTF-16's).
+BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _bom_hint(data: bytes) -> str:
+    """What to pass for a file that starts with a UTF-16 or UTF-32 byte order mark."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return f"; it starts with a {encoding.upper()} byte order mark: read it as {encoding} (--encoding {encoding})"
+    return ""
+
+
 def read_header(
     records: Records,
     source: str,
@@ -104,7 +122,8 @@ def read_header(
     text, bad = decode_records(header)
     if bad[0] is not None:
         encoding = "UTF-8" if dialect.is_utf8 else dialect.encoding
-        raise SourceError(source, f"header is not valid {encoding} ({bad[0]})", line=1)
+        hint = _bom_hint(records.data) if dialect.is_utf8 else ""
+        raise SourceError(source, f"header is not valid {encoding} ({bad[0]}){hint}", line=1)
     first = text[:1]
     if first[0] == "":
         raise SourceError(source, "the first line is empty; expected a header row", line=1)

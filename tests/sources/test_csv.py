@@ -137,7 +137,21 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
         (b"\n\nid\n", "the first line is empty; expected a header row"),
         (b"a,a\n1,2\n", "duplicate column 'a' in the header row"),
         (b'"a,b\n', "cannot read the header row: Unterminated quoted field"),
-        (b"\xff\xfeab\n", "header is not valid UTF-8"),
+        (
+            b"a\xffb\n",
+            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 1 of the "
+            "line)",
+        ),
+        (
+            "a,b\n1,2\n".encode("utf-16"),
+            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
+            "line); it starts with a UTF-16 byte order mark: read it as utf-16 (--encoding utf-16)",
+        ),
+        (
+            "a,b\n1,2\n".encode("utf-32"),
+            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
+            "line); it starts with a UTF-32 byte order mark: read it as utf-32 (--encoding utf-32)",
+        ),
         (
             b"id,^.*$\n1,2\n",
             "column '^.*$' in the header row: '*', and a name that starts with '^' and ends "
@@ -161,6 +175,7 @@ def test_unreadable_files_stop_with_one_line(write: Write, content: bytes, probl
         read(path)
     assert str(raised.value).startswith(f"{path}")
     assert problem in str(raised.value)
+    assert ("byte order mark" in str(raised.value)) == ("byte order mark" in problem)
     assert "\n" not in str(raised.value)
 
 
