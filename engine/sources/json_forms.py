@@ -62,8 +62,12 @@ def row_json(row: Any) -> tuple[str, bool]:
         return dumps(jsonable(row)), True
     except (RecursionError, ValueError):  # nested deeper than the stack, or circular: an
         # object still (Pydantic judges the row itself), saying why it holds nothing else
-        why = f"a {type(row).__name__} nested too deeply (or circular) to write as JSON"
-        return dumps({UNWRITABLE: why}), True
+        return dumps({UNWRITABLE: unwritable(row)}), True
+
+
+def unwritable(value: Any) -> str:
+    """Why a value is not written as JSON: nested past the recursion limit, or circular."""
+    return f"a {type(value).__name__} nested too deeply (or circular) to write as JSON"
 
 
 def _python_token(value: Any) -> str:

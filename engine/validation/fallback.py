@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from engine.columns import RAW, ROW
+from engine.sources.json_forms import unwritable
 from engine.sources.json_values import escape_surrogates
 from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import (
@@ -71,7 +72,7 @@ def json_input(value: Any) -> str:
     try:
         text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
     except (RecursionError, ValueError):  # nested deeper than the stack, or circular
-        text = json.dumps(f"<a {type(value).__name__} nested too deeply (or circular) to write>")
+        text = json.dumps(f"<{unwritable(value)}>")
     return escape_surrogates(text)
 
 

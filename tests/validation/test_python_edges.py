@@ -141,9 +141,16 @@ def test_values_nested_deeper_than_the_stack_or_circular() -> None:
         found = engine.validate([{"k": 1, "s": value}], Text)
         (errors,) = found.invalid["errors"].to_list()
         assert [(e["type"], e["loc"]) for e in errors] == [("string_type", ["s"])]
-    found = engine.validate([{"k": 1, "s": circular}], Text)
+    found = engine.validate([{"k": 1, "s": circular}, {"k": 1, "s": nested(3_000)}], Text)
     assert found.invalid["raw"].to_list() == [
-        '{"__unwritable__":"a dict nested too deeply (or circular) to write as JSON"}'
+        '{"__unwritable__":"a dict nested too deeply (or circular) to write as JSON"}',
+        '{"__unwritable__":"a dict nested too deeply (or circular) to write as JSON"}',
+    ]
+    # The error's input says the same of the value itself.
+    inputs = [e[0]["input"] for e in found.invalid["errors"].to_list()]
+    assert inputs == [
+        '"<a dict nested too deeply (or circular) to write as JSON>"',
+        '"<a list nested too deeply (or circular) to write as JSON>"',
     ]
 
 
