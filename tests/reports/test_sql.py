@@ -220,6 +220,15 @@ def test_integers_arrow_misreads_are_duckdbs_text_and_unshowable_dates_one_line(
         "170141183460469231731687303715884105728,7,"
         "123456789012345678901234567890123456789012\n",
     )
+    # TIME '24:00:00' (DuckDB holds it, Python's time cannot) came out as midnight.
+    times = "SELECT TIME '24:00:00' AS t, TIME '01:02:03.5' AS u, NULL::TIME AS n"
+    result = run_cli("sql", times, "--db", str(tricky_db), "--format", "csv")
+    assert (result.exit_code, result.output) == (0, "t,u,n\n24:00:00,01:02:03.5,\n")
+    result = run_cli("sql", times, "--db", str(tricky_db), "--format", "json")
+    assert (result.exit_code, result.output) == (
+        0,
+        '[\n{"t":"24:00:00","u":"01:02:03.5","n":null}\n]\n',
+    )
     # In their own processes: a failed stream leaves DuckDB's (locked-down) instance alive in
     # this one, which the next in-process command would open again.
     for fmt in ("csv", "table", "json"):
