@@ -28,10 +28,8 @@ from engine.reports.sql_checks import check_statement
 from engine.store.ddl import quote
 from engine.store.store import Store
 
-# Types Arrow hands to Python wrongly (UHUGEINT past 2**127 as negative, BIGNUM as bytes):
-# shown as DuckDB's own text in CSV and the terminal table.
-# Types Arrow or Python misread (UHUGEINT past 2**127 negative, BIGNUM as bytes, TIME
-# '24:00:00' as midnight): shown as DuckDB's own text.
+# Types Arrow or Python misread (UHUGEINT past 2**127 as negative, BIGNUM as bytes, TIME
+# '24:00:00' as midnight): shown as DuckDB's own text in CSV and the terminal table.
 AS_DUCKDB_TEXT = frozenset({"UHUGEINT", "BIGNUM", "VARINT", "TIME"})
 
 Row = tuple[Any, ...]
