@@ -17,15 +17,38 @@ for as long as their clients liked. Here:
   server had stopped reading is not counted; 0 turns the rule off.
 
 A connection past either is closed; the application sees the client disconnect.
+
+Those bound each connection, not how many one client holds: a client that reconnects as
+fast as it is closed, or opens sockets that never send a byte, filled ``--max-connections``
+(uvicorn's ``limit_concurrency``) and every other client got 503s. So the open connections
+of each client address (the TCP peer's IP, IPv4 or IPv6, not ``X-Forwarded-For``) are
+counted, in a dict shared by the server's connections (one event loop), and one past
+``max_per_client`` is answered a 503 at once and closed, before uvicorn registers it: it is
+never in ``server_state.connections``, so it does not count towards ``limit_concurrency``,
+and never reaches the application. (A client that sent its request before that close may
+see the connection reset instead; Linux still hands it the 503 first.) A connection
+without a peer address (a unix socket) is not capped: its clients all come through the
+one local process in front of it. Behind a reverse proxy every client has the proxy's
+address: set the cap to 0 (off) or high there.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import ClassVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import get_remote_addr
+
+REFUSED_BODY = b"too many connections from this address\n"
+REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(REFUSED_BODY)).encode() + b"\r\n"
+    b"Connection: close\r\n\r\n" + REFUSED_BODY
+)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -35,12 +58,26 @@ class GuardedH11Protocol(H11Protocol):
     _guard: asyncio.TimerHandle | None = None
     _window: asyncio.TimerHandle | None = None  # the current measure of the body's rate
     _window_bytes = 0
+    max_per_client = 0  # open connections per client address; 0: no cap
+    open_by_client: ClassVar[dict[str, int]] = {}  # a fresh one per guarded_protocol()
+    _counted: str | None = None  # the address this connection is counted under
+    _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        peer = get_remote_addr(transport)
+        address = peer[0] if peer is not None and self.max_per_client > 0 else None
+        if address is not None and self.open_by_client.get(address, 0) >= self.max_per_client:
+            self._refuse(transport, peer)
+            return
         super().connection_made(transport)
+        if address is not None:
+            self.open_by_client[address] = self.open_by_client.get(address, 0) + 1
+            self._counted = address
         self._arm(self.header_timeout_s, self._headers_late)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:  # already answered and closing
+            return
         super().data_received(data)
         state = self.conn.their_state
         if state is h11.IDLE:  # headers incomplete: the deadline set at their first byte holds
@@ -62,7 +99,35 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._close_window()
-        super().connection_lost(exc)
+        self._uncount()
+        if not self._refused:  # a refused one was never registered with uvicorn
+            super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._uncount()  # the transport goes to another protocol: this one never hears its end
+        super().handle_websocket_upgrade(event)
+
+    def _refuse(self, transport: asyncio.Transport, peer: tuple[str, int] | None) -> None:
+        self._refused = True
+        self.transport = transport
+        self.client = peer
+        self.logger.debug(
+            "%s:%d - refusing the connection: %d open from this address already",
+            *(peer or ("?", 0)),
+            self.max_per_client,
+        )
+        transport.write(REFUSED)
+        transport.close()
+
+    def _uncount(self) -> None:
+        """Once per counted connection; an address with none open left is removed."""
+        address, self._counted = self._counted, None
+        if address is not None:
+            left = self.open_by_client[address] - 1
+            if left:
+                self.open_by_client[address] = left
+            else:
+                del self.open_by_client[address]
 
     def _open_window(self) -> None:
         self._window_bytes = 0
@@ -119,9 +184,14 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def guarded_protocol(
-    *, header_timeout_s: float, body_timeout_s: float, body_min_rate: float
-) -> type[H11Protocol]:
-    """The protocol class for ``uvicorn.run(http=...)`` with these limits."""
+    *,
+    header_timeout_s: float,
+    body_timeout_s: float,
+    body_min_rate: float,
+    max_per_client: int = 0,
+) -> type[GuardedH11Protocol]:
+    """The protocol class for ``uvicorn.run(http=...)`` with these limits, counting its
+    connections per client address apart from any other such class."""
     return type(
         "GuardedH11Protocol",
         (GuardedH11Protocol,),
@@ -129,5 +199,7 @@ def guarded_protocol(
             "header_timeout_s": header_timeout_s,
             "body_timeout_s": body_timeout_s,
             "body_min_rate": body_min_rate,
+            "max_per_client": max_per_client,
+            "open_by_client": {},
         },
     )

@@ -114,6 +114,18 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings
     **env("MAX_CONNECTIONS"),
 )
 @click.option(
+    "--max-connections-per-client",
+    type=click.IntRange(min=0),
+    default=64,
+    show_default=True,
+    metavar="N",
+    help="A client address (the TCP peer's IP) with this many connections open gets a 503 "
+    "on its next one, which is closed at once: one client cannot fill --max-connections. "
+    "Behind a reverse proxy or a NAT all clients share its address: set 0 (no cap) or "
+    "high there.",
+    **env("MAX_CONNECTIONS_PER_CLIENT"),
+)
+@click.option(
     "--consume-topic",
     "consume_topics",
     multiple=True,
@@ -152,6 +164,7 @@ def serve(
     body_min_rate: float,
     keep_alive: int,
     max_connections: int,
+    max_connections_per_client: int,
     consume_topics: tuple[str, ...],
     bootstrap_servers: str | None,
     group: str | None,
@@ -219,6 +232,7 @@ def serve(
             header_timeout_s=header_timeout,
             body_timeout_s=body_timeout,
             body_min_rate=body_min_rate,
+            max_per_client=max_connections_per_client,
         ),
         timeout_keep_alive=keep_alive,
         limit_concurrency=max_connections,

@@ -6,10 +6,16 @@ of a body that never ends, plus one that trickles a header byte now and then: th
 (``--header-timeout 2 --body-timeout 2 --keep-alive 1``) closes every one of them, while a
 client that sends whole requests gets its answers. A body that keeps arriving, but slower
 than ``--body-min-rate 200`` bytes/s, is cut off too; a faster one is served.
+
+A client address is capped (``--max-connections-per-client``): its connection past the cap
+gets a 503 and is closed, and another address is served while one floods the server with
+sockets that never send a byte.
 """
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import selectors
 import socket
 import threading
@@ -17,8 +23,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.server import ServerState
 
+from engine.api.protocol import guarded_protocol
 from tests.api.conftest import Server, ServerFactory
 
 IDLE = 300
@@ -43,6 +54,8 @@ def server(servers: ServerFactory, spool: Path) -> Server:
         "200",
         "--keep-alive",
         "1",
+        "--max-connections-per-client",  # these tests hold 420 sockets from 127.0.0.1
+        "0",
         "--spool-dir",
         str(spool),
     )
@@ -191,3 +204,162 @@ def test_a_body_slower_than_the_minimum_rate_is_cut_off(
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     slow_sender.join(timeout=CLOSE_DEADLINE_S)
     assert cut.is_set() or closed_by_server([slow], CLOSE_DEADLINE_S) == 1
+
+
+CAP = 5
+FLOOD = 300
+REFUSED_TEXT = "too many connections from this address\n"
+REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 39\r\n"
+    b"Connection: close\r\n\r\n" + REFUSED_TEXT.encode()
+)
+OTHER = "127.0.0.2"  # Linux routes all of 127/8 to lo: a second client address
+
+
+@pytest.fixture(scope="module")
+def capped(servers: ServerFactory) -> Server:
+    """Without the cap, the flood's 300 idle sockets would fill --max-connections (20)."""
+    return servers("--max-connections-per-client", str(CAP), "--max-connections", "20")
+
+
+def connect_from(server: Server, source: str = "127.0.0.1") -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+
+
+def pending(sock: socket.socket) -> bytes | None:
+    """What the server has sent so far (b"": it closed), without waiting; None: nothing."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)  # with a timeout, recv (even MSG_DONTWAIT) waits for data
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return None
+    finally:
+        sock.settimeout(timeout)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def hang_up(sock: socket.socket) -> None:
+    """Close and wait for the server's end: it closes its socket after connection_lost."""
+    sock.shutdown(socket.SHUT_WR)
+    assert read_to_end(sock) == b""
+    sock.close()
+
+
+def health(sock: socket.socket) -> int:
+    """GET /api/v1/health on this open connection, which stays open (kept alive)."""
+    conn = http.client.HTTPConnection("127.0.0.1")
+    conn.sock = sock
+    conn.request("GET", "/api/v1/health")
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def health_from(server: Server, source: str) -> int:
+    """GET /api/v1/health on a new connection from ``source``."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=server.url, transport=transport, timeout=10) as client:
+        return client.get("/api/v1/health").status_code
+
+
+def test_a_client_past_its_cap_is_refused(capped: Server, opened: list[socket.socket]) -> None:
+    first = [connect_from(capped) for _ in range(CAP)]
+    opened += first
+    sixth = connect_from(capped)
+    opened.append(sixth)
+    assert read_to_end(sixth) == REFUSED
+    # The server took the first five before the sixth (in order): none was refused.
+    assert [pending(sock) for sock in first] == [None] * CAP
+    hang_up(first.pop())
+    hang_up(first.pop())
+    again = [connect_from(capped) for _ in range(2)]
+    opened += again
+    assert [health(sock) for sock in again] == [200, 200]
+    # Five open again (three idle, two kept alive): the next one is refused, another
+    # address is served.
+    seventh = connect_from(capped)
+    opened.append(seventh)
+    assert read_to_end(seventh) == REFUSED
+    assert [pending(sock) for sock in first] == [None] * (CAP - 2)
+    # A client that sends its request at once reads the same 503.
+    with httpx.Client(base_url=capped.url, timeout=10) as client:
+        response = client.get("/api/v1/health")
+    assert (response.status_code, response.text) == (503, REFUSED_TEXT)
+    assert health_from(capped, OTHER) == 200
+
+
+def test_a_flooding_address_leaves_another_served(
+    capped: Server, opened: list[socket.socket]
+) -> None:
+    """300 sockets from 127.0.0.1 that never send a byte, all held open by the client: 5
+    are kept and 295 refused, and 127.0.0.2 is served meanwhile and after."""
+    flooded = threading.Event()
+
+    def flood() -> None:
+        try:
+            for _ in range(FLOOD):
+                opened.append(connect_from(capped))
+        finally:
+            flooded.set()
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    during: list[int] = []
+    while not flooded.is_set():
+        during.append(health_from(capped, OTHER))
+    flooder.join()
+    assert during and set(during) == {200}
+    assert health_from(capped, OTHER) == 200
+    # That connection came after the flood's 300 (the server takes them in order): each
+    # was answered, or kept, before it.
+    answers = [pending(sock) for sock in opened]
+    assert len(answers) == FLOOD
+    assert answers.count(None) == CAP
+    assert answers.count(REFUSED) == FLOOD - CAP
+
+
+def test_counts_return_to_zero() -> None:
+    """The protocol in-process: refused connections are never registered with uvicorn, and
+    once all are closed no address is left counted."""
+    protocol = guarded_protocol(
+        header_timeout_s=10, body_timeout_s=10, body_min_rate=0, max_per_client=2
+    )
+    uncapped = guarded_protocol(header_timeout_s=10, body_timeout_s=10, body_min_rate=0)
+    config = uvicorn.Config(FastAPI(), lifespan="off")
+    config.load()
+
+    async def scenario() -> None:
+        state = ServerState()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        streams.append(await asyncio.open_connection("127.0.0.1", port, local_addr=(OTHER, 0)))
+        refused, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await refused.read() == REFUSED  # and the three before it were taken
+        writer.close()
+        assert protocol.open_by_client == {"127.0.0.1": 2, OTHER: 1}
+        assert len(state.connections) == 3 and len(state.tasks) == 0
+        for reader, writer in streams:
+            writer.write_eof()
+            assert await reader.read() == b""  # the server closed after connection_lost
+            writer.close()
+        assert protocol.open_by_client == {}
+        assert state.connections == set()
+        assert uncapped.open_by_client == {}
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
