@@ -47,6 +47,8 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         str(workdir / "api.duckdb"),
         "--port",
         str(port),
+        "--max-connections-per-client",  # every client of the load comes from this address
+        "0",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGINE_")}
     with log.open("wb") as out:
