@@ -20,6 +20,14 @@ import pyarrow as pa
 Offsets = npt.NDArray[np.int64]
 
 BOM = b"\xef\xbb\xbf"
+# Byte order marks of the encodings a UTF-8 reader cannot take (UTF-32's first: UTF-32LE's
+# starts with UTF-16LE's).
+WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 LF = 10
 CR = 13
 
@@ -140,3 +148,11 @@ def invalid_utf8_ranges(data: bytes, starts: Offsets, stop: int) -> list[tuple[i
 def decode_lossless(raw: bytes) -> str:
     """Text for a record that is not valid UTF-8: undecodable bytes shown as \\xNN escapes."""
     return raw.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+
+
+def wide_bom(data: bytes) -> str | None:
+    """The encoding (utf-16, utf-32) whose byte order mark ``data`` starts with, if any."""
+    for bom, encoding in WIDE_BOMS:
+        if data.startswith(bom):
+            return encoding
+    return None

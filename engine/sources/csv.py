@@ -18,7 +18,7 @@ import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.errors import Remedy, SourceError
-from engine.sources.blocks import BOM, Records
+from engine.sources.blocks import BOM, Records, wide_bom
 from engine.sources.dialect import CsvDialect, guess_delimiter
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
@@ -89,24 +89,6 @@ QUOTE_MESSAGES = {
 }
 
 
-# Byte order marks of the encodings a UTF-8 reader cannot take (UTF-32's first: it starts
-# with UTF-16's).
-BOMS = (
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-)
-
-
-def _bom_hint(data: bytes) -> str:
-    """What to pass for a file that starts with a UTF-16 or UTF-32 byte order mark."""
-    for bom, encoding in BOMS:
-        if data.startswith(bom):
-            return f"; it starts with a {encoding.upper()} byte order mark: read it as {encoding} (--encoding {encoding})"
-    return ""
-
-
 def read_header(
     records: Records,
     source: str,
@@ -122,8 +104,16 @@ def read_header(
     text, bad = decode_records(header)
     if bad[0] is not None:
         encoding = "UTF-8" if dialect.is_utf8 else dialect.encoding
-        hint = _bom_hint(records.data) if dialect.is_utf8 else ""
-        raise SourceError(source, f"header is not valid {encoding} ({bad[0]}){hint}", line=1)
+        problem = f"header is not valid {encoding} ({bad[0]})"
+        wide = wide_bom(records.data) if dialect.is_utf8 else None
+        if wide is None:
+            raise SourceError(source, problem, line=1)
+        raise SourceError(
+            source,
+            f"{problem}; it starts with a {wide.upper()} byte order mark",
+            line=1,
+            hint=Remedy("use {}", "encoding", (wide,)),
+        )
     first = text[:1]
     if first[0] == "":
         raise SourceError(source, "the first line is empty; expected a header row", line=1)

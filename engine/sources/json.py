@@ -17,7 +17,7 @@ import polars as pl
 
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.errors import Remedy, SourceError
-from engine.sources.blocks import BOM, Offsets, Records, line_ends
+from engine.sources.blocks import BOM, Offsets, Records, line_ends, wide_bom
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
 from engine.sources.records import (
@@ -157,6 +157,14 @@ class JsonSource:
             yield block
 
     def _check_start(self, block: bytes) -> bytes:
+        wide = wide_bom(block)
+        if wide is not None:  # every line would be garbage: its records are not UTF-8 lines
+            raise SourceError(
+                self.name,
+                f"the file starts with a {wide.upper()} byte order mark; JSON is read as UTF-8",
+                line=1,
+                hint=f"convert it to UTF-8 first, e.g. iconv -f {wide} -t utf-8",
+            )
         if block.startswith(BOM):
             block = block[len(BOM) :]
         head = block.lstrip()

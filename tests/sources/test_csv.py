@@ -145,12 +145,12 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
         (
             "a,b\n1,2\n".encode("utf-16"),
             "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
-            "line); it starts with a UTF-16 byte order mark: read it as utf-16 (--encoding utf-16)",
+            "line); it starts with a UTF-16 byte order mark (use encoding='utf-16')",
         ),
         (
             "a,b\n1,2\n".encode("utf-32"),
             "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
-            "line); it starts with a UTF-32 byte order mark: read it as utf-32 (--encoding utf-32)",
+            "line); it starts with a UTF-32 byte order mark (use encoding='utf-32')",
         ),
         (
             b"id,^.*$\n1,2\n",

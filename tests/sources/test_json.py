@@ -207,6 +207,27 @@ def test_wrong_format_stops_with_one_line(
     assert str(raised.value).startswith(str(path))
 
 
+@pytest.mark.parametrize("array", [True, False])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_a_utf16_or_utf32_file_stops_with_one_line(
+    write: Write, array: bool, encoding: str
+) -> None:
+    """Read as UTF-8, each of its lines would be garbage (an invalid row per line break byte,
+    not per record): the file stops at once, saying what it is."""
+    text = '[{"a": 1}]\n' if array else '{"a": 1}\n{"a": 2}\n'
+    body = text.encode(encoding)
+    if encoding.endswith("-be"):  # the codecs with an explicit order write no mark
+        body = "\ufeff".encode(encoding) + body
+    path = write("wide.json" if array else "wide.ndjson", body)
+    with pytest.raises(SourceError) as raised:
+        read(path, array=array)
+    family = encoding.removesuffix("-be")
+    assert str(raised.value) == (
+        f"{path}, line 1: the file starts with a {family.upper()} byte order mark; JSON is "
+        f"read as UTF-8 (convert it to UTF-8 first, e.g. iconv -f {family} -t utf-8)"
+    )
+
+
 # Values may hold lone surrogates (an escaped "\\ud800" is a string to json.loads; the token
 # keeps it escaped, since UTF-8 cannot hold it); a record holding one can only be written
 # with ensure_ascii=True. Keys are a model's field names or aliases, which hold none.
