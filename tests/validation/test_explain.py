@@ -97,7 +97,11 @@ def test_schema_cli(run_cli: RunCli) -> None:
         "",
     ]
     missing = run_cli("schema", "explain", "nope")
-    assert missing.exit_code == 2
+    assert (missing.exit_code, missing.stdout) == (2, "")
+    assert missing.stderr == (
+        "error: schema nope: not found (known schemas: orders:Order, transactions:Transaction; "
+        "or name a module, package.module:Class, or a file, path/to/file.py:Class)\n"
+    )
 
 
 class EngineNamed(BaseModel):
