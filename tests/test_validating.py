@@ -447,7 +447,10 @@ def test_a_name_the_result_needs_is_refused() -> None:
     )
     with pytest.raises(ConfigError) as raised:
         engine.validate("not rows", Lax)
-    assert "not a str" in str(raised.value)
+    assert str(raised.value) == (
+        "validate takes a DataFrame, an Arrow table or record batch, or an iterable of dicts, "
+        "not a str"
+    )
 
 
 def test_arguments_it_cannot_take_are_one_line_errors() -> None:

@@ -118,7 +118,18 @@ def test_an_evolution_with_widenings_stores_what_a_database_stores(
     # Compaction and vacuum take every generation.
     done = cli("lake", "compact", lake.uri)
     assert done.returncode == 0, done.stderr
-    assert "readings__g3" in done.stdout
+    assert done.stdout.splitlines() == [
+        "ingestion_batches: 6 files rewritten into 1 file",
+        "raw_data: 5 files rewritten into 1 file",
+        "ingestion_errors: 2 files rewritten into 1 file",
+        "schema_versions: 4 files rewritten into 1 file",
+        "replaced_rows: 0 files rewritten into 0 files",
+        "replayed_rows: 0 files rewritten into 0 files",
+        "replays: 0 files rewritten into 0 files",
+        "readings: 0 files rewritten into 0 files",  # one file already
+        "readings__g2: 2 files rewritten into 1 file",
+        "readings__g3: 3 files rewritten into 1 file",
+    ]
     assert lake_rows(lake, "SELECT count(*) FROM readings") == [(9,)]
 
 

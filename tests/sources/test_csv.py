@@ -114,14 +114,15 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
     path = write("big.csv", f'k,s\r\n0,small\r\n1,"{cell}"\r\n2,tail\r\n')
     with pytest.raises(SourceError) as raised:
         read(path, block_size=64, max_record_bytes=512)
-    assert str(raised.value) == (
-        f"{path}, line 3: a record runs on across lines for more than 512 bytes (a quote or "
-        "bracket that never closes, or a cell longer than that) (raise max_record_bytes if "
-        "the file is right)"
+    runs_on = (
+        "a record runs on across lines for more than 512 bytes (a quote or bracket that never "
+        "closes, or a cell longer than that) (raise max_record_bytes if the file is right)"
     )
+    assert str(raised.value) == f"{path}, line 3: {runs_on}"
     stray = write("stray.csv", 'k,s\n1,"open\n' + "".join(f"{i},r\n" for i in range(2, 200)))
-    with pytest.raises(SourceError, match=r"stray.csv, line 2: a record runs on across lines"):
+    with pytest.raises(SourceError) as raised:
         read(stray, block_size=64, max_record_bytes=512)
+    assert str(raised.value) == f"{stray}, line 2: {runs_on}"
     # With room for it, the cell is read whole, as Python's csv reads it.
     _, frame = read(path, block_size=64, max_record_bytes=1024)
     with path.open(newline="") as fh:
@@ -133,39 +134,43 @@ def test_a_quote_open_past_the_limit_stops_the_file_naming_its_line(write: Write
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        (b"", "file is empty"),
-        (b"\n\nid\n", "the first line is empty; expected a header row"),
-        (b"a,a\n1,2\n", "duplicate column 'a' in the header row"),
-        (b'"a,b\n', "cannot read the header row: Unterminated quoted field"),
+        (b"", ": file is empty; expected a header row"),
+        (b"\n\nid\n", ", line 1: the first line is empty; expected a header row"),
+        (b"a,a\n1,2\n", ", line 1: duplicate column 'a' in the header row"),
+        (
+            b'"a,b\n',
+            ", line 1: cannot read the header row: Unterminated quoted field: a field opens a "
+            "quote that the line never closes",
+        ),
         (
             b"a\xffb\n",
-            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 1 of the "
+            ", line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 1 of the "
             "line)",
         ),
         (
             "a,b\n1,2\n".encode("utf-16"),
-            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
+            ", line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
             "line); it starts with a UTF-16 byte order mark (use encoding='utf-16')",
         ),
         (
             "a,b\n1,2\n".encode("utf-32"),
-            "line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
+            ", line 1: header is not valid UTF-8 (Invalid UTF-8: byte 0xff at position 0 of the "
             "line); it starts with a UTF-32 byte order mark (use encoding='utf-32')",
         ),
         (
             b"id,^.*$\n1,2\n",
-            "column '^.*$' in the header row: '*', and a name that starts with '^' and ends "
-            "with '$', are read as patterns by Polars, which the engine runs on; rename it",
+            ", line 1: column '^.*$' in the header row: '*', and a name that starts with '^' "
+            "and ends with '$', are read as patterns by Polars, which the engine runs on; rename it",
         ),
         (
             b"a,*\n1,x\n2,\n",
-            "column '*' in the header row: '*', and a name that starts with '^' and ends "
-            "with '$', are read as patterns by Polars, which the engine runs on; rename it",
+            ", line 1: column '*' in the header row: '*', and a name that starts with '^' "
+            "and ends with '$', are read as patterns by Polars, which the engine runs on; rename it",
         ),
         (
             b"id,__raw\n1,2\n",
-            "column '__raw' in the header row: names starting with '__' are reserved for the "
-            "engine's own columns (lineage, rule results); rename it",
+            ", line 1: column '__raw' in the header row: names starting with '__' are "
+            "reserved for the engine's own columns (lineage, rule results); rename it",
         ),
     ],
 )
@@ -173,10 +178,7 @@ def test_unreadable_files_stop_with_one_line(write: Write, content: bytes, probl
     path = write("bad.csv", content)
     with pytest.raises(SourceError) as raised:
         read(path)
-    assert str(raised.value).startswith(f"{path}")
-    assert problem in str(raised.value)
-    assert ("byte order mark" in str(raised.value)) == ("byte order mark" in problem)
-    assert "\n" not in str(raised.value)
+    assert str(raised.value) == f"{path}{problem}"
 
 
 def test_header_only_file_has_no_rows(write: Write) -> None:

@@ -121,7 +121,11 @@ def test_incompatible_models_are_refused_in_one_line_and_new_table_takes_them(
     )
     rekeyed = cli("run", data, "--db", db, "--schema", f"{spec}:Rekeyed", "--force")
     assert rekeyed.returncode == 2
-    assert "the unique key changes from (rid) to (note) over stored rows" in rekeyed.stderr
+    assert rekeyed.stderr == (
+        f"error: {db}: table 'readings' cannot take schema Rekeyed as it is: the unique key "
+        "changes from (rid) to (note) over stored rows (pass --new-table to store this model's "
+        "rows in a new table readings_v5, or give the model another __table_name__)\n"
+    )
     assert query(db, "SELECT count(*) FROM ingestion_runs") == [(5,)]  # nothing started
 
     moved = cli("run", data, "--db", db, "--schema", f"{spec}:Narrow", "--force", "--new-table")

@@ -311,8 +311,9 @@ def test_a_schema_cannot_take_an_engine_tables_name(tmp_path: Path) -> None:
     path.write_text("name\nx\n")
     with Store(tmp_path / "c.duckdb") as store, pytest.raises(StoreError) as raised:
         ingest_file(store, path, Clash, RunOptions())
-    assert "names its table 'source_rows', which the engine uses for its own data" in str(
-        raised.value
+    assert str(raised.value) == (
+        f"{tmp_path / 'c.duckdb'}: schema Clash names its table 'source_rows', which the engine "
+        "uses for its own data (give the model another __table_name__)"
     )
 
 

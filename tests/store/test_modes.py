@@ -5,6 +5,7 @@ check that a merged table is a dict of the latest valid rows by key."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -120,10 +121,20 @@ def test_the_same_content_again_is_skipped_in_replace_mode_only_while_it_is_the_
     db, spec = two_runs(tmp_path, "replace")
     first = tmp_path / "one.csv"
     again = cli("run", first, "--db", db, "--schema", f"{spec}:V1", "--mode", "replace", "--json")
-    assert '"status": "completed"' in again.stdout  # run 1 is no longer what the table holds
+    ran = json.loads(again.stdout)  # run 1 is no longer what the table holds
+    assert (ran["run_id"], ran["status"], ran["previous_run"], ran["message"]) == (
+        3,
+        "completed",
+        None,
+        "",
+    )
     assert query(db, "SELECT DISTINCT run_id FROM readings") == [(3,)]
     same = cli("run", first, "--db", db, "--schema", f"{spec}:V1", "--mode", "replace", "--json")
-    assert '"status": "skipped", ' in same.stdout and '"previous_run": 3' in same.stdout
+    skipped = json.loads(same.stdout)
+    assert (skipped["run_id"], skipped["status"], skipped["previous_run"]) == (None, "skipped", 3)
+    assert skipped["message"] == (
+        "already ingested as run 3 with the same schema; pass --force to ingest it again"
+    )
 
 
 KEYS = st.sampled_from(["k1", "k2", "k3", "k4", "k5"])

@@ -4,6 +4,7 @@ what it keeps, and the space it reports."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,9 +150,15 @@ def test_raw_compression_is_a_setting_of_the_database(tmp_path: Path) -> None:
         f"error: {db}: the database stores raw text zstd, not uncompressed (rewrite it with "
         "compact --raw-compression uncompressed, or leave out the option)\n",
     )
+    size = db.stat().st_size
     changed = cli("compact", "--db", db, "--raw-compression", "auto")
-    assert changed.returncode == 0
-    assert "; raw text now auto (was zstd); reclaimed " in changed.stdout
+    assert (changed.returncode, changed.stderr) == (0, "")
+    assert re.fullmatch(
+        rf"rewrote the database: {size:,} bytes before, [0-9,]+ after; raw text "
+        r"now auto \(was zstd\); reclaimed [0-9.,]+ (bytes?|kB|MB) \(the file went from "
+        r"[0-9.,]+ (bytes?|kB|MB) to [0-9.,]+ (bytes?|kB|MB)\)\n",
+        changed.stdout,
+    ), changed.stdout
     assert str(query(db, column)[0][0]).endswith(" raw VARCHAR);")
     assert query(db, "SELECT * FROM store_settings") == [("raw_compression", "auto")]
     assert {name: query(db, sql) for name, sql in PUBLIC.items()} == before

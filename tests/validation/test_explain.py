@@ -11,6 +11,7 @@ from engine.validation.explain import explain
 from schemas.orders import Order
 from schemas.transactions import Transaction
 from tests.validation.models import Untwinned
+from tests.wording import table_rows
 
 RunCli = Callable[..., Result]
 
@@ -59,21 +60,48 @@ def test_explain_orders_for_json() -> None:
     assert fields["order_id"].input_keys == ("Order ID", "order_id")
     assert fields["unit_price"].sql_type == "DECIMAL(12,2)"
     assert fields["priority"].sql_type == "BIGINT"
-    assert "decimal_whole_digits (at most 10 whole digits)" in fields["unit_price"].checks
+    assert fields["unit_price"].checks == (
+        "pydantic (values the vectorized parse leaves open: Pydantic's verdict per distinct value)",
+        "decimal_type (JSON number or string)",
+        "decimal_parsing (parse as decimal)",
+        "finite_number (finite)",
+        "decimal_max_digits (max_digits 12)",
+        "decimal_max_places (decimal_places 2)",
+        "decimal_whole_digits (at most 10 whole digits)",
+        "greater_than (gt 0)",
+    )
     assert data.model_level == ["model validator _ship_after_order: vectorized"]
 
 
 def test_schema_cli(run_cli: RunCli) -> None:
     listed = run_cli("schema", "list")
     assert listed.exit_code == 0
-    assert "transactions:Transaction" in listed.output and "processed_data" in listed.output
-    assert "orders:Order" in listed.output
+    assert table_rows(listed.output) == [
+        ["schema", "table", "description"],
+        ["orders:Order", "orders", "An order line as exported by a shop system."],
+        ["transactions:Transaction", "processed_data", "One payment as it arrives from a channel."],
+    ]
     explained = run_cli("schema", "explain", "transactions")
     assert explained.exit_code == 0
-    assert "Transaction -> table processed_data, for CSV (text values)" in explained.output
-    assert "greater_than (gt 0)" in explained.output
+    lines = explained.output.splitlines()
+    assert lines[0] == (
+        "Transaction -> table processed_data, for CSV (text values); extra inputs: ignore"
+    )
+    amount = lines.index("  amount  DOUBLE  required  (input 'amount')")
+    assert lines[amount : amount + 6] == [
+        "  amount  DOUBLE  required  (input 'amount')",
+        "      parse   float: trim, parse float (Rust grammar, _ separators)",
+        "      check   float_parsing (parse text as float)",
+        "      check   greater_than (gt 0)",
+        "      runs    vectorized",
+        "",
+    ]
     missing = run_cli("schema", "explain", "nope")
-    assert missing.exit_code == 2
+    assert (missing.exit_code, missing.stdout) == (2, "")
+    assert missing.stderr == (
+        "error: schema nope: not found (known schemas: orders:Order, transactions:Transaction; "
+        "or name a module, package.module:Class, or a file, path/to/file.py:Class)\n"
+    )
 
 
 class EngineNamed(BaseModel):
