@@ -138,12 +138,18 @@ def _report(result: Reclaimed, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return
-    where = (
-        f"the file went from {_size(result.file_before)} to {_size(result.file_after)}"
-        if result.action == "compact"
-        else "freed inside the file for new rows; `compact` gives it back to the system"
-    )
-    click.echo(f"{result.note}; reclaimed {_size(result.reclaimed)} ({where})")
+    if result.action == "compact":
+        where = f"the file went from {_size(result.file_before)} to {_size(result.file_after)}"
+    elif result.reclaimed:
+        where = "freed inside the file for new rows; `compact` gives it back to the system"
+    else:
+        where = (
+            f"the used blocks went from {_size(result.used_before)} to "
+            f"{_size(result.used_after)}: DuckDB frees a row group's blocks only once all of its "
+            "rows are gone; `compact` rewrites the file"
+        )
+    amount = _size(result.reclaimed) if result.reclaimed else "nothing"
+    click.echo(f"{result.note}; reclaimed {amount} ({where})")
 
 
 @click.command("delete-run")

@@ -9,6 +9,7 @@ checkpoint), and ``compact`` the file's size before and after.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,10 +43,12 @@ class Reclaimed:
 
     @property
     def reclaimed(self) -> int:
-        """Bytes given back: to the system (``compact``), or to DuckDB for reuse."""
+        """Bytes given back: to the system (``compact``), or to DuckDB for reuse; never less
+        than 0 (a checkpoint may write new blocks for what a deletion left in a block it
+        could not free: the before and after figures show that growth)."""
         if self.action == "compact":
-            return self.file_before - self.file_after
-        return self.used_before - self.used_after
+            return max(0, self.file_before - self.file_after)
+        return max(0, self.used_before - self.used_after)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +67,15 @@ def used_bytes(store: Store) -> int:
     store.execute("CHECKPOINT")
     size = store.rows("SELECT block_size, used_blocks FROM pragma_database_size()")[0]
     return int(size[0]) * int(size[1])
+
+
+def _finish(store: Store, result: Reclaimed, run_id: int | None = None) -> Reclaimed:
+    """Record the action, then measure the database as the action leaves it: its own record
+    (in ``store_actions``, with the figures measured before it) may take a new block."""
+    with store.writing():
+        _record(store, result, run_id)
+    used = used_bytes(store)  # after a checkpoint: the file holds the record too
+    return dataclasses.replace(result, used_after=used, file_after=_file_size(store.path))
 
 
 def _record(store: Store, result: Reclaimed, run_id: int | None = None) -> None:
@@ -130,9 +142,7 @@ def delete_run(store: Store, run_id: int) -> Reclaimed:
     result = Reclaimed(
         "delete-run", note, used_before, used_bytes(store), file_before, _file_size(store.path)
     )
-    with store.writing():
-        _record(store, result, run_id)
-    return result
+    return _finish(store, result, run_id)
 
 
 def _deleted(store: Store, table: str, run_id: int) -> int:
@@ -171,9 +181,7 @@ def prune_raw(store: Store, older_than_days: float, *, now: datetime | None = No
     result = Reclaimed(
         "prune", note, used_before, used_bytes(store), file_before, _file_size(store.path)
     )
-    with store.writing():
-        _record(store, result)
-    return result
+    return _finish(store, result)
 
 
 def _file_size(path: Path) -> int:
@@ -222,25 +230,15 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
     fresh_wal = Path(f"{fresh}.wal")
     if fresh_wal.exists():  # DETACH checkpoints, so normally none
         os.replace(fresh_wal, Path(f"{path}.wal"))
+    note = "rewrote the database" + (
+        f"; raw text now {codec} (was {codec_before})" if codec != codec_before else ""
+    )
     with Store(path) as store:
-        after = Reclaimed(
-            "compact",
-            "rewrote the database",
-            used_before,
-            used_bytes(store),
-            file_before,
-            _file_size(path),
-        )
-        note = (
-            f"rewrote the database: {after.file_before:,} bytes before, {after.file_after:,} after"
-            + (f"; raw text now {codec} (was {codec_before})" if codec != codec_before else "")
-        )
         result = Reclaimed(
-            "compact", note, after.used_before, after.used_after, file_before, after.file_after
+            "compact", note, used_before, used_bytes(store), file_before, _file_size(path)
         )
-        with store.writing():
-            _record(store, result)
-    return result
+        result = _finish(store, result)
+    return dataclasses.replace(result, file_after=_file_size(path))  # as closed
 
 
 def _sql_text(text: str) -> str:
