@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Hashable
 
 from engine.reports.summary import (
+    DETAILS,
     FIELD_VALUES,
     ErrorCount,
     OffendingValue,
@@ -105,7 +106,7 @@ class SummaryCache:
             self._errors[str(loc), str(kind)] += int(n)
         if self._values is not None:
             for loc, text, n in store.rows(
-                f"SELECT loc, input, count(*) FROM {ERROR_DETAILS} WHERE run_id IN ({runs}) "
+                f"SELECT loc, input, count(*) FROM {DETAILS} WHERE run_id IN ({runs}) "
                 f"AND {FIELD_VALUES} GROUP BY loc, input"
             ):
                 counts = self._values.setdefault(str(loc), Counter())

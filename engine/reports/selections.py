@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from engine.errors import ConfigError
+from engine.reports.input_json import parsable, strict
 from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, query_error, table_exists, typed_tables
@@ -26,17 +27,19 @@ SHARED_TABLES = (RUNS, RAW, ERRORS, ERROR_DETAILS, OFFSETS)
 # One readable line per violation: `amount: Input should be greater than 0 (got '-50.0')`.
 # The offending value is shown when it is a single value of the field; a row-level error
 # (empty loc) or `missing` (whose input is the whole record) says enough without it.
-MESSAGE = """array_to_string(list_transform(errors, lambda e: concat(
+INPUT = parsable('e."input"')  # what DuckDB's JSON reader takes (a lone surrogate shown)
+MESSAGE = f"""array_to_string(list_transform(errors, lambda e: concat(
     CASE WHEN len(e.loc) > 0 THEN array_to_string(e.loc, '.') || ': ' ELSE '' END,
     e.msg,
     CASE WHEN len(e.loc) = 0 OR e."input" IS NULL THEN ''
-         WHEN json_type(e."input") = 'VARCHAR' THEN ' (got ''' || (e."input" ->> '$') || ''')'
-         WHEN json_type(e."input") IN ('OBJECT', 'ARRAY') THEN ''
+         WHEN json_type({INPUT}) = 'VARCHAR' THEN ' (got ''' || ({INPUT} ->> '$') || ''')'
+         WHEN json_type({INPUT}) IN ('OBJECT', 'ARRAY') THEN ''
          ELSE ' (got ' || e."input" || ')' END)), '; ')"""
 
-# Pydantic's ``ValidationError.errors()`` shape, with each input as JSON (not JSON-in-a-string).
-ERROR_LIST = """to_json(list_transform(errors, lambda e: json_object(
-    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json(e."input"))))"""
+# Pydantic's ``ValidationError.errors()`` shape, with each input as JSON (not JSON-in-a-string),
+# strict JSON: no NaN or Infinity (null, as the JSON formats write them).
+ERROR_LIST = f"""to_json(list_transform(errors, lambda e: json_object(
+    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json({strict(INPUT)}))))"""
 
 
 # A text cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV

@@ -7,10 +7,12 @@ breakdowns add up to the invalid-row totals next to them.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.reports.input_json import parsable
 from engine.store.ddl import ERROR_DETAILS, RUNS
 from engine.store.store import Store
 
@@ -18,6 +20,12 @@ COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
 # Errors that carry a value of their field: row-level errors and ``missing`` (whose input is
 # the whole record) do not.
 FIELD_VALUES = "loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
+# ``error_details`` with each input as JSON DuckDB's reader and the terminal take (a lone
+# surrogate's escape shown as text: ``engine.reports.input_json``).
+DETAILS = (
+    f"(SELECT run_id, row_number, loc, type, msg, {parsable('input')} AS input "
+    f"FROM {ERROR_DETAILS})"
+)
 WITH_VALUE = f"{COMPLETED} AND {FIELD_VALUES}"
 
 
@@ -75,9 +83,15 @@ class Summary:
     top_values: list[OffendingValue]
 
     def as_json(self) -> dict[str, Any]:
+        """As JSON holds it: a non-finite failing input is null (JSON has no NaN), as the
+        API's ``/summary`` writes it."""
         data = asdict(self)
         for run in data["runs"]:
             run["started_at"] = run["started_at"].isoformat()
+        for offending in data["top_values"]:
+            value = offending["value"]
+            if isinstance(value, float) and not math.isfinite(value):
+                offending["value"] = None
         return data
 
 
@@ -149,7 +163,7 @@ def top_values(store: Store, per_field: int) -> list[OffendingValue]:
     the field, so they are left out.
     """
     rows = store.rows(
-        f"SELECT loc, input, n FROM (SELECT loc, input, count(*) AS n FROM {ERROR_DETAILS} "
+        f"SELECT loc, input, n FROM (SELECT loc, input, count(*) AS n FROM {DETAILS} "
         f"WHERE {WITH_VALUE} GROUP BY loc, input) "
         "QUALIFY row_number() OVER (PARTITION BY loc ORDER BY n DESC, input) <= ? "
         "ORDER BY sum(n) OVER (PARTITION BY loc) DESC, loc, n DESC, input",
@@ -169,7 +183,7 @@ class ValueTotal:
 def value_totals(store: Store) -> dict[str, ValueTotal]:
     """Per field, over the errors ``top_values`` ranks (the report shows both)."""
     rows = store.rows(
-        f"SELECT loc, count(*), count(DISTINCT input) FROM {ERROR_DETAILS} "
+        f"SELECT loc, count(*), count(DISTINCT input) FROM {DETAILS} "
         f"WHERE {WITH_VALUE} GROUP BY loc"
     )
     return {str(loc): ValueTotal(int(n), int(distinct)) for loc, n, distinct in rows}
