@@ -4,7 +4,9 @@ Excel holds 1,048,576 rows per sheet, the header included; a longer export conti
 ``name (2)``, ``name (3)``... with the same header. Values keep their type: numbers are
 numbers and timestamps are Excel dates (UTC wall time), so sorting and sums work. Excel
 cannot hold some values exactly; those are written as text instead of being changed:
-NaN and infinities, numbers of more than 15 digits, dates before 1900-03-01.
+NaN and infinities, numbers of more than 15 significant digits (0.30000000000000004, a
+DECIMAL 88429837994575.8671) or of 10**15 and more, subnormal floats, -0.0, dates
+before 1900-03-01.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from engine.reports.sql import text_value
 SHEET_ROWS = 1_048_575  # data rows per sheet: Excel's 1,048,576 less the header
 CELL_CHARS = 32_767  # Excel's limit per cell, in UTF-16 units; longer text is cut
 EXACT = 1e15  # Excel keeps 15 significant digits
+DIGITS = 15
+SMALLEST = 2.2250738585072014e-308  # Excel has no subnormal numbers
 EPOCH_SERIAL = 25_569  # 1970-01-01 as an Excel date serial
 FIRST_SERIAL = 61  # 1900-03-01: Excel's dates before it are off by one (its 1900 leap day)
 END_SERIAL = 2_958_466  # 10000-01-01: past Excel's last date
@@ -211,9 +215,16 @@ class _BookWriter:
             return series.to_list(), "bool"
         if kind == "number":
             numbers = series.cast(pl.Float64)
-            special = (~numbers.is_finite() | (numbers.abs() >= EXACT)).fill_null(False)
+            special = ~numbers.is_finite() | (numbers.abs() >= EXACT)
+            if series.dtype.is_float():  # 0.30000000000000004 would be 0.3
+                changed = numbers.round_sig_figs(DIGITS) != numbers
+                tiny = (numbers.abs() < SMALLEST) & (numbers != 0)
+                negative_zero = (numbers == 0) & (1 / numbers < 0)  # Excel has one zero
+                special = special | changed | tiny | negative_zero
+            elif series.dtype.is_decimal():
+                special = special | (_significant_digits(series) > DIGITS)
             plain = series if series.dtype.is_integer() else numbers
-            return _with_text(plain.to_list(), series, special)
+            return _with_text(plain.to_list(), series, special.fill_null(False))
         if kind == "datetime":
             serial = series.dt.epoch("us") / US_PER_DAY + EPOCH_SERIAL
         elif kind == "date":
@@ -223,6 +234,13 @@ class _BookWriter:
             return serial.to_list(), "number"
         outside = ((serial < FIRST_SERIAL) | (serial >= END_SERIAL)).fill_null(False)
         return _with_text(serial.to_list(), series, outside)
+
+
+def _significant_digits(decimals: pl.Series) -> pl.Series:
+    """How many significant digits each decimal has (``0.0500`` has one)."""
+    text = decimals.cast(pl.String).str.replace(r"^-", "")
+    text = text.str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(".", "", literal=True)
+    return text.str.strip_chars_start("0").str.len_chars()
 
 
 def _with_text(items: list[Any], original: pl.Series, as_text: pl.Series) -> tuple[list[Any], str]:

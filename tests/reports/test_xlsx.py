@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +130,44 @@ def test_values_excel_cannot_hold_are_written_as_text(tmp_path: Path) -> None:
     assert len(rows[0][6]) == 32_767 and rows[1][6] == "short"
     assert [r[7] for r in rows] == ['["a","b"]', "[]", None]
     assert sheet["D3"].number_format == "yyyy-mm-dd" and sheet["E2"].number_format == "hh:mm:ss"
+
+
+def test_no_number_changes_on_its_way_into_the_sheet(tmp_path: Path) -> None:
+    """Generated floats and decimals of every length: a cell that is a number holds the
+    stored value exactly (xlsxwriter writes 16 digits: 0.30000000000000004 was written as
+    0.3, DECIMAL 88429837994575.8671 as 88429837994575.86); any other is its exact text."""
+    rng = random.Random(5)
+    floats = [0.1 + 0.2, 1 / 3, 0.5, 5e-324, -0.0, 123456.789, 1e300, 2.5e-8]
+    floats += [rng.uniform(-1e6, 1e6) for _ in range(300)]
+    floats += [round(rng.uniform(-1e6, 1e6), rng.randint(0, 6)) for _ in range(300)]
+    decimals = [Decimal("88429837994575.8671"), Decimal("0.0500"), Decimal("-1.5")]
+    decimals += [Decimal(rng.randint(-(10**18), 10**18)).scaleb(-4) for _ in range(300)] + [
+        Decimal(rng.randint(-(10**9), 10**9)).scaleb(-4) for _ in range(300)
+    ]
+    count = max(len(floats), len(decimals))
+    table = pa.table(
+        {
+            "f": pa.array(floats + [None] * (count - len(floats)), pa.float64()),
+            "d": pa.array(decimals + [None] * (count - len(decimals)), pa.decimal128(19, 4)),
+        }
+    )
+    out = tmp_path / "numbers.xlsx"
+    write_xlsx(table.to_batches(max_chunksize=256), table.schema, out, sheet="n")
+    sheet = openpyxl.load_workbook(out)["n"]
+    cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    numbers = kept = 0
+    for (f_cell, d_cell), f, d in zip(cells, floats, decimals, strict=False):
+        if isinstance(f_cell, float | int):
+            assert float(f_cell) == f and math.copysign(1, f_cell) == math.copysign(1, f)
+            numbers += 1
+        else:
+            assert f_cell == str(f)
+        if isinstance(d_cell, float | int):
+            assert Decimal(repr(d_cell)) == d
+            kept += 1
+        else:
+            assert d_cell == format(d.quantize(Decimal("0.0001")), "f")
+    assert numbers > 300 and kept > 300  # most stay numbers: the rounded and the short ones
 
 
 def test_an_empty_export_is_a_header(tricky_db: Path, tmp_path: Path) -> None:
