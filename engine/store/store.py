@@ -59,7 +59,30 @@ class Changes:
             self.count += 1
 
 
+MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
+
+
+def _check_is_database(path: Path) -> None:
+    """Refuse an existing file that is not a DuckDB database: DuckDB opens a CSV, Parquet or
+    JSON file as an in-memory database holding a view of it, where a run would "complete"
+    and keep nothing. An empty or unreadable file is left to DuckDB, which says why."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return
+    if head and head[8:12] != MAGIC:
+        raise StoreError(
+            path,
+            "not a DuckDB database file (a CSV, Parquet or JSON file there would be opened "
+            "as a view of its data in memory, and nothing written would be kept)",
+            hint=Remedy("{} names the database; give a data file as the input", "db"),
+        )
+
+
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    if path.is_file():
+        _check_is_database(path)
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:

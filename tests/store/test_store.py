@@ -17,6 +17,7 @@ from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
 from tests.conftest import DATA
+from tests.store.lifecycle import cli
 from tests.wording import assert_wraps
 
 
@@ -171,3 +172,23 @@ def test_a_compression_duckdb_refuses_is_a_compile_error(
     with pytest.raises(SchemaError) as raised:
         compile_schema(model, typed=False)
     assert_wraps(str(raised.value), before, ")", mentions=(mentions,))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_a_data_file_given_as_the_database_is_refused(tmp_path: Path, fmt: str) -> None:
+    """DuckDB opens an existing CSV, Parquet or JSON file as an in-memory view of it: a run
+    there "completed" and kept nothing, and ran again as if new (independent attack). It is
+    refused in one line, and the file is left as it was."""
+    data = tmp_path / f"old_export.{fmt}"
+    target = str(data).replace("'", "''")
+    duckdb.sql(f"COPY (SELECT 1 AS a, 'x' AS b) TO '{target}' (FORMAT {fmt})")
+    before = data.read_bytes()
+    expected = (
+        f"error: {data}: not a DuckDB database file (a CSV, Parquet or JSON file there would be "
+        "opened as a view of its data in memory, and nothing written would be kept) (--db "
+        "names the database; give a data file as the input)\n"
+    )
+    for argv in (["run", str(DATA / "transactions_sample.csv")], ["summary"]):
+        done = cli(*argv, "--db", data)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected)
+    assert data.read_bytes() == before
