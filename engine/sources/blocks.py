@@ -58,8 +58,10 @@ class Records:
             [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
         )
 
-    def text(self) -> pl.Series:
-        """Records as strings without their line terminators (the buffer must be valid UTF-8)."""
+    def text(self, *, lines: bool = True) -> pl.Series:
+        """Records as strings without their line terminators (the buffer must be valid UTF-8);
+        ``lines=False``: as they are (a JSON array's elements end with their comma or
+        bracket, whatever the buffer's last byte)."""
         offsets = np.append(self.starts, self.stop).astype(np.int64)
         arr = pa.Array.from_buffers(
             pa.large_string(),
@@ -67,7 +69,7 @@ class Records:
             [None, pa.py_buffer(offsets), pa.py_buffer(self.data)],
         )
         series = pl.Series("text", _Stream(arr))
-        if not len(series):
+        if not len(series) or not lines:
             return series.cast(pl.String)
         last_terminated = self.stop > 0 and self.data[self.stop - 1] == LF
         if last_terminated and self.data.find(b"\r", 0, self.stop) == -1:

@@ -191,7 +191,7 @@ class JsonSource:
         return block
 
     def _batch(self, records: Records) -> RawBatch:
-        text, utf8_errors = decode_records(records)
+        text, utf8_errors = decode_records(records, lines=not self.array)
         lines = records.lines
         if self.array:
             text, lines, blank = self._trim_elements(records, text)
@@ -219,7 +219,7 @@ class JsonSource:
         terminated = np.ones(len(records), dtype=np.bool_)
         terminated[-1] = records.last_terminated
         ends = pl.select(
-            pl.when(pl.Series(terminated)).then(text.str.extract(r"([,\]])$")).otherwise(None)
+            pl.when(pl.Series(terminated)).then(text.str.extract(r"([,\]}])$")).otherwise(None)
         ).to_series()
         body = pl.select(
             pl.when(ends.is_not_null()).then(text.str.head(-1)).otherwise(text)
@@ -228,6 +228,7 @@ class JsonSource:
         comma = (ends == ",").fill_null(False).to_numpy()
         after_comma = np.concatenate(([self._previous_end == ","], comma[:-1]))
         missing = empty & (comma | after_comma)
+        self._check_framing(records, ends, empty)
         self._closed = self._closed or bool((ends == "]").any())
         self._previous_end = ends[-1] or ""
         lead = (body.str.len_bytes() - body.str.strip_chars_start().str.len_bytes()).to_numpy()
@@ -241,6 +242,36 @@ class JsonSource:
         if len(lines) and not empty[-1]:  # the last line holding text, for "not closed"
             self._last_line = int(lines[-1]) + len(LINE_END.findall(trimmed[-1]))
         return trimmed, lines, pl.Series(empty & ~missing)
+
+    def _check_framing(self, records: Records, ends: pl.Series, empty: np.ndarray) -> None:
+        """Stop where the array's brackets no longer frame its elements, as Python's ``json``
+        refuses the whole file there: a ``}`` closing the array, or anything after its
+        closing ``]`` but whitespace (its elements could no longer be told apart: cut at
+        every comma, pieces of records were stored as rows, some of them valid)."""
+        closes = (ends == "]").fill_null(False).to_numpy()
+        closed_before = np.cumsum(closes) - closes + int(self._closed) > 0
+        after = closed_before & (~empty | ends.is_not_null().to_numpy())
+        brace = (ends == "}").fill_null(False).to_numpy() & ~after
+        if not (brace.any() or after.any()):
+            return
+        at = int(np.flatnonzero(brace | after)[0])
+        stops = np.append(records.starts[1:], records.stop)
+        if brace[at]:
+            position = int(stops[at]) - 1
+        else:  # the first byte after the closing bracket that is not whitespace
+            piece = records.data[int(records.starts[at]) : int(stops[at])]
+            found = NON_SPACE.search(piece)
+            position = int(records.starts[at]) + (found.start() if found else 0)
+        buf = np.frombuffer(records.data, dtype=np.uint8)[: records.stop]
+        newlines = line_ends(buf, eof=True, cr=records.data.find(b"\r", 0, records.stop) != -1)
+        line = int(np.searchsorted(newlines, position)) + int(records.lines[0])
+        problem = (
+            "a '}' closes the JSON array (a '{' is missing before it, or it is one too many)"
+            if brace[at]
+            else "text after the JSON array's closing ']' (a '[' is missing, or a ']' is one "
+            "too many)"
+        )
+        raise SourceError(self.name, problem, line=line)
 
 
 NON_SPACE = re.compile(rb"\S")

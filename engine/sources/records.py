@@ -318,14 +318,17 @@ def only_blank_lines(records: Records) -> bool:
     )
 
 
-def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Series, pl.Series]:
+def decode_records(
+    records: Records, encoding: str | None = None, *, lines: bool = True
+) -> tuple[pl.Series, pl.Series]:
     """Record texts, plus the invalid-UTF-8 error message per record (null when fine).
 
     ``encoding``: the records were transcoded from it to UTF-8, keeping the bytes it could
-    not decode: those are named as bytes of that encoding, at their character position."""
+    not decode: those are named as bytes of that encoding, at their character position.
+    ``lines=False``: the records are kept whole (``Records.text``)."""
     bad = invalid_utf8_ranges(records.data, records.starts, records.stop)
     if not bad:
-        return records.text(), pl.repeat(None, len(records), dtype=pl.String, eager=True)
+        return records.text(lines=lines), pl.repeat(None, len(records), dtype=pl.String, eager=True)
     # Mask the bad records' non-ASCII bytes in a copy so the rest can be read zero-copy,
     # then put back each bad record's text with its undecodable bytes escaped.
     masked = np.frombuffer(records.data, dtype=np.uint8).copy()
@@ -351,7 +354,7 @@ def decode_records(records: Records, encoding: str | None = None) -> tuple[pl.Se
     clean = Records(
         masked.tobytes(), records.starts, records.stop, records.lines, records.newlines_inside
     )
-    text = clean.text().scatter(indices, raws)
+    text = clean.text(lines=lines).scatter(indices, raws)
     errors = pl.repeat(None, len(records), dtype=pl.String, eager=True).scatter(indices, messages)
     return text, errors
 
