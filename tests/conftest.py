@@ -61,10 +61,14 @@ def query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
+REQUIRE_TMPFS_ENV = "INGEST_REQUIRE_TMPFS"
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     """Mount small tmpfs file systems (``small_disk("8m")``) under tmp_path, to fill up.
-    Mounting needs root: skipped, with the reason, where it is not permitted."""
+    Mounting needs root: skipped, with the reason, where it is not permitted; unless
+    INGEST_REQUIRE_TMPFS=1: then they fail, so that CI never passes without having run them."""
     mounted: list[Path] = []
 
     def mount(size: str) -> Path:
@@ -76,7 +80,13 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
             text=True,
         )
         if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+            reason = f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}"
+            if os.environ.get(REQUIRE_TMPFS_ENV) == "1":
+                pytest.fail(
+                    f"{reason} ({REQUIRE_TMPFS_ENV}=1: the full-disk tests must run)",
+                    pytrace=False,
+                )
+            pytest.skip(reason)
         mounted.append(point)
         return point
 

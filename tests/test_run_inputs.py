@@ -299,6 +299,7 @@ def test_quality_gate_stores_the_run_and_exits_1(plain: Path, db: Path) -> None:
     assert over.returncode == 1, over.stderr
     result = json.loads(over.stdout)
     invalid = result["rows_invalid"]
+    assert invalid == 1_197  # Transaction.model_validate on each row of the seed-11 file
     rate = invalid / 3_000
     message = f"quality gate failed: {rate:.2%} of rows invalid, more than the 5.00% allowed"
     assert (result["status"], result["quality_gate"], result["message"]) == (
@@ -314,9 +315,12 @@ def test_quality_gate_stores_the_run_and_exits_1(plain: Path, db: Path) -> None:
     assert under.returncode == 0, under.stderr
     over_count = cli("run", str(plain), "--db", str(db), "--force", "--max-invalid", "5")
     assert over_count.returncode == 1
-    assert f"quality gate failed: {invalid:,} invalid rows, more than the 5 allowed" in (
-        over_count.stdout.decode()
+    # The summary line (with its timing), the gate's line, then the top errors table.
+    lines = over_count.stdout.decode().splitlines()
+    assert lines[1] == (
+        "  quality gate failed: 1,197 invalid rows, more than the 5 allowed (the run is stored)"
     )
+    assert [line for line in lines if "quality gate" in line] == [lines[1]]
     assert [r[7] for r in runs(db)][1:] == [
         None,
         f"quality gate failed: {invalid:,} invalid rows, more than the 5 allowed",

@@ -123,8 +123,57 @@ def test_schema_explain_input_and_output_formats(run_cli: RunCli) -> None:
         result = run_cli("schema", "explain", "orders", "--format", "json", *options)
         assert result.exit_code == 0, result.output
         expected = asdict(explain(Order, typed=typed))
-        assert json.loads(result.output) == json.loads(json.dumps(expected))
-        assert expected["source"] == ("JSON (typed values)" if typed else "CSV (text values)")
+        printed = json.loads(result.output)
+        assert printed == json.loads(json.dumps(expected))
+        # Literals read off schemas/orders.py (and Pydantic's error types for each value kind):
+        # the CLI and explain() share code, so the equality above alone proves nothing.
+        assert {k: v for k, v in printed.items() if k != "fields"} == {
+            "model": "Order",
+            "table": "orders",
+            "source": "JSON (typed values)" if typed else "CSV (text values)",
+            "extra": "forbid",
+            "unique": ["order_id"],
+            "model_level": ["model validator _ship_after_order: vectorized"],
+            "storage": [],
+        }
+        assert [(f["name"], f["sql_type"], f["requirement"]) for f in printed["fields"]] == [
+            ("order_id", "VARCHAR", "required"),
+            ("customer", "VARCHAR", "required"),
+            ("quantity", "BIGINT", "required"),
+            ("unit_price", "DECIMAL(12,2)", "required"),
+            ("status", "VARCHAR", "default: <Status.NEW: 'new'>"),
+            ("priority", "BIGINT", "default: <Priority.NORMAL: 2>"),
+            ("ordered_at", "TIMESTAMP", "required"),
+            ("ship_by", "DATE", "default: None"),
+            ("gift", "BOOLEAN", "default: False"),
+        ]
+        order_id = printed["fields"][0]
+        assert order_id["input_keys"] == ["Order ID", "order_id"]
+        assert order_id["checks"] == ["string_type (JSON string)"] * typed + [
+            "string_pattern_mismatch (pattern '^ORD-[0-9]+$')"
+        ]
+        quantity = printed["fields"][2]
+        assert quantity["checks"] == [
+            "pydantic (values the vectorized parse leaves open: Pydantic's verdict per distinct "
+            "value)",
+            *(
+                [
+                    "int_type (JSON number, bool or numeric string)",
+                    "finite_number (finite float)",
+                    "int_from_float (no fractional part)",
+                    "int_parsing_size (a float within 64 bits)",
+                    "int_parsing (parse string as int)",
+                ]
+                if typed
+                else ["int_parsing (parse text as int)"]
+            ),
+            "less_than_equal (le 10000)",
+            "greater_than_equal (ge 1)",
+        ]
+        assert printed["fields"][5]["checks"][1:] == [
+            "int_parsing_size (fits 64 bits)",
+            "enum (one of [1, 2, 3])",
+        ]
     table = run_cli("schema", "explain", "orders", "--input-format", "json")
     assert table.exit_code == 0
     assert table.output.splitlines()[0] == (

@@ -67,7 +67,8 @@ def test_most_frequent_values_come_first_and_json_inputs_keep_their_type(
         + "".join(f"M{i},-50.0,USD,c,2024-01-01\n" for i in range(3))
         + "M9,0,USD,c,2024-01-01\n"
     )
-    run_cli("run", str(more), "--db", str(tricky_db), "-q")
+    added = run_cli("run", str(more), "--db", str(tricky_db), "-q")
+    assert (added.exit_code, added.stdout, added.stderr) == (0, "", "")
     data = summary_json(run_cli, tricky_db)
     assert (data["runs_completed"], data["rows_total"], data["rows_valid"]) == (3, 12, 6)
     assert data["success_rate"] == 0.5

@@ -22,6 +22,7 @@ import engine
 from engine.errors import SourceError
 from engine.generate import generate
 from engine.pipeline import Progress
+from engine.sources.remote import READ_AHEAD
 from schemas.transactions import Transaction
 from tests.conftest import ROOT, query
 
@@ -145,10 +146,14 @@ def test_compressed_and_parquet_over_http(
     parquet = engine.ingest(f"{base}/data/tx.parquet", db=db, schema=Transaction)
     assert (parquet.status, parquet.format, parquet.tally.rows) == ("completed", "parquet", 20_000)
     assert (parquet.tally.valid, parquet.tally.invalid) == (first.tally.valid, first.tally.invalid)
-    # Parquet is read in ranges: its footer, then its row groups, never the whole file at once.
+    # Parquet is read in ranges: the first GET, as for any input (its size, its first bytes);
+    # then Arrow's footer read (the last 64 KiB); then the row groups from byte 4 (after the
+    # "PAR1" magic). A range asks for at least 4 MiB (READ_AHEAD), which covers the rest of
+    # this 226 KiB file in one request.
+    size = len(served.files["/data/tx.parquet"])
+    assert 64 * 1024 < size < READ_AHEAD
     ranged = [r for path, r in served.requests if path == "/data/tx.parquet"]
-    assert ranged[0] is None  # the first GET, as for any input: its size, its first bytes
-    assert all(r is not None for r in ranged[1:]) and len(ranged) > 1
+    assert ranged == [None, f"bytes={size - 64 * 1024}-{size - 1}", f"bytes=4-{size - 1}"]
 
 
 def test_http_failures_are_one_line(http: tuple[str, Served], tmp_path: Path, db: Path) -> None:

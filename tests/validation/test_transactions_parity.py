@@ -129,7 +129,15 @@ def test_reference_schema_parity(tmp_path: Path, typed: bool) -> None:
     )
     assert report.rows == 6000
     assert report.mismatches == []
-    # Both outcomes are well represented, and Pydantic only handles a minority of rows
-    # (unusual timestamp forms, unix timestamps as JSON numbers).
-    assert 0.15 < report.valid / report.rows < 0.85
-    assert report.python_rows < report.rows * (0.3 if typed else 0.2)
+    # Both outcomes are well represented: report.valid is Pydantic's verdict per row. The
+    # clock cannot move it: the stamps are 2099 (always future) or not after 2024-03-01.
+    assert report.valid == (1295 if typed else 2080)
+    # Pydantic only sees the rows whose timestamp is a JSON NaN (33 of them with seed 7):
+    # every other form is settled by the vectorized parse.
+    nan_stamps = [
+        r
+        for r in rows
+        if isinstance(r.get("timestamp"), float) and r["timestamp"] != r["timestamp"]
+    ]
+    assert len(nan_stamps) == (33 if typed else 0)
+    assert report.python_rows == (33 if typed else 0)
