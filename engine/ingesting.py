@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.errors import ConfigError, StoreError
+from engine.errors import ConfigError, SourceError, StoreError
 from engine.gate import QualityGate
 from engine.lake.location import Lake
 from engine.pipeline import (
@@ -197,6 +197,8 @@ def _iterable(source: Any) -> bool:
 def _open(location: str | os.PathLike[str], name: str | None, remote: RemoteSettings) -> Input:
     text = os.fspath(location)
     if text == STDIN:
+        if sys.stdin is None:  # started with stdin closed (<&-)
+            raise SourceError("stdin", "stdin is closed: there is nothing to read")
         opened = open_stdin(sys.stdin.buffer)
         if name:
             opened.name = opened.recorded_as = name

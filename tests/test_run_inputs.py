@@ -447,3 +447,43 @@ def test_a_codec_that_is_no_text_encoding_is_one_line(db: Path) -> None:
         "error: 'rot13' is not a text encoding (it transforms bytes or text, as codecs' rot13 "
         "and base64 do)\n",
     )
+
+
+def test_a_closed_stdin_is_one_line(db: Path) -> None:
+    """Started with stdin closed (``<&-``), ``run -`` printed a traceback (independent attack)."""
+    done = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" cli.py run - --format csv --db "{db}" <&-'],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        b"",
+        b"error: stdin: stdin is closed: there is nothing to read\n",
+    )
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "arrow"])
+def test_a_column_named_twice_in_a_columnar_file_is_one_line(
+    tmp_path: Path, db: Path, suffix: str
+) -> None:
+    """A Parquet or Arrow file may repeat a column name (a CSV header may not): one line,
+    as for a CSV header, where it was a Polars traceback (independent attack)."""
+    table = pa.table(
+        [pa.array(["T1"]), pa.array([1.5]), pa.array([2.5])], ["external_id", "amount", "amount"]
+    )
+    path = tmp_path / f"dup.{suffix}"
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        feather.write_feather(table, path, compression="uncompressed")
+    done = cli("run", str(path), "--db", str(db))
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        f"error: {path}, column 'amount': more than one column is named 'amount' (rename the "
+        "columns so that each name is used once)\n",
+    )

@@ -256,6 +256,15 @@ def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
             return pl.from_pandas(data)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise _mixed_types(data, name, exc) from exc
+    names = list(getattr(getattr(data, "schema", None), "names", None) or ())
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SourceError(
+            name,
+            f"more than one column is named {repeated[0]!r}",
+            column=repeated[0],
+            hint="rename the columns so that each name is used once",
+        )
     try:
         frame = pl.from_arrow(data)
     except pl.exceptions.ComputeError as exc:
