@@ -8,6 +8,7 @@ open database, which reads committed data without waiting for the writer.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -82,15 +83,23 @@ def _check_is_database(path: Path) -> None:
 
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     if path.is_file():
-        _check_is_database(path)
+        if not read_only and path.stat().st_size == 0:
+            path.unlink()  # what a creation that failed (a full disk) leaves: no data in it
+        else:
+            _check_is_database(path)
+    created = not read_only and not path.exists()
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        found = LOCK_PID.search(str(exc))
-        if found or "Could not set lock" in str(exc):
-            raise StoreLockedError(path, int(found.group(1)) if found else None) from exc
-        raise StoreError(path, f"cannot open the database: {exc}") from exc
     except duckdb.Error as exc:
+        if created:  # a file DuckDB began and could not write is nobody's database
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == 0:
+                    path.unlink()
+        if DISK_FULL in str(exc):
+            raise write_failure(path, exc) from exc
+        found = LOCK_PID.search(str(exc))
+        if isinstance(exc, duckdb.IOException) and (found or "Could not set lock" in str(exc)):
+            raise StoreLockedError(path, int(found.group(1)) if found else None) from exc
         raise StoreError(path, f"cannot open the database: {exc}") from exc
 
 

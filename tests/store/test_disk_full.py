@@ -77,3 +77,33 @@ def test_a_full_disk_is_one_line_and_exit_1_and_the_next_run_works(
         (1, 100),
         (later_id, 50),
     ]
+
+
+def test_a_database_that_cannot_be_created_leaves_no_file(
+    small_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Creating the database on a full disk left a 0-byte file (exit 2, "cannot open"), which
+    DuckDB then refused for good ("not a valid DuckDB database file") until removed by hand
+    (independent attack). Now: the disk-full line and exit 1, no file, and once there is
+    space the same command works; a 0-byte file left by an older version is taken as new."""
+    disk = small_disk("1m")
+    data = tmp_path / "t.csv"
+    generate(data, 20, seed=4)
+    fill(disk)
+    db = disk / "new.duckdb"
+    done = run(db, data)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"error: {db}: cannot write the database: the disk is full (free some space on its "
+        "disk and run again; what was committed before is intact)\n",
+    )
+    assert not db.exists()
+    (disk / "filler").unlink()
+    left = disk / "left.duckdb"
+    left.touch()
+    for path in (db, left):
+        done = run(path, data)
+        assert (done.returncode, done.stderr) == (0, ""), path
+        assert query(path, "SELECT rows_total FROM ingestion_runs") == [(20,)]
+        path.unlink()
