@@ -487,3 +487,32 @@ def test_a_column_named_twice_in_a_columnar_file_is_one_line(
         f"error: {path}, column 'amount': more than one column is named 'amount' (rename the "
         "columns so that each name is used once)\n",
     )
+
+
+def test_a_uuid_column_is_read_as_the_uuids_text(tmp_path: Path, db: Path) -> None:
+    """DuckDB writes a UUID column to Parquet as Arrow's UUID type (16 bytes each): the rows
+    held the bytes and their lineage showed them escaped, so `replay` could not read them
+    back (independent attack). They are the UUIDs' text now, for the run and the lineage."""
+    import duckdb
+
+    path = tmp_path / "ids.parquet"
+    target = str(path).replace("'", "''")
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES ('8ca59966-66ce-ab36-0512-bd1311072231'::UUID, 'T1', 2.5::DOUBLE), "
+        "(NULL, 'T2', -1.0::DOUBLE)) AS t(tracking, external_id, amount)) "
+        f"TO '{target}' (FORMAT parquet)"
+    )
+    model = tmp_path / "ids.py"
+    model.write_text(
+        "from uuid import UUID\nfrom pydantic import BaseModel\n"
+        "class Shipment(BaseModel):\n    tracking: UUID | None\n    tracking_text: str = ''\n"
+        "    external_id: str\n    amount: float\n"
+    )
+    done = cli("run", str(path), "--db", str(db), "--schema", f"{model}:Shipment")
+    assert done.returncode == 0, done.stderr
+    assert raw_lines(db, 1) == [
+        '{"tracking":"8ca59966-66ce-ab36-0512-bd1311072231","external_id":"T1","amount":2.5}',
+        '{"tracking":null,"external_id":"T2","amount":-1.0}',
+    ]
+    stored = query(db, "SELECT tracking::VARCHAR, external_id FROM shipment ORDER BY 2")
+    assert stored == [("8ca59966-66ce-ab36-0512-bd1311072231", "T1"), (None, "T2")]

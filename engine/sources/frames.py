@@ -272,7 +272,23 @@ def to_polars(data: Any, name: str = "python:frame") -> pl.DataFrame:
             name, f"Arrow data Polars cannot read ({str(exc).splitlines()[0]})"
         ) from exc
     assert isinstance(frame, pl.DataFrame)
-    return frame
+    uuids = [
+        field.name
+        for field in getattr(data, "schema", ())
+        if getattr(field.type, "extension_name", None) == "arrow.uuid"
+    ]
+    return frame.with_columns(_uuid_text(n) for n in uuids) if uuids else frame
+
+
+UUID_PARTS = ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))  # of its 32 hex digits
+
+
+def _uuid_text(name: str) -> pl.Expr:
+    """An Arrow UUID column (16 bytes each; what DuckDB writes for a UUID) as the UUIDs'
+    text: the row holds, and its lineage shows, ``8ca59966-66ce-...``, not escaped bytes."""
+    digits = pl.col(name).bin.encode("hex")
+    parts = [digits.str.slice(start, length) for start, length in UUID_PARTS]
+    return pl.concat_str(parts, separator="-").alias(name)
 
 
 def _mixed_types(data: Any, name: str, exc: Exception) -> SourceError:
