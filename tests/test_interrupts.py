@@ -122,3 +122,39 @@ def test_an_uninterrupted_run_then_signals_at_every_stage(big: Path, tmp_path: P
             ), (place, status)
     print(f"\n{signalled} signalled, {finished} after the run was done; runs: {outcomes}")
     assert signalled - finished >= 2  # at least the two sent during start-up interrupted
+
+
+def waiting_for_a_writer(process: subprocess.Popen[str]) -> bool:
+    """True once one of the process's threads waits in a FIFO's open for its writer."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        for task in Path(f"/proc/{process.pid}/task").iterdir():
+            try:
+                if (task / "wchan").read_text() == "wait_for_partner":
+                    return True
+            except OSError:
+                continue
+        time.sleep(0.01)
+    raise AssertionError("the run never waited for the FIFO's writer")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_a_run_waiting_for_a_fifos_writer(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """Opening a FIFO waits for its writer; with the open blocked in the main thread, a
+    signal the kernel gave another thread went unseen: Ctrl-C did nothing until a writer
+    came (independent attack)."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    process = start(tmp_path / "f.duckdb", fifo)
+    assert waiting_for_a_writer(process)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=30)
+    name = signal.Signals(sig).name
+    assert (process.returncode, err) == (
+        code,
+        f"error: interrupted by {name} (anything not yet committed was rolled back)\n",
+    )

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +163,7 @@ def open_input(path: Path, *, name: str | None = None) -> Input:
     if path.is_dir():
         raise SourceError(shown, "is a directory, not a file")
     try:
-        stream = path.open("rb")
+        stream = _open_fifo(path) if stat.S_ISFIFO(path.stat().st_mode) else path.open("rb")
     except OSError as exc:
         raise SourceError(shown, f"cannot be read ({exc.strerror})") from exc
     status = os.fstat(stream.fileno())
@@ -172,6 +173,30 @@ def open_input(path: Path, *, name: str | None = None) -> Input:
         stream.close()
         raise SourceError(shown, "file is empty")
     return Input(stream, shown, size=status.st_size, path=path, recorded_as=name)
+
+
+def _open_fifo(path: Path) -> BinaryIO:
+    """Open a FIFO, which waits for its writer, on a thread of its own: a signal the kernel
+    hands to another of the process's threads does not end an open() blocked in the main
+    thread, where Ctrl-C then did nothing until a writer came. The main thread waits in
+    short joins, so that the signal's handler runs there (and the opener, a daemon, is
+    left behind if it does)."""
+    opened: list[BinaryIO] = []
+    failed: list[OSError] = []
+
+    def opener() -> None:
+        try:
+            opened.append(path.open("rb"))
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=opener, name="open-fifo", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if failed:
+        raise failed[0]
+    return opened[0]
 
 
 def open_opened(stream: BinaryIO, name: str) -> Input:
