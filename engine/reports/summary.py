@@ -21,9 +21,14 @@ COMPLETED = f"run_id IN (SELECT run_id FROM {RUNS} WHERE status = 'completed')"
 # the whole record) do not.
 FIELD_VALUES = "loc <> '' AND json_type(input) NOT IN ('OBJECT', 'ARRAY')"
 # ``error_details`` with each input as JSON DuckDB's reader and the terminal take (a lone
-# surrogate's escape shown as text: ``engine.reports.input_json``).
+# surrogate's escape shown as text: ``engine.reports.input_json``), and a float written one
+# way: the vectorized rules keep DuckDB's JSON text of it (150000000000000000000.0), Pydantic's
+# rows Python's (1.5e+20), and one value was counted as two.
+_PARSABLE = parsable("input")
+_FLOAT = f"json_type({_PARSABLE}) = 'DOUBLE' AND isfinite({_PARSABLE}::JSON::DOUBLE)"
 DETAILS = (
-    f"(SELECT run_id, row_number, loc, type, msg, {parsable('input')} AS input "
+    f"(SELECT run_id, row_number, loc, type, msg, CASE WHEN {_FLOAT} "
+    f"THEN ({_PARSABLE}::JSON::DOUBLE)::VARCHAR ELSE {_PARSABLE} END AS input "
     f"FROM {ERROR_DETAILS})"
 )
 WITH_VALUE = f"{COMPLETED} AND {FIELD_VALUES}"

@@ -102,3 +102,31 @@ def test_the_terminal_summary(run_cli: RunCli, sample_db: Path) -> None:
     values = table_rows("\n".join(lines[end:]))
     assert values[1] == ["amount", "'-50.0'", "1"]
     assert values[-1] == ["timestamp", "'2099-01-01T00:00:00'", "1"]
+
+
+def test_one_failing_float_is_one_value_whichever_path_judged_it(tmp_path: Path) -> None:
+    """The vectorized rules keep DuckDB's JSON text of a float (150000000000000000000.0),
+    rows Pydantic decides Python's (1.5e+20): the most frequent failing values counted one
+    value twice (independent attack)."""
+    from datetime import datetime
+
+    from pydantic import BaseModel
+
+    import engine
+    from engine.reports.summary import summary
+    from engine.store.store import Store
+
+    class Stamp(BaseModel):
+        n: int
+        dt: datetime
+
+    rows = [{"n": i, "dt": 1.5e20} for i in range(7)] + [{"n": 10**40, "dt": 1.5e20}]
+    data = tmp_path / "s.ndjson"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    db = tmp_path / "s.duckdb"
+    engine.ingest(data, db=db, schema=Stamp)
+    with Store(db, read_only=True) as store:
+        found = summary(store)
+    assert [(v.field, v.value, v.count) for v in found.top_values if v.field == "dt"] == [
+        ("dt", 1.5e20, 8)
+    ]
