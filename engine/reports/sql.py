@@ -9,10 +9,10 @@ runs other statements.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -33,6 +33,7 @@ from engine.store.store import Store
 AS_DUCKDB_TEXT = frozenset({"UHUGEINT", "BIGNUM", "VARINT", "TIME"})
 
 Row = tuple[Any, ...]
+NEEDS_QUOTES = re.compile(r'[",\r\n]')
 
 
 @dataclass
@@ -118,13 +119,28 @@ def head(result: QueryResult, limit: int) -> tuple[list[Row], bool]:
 
 
 def write_csv(result: QueryResult, out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.columns)
+    """RFC 4180 as Python's ``csv`` writes it, but for one thing it cannot say (before 3.12):
+    an empty string is ``""``, apart from NULL's empty cell, as DuckDB's own CSV (``export``)
+    writes them."""
+    out.write(_csv_line(result.columns))
     count = 0
     for batch in result.batches:
-        writer.writerows([[_csv_value(v) for v in row] for row in batch])
+        out.write("".join(_csv_line(row) for row in batch))
         count += len(batch)
     return count
+
+
+def _csv_line(values: Iterable[Any]) -> str:
+    return ",".join(_csv_field(value) for value in values) + "\n"
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    text = text_value(value)
+    if text == "" or NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_json(batches: Iterable[list[str]], out: TextIO) -> int:
@@ -180,7 +196,3 @@ def text_value(value: Any) -> str:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
-
-
-def _csv_value(value: Any) -> str | None:
-    return None if value is None else text_value(value)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -249,3 +252,34 @@ def test_integers_arrow_misreads_are_duckdbs_text_and_unshowable_dates_one_line(
             "must have magnitude <= 999999999) (use --format json, or cast the column to "
             "VARCHAR in the query)\n",
         )
+
+
+def test_csv_tells_an_empty_string_from_null(tmp_path: Path) -> None:
+    """`sql --format csv` wrote '' and NULL alike (Python's csv before 3.12 cannot quote an
+    empty string alone); generated cells read back by DuckDB's own CSV reader (quoted ""
+    as an empty string) and by Python's csv are the cells written (independent attack)."""
+    from engine.reports.sql import QueryResult, write_csv
+
+    rng = random.Random(9)
+    pieces = ["", "a", ",", '"', "\n", "\r\n", " ", "é", "x y", "=1"]
+    rows = [
+        tuple(
+            None if rng.random() < 0.2 else "".join(rng.choices(pieces, k=rng.randint(0, 3)))
+            for _ in range(3)
+        )
+        for _ in range(300)
+    ]
+    out = io.StringIO()
+    written = write_csv(QueryResult(["a", "b", "c"], ["VARCHAR"] * 3, iter([rows])), out)
+    path = tmp_path / "out.csv"
+    path.write_text(out.getvalue(), newline="")
+    with duckdb.connect() as con:
+        back = con.execute(
+            "SELECT * FROM read_csv(?, all_varchar = true, allow_quoted_nulls = false, "
+            "header = true, quote = '\"', escape = '\"', new_line = '\\n')",
+            [str(path)],
+        ).fetchall()
+    assert (written, back) == (300, rows)
+    with path.open(newline="") as fh:
+        python = [tuple(r) for r in csv.reader(fh)][1:]
+    assert python == [tuple("" if v is None else v for v in row) for row in rows]
