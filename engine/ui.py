@@ -271,15 +271,15 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], *, more: bool) -
     console.print(f"[dim]{shown}{tail}[/]", highlight=False)
 
 
-def visible(text: str) -> str:
+def visible(text: str, keep: str = "\n\t") -> str:
     """Stored text made safe for a terminal: control characters (ESC, BEL, CR, C1 ...) are
     shown as Python escapes (``\\x1b``), as ``repr`` shows them in the summary's values, so a
-    stored escape sequence (a hyperlink, a screen clear) is displayed, not run. Line feeds
-    and tabs stay as they are."""
+    stored escape sequence (a hyperlink, a screen clear) is displayed, not run. The
+    characters in ``keep`` (line feeds and tabs) stay as they are."""
     if text.isprintable():
         return text
     return "".join(
-        repr(char)[1:-1] if char not in "\n\t" and _hidden(char) else char for char in text
+        repr(char)[1:-1] if char not in keep and _hidden(char) else char for char in text
     )
 
 
@@ -303,9 +303,12 @@ def _short(path: str, width: int = 48) -> str:
 
 def fail(message: str) -> None:
     """One error line; ``message`` is markup (escaped by the caller), its control characters
-    shown as escapes (a file name may hold ESC)."""
+    shown as escapes (a file name may hold ESC, or a line feed: it stays one line)."""
     errors.print(
-        f"[bold red]error:[/] {visible(message)}", markup=True, highlight=False, soft_wrap=True
+        f"[bold red]error:[/] {visible(message, keep='')}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 

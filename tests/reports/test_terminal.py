@@ -93,3 +93,11 @@ def test_bidi_controls_line_separators_and_error_lines_are_shown_as_escapes(
         f"error: {tmp_path}/x\\x1b[2J.parquet: not a readable Parquet file (Parquet file size "
         "is 7 bytes, smaller than the minimum file footer (8 bytes))\n"
     )
+    # A line feed in a file name: the error is still one line (it was cut in two).
+    broken = tmp_path / "bad\nname.csv"
+    broken.write_bytes(b"")
+    failed = run_cli("run", str(broken), "--db", str(db))
+    assert (failed.exit_code, failed.stderr) == (
+        2,
+        f"error: {tmp_path}/bad\\nname.csv: file is empty\n",
+    )
