@@ -36,7 +36,7 @@ from engine.sources.remote import RemoteSettings, is_remote, open_remote
 from engine.store import raw_codec
 from engine.store.modes import MODES, LoadMode, check_mode
 from engine.store.runs import mark_interrupted
-from engine.store.store import Store
+from engine.store.store import Store, giving_back_space
 
 STDIN = "-"
 
@@ -227,7 +227,7 @@ def _target(db: str | os.PathLike[str] | Store, raw_compression: str | None) -> 
             )
         yield db
         return
-    with Store(Path(db), raw_compression=raw_compression) as store:
+    with giving_back_space(Path(db)), Store(Path(db), raw_compression=raw_compression) as store:
         with store.writing():
             mark_interrupted(store)
         yield store

@@ -31,7 +31,7 @@ from engine.sources.feeds import MiB
 from engine.sources.remote import RemoteSettings
 from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.runs import mark_interrupted
-from engine.store.store import Store
+from engine.store.store import Store, giving_back_space
 from engine.wording import count
 
 
@@ -181,7 +181,10 @@ def run(
     show = not quiet and not as_json
     lake = lake_from(lake_uri)
     opened = Store(db, raw_compression=raw_compression) if lake is None else None
-    with contextlib.nullcontext() if opened is None else opened as store:
+    with (
+        giving_back_space(db if opened is not None else None),
+        contextlib.nullcontext() if opened is None else opened as store,
+    ):
         if store is not None:
             with store.writing():
                 mark_interrupted(store)

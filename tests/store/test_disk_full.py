@@ -107,3 +107,26 @@ def test_a_database_that_cannot_be_created_leaves_no_file(
         assert (done.returncode, done.stderr) == (0, ""), path
         assert query(path, "SELECT rows_total FROM ingestion_runs") == [(20,)]
         path.unlink()
+
+
+def test_the_run_after_a_full_disk_has_the_space_the_failed_one_took(
+    small_disk: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The blocks a failed run took stayed in the file until a later checkpoint: the next
+    run, as the message suggests, failed once more on the space they held (independent
+    attack). Now they are given back as the failed run ends."""
+    disk = small_disk("8m")
+    db = disk / "d.duckdb"
+    first, big, later = tmp_path / "first.csv", tmp_path / "big.csv", tmp_path / "later.csv"
+    generate(first, 100, seed=1)
+    generate(big, 200_000, seed=2)
+    generate(later, 50, seed=3)
+    assert run(db, first).returncode == 0
+    assert run(db, big).returncode == 1
+    done = run(db, later)  # nothing freed meanwhile
+    assert (done.returncode, done.stderr) == (0, "")
+    assert query(db, "SELECT run_id, status, rows_total FROM ingestion_runs ORDER BY 1") == [
+        (1, "completed", 100),
+        (2, "failed", 0),
+        (3, "completed", 50),
+    ]
