@@ -9,6 +9,8 @@ open database, which reads committed data without waiting for the writer.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -81,10 +83,19 @@ def _check_is_database(path: Path) -> None:
         )
 
 
+def _remove_unused(path: Path) -> None:
+    """Remove an empty database file no process holds: one DuckDB is creating right now is
+    locked (``fcntl``, as DuckDB locks its files), and left alone."""
+    with contextlib.suppress(OSError), path.open("rb+") as fh:
+        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fh.fileno()).st_size == 0:
+            path.unlink()
+
+
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     if path.is_file():
         if not read_only and path.stat().st_size == 0:
-            path.unlink()  # what a creation that failed (a full disk) leaves: no data in it
+            _remove_unused(path)  # what a creation that failed (a full disk) leaves
         else:
             _check_is_database(path)
     created = not read_only and not path.exists()
@@ -92,9 +103,7 @@ def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBP
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         if created:  # a file DuckDB began and could not write is nobody's database
-            with contextlib.suppress(OSError):
-                if path.stat().st_size == 0:
-                    path.unlink()
+            _remove_unused(path)
         if DISK_FULL in str(exc):
             raise write_failure(path, exc) from exc
         found = LOCK_PID.search(str(exc))
