@@ -48,14 +48,24 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()
+    wait = 30.0  # for the producer to stop after the last item or a failure of its own
     try:
         while True:
-            item = pending.get()
+            try:
+                # In short waits: a signal the kernel hands to another thread reaches the
+                # main thread's handler only when it wakes (a producer stalled on a slow
+                # FIFO kept Ctrl-C waiting for as long as the writer liked).
+                item = pending.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Failure):
                 raise item.error
             yield item  # type: ignore[misc]
+    except BaseException:
+        wait = 1.0  # the consumer's own error or a signal: a producer blocked on its input
+        raise  # (a stalled writer) is not waited for; it is a daemon
     finally:
         stop.set()
-        worker.join(timeout=30)
+        worker.join(timeout=wait)

@@ -8,6 +8,7 @@ placed by delays (fractions of an uninterrupted run's length); only outcomes are
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,20 +125,26 @@ def test_an_uninterrupted_run_then_signals_at_every_stage(big: Path, tmp_path: P
     assert signalled - finished >= 2  # at least the two sent during start-up interrupted
 
 
-def waiting_for_a_writer(process: subprocess.Popen[str]) -> bool:
-    """True once one of the process's threads waits in a FIFO's open for its writer."""
+def waiting_in(process: subprocess.Popen[str], *waits: str) -> bool:
+    """True once one of the process's threads waits in the kernel in one of ``waits``
+    (``/proc/<pid>/task/*/wchan``)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         for task in Path(f"/proc/{process.pid}/task").iterdir():
             try:
-                if (task / "wchan").read_text() == "wait_for_partner":
+                if (task / "wchan").read_text() in waits:
                     return True
             except OSError:
                 continue
         time.sleep(0.01)
-    raise AssertionError("the run never waited for the FIFO's writer")
+    raise AssertionError(f"the run never waited in {waits}")
+
+
+def waiting_for_a_writer(process: subprocess.Popen[str]) -> bool:
+    """True once one of the process's threads waits in a FIFO's open for its writer."""
+    return waiting_in(process, "wait_for_partner")
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -153,6 +160,32 @@ def test_a_signal_ends_a_run_waiting_for_a_fifos_writer(
     assert waiting_for_a_writer(process)
     process.send_signal(sig)
     _, err = process.communicate(timeout=30)
+    name = signal.Signals(sig).name
+    assert (process.returncode, err) == (
+        code,
+        f"error: interrupted by {name} (anything not yet committed was rolled back)\n",
+    )
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_a_run_whose_fifo_writer_stalled(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """The writer sends a record and stalls, keeping the FIFO open: the reading thread is
+    blocked in read(), and closing the input waited for that read to end (the process
+    stayed until the writer closed). A stream being read is now left to the exit."""
+    fifo = tmp_path / "pipe.ndjson"
+    os.mkfifo(fifo)
+    process = start(tmp_path / "s.duckdb", fifo)
+    writer = os.open(fifo, os.O_WRONLY)  # the run has opened it
+    try:
+        record = {"external_id": "T1", "amount": 1.5, "currency": "USD", "source_channel": "w"}
+        os.write(writer, (json.dumps(record) + "\n").encode())
+        assert waiting_in(process, "pipe_read", "anon_pipe_read", "pipe_wait")
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
+    finally:
+        os.close(writer)
     name = signal.Signals(sig).name
     assert (process.returncode, err) == (
         code,

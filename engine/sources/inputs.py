@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol, TypeVar
 
 from engine.errors import SourceError
 
@@ -29,6 +29,7 @@ QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the la
 RAMP = 16  # the first block is this fraction of a block (at least RAMP_MIN), then doubles
 RAMP_MIN = 64 << 10
 FDS = Path("/proc/self/fd")  # an open descriptor, opened again: the same file
+T = TypeVar("T")
 
 
 class Stream(Protocol):
@@ -70,26 +71,47 @@ class Input:
             random_access = functools.partial(str, path)
         self.random_access = random_access
         self._pending = b""
+        self._reading = 0  # reads in progress (a reader thread may be blocked in one)
 
     def head(self, n: int) -> bytes:
-        """The first ``n`` bytes (fewer if the input is shorter), still to be read."""
-        while len(self._pending) < n:
-            more = self.stream.read(n - len(self._pending))
-            if not more:
-                break
-            self._pending += more
-        return self._pending[:n]
+        """The first ``n`` bytes (fewer if the input is shorter), still to be read. From a
+        stream (a FIFO, a pipe, stdin) on a thread of its own, as ``waiting`` says: the bytes
+        may be slow to come."""
+        if self.size is None and threading.current_thread() is threading.main_thread():
+            return waiting(lambda: self._head(n))
+        return self._head(n)
+
+    def _head(self, n: int) -> bytes:
+        self._reading += 1
+        try:
+            while len(self._pending) < n:
+                more = self.stream.read(n - len(self._pending))
+                if not more:
+                    break
+                self._pending += more
+            return self._pending[:n]
+        finally:
+            self._reading -= 1
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; fewer only at the end of the input."""
-        if not self._pending:
-            return self.stream.read(n)
-        out, self._pending = self._pending[:n], self._pending[n:]
-        if len(out) < n:
-            out += self.stream.read(n - len(out))
-        return out
+        self._reading += 1
+        try:
+            if not self._pending:
+                return self.stream.read(n)
+            out, self._pending = self._pending[:n], self._pending[n:]
+            if len(out) < n:
+                out += self.stream.read(n - len(out))
+            return out
+        finally:
+            self._reading -= 1
 
     def close(self) -> None:
+        """Close the stream, unless another thread is blocked reading it (a FIFO or pipe
+        whose writer stalled): closing would wait for that read, which may never end (Ctrl-C
+        then waited for the writer). That stream is left to the process's exit."""
+        if self._reading:
+            return
         self.stream.close()
 
     def __enter__(self) -> Input:
@@ -175,28 +197,34 @@ def open_input(path: Path, *, name: str | None = None) -> Input:
     return Input(stream, shown, size=status.st_size, path=path, recorded_as=name)
 
 
-def _open_fifo(path: Path) -> BinaryIO:
-    """Open a FIFO, which waits for its writer, on a thread of its own: a signal the kernel
-    hands to another of the process's threads does not end an open() blocked in the main
-    thread, where Ctrl-C then did nothing until a writer came. The main thread waits in
-    short joins, so that the signal's handler runs there (and the opener, a daemon, is
-    left behind if it does)."""
-    opened: list[BinaryIO] = []
-    failed: list[OSError] = []
+def waiting(call: Callable[[], T]) -> T:
+    """``call()`` on a thread of its own, for what may block the main thread in the kernel
+    for as long as someone else likes (opening a FIFO until its writer comes, reading a
+    stream's first bytes while its writer stalls): a signal the kernel hands to another of
+    the process's threads does not end a system call blocked in the main thread, where
+    Ctrl-C then did nothing. The main thread waits in short joins, so that the signal's
+    handler runs there (and the call's thread, a daemon, is left behind if it does)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
 
-    def opener() -> None:
+    def run() -> None:
         try:
-            opened.append(path.open("rb"))
-        except OSError as exc:
+            done.append(call())
+        except BaseException as exc:  # re-raised in the caller's thread
             failed.append(exc)
 
-    thread = threading.Thread(target=opener, name="open-fifo", daemon=True)
+    thread = threading.Thread(target=run, name="waiting", daemon=True)
     thread.start()
     while thread.is_alive():
         thread.join(0.1)
     if failed:
         raise failed[0]
-    return opened[0]
+    return done[0]
+
+
+def _open_fifo(path: Path) -> BinaryIO:
+    """Open a FIFO, which waits for its writer (``waiting``)."""
+    return waiting(lambda: path.open("rb"))
 
 
 def open_opened(stream: BinaryIO, name: str) -> Input:
