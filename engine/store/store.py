@@ -41,6 +41,10 @@ SHARED_BULK_LOAD = {"threads": "1"}
 # system time without, 0.58M and 1.9 s with; the run 10-15% faster. Taken as it is used (not
 # at open), then held for as long as the database is open.
 BLOCK_ALLOCATOR = "128MB"
+# The read commands' cap. Sorts and joins spill past it, but an errors export needs some
+# single allocations of tens of MB (its lists of errors): at 256 MB one of 333k invalid rows
+# ran out of memory.
+READ_MEMORY = "512MB"
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
 
@@ -194,8 +198,8 @@ class Store:
                 hint=Remedy("run an ingestion first or pass {}", "db"),
             )
         # Readers are capped too: DuckDB's default (80% of the machine's memory) let an
-        # export's buffer pool grow with the table (1.4 GB for 1.1M error rows; 420 MB now).
-        config: dict[str, Any] = {"memory_limit": memory_limit}
+        # export's buffer pool grow with the table (1.4 GB for 1.1M error rows).
+        config: dict[str, Any] = {"memory_limit": READ_MEMORY if read_only else memory_limit}
         if not read_only:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
         self.con = _open(self.path, read_only, config)

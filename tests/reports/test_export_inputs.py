@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -157,3 +158,22 @@ def test_every_other_export_and_the_summaries_read_them(
     assert run_cli("summary", "--db", str(db)).exit_code == 0
     report = run_cli("report", "--db", str(db), "-o", str(tmp_path / "r.html"))
     assert report.exit_code == 0
+
+
+def test_an_errors_export_of_many_invalid_rows_fits_the_read_cap(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The read commands' DuckDB is capped (512 MB): at 256 MB, the errors export of one
+    run of 333,456 invalid rows ran out of memory (an independent attack)."""
+    from engine.generate import generate
+
+    data, db = tmp_path / "g.csv", tmp_path / "g.duckdb"
+    generate(data, 500_000, seed=1, bad_fraction=0.5)
+    engine.ingest(data, db=db, schema="transactions")
+    out = tmp_path / "errors.csv"
+    done = run_cli("export", "errors", "--db", str(db), "-o", str(out), "-q")
+    assert (done.exit_code, done.output) == (0, "")
+    exported = pl.scan_csv(out, infer_schema=False).select(pl.len()).collect().item()
+    with duckdb.connect(str(db), read_only=True) as con:
+        invalid = con.execute("SELECT rows_invalid FROM ingestion_runs").fetchone()
+    assert (exported,) == invalid == (333_456,)
