@@ -5,8 +5,8 @@ Excel holds 1,048,576 rows per sheet, the header included; a longer export conti
 numbers and timestamps are Excel dates (UTC wall time), so sorting and sums work. Excel
 cannot hold some values exactly; those are written as text instead of being changed:
 NaN and infinities, numbers of more than 15 significant digits (0.30000000000000004, a
-DECIMAL 88429837994575.8671) or of 10**15 and more, subnormal floats, -0.0, dates
-before 1900-03-01.
+DECIMAL 88429837994575.8671), integers and decimals of 10**15 and more, subnormal
+floats, -0.0, dates before 1900-03-01.
 """
 
 from __future__ import annotations
@@ -215,14 +215,16 @@ class _BookWriter:
             return series.to_list(), "bool"
         if kind == "number":
             numbers = series.cast(pl.Float64)
-            special = ~numbers.is_finite() | (numbers.abs() >= EXACT)
-            if series.dtype.is_float():  # 0.30000000000000004 would be 0.3
-                changed = numbers.round_sig_figs(DIGITS) != numbers
+            special = ~numbers.is_finite()
+            if series.dtype.is_float():  # 0.30000000000000004 would be 0.3; 1e+20 is held
+                changed = _float_digits(numbers) > DIGITS
                 tiny = (numbers.abs() < SMALLEST) & (numbers != 0)
                 negative_zero = (numbers == 0) & (1 / numbers < 0)  # Excel has one zero
                 special = special | changed | tiny | negative_zero
-            elif series.dtype.is_decimal():
-                special = special | (_significant_digits(series) > DIGITS)
+            else:  # integers and decimals of 16 digits and more (ids, amounts) stay text
+                special = special | (numbers.abs() >= EXACT)
+                if series.dtype.is_decimal():
+                    special = special | (_significant_digits(series) > DIGITS)
             plain = series if series.dtype.is_integer() else numbers
             return _with_text(plain.to_list(), series, special.fill_null(False))
         if kind == "datetime":
@@ -234,6 +236,14 @@ class _BookWriter:
             return serial.to_list(), "number"
         outside = ((serial < FIRST_SERIAL) | (serial >= END_SERIAL)).fill_null(False)
         return _with_text(serial.to_list(), series, outside)
+
+
+def _float_digits(numbers: pl.Series) -> pl.Series:
+    """How many significant digits each float's shortest text has (Python's ``repr``, which
+    Polars' cast writes: ``1.5167559781238396e-121`` has 17)."""
+    mantissa = numbers.cast(pl.String).str.replace(r"e.*$", "")
+    digits = mantissa.str.replace_all(r"[-.]", "").str.strip_chars_start("0")
+    return digits.str.strip_chars_end("0").str.len_chars()
 
 
 def _significant_digits(decimals: pl.Series) -> pl.Series:
