@@ -34,6 +34,7 @@ AS_DUCKDB_TEXT = frozenset({"UHUGEINT", "BIGNUM", "VARINT", "TIME"})
 
 Row = tuple[Any, ...]
 NEEDS_QUOTES = re.compile(r'[",\r\n]')
+NESTED_TIME = re.compile(r"[\[(].*\bTIME\b|\bTIME\b.*[\])]")  # a TIME inside a nested type
 
 
 @dataclass
@@ -49,17 +50,24 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
     if relation is None:  # a statement with no result set
         return QueryResult([], [], iter(()))
     columns, types = list(relation.columns), [str(t) for t in relation.types]
-    if any(kind in AS_DUCKDB_TEXT for kind in types):
+    shown = [_as_text(quote(name), kind) for name, kind in zip(columns, types, strict=True)]
+    if shown != [quote(name) for name in columns]:
         try:
-            relation = relation.project(
-                ", ".join(
-                    f"{quote(name)}::VARCHAR" if kind in AS_DUCKDB_TEXT else quote(name)
-                    for name, kind in zip(columns, types, strict=True)
-                )
-            )
+            relation = relation.project(", ".join(shown))
         except duckdb.Error as exc:
             raise ConfigError(f"query {query_error(exc)}") from exc
     return QueryResult(columns, types, _started(relation, batch_rows))
+
+
+def _as_text(column: str, kind: str) -> str:
+    """The column as Python gets it, or as DuckDB's text where Arrow or Python would misread
+    it: a TIME WITH TIME ZONE lost its offset, and a TIME inside a list or struct showed
+    '24:00:00' as midnight (written as DuckDB's JSON of it, as a list's cell is JSON)."""
+    if kind in AS_DUCKDB_TEXT or kind == "TIME WITH TIME ZONE":
+        return f"{column}::VARCHAR AS {column}"
+    if NESTED_TIME.search(kind) and kind not in ("TIME",):
+        return f"to_json({column})::VARCHAR AS {column}"
+    return column
 
 
 def run_json(store: Store, query: str, *, batch_rows: int = 10_000) -> Iterator[list[str]]:

@@ -232,6 +232,17 @@ def test_integers_arrow_misreads_are_duckdbs_text_and_unshowable_dates_one_line(
         0,
         '[\n{"t":"24:00:00","u":"01:02:03.5","n":null}\n]\n',
     )
+    # A TIME WITH TIME ZONE lost its offset; a TIME in a list or struct was midnight.
+    nested = (
+        "SELECT TIMETZ '12:00:00+05:30' AS z, [TIME '24:00:00'] AS l, "
+        "{'t': TIME '24:00:00'} AS s, [TIMESTAMP '2024-01-01'] AS ts"
+    )
+    result = run_cli("sql", nested, "--db", str(tricky_db), "--format", "csv")
+    assert (result.exit_code, result.output) == (
+        0,
+        'z,l,s,ts\n12:00:00+05:30,"[""24:00:00""]","{""t"":""24:00:00""}",'
+        '"[""2024-01-01T00:00:00""]"\n',
+    )
     # In their own processes: a failed stream leaves DuckDB's (locked-down) instance alive in
     # this one, which the next in-process command would open again.
     for fmt in ("csv", "table", "json"):
