@@ -167,7 +167,7 @@ class JsonSource:
             )
         if block.startswith(BOM):
             block = block[len(BOM) :]
-        head = block.lstrip()
+        head = block.lstrip(JSON_SPACE)
         if not head:
             return block
         if self.array:
@@ -224,21 +224,22 @@ class JsonSource:
         body = pl.select(
             pl.when(ends.is_not_null()).then(text.str.head(-1)).otherwise(text)
         ).to_series()
-        empty = (body.str.strip_chars() == "").to_numpy()
+        empty = (body.str.strip_chars(SPACE) == "").to_numpy()
         comma = (ends == ",").fill_null(False).to_numpy()
         after_comma = np.concatenate(([self._previous_end == ","], comma[:-1]))
         missing = empty & (comma | after_comma)
         self._check_framing(records, ends, empty)
         self._closed = self._closed or bool((ends == "]").any())
         self._previous_end = ends[-1] or ""
-        lead = (body.str.len_bytes() - body.str.strip_chars_start().str.len_bytes()).to_numpy()
+        stripped = body.str.strip_chars_start(SPACE).str.len_bytes()
+        lead = (body.str.len_bytes() - stripped).to_numpy()
         buf = np.frombuffer(records.data, dtype=np.uint8)[: records.stop]
         # Only line ends before each element's first byte count, all before ``stop``: a "\r"
         # closing the buffer is counted either way.
         newlines = line_ends(buf, eof=True, cr=records.data.find(b"\r", 0, records.stop) != -1)
         positions = records.starts + lead.astype(np.int64)
         lines = (np.searchsorted(newlines, positions) + records.lines[0]).astype(np.int64)
-        trimmed = body.str.strip_chars().alias(RAW)
+        trimmed = body.str.strip_chars(SPACE).alias(RAW)
         if len(lines) and not empty[-1]:  # the last line holding text, for "not closed"
             self._last_line = int(lines[-1]) + len(LINE_END.findall(trimmed[-1]))
         return trimmed, lines, pl.Series(empty & ~missing)
@@ -274,7 +275,11 @@ class JsonSource:
         raise SourceError(self.name, problem, line=line)
 
 
-NON_SPACE = re.compile(rb"\S")
+# JSON's whitespace: space, tab, line feed, carriage return (not a form feed, a vertical
+# tab, a no-break space or U+2028, which Python's json refuses between values).
+SPACE = " \t\n\r"
+JSON_SPACE = SPACE.encode()
+NON_SPACE = re.compile(rb"[^ \t\n\r]")
 LINE_END = re.compile(r"\r\n|\r|\n")
 
 

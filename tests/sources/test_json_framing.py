@@ -90,3 +90,16 @@ def test_a_stray_bracket_anywhere_stops_the_run(
         elements(path, block_size)
     expected = BRACE if stray.startswith("}") else AFTER
     assert str(raised.value) == f"{path}, line {refused.value.lineno}: {expected}"
+
+
+def test_only_jsons_whitespace_is_whitespace(write: Write) -> None:
+    """JSON's whitespace is space, tab, line feed and carriage return: a form feed, a
+    vertical tab or a no-break space stays in its element (a json_invalid row, where it was
+    trimmed and the element stored valid), and after the array it is text after it
+    (Python's json refuses all of them; an independent attack)."""
+    path = write("ff.json", '[ {"a":1} ,\r\n\t\x0c{"a":2}\x0b]\n')
+    assert elements(path) == ['{"a":1}', '\x0c{"a":2}\x0b']
+    path = write("nbsp.json", '[{"a":1}]\u00a0\n')
+    with pytest.raises(SourceError) as raised:
+        elements(path)
+    assert str(raised.value) == f"{path}, line 1: {AFTER}"
