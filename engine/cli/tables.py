@@ -20,7 +20,7 @@ from engine.cli.options import (
     load_model,
     parse_context,
 )
-from engine.errors import ConfigError, StoreError
+from engine.errors import ConfigError
 from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.retention import Reclaimed, prune_raw
 from engine.store.retention import compact as compact_file
@@ -105,7 +105,7 @@ def replay(
     if lake is not None:  # published as one batch (engine.lake.replay)
         result = replay(lake)
     else:
-        with Store(db) as store:
+        with Store(db, create=False) as store:
             with store.writing():
                 mark_interrupted(store)
             result = replay(store)
@@ -162,7 +162,7 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
     """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
     records) in one transaction; the run stays listed as deleted. Refused for a run whose
     merge or replace replaced rows of earlier runs. Exit code 2 for an unknown run."""
-    with Store(db) as store:
+    with Store(db, create=False) as store:
         with store.writing():
             mark_interrupted(store)
         result = delete_rows(store, run_id)
@@ -185,7 +185,7 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
 def prune(days: float, db: Path, as_json: bool) -> None:
     """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
     pruned_raw; invalid rows keep theirs (replay reads it)."""
-    with Store(db) as store:
+    with Store(db, create=False) as store:
         with store.writing():
             mark_interrupted(store)
         result = prune_raw(store, days)
@@ -205,6 +205,4 @@ def prune(days: float, db: Path, as_json: bool) -> None:
 def compact(db: Path, raw_compression: str | None, as_json: bool) -> None:
     """Rewrite the database file so that it holds only what is stored (after delete-run and
     prune). Needs the database to itself and free space for a copy of it."""
-    if not db.exists():
-        raise StoreError(db, "no such database file")
     _report(compact_file(db, raw_compression=raw_compression), as_json)

@@ -202,7 +202,7 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
     for leftover in (fresh, Path(f"{fresh}.wal")):
         if leftover.exists():
             leftover.unlink()
-    with Store(path) as store:
+    with Store(path, create=False) as store:
         used_before = used_bytes(store)
         file_before = _file_size(path)
         codec_before = raw_codec.stored_codec(store.con)

@@ -185,13 +185,18 @@ class Store:
         memory_limit: str = "256MB",
         bulk_settings: Mapping[str, str] = BULK_LOAD,
         raw_compression: str | None = None,
+        create: bool = True,
     ) -> None:
         """``raw_compression``: how a new file compresses the raw text (``raw_codec``); for
-        an existing file, it must be the file's (None: whatever the file has)."""
+        an existing file, it must be the file's (None: whatever the file has). ``create``:
+        False for commands that work on what is stored (a mistyped path is an error, not a
+        new empty database)."""
         self.path = Path(path)
         self.read_only = read_only
         self.bulk_settings = dict(bulk_settings)
-        if read_only and not self.path.exists():
+        if (read_only or not create) and self.path.is_file() and not self.path.stat().st_size:
+            raise StoreError(self.path, "an empty file, not a DuckDB database")
+        if (read_only or not create) and not self.path.exists():
             raise StoreError(
                 self.path,
                 "no such database file",

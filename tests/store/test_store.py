@@ -192,3 +192,32 @@ def test_a_data_file_given_as_the_database_is_refused(tmp_path: Path, fmt: str) 
         done = cli(*argv, "--db", data)
         assert (done.returncode, done.stdout, done.stderr) == (2, "", expected)
     assert data.read_bytes() == before
+
+
+def test_commands_on_what_is_stored_do_not_create_a_database(tmp_path: Path) -> None:
+    """prune, compact, delete-run and replay on a mistyped --db created an empty database and
+    exited 0 (or said "no run 1" about it); on an empty file the read commands printed
+    DuckDB's own wording (independent attack)."""
+    missing = tmp_path / "typo.duckdb"
+    commands = (
+        ["prune", "--raw-older-than", "1"],
+        ["compact"],
+        ["delete-run", "1"],
+        ["replay", "--run", "1"],
+    )
+    for argv in commands:
+        done = cli(*argv, "--db", missing)
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"error: {missing}: no such database file (run an ingestion first or pass --db)\n",
+        ), argv
+        assert not missing.exists(), argv
+    empty = tmp_path / "empty.duckdb"
+    empty.touch()
+    for argv in (["summary"], ["sql", "SELECT 1"], *commands):
+        done = cli(*argv, "--db", empty)
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"error: {empty}: an empty file, not a DuckDB database\n",
+        ), argv
+    assert empty.stat().st_size == 0
