@@ -157,7 +157,8 @@ class JsonSource:
             yield block
 
     def _check_start(self, block: bytes) -> bytes:
-        wide = wide_bom(block)
+        # A UTF-16 or UTF-32 mark, alone or after a UTF-8 one (a file converted twice):
+        wide = wide_bom(block.removeprefix(BOM))
         if wide is not None:  # every line would be garbage: its records are not UTF-8 lines
             raise SourceError(
                 self.name,
