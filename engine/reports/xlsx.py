@@ -217,7 +217,7 @@ class _BookWriter:
             numbers = series.cast(pl.Float64)
             special = ~numbers.is_finite()
             if series.dtype.is_float():  # 0.30000000000000004 would be 0.3; 1e+20 is held
-                changed = _float_digits(numbers) > DIGITS
+                changed = _significant_digits(numbers) > DIGITS
                 tiny = (numbers.abs() < SMALLEST) & (numbers != 0)
                 negative_zero = (numbers == 0) & (1 / numbers < 0)  # Excel has one zero
                 special = special | changed | tiny | negative_zero
@@ -238,19 +238,13 @@ class _BookWriter:
         return _with_text(serial.to_list(), series, outside)
 
 
-def _float_digits(numbers: pl.Series) -> pl.Series:
-    """How many significant digits each float's shortest text has (Python's ``repr``, which
-    Polars' cast writes: ``1.5167559781238396e-121`` has 17)."""
+def _significant_digits(numbers: pl.Series) -> pl.Series:
+    """How many significant digits each float or decimal has, from its text (a float's is
+    its shortest, Python's ``repr``, which Polars' cast writes): ``1.5167559781238396e-121``
+    has 17, ``0.0500`` one."""
     mantissa = numbers.cast(pl.String).str.replace(r"e.*$", "")
     digits = mantissa.str.replace_all(r"[-.]", "").str.strip_chars_start("0")
     return digits.str.strip_chars_end("0").str.len_chars()
-
-
-def _significant_digits(decimals: pl.Series) -> pl.Series:
-    """How many significant digits each decimal has (``0.0500`` has one)."""
-    text = decimals.cast(pl.String).str.replace(r"^-", "")
-    text = text.str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(".", "", literal=True)
-    return text.str.strip_chars_start("0").str.len_chars()
 
 
 def _with_text(items: list[Any], original: pl.Series, as_text: pl.Series) -> tuple[list[Any], str]:
