@@ -27,19 +27,23 @@ SHARED_TABLES = (RUNS, RAW, ERRORS, ERROR_DETAILS, OFFSETS)
 # One readable line per violation: `amount: Input should be greater than 0 (got '-50.0')`.
 # The offending value is shown when it is a single value of the field; a row-level error
 # (empty loc) or `missing` (whose input is the whole record) says enough without it.
-INPUT = parsable('e."input"')  # what DuckDB's JSON reader takes (a lone surrogate shown)
-MESSAGE = f"""array_to_string(list_transform(errors, lambda e: concat(
+MESSAGE = """array_to_string(list_transform(errors, lambda e: concat(
     CASE WHEN len(e.loc) > 0 THEN array_to_string(e.loc, '.') || ': ' ELSE '' END,
     e.msg,
     CASE WHEN len(e.loc) = 0 OR e."input" IS NULL THEN ''
-         WHEN json_type({INPUT}) = 'VARCHAR' THEN ' (got ''' || ({INPUT} ->> '$') || ''')'
-         WHEN json_type({INPUT}) IN ('OBJECT', 'ARRAY') THEN ''
+         WHEN json_type(e."input") = 'VARCHAR' THEN ' (got ''' || (e."input" ->> '$') || ''')'
+         WHEN json_type(e."input") IN ('OBJECT', 'ARRAY') THEN ''
          ELSE ' (got ' || e."input" || ')' END)), '; ')"""
 
 # Pydantic's ``ValidationError.errors()`` shape, with each input as JSON (not JSON-in-a-string),
 # strict JSON: no NaN or Infinity (null, as the JSON formats write them).
 ERROR_LIST = f"""to_json(list_transform(errors, lambda e: json_object(
-    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json({strict(INPUT)}))))"""
+    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json({strict('e."input"')}))))"""
+
+# The error lists read by both, each input made readable once: what DuckDB's JSON reader
+# takes, a lone surrogate's escape shown as text (``engine.reports.input_json``).
+READABLE = f"""list_transform(errors, lambda e: {{'type': e."type", 'loc': e.loc,
+    'msg': e.msg, 'input': {parsable('e."input"')}}})"""
 
 
 # A text cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV
@@ -89,7 +93,8 @@ def select(
         errors = ERROR_LIST if json_output else f"({ERROR_LIST})::VARCHAR"
         base = (
             f"SELECT e.run_id, e.row_number, r.line_number, {MESSAGE} AS message, "
-            f"{errors} AS errors, e.raw FROM (SELECT * FROM {ERRORS}{run_filter}) AS e "
+            f"{errors} AS errors, e.raw FROM (SELECT * REPLACE ({READABLE} AS errors) "
+            f"FROM {ERRORS}{run_filter}) AS e "
             f"LEFT JOIN (SELECT run_id, row_number, line_number FROM {RAW}{run_filter}) AS r "
             "USING (run_id, row_number)"
         )
