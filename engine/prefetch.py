@@ -7,11 +7,14 @@ stays bounded; if the consumer stops early the producer is told to stop too.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
+
+from engine.errors import Interrupted
 
 T = TypeVar("T")
 
@@ -63,9 +66,19 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             if isinstance(item, _Failure):
                 raise item.error
             yield item  # type: ignore[misc]
+    except GeneratorExit:
+        # Closed by the consumer's unwinding or the garbage collector: a signal's exception
+        # raised while this cleans up could only be printed ("Exception ignored in ..."),
+        # the consumer has its own (the command line knows which signal came: interrupts).
+        wait = 0.0
+        with contextlib.suppress(Interrupted):
+            stop.set()
+            worker.join(timeout=1.0)
+        raise
     except BaseException:
         wait = 1.0  # the consumer's own error or a signal: a producer blocked on its input
         raise  # (a stalled writer) is not waited for; it is a daemon
     finally:
-        stop.set()
-        worker.join(timeout=wait)
+        if wait:  # not cleaned up above
+            stop.set()
+            worker.join(timeout=wait)
