@@ -16,6 +16,7 @@ names the schema version that validated each row, as in a DuckDB file.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from engine.lake.tables import (
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
 from engine.store.history import REPLAYED_ROWS, REPLAYS, ROW_VERSIONS, row_versions_sql
-from engine.store.store import Store
+from engine.store.store import Store, private_spill
 
 RUN_COLUMNS = (
     "run_id, source_kind, source_path, format, schema_name, schema_fingerprint, target_table, "
@@ -74,7 +75,9 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
             "no lake here (it has no ingestion_batches table)",
             hint=Remedy("run an ingestion into it first, or pass another {}", "lake"),
         )
-    con = duckdb.connect(":memory:")
+    # An in-memory database spills into ./.tmp by default: a directory of its own instead.
+    spill = private_spill(Path(tempfile.gettempdir()) / "ingest-lake")
+    con = duckdb.connect(":memory:", config={"temp_directory": spill})
     try:
         con.execute("SET TimeZone = 'UTC'")
         _register(con, "_manifest", dataset(lake, MANIFEST, manifest))  # first: see above

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import re
+import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -45,6 +46,22 @@ BLOCK_ALLOCATOR = "128MB"
 # single allocations of tens of MB (its lists of errors): at 256 MB one of 333k invalid rows
 # ran out of memory.
 READ_MEMORY = "512MB"
+
+
+def private_spill(beside: Path) -> str:
+    """The spill directory of this process's reading connections, next to ``beside``.
+
+    DuckDB lets a connection with external access off read and write its spill directory;
+    its default (``<db>.tmp``) is shared by every process on the database and may hold
+    anything, so readers spill into a directory named at random for this process (one name
+    for all its readers: DuckDB refuses a second connection to a file with other settings),
+    which DuckDB makes only when a query spills and removes when the database closes."""
+    return f"{beside}.read-{_PROCESS_TOKEN}.tmp"
+
+
+_PROCESS_TOKEN = secrets.token_hex(8)
+
+
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
 
 
@@ -205,7 +222,9 @@ class Store:
         # Readers are capped too: DuckDB's default (80% of the machine's memory) let an
         # export's buffer pool grow with the table (1.4 GB for 1.1M error rows).
         config: dict[str, Any] = {"memory_limit": READ_MEMORY if read_only else memory_limit}
-        if not read_only:
+        if read_only:
+            config["temp_directory"] = private_spill(self.path)
+        else:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()

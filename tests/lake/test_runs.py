@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +180,37 @@ def test_user_sql_on_a_lake_stays_locked_down(tmp_path: Path, cli: Cli) -> None:
         "error: sql explains queries (SELECT, FROM ...) only, not COPY",
     )
     assert not target.exists()
+
+
+def test_sql_on_a_lake_cannot_read_the_default_spill_directory(
+    tmp_path: Path, cli: Cli, cli_env: dict[str, str]
+) -> None:
+    """An in-memory DuckDB spills into ``./.tmp``, which a locked-down connection may read:
+    the lake's reader spills into a directory of its own under the system's temp instead."""
+    lake = str(tmp_path / "lake")
+    assert cli("run", str(SAMPLE), "--lake", lake, "-q").returncode == 0
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "planted.csv").write_text("secret\nfrom-the-working-directory\n")
+    query = "SELECT * FROM read_csv('.tmp/planted.csv')"
+    done = subprocess.run(
+        [*CLI, "sql", query, "--lake", lake], capture_output=True, text=True, env=cli_env,
+        cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (
+        2,
+        "",
+        "error: query refused: it reaches outside the database (.tmp/planted.csv); only the "
+        "database's own tables can be read (no other file, URL, database or extension)",
+    )
+    setting = "SELECT current_setting('temp_directory') AS d"
+    shown = subprocess.run(
+        [*CLI, "sql", setting, "--lake", lake, "--format", "csv"], capture_output=True,
+        text=True, env=cli_env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    spill = Path(shown.stdout.splitlines()[1])
+    assert spill.parent == Path(tempfile.gettempdir())
+    assert spill.name.startswith("ingest-lake.read-") and spill.name.endswith(".tmp")
+    assert not spill.exists()
 
 
 def test_reading_a_lake_that_is_not_there_is_one_line(tmp_path: Path, cli: Cli) -> None:

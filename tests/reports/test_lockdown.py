@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -315,3 +316,55 @@ def test_statements_that_parse_as_reads_but_run_others_are_refused(
     for statement, start in reads.items():
         result = run_cli("sql", statement, "--db", str(db), "--format", "csv")
         assert result.exit_code == 0 and result.output.startswith(start), statement
+
+
+def test_the_shared_spill_directory_cannot_be_read(run_cli: RunCli, db: Path) -> None:
+    """DuckDB lets a locked-down connection read its spill directory; the default one
+    (``<db>.tmp``) is shared by every process on the file, so a reader spills into one of
+    its own instead, and a file planted in ``<db>.tmp`` stays out of reach."""
+    spill = db.parent / f"{db.name}.tmp"
+    spill.mkdir(exist_ok=True)
+    planted = spill / "planted.csv"
+    planted.write_text("secret\nfrom-another-process\n")
+    try:
+        result = run_cli("sql", f"SELECT * FROM read_csv('{planted}')", "--db", str(db))
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            2,
+            "",
+            f"error: query refused: it reaches outside the database ({planted}); {REFUSED}\n",
+        )
+    finally:
+        planted.unlink()
+
+
+def test_a_reader_spills_into_a_directory_of_its_own(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Path(shutil.copy(db, tmp_path / db.name))
+    monkeypatch.setattr("engine.store.store.READ_MEMORY", "48MB")
+    # More than 48 MB to hold: without a spill directory, it runs out of memory.
+    query = "SELECT count(DISTINCT md5(range::VARCHAR)) FROM range(1000000)"
+    bare = duckdb.connect(config={"memory_limit": "48MB", "temp_directory": ""})
+    with pytest.raises(duckdb.OutOfMemoryException):
+        bare.sql(query).fetchall()
+    bare.close()
+    setting = "SELECT current_setting('temp_directory')"
+    reader = open_reader(db)
+    try:
+        own = str(reader.rows(setting)[0][0])
+        assert own.startswith(f"{db}.read-") and own.endswith(".tmp")
+        assert len(Path(own).name) == len(f"{db.name}.read-.tmp") + 16
+        assert reader.rows(query) == [(1_000_000,)]  # it spilled, into its own directory
+    finally:
+        reader.close()
+    assert not Path(own).exists()
+    assert not (db.parent / f"{db.name}.tmp").exists()
+    # Another process gets another directory.
+    code = (
+        "from engine.reports.reader import open_reader; import sys; "
+        f'print(open_reader(sys.argv[1]).rows("{setting}")[0][0])'
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
+    assert other.startswith(f"{db}.read-") and other != own
