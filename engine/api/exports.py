@@ -47,8 +47,9 @@ RunFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only the r
 Sanitize = Annotated[
     bool,
     Query(
-        description="CSV only: a text cell starting with = + - @ or a tab, CR or LF (which a "
-        "spreadsheet runs as a formula) gets a leading single quote. false: every cell "
+        description="CSV only: a text cell starting with = + - @ or a tab, CR or LF, also "
+        "after spaces or invisible characters (which a spreadsheet runs as a formula), gets a "
+        "leading single quote. false: every cell "
         "exactly as stored, for programs that read the file."
     ),
 ]

@@ -77,7 +77,8 @@ def summary(db: Path, lake_uri: str | None, as_json: bool) -> None:
     "--no-sanitize",
     is_flag=True,
     help="CSV: write text cells exactly as stored, even those starting with = + - @ or a "
-    "tab, CR or LF, which a spreadsheet runs as formulas (by default they get a leading ').",
+    "tab, CR or LF (also after spaces or invisible characters), which a spreadsheet runs as "
+    "formulas (by default they get a leading ').",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no closing line.")
 @handle_errors

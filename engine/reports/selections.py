@@ -49,6 +49,10 @@ READABLE = f"""list_transform(errors, lambda e: {{'type': e."type", 'loc': e.loc
 # A text cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV
 # injection list, plus line feed): CSV exports prefix such cells with a single quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# So is one where spaces or characters that show nothing (Unicode separators, controls and
+# format characters: a no-break space, a zero-width space, a byte order mark) come before
+# =, +, - or @: a spreadsheet may trim them, and a reader does not see them (RE2 syntax).
+HIDDEN_THEN_FORMULA = r"^[\p{Z}\p{Cc}\p{Cf}]+[=+\-@]"
 TEXT_TYPES = ("VARCHAR", "JSON")
 
 
@@ -142,7 +146,11 @@ def neutralised(name: str) -> str:
     # Not ``left(c, 1) IN (...)``: DuckDB plans an IN list of this length as a hash join,
     # which does not keep the rows in stored order.
     starts = " OR ".join(f"starts_with({column}, chr({ord(char)}))" for char in FORMULA_STARTS)
-    return f"CASE WHEN {starts} THEN chr(39) || {column} ELSE {column} END AS {quote(name)}"
+    hidden = f"regexp_matches({column}, '{HIDDEN_THEN_FORMULA}')"
+    return (
+        f"CASE WHEN {starts} OR {hidden} THEN chr(39) || {column} ELSE {column} END "
+        f"AS {quote(name)}"
+    )
 
 
 def check_run(store: Store, run_id: int) -> None:
