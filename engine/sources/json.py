@@ -189,6 +189,18 @@ class JsonSource:
                 line=1,
                 hint=Remedy("use {}", "format", ("json",)),
             )
+        if head[:1] == b"{" and _spread_object(head):
+            raise SourceError(
+                self.name,
+                "a JSON object spread over several lines (pretty-printed), not NDJSON "
+                "(one object per line)",
+                line=1 + block[: len(block) - len(head)].count(b"\n"),
+                hint=Remedy(
+                    "write one object per line, or put the objects in a JSON array and use {}",
+                    "format",
+                    ("json",),
+                ),
+            )
         return block
 
     def _batch(self, records: Records) -> RawBatch:
@@ -282,6 +294,24 @@ SPACE = " \t\n\r"
 JSON_SPACE = SPACE.encode()
 NON_SPACE = re.compile(rb"[^ \t\n\r]")
 LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _spread_object(head: bytes) -> bool:
+    """Whether ``head`` (starting with ``{``) is an object spread over lines: its first line
+    is no whole value and the next line that is not blank does not start a record of its
+    own (``"key": ...`` or ``}``). A broken first record followed by records is NDJSON with
+    an invalid first row, as is a file of one line."""
+    ends = [at for at in (head.find(b"\n"), head.find(b"\r")) if at >= 0]
+    if not ends:
+        return False
+    following = NON_SPACE.search(head, min(ends) + 1)
+    if following is None or head[following.start() : following.start() + 1] == b"{":
+        return False
+    try:
+        json.loads(head[: min(ends)])
+    except (ValueError, RecursionError):
+        return True
+    return False
 
 
 def _one_value(head: bytes) -> bool:

@@ -437,3 +437,58 @@ def test_an_element_over_the_limit_before_its_comma_is_read_is_one_line_long(
         f"{path}, line 2: an element of the JSON array is longer than 1,000 bytes "
         "(raise max_record_bytes if the file is right)"
     )
+
+
+SPREAD = (
+    ", line {line}: a JSON object spread over several lines (pretty-printed), not NDJSON (one "
+    "object per line) (write one object per line, or put the objects in a JSON array and use "
+    "format='json')"
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(
+        st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), min_size=1),
+        min_size=1,
+        max_size=3,
+    ),
+    indent=st.sampled_from([1, 2, 4, "\t"]),
+    blank=st.sampled_from(["", "\n", "\n \n", "\r\n"]),
+)
+def test_a_pretty_printed_object_is_not_read_as_ndjson(
+    write: Write, records: list[dict[str, object]], indent: int | str, blank: str
+) -> None:
+    """Read line by line, each of its lines was an invalid row: it stops in one line, at the
+    line where the object starts (json.dumps with an indent writes one key per line)."""
+    text = blank + "\n".join(json.dumps(r, indent=indent) for r in records) + "\n"
+    path = write("pretty.json", text)
+    with pytest.raises(SourceError) as raised:
+        read(path, array=False)
+    line = 1 + blank.count("\n")
+    assert str(raised.value) == f"{path}" + SPREAD.format(line=line)
+
+
+def test_an_object_opened_on_its_first_line_and_spread_is_refused(write: Write) -> None:
+    path = write("kr.ndjson", '{ "a": 1,\n  "b": 2 }\n')
+    with pytest.raises(SourceError) as raised:
+        read(path, array=False)
+    assert str(raised.value) == f"{path}" + SPREAD.format(line=1)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"a": 1\n{"a": 2}\n',  # a broken first record, then records: NDJSON
+        '{"a": 1',  # one line
+        "{\n",  # one line
+        '{"a": 1}\n{"a": 2}\n',
+        '{\n{"a": 2}\n',
+    ],
+)
+def test_ndjson_whose_first_record_is_broken_is_still_read(write: Write, content: str) -> None:
+    path = write("broken.ndjson", content)
+    frame = read(path, array=False)
+    expected = [json.loads(line) if line.endswith("}") else None for line in content.splitlines()]
+    assert frame.height == len(expected)
+    assert frame[MALFORMED].to_list() == [None if e else "json_invalid" for e in expected]
