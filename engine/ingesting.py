@@ -34,9 +34,10 @@ from engine.sources.frames import is_frame
 from engine.sources.inputs import Input, open_input, open_stdin, open_stream
 from engine.sources.remote import RemoteSettings, is_remote, open_remote
 from engine.store import raw_codec
+from engine.store.disk_full import giving_back_space
 from engine.store.modes import MODES, LoadMode, check_mode
 from engine.store.runs import mark_interrupted
-from engine.store.store import Store, giving_back_space
+from engine.store.store import Store
 
 STDIN = "-"
 

@@ -37,6 +37,7 @@ from engine.sources.feeds import ReadOptions, prepare
 from engine.sources.frames import RecordsSource, chunks
 from engine.sources.inputs import Input, full_hash, open_input, quick_fingerprint
 from engine.store import ddl
+from engine.store.disk_full import write_failure
 from engine.store.modes import (
     LoadMode,
     check_mode,
@@ -55,7 +56,7 @@ from engine.store.runs import (
     record_progress,
     start_run,
 )
-from engine.store.store import Store, write_failure
+from engine.store.store import Store
 from engine.store.uniqueness import split_duplicates
 from engine.store.versions import fit_table
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint

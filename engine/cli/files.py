@@ -29,9 +29,10 @@ from engine.ingesting import ingest
 from engine.sources import FORMATS
 from engine.sources.feeds import MiB
 from engine.sources.remote import RemoteSettings
+from engine.store.disk_full import giving_back_space
 from engine.store.raw_codec import RAW_COMPRESSIONS
 from engine.store.runs import mark_interrupted
-from engine.store.store import Store, giving_back_space
+from engine.store.store import Store
 from engine.wording import count
 
 

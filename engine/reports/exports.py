@@ -32,7 +32,8 @@ from engine.reports.reader import query_error
 from engine.reports.selections import Selection, select
 from engine.reports.staging import check_output, stage
 from engine.reports.xlsx import SHEET_ROWS, write_xlsx
-from engine.store.store import DISK_FULL, Store
+from engine.store.disk_full import DISK_FULL
+from engine.store.store import Store
 
 FORMATS = ("csv", "json", "ndjson", "parquet", "xlsx")
 EXTENSIONS = {

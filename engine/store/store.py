@@ -22,9 +22,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from engine.errors import Remedy, StoreError, StoreLockedError, StoreWriteError
+from engine.errors import Remedy, StoreError, StoreLockedError
 from engine.store import raw_codec
 from engine.store.ddl import quote
+from engine.store.disk_full import DISK_FULL, write_failure
 from engine.store.layout import ensure_layout
 from engine.store.overrides import Overrides
 from engine.store.row_groups import RowGroups, in_row_groups
@@ -113,12 +114,27 @@ def _remove_unused(path: Path) -> None:
             path.unlink()
 
 
+def _check_path(path: Path, *, may_create: bool) -> None:
+    """What is at ``path`` before DuckDB opens it. Nothing: a new database, if ``may_create``
+    (else a mistyped path, not a new empty database). An empty file: what a creation that
+    failed (a full disk) leaves, taken as nothing when no process holds it. Any other file
+    must be a DuckDB database (``_check_is_database``)."""
+    if not path.exists():
+        if not may_create:
+            raise StoreError(
+                path,
+                "no such database file",
+                hint=Remedy("run an ingestion first or pass {}", "db"),
+            )
+    elif path.is_file() and path.stat().st_size == 0:
+        if not may_create:
+            raise StoreError(path, "an empty file, not a DuckDB database")
+        _remove_unused(path)
+    elif path.is_file():
+        _check_is_database(path)
+
+
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
-    if path.is_file():
-        if not read_only and path.stat().st_size == 0:
-            _remove_unused(path)  # what a creation that failed (a full disk) leaves
-        else:
-            _check_is_database(path)
     created = not read_only and not path.exists()
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
@@ -131,50 +147,6 @@ def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBP
         if isinstance(exc, duckdb.IOException) and (found or "Could not set lock" in str(exc)):
             raise StoreLockedError(path, int(found.group(1)) if found else None) from exc
         raise StoreError(path, f"cannot open the database: {exc}") from exc
-
-
-DISK_FULL = "No space left on device"
-DISK_FULL_PROBLEM = "cannot write the database: the disk is full"
-
-
-def give_back_space(path: Path) -> None:
-    """After a write failed on a full disk: the blocks the failed transaction took are free,
-    but stay in the file until a checkpoint on a fresh connection writes something, so the
-    run the error message suggests ("free some space ... and run again") failed once more
-    on the space they held. A trivial change and a checkpoint truncate them."""
-    with contextlib.suppress(duckdb.Error, OSError):
-        con = duckdb.connect(str(path))
-        try:
-            con.execute("CREATE TABLE __give_back_space (x INTEGER)")
-            con.execute("DROP TABLE __give_back_space")
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-
-
-@contextmanager
-def giving_back_space(path: Path | None) -> Iterator[None]:
-    """Around a Store's whole use (opened inside): once it is closed after a full disk,
-    ``give_back_space``."""
-    try:
-        yield
-    except StoreWriteError as exc:
-        if path is not None and DISK_FULL_PROBLEM in exc.problem:
-            give_back_space(path)
-        raise
-
-
-def write_failure(path: Path, exc: duckdb.Error) -> StoreWriteError:
-    """A DuckDB error met while writing, as one line naming the database and the cause."""
-    text = str(exc)
-    if DISK_FULL in text:
-        return StoreWriteError(
-            path,
-            DISK_FULL_PROBLEM,
-            hint="free some space on its disk and run again; what was committed before is intact",
-        )
-    cause = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return StoreWriteError(path, f"cannot write the database ({cause})")
 
 
 def _check_codec(con: duckdb.DuckDBPyConnection, path: Path, wanted: str) -> None:
@@ -211,14 +183,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self.bulk_settings = dict(bulk_settings)
-        if (read_only or not create) and self.path.is_file() and not self.path.stat().st_size:
-            raise StoreError(self.path, "an empty file, not a DuckDB database")
-        if (read_only or not create) and not self.path.exists():
-            raise StoreError(
-                self.path,
-                "no such database file",
-                hint=Remedy("run an ingestion first or pass {}", "db"),
-            )
+        _check_path(self.path, may_create=create and not read_only)
         # Readers are capped too: DuckDB's default (80% of the machine's memory) let an
         # export's buffer pool grow with the table (1.4 GB for 1.1M error rows).
         config: dict[str, Any] = {"memory_limit": READ_MEMORY if read_only else memory_limit}
