@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from engine.errors import StoreError
+from engine.errors import Remedy, StoreError
 from engine.store import raw_codec
 from engine.store.ddl import (
     ERROR_DETAILS,
@@ -131,14 +131,13 @@ def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return None
 
 
-def ensure_layout(
-    con: duckdb.DuckDBPyConnection, path: Path, raw_compression: str = raw_codec.DEFAULT
-) -> None:
-    """Make a writer's file current: create the tables (the raw text compressed by
-    ``raw_compression``), migrate an older layout, or refuse."""
+def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = False) -> int | None:
+    """The file's layout, if this engine can use it: refused when newer than this engine's,
+    or when the file holds tables but not the engine's (someone else's database: never
+    written into, nor read as if it were ours). None: a database with no tables at all (new,
+    or left by a run stopped before it made them), which only a writer that may ``create``
+    takes."""
     version = layout_version(con)
-    if version == LAYOUT_VERSION:
-        return
     if version is not None and version > LAYOUT_VERSION:
         raise StoreError(
             path,
@@ -146,6 +145,36 @@ def ensure_layout(
             f"(this one knows layouts up to {LAYOUT_VERSION})",
             hint="use the engine that made it, or another --db file",
         )
+    if version is None:
+        others = sorted(_kinds(con))
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if others[5:] else "")
+            raise StoreError(
+                path,
+                f"not a database of this engine: it holds other tables ({shown})",
+                hint="give --db a file of its own (a new name creates one)",
+            )
+        if not create:
+            raise StoreError(
+                path,
+                "the database has no tables yet (no run has been stored in it)",
+                hint=Remedy("run an ingestion first or pass another {}", "db"),
+            )
+    return version
+
+
+def ensure_layout(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    raw_compression: str = raw_codec.DEFAULT,
+    *,
+    create: bool = True,
+) -> None:
+    """Make a writer's file current: create the tables (the raw text compressed by
+    ``raw_compression``; only if it may ``create``), migrate an older layout, or refuse."""
+    version = check_layout(con, path, create=create)
+    if version == LAYOUT_VERSION:
+        return
     if version == 1:
         _check_layout_1(con, path)
     if version == 1:

@@ -26,7 +26,7 @@ from engine.errors import Remedy, StoreError, StoreLockedError
 from engine.store import raw_codec
 from engine.store.ddl import quote
 from engine.store.disk_full import DISK_FULL, write_failure
-from engine.store.layout import ensure_layout
+from engine.store.layout import check_layout, ensure_layout
 from engine.store.overrides import Overrides
 from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
@@ -201,15 +201,19 @@ class Store:
         # (``engine.store.rules``): forgotten when a transaction rolls back.
         self.rule_ids: dict[tuple[str, tuple[Any, ...]], tuple[int, ...]] = {}
         self._row_groups: RowGroups | None = None  # while a bulk load appends
-        if not read_only:
-            try:
+        try:
+            if read_only:
+                check_layout(self.con, self.path)
+            else:
                 with self.writing():
-                    ensure_layout(self.con, self.path, raw_compression or raw_codec.DEFAULT)
+                    ensure_layout(
+                        self.con, self.path, raw_compression or raw_codec.DEFAULT, create=create
+                    )
                 if raw_compression is not None:
                     _check_codec(self.con, self.path, raw_compression)
-            except BaseException:
-                self.con.close()
-                raise
+        except BaseException:
+            self.con.close()
+            raise
 
     @classmethod
     def over(cls, con: duckdb.DuckDBPyConnection, path: str | Path) -> Store:

@@ -221,3 +221,88 @@ def test_commands_on_what_is_stored_do_not_create_a_database(tmp_path: Path) -> 
             f"error: {empty}: an empty file, not a DuckDB database\n",
         ), argv
     assert empty.stat().st_size == 0
+
+
+def _tables(path: Path) -> list[tuple[str, str]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.sql(
+            "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name"
+        ).fetchall()
+        return [(str(n), str(t)) for n, t in rows]
+    finally:
+        con.close()
+
+
+STORED_DATA = (
+    ["prune", "--raw-older-than", "1"],
+    ["compact"],
+    ["delete-run", "1"],
+    ["replay", "--run", "1"],
+)
+READS = (
+    ["summary"],
+    ["sql", "SELECT 1"],
+    ["export", "processed", "-o", "out.csv"],
+    ["report", "-o", "out.html"],
+)
+
+
+def test_someone_elses_duckdb_database_is_never_written_nor_read_as_ours(tmp_path: Path) -> None:
+    """A DuckDB file holding other tables got the engine's tables added by run, prune,
+    compact and delete-run, and summary, export and report failed with a traceback
+    (independent README audit). Every command refuses it in one line, and it is unchanged."""
+    for ddl, shown in (
+        ("CREATE TABLE foo (a INTEGER); CREATE VIEW bar AS SELECT 1", "bar, foo"),
+        ("CREATE TABLE ingestion_runs (a INTEGER)", "ingestion_runs"),
+    ):
+        other = tmp_path / "theirs.duckdb"
+        other.unlink(missing_ok=True)
+        con = duckdb.connect(str(other))
+        con.execute(ddl)
+        con.close()
+        before = _tables(other)
+        expected = (
+            f"error: {other}: not a database of this engine: it holds other tables ({shown}) "
+            "(give --db a file of its own (a new name creates one))\n"
+        )
+        run = ["run", str(DATA / "transactions_sample.csv")]
+        for argv in (run, *STORED_DATA, *READS):
+            done = cli(*argv, "--db", other, cwd=tmp_path)
+            assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
+        assert _tables(other) == before
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.html").exists()
+
+
+def test_a_database_without_tables_is_taken_only_by_a_run(tmp_path: Path) -> None:
+    """A run stopped before it made its tables (SIGTERM at start-up) leaves a DuckDB file with
+    none: the read commands failed on it with a traceback. They and the commands on what is
+    stored say so in one line; a run takes it as a new database."""
+    bare = tmp_path / "bare.duckdb"
+    duckdb.connect(str(bare)).close()
+    expected = (
+        f"error: {bare}: the database has no tables yet (no run has been stored in it) (run an "
+        "ingestion first or pass another --db)\n"
+    )
+    for argv in (*STORED_DATA, *READS):
+        done = cli(*argv, "--db", bare, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
+    assert _tables(bare) == []
+    done = cli("run", str(DATA / "transactions_sample.csv"), "--db", bare, "-q")
+    assert done.returncode == 0, done.stderr
+    assert ("ingestion_runs", "BASE TABLE") in _tables(bare)
+
+
+def test_the_read_commands_refuse_a_newer_layout(tmp_path: Path) -> None:
+    db = tmp_path / "newer.duckdb"
+    assert cli("run", str(DATA / "transactions_sample.csv"), "--db", db, "-q").returncode == 0
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO layout_versions VALUES (4, now(), 'from the future')")
+    con.close()
+    expected = (
+        f"error: {db}: the database has layout 4, made by a newer version of the engine (this "
+        "one knows layouts up to 3) (use the engine that made it, or another --db file)\n"
+    )
+    for argv in READS:
+        done = cli(*argv, "--db", db, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
