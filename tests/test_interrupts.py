@@ -191,3 +191,36 @@ def test_a_signal_ends_a_run_whose_fifo_writer_stalled(
         code,
         f"error: interrupted by {name} (anything not yet committed was rolled back)\n",
     )
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_a_signal_ends_a_run_whose_stdin_writer_stalled(
+    tmp_path: Path, sig: signal.Signals, code: int, fmt: str
+) -> None:
+    """``run -`` while its writer stalls: the reading thread blocked in a read of
+    ``sys.stdin.buffer`` held its lock, and Python aborted at exit trying to take it (exit
+    134 and a "Fatal Python error" under the line; independent README audit). Standard
+    input is now read by its descriptor."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "-", "--format", fmt, "--db", str(tmp_path / "i.duckdb")],
+        stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    os.close(read_end)
+    try:
+        if fmt == "csv":
+            os.write(write_end, b"external_id,amount,currency,source_channel\nT1,1.5,USD,web\n")
+        else:
+            os.write(write_end, b'{"external_id": "T1", "amount": 1.5}\n')
+        assert waiting_in(process, "pipe_read", "anon_pipe_read", "pipe_wait")
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
+    finally:
+        os.close(write_end)
+    name = signal.Signals(sig).name
+    assert (process.returncode, err) == (
+        code,
+        f"error: interrupted by {name} (anything not yet committed was rolled back)\n",
+    )

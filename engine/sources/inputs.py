@@ -130,8 +130,37 @@ STDIN = "stdin"
 
 
 def open_stdin(stream: BinaryIO) -> Input:
-    """Standard input (``run -``): a stream named ``stdin``, read once like a pipe."""
-    return Input(_Unclosed(stream), STDIN)
+    """Standard input (``run -``): a stream named ``stdin``, read once like a pipe, by its
+    descriptor when it has one (``_Descriptor``)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a stand-in without a descriptor
+        return Input(_Unclosed(stream), STDIN)
+    return Input(_Descriptor(fd), STDIN)
+
+
+class _Descriptor:
+    """A descriptor the process owns (standard input), read with ``os.read``: no buffer and
+    no lock. A read blocked on a stalled writer held ``sys.stdin.buffer``'s lock, and Python
+    aborted at exit trying to take it (exit 134 instead of 130 or 143 after a signal)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; fewer only at the end (a pipe gives what it holds at a time)."""
+        chunks: list[bytes] = []
+        wanted = n
+        while wanted > 0:
+            data = os.read(self._fd, wanted)
+            if not data:
+                break
+            chunks.append(data)
+            wanted -= len(data)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        pass
 
 
 def open_stream(stream: IO[Any], name: str) -> Input:
