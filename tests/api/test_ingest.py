@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 
 from tests.api.conftest import Server, ServerFactory, stable
@@ -239,15 +241,15 @@ NOTHING = (
             {"file_path": "sample.txt"},
             {},
             b"",
-            "cannot tell the format of 'sample.txt' from its extension; "
-            "pass source_type=csv|json|ndjson|parquet|arrow",
+            "{data}/sample.txt: cannot tell the format from the extension '.txt' "
+            "(pass source_type=csv|ndjson|json|parquet|arrow)",
         ),
         (
             {},
             FORM,
             multipart("XyZ", ("file", "a.txt", CSV_TEXT)),
-            "cannot tell the format of 'a.txt' from its extension; "
-            "pass source_type=csv|json|ndjson|parquet|arrow",
+            "upload:a.txt: cannot tell the format from the extension '.txt' "
+            "(pass source_type=csv|ndjson|json|parquet|arrow)",
         ),
         (
             {},
@@ -317,9 +319,11 @@ def test_bad_requests(
     headers: dict[str, str],
     body: bytes,
     detail: str,
+    data_dir: Path,
 ) -> None:
     before = next_run(client)
     response = client.post("/api/v1/ingest", params=params, headers=headers, content=body)
+    detail = detail.replace("{data}", str(data_dir.resolve()))
     assert (response.status_code, response.json()) == (400, {"detail": detail})
     assert next_run(client) == before  # nothing was ingested
 
@@ -391,3 +395,27 @@ def test_staging_is_cleaned(client: httpx.Client, spool: Path) -> None:
     client.post("/api/v1/ingest", files={"file": ("x.csv", CSV_TEXT)}, params={"force": "true"})
     (staging,) = spool.glob(".serve-spool-*")
     assert list(staging.iterdir()) == [staging / ".lock"]  # held while the server runs
+
+
+def test_a_name_without_an_extension_is_told_by_its_first_bytes(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    """As `cli.py run` does: JSON, Parquet and Arrow show their format in their first bytes
+    (the API asked for source_type; independent README audit)."""
+    frame = pl.DataFrame(
+        {"external_id": ["T1", "T2"], "amount": [1.5, -2.0], "source_channel": ["web", "pos"]}
+    )
+    parquet, arrow = tmp_path / "p", tmp_path / "a"
+    frame.write_parquet(parquet)
+    frame.write_ipc(arrow)
+    ndjson = b"".join(json.dumps(row).encode() + b"\n" for row in frame.to_dicts())
+    for name, body, fmt in (
+        ("export", parquet.read_bytes(), "parquet"),
+        ("feed", arrow.read_bytes(), "arrow"),
+        ("lines", ndjson, "ndjson"),
+    ):
+        # The same rows in each layout are the same content: forced, not skipped.
+        done = client.post("/api/v1/ingest", files={"file": (name, body)}, data={"force": "1"})
+        assert done.status_code == 200, done.text
+        result = done.json()
+        assert (result["format"], result["rows_total"], result["rows_valid"]) == (fmt, 2, 1)

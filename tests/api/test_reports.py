@@ -471,7 +471,8 @@ def test_openapi_describes_every_endpoint(client: httpx.Client) -> None:
         "type": "string",
         "format": "binary",
         "description": "CSV, NDJSON, a JSON array, Parquet or Arrow IPC, compressed or not "
-        "(gzip, zstd, bz2, xz); the format comes from source_type or the file name's extension.",
+        "(gzip, zstd, bz2, xz); the format comes from source_type, else the file name's "
+        "extension, else the first bytes where they show it (JSON, Parquet, Arrow).",
     }
     assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["detail"]
     assert "HTTPValidationError" not in schema["components"]["schemas"]
