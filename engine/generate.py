@@ -42,16 +42,37 @@ def transactions(
     ).with_columns((pl.lit("TXN-") + pl.col("external_id")).alias("external_id"))
 
 
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")  # a .json file of lines is read as NDJSON
+COMPRESSED_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
+
+
+def output_format(path: Path, declared: str | None) -> str:
+    """The format to write: ``declared``, else NDJSON for a name the engine reads as NDJSON,
+    else CSV. A compressed name is refused: the file is written as plain text, which a run
+    would then try to decompress."""
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSED_SUFFIXES:
+        raise ConfigError(
+            f"{path.name}: generate writes plain text, not {suffix[1:]}: name the file "
+            f"without {suffix} (compress it afterwards if you want)"
+        )
+    if declared is not None:
+        return declared
+    return "ndjson" if suffix in NDJSON_SUFFIXES else "csv"
+
+
 def generate(
     path: Path,
     rows: int,
     *,
     seed: int = 42,
     bad_fraction: float = 0.05,
-    fmt: str = "csv",
+    fmt: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write ``rows`` transactions to ``path`` in bounded memory; returns rows written."""
+    """Write ``rows`` transactions to ``path`` in bounded memory; returns rows written.
+    ``fmt`` (csv or ndjson) defaults to what the name says (``output_format``)."""
+    fmt = output_format(path, fmt)
     if rows < 0:
         raise ConfigError("--rows must be zero or more")
     if not 0.0 <= bad_fraction <= 1.0:

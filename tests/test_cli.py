@@ -203,6 +203,37 @@ def test_generate_is_deterministic(run_cli: RunCli, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "c.ndjson").read_text().splitlines()[0])["external_id"] == "TXN-1"
 
 
+def test_generate_writes_what_the_output_name_says(run_cli: RunCli, tmp_path: Path) -> None:
+    """``-o g.ndjson`` wrote CSV, which a run then read as NDJSON: an invalid row per line
+    (independent README audit). The name tells the format unless --format does."""
+    header = "external_id,amount,currency,source_channel,timestamp"
+    for name, expected in (
+        ("a.ndjson", "ndjson"),
+        ("b.jsonl", "ndjson"),
+        ("c.json", "ndjson"),
+        ("d.csv", "csv"),
+        ("e.txt", "csv"),
+        ("f", "csv"),
+    ):
+        done = run_cli("generate", "--rows", "2", "-o", str(tmp_path / name))
+        assert (done.exit_code, done.output) == (0, f"wrote 2 rows to {tmp_path / name}\n")
+        first = (tmp_path / name).read_text().splitlines()[0]
+        if expected == "csv":
+            assert first == header, name
+        else:
+            assert list(json.loads(first)) == header.split(","), name
+    forced = run_cli("generate", "--rows", "2", "-o", str(tmp_path / "g.json"), "--format", "csv")
+    assert forced.exit_code == 0
+    assert (tmp_path / "g.json").read_text().splitlines()[0] == header
+    packed = run_cli("generate", "--rows", "2", "-o", str(tmp_path / "h.csv.gz"))
+    assert (packed.exit_code, packed.stderr) == (
+        2,
+        "error: h.csv.gz: generate writes plain text, not gz: name the file without .gz "
+        "(compress it afterwards if you want)\n",
+    )
+    assert not (tmp_path / "h.csv.gz").exists()
+
+
 def cli(
     *args: str, cwd: Path | None = None, columns: int = 200
 ) -> subprocess.CompletedProcess[str]:

@@ -274,10 +274,14 @@ def failed_run(location: str, exc: EngineError) -> dict[str, object]:
     help="Fraction of amounts replaced by -50.0.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "ndjson"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "ndjson"]),
+    default=None,
+    help="Default: ndjson for a FILE named .ndjson, .jsonl or .json, else csv.",
 )
 @handle_errors
-def generate(rows: int, output: Path, seed: int, bad_fraction: float, fmt: str) -> None:
+def generate(rows: int, output: Path, seed: int, bad_fraction: float, fmt: str | None) -> None:
     """Write a deterministic transactions dataset (for demos, tests and benchmarks)."""
     # A bar on a terminal only: elsewhere click would print its label alone, a stray line.
     bar = (
