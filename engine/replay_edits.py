@@ -3,6 +3,7 @@ validate again, and the corrected raw text of each."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -19,9 +20,10 @@ READERS = {
 }
 
 
-def read_edits(path: Path) -> dict[tuple[int, int], str]:
+def read_edits(path: str | os.PathLike[str]) -> dict[tuple[int, int], str]:
     """``(run_id, row_number) -> raw`` from an errors export (CSV, NDJSON, JSON or Parquet)
     whose ``raw`` cells were corrected by hand."""
+    path = Path(path)
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise ConfigError(

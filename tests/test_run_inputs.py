@@ -516,3 +516,27 @@ def test_a_uuid_column_is_read_as_the_uuids_text(tmp_path: Path, db: Path) -> No
     ]
     stored = query(db, "SELECT tracking::VARCHAR, external_id FROM shipment ORDER BY 2")
     assert stored == [("8ca59966-66ce-ab36-0512-bd1311072231", "T1"), (None, "T2")]
+
+
+def test_an_arrow_file_only_its_footer_reads_says_so_on_stdin(tmp_path: Path) -> None:
+    """A Polars-written Arrow file is read by its footer: from stdin the error suggested
+    Parquet (independent README audit). It names the cause; a Parquet file named .arrow gets
+    the Parquet hint."""
+    frame = pl.DataFrame({"external_id": ["a"], "amount": [1.0]})
+    arrow, parquet = tmp_path / "f.arrow", tmp_path / "p.arrow"
+    frame.write_ipc(arrow)
+    frame.write_parquet(parquet)
+    db = tmp_path / "a.duckdb"
+    piped = cli("run", "-", "--db", str(db), stdin=arrow.read_bytes())
+    assert (piped.returncode, piped.stderr.decode()) == (
+        2,
+        "error: stdin: not readable as an Arrow IPC stream (Invalid flatbuffers message.); an "
+        "Arrow file laid out as some writers do (Polars' write_ipc) is read by its footer, at "
+        "its end, which a pipe or stdin cannot give (give the file's path, or write it as an "
+        "Arrow stream)\n",
+    )
+    assert cli("run", str(arrow), "--db", str(db), "-q").returncode == 0
+    named = cli("run", str(parquet), "--db", str(db))
+    assert named.returncode == 2
+    assert named.stderr.decode().startswith(f"error: {parquet}: not a readable Arrow IPC file (")
+    assert named.stderr.decode().endswith(") (it is Parquet: pass --format parquet)\n")

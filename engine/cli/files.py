@@ -174,7 +174,7 @@ def run(
     Exit code 0 when every run completed, even with invalid rows; 1 when a run is over the
     quality gate (--max-invalid, --max-invalid-rate; it is stored) or the database could
     not be written (the rest is not attempted); 2 when a file could not be ingested; 130
-    on Ctrl-C. With --lake, into shared Delta tables instead of the DuckDB file.
+    on Ctrl-C, 143 on SIGTERM. With --lake, into shared Delta tables instead of the DuckDB file.
     """
     model = load_model(schema_spec)
     settings = RemoteSettings.from_environment(os.environ)

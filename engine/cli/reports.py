@@ -169,8 +169,9 @@ def _export(
 def sql(query: str, db: Path, lake_uri: str | None, fmt: str, limit: int) -> None:
     """Run one read-only QUERY (SELECT, DESCRIBE, SUMMARIZE, EXPLAIN...) on the DuckDB file.
 
-    Tables: ingestion_runs, raw_data, ingestion_errors, one typed table per schema
-    (processed_data for the reference schema) and the view error_details. Times are UTC.
+    Tables: ingestion_runs, one typed table per schema (processed_data for the reference
+    schema), kafka_lineage, kafka_offsets; views: raw_data, ingestion_errors, error_details.
+    Times are UTC.
     """
     with _reader(db, lake_uri) as store:
         if fmt == "json":

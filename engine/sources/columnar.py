@@ -86,6 +86,13 @@ def parquet_chunks(
     import pyarrow.parquet as pq
 
     if source.random_access is None:
+        if source.name.startswith(("http://", "https://")):
+            raise SourceError(
+                source.name,
+                "a Parquet file is read with seeks (its index is at its end), and this server "
+                "does not answer ranged requests (no 'Accept-Ranges: bytes' or no length)",
+                hint="serve it from a server that does, or download it and give its path",
+            )
         raise SourceError(
             source.name,
             "a Parquet file is read with seeks (its index is at its end), which a pipe or "
@@ -112,7 +119,8 @@ def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    file_layout = source.head(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC
+    head = source.head(len(ARROW_FILE_MAGIC))
+    file_layout, parquet = head == ARROW_FILE_MAGIC, head.startswith(b"PAR1")
     try:
         frames = _Frames(source.name, max_record_bytes)
         if file_layout and source.random_access is not None:
@@ -130,10 +138,18 @@ def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator
     except SourceError:
         raise
     except (pa.ArrowException, OSError) as exc:
+        if file_layout and source.random_access is None:
+            raise SourceError(
+                source.name,
+                f"not readable as an Arrow IPC stream ({_reason(exc)}); an Arrow file laid "
+                "out as some writers do (Polars' write_ipc) is read by its footer, at its end, "
+                "which a pipe or stdin cannot give",
+                hint="give the file's path, or write it as an Arrow stream",
+            ) from exc
         raise SourceError(
             source.name,
             f"not a readable Arrow IPC file ({_reason(exc)})",
-            hint=Remedy("if it is Parquet, pass {}", "format", ("parquet",)),
+            hint=Remedy("it is Parquet: pass {}", "format", ("parquet",)) if parquet else None,
         ) from exc
 
 

@@ -57,14 +57,18 @@ MARKS = {"same": "=", "add": "+", "widen": "~", "keep": "-", "refused": "!"}
 
 def schema_diff(
     db: str | os.PathLike[str] | Lake,
-    model: type[BaseModel],
+    model: type[BaseModel] | str,
     *,
     context: Mapping[str, Any] | None = None,
     spell: Spelling = python_spelling,
 ) -> SchemaDiff:
-    """Compare ``model`` with the table its next run would write to in ``db`` (a DuckDB
-    file, or a Lake), read-only."""
+    """Compare ``model`` (a Pydantic model, or a name ``load_schema`` resolves) with the
+    table its next run would write to in ``db`` (a DuckDB file, or a Lake), read-only."""
+    from engine.schemas import load_schema
     from engine.validation.compiler import compile_schema  # the compiler only when asked
+
+    if isinstance(model, str):
+        model = load_schema(model)
 
     if isinstance(db, Lake):
         from engine.lake.diff import lake_schema_diff  # deltalake: loaded only for a lake

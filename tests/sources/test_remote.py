@@ -194,8 +194,9 @@ def test_http_failures_are_one_line(http: tuple[str, Served], tmp_path: Path, db
     with pytest.raises(SourceError) as raised:
         engine.ingest(f"{base}/p.parquet", db=db, schema=Transaction)
     assert str(raised.value) == (
-        f"{base}/p.parquet: a Parquet file is read with seeks (its index is at its end), which "
-        "a pipe or stdin cannot give (give the file's path, or an s3:// or http(s):// URL)"
+        f"{base}/p.parquet: a Parquet file is read with seeks (its index is at its end), and "
+        "this server does not answer ranged requests (no 'Accept-Ranges: bytes' or no length) "
+        "(serve it from a server that does, or download it and give its path)"
     )
 
 

@@ -171,7 +171,10 @@ def test_raw_compression_is_a_setting_of_the_database(tmp_path: Path) -> None:
     changed = cli("compact", "--db", db, "--raw-compression", "auto")
     assert (changed.returncode, changed.stderr) == (0, "")
     after = db.stat().st_size
-    mb = lambda n: f"{n / 1e6:,.1f} MB"  # noqa: E731
+
+    def mb(n: float) -> str:
+        return f"{n / 1e6:,.1f} MB"
+
     reclaimed = mb(size - after) if size - after >= 1e6 else f"{(size - after) / 1e3:,.1f} kB"
     assert changed.stdout == (
         f"rewrote the database; raw text now auto (was zstd); reclaimed "
@@ -194,7 +197,10 @@ def test_an_action_that_frees_no_block_reclaims_nothing(tmp_path: Path) -> None:
     done = cli("delete-run", "2", "--db", db)
     after = used_bytes(db)
     assert after > before
-    mb = lambda n: f"{n / 1e6:,.1f} MB"  # noqa: E731
+
+    def mb(n: float) -> str:
+        return f"{n / 1e6:,.1f} MB"
+
     assert (done.returncode, done.stdout) == (
         0,
         "deleted run 2: 21 raw rows, 7 valid rows, 14 invalid rows; reclaimed nothing (the "
