@@ -51,8 +51,9 @@ def uninstall() -> None:
 def _handle(signum: int, frame: FrameType | None) -> None:
     if signum in WATCHED:
         if _received:
-            name = signal.Signals(signum).name
-            os.write(2, f"error: {name} again: exiting now\n".encode())
+            name, earlier = signal.Signals(signum).name, signal.Signals(_received[0]).name
+            said = f"{name} again" if name == earlier else f"{name} after {earlier}"
+            os.write(2, f"error: {said}: exiting now\n".encode())
             os._exit(128 + signum)
         _received.append(signum)
     elif not _received:  # a SIGALRM of someone else's

@@ -224,3 +224,33 @@ def test_a_signal_ends_a_run_whose_stdin_writer_stalled(
         code,
         f"error: interrupted by {name} (anything not yet committed was rolled back)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "said"),
+    [
+        (signal.SIGTERM, signal.SIGINT, "SIGINT after SIGTERM"),
+        (signal.SIGINT, signal.SIGINT, "SIGINT again"),
+        (signal.SIGINT, signal.SIGTERM, "SIGTERM after SIGINT"),
+    ],
+)
+def test_a_second_signal_says_which_it_is(
+    monkeypatch: pytest.MonkeyPatch, first: signal.Signals, second: signal.Signals, said: str
+) -> None:
+    """A SIGINT after a SIGTERM said "SIGTERM again" (independent README audit)."""
+    from engine import interrupts
+
+    written: list[bytes] = []
+    monkeypatch.setattr(interrupts, "_received", [first])
+    monkeypatch.setattr(os, "write", lambda fd, data: written.append(data))
+
+    def exit_now(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    with pytest.raises(SystemExit) as exited:
+        interrupts._handle(second, None)
+    assert (exited.value.code, written) == (
+        128 + second,
+        [f"error: {said}: exiting now\n".encode()],
+    )
