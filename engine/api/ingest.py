@@ -120,10 +120,12 @@ async def ingest(
         )
         # The run reads the file opened and checked here: nothing opens its name again.
         with found.file:
-            fmt = _format(found.path, source_type)
+            # Without source_type, the run tells the format, as `cli.py run` does.
             opened = open_opened(found.file, str(found.path))
             dialect = (delimiter, quote_char, encoding)
-            run = partial(_run, services, opened, fmt, force, found.source, "path", dialect, mode)
+            run = partial(
+                _run, services, opened, source_type, force, found.source, "path", dialect, mode
+            )
             return await _on_run_thread(request, run, asked)
     if file_path is not None:
         raise BadRequestError("give either an upload or file_path, not both")
@@ -131,9 +133,9 @@ async def ingest(
         request, services.spool, max_bytes=services.settings.max_upload_bytes
     )
     try:
-        fmt_given = _form_source_type(upload.fields.get("source_type"), source_type)
+        # Without source_type, the run tells the format: by the name, else the first bytes.
+        fmt = _form_source_type(upload.fields.get("source_type"), source_type)
         force = force or _form_bool("force", upload.fields.get("force"))
-        fmt = _format(upload.path, fmt_given)
         dialect = (delimiter, quote_char, encoding)
         run = partial(
             _run, services, upload.path, fmt, force, upload.filename, "upload", dialect, mode
@@ -175,14 +177,6 @@ def _form_bool(name: str, value: str | None) -> bool:
     if found is None:
         raise BadRequestError(f"form field {name}: {value!r} is not true or false")
     return found
-
-
-def _format(path: Path, declared: str | None) -> str | None:
-    """The declared format; else None: the run tells it as `cli.py run` does, from the name
-    (``data.csv.gz`` too), else from the first bytes where they show it (JSON, Parquet,
-    Arrow), else it stops with the way out."""
-    del path
-    return declared
 
 
 def _run(
