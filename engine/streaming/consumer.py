@@ -35,6 +35,7 @@ from engine.errors import StreamError
 from engine.pipeline import prepare_schema, validate_batch
 from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
+from engine.store.disk_full import write_failure
 from engine.store.runs import RunStart, record_progress, start_run
 from engine.store.store import Store
 from engine.streaming.connection import connect
@@ -50,6 +51,7 @@ from engine.streaming.events import (
     StartFrom,
 )
 from engine.streaming.group import commit_offsets, group_offsets, high_watermark
+from engine.streaming.leaving import LEFT_LATE, close_within
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
 from engine.streaming.offsets import load_offsets
 from engine.streaming.ownership import Partitions
@@ -161,9 +163,9 @@ class ConsumerSession:
                 started=started,
             )
             self.run_id = run_id
-        except BaseException:
+        except BaseException as exc:
             self._close_quietly()
-            raise
+            raise _one_line(self.store, exc) from exc
         readers = [
             JsonValues(schema.input_keys, want_all_keys=schema.extra == "forbid")
             for _ in range(PARSERS)
@@ -182,7 +184,7 @@ class ConsumerSession:
             reason, duration = self._session(dead_letters)
         except BaseException as exc:
             self._abandon(exc)
-            raise
+            raise _one_line(self.store, exc) from exc
         finally:
             for reader in readers:
                 reader.close()
@@ -207,10 +209,15 @@ class ConsumerSession:
         reason = self._loop()
         self._flush()
         self._settle()
-        self.consumer.close()  # revokes everything: offsets go to Kafka synchronously
+        # Revokes everything (offsets go to Kafka synchronously), within a deadline.
+        left = close_within(self.consumer, self.settings.broker_timeout_s)
         self.consumer_closed = True
         self.workers.close()
         message = f"stopped: {reason}"
+        if not left:
+            late = LEFT_LATE.format(self.settings.broker_timeout_s)
+            self.on_event(Notice(late))
+            message += f"; {late}"
         if dead_letters is not None:
             problem = dead_letters.close(self.settings.broker_timeout_s)
             if problem:
@@ -257,7 +264,8 @@ class ConsumerSession:
 
     def _close_quietly(self) -> None:
         try:
-            self.consumer.close()
+            if not close_within(self.consumer, self.settings.broker_timeout_s):
+                LOG.warning(LEFT_LATE.format(self.settings.broker_timeout_s))
         except (KafkaException, RuntimeError) as exc:
             LOG.warning("closing the consumer after a failure: %s", exc)
 
@@ -434,3 +442,8 @@ class ConsumerSession:
         self.partitions.forget(keys)
         self.rebalanced = True
         self.idle_since = time.monotonic()
+
+
+def _one_line(store: Store, exc: BaseException) -> BaseException:
+    """A DuckDB error while writing (a full disk...) as the one line a file run gives."""
+    return write_failure(store.path, exc) if isinstance(exc, duckdb.Error) else exc
