@@ -54,3 +54,9 @@ def write_failure(path: Path, exc: duckdb.Error) -> StoreWriteError:
         )
     cause = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return StoreWriteError(path, f"cannot write the database ({cause})")
+
+
+def as_write_failure(path: Path, exc: BaseException) -> BaseException:
+    """``exc``, or for a DuckDB error met while writing (a full disk...) the one line a file
+    run gives (``write_failure``)."""
+    return write_failure(path, exc) if isinstance(exc, duckdb.Error) else exc

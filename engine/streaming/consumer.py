@@ -35,7 +35,7 @@ from engine.errors import StreamError
 from engine.pipeline import prepare_schema, validate_batch
 from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
-from engine.store.disk_full import write_failure
+from engine.store.disk_full import as_write_failure
 from engine.store.runs import RunStart, record_progress, start_run
 from engine.store.store import Store
 from engine.streaming.connection import connect
@@ -165,7 +165,7 @@ class ConsumerSession:
             self.run_id = run_id
         except BaseException as exc:
             self._close_quietly()
-            raise _one_line(self.store, exc) from exc
+            raise as_write_failure(self.store.path, exc) from exc
         readers = [
             JsonValues(schema.input_keys, want_all_keys=schema.extra == "forbid")
             for _ in range(PARSERS)
@@ -184,7 +184,7 @@ class ConsumerSession:
             reason, duration = self._session(dead_letters)
         except BaseException as exc:
             self._abandon(exc)
-            raise _one_line(self.store, exc) from exc
+            raise as_write_failure(self.store.path, exc) from exc
         finally:
             for reader in readers:
                 reader.close()
@@ -442,8 +442,3 @@ class ConsumerSession:
         self.partitions.forget(keys)
         self.rebalanced = True
         self.idle_since = time.monotonic()
-
-
-def _one_line(store: Store, exc: BaseException) -> BaseException:
-    """A DuckDB error while writing (a full disk...) as the one line a file run gives."""
-    return write_failure(store.path, exc) if isinstance(exc, duckdb.Error) else exc
