@@ -35,6 +35,7 @@ from engine.store.ddl import (
 from engine.store.history import BACKFILL_VERSIONS, HISTORY_DDL, HISTORY_VIEWS_DDL
 
 LAYOUT_VERSION = 3
+LAYOUT_COLUMNS = ["version", "applied_at", "note"]
 
 # What layout 1 stored, as its last version created it (kept to recognise and test it).
 LAYOUT_1_DDL = f"""
@@ -119,13 +120,40 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+# What a database holds besides the built-ins, in any schema: a database holding any of it
+# is someone's (``check_layout``).
+_OBJECTS = """
+SELECT schema_name || '.' || table_name FROM duckdb_tables()
+    WHERE database_name = current_database() AND NOT temporary
+UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views()
+    WHERE database_name = current_database() AND NOT internal AND NOT temporary
+UNION ALL SELECT schema_name FROM duckdb_schemas()
+    WHERE database_name = current_database() AND NOT internal
+UNION ALL SELECT schema_name || '.' || sequence_name FROM duckdb_sequences()
+    WHERE database_name = current_database() AND NOT temporary
+UNION ALL SELECT schema_name || '.' || function_name FROM duckdb_functions()
+    WHERE database_name = current_database() AND NOT internal
+UNION ALL SELECT schema_name || '.' || type_name FROM duckdb_types()
+    WHERE database_name = current_database() AND NOT internal
+"""
+
+
+def _objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every table, view, schema, sequence, macro and type the file holds (``main.`` left
+    out of the names), sorted."""
+    names = {str(row[0]).removeprefix("main.") for row in con.execute(_OBJECTS).fetchall()}
+    return sorted(names)
+
+
 def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The file's layout: the last recorded version, 1 for a file from before versions were
     recorded, None for a file without the engine's tables."""
     kinds = _kinds(con)
     if kinds.get(LAYOUT) == "table":
+        if _columns(con, LAYOUT) != LAYOUT_COLUMNS:
+            return None  # a table of that name, not the engine's: see check_layout
         found = con.execute(f"SELECT max(version) FROM {LAYOUT}").fetchall()[0][0]
-        return int(found) if found is not None else None
+        return found if isinstance(found, int) else None  # not ours if not an integer
     if kinds.get(RAW) == "table":
         return 1
     return None
@@ -138,6 +166,8 @@ def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = F
     or left by a run stopped before it made them), which only a writer that may ``create``
     takes."""
     version = layout_version(con)
+    if version == 1:
+        _check_layout_1(con, path)  # tables of the same names, someone else's
     if version is not None and version > LAYOUT_VERSION:
         raise StoreError(
             path,
@@ -146,12 +176,12 @@ def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = F
             hint="use the engine that made it, or another --db file",
         )
     if version is None:
-        others = sorted(_kinds(con))
+        others = _objects(con)
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if others[5:] else "")
             raise StoreError(
                 path,
-                f"not a database of this engine: it holds other tables ({shown})",
+                f"not a database of this engine: it holds other objects ({shown})",
                 hint="give --db a file of its own (a new name creates one)",
             )
         if not create:
@@ -175,8 +205,6 @@ def ensure_layout(
     version = check_layout(con, path, create=create)
     if version == LAYOUT_VERSION:
         return
-    if version == 1:
-        _check_layout_1(con, path)
     if version == 1:
         steps, note = MIGRATE_1_TO_2 + HISTORY_DDL + BACKFILL_VERSIONS, _migration_note(con)
     elif version == 2:

@@ -255,6 +255,18 @@ def test_someone_elses_duckdb_database_is_never_written_nor_read_as_ours(tmp_pat
     for ddl, shown in (
         ("CREATE TABLE foo (a INTEGER); CREATE VIEW bar AS SELECT 1", "bar, foo"),
         ("CREATE TABLE ingestion_runs (a INTEGER)", "ingestion_runs"),
+        # Anywhere, of any kind (a second attack found other schemas and objects taken).
+        ("CREATE SCHEMA s; CREATE TABLE s.foo (a INTEGER)", "s, s.foo"),
+        ("CREATE SCHEMA s; CREATE VIEW s.v AS SELECT 1", "s, s.v"),
+        ("CREATE SEQUENCE sq", "sq"),
+        ("CREATE MACRO m(x) AS x + 1", "m"),
+        ("CREATE TYPE mood AS ENUM ('a', 'b')", "mood"),
+        ("CREATE TABLE layout_versions (a INTEGER)", "layout_versions"),
+        (
+            "CREATE TABLE layout_versions (version VARCHAR, applied_at TIMESTAMPTZ, note "
+            "VARCHAR); INSERT INTO layout_versions VALUES ('abc', now(), 'x')",
+            "layout_versions",
+        ),
     ):
         other = tmp_path / "theirs.duckdb"
         other.unlink(missing_ok=True)
@@ -263,7 +275,7 @@ def test_someone_elses_duckdb_database_is_never_written_nor_read_as_ours(tmp_pat
         con.close()
         before = _tables(other)
         expected = (
-            f"error: {other}: not a database of this engine: it holds other tables ({shown}) "
+            f"error: {other}: not a database of this engine: it holds other objects ({shown}) "
             "(give --db a file of its own (a new name creates one))\n"
         )
         run = ["run", str(DATA / "transactions_sample.csv")]
@@ -272,6 +284,21 @@ def test_someone_elses_duckdb_database_is_never_written_nor_read_as_ours(tmp_pat
             assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
         assert _tables(other) == before
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.html").exists()
+    # A table named like layout 1's, with other columns: refused, never read as ours.
+    other.unlink()
+    con = duckdb.connect(str(other))
+    con.execute(
+        "CREATE TABLE raw_data (x INTEGER, y VARCHAR); INSERT INTO raw_data VALUES (1, 'a')"
+    )
+    con.close()
+    expected = (
+        f"error: {other}: table raw_data has columns x, y, not those of any layout this engine "
+        "can migrate (ingest into another --db file; read this one with the engine that made "
+        "it)\n"
+    )
+    for argv in (["run", str(DATA / "transactions_sample.csv")], *STORED_DATA, *READS):
+        done = cli(*argv, "--db", other, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
 
 
 def test_a_database_without_tables_is_taken_only_by_a_run(tmp_path: Path) -> None:
