@@ -43,18 +43,27 @@ def transactions(
 
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")  # a .json file of lines is read as NDJSON
-COMPRESSED_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
+CSV_SUFFIXES = ("", ".csv", ".txt")
 
 
 def output_format(path: Path, declared: str | None) -> str:
     """The format to write: ``declared``, else NDJSON for a name the engine reads as NDJSON,
-    else CSV. A compressed name is refused: the file is written as plain text, which a run
-    would then try to decompress."""
+    else CSV. Refused: a name the engine would read as another format (``.parquet``, a
+    compressed ``.gz``...: the file is plain text), ``-``, a missing directory, and an
+    existing DuckDB database (it would be overwritten)."""
     suffix = path.suffix.lower()
-    if suffix in COMPRESSED_SUFFIXES:
+    if str(path) == "-":
+        raise ConfigError("generate writes a file: give its path with -o")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: no such directory {str(path.parent)!r}")
+    if path.is_file():
+        with path.open("rb") as fh:
+            if fh.read(12)[8:12] == b"DUCK":
+                raise ConfigError(f"{path}: a DuckDB database; generate would overwrite it")
+    if suffix not in (*NDJSON_SUFFIXES, *CSV_SUFFIXES):
         raise ConfigError(
-            f"{path.name}: generate writes plain text, not {suffix[1:]}: name the file "
-            f"without {suffix} (compress it afterwards if you want)"
+            f"{path.name}: generate writes plain CSV or NDJSON, which a run would not read "
+            f"as {suffix}: name the file .csv, .ndjson, .jsonl or .json"
         )
     if declared is not None:
         return declared

@@ -225,13 +225,27 @@ def test_generate_writes_what_the_output_name_says(run_cli: RunCli, tmp_path: Pa
     forced = run_cli("generate", "--rows", "2", "-o", str(tmp_path / "g.json"), "--format", "csv")
     assert forced.exit_code == 0
     assert (tmp_path / "g.json").read_text().splitlines()[0] == header
-    packed = run_cli("generate", "--rows", "2", "-o", str(tmp_path / "h.csv.gz"))
-    assert (packed.exit_code, packed.stderr) == (
+    refused = {
+        "h.csv.gz": "h.csv.gz: generate writes plain CSV or NDJSON, which a run would not read "
+        "as .gz: name the file .csv, .ndjson, .jsonl or .json",
+        "i.parquet": "i.parquet: generate writes plain CSV or NDJSON, which a run would not "
+        "read as .parquet: name the file .csv, .ndjson, .jsonl or .json",
+        "nodir/j.csv": f"{tmp_path / 'nodir/j.csv'}: no such directory {str(tmp_path / 'nodir')!r}",
+    }
+    for name, line in refused.items():
+        done = run_cli("generate", "--rows", "2", "-o", str(tmp_path / name))
+        assert (done.exit_code, done.stderr) == (2, f"error: {line}\n"), name
+        assert not (tmp_path / name).exists()
+    # A database there is never overwritten (it was, silently).
+    db = tmp_path / "reporting.duckdb"
+    assert run_cli("run", str(DATA / "transactions_sample.csv"), "--db", str(db)).exit_code == 0
+    before = db.read_bytes()
+    kept = run_cli("generate", "--rows", "2", "-o", str(db))
+    assert (kept.exit_code, kept.stderr) == (
         2,
-        "error: h.csv.gz: generate writes plain text, not gz: name the file without .gz "
-        "(compress it afterwards if you want)\n",
+        f"error: {db}: a DuckDB database; generate would overwrite it\n",
     )
-    assert not (tmp_path / "h.csv.gz").exists()
+    assert db.read_bytes() == before
 
 
 def cli(
