@@ -194,7 +194,7 @@ class JsonSource:
                 self.name,
                 "a JSON object spread over several lines (pretty-printed), not NDJSON "
                 "(one object per line)",
-                line=1 + block[: len(block) - len(head)].count(b"\n"),
+                line=1 + len(LINE_END.findall(block[: len(block) - len(head)].decode("latin-1"))),
                 hint=Remedy(
                     "write one object per line, or put the objects in a JSON array and use {}",
                     "format",
@@ -297,21 +297,19 @@ LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _spread_object(head: bytes) -> bool:
-    """Whether ``head`` (starting with ``{``) is an object spread over lines: its first line
-    is no whole value and the next line that is not blank does not start a record of its
-    own (``"key": ...`` or ``}``). A broken first record followed by records is NDJSON with
-    an invalid first row, as is a file of one line."""
+    """Whether ``head`` (starting with ``{``) is an object spread over lines, as pretty
+    printers write it: its first line opens the object and stops after ``{``, ``,`` or ``[``
+    (no whole value), and the next line that is not blank goes on with a key or closes it
+    (``"key": ...``, ``}``). Anything else is NDJSON, a broken first record an invalid row:
+    one cut by a carriage return in a string, one followed by records or other values."""
     ends = [at for at in (head.find(b"\n"), head.find(b"\r")) if at >= 0]
     if not ends:
         return False
+    first = head[: min(ends)].rstrip(JSON_SPACE)
     following = NON_SPACE.search(head, min(ends) + 1)
-    if following is None or head[following.start() : following.start() + 1] == b"{":
+    if following is None or head[following.start() : following.start() + 1] not in (b'"', b"}"):
         return False
-    try:
-        json.loads(head[: min(ends)])
-    except (ValueError, RecursionError):
-        return True
-    return False
+    return first == b"{" or first.endswith((b",", b"[", b"{"))
 
 
 def _one_value(head: bytes) -> bool:

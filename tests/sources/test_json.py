@@ -492,3 +492,27 @@ def test_ndjson_whose_first_record_is_broken_is_still_read(write: Write, content
     expected = [json.loads(line) if line.endswith("}") else None for line in content.splitlines()]
     assert frame.height == len(expected)
     assert frame[MALFORMED].to_list() == [None if e else "json_invalid" for e in expected]
+
+
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        ('{"a": "x\ry", "b": 1}\n{"a": 2}\n', 3),  # a CR in a string cuts the first record
+        ('{"a": 1\n"a string"\n', 2),  # a broken record, then a value that is no object
+        ('{"a": ' * 1200 + "1" + "}" * 1200 + '\n"x"\n', 2),  # deeper than Python
+        ('{"a": 1}\n  {"a": 2}\n', 2),
+        ('{"a": 1}\n"b"\n', 2),
+    ],
+)
+def test_records_that_only_look_spread_are_read(write: Write, content: str, rows: int) -> None:
+    """A second attack found these refused as pretty-printed objects."""
+    path = write("looks.ndjson", content)
+    assert read(path, array=False).height == rows
+
+
+def test_a_spread_object_is_named_at_its_line_whatever_the_line_ends(write: Write) -> None:
+    for blank in ("\r\r", "\r\n\r\n", "\n\r\n"):
+        path = write("late.ndjson", blank + '{\r  "a": 1\r}\r')
+        with pytest.raises(SourceError) as raised:
+            read(path, array=False)
+        assert str(raised.value) == f"{path}" + SPREAD.format(line=3), repr(blank)
