@@ -16,6 +16,7 @@ names the schema version that validated each row, as in a DuckDB file.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,7 +43,7 @@ from engine.lake.tables import (
 from engine.reports.lockdown import lock_down
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
 from engine.store.history import REPLAYED_ROWS, REPLAYS, ROW_VERSIONS, row_versions_sql
-from engine.store.store import Store, private_spill
+from engine.store.store import READ_MEMORY, Store, private_spill
 
 RUN_COLUMNS = (
     "run_id, source_kind, source_path, format, schema_name, schema_fingerprint, target_table, "
@@ -75,9 +76,10 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
             "no lake here (it has no ingestion_batches table)",
             hint=Remedy("run an ingestion into it first, or pass another {}", "lake"),
         )
-    # An in-memory database spills into ./.tmp by default: a directory of its own instead.
-    spill = private_spill(Path(tempfile.gettempdir()) / "ingest-lake")
-    con = duckdb.connect(":memory:", config={"temp_directory": spill})
+    # An in-memory database spills into ./.tmp by default: a directory of its own instead,
+    # in a directory only this user can enter; and capped like a database file's readers.
+    spill = private_spill(_own_directory() / "ingest-lake")
+    con = duckdb.connect(":memory:", config={"temp_directory": spill, "memory_limit": READ_MEMORY})
     try:
         con.execute("SET TimeZone = 'UTC'")
         _register(con, "_manifest", dataset(lake, MANIFEST, manifest))  # first: see above
@@ -249,3 +251,14 @@ def replays_view(has_table: bool) -> str:
         f"SELECT * FROM _lake_{REPLAYS} AS r WHERE EXISTS (SELECT 1 FROM _committed AS c "
         "WHERE c.batch = r.replay_id AND list_contains(r.runs, c.run_id))"
     )
+
+
+def _own_directory() -> Path:
+    """``ingest-<uid>`` in the system's temp directory, made private (0700) to this user: the
+    lake readers' spill files are the lake's rows, not for other users of the machine."""
+    path = Path(tempfile.gettempdir()) / f"ingest-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.is_symlink() or path.stat().st_uid != os.getuid():
+        raise StoreError(path, "a temp directory of this user's name that is not this user's")
+    path.chmod(0o700)
+    return path

@@ -139,12 +139,19 @@ def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator
         raise
     except (pa.ArrowException, OSError) as exc:
         if file_layout and source.random_access is None:
+            over_http = source.name.startswith(("http://", "https://"))
             raise SourceError(
                 source.name,
                 f"not readable as an Arrow IPC stream ({_reason(exc)}); an Arrow file laid "
                 "out as some writers do (Polars' write_ipc) is read by its footer, at its end, "
-                "which a pipe or stdin cannot give",
-                hint="give the file's path, or write it as an Arrow stream",
+                + (
+                    "and this server does not answer ranged requests"
+                    if over_http
+                    else "which a pipe or stdin cannot give"
+                ),
+                hint="serve it from a server that does, or download it and give its path"
+                if over_http
+                else "give the file's path, or write it as an Arrow stream",
             ) from exc
         raise SourceError(
             source.name,

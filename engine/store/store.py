@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -54,13 +56,31 @@ def private_spill(beside: Path) -> str:
 
     DuckDB lets a connection with external access off read and write its spill directory;
     its default (``<db>.tmp``) is shared by every process on the database and may hold
-    anything, so readers spill into a directory named at random for this process (one name
-    for all its readers: DuckDB refuses a second connection to a file with other settings),
-    which DuckDB makes only when a query spills and removes when the database closes."""
-    return f"{beside}.read-{_PROCESS_TOKEN}.tmp"
+    anything, so readers spill into a directory named for this process (one name for all
+    its readers: DuckDB refuses a second connection to a file with other settings), which
+    DuckDB makes only when a query spills and removes when the database closes. One a
+    killed reader left (``kill -9`` while spilling) is removed here, by the next reader."""
+    _remove_orphans(beside)
+    return f"{beside}.read-{os.getpid()}-{_PROCESS_TOKEN}.tmp"
 
 
 _PROCESS_TOKEN = secrets.token_hex(8)
+_ORPHAN = re.compile(r"\.read-(\d+)-[0-9a-f]{16}\.tmp")
+
+
+def _remove_orphans(beside: Path) -> None:
+    """Spill directories of readers of ``beside`` whose process is gone."""
+    with contextlib.suppress(OSError):
+        for found in beside.parent.glob(f"{glob.escape(beside.name)}.read-*.tmp"):
+            match = _ORPHAN.fullmatch(found.name[len(beside.name) :])
+            if match is None or int(match[1]) == os.getpid():
+                continue
+            try:
+                os.kill(int(match[1]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(found, ignore_errors=True)
+            except OSError:  # alive, someone else's
+                continue
 
 
 LOCK_PID = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")

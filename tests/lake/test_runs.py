@@ -208,9 +208,16 @@ def test_sql_on_a_lake_cannot_read_the_default_spill_directory(
         text=True, env=cli_env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     spill = Path(shown.stdout.splitlines()[1])
-    assert spill.parent == Path(tempfile.gettempdir())
+    assert spill.parent == Path(tempfile.gettempdir()) / f"ingest-{os.getuid()}"
+    assert spill.parent.stat().st_mode & 0o777 == 0o700  # the lake's rows: this user's only
     assert spill.name.startswith("ingest-lake.read-") and spill.name.endswith(".tmp")
     assert not spill.exists()
+    # Capped like the readers of a database file (it had DuckDB's default: 80% of memory).
+    capped = subprocess.run(
+        [*CLI, "sql", "SELECT current_setting('memory_limit') AS m", "--lake", lake, "--format",
+         "csv"], capture_output=True, text=True, env=cli_env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert capped.stdout.splitlines()[1] == "488.2 MiB"
 
 
 def test_reading_a_lake_that_is_not_there_is_one_line(tmp_path: Path, cli: Cli) -> None:

@@ -352,8 +352,8 @@ def test_a_reader_spills_into_a_directory_of_its_own(
     reader = open_reader(db)
     try:
         own = str(reader.rows(setting)[0][0])
-        assert own.startswith(f"{db}.read-") and own.endswith(".tmp")
-        assert len(Path(own).name) == len(f"{db.name}.read-.tmp") + 16
+        assert own.startswith(f"{db}.read-{os.getpid()}-") and own.endswith(".tmp")
+        assert len(Path(own).name) == len(f"{db.name}.read-{os.getpid()}-.tmp") + 16
         assert reader.rows(query) == [(1_000_000,)]  # it spilled, into its own directory
     finally:
         reader.close()
@@ -368,3 +368,20 @@ def test_a_reader_spills_into_a_directory_of_its_own(
         [sys.executable, "-c", code, str(db)], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout.strip()
     assert other.startswith(f"{db}.read-") and other != own
+
+
+def test_a_killed_readers_spill_directory_is_removed_by_the_next(db: Path, tmp_path: Path) -> None:
+    """A reader killed while spilling left hundreds of MB behind, under a name no later
+    reader uses (second attack): the next reader removes those of processes that are gone,
+    and leaves a live one's."""
+    db = Path(shutil.copy(db, tmp_path / db.name))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = tmp_path / f"{db.name}.read-{int(dead.stdout)}-{'a' * 16}.tmp"
+    alive = tmp_path / f"{db.name}.read-1-{'b' * 16}.tmp"  # init's: a live process
+    other = tmp_path / f"{db.name}.read-notes.tmp"  # not one of ours
+    for path in (orphan, alive, other):
+        path.mkdir()
+        (path / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1000)
+    open_reader(db).close()
+    assert (orphan.exists(), alive.exists(), other.exists()) == (False, True, True)

@@ -198,6 +198,16 @@ def test_http_failures_are_one_line(http: tuple[str, Served], tmp_path: Path, db
         "this server does not answer ranged requests (no 'Accept-Ranges: bytes' or no length) "
         "(serve it from a server that does, or download it and give its path)"
     )
+    pl.DataFrame({"external_id": ["a"]}).write_ipc(tmp_path / "f.arrow")  # read by its footer
+    served.files["/f.arrow"] = (tmp_path / "f.arrow").read_bytes()
+    with pytest.raises(SourceError) as raised:
+        engine.ingest(f"{base}/f.arrow", db=db, schema=Transaction)
+    assert str(raised.value) == (
+        f"{base}/f.arrow: not readable as an Arrow IPC stream (Invalid flatbuffers message.); an "
+        "Arrow file laid out as some writers do (Polars' write_ipc) is read by its footer, at "
+        "its end, and this server does not answer ranged requests (serve it from a server that "
+        "does, or download it and give its path)"
+    )
 
 
 # -- S3 ----------------------------------------------------------------------------------
