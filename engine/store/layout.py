@@ -161,10 +161,10 @@ def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = False) -> int | None:
     """The file's layout, if this engine can use it: refused when newer than this engine's,
-    or when the file holds tables but not the engine's (someone else's database: never
-    written into, nor read as if it were ours). None: a database with no tables at all (new,
-    or left by a run stopped before it made them), which only a writer that may ``create``
-    takes."""
+    or when the file holds objects but not the engine's tables (someone else's database:
+    never written into, nor read as if it were ours). None: a database holding nothing (new,
+    or left by a run stopped before it made its tables), which only a writer that may
+    ``create`` takes."""
     version = layout_version(con)
     if version == 1:
         _check_layout_1(con, path)  # tables of the same names, someone else's
