@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from engine import pipeline
 from engine.cli.words import cli_spelling
-from engine.errors import ConfigError, StreamError
+from engine.errors import BrokersUnreachableError, ConfigError, StreamError
 from engine.pipeline import Tally
 from engine.store.store import Store
 from engine.streaming import consumer as consumer_module
@@ -465,3 +466,26 @@ def test_after_a_rebalance_only_owned_partitions_past_their_start_are_kept(db: P
         session.rebalanced = False
         assert session._accept(fetched) == fetched  # no rebalance: no per-message check
         assert session.run_id is None  # made by run(), with the consumer and the workers
+
+
+def test_at_start_give_up_after_waits_for_the_brokers(db: Path) -> None:
+    """It printed "retrying, giving up after 30 s" and stopped after one broker timeout with
+    exit code 2 (independent attack): with --give-up-after, brokers not up yet at start are
+    waited for that long, then the documented give-up, exit code 1."""
+    port = free_port()
+    settings = ConsumerSettings(
+        KafkaSettings(f"127.0.0.1:{port}"), ("t",), "g", broker_timeout_s=1.0, give_up_after_s=3
+    )
+    started = time.monotonic()
+    with Store(db) as store, pytest.raises(BrokersUnreachableError) as caught:
+        consume(store, Transaction, settings)
+    waited = time.monotonic() - started
+    assert 3 <= waited < 8
+    assert caught.value.exit_code == 1
+    assert str(caught.value).startswith(
+        f"kafka: the brokers at 127.0.0.1:{port} stayed unreachable for 3 s ("
+    )
+    assert str(caught.value).endswith(
+        "; gave up (the batches written so far are kept; start the consumer again once the "
+        "brokers are back)"
+    )
