@@ -299,8 +299,6 @@ class ConsumerSession:
             self.watch.check(self.consumer)
             accepted = self._accept(fetched)
             if accepted:
-                self.watch.reached()
-            if accepted:
                 now = time.monotonic()
                 if not self.pending:
                     self.batch_started = now

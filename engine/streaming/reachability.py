@@ -5,9 +5,10 @@ librdkafka retries a lost broker forever and logs every failed attempt (about 15
 (facility ``FAIL``) are held back here; the session reports the state instead:
 
 * ``BrokersDown`` once, when librdkafka says every broker is down (``_ALL_BROKERS_DOWN``),
-  with the last failure it gave;
+  with the last failure it gave, or when requests or the group's session time out (a
+  broker that stalls, its connections open: ``REQTMOUT``, ``SESSTMOUT``, held back too);
 * ``BrokersBack`` once, when a broker answers again (a metadata request, tried once a
-  second while they are down, or messages arriving);
+  second while they are down);
 * with ``give_up_after_s``, a ``BrokersUnreachableError`` once they have been down that
   long (``consume --give-up-after``: one line, exit code 1).
 
@@ -32,6 +33,7 @@ PROBE_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 0.5
 CONNECTION_FACILITY = "FAIL"
 QUIET_ERRORS = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+STALL_FACILITIES = ("REQTMOUT", "SESSTMOUT")  # requests, the group's session timed out
 
 
 class BrokerWatch:
@@ -61,6 +63,13 @@ class BrokerWatch:
             text = str(args[2])
             self.last_failure = text.split("]: ", 1)[-1]  # without the thread's name
             return
+        if len(args) == 3 and args[0] in STALL_FACILITIES:
+            # A broker that stalls (connections open, nothing answered) is never "down" for
+            # librdkafka: its requests time out instead. The same one line, then the probe.
+            self.last_failure = str(args[2]).split(": ", 1)[-1]
+            if self.down_since is None:
+                self._down(f"requests timed out: {self.last_failure}")
+            return
         if self.down_since is not None:
             return  # what follows from the outage (a session timing out): said once already
         LOG.log(level, fmt, *args)
@@ -70,19 +79,19 @@ class BrokerWatch:
         if code == KafkaError._TRANSPORT:
             self.last_failure = error.str()
         elif code == KafkaError._ALL_BROKERS_DOWN and self.down_since is None:
-            self.down_since = self.clock()
-            self._next_probe = self.down_since + PROBE_EVERY_S
-            reason = _reason(self.last_failure or error.str())
-            self.on_event(BrokersDown(self.servers, reason, self.give_up_after_s))
+            self._down(_reason(self.last_failure or error.str()))
         elif code not in QUIET_ERRORS:
             LOG.warning("kafka: %s", error.str())
 
-    # -- the session's side ---------------------------------------------------------------
+    def _down(self, reason: str) -> None:
+        self.down_since = self.clock()
+        self._next_probe = self.down_since + PROBE_EVERY_S
+        self.on_event(BrokersDown(self.servers, reason, self.give_up_after_s))
 
-    def reached(self) -> None:
-        """Messages arrived: the brokers answer."""
-        if self.down_since is not None:
-            self._back()
+    # -- the session's side ---------------------------------------------------------------
+    # Messages arriving do not say the brokers are back: librdkafka hands over what it had
+    # fetched before they went (a false "reachable again" 0.1 s after a broker's kill -9,
+    # after which --give-up-after never fired: an independent attack). The probe does.
 
     def check(self, consumer: Consumer) -> None:
         """While the brokers are down: give up when it is time, probe once a second."""
