@@ -32,7 +32,8 @@ LOG = logging.getLogger("engine.streaming.kafka")
 PROBE_EVERY_S = 1.0
 PROBE_TIMEOUT_S = 0.5
 CONNECTION_FACILITY = "FAIL"
-QUIET_ERRORS = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+# A name that does not resolve is retried forever too, a line each time: said once, like these.
+QUIET_ERRORS = (KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._ALL_BROKERS_DOWN)
 STALL_FACILITIES = ("REQTMOUT", "SESSTMOUT")  # requests, the group's session timed out
 
 
@@ -76,7 +77,7 @@ class BrokerWatch:
 
     def error(self, error: KafkaError) -> None:
         code = error.code()
-        if code == KafkaError._TRANSPORT:
+        if code in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
             self.last_failure = error.str()
         elif code == KafkaError._ALL_BROKERS_DOWN and self.down_since is None:
             self._down(_reason(self.last_failure or error.str()))

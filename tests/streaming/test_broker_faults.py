@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from engine.streaming.local_broker import LocalBroker
+from tests.conftest import ROOT
 from tests.streaming.conftest import Kafka, Record
 from tests.streaming.processes import ConsumerProcess
 
@@ -74,3 +77,27 @@ def test_a_stalled_broker_is_reported_and_given_up_on(tmp_path: Path) -> None:
     )
     leaked = [line for line in consumer.errors if "REQTMOUT" in line or "SESSTMOUT" in line]
     assert leaked == [], consumer.output()
+
+
+def test_a_name_that_does_not_resolve_is_said_once(tmp_path: Path) -> None:
+    """librdkafka retries an unresolvable name and said so on every try (195 lines in the
+    10 s before the consumer stopped; independent attack)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "consume", "--bootstrap-servers",
+         "no-such-host.invalid:9092", "--topic", "t", "--group", "g", "--db",
+         str(tmp_path / "n.duckdb")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 2, done.stderr
+    assert lines[0].startswith(
+        "warning: kafka: the brokers at no-such-host.invalid:9092 are unreachable ("
+    )
+    assert "Failed to resolve" in lines[0]
+    assert lines[1] == (
+        "error: kafka: cannot reach the brokers at no-such-host.invalid:9092 (Failed to get "
+        "metadata: Local: Broker transport failure) (check --bootstrap-servers and that the "
+        "cluster is up)"
+    )
