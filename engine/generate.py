@@ -57,9 +57,10 @@ def output_format(path: Path, declared: str | None) -> str:
     if not path.parent.is_dir():
         raise ConfigError(f"{path}: no such directory {str(path.parent)!r}")
     if path.is_file():
-        with path.open("rb") as fh:
-            if fh.read(12)[8:12] == b"DUCK":
-                raise ConfigError(f"{path}: a DuckDB database; generate would overwrite it")
+        from engine.store.store import is_duckdb_file  # DuckDB: loaded only when asked
+
+        if is_duckdb_file(path):
+            raise ConfigError(f"{path}: a DuckDB database; generate would overwrite it")
     if suffix not in (*NDJSON_SUFFIXES, *CSV_SUFFIXES):
         raise ConfigError(
             f"{path.name}: generate writes plain CSV or NDJSON, which a run would not read "

@@ -86,7 +86,7 @@ def parquet_chunks(
     import pyarrow.parquet as pq
 
     if source.random_access is None:
-        if source.name.startswith(("http://", "https://")):
+        if _over_http(source):
             raise SourceError(
                 source.name,
                 "a Parquet file is read with seeks (its index is at its end), and this server "
@@ -139,7 +139,7 @@ def arrow_chunks(source: Input, max_record_bytes: int | None = None) -> Iterator
         raise
     except (pa.ArrowException, OSError) as exc:
         if file_layout and source.random_access is None:
-            over_http = source.name.startswith(("http://", "https://"))
+            over_http = _over_http(source)
             raise SourceError(
                 source.name,
                 f"not readable as an Arrow IPC stream ({_reason(exc)}); an Arrow file laid "
@@ -186,3 +186,8 @@ class _Readable:
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300] or type(exc).__name__
+
+
+def _over_http(source: Input) -> bool:
+    """An input read from an HTTP server (one without ranged requests, where it lacks seeks)."""
+    return source.name.startswith(("http://", "https://"))

@@ -107,6 +107,15 @@ class Changes:
 MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
 
 
+def is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` is a file that starts as a DuckDB database does."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(12)[8:12] == MAGIC
+    except OSError:
+        return False
+
+
 def _check_is_database(path: Path) -> None:
     """Refuse an existing file that is not a DuckDB database: DuckDB opens a CSV, Parquet or
     JSON file as an in-memory database holding a view of it, where a run would "complete"
