@@ -52,7 +52,8 @@ json.dump({"messages": seen, "seconds": last - first}, open(out, "w"))
 """
 
 ENGINE_CONSUMER = """
-import gc, json, sys, time
+import gc, json, os, sys, time
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as cli.py does
 from pathlib import Path
 from engine.store.store import Store
 from engine.streaming.consumer import consume

@@ -348,8 +348,12 @@ def _ingest(
     gate: str | None = None
 
     def validated() -> Iterator[tuple[Validated, int]]:
+        # Three stages on their own threads, a batch apart: reading and splitting, validating,
+        # storing (this thread). With two, the reading thread's Python and NumPy steps left
+        # the storing one waiting; 5M rows: 3.62 -> 3.45 s (medians of 5 interleaved rounds;
+        # one more batch held, peak RSS 720 -> 780 MB).
         validator: BatchValidator | None = None
-        for batch in rows.batches():
+        for batch in prefetch(rows.batches(), depth=1):
             if validator is None:
                 validator = BatchValidator(schema, rows.keys)
             yield validate_batch(validator, batch, datetime.now(UTC)), rows.reader.bytes_read

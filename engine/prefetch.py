@@ -1,7 +1,8 @@
 """Run a producer in a background thread, a few items ahead of the consumer.
 
-Reading, splitting and validating a batch (Polars, NumPy) and appending the previous one to
-DuckDB both release the GIL, so on two cores they overlap. The queue is bounded, so memory
+Reading and splitting a batch, validating the previous one (Polars, NumPy) and appending the
+one before to DuckDB mostly release the GIL, so a file run chains two prefetches and the
+three overlap. The queue is bounded, so memory
 stays bounded; if the consumer stops early the producer is told to stop too.
 """
 

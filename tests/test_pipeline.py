@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,10 @@ def test_changed_content_is_ingested(tmp_path: Path, db: Path) -> None:
     assert second.tally.rows == 101
 
 
+def _stages() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "prefetch"]
+
+
 def test_failure_mid_run_leaves_no_rows(
     tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,6 +148,11 @@ def test_failure_mid_run_leaves_no_rows(
     with Store(db) as store, pytest.raises(OSError, match="disk on fire"):
         ingest_file(store, path, Transaction, SMALL_BLOCKS)
     assert calls["n"] == 3
+    # The reading and the validating threads stopped with the run (an API server lives on).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _stages():
+        time.sleep(0.05)
+    assert _stages() == []
     assert data_rows(db, 1) == (0, 0, 0)
     assert query(db, "SELECT status, message, rows_total FROM ingestion_runs") == [
         ("failed", "OSError: disk on fire", 0)
