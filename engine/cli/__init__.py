@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import click
 
-from engine import interrupts
+from engine import interrupts, start_up
 
 # Commands that handle SIGINT/SIGTERM themselves (uvicorn stops the server gracefully).
 OWN_SIGNALS = {"serve"}
@@ -70,6 +70,7 @@ class LazyGroup(Group):
         module = importlib.import_module(f"engine.cli.{COMMANDS[cmd_name]}")
         command = getattr(module, cmd_name.replace("-", "_"))
         assert isinstance(command, click.Command)
+        start_up.collect_now()
         return command
 
 
@@ -92,6 +93,7 @@ def command_line(args: list[str] | None = None) -> NoReturn:
     usage or an input that cannot be read, 128 + the signal number when interrupted (130 on
     Ctrl-C, 143 on SIGTERM), with one line on stderr whatever the interrupt hit.
     """
+    start_up.collect_later()
     interrupts.exit_after(lambda: main.main(args))
 
 

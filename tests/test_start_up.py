@@ -1,0 +1,63 @@
+"""A command-line process starts with the garbage collector off, and freezes what start-up
+made once the command's modules are imported (``engine.start_up``)."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from engine import start_up
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    was = gc.isenabled()
+    yield
+    gc.unfreeze()
+    gc.enable() if was else gc.disable()
+
+
+def test_collection_waits_for_the_command_then_start_up_is_frozen(collector: None) -> None:
+    gc.unfreeze()
+    start_up.collect_later()
+    assert not gc.isenabled()
+    start_up.collect_now()
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    start_up.collect_now()  # once only
+    assert gc.get_freeze_count() == frozen
+
+
+def test_without_collect_later_nothing_changes(collector: None) -> None:
+    gc.unfreeze()
+    start_up.collect_now()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+PROBE = """
+import gc, sys
+sys.argv = ["cli.py", "schema", "list"]
+import engine.cli.schemas as schemas
+real = schemas.schema_list.callback
+def probe(*args, **kwargs):
+    print("collector", gc.isenabled(), gc.get_freeze_count() > 0, flush=True)
+    return real(*args, **kwargs)
+schemas.schema_list.callback = probe
+import runpy
+runpy.run_path("cli.py", run_name="__main__")
+"""
+
+
+def test_a_cli_process_runs_its_command_with_the_collector_on() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "collector True True"
