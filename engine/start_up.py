@@ -1,11 +1,11 @@
 """A command-line process's start-up without the garbage collector.
 
-Importing the libraries and the engine creates some 400,000 objects that live as long as the
-process, and the collector walked them over and over while they were made: 165 collections,
-about 30 ms of a 4-row run. A process that runs one command (``cli.py``, ``command_line``)
-turns the collector off until the command's modules are imported, then freezes what exists
-(``gc.freeze``: never walked again) and turns it back on. Library users and tests that call
-the commands in their own process are left alone.
+Importing the libraries and the engine makes about 63,000 objects the collector tracks, which
+live as long as the process, and it walked them over and over while they were made: a 4-row
+run made 165 collections taking 34 ms (16 taking 2.5 ms with this). A process that runs one
+command (``cli.py``, ``command_line``) turns the collector off until the command's modules
+are imported, then freezes what exists (``gc.freeze``: never walked again) and turns it back
+on. Library users and tests that call the commands in their own process are left alone.
 """
 
 from __future__ import annotations
