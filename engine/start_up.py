@@ -11,20 +11,31 @@ on. Library users and tests that call the commands in their own process are left
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _later = False
 
 
-def collect_later() -> None:
-    """Turn the collector off until ``collect_now`` (called once the command is known)."""
+@contextmanager
+def collecting_after_start_up() -> Iterator[None]:
+    """Around a process's one command: the collector off until ``collect_now`` (called once
+    the command is known), and on again however the command ends (an unknown command, a
+    usage error, ``--help``: no command module is imported and nothing is frozen)."""
     global _later
     _later = True
     gc.disable()
+    try:
+        yield
+    finally:
+        if _later:
+            _later = False
+            gc.enable()
 
 
 def collect_now() -> None:
-    """Freeze what start-up made and turn the collector back on, if ``collect_later`` was
-    called; otherwise nothing."""
+    """Freeze what start-up made and turn the collector back on, inside
+    ``collecting_after_start_up``; otherwise nothing."""
     global _later
     if _later:
         _later = False

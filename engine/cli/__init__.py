@@ -93,8 +93,8 @@ def command_line(args: list[str] | None = None) -> NoReturn:
     usage or an input that cannot be read, 128 + the signal number when interrupted (130 on
     Ctrl-C, 143 on SIGTERM), with one line on stderr whatever the interrupt hit.
     """
-    start_up.collect_later()
-    interrupts.exit_after(lambda: main.main(args))
+    with start_up.collecting_after_start_up():
+        interrupts.exit_after(lambda: main.main(args))
 
 
 __all__ = ["command_line", "main"]

@@ -220,7 +220,6 @@ class Store:
             config["temp_directory"] = private_spill(self.path)
         else:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
-        fresh = not read_only and not self.path.exists()
         self.con = _open(self.path, read_only, config)
         self.lock = threading.RLock()
         self.changes = Changes()
@@ -236,8 +235,9 @@ class Store:
                 check_layout(self.con, self.path)
             else:
                 with self.writing():
-                    codec = raw_compression or raw_codec.DEFAULT
-                    ensure_layout(self.con, self.path, codec, create=create, fresh=fresh)
+                    ensure_layout(
+                        self.con, self.path, raw_compression or raw_codec.DEFAULT, create=create
+                    )
                 if raw_compression is not None:
                     _check_codec(self.con, self.path, raw_compression)
         except BaseException:

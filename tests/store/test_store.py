@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -16,7 +18,7 @@ from engine.store.layout import LAYOUT_1_DDL
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 from tests.store.lifecycle import cli
 from tests.wording import assert_wraps
 
@@ -333,3 +335,46 @@ def test_the_read_commands_refuse_a_newer_layout(tmp_path: Path) -> None:
     for argv in READS:
         done = cli(*argv, "--db", db, cwd=tmp_path)
         assert (done.returncode, done.stdout, done.stderr) == (2, "", expected), argv
+
+
+WAL_ONLY = """
+import os, sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("SET checkpoint_threshold = '1TB'")
+con.execute("CREATE MACRO m(x) AS x + 1")
+os._exit(0)  # no checkpoint: the macro is only in the log
+"""
+
+
+def test_someone_elses_database_is_refused_however_its_path_is_spelled(tmp_path: Path) -> None:
+    """The check is made on what DuckDB opened, not on the path: ``~/...`` and ``file:``,
+    which DuckDB reads and Python's Path does not, once let a run write into someone
+    else's database (independent attack), and a file whose objects are only in its log
+    must not pass for a new one."""
+    other = tmp_path / "theirs.duckdb"
+    subprocess.run([sys.executable, "-c", WAL_ONLY, str(other)], check=True)
+    assert Path(f"{other}.wal").stat().st_size > 0
+    expected = (
+        "not a database of this engine: it holds other objects (m) "
+        "(give --db a file of its own (a new name creates one))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    for spelling in ("~/theirs.duckdb", f"file:{other}"):
+        done = subprocess.run(
+            [sys.executable, "cli.py", "run", str(DATA / "transactions_sample.csv")],
+            cwd=ROOT,
+            env={**env, "INGEST_DB": spelling},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (
+            2,
+            "",
+            f"error: {spelling}: {expected}",
+        ), spelling
+    con = duckdb.connect(str(other), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+    finally:
+        con.close()
