@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import ConfigError
+from engine.store.paths import is_duckdb_file
 
 CURRENCIES = ["USD", "EUR", "GBP", "AUD", "JPY", "CAD"]
 CHANNELS = ["CHANNEL1", "CHANNEL2", "CHANNEL3", "CHANNEL4"]
@@ -56,11 +57,8 @@ def output_format(path: Path, declared: str | None) -> str:
         raise ConfigError("generate writes a file: give its path with -o")
     if not path.parent.is_dir():
         raise ConfigError(f"{path}: no such directory {str(path.parent)!r}")
-    if path.is_file():
-        from engine.store.store import is_duckdb_file  # DuckDB: loaded only when asked
-
-        if is_duckdb_file(path):
-            raise ConfigError(f"{path}: a DuckDB database; generate would overwrite it")
+    if path.is_file() and is_duckdb_file(path):
+        raise ConfigError(f"{path}: a DuckDB database; generate would overwrite it")
     if suffix not in (*NDJSON_SUFFIXES, *CSV_SUFFIXES):
         raise ConfigError(
             f"{path.name}: generate writes plain CSV or NDJSON, which a run would not read "

@@ -9,7 +9,6 @@ open database, which reads committed data without waiting for the writer.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import os
 import re
@@ -30,6 +29,7 @@ from engine.store.ddl import quote
 from engine.store.disk_full import DISK_FULL, write_failure
 from engine.store.layout import check_layout, ensure_layout
 from engine.store.overrides import Overrides
+from engine.store.paths import check_path, database_path, remove_unused
 from engine.store.row_groups import RowGroups, in_row_groups
 from engine.store.writeback import background_sync
 
@@ -104,72 +104,13 @@ class Changes:
             self.count += 1
 
 
-MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
-
-
-def is_duckdb_file(path: Path) -> bool:
-    """Whether ``path`` is a file that starts as a DuckDB database does."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(12)[8:12] == MAGIC
-    except OSError:
-        return False
-
-
-def _check_is_database(path: Path) -> None:
-    """Refuse an existing file that is not a DuckDB database: DuckDB opens a CSV, Parquet or
-    JSON file as an in-memory database holding a view of it, where a run would "complete"
-    and keep nothing. An empty or unreadable file is left to DuckDB, which says why."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return
-    if head and head[8:12] != MAGIC:
-        raise StoreError(
-            path,
-            "not a DuckDB database file (a CSV, Parquet or JSON file there would be opened "
-            "as a view of its data in memory, and nothing written would be kept)",
-            hint=Remedy("{} names the database; give a data file as the input", "db"),
-        )
-
-
-def _remove_unused(path: Path) -> None:
-    """Remove an empty database file no process holds: one DuckDB is creating right now is
-    locked (``fcntl``, as DuckDB locks its files), and left alone."""
-    with contextlib.suppress(OSError), path.open("rb+") as fh:
-        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.fstat(fh.fileno()).st_size == 0:
-            path.unlink()
-
-
-def _check_path(path: Path, *, may_create: bool) -> None:
-    """What is at ``path`` before DuckDB opens it. Nothing: a new database, if ``may_create``
-    (else a mistyped path, not a new empty database). An empty file: what a creation that
-    failed (a full disk) leaves, taken as nothing when no process holds it. Any other file
-    must be a DuckDB database (``_check_is_database``)."""
-    if not path.exists():
-        if not may_create:
-            raise StoreError(
-                path,
-                "no such database file",
-                hint=Remedy("run an ingestion first or pass {}", "db"),
-            )
-    elif path.is_file() and path.stat().st_size == 0:
-        if not may_create:
-            raise StoreError(path, "an empty file, not a DuckDB database")
-        _remove_unused(path)
-    elif path.is_file():
-        _check_is_database(path)
-
-
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     created = not read_only and not path.exists()
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         if created:  # a file DuckDB began and could not write is nobody's database
-            _remove_unused(path)
+            remove_unused(path)
         if DISK_FULL in str(exc):
             raise write_failure(path, exc) from exc
         found = LOCK_PID.search(str(exc))
@@ -209,10 +150,10 @@ class Store:
         an existing file, it must be the file's (None: whatever the file has). ``create``:
         False for commands that work on what is stored (a mistyped path is an error, not a
         new empty database)."""
-        self.path = Path(path)
+        self.path = database_path(path)
         self.read_only = read_only
         self.bulk_settings = dict(bulk_settings)
-        _check_path(self.path, may_create=create and not read_only)
+        check_path(self.path, may_create=create and not read_only)
         # Readers are capped too: DuckDB's default (80% of the machine's memory) let an
         # export's buffer pool grow with the table (1.4 GB for 1.1M error rows).
         config: dict[str, Any] = {"memory_limit": READ_MEMORY if read_only else memory_limit}

@@ -347,10 +347,10 @@ os._exit(0)  # no checkpoint: the macro is only in the log
 
 
 def test_someone_elses_database_is_refused_however_its_path_is_spelled(tmp_path: Path) -> None:
-    """The check is made on what DuckDB opened, not on the path: ``~/...`` and ``file:``,
-    which DuckDB reads and Python's Path does not, once let a run write into someone
-    else's database (independent attack), and a file whose objects are only in its log
-    must not pass for a new one."""
+    """``~/...`` and ``file:``, which DuckDB reads and Python's Path did not, once let a run
+    write into someone else's database (independent attack): the path is read as DuckDB
+    reads it, and whether the file holds nothing is asked of the opened connection (a file
+    whose objects are only in its log must not pass for a new one)."""
     other = tmp_path / "theirs.duckdb"
     subprocess.run([sys.executable, "-c", WAL_ONLY, str(other)], check=True)
     assert Path(f"{other}.wal").stat().st_size > 0
@@ -359,7 +359,7 @@ def test_someone_elses_database_is_refused_however_its_path_is_spelled(tmp_path:
         "(give --db a file of its own (a new name creates one))\n"
     )
     env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    for spelling in ("~/theirs.duckdb", f"file:{other}"):
+    for spelling in ("~/theirs.duckdb", f"file:{other}", f"file://{other}"):
         done = subprocess.run(
             [sys.executable, "cli.py", "run", str(DATA / "transactions_sample.csv")],
             cwd=ROOT,
@@ -371,10 +371,34 @@ def test_someone_elses_database_is_refused_however_its_path_is_spelled(tmp_path:
         assert (done.returncode, done.stdout, done.stderr) == (
             2,
             "",
-            f"error: {spelling}: {expected}",
+            f"error: {other}: {expected}",  # the file DuckDB would open
         ), spelling
     con = duckdb.connect(str(other), read_only=True)
     try:
         assert con.sql("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+def test_a_database_path_is_read_as_duckdb_reads_it(tmp_path: Path) -> None:
+    """``run`` wrote through ``~/x`` or ``file:`` and ``summary`` then said no such file."""
+    db = tmp_path / "ours.duckdb"
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    for spelling in ("~/ours.duckdb", f"file:{db}", f"file://{db}"):
+        for argv in (["run", str(DATA / "transactions_sample.csv"), "-q"], ["summary"]):
+            done = subprocess.run(
+                [sys.executable, "cli.py", *argv, "--db", spelling],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert (done.returncode, done.stderr) == (0, ""), (spelling, argv)
+    assert [p.name for p in tmp_path.iterdir()] == ["ours.duckdb"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        # One run: the same file again through another spelling is the same content.
+        assert con.sql("SELECT run_id, status FROM ingestion_runs").fetchall() == [(1, "completed")]
     finally:
         con.close()
