@@ -2,8 +2,8 @@
 
 Reading and splitting a batch, validating the previous one (Polars, NumPy) and appending the
 one before to DuckDB mostly release the GIL, so a file run chains two prefetches and the
-three overlap. The queue is bounded, so memory
-stays bounded; if the consumer stops early the producer is told to stop too.
+three overlap. The queue is bounded, so memory stays bounded; if the consumer stops early
+the producer is told to stop too.
 """
 
 from __future__ import annotations

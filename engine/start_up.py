@@ -20,8 +20,8 @@ _later = False
 @contextmanager
 def collecting_after_start_up() -> Iterator[None]:
     """Around a process's one command: the collector off until ``collect_now`` (called once
-    the command is known), and on again however the command ends (an unknown command, a
-    usage error, ``--help``: no command module is imported and nothing is frozen)."""
+    the command is known), and on again however the command ends (an unknown command is
+    never known: nothing is frozen then)."""
     global _later
     _later = True
     gc.disable()
