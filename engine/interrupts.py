@@ -35,8 +35,12 @@ _received: list[int] = []
 
 
 def install() -> None:
-    """Handle SIGINT and SIGTERM as described above (main thread only)."""
+    """Handle SIGINT and SIGTERM as described above (main thread only). One the process was
+    started ignoring (a job run in the background by a script: ``cmd &``) stays ignored, as
+    Python leaves an ignored SIGINT."""
     for sig in (*WATCHED, signal.SIGALRM):
+        if sig in WATCHED and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
         signal.signal(sig, _handle)
 
 

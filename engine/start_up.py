@@ -15,29 +15,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _later = False
+_was_on = True
 
 
 @contextmanager
 def collecting_after_start_up() -> Iterator[None]:
     """Around a process's one command: the collector off until ``collect_now`` (called once
-    the command is known), and on again however the command ends (an unknown command is
-    never known: nothing is frozen then)."""
-    global _later
-    _later = True
+    the command is known), and back as it was however the command ends (an unknown command
+    is never known: nothing is frozen then)."""
+    global _later, _was_on
+    _later, _was_on = True, gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if _later:
             _later = False
-            gc.enable()
+            if _was_on:
+                gc.enable()
 
 
 def collect_now() -> None:
-    """Freeze what start-up made and turn the collector back on, inside
+    """Freeze what start-up made and turn the collector back on (if it was on), inside
     ``collecting_after_start_up``; otherwise nothing."""
     global _later
     if _later:
         _later = False
         gc.freeze()
-        gc.enable()
+        if _was_on:
+            gc.enable()

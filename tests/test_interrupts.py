@@ -254,3 +254,31 @@ def test_a_second_signal_says_which_it_is(
         128 + second,
         [f"error: {said}: exiting now\n".encode()],
     )
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored(tmp_path: Path) -> None:
+    """A job a script runs in the background (``cmd &``) starts with SIGINT ignored; the
+    engine handled it anyway, so a Ctrl-C meant for the script stopped the job (independent
+    attack). SIGTERM, not ignored, still stops it."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "-", "--format", "csv", "--db", str(tmp_path / "i.duckdb")],
+        stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    os.close(read_end)
+    try:
+        os.write(write_end, b"external_id,amount,currency,source_channel\nT1,1.5,USD,web\n")
+        assert waiting_in(process, "pipe_read", "anon_pipe_read", "pipe_wait")
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        os.close(write_end)
+    assert (process.returncode, err) == (
+        143,
+        "error: interrupted by SIGTERM (anything not yet committed was rolled back)\n",
+    )

@@ -4,6 +4,7 @@ made once the command's modules are imported (``engine.start_up``)."""
 from __future__ import annotations
 
 import gc
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,10 +18,18 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def collector() -> Iterator[None]:
+    """The collector, and the signal handlers ``command_line`` installs in this process, as
+    they were (left installed, they failed later tests that signal their own children)."""
     was = gc.isenabled()
+    handlers = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+    }
     yield
     gc.unfreeze()
     gc.enable() if was else gc.disable()
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def test_collection_waits_for_the_command_then_start_up_is_frozen(collector: None) -> None:
@@ -77,3 +86,12 @@ def test_a_cli_process_runs_its_command_with_the_collector_on() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "collector True True"
+
+
+def test_a_collector_the_caller_turned_off_stays_off(collector: None) -> None:
+    gc.disable()
+    for argv in (["nosuch"], ["run", "--bogus"]):
+        gc.unfreeze()
+        with pytest.raises(SystemExit):
+            command_line(argv)
+        assert not gc.isenabled(), argv

@@ -10,6 +10,7 @@ from typing import Any
 from engine.errors import ConfigError
 from engine.lake.location import Lake
 from engine.schemas import DEFAULT_SCHEMA
+from engine.store.paths import database_path
 from engine.streaming.settings import ConsumerSettings
 
 MiB = 1 << 20
@@ -37,6 +38,8 @@ class ApiSettings:
     lake: Lake | None = None
 
     def __post_init__(self) -> None:
+        # The file DuckDB will open (``~/``, ``file:``): the spool beside it, /health's name.
+        object.__setattr__(self, "db", database_path(self.db))
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise ConfigError(f"--data-dir {self.data_dir}: not a directory")
         if self.spool_dir is not None and not self.spool_dir.is_dir():

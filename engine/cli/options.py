@@ -23,6 +23,7 @@ from engine.cli.words import cli_spelling
 from engine.errors import ConfigError, EngineError
 from engine.lake.location import Lake
 from engine.schemas import DEFAULT_SCHEMA, load_schema
+from engine.store.paths import database_path
 from engine.streaming.properties import load_properties
 from engine.streaming.settings import DEFAULT_MAX_RECORDS, DEFAULT_MAX_WAIT_MS, parse_kafka_config
 
@@ -96,11 +97,22 @@ def bootstrap(servers: str | None, properties: dict[str, str]) -> str:
     return found
 
 
+def _database(ctx: click.Context, _param: click.Parameter, value: Path) -> Path:
+    # The file DuckDB will open (``~/``, ``file:``), for every use of the path alike.
+    try:
+        return database_path(value)
+    except EngineError as exc:
+        ui.fail(escape(exc.render(cli_spelling)))
+        ctx.exit(exc.exit_code)
+        raise  # not reached: ctx.exit raises
+
+
 DB_OPTION = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("reporting.duckdb"),
     show_default=True,
+    callback=_database,
     help="DuckDB file.",
     **env("DB", "ENGINE_DB"),
 )

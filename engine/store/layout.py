@@ -30,6 +30,7 @@ from engine.store.ddl import (
     RUNS_DDL,
     SOURCE_ROWS,
     STORED_DDL,
+    VIEWS,
     VIEWS_DDL,
 )
 from engine.store.history import BACKFILL_VERSIONS, HISTORY_DDL, HISTORY_VIEWS_DDL
@@ -172,6 +173,25 @@ def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return None
 
 
+# What every layout from 2 on holds: a file recording such a layout without them was made by
+# something else, or damaged (reading it gave tracebacks: independent attack).
+CORE = {RUNS: "table", SOURCE_ROWS: "table", INVALID_ROWS: "table", RULES: "table"} | {
+    view: "view" for view in VIEWS
+}
+
+
+def _check_core(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
+    kinds = _kinds(con)
+    missing = [f"{kind} {name}" for name, kind in CORE.items() if kinds.get(name) != kind]
+    if missing:
+        raise StoreError(
+            path,
+            f"the database records layout {version} but has no {', '.join(missing)} "
+            "(made by something else, or damaged)",
+            hint="give --db a file of its own (a new name creates one)",
+        )
+
+
 def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = False) -> int | None:
     """The file's layout, if this engine can use it: refused when newer than this engine's,
     or when the file holds objects but not the engine's tables (someone else's database:
@@ -181,6 +201,8 @@ def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = F
     version = layout_version(con)
     if version == 1:
         _check_layout_1(con, path)  # tables of the same names, someone else's
+    elif version is not None and version <= LAYOUT_VERSION:  # a newer one is said below
+        _check_core(con, path, version)
     if version is not None and version > LAYOUT_VERSION:
         raise StoreError(
             path,

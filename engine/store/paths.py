@@ -5,20 +5,32 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from engine.errors import Remedy, StoreError
 
 
-def database_path(path: str | Path) -> Path:
-    """The file DuckDB opens for ``path``: it reads ``~`` as the home directory and a
-    ``file:`` URI as its path, where Python's Path does not, so the checks before opening
-    and the messages name that file (a ``summary --db '~/x.duckdb'`` said no such file)."""
+def database_path(path: str | os.PathLike[str]) -> Path:
+    """The file DuckDB opens for ``path``: it reads ``~/`` as the home directory and a
+    ``file:`` URI as its path, where Python's Path does not, so every command (and the
+    export's check that ``-o`` is not the database) opens, checks and names that file (a
+    ``summary --db '~/x.duckdb'`` said no such file; ``export -o ~/x.duckdb --db '~/x.duckdb'``
+    overwrote the database). What DuckDB would read as a database kept in memory, and
+    ``~user`` (which DuckDB reads as the caller's home), are refused."""
     text = str(path)
     if text.startswith("file:"):  # as DuckDB reads it: no percent-decoding, the host dropped
         text = text[5:]
         if text.startswith("//"):
             text = "/" + text[2:].partition("/")[2]
+    if text.startswith(":memory:"):
+        raise StoreError(Path(text), "an in-memory database keeps nothing", hint="give --db a file")
+    if text.startswith("~") and text != "~" and not text.startswith("~/"):
+        raise StoreError(
+            Path(text),
+            "a ~user path is not read (DuckDB reads ~ only as your own home directory)",
+            hint="give the path in full",
+        )
     return Path(text).expanduser()
 
 
@@ -65,8 +77,17 @@ def check_path(path: Path, *, may_create: bool) -> None:
     """What is at ``path`` before DuckDB opens it. Nothing: a new database, if ``may_create``
     (else a mistyped path, not a new empty database). An empty file: what a creation that
     failed (a full disk) leaves, taken as nothing when no process holds it. Any other file
-    must be a DuckDB database (``_check_is_database``)."""
-    if not path.exists():
+    must be a DuckDB database (``_check_is_database``); anything else there (a FIFO, on
+    which DuckDB would wait forever; a device) is refused."""
+    try:
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        kind = None
+    except OSError as exc:  # a name too long, a path through a file, a symlink loop
+        raise StoreError(path, f"cannot use this path: {exc.strerror}") from exc
+    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+        raise StoreError(path, "not a regular file (a FIFO, a device or a socket)")
+    if kind is None:
         if not may_create:
             raise StoreError(
                 path,

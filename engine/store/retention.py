@@ -27,6 +27,7 @@ from engine.store.history import (
     STORE_ACTIONS,
     STORE_SETTINGS,
 )
+from engine.store.paths import database_path
 from engine.store.store import Store
 
 
@@ -194,8 +195,9 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
     """Rewrite the database into a new file (DuckDB's ``COPY FROM DATABASE``: tables, views,
     sequences and column compressions) and put it in the old one's place; the file then
     holds only what is stored. ``raw_compression`` changes how the raw text is compressed
-    (``raw_codec``). Needs the database to itself, and free disk space for a copy."""
-    path = Path(path)
+    (``raw_codec``). Needs the database to itself, and free disk space for a copy. Through
+    a symlink, the file it leads to is rewritten (replacing the link broke it off)."""
+    path = Path(os.path.realpath(database_path(path)))
     if raw_compression is not None:
         raw_codec.check(raw_compression)
     fresh = path.with_name(f".{path.name}.compacting")
