@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,20 @@ def test_a_signal_ends_a_run_whose_fifo_writer_stalled(
     )
 
 
+def run_from_stdin(
+    tmp_path: Path, fmt: str, preexec_fn: Callable[[], object] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``cli.py run -`` reading a pipe: the process, and the pipe's write end (to close)."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "run", "-", "--format", fmt, "--db", str(tmp_path / "i.duckdb")],
+        stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=preexec_fn,
+    )  # fmt: skip
+    os.close(read_end)
+    return process, write_end
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_a_signal_ends_a_run_whose_stdin_writer_stalled(
@@ -202,13 +217,7 @@ def test_a_signal_ends_a_run_whose_stdin_writer_stalled(
     ``sys.stdin.buffer`` held its lock, and Python aborted at exit trying to take it (exit
     134 and a "Fatal Python error" under the line; independent README audit). Standard
     input is now read by its descriptor."""
-    read_end, write_end = os.pipe()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "run", "-", "--format", fmt, "--db", str(tmp_path / "i.duckdb")],
-        stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    os.close(read_end)
+    process, write_end = run_from_stdin(tmp_path, fmt)
     try:
         if fmt == "csv":
             os.write(write_end, b"external_id,amount,currency,source_channel\nT1,1.5,USD,web\n")
@@ -260,14 +269,9 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored(tmp_path: Path)
     """A job a script runs in the background (``cmd &``) starts with SIGINT ignored; the
     engine handled it anyway, so a Ctrl-C meant for the script stopped the job (independent
     attack). SIGTERM, not ignored, still stops it."""
-    read_end, write_end = os.pipe()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "run", "-", "--format", "csv", "--db", str(tmp_path / "i.duckdb")],
-        stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
-    os.close(read_end)
+    process, write_end = run_from_stdin(
+        tmp_path, "csv", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+    )
     try:
         os.write(write_end, b"external_id,amount,currency,source_channel\nT1,1.5,USD,web\n")
         assert waiting_in(process, "pipe_read", "anon_pipe_read", "pipe_wait")
