@@ -159,10 +159,10 @@ def _holds_nothing(con: duckdb.DuckDBPyConnection) -> bool:
     return found == [(0, "0 bytes")]
 
 
-def layout_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The file's layout: the last recorded version, 1 for a file from before versions were
-    recorded, None for a file without the engine's tables."""
-    kinds = _kinds(con)
+def layout_version(con: duckdb.DuckDBPyConnection, kinds: dict[str, str]) -> int | None:
+    """The file's layout (``kinds``: what its main schema holds, ``_kinds``): the last
+    recorded version, 1 for a file from before versions were recorded, None for a file
+    without the engine's tables."""
     if kinds.get(LAYOUT) == "table":
         if _columns(con, LAYOUT) != LAYOUT_COLUMNS:
             return None  # a table of that name, not the engine's: see check_layout
@@ -180,8 +180,7 @@ CORE = {RUNS: "table", SOURCE_ROWS: "table", INVALID_ROWS: "table", RULES: "tabl
 }
 
 
-def _check_core(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
-    kinds = _kinds(con)
+def _check_core(kinds: dict[str, str], path: Path, version: int) -> None:
     missing = [f"{kind} {name}" for name, kind in CORE.items() if kinds.get(name) != kind]
     if missing:
         raise StoreError(
@@ -198,11 +197,12 @@ def check_layout(con: duckdb.DuckDBPyConnection, path: Path, *, create: bool = F
     never written into, nor read as if it were ours). None: a database holding nothing (new,
     or left by a run stopped before it made its tables), which only a writer that may
     ``create`` takes."""
-    version = layout_version(con)
+    kinds = _kinds(con)
+    version = layout_version(con, kinds)
     if version == 1:
         _check_layout_1(con, path)  # tables of the same names, someone else's
     elif version is not None and version <= LAYOUT_VERSION:  # a newer one is said below
-        _check_core(con, path, version)
+        _check_core(kinds, path, version)
     if version is not None and version > LAYOUT_VERSION:
         raise StoreError(
             path,

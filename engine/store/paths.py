@@ -80,23 +80,24 @@ def check_path(path: Path, *, may_create: bool) -> None:
     must be a DuckDB database (``_check_is_database``); anything else there (a FIFO, on
     which DuckDB would wait forever; a device) is refused."""
     try:
-        kind = path.stat().st_mode
+        found: os.stat_result | None = path.stat()
     except FileNotFoundError:
-        kind = None
+        found = None
     except OSError as exc:  # a name too long, a path through a file, a symlink loop
         raise StoreError(path, f"cannot use this path: {exc.strerror}") from exc
-    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
-        raise StoreError(path, "not a regular file (a FIFO, a device or a socket)")
-    if kind is None:
+    if found is None:
         if not may_create:
             raise StoreError(
                 path,
                 "no such database file",
                 hint=Remedy("run an ingestion first or pass {}", "db"),
             )
-    elif path.is_file() and path.stat().st_size == 0:
-        if not may_create:
+    elif stat.S_ISREG(found.st_mode):
+        if found.st_size:
+            _check_is_database(path)
+        elif not may_create:
             raise StoreError(path, "an empty file, not a DuckDB database")
-        remove_unused(path)
-    elif path.is_file():
-        _check_is_database(path)
+        else:
+            remove_unused(path)
+    elif not stat.S_ISDIR(found.st_mode):  # a directory: DuckDB says so
+        raise StoreError(path, "not a regular file (a FIFO, a device or a socket)")
