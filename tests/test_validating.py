@@ -168,7 +168,11 @@ def _same_input(got: Any, expected: Any) -> bool:
         if not isinstance(got, str):
             return False
         found = datetime.fromisoformat(got)
-        return found == expected and found.utcoffset() == expected.utcoffset()
+        # The same instant and offset. Not ``==``: between two time zones Python calls an
+        # ambiguous wall time (a DST fold, 02:00 in Paris on 2024-10-27) unequal to anything.
+        return (
+            found.timestamp() == expected.timestamp() and found.utcoffset() == expected.utcoffset()
+        )
     if isinstance(expected, date | time):
         return bool(got == expected.isoformat())
     return type(got) is type(expected) and bool(got == expected)
