@@ -44,6 +44,18 @@ def install() -> None:
         signal.signal(sig, _handle)
 
 
+def reclaim() -> None:
+    """Take SIGINT and SIGTERM back from a library that hooked them below Python since
+    ``install``; call it once the command's libraries are imported. Polars does, on import:
+    a SIGINT that comes while any thread runs a Polars query then makes that query raise
+    KeyboardInterrupt in its own thread (the validating one), a second exception racing this
+    module's (CI once printed a traceback and two lines). Setting the handler again puts
+    Python's own C handler back in front, so only the main thread hears the signal."""
+    for sig in WATCHED:
+        if signal.getsignal(sig) is _handle:
+            signal.signal(sig, _handle)
+
+
 def uninstall() -> None:
     """Python's own handling back, for a command that handles signals itself (the server)."""
     signal.setitimer(signal.ITIMER_REAL, 0)

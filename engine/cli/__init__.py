@@ -70,6 +70,7 @@ class LazyGroup(Group):
         module = importlib.import_module(f"engine.cli.{COMMANDS[cmd_name]}")
         command = getattr(module, cmd_name.replace("-", "_"))
         assert isinstance(command, click.Command)
+        interrupts.reclaim()  # from Polars, which the command's module imported
         start_up.collect_now()
         return command
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import click
 
+from engine import interrupts
 from engine.cli.options import handle_errors, lake_from
 from engine.errors import ConfigError
 from engine.wording import count
@@ -46,6 +47,8 @@ def compact(uri: str) -> None:
     """Rewrite each table's small files (micro-batches make many) into large ones."""
     from engine.lake.housekeeping import compact as compact_lake
 
+    interrupts.reclaim()  # from Polars, imported just now
+
     target = lake_from(uri)
     assert target is not None
     for work in compact_lake(target):
@@ -75,6 +78,8 @@ def compact(uri: str) -> None:
 def vacuum(uri: str, older_than: str, dry_run: bool) -> None:
     """Delete files that compaction replaced (and orphans) once older than --older-than."""
     from engine.lake.housekeeping import vacuum as vacuum_lake
+
+    interrupts.reclaim()  # from Polars, imported just now
 
     target = lake_from(uri)
     assert target is not None

@@ -44,6 +44,8 @@ def handle_errors(command: F) -> F:
             ui.fail(escape(exc.render(cli_spelling)))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
+            if interrupts.received() is not None:
+                raise  # raised by a library that heard the signal too: one line, exit_after's
             ui.fail("interrupted (anything not yet committed was rolled back)")
             sys.exit(130)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from engine import interrupts
 from engine.cli.options import (
     CONTEXT_OPTION,
     DB_OPTION,
@@ -91,6 +92,7 @@ def replay(
     from engine.replay_edits import read_edits
     from engine.replaying import replay as replay_rows  # the compiler only for this command
 
+    interrupts.reclaim()  # from Polars, imported just now
     if (bool(runs) + all_failed + (edited is not None)) != 1 and not (runs and edited):
         raise ConfigError("give --run N (repeatable), --all-failed or --from FILE")
     edits = read_edits(edited) if edited is not None else None
