@@ -101,7 +101,8 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
         con.execute(
             f"CREATE VIEW {OFFSETS} AS SELECT group_id, o.topic AS topic, "
             'o."partition" AS "partition", max(o.next_offset) AS next_offset, '
-            "arg_max(run_id, o.next_offset) AS run_id, max(committed_at) AS updated_at "
+            "arg_max(run_id, o.next_offset) AS run_id, max(committed_at) AS updated_at, "
+            "NULL::VARCHAR AS topic_id "
             "FROM (SELECT group_id, run_id, committed_at, unnest(offsets) AS o FROM _manifest "
             "WHERE offsets IS NOT NULL) GROUP BY ALL"
         )

@@ -51,6 +51,7 @@ from engine.streaming.events import SessionSummary
 from engine.streaming.messages import TopicPartitionKey
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.streaming.topic_ids import EARLIER_TOPIC, Stored, TopicIds
 from engine.validation.compiler import CompiledSchema, compile_schema
 
 if TYPE_CHECKING:
@@ -61,10 +62,19 @@ if TYPE_CHECKING:
 GENERATION_ATTEMPTS = 5
 
 
-def partition_app_id(group: str, key: TopicPartitionKey) -> str:
-    """The idempotency key of a group's position in a partition."""
+# A partition's key without a topic id, once a session stored the partition under its topic's
+# id: what it held is in the id's key now, and a topic deleted and created again (a new id,
+# no key yet) is known to be another topic by it (``engine.streaming.topic_ids``).
+RETIRED = -1
+
+
+def partition_app_id(group: str, key: TopicPartitionKey, topic_id: str | None = None) -> str:
+    """The idempotency key of a group's position in a partition of the topic with
+    ``topic_id``; without one (brokers without ids, or stored before ids were kept), of the
+    topic's name."""
     topic, partition = key
-    digest = hashlib.sha256(f"{group}\0{topic}".encode()).hexdigest()[:24]
+    named = f"{group}\0{topic}" + ("" if topic_id is None else f"\0{topic_id}")
+    digest = hashlib.sha256(named.encode()).hexdigest()[:24]
     return f"ingest-kafka-{digest}-{partition}"
 
 
@@ -110,20 +120,31 @@ class LakeSink:
         return self.lake_run
 
     def positions(
-        self, group: str, partitions: Iterable[TopicPartitionKey]
-    ) -> dict[TopicPartitionKey, int]:
+        self, group: str, partitions: Iterable[TopicPartitionKey], topic_ids: TopicIds
+    ) -> dict[TopicPartitionKey, Stored]:
         manifest = open_table(self.lake, MANIFEST)
         if manifest is None:
             return {}
         found = {}
         for key in partitions:
-            version = manifest.transaction_version(partition_app_id(group, key))
-            if version is not None:
-                found[key] = int(version)
+            topic_id = topic_ids.get(key[0])
+            if topic_id is not None:
+                version = manifest.transaction_version(partition_app_id(group, key, topic_id))
+                if version is not None:
+                    found[key] = Stored(int(version), topic_id)
+                    continue
+            named = manifest.transaction_version(partition_app_id(group, key))
+            if named is None or (named == RETIRED and topic_id is None):
+                continue
+            found[key] = Stored(int(named), None if named != RETIRED else EARLIER_TOPIC)
         return found
 
     def publish(
-        self, run_id: int, batches: Sequence[ParsedBatch], tallies: Sequence[Tally]
+        self,
+        run_id: int,
+        batches: Sequence[ParsedBatch],
+        tallies: Sequence[Tally],
+        topic_ids: TopicIds,
     ) -> list[Tally]:
         first_row = batches[0].closed.first_row
         self._drop_published(run_id, first_row)
@@ -142,9 +163,13 @@ class LakeSink:
         for tally in tallies:
             kept.add(tally)
         where = f"row_number BETWEEN {first_row} AND {last_row}"
+        app_ids = {key: partition_app_id(self.group, key, topic_ids.get(key[0])) for key in nexts}
+        retired = {
+            partition_app_id(self.group, key): RETIRED for key in nexts if key[0] in topic_ids
+        }
         while True:
             claims = tuple(
-                Claim(partition_app_id(self.group, key), starts[key], nexts[key])
+                Claim(app_ids[key], starts[key], nexts[key])
                 for key in sorted(nexts)
                 if nexts[key] > starts[key]
             )
@@ -155,11 +180,11 @@ class LakeSink:
             if kept.rows:
                 self._append(run_id, kept, where)
             row = self._row(run_id, "running", total.counts(), "", kept.rows, nexts)
-            taken = commit_batch(self.lake, row, claims) if claims else {}
+            taken = commit_batch(self.lake, row, claims, retired) if claims else {}
             if not taken:
                 break
             # Some of these offsets are in the lake already: keep only what is not.
-            by_app = {partition_app_id(self.group, key): key for key in nexts}
+            by_app = {app_id: key for key, app_id in app_ids.items()}
             for app_id, stored in taken.items():
                 starts[by_app[app_id]] = max(starts[by_app[app_id]], stored)
             where = self._after(run_id, first_row, last_row, starts)

@@ -143,13 +143,16 @@ def commit_batch(
     lake: Lake,
     row: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     claims: tuple[Claim, ...] = (),
+    marks: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Step 2: commit the batch's manifest row (or rows, in one commit: a replay's, one per
-    run) with its claims. Returns {} once committed, else the claims found taken ({app_id:
-    its stored version}); nothing is then committed."""
+    run) with its claims, and ``marks`` (keys set to a version whatever they held). Returns
+    {} once committed, else the claims found taken ({app_id: its stored version}); nothing is
+    then committed."""
     rows = [dict(row)] if isinstance(row, Mapping) else [dict(r) for r in row]
     data = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
     transactions = [Transaction(c.app_id, c.version) for c in claims]
+    transactions += [Transaction(app_id, version) for app_id, version in (marks or {}).items()]
     for _attempt in range(COMMIT_ATTEMPTS):
         table = ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)
         taken = {}

@@ -102,6 +102,8 @@ CREATE TABLE IF NOT EXISTS {OFFSETS} (
     next_offset BIGINT NOT NULL,
     run_id BIGINT,
     updated_at TIMESTAMPTZ,
+    -- the id of the topic next_offset is in (layout 4; NULL: stored before, or no broker id)
+    topic_id VARCHAR,
     PRIMARY KEY (group_id, topic, "partition")
 );
 """

@@ -4,7 +4,9 @@ Layout 1 (before ``layout_versions`` existed) stored ``raw_data`` and ``ingestio
 as tables: each invalid row's raw text twice, each error's type, loc and message in full.
 Layout 2 stores each fact once (``engine.store.ddl``) and keeps those names as views.
 Layout 3 adds what a table's life over time leaves (``engine.store.history``: schema
-versions, load modes, replaced, replayed and pruned rows). A writer opening an older file
+versions, load modes, replaced, replayed and pruned rows). Layout 4 keeps the id of the topic
+each of ``kafka_offsets``' offsets is in (``engine.streaming.topic_ids``: a topic deleted and
+created again is read from its beginning). A writer opening an older file
 migrates it in one transaction and records that in ``layout_versions``; a file from a newer
 engine is refused. Readers never write: they read
 the public names, which both layouts have.
@@ -24,6 +26,7 @@ from engine.store.ddl import (
     ERRORS,
     INVALID_ROWS,
     LAYOUT,
+    OFFSETS,
     RAW,
     RULES,
     RUNS,
@@ -35,7 +38,7 @@ from engine.store.ddl import (
 )
 from engine.store.history import BACKFILL_VERSIONS, HISTORY_DDL, HISTORY_VIEWS_DDL
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 LAYOUT_COLUMNS = ["version", "applied_at", "note"]
 
 # What layout 1 stored, as its last version created it (kept to recognise and test it).
@@ -102,6 +105,11 @@ ORDER BY o.run_id, o.row_number;
 DROP VIEW IF EXISTS {ERROR_DETAILS};
 DROP TABLE {ERRORS};
 """
+
+
+# Layout 4: older files' offsets have no topic id (NULL: not known, so never read as another
+# topic's). RUNS_DDL, run first, makes the table if a file lacks it.
+TOPIC_IDS = f"ALTER TABLE {OFFSETS} ADD COLUMN IF NOT EXISTS topic_id VARCHAR;"
 
 
 def _kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -241,9 +249,13 @@ def ensure_layout(
     if version == LAYOUT_VERSION:
         return
     if version == 1:
-        steps, note = MIGRATE_1_TO_2 + HISTORY_DDL + BACKFILL_VERSIONS, _migration_note(con)
+        steps = MIGRATE_1_TO_2 + HISTORY_DDL + BACKFILL_VERSIONS + TOPIC_IDS
+        note = _migration_note(con)
     elif version == 2:
-        steps, note = HISTORY_DDL + BACKFILL_VERSIONS, _migration_2_note(con)
+        steps, note = HISTORY_DDL + BACKFILL_VERSIONS + TOPIC_IDS, _migration_2_note(con)
+    elif version == 3:
+        steps = TOPIC_IDS
+        note = "migrated from layout 3: kafka_offsets keeps each offset's topic id from now on"
     else:
         steps = raw_codec.with_codec(STORED_DDL, raw_compression) + HISTORY_DDL
         steps += f"INSERT INTO store_settings VALUES ('{raw_codec.SETTING}', '{raw_compression}');"

@@ -6,7 +6,8 @@ Protocol, per micro-batch:
    offset (``kafka_offsets``) and the run's figures commit in **one DuckDB transaction**;
 2. only then are the offsets committed to Kafka, as information (lag tooling, other files);
 3. a partition assigned to this consumer starts from the larger of the offset stored in this
-   DuckDB file and the group's committed offset; with neither, ``auto.offset.reset``.
+   DuckDB file and the group's committed offset; with neither, ``auto.offset.reset``; from
+   its beginning if the topic was deleted and created again since (``topic_ids``).
 
 A crash before the DuckDB commit loses only fetched messages, which are fetched again; a crash
 after it leaves the stored offset past them, so they are not stored twice.
@@ -45,7 +46,6 @@ from engine.streaming.events import (
     BatchWritten,
     Event,
     Notice,
-    PartitionStart,
     Revoked,
     SessionSummary,
     StartFrom,
@@ -59,6 +59,7 @@ from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
 from engine.streaming.sink import Sink
+from engine.streaming.topic_ids import plan_starts, topic_ids
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
 from engine.validation.compiler import fingerprint
 from engine.validation.validate import BatchValidator
@@ -136,6 +137,7 @@ class ConsumerSession:
         self.rebalanced = False  # since the last fetch: filter what it returns
         self.failed = False  # from here on, revokes drop the in-flight batch
         self.consumer_closed = False
+        self.topic_ids: dict[str, str] = {}  # once connected (engine.streaming.topic_ids)
 
     # -- the session ---------------------------------------------------------------------
 
@@ -145,6 +147,11 @@ class ConsumerSession:
         schema = self.schema
         self.consumer = connect(settings, self.watch)
         try:
+            self.topic_ids, unknown = topic_ids(
+                settings.kafka, settings.topics, settings.broker_timeout_s, logger=self.watch
+            )
+            if unknown:
+                self.on_event(Notice(f"{unknown}: a topic created again would not be recognised"))
             dead_letters = (
                 DeadLetters(settings.kafka, settings.dead_letter_topic, logger=self.watch)
                 if settings.dead_letter_topic
@@ -179,6 +186,7 @@ class ConsumerSession:
             dead_letters,
             store_threads=settings.store_threads,
             sink=self.sink,
+            topic_ids=self.topic_ids,
         )
         try:
             reason, duration = self._session(dead_letters)
@@ -394,20 +402,13 @@ class ConsumerSession:
         group = self.settings.group
         origin: StartFrom
         if self.sink is not None:
-            stored, origin = self.sink.positions(group, keys), "lake"
+            stored, origin = self.sink.positions(group, keys, self.topic_ids), "lake"
         else:
             stored, origin = load_offsets(self.store, group, keys), "duckdb"
         committed = group_offsets(consumer, keys, self.settings.broker_timeout_s, self.on_event)
-        starts: list[PartitionStart] = []
-        for tp, key in zip(partitions, keys, strict=True):
-            here, there = stored.get(key, -1), committed.get(key, -1)
-            if max(here, there) < 0:
-                self.partitions.assign(key, None)
-                starts.append(PartitionStart(*key, None, "reset"))
-                continue
-            tp.offset = max(here, there)
-            self.partitions.assign(key, tp.offset)
-            starts.append(PartitionStart(*key, tp.offset, origin if here >= there else "group"))
+        starts = plan_starts(partitions, stored, committed, self.topic_ids, origin)
+        for start in starts:
+            self.partitions.assign((start.topic, start.partition), start.offset)
         consumer.incremental_assign(partitions)
         self.rebalanced = True
         self.idle_since = time.monotonic()

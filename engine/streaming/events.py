@@ -8,7 +8,7 @@ from typing import Literal
 from engine.pipeline import Tally
 from engine.wording import count
 
-StartFrom = Literal["duckdb", "lake", "group", "reset"]
+StartFrom = Literal["duckdb", "lake", "group", "reset", "recreated"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ ORIGINS: dict[str, str] = {
     "lake": "stored in the lake",
     "group": "committed by the group",
     "reset": "auto.offset.reset: nothing stored or committed",
+    "recreated": "from the beginning: the topic was deleted and created again since its "
+    "offsets were stored",
 }
 
 
@@ -46,7 +48,7 @@ ORIGINS: dict[str, str] = {
 class PartitionStart:
     topic: str
     partition: int
-    offset: int | None  # None: auto.offset.reset decides
+    offset: int | None  # None: auto.offset.reset decides (or, recreated: the beginning)
     start_from: StartFrom
 
 

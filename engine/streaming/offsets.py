@@ -3,7 +3,8 @@
 ``save_offsets`` runs inside a micro-batch's transaction, so the rows and the position after
 them commit together: after any crash, the stored offset says exactly which messages are in
 the file. Kafka's own committed offset is only a copy for lag tooling and for the consumers of
-the group that write other files.
+the group that write other files. Each offset keeps the id of the topic it is in
+(``engine.streaming.topic_ids``), so that a topic deleted and created again is recognised.
 """
 
 from __future__ import annotations
@@ -14,23 +15,29 @@ from datetime import UTC, datetime
 from engine.store.ddl import OFFSETS
 from engine.store.store import Store
 from engine.streaming.messages import TopicPartitionKey
+from engine.streaming.topic_ids import Stored, TopicIds
 
 
 def load_offsets(
     store: Store, group: str, partitions: Iterable[TopicPartitionKey]
-) -> dict[TopicPartitionKey, int]:
-    """The stored next offset of each of ``partitions`` that has one."""
+) -> dict[TopicPartitionKey, Stored]:
+    """The stored next offset of each of ``partitions`` that has one, with its topic's id."""
     wanted = set(partitions)
     rows = store.rows(
-        f'SELECT topic, "partition", next_offset FROM {OFFSETS} WHERE group_id = ?', [group]
+        f'SELECT topic, "partition", next_offset, topic_id FROM {OFFSETS} WHERE group_id = ?',
+        [group],
     )
-    return {(t, p): int(o) for t, p, o in rows if (t, p) in wanted}
+    return {(t, p): Stored(int(o), i) for t, p, o, i in rows if (t, p) in wanted}
 
 
 def save_offsets(
-    store: Store, group: str, offsets: Mapping[TopicPartitionKey, int], run_id: int
+    store: Store,
+    group: str,
+    offsets: Mapping[TopicPartitionKey, int],
+    run_id: int,
+    topic_ids: TopicIds,
 ) -> None:
-    """Store the next offsets (call inside the batch's transaction).
+    """Store the next offsets and their topics' ids (call inside the batch's transaction).
 
     Past a partition's first batch its row exists: one UPDATE moves them all, at half the
     cost of DuckDB's upsert (which a micro-batch pays on every commit). Only when a partition
@@ -40,26 +47,27 @@ def save_offsets(
         return
     now = datetime.now(UTC)
     rows = sorted(offsets.items())
-    values = ", ".join("(?, ?, ?)" for _ in rows)
+    values = ", ".join("(?, ?, ?, ?::VARCHAR)" for _ in rows)
     moved: list[object] = [run_id, now]
     for (topic, partition), offset in rows:
-        moved += [topic, partition, offset]
+        moved += [topic, partition, offset, topic_ids.get(topic)]
     updated = store.rows(
-        f"UPDATE {OFFSETS} AS s SET next_offset = v.next_offset, run_id = ?, updated_at = ? "
-        f'FROM (VALUES {values}) AS v(topic, "partition", next_offset) '
+        f"UPDATE {OFFSETS} AS s SET next_offset = v.next_offset, topic_id = v.topic_id, "
+        "run_id = ?, updated_at = ? "
+        f'FROM (VALUES {values}) AS v(topic, "partition", next_offset, topic_id) '
         'WHERE s.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition"',
         [*moved, group],
     )
     if updated and updated[0][0] == len(rows):
         return
-    values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?::VARCHAR)" for _ in rows)
     parameters: list[object] = []
     for (topic, partition), offset in rows:
-        parameters += [group, topic, partition, offset, run_id, now]
+        parameters += [group, topic, partition, offset, run_id, now, topic_ids.get(topic)]
     store.execute(
-        f'INSERT INTO {OFFSETS} (group_id, topic, "partition", next_offset, run_id, updated_at) '
-        f'VALUES {values} ON CONFLICT (group_id, topic, "partition") DO UPDATE SET '
+        f'INSERT INTO {OFFSETS} (group_id, topic, "partition", next_offset, run_id, updated_at, '
+        f'topic_id) VALUES {values} ON CONFLICT (group_id, topic, "partition") DO UPDATE SET '
         "next_offset = excluded.next_offset, run_id = excluded.run_id, "
-        "updated_at = excluded.updated_at",
+        "updated_at = excluded.updated_at, topic_id = excluded.topic_id",
         parameters,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from engine.outcomes import Tally
 from engine.store.runs import RunCounts
 from engine.streaming.messages import TopicPartitionKey
+from engine.streaming.topic_ids import Stored, TopicIds
 
 if TYPE_CHECKING:
     from engine.streaming.workers import ParsedBatch
@@ -26,13 +27,18 @@ class Sink(Protocol):
         ...
 
     def positions(
-        self, group: str, partitions: Iterable[TopicPartitionKey]
-    ) -> dict[TopicPartitionKey, int]:
-        """The next offset stored for each partition that has one."""
+        self, group: str, partitions: Iterable[TopicPartitionKey], topic_ids: TopicIds
+    ) -> dict[TopicPartitionKey, Stored]:
+        """The next offset stored for each partition that has one, and the id of the topic it
+        is in (``engine.streaming.topic_ids``; ``topic_ids``: each topic's id now)."""
         ...
 
     def publish(
-        self, run_id: int, batches: Sequence[ParsedBatch], tallies: Sequence[Tally]
+        self,
+        run_id: int,
+        batches: Sequence[ParsedBatch],
+        tallies: Sequence[Tally],
+        topic_ids: TopicIds,
     ) -> list[Tally]:
         """Publish batches the stage committed; returns what was kept of each (rows already
         published by another writer are left out)."""

@@ -33,6 +33,7 @@ from engine.streaming.dead_letters import DeadLetters
 from engine.streaming.messages import TopicPartitionKey
 from engine.streaming.offsets import save_offsets
 from engine.streaming.sink import Sink
+from engine.streaming.topic_ids import TopicIds
 
 # DuckDB checkpoints when its WAL passes 16 MB by default; micro-batches then pay for
 # rewriting (and zstd-compressing) the tables' last row groups again and again. A larger
@@ -94,8 +95,11 @@ class BatchWorkers:
         *,
         store_threads: int | None = None,
         sink: Sink | None = None,
+        topic_ids: TopicIds | None = None,
     ) -> None:
+        """``topic_ids``: each topic's id, stored with its offsets (``topic_ids``)."""
         self.store = store
+        self.topic_ids = topic_ids or {}
         self.sink = sink  # where committed batches are published next (a lake), if anywhere
         self.run_id = run_id
         self.started = started
@@ -256,10 +260,10 @@ class BatchWorkers:
                 tallies.append(store_batch(self.store, self.run_id, parsed.validated))
                 total.add(tallies[-1])
                 offsets.update(parsed.offsets)  # later batches carry later offsets
-            save_offsets(self.store, self.group, offsets, self.run_id)
+            save_offsets(self.store, self.group, offsets, self.run_id, self.topic_ids)
             record_progress(self.store, self.run_id, total.counts(), self.started, status="running")
         if self.sink is not None:  # the file was a stage: publish, keep what was kept
-            tallies = self.sink.publish(self.run_id, batches, tallies)
+            tallies = self.sink.publish(self.run_id, batches, tallies, self.topic_ids)
             total = Tally()
             total.add(self.total)
             for tally in tallies:

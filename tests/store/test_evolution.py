@@ -365,7 +365,7 @@ def test_a_layout_2_file_gets_the_history_tables_and_a_version_per_fingerprint(
         assert store.rows("SELECT version, note FROM layout_versions ORDER BY 1") == [
             (2, "created with layout 2"),
             (
-                3,
+                4,
                 "migrated from layout 2: 1 schema versions recorded from earlier runs (their "
                 "JSON schemas were not kept)",
             ),

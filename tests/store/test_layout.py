@@ -26,6 +26,8 @@ from engine.store.ddl import RUNS_DDL
 from engine.store.layout import LAYOUT_1_DDL, LAYOUT_VERSION
 from engine.store.row_groups import ROW_GROUP
 from engine.store.store import Store
+from engine.streaming.offsets import load_offsets, save_offsets
+from engine.streaming.topic_ids import Stored
 from engine.validation.compiler import compile_schema
 from engine.validation.validate import BatchValidator
 from schemas.transactions import Transaction
@@ -275,19 +277,51 @@ def test_a_layout_1_file_is_migrated_on_open_for_writing(tmp_path: Path) -> None
     ].count(1)
 
 
+def test_a_layout_3_file_gains_topic_ids_on_open_for_writing(tmp_path: Path) -> None:
+    """Layout 4 keeps each Kafka offset's topic id; a layout-3 file's offsets keep their values
+    with no id (NULL: resumed from as before, tests/streaming/test_recreated_topic.py)."""
+    path = tmp_path / "three.duckdb"
+    with Store(path) as store, store.transaction():
+        save_offsets(store, "g", {("t", 0): 5, ("t", 1): 7}, 1, {"t": "A"})
+    con = duckdb.connect(str(path))  # as the engine before layout 4 left it
+    con.execute(
+        "ALTER TABLE kafka_offsets DROP COLUMN topic_id; DELETE FROM layout_versions; "
+        "INSERT INTO layout_versions VALUES (3, '2026-12-01 00:00:00+00', 'created with layout 3')"
+    )
+    con.close()
+    assert query(path, "SELECT * EXCLUDE (updated_at) FROM kafka_offsets ORDER BY 3") == [
+        ("g", "t", 0, 5, 1),
+        ("g", "t", 1, 7, 1),
+    ]
+    with Store(path) as store:
+        assert store.rows("SELECT version, note FROM layout_versions ORDER BY 1") == [
+            (3, "created with layout 3"),
+            (4, "migrated from layout 3: kafka_offsets keeps each offset's topic id from now on"),
+        ]
+        assert load_offsets(store, "g", [("t", 0), ("t", 1)]) == {
+            ("t", 0): Stored(5, None),
+            ("t", 1): Stored(7, None),
+        }
+    assert query(path, "SELECT * EXCLUDE (updated_at) FROM kafka_offsets ORDER BY 3") == [
+        ("g", "t", 0, 5, 1, None),
+        ("g", "t", 1, 7, 1, None),
+    ]
+
+
 def test_a_file_from_a_newer_engine_or_an_unknown_layout_is_refused(tmp_path: Path) -> None:
     newer = tmp_path / "newer.duckdb"
     con = duckdb.connect(str(newer))
     con.execute(
         "CREATE TABLE layout_versions (version INTEGER, applied_at TIMESTAMPTZ, note VARCHAR)"
     )
-    con.execute("INSERT INTO layout_versions VALUES (4, now(), 'from the future')")
+    con.execute("INSERT INTO layout_versions VALUES (5, now(), 'from the future')")
     con.close()
     with pytest.raises(StoreError) as raised:
         Store(newer)
+    assert LAYOUT_VERSION == 4
     assert str(raised.value) == (
-        f"{newer}: the database has layout 4, made by a newer version of the engine (this one "
-        "knows layouts up to 3) (use the engine that made it, or another --db file)"
+        f"{newer}: the database has layout 5, made by a newer version of the engine (this one "
+        "knows layouts up to 4) (use the engine that made it, or another --db file)"
     )
     odd = tmp_path / "odd.duckdb"
     con = duckdb.connect(str(odd))

@@ -326,11 +326,11 @@ def test_the_read_commands_refuse_a_newer_layout(tmp_path: Path) -> None:
     db = tmp_path / "newer.duckdb"
     assert cli("run", str(DATA / "transactions_sample.csv"), "--db", db, "-q").returncode == 0
     con = duckdb.connect(str(db))
-    con.execute("INSERT INTO layout_versions VALUES (4, now(), 'from the future')")
+    con.execute("INSERT INTO layout_versions VALUES (5, now(), 'from the future')")
     con.close()
     expected = (
-        f"error: {db}: the database has layout 4, made by a newer version of the engine (this "
-        "one knows layouts up to 3) (use the engine that made it, or another --db file)\n"
+        f"error: {db}: the database has layout 5, made by a newer version of the engine (this "
+        "one knows layouts up to 4) (use the engine that made it, or another --db file)\n"
     )
     for argv in READS:
         done = cli(*argv, "--db", db, cwd=tmp_path)

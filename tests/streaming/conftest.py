@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from engine.streaming.local_broker import LocalBroker
 from engine.streaming.settings import ConsumerSettings, KafkaSettings
@@ -50,6 +51,19 @@ class Kafka:
         name = f"topic-{next(_names)}"
         self.broker.create_topic(name, partitions)
         return name
+
+    def recreate(self, topic: str, partitions: int = 3) -> None:
+        """Delete the topic and create it again under its name: a new topic, with a new id."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        for future in admin.delete_topics([topic], operation_timeout=30).values():
+            future.result(timeout=30)
+        self.broker.create_topic(topic, partitions)
+
+    def topic_id(self, topic: str) -> str:
+        """The topic's id, as the broker describes it."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        described = admin.describe_topics(TopicCollection([topic]))
+        return str(described[topic].result(timeout=30).topic_id)
 
     def group(self) -> str:
         return f"group-{next(_names)}"
