@@ -15,10 +15,10 @@ import pytest
 from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
 from engine.streaming import consumer as consumer_module
-from engine.streaming.events import Assigned, Event
+from engine.streaming.events import Event
 from schemas.transactions import Transaction
 from tests.lake.conftest import lake_rows
-from tests.streaming.conftest import Kafka, Sent
+from tests.streaming.conftest import Kafka, Sent, assigned_starts
 from tests.streaming.test_recovery import records
 
 PARTITIONS = 2
@@ -30,15 +30,6 @@ def session(kafka: Kafka, lake: Lake, topic: str, group: str) -> tuple[int, int,
     settings = kafka.settings(topic, group, max_records=100, max_wait_ms=100, stop_when_idle_s=2)
     summary = consume_into_lake(lake, Transaction, settings, on_event=events.append)
     return summary.run_id, summary.tally.rows, events
-
-
-def starts(events: list[Event]) -> set[tuple[int, int | None, str]]:
-    return {
-        (start.partition, start.offset, start.start_from)
-        for event in events
-        if isinstance(event, Assigned)
-        for start in event.partitions
-    }
 
 
 def stored(lake: Lake, run_id: int) -> list[tuple[object, ...]]:
@@ -71,27 +62,27 @@ def test_a_lake_reads_a_topic_created_again_from_its_beginning(
     sent = kafka.send(topic, records(6, 100), PARTITIONS)
     run_id, rows, events = session(kafka, lake, topic, group)
     assert (rows, stored(lake, run_id)) == (6, exactly(sent))
-    assert starts(events) == {(p, 10, "lake") for p in range(PARTITIONS)}
+    assert assigned_starts(events) == {(p, 10, "lake") for p in range(PARTITIONS)}
 
     # Created again, already holding more than before: 15 per partition.
     kafka.recreate(topic, PARTITIONS)
     sent = kafka.send(topic, records(30, 200), PARTITIONS)
     run_id, rows, events = session(kafka, lake, topic, group)
     assert (rows, stored(lake, run_id)) == (30, exactly(sent))
-    assert starts(events) == {(p, None, "recreated") for p in range(PARTITIONS)}
+    assert assigned_starts(events) == {(p, None, "recreated") for p in range(PARTITIONS)}
 
     # Created again, holding fewer: 3 per partition.
     kafka.recreate(topic, PARTITIONS)
     sent = kafka.send(topic, records(6, 300), PARTITIONS)
     run_id, rows, events = session(kafka, lake, topic, group)
     assert (rows, stored(lake, run_id)) == (6, exactly(sent))
-    assert starts(events) == {(p, None, "recreated") for p in range(PARTITIONS)}
+    assert assigned_starts(events) == {(p, None, "recreated") for p in range(PARTITIONS)}
 
     # The same topic next time: resumed where it stopped.
     sent = kafka.send(topic, records(4, 400), PARTITIONS)
     run_id, rows, events = session(kafka, lake, topic, group)
     assert (rows, stored(lake, run_id)) == (4, exactly(sent))
-    assert starts(events) == {(p, 3, "lake") for p in range(PARTITIONS)}
+    assert assigned_starts(events) == {(p, 3, "lake") for p in range(PARTITIONS)}
     assert lake_rows(
         lake, "SELECT count(*), count(DISTINCT (run_id, row_number)) FROM raw_data"
     ) == [(20 + 6 + 30 + 6 + 4, 20 + 6 + 30 + 6 + 4)]

@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from engine.streaming.events import Assigned, Event
 from engine.streaming.local_broker import LocalBroker
 from engine.streaming.settings import ConsumerSettings, KafkaSettings
 
@@ -125,6 +126,16 @@ class Kafka:
         )
         consumer.close()
         return {tp.partition: tp.offset for tp in found}
+
+
+def assigned_starts(events: list[Event]) -> set[tuple[int, int | None, str]]:
+    """Each partition a session was assigned: (partition, start offset, why there)."""
+    return {
+        (start.partition, start.offset, start.start_from)
+        for event in events
+        if isinstance(event, Assigned)
+        for start in event.partitions
+    }
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from engine.streaming.consumer import consume
 from engine.streaming.events import Assigned, Event, Notice
 from schemas.transactions import Transaction
 from tests.conftest import query
-from tests.streaming.conftest import Kafka, Record, Sent
+from tests.streaming.conftest import Kafka, Record, Sent, assigned_starts
 from tests.streaming.test_consumer import transaction
 
 RECREATED = (
@@ -37,15 +37,6 @@ def consume_once(kafka: Kafka, topic: str, group: str, db: Path) -> tuple[int, l
             on_event=events.append,
         )
     return summary.run_id, events
-
-
-def starts(events: list[Event]) -> set[tuple[int, int | None, str]]:
-    return {
-        (start.partition, start.offset, start.start_from)
-        for event in events
-        if isinstance(event, Assigned)
-        for start in event.partitions
-    }
 
 
 def send(kafka: Kafka, topic: str, first: int, count: int) -> Sent:
@@ -76,7 +67,7 @@ def test_a_topic_created_again_is_read_from_its_beginning(kafka: Kafka, db: Path
     sent = send(kafka, topic, 100, 45)
     run_id, events = consume_once(kafka, topic, group, db)
     assert coordinates(db, run_id) == sorted(sent.coordinates)
-    assert starts(events) == {(p, None, "recreated") for p in range(3)}
+    assert assigned_starts(events) == {(p, None, "recreated") for p in range(3)}
     said = [str(e) for e in events if isinstance(e, Assigned)]
     assert all(line.endswith(f"({RECREATED})") for line in said), said
     assert query(db, offsets) == [(p, 15, new_id) for p in range(3)]
@@ -87,14 +78,14 @@ def test_a_topic_created_again_is_read_from_its_beginning(kafka: Kafka, db: Path
     sent = send(kafka, topic, 200, 15)
     run_id, events = consume_once(kafka, topic, group, db)
     assert coordinates(db, run_id) == sorted(sent.coordinates)
-    assert starts(events) == {(p, None, "recreated") for p in range(3)}
+    assert assigned_starts(events) == {(p, None, "recreated") for p in range(3)}
     assert query(db, offsets) == [(p, 5, newest_id) for p in range(3)]
 
     # The same topic next time: resumed where it stopped, nothing read twice.
     sent = send(kafka, topic, 300, 6)
     run_id, events = consume_once(kafka, topic, group, db)
     assert coordinates(db, run_id) == sorted(sent.coordinates)
-    assert starts(events) == {(p, 5, "duckdb") for p in range(3)}
+    assert assigned_starts(events) == {(p, 5, "duckdb") for p in range(3)}
     assert query(db, "SELECT count(*), count(DISTINCT external_id) FROM processed_data") == [
         (30 + 45 + 15 + 6, 30 + 45 + 15 + 6)
     ]
@@ -119,6 +110,6 @@ def test_offsets_stored_without_ids_are_resumed_then_keep_the_id(
     sent = send(kafka, topic, 100, 9)
     run_id, events = consume_once(kafka, topic, group, db)
     assert coordinates(db, run_id) == sorted(sent.coordinates)
-    assert starts(events) == {(p, 10, "duckdb") for p in range(3)}
+    assert assigned_starts(events) == {(p, 10, "duckdb") for p in range(3)}
     assert not [e for e in events if isinstance(e, Notice)]
     assert query(db, offsets) == [(p, 13, kafka.topic_id(topic)) for p in range(3)]
