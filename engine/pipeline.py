@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
+from engine.block_budget import block_for
 from engine.errors import EngineError, neutral_spelling
 from engine.gate import QualityGate
 from engine.outcomes import (
@@ -356,7 +357,9 @@ def _ingest(
         for batch in prefetch(rows.batches(), depth=1):
             if validator is None:
                 validator = BatchValidator(schema, rows.keys)
-            yield validate_batch(validator, batch, datetime.now(UTC)), rows.reader.bytes_read
+            item = validate_batch(validator, batch, datetime.now(UTC))
+            rows.reader.limit_blocks(block_for(item, options.block_size))  # errors take memory
+            yield item, rows.reader.bytes_read
 
     try:
         rows = plan.open(schema)

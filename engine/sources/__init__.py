@@ -39,6 +39,9 @@ class Reader(Protocol):
 
     def fingerprint(self) -> Fingerprint: ...
 
+    def limit_blocks(self, size: int) -> None:
+        """Read blocks of at most ``size`` bytes from the next one on, where blocks are read."""
+
 
 class Source(Protocol):
     format: str

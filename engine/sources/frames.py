@@ -423,6 +423,9 @@ class LineageDigest:
     def bytes_read(self) -> int:
         return self._digest.size
 
+    def limit_blocks(self, size: int) -> None:
+        """Frames come by row group, a few rows at a time when rows are long: no blocks."""
+
     def update(self, texts: pl.Series) -> None:
         if len(texts):
             # The lines' bytes as Arrow lays them out, one after another: no copy to hash.

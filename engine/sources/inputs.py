@@ -345,6 +345,7 @@ class HashingReader:
         self.source = source
         self.name = str(source) if isinstance(source, Path) else source.name
         self.block_size = block_size
+        self._limit = block_size  # limit_blocks
         self._digest = Digest()
 
     @property
@@ -373,11 +374,16 @@ class HashingReader:
         store after a sixteenth of a block instead of a whole one (the storing thread waits
         for it), and the last batches shrink by halves, so that little is left to store
         when the validating thread has nothing more to do."""
-        first = min(self.block_size, max(RAMP_MIN, self.block_size // RAMP))
-        size = min(self.block_size, first << min(count, 30))
+        first = min(self._limit, max(RAMP_MIN, self.block_size // RAMP))
+        size = min(self._limit, first << min(count, 30))
         if total is not None:
             size = min(size, max(first, -(-(total - self.bytes_read) // 2)))
         return size
+
+    def limit_blocks(self, size: int) -> None:
+        """Read blocks of at most ``size`` bytes (and ``block_size``) from the next one on
+        (``engine.block_budget``); called from another thread than the one reading."""
+        self._limit = min(self.block_size, size)
 
     @property
     def digest(self) -> str:
