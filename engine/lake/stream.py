@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +138,32 @@ class LakeSink:
                 continue
             found[key] = Stored(int(named), None if named != RETIRED else EARLIER_TOPIC)
         return found
+
+    def adopt(
+        self,
+        run_id: int,
+        group: str,
+        offsets: Mapping[TopicPartitionKey, int],
+        topic_ids: TopicIds,
+    ) -> None:
+        """Each position under its topic's id, its name's key retired, in a batch of no rows;
+        one another writer already moved under the id is left to it."""
+        claims = {
+            partition_app_id(group, key, topic_ids[key[0]]): (key, offset)
+            for key, offset in offsets.items()
+        }
+        while claims:
+            self.batch += 1
+            taken = commit_batch(
+                self.lake,
+                self._row(run_id, "running", self.total.counts(), "", 0, {}),
+                tuple(Claim(app_id, o, o) for app_id, (_key, o) in sorted(claims.items())),
+                {partition_app_id(group, key): RETIRED for key, _o in claims.values()},
+            )
+            for app_id in taken:
+                del claims[app_id]
+            if not taken:
+                return
 
     def publish(
         self,

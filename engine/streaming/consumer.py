@@ -48,12 +48,11 @@ from engine.streaming.events import (
     Notice,
     Revoked,
     SessionSummary,
-    StartFrom,
 )
 from engine.streaming.group import commit_offsets, group_offsets, high_watermark
 from engine.streaming.leaving import LEFT_LATE, close_within
 from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
-from engine.streaming.offsets import load_offsets
+from engine.streaming.offsets import stored_positions
 from engine.streaming.ownership import Partitions
 from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
@@ -400,11 +399,10 @@ class ConsumerSession:
         keys = [(p.topic, p.partition) for p in partitions]
         self._settle()  # the store is the workers' until they are drained
         group = self.settings.group
-        origin: StartFrom
-        if self.sink is not None:
-            stored, origin = self.sink.positions(group, keys, self.topic_ids), "lake"
-        else:
-            stored, origin = load_offsets(self.store, group, keys), "duckdb"
+        assert self.run_id is not None  # recorded before subscribing
+        stored, origin = stored_positions(
+            self.store, self.sink, self.run_id, group, keys, self.topic_ids
+        )
         committed = group_offsets(consumer, keys, self.settings.broker_timeout_s, self.on_event)
         starts = plan_starts(partitions, stored, committed, self.topic_ids, origin)
         for start in starts:

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 
 from engine.store.ddl import OFFSETS
 from engine.store.store import Store
+from engine.streaming.events import StartFrom
 from engine.streaming.messages import TopicPartitionKey
+from engine.streaming.sink import Sink
 from engine.streaming.topic_ids import Stored, TopicIds
 
 
@@ -30,6 +32,43 @@ def load_offsets(
     return {(t, p): Stored(int(o), i) for t, p, o, i in rows if (t, p) in wanted}
 
 
+def stored_positions(
+    store: Store,
+    sink: Sink | None,
+    run_id: int,
+    group: str,
+    partitions: list[TopicPartitionKey],
+    topic_ids: TopicIds,
+) -> tuple[dict[TopicPartitionKey, Stored], StartFrom]:
+    """Where each of ``partitions`` resumes, as the sink (a lake) or else this file holds it.
+
+    An offset kept without a topic id (stored before ids were, or by brokers without them) is
+    resumed from as the topic's; its topic's id is recorded with it now, not at the
+    partition's next batch: a partition that got no message before its topic was deleted and
+    created again was otherwise read from the old offset, skipping the new topic's first
+    messages (an independent attack)."""
+    origin: StartFrom = "duckdb" if sink is None else "lake"
+    if sink is not None:
+        stored = sink.positions(group, partitions, topic_ids)
+    else:
+        stored = load_offsets(store, group, partitions)
+    unkeyed = {k: s.offset for k, s in stored.items() if s.topic_id is None and k[0] in topic_ids}
+    if unkeyed and sink is not None:
+        sink.adopt(run_id, group, unkeyed, topic_ids)
+    elif unkeyed:
+        rows = [(topic, partition, topic_ids[topic]) for topic, partition in sorted(unkeyed)]
+        values = ", ".join("(?, ?, ?)" for _ in rows)
+        with store.writing():
+            store.execute(
+                f"UPDATE {OFFSETS} AS s SET topic_id = v.topic_id "
+                f'FROM (VALUES {values}) AS v(topic, "partition", topic_id) WHERE '
+                's.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition" '
+                "AND s.topic_id IS NULL",
+                [*(value for row in rows for value in row), group],
+            )
+    return stored, origin
+
+
 def save_offsets(
     store: Store,
     group: str,
@@ -37,7 +76,8 @@ def save_offsets(
     run_id: int,
     topic_ids: TopicIds,
 ) -> None:
-    """Store the next offsets and their topics' ids (call inside the batch's transaction).
+    """Store the next offsets and their topics' ids (call inside the batch's transaction); an
+    offset whose topic's id this session does not know keeps the one stored.
 
     Past a partition's first batch its row exists: one UPDATE moves them all, at half the
     cost of DuckDB's upsert (which a micro-batch pays on every commit). Only when a partition
@@ -52,7 +92,8 @@ def save_offsets(
     for (topic, partition), offset in rows:
         moved += [topic, partition, offset, topic_ids.get(topic)]
     updated = store.rows(
-        f"UPDATE {OFFSETS} AS s SET next_offset = v.next_offset, topic_id = v.topic_id, "
+        f"UPDATE {OFFSETS} AS s SET next_offset = v.next_offset, "
+        "topic_id = coalesce(v.topic_id, s.topic_id), "
         "run_id = ?, updated_at = ? "
         f'FROM (VALUES {values}) AS v(topic, "partition", next_offset, topic_id) '
         'WHERE s.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition"',
@@ -68,6 +109,7 @@ def save_offsets(
         f'INSERT INTO {OFFSETS} (group_id, topic, "partition", next_offset, run_id, updated_at, '
         f'topic_id) VALUES {values} ON CONFLICT (group_id, topic, "partition") DO UPDATE SET '
         "next_offset = excluded.next_offset, run_id = excluded.run_id, "
-        "updated_at = excluded.updated_at, topic_id = excluded.topic_id",
+        "updated_at = excluded.updated_at, "
+        f"topic_id = coalesce(excluded.topic_id, {OFFSETS}.topic_id)",
         parameters,
     )

@@ -8,7 +8,7 @@ records, and says where partitions resume instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from engine.outcomes import Tally
@@ -31,6 +31,17 @@ class Sink(Protocol):
     ) -> dict[TopicPartitionKey, Stored]:
         """The next offset stored for each partition that has one, and the id of the topic it
         is in (``engine.streaming.topic_ids``; ``topic_ids``: each topic's id now)."""
+        ...
+
+    def adopt(
+        self,
+        run_id: int,
+        group: str,
+        offsets: Mapping[TopicPartitionKey, int],
+        topic_ids: TopicIds,
+    ) -> None:
+        """Record ``offsets``, stored without a topic id and resumed from, as those of the
+        topics with ``topic_ids`` (``engine.streaming.offsets.stored_positions``)."""
         ...
 
     def publish(

@@ -58,8 +58,11 @@ def test_a_lake_reads_a_topic_created_again_from_its_beginning(
         _, rows, _ = session(kafka, lake, topic, group)
     assert rows == 20
 
-    # With ids: resumed from them, nothing stored twice.
-    sent = kafka.send(topic, records(6, 100), PARTITIONS)
+    # With ids: resumed from them, nothing stored twice; new messages in partition 0 only.
+    # Partition 1 is resumed from too, so its position is recorded under the topic's id now
+    # (an independent attack: a quiet partition kept its name's key, and after the topic was
+    # created again it was read from the old position).
+    sent = kafka.send(topic, records(6, 100), 1)
     run_id, rows, events = session(kafka, lake, topic, group)
     assert (rows, stored(lake, run_id)) == (6, exactly(sent))
     assert assigned_starts(events) == {(p, 10, "lake") for p in range(PARTITIONS)}

@@ -1,6 +1,6 @@
 """Stored offsets (no broker): an UPDATE moves the partitions that have a row, the upsert adds
 the others, groups stay apart, each offset keeps its topic's id (NULL when the brokers gave
-none), and a rolled-back batch leaves them as they were."""
+none, keeping one stored), and a rolled-back batch leaves them as they were."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ def test_offsets_move_add_and_roll_back(tmp_path: Path) -> None:
         with store.transaction():  # both known, in a topic t created again (id B)
             save_offsets(store, "g", {("t", 0): 11, ("t", 1): 12}, 3, {"t": "B"})
             save_offsets(store, "h", {("t", 0): 1}, 3, {})  # brokers without ids
+            save_offsets(store, "g", {("t", 2): 4}, 3, {})  # which keep the id stored
         assert stored(store) == [
             ("g", "t", 0, 11, 3, "B"),
             ("g", "t", 1, 12, 3, "B"),
-            ("g", "t", 2, 3, 2, "A"),
+            ("g", "t", 2, 4, 3, "A"),
             ("h", "t", 0, 1, 3, None),
         ]
         with pytest.raises(RuntimeError), store.transaction():
@@ -41,6 +42,6 @@ def test_offsets_move_add_and_roll_back(tmp_path: Path) -> None:
         assert load_offsets(store, "g", [("t", 0), ("t", 1), ("t", 2), ("t", 5)]) == {
             ("t", 0): Stored(11, "B"),
             ("t", 1): Stored(12, "B"),
-            ("t", 2): Stored(3, "A"),
+            ("t", 2): Stored(4, "A"),
         }
         assert load_offsets(store, "h", [("t", 0)]) == {("t", 0): Stored(1, None)}

@@ -107,9 +107,29 @@ def test_offsets_stored_without_ids_are_resumed_then_keep_the_id(
     offsets = 'SELECT "partition", next_offset, topic_id FROM kafka_offsets ORDER BY 1'
     assert query(db, offsets) == [(p, 10, None) for p in range(3)]
 
-    sent = send(kafka, topic, 100, 9)
+    # Resumed with ids, new messages in partition 0 only: every partition resumed from
+    # takes the topic's id, the quiet ones too (an independent attack: a quiet partition kept
+    # no id, and after the topic was created again it was read from its old offset).
+    sent = kafka.send(topic, [Record(transaction(i)) for i in range(100, 104)], partitions=1)
     run_id, events = consume_once(kafka, topic, group, db)
     assert coordinates(db, run_id) == sorted(sent.coordinates)
     assert assigned_starts(events) == {(p, 10, "duckdb") for p in range(3)}
     assert not [e for e in events if isinstance(e, Notice)]
-    assert query(db, offsets) == [(p, 13, kafka.topic_id(topic)) for p in range(3)]
+    old_id = kafka.topic_id(topic)
+    assert query(db, offsets) == [(0, 14, old_id), (1, 10, old_id), (2, 10, old_id)]
+
+    kafka.recreate(topic)
+    sent = send(kafka, topic, 200, 45)
+    run_id, events = consume_once(kafka, topic, group, db)
+    assert coordinates(db, run_id) == sorted(sent.coordinates)
+    assert assigned_starts(events) == {(p, None, "recreated") for p in range(3)}
+
+    # A session whose brokers give no ids keeps the ids stored: the next one still knows.
+    sent = send(kafka, topic, 300, 3)
+    with monkeypatch.context() as brokers_without_ids:
+        brokers_without_ids.setattr(
+            consumer_module, "topic_ids", lambda *args, **kwargs: ({}, "no ids (a test)")
+        )
+        run_id, _ = consume_once(kafka, topic, group, db)
+    assert coordinates(db, run_id) == sorted(sent.coordinates)
+    assert query(db, offsets) == [(p, 16, kafka.topic_id(topic)) for p in range(3)]
