@@ -42,6 +42,7 @@ from engine.store.store import Store
 from engine.streaming.connection import connect
 from engine.streaming.dead_letters import DeadLetters
 from engine.streaming.events import (
+    UNASSIGNED,
     Assigned,
     BatchWritten,
     Event,
@@ -137,6 +138,7 @@ class ConsumerSession:
         self.failed = False  # from here on, revokes drop the in-flight batch
         self.consumer_closed = False
         self.topic_ids: dict[str, str] = {}  # once connected (engine.streaming.topic_ids)
+        self.unassigned_since: float | None = None  # until a first partition (UNASSIGNED)
 
     # -- the session ---------------------------------------------------------------------
 
@@ -281,6 +283,7 @@ class ConsumerSession:
         settings = self.settings
         max_wait = settings.max_wait_ms / 1000
         idle_limit = settings.stop_when_idle_s
+        self.unassigned_since = time.monotonic()
         while True:
             self._report_written()
             if self.stop.is_set():
@@ -300,6 +303,10 @@ class ConsumerSession:
                     and now - self.idle_since >= idle_limit
                 ):
                     return f"no messages for {idle_limit:g} s"
+                waited = settings.broker_timeout_s
+                if self.unassigned_since is not None and now - self.unassigned_since >= waited:
+                    self.unassigned_since = None  # said once
+                    self.on_event(Notice(UNASSIGNED.format(waited)))
                 timeout = settings.poll_interval_s
             self.rebalanced = False
             fetched = self.consumer.consume(settings.max_records - len(self.pending), timeout)
@@ -396,6 +403,8 @@ class ConsumerSession:
     # -- rebalance callbacks (run inside consume(), on this thread) -------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self.unassigned_since = None
         keys = [(p.topic, p.partition) for p in partitions]
         self._settle()  # the store is the workers' until they are drained
         group = self.settings.group

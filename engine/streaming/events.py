@@ -88,6 +88,14 @@ class Revoked:
         return f"revoked: {names} (in-flight batch written first)"
 
 
+# Once per session, when the group gave it nothing for the broker timeout (an attacker's
+# consumers of a stuck group ran for 400 s without a line, --stop-when-idle never started).
+UNASSIGNED = (
+    "no partition assigned after {:g} s: the group's other consumers may hold every "
+    "partition, or it is still rebalancing (--stop-when-idle counts from the first assignment)"
+)
+
+
 @dataclass(frozen=True)
 class Notice:
     text: str
