@@ -56,17 +56,24 @@ def stored_positions(
     if unkeyed and sink is not None:
         sink.adopt(run_id, group, unkeyed, topic_ids)
     elif unkeyed:
-        rows = [(topic, partition, topic_ids[topic]) for topic, partition in sorted(unkeyed)]
-        values = ", ".join("(?, ?, ?)" for _ in rows)
-        with store.writing():
-            store.execute(
-                f"UPDATE {OFFSETS} AS s SET topic_id = v.topic_id "
-                f'FROM (VALUES {values}) AS v(topic, "partition", topic_id) WHERE '
-                's.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition" '
-                "AND s.topic_id IS NULL",
-                [*(value for row in rows for value in row), group],
-            )
+        _record_ids(store, group, unkeyed, topic_ids)
     return stored, origin
+
+
+def _record_ids(
+    store: Store, group: str, partitions: Iterable[TopicPartitionKey], topic_ids: TopicIds
+) -> None:
+    """The topics' ids for those of ``partitions`` whose offset has none."""
+    rows = [(topic, partition, topic_ids[topic]) for topic, partition in sorted(partitions)]
+    values = ", ".join("(?, ?, ?)" for _ in rows)
+    with store.writing():
+        store.execute(
+            f"UPDATE {OFFSETS} AS s SET topic_id = v.topic_id "
+            f'FROM (VALUES {values}) AS v(topic, "partition", topic_id) WHERE '
+            's.group_id = ? AND s.topic = v.topic AND s."partition" = v."partition" '
+            "AND s.topic_id IS NULL",
+            [*(value for row in rows for value in row), group],
+        )
 
 
 def save_offsets(
