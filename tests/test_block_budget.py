@@ -42,7 +42,7 @@ def write(path: Path, bad: bool) -> None:
 
 
 def run(
-    path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+    path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, budget: int, block: int = BLOCK
 ) -> tuple[list[int], dict[str, list[tuple[object, ...]]]]:
     """Each batch's rows and what the run stored, with blocks held to ``budget`` errors."""
     batches: list[int] = []
@@ -58,7 +58,7 @@ def run(
         patch.setattr(block_budget, "MIN_BLOCK", 4 << 10)
         patch.setattr(pipeline, "validate_batch", counted)
         with Store(db) as store:
-            summary = ingest_file(store, path, Transaction, RunOptions(block_size=BLOCK))
+            summary = ingest_file(store, path, Transaction, RunOptions(block_size=block))
     assert summary.tally.rows == ROWS
     return batches, {name: query(db, sql) for name, sql in STORED.items()}
 
@@ -78,7 +78,26 @@ def test_dense_errors_make_smaller_blocks_and_the_same_tables(
     # (the reader runs ahead); from then on, BUDGET / 4 rows.
     assert held[3:-1] == [BUDGET // 4] * (len(held) - 4)
     assert len(held) > len(whole)
-    assert len(held) > len(whole)
+
+
+def test_the_first_blocks_do_not_grow_before_the_first_batch_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of a run start at a sixteenth of its block size and double; the reader runs
+    ahead of the batches, so they doubled before any batch's errors were counted (rows of 8
+    bytes with 5 errors each read 4 MiB, 2.6M errors, and passed 1 GiB). Now a block doubles
+    once per batch counted."""
+    path = tmp_path / "bad.csv"
+    write(path, bad=True)
+    held, stored = run(path, tmp_path / "held.duckdb", monkeypatch, BUDGET, block=1 << 20)
+    first = path.read_bytes()[: 1 << 16].count(b"\n") - 1  # a 64 KiB block, less the header
+    assert first == 1_312
+    assert held[0] == first
+    # No batch larger than a 64 KiB block (1,312-1,314 rows); the old reader's second block
+    # was 128 KiB: [1312, 2344, 1313, 500, 500, 31].
+    assert max(held) < 1_320
+    assert sum(held) == ROWS
+    assert len(stored["errors"]) == 4 * ROWS
 
 
 def test_a_file_without_errors_keeps_its_blocks(

@@ -28,6 +28,34 @@ def test_blocks_cover_the_file_and_the_hash_covers_the_blocks(tmp_path: Path) ->
     assert reader.digest == hashlib.sha256(content).hexdigest()
 
 
+def test_a_reader_told_its_limit_doubles_once_per_telling(tmp_path: Path) -> None:
+    """A file run tells the reader its limit before the first block and after each batch
+    (``engine.block_budget``); the reader runs ahead of the batches, so its blocks double
+    with the tellings, not with the blocks read."""
+    content = b"x" * (9 * MiB)
+    path = tmp_path / "f.bin"
+    path.write_bytes(content)
+    K = 1 << 10
+    reader = HashingReader(path, block_size=4 * MiB)
+    reader.limit_blocks(4 * MiB)
+    blocks = reader.blocks()
+
+    def read() -> int:
+        return len(next(blocks))
+
+    assert [read(), read(), read()] == [256 * K] * 3  # no batch counted yet
+    reader.limit_blocks(4 * MiB)
+    assert read() == 512 * K
+    reader.limit_blocks(4 * MiB)
+    assert [read(), read()] == [MiB, MiB]
+    for _ in range(3):
+        reader.limit_blocks(4 * MiB)
+    assert read() == 4 * MiB  # 8 MiB by the tellings, held to the block size
+    reader.limit_blocks(MiB)  # a dense batch
+    assert [read(), *map(len, blocks)] == [MiB, 768 * K]  # 8.25 MiB read: what is left
+    assert reader.bytes_read == len(content)
+
+
 def test_blocks_shrink_by_halves_toward_the_end_of_an_input_of_known_size(
     tmp_path: Path,
 ) -> None:
