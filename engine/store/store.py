@@ -28,6 +28,7 @@ from engine.store import raw_codec
 from engine.store.ddl import quote
 from engine.store.disk_full import DISK_FULL, write_failure
 from engine.store.layout import check_layout, ensure_layout
+from engine.store.long_values import LongValues
 from engine.store.overrides import Overrides
 from engine.store.paths import check_path, database_path, remove_unused
 from engine.store.row_groups import RowGroups, in_row_groups
@@ -166,6 +167,7 @@ class Store:
         self.changes = Changes()
         self._counts_changes = not read_only  # cursors (readers) do not
         self._in_transaction = False
+        self._long = LongValues()  # a transaction's long values (``long_values``)
         self.overrides = Overrides(config)
         # error_rules ids by (fingerprint, a validator's rules), for this connection's writes
         # (``engine.store.rules``): forgotten when a transaction rolls back.
@@ -249,6 +251,7 @@ class Store:
         with self.lock:
             self.con.begin()
             self._in_transaction = True
+            self._long = LongValues()
             try:
                 try:
                     yield
@@ -262,6 +265,7 @@ class Store:
                 self.con.commit()
             finally:
                 self._in_transaction = False
+                self._long.close()
             self._changed()
 
     def _changed(self) -> None:
@@ -364,6 +368,8 @@ class Store:
         replaced = ", ".join(f"{sql} AS {quote(name)}" for name, sql in (replace or {}).items())
         columns = f"* REPLACE ({replaced})" if replaced else "*"
         with self.lock:
+            if self._in_transaction:
+                self._long.add(self, frame)
             self.con.execute(
                 f"INSERT INTO {quote(table)} BY NAME SELECT {constant}{columns} FROM __ingest_rows__"
             )

@@ -1,0 +1,65 @@
+"""Room in DuckDB's memory for the long values a transaction appends.
+
+DuckDB keeps the string values longer than about 55 KB that a transaction appends in memory,
+pinned, until it commits, whatever its spill directory. 1,000 valid rows with 100 KB ids
+(100 MB) failed a file run's commit at the run's 128 MB limit ("failed to pin block of size
+256.0 KiB (122.0 MiB/122.0 MiB used)"); at 128 MB, 300 MB of 10 KB or 50 KB values
+committed and 300 MB of 60 KB values did not (DuckDB alone, measured 2026-12-06). So a
+transaction counts the bytes of the values of ``LONG`` bytes or more as it appends them and
+raises DuckDB's memory limit ahead of them, to ``ROOM`` plus twice their bytes (300 MB of
+100 KB values committed at 600 MB, not at 256 MB); the limit goes back when the
+transaction ends. A transaction without such values leaves the limit alone. Its memory then
+grows with one transaction's long values: DuckDB needs them there.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from engine.store.store import Store
+
+LONG = 32 << 10  # bytes: below DuckDB's threshold, which lies between 50 and 60 KB
+ROOM = 256 << 20  # the writer's own limit, kept for everything else
+STEP = 1.25  # asks ahead, so that the limit is not set again for every append
+
+
+def long_bytes(frame: pl.DataFrame) -> int:
+    """The bytes of a frame's strings (and strings in lists) of ``LONG`` bytes or more."""
+    total = 0
+    for name, dtype in frame.schema.items():
+        column = frame.get_column(name)
+        if dtype == pl.List(pl.String):
+            column = column.explode()
+        elif dtype != pl.String:
+            continue
+        lengths = column.str.len_bytes()
+        total += int(lengths.filter(lengths >= LONG).sum() or 0)
+    return total
+
+
+class LongValues:
+    """One transaction's long values and the memory limit raised for them."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.granted = 0
+        self._limits = ExitStack()
+
+    def add(self, store: Store, frame: pl.DataFrame) -> None:
+        """Count the frame's long values (before it is appended) and make room for them."""
+        found = long_bytes(frame)
+        if not found:
+            return
+        self.bytes += found
+        needed = ROOM + 2 * self.bytes
+        if needed > self.granted:
+            self.granted = int(needed * STEP)
+            self._limits.enter_context(store.overriding({"memory_limit": f"{self.granted}B"}))
+
+    def close(self) -> None:
+        """The limit as it was before the transaction (``Overrides``)."""
+        self._limits.close()

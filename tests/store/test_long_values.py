@@ -1,0 +1,61 @@
+"""Long values commit: DuckDB keeps a transaction's strings of more than about 55 KB pinned in
+memory until it commits, so a run of valid rows with 100 KB ids failed its commit at the
+run's memory limit ("failed to pin block"). Scaled down here: a 16 MB limit and 30 MB of
+100 KB ids (60 MB with the raw rows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from engine.pipeline import RunOptions, ingest_file
+from engine.store import long_values
+from engine.store.long_values import LONG, long_bytes
+from engine.store.store import Store
+from schemas.transactions import Transaction
+from tests.conftest import query
+
+ROWS = 300
+ID = 100_000
+
+
+def test_long_bytes_counts_strings_and_strings_in_lists_from_long_on() -> None:
+    frame = pl.DataFrame(
+        {
+            "n": [1, 2, 3],
+            "text": ["a" * LONG, "b" * (LONG - 1), None],
+            "inputs": [["c" * (2 * LONG), "d"], [], ["e" * LONG]],
+        }
+    )
+    assert long_bytes(frame) == LONG + 2 * LONG + LONG
+    assert long_bytes(frame.select("n")) == 0
+
+
+def write(path: Path) -> None:
+    pad = "a" * (ID - 12)
+    lines = ["external_id,amount,currency,source_channel,timestamp"]
+    lines += [f"{i:012d}{pad},1.5,USD,web,2024-01-01T00:00:00" for i in range(ROWS)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_run_of_long_values_commits_and_the_limit_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "long.csv"
+    write(path)
+    db = tmp_path / "long.duckdb"
+    monkeypatch.setattr(long_values, "ROOM", 16 << 20)
+    with Store(db, bulk_settings={"memory_limit": "16MB"}) as store:
+        before = store.rows("SELECT current_setting('memory_limit')")[0][0]
+        summary = ingest_file(store, path, Transaction, RunOptions())
+        after = store.rows("SELECT current_setting('memory_limit')")[0][0]
+    assert (summary.tally.rows, summary.tally.valid) == (ROWS, ROWS)
+    assert (before, after) == ("244.1 MiB", "244.1 MiB")
+    assert query(db, "SELECT count(*), sum(length(external_id)) FROM processed_data") == [
+        (ROWS, ROWS * ID)
+    ]
+    assert query(db, "SELECT count(*), sum(length(raw)) FROM raw_data") == [
+        (ROWS, ROWS * (ID + 32))
+    ]
