@@ -42,24 +42,35 @@ def write(path: Path, bad: bool) -> None:
 
 
 def run(
-    path: Path, db: Path, monkeypatch: pytest.MonkeyPatch, budget: int, block: int = BLOCK
+    path: Path,
+    db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    budget: int,
+    block: int = BLOCK,
+    input_budget: int = 10**12,
+    inputs: list[int] | None = None,
 ) -> tuple[list[int], dict[str, list[tuple[object, ...]]]]:
-    """Each batch's rows and what the run stored, with blocks held to ``budget`` errors."""
+    """Each batch's rows (and, into ``inputs``, its errors' input bytes) and what the run
+    stored, with blocks held to ``budget`` errors and ``input_budget`` bytes of inputs."""
     batches: list[int] = []
     validate = pipeline.validate_batch
 
     def counted(*args: object) -> pipeline.Validated:
         validated = validate(*args)  # type: ignore[arg-type]
         batches.append(validated.tally.rows)
+        if inputs is not None:
+            column = validated.invalid.get_column("inputs").explode()
+            inputs.append(int(column.str.len_bytes().sum() or 0))
         return validated
 
     with monkeypatch.context() as patch:
         patch.setattr(block_budget, "ERRORS_PER_BLOCK", budget)
+        patch.setattr(block_budget, "INPUT_BYTES_PER_BLOCK", input_budget)
         patch.setattr(block_budget, "MIN_BLOCK", 4 << 10)
         patch.setattr(pipeline, "validate_batch", counted)
         with Store(db) as store:
             summary = ingest_file(store, path, Transaction, RunOptions(block_size=block))
-    assert summary.tally.rows == ROWS
+    assert summary.tally.rows == sum(batches)
     return batches, {name: query(db, sql) for name, sql in STORED.items()}
 
 
@@ -109,3 +120,60 @@ def test_a_file_without_errors_keeps_its_blocks(
     whole, unheld = run(path, tmp_path / "whole.duckdb", monkeypatch, 10**9)
     assert (held, stored) == (whole, unheld)
     assert stored["errors"] == []
+
+
+def test_long_error_inputs_make_smaller_blocks_from_a_small_first_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing field's input is the whole row as JSON, extra columns' names included: a
+    header of long names made 20 KB of inputs a row and 400 MB in a 1 MiB first block (an
+    independent attack: 1.1-7.9 GB). Now the first block is a 256th of a block (64 KiB at
+    least) and the next ones hold about ``INPUT_BYTES_PER_BLOCK`` of inputs."""
+    names = [f"extra_{i}_" + "k" * 200 for i in range(5)]
+    header = ",".join(["external_id", "amount", "currency", "source_channel", "timestamp", *names])
+    path = tmp_path / "wide.csv"
+    row = ",1.5,USD,,2024-01-01T00:00:00" + ",x" * 5  # external_id and source_channel missing
+    path.write_text(header + "\n" + (row + "\n") * ROWS, encoding="utf-8")
+    inputs: list[int] = []
+    held, stored = run(
+        path, tmp_path / "held.duckdb", monkeypatch, 10**9, 16 << 20, 256 << 10, inputs
+    )
+    whole, unheld = run(path, tmp_path / "whole.duckdb", monkeypatch, 10**9, 16 << 20)
+    assert stored == unheld
+    assert len(stored["errors"]) == 2 * ROWS
+    assert whole == [1_610, 1_639, 1_638, 1_113]  # 64 KiB blocks (the old first: 1 MiB)
+    per_row = inputs[0] // held[0]
+    assert (held[0], per_row) == (1_610, 2_284)  # 64 KiB of 40-byte rows: 3.7 MB of inputs
+    # From the fourth batch on (the reader runs ahead), about 256 KiB of inputs a batch.
+    assert set(held[3:-1]) == {114, 115}
+    assert max(inputs[3:]) == 115 * per_row == 262_660
+
+
+def test_batches_hold_at_most_a_million_errors_a_field_and_a_row_can_make() -> None:
+    assert block_budget.records_for(5) == 166_666  # the transactions model
+    assert block_budget.records_for(9) == 100_000
+    assert block_budget.records_for(0) == 524_288  # at most MAX_RECORDS
+    assert block_budget.records_for(500) == 16_384  # at least SMALLEST_BATCH
+
+
+def test_dense_rows_after_a_clean_stretch_come_in_bounded_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget is set after a batch: clean rows let the next blocks grow, and a block of
+    dense rows read then made one batch of all its rows (600,000 valid rows, then 2M rows of
+    ``,-,X,,x`` in 16 MiB blocks: 10M errors a batch, 1.5 GB). Batches now hold at most
+    ``ERRORS_PER_BATCH`` over the fields and one rows (here 6,000 / 6)."""
+    path = tmp_path / "sparse_dense.csv"
+    write(path, bad=False)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(",-,X,,x\n" * ROWS)
+    whole, unheld = run(path, tmp_path / "whole.duckdb", monkeypatch, 10**9, 1 << 20)
+    monkeypatch.setattr(block_budget, "ERRORS_PER_BATCH", 6_000)
+    monkeypatch.setattr(block_budget, "SMALLEST_BATCH", 1)
+    held, stored = run(path, tmp_path / "held.duckdb", monkeypatch, 10**9, 1 << 20)
+    assert stored == unheld
+    assert len(stored["errors"]) == 5 * ROWS
+    assert len(stored["valid"]) == ROWS
+    assert max(whole) > 5_000  # a 256 KiB block of 8-byte rows
+    assert max(held) == 1_000
+    assert sum(held) == 2 * ROWS

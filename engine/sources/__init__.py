@@ -13,6 +13,7 @@ from engine.sources.csv import CsvSource
 from engine.sources.dialect import CsvDialect
 from engine.sources.inputs import Fingerprint, Input, open_input
 from engine.sources.json import JsonSource
+from engine.sources.records import MAX_RECORDS
 
 TEXT_FORMATS = ("csv", "ndjson", "json")
 FORMATS = (*TEXT_FORMATS, "parquet", "arrow")
@@ -106,8 +107,10 @@ def open_source(
     block_size: int,
     max_record_bytes: int,
     dialect: CsvDialect | None = None,
+    max_records: int = MAX_RECORDS,
 ) -> CsvSource | JsonSource:
-    """A text format's reader (CSV, NDJSON, JSON array)."""
+    """A text format's reader (CSV, NDJSON, JSON array), in batches of at most
+    ``max_records`` records."""
     if fmt == "csv":
         return CsvSource(
             source,
@@ -115,6 +118,7 @@ def open_source(
             max_record_bytes=max_record_bytes,
             dialect=dialect or CsvDialect(),
             expected=keys,
+            max_records=max_records,
         )
     return JsonSource(
         source,
@@ -123,6 +127,7 @@ def open_source(
         array=fmt == "json",
         block_size=block_size,
         max_record_bytes=max_record_bytes,
+        max_records=max_records,
     )
 
 

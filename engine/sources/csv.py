@@ -22,6 +22,7 @@ from engine.sources.blocks import BOM, Records, wide_bom
 from engine.sources.dialect import CsvDialect, guess_delimiter
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.records import (
+    MAX_RECORDS,
     Cutter,
     RecordTooLarge,
     decode_records,
@@ -183,8 +184,10 @@ class CsvSource:
         max_record_bytes: int,
         dialect: CsvDialect = DEFAULT,
         expected: tuple[str, ...] | None = None,
+        max_records: int = MAX_RECORDS,
     ) -> None:
         self.reader = HashingReader(source, block_size)
+        self.max_records = max_records
         self.name = self.reader.name
         self.max_record_bytes = max_record_bytes
         self.dialect = dialect
@@ -198,6 +201,7 @@ class CsvSource:
         cutter = Cutter(
             quote_boundaries(self.dialect.quote.encode(), self.dialect.delimiter.encode()),
             self.max_record_bytes,
+            max_records=self.max_records,
         )
         header_done = False
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engine.block_budget import records_for
 from engine.errors import SourceError
 from engine.sources import SNIFF_BYTES, TEXT_FORMATS, Source, detect_format, open_source
 from engine.sources.columnar import arrow_chunks, parquet_chunks
@@ -77,6 +78,7 @@ class Feed:
             block_size=options.block_size,
             max_record_bytes=options.max_record_bytes,
             dialect=options.dialect,
+            max_records=records_for(len(schema.fields)),
         )
 
 

@@ -26,8 +26,9 @@ from engine.errors import SourceError
 
 MiB = 1 << 20
 QUICK_BYTES = MiB  # the quick fingerprint hashes the size, the first and the last MiB
-RAMP = 16  # the first block is this fraction of a block (at least RAMP_MIN), then doubles
+RAMP = 256  # the first block is this fraction of a block (at least RAMP_MIN), then doubles
 RAMP_MIN = 64 << 10
+DRAIN = 16  # the last blocks halve down to this fraction of a block (at least RAMP_MIN)
 FDS = Path("/proc/self/fd")  # an open descriptor, opened again: the same file
 T = TypeVar("T")
 
@@ -372,17 +373,21 @@ class HashingReader:
 
     def _next_size(self, count: int, total: int | None) -> int:
         """Small blocks first and last, ``block_size`` between: the first batch reaches the
-        store after a sixteenth of a block instead of a whole one (the storing thread waits
-        for it), and the last batches shrink by halves, so that little is left to store
-        when the validating thread has nothing more to do. A reader that is told its limit
+        store after a 256th of a block instead of a whole one (the storing thread waits for
+        it), and the last batches shrink by halves, so that little is left to store when the
+        validating thread has nothing more to do. A reader that is told its limit
         (``limit_blocks``) doubles once per telling, not per block: the reader runs ahead of
         the batches, and rows of a few bytes with errors in every field read 4 MiB (2.6M
-        errors) before the first batch's errors were counted (README, Memory)."""
+        errors) before the first batch's errors were counted. The first block is small
+        because its errors are not known before it is read: 1 MiB of rows whose missing
+        fields each carry the whole row as their input (20,000 rows under a header of long
+        names) made 400 MB of error inputs (README, Memory)."""
         first = min(self._limit, max(RAMP_MIN, self.block_size // RAMP))
         steps = count if self._told is None else min(count, self._told - 1)
         size = min(self._limit, first << min(steps, 30))
         if total is not None:
-            size = min(size, max(first, -(-(total - self.bytes_read) // 2)))
+            last = max(RAMP_MIN, self.block_size // DRAIN)
+            size = min(size, max(last, -(-(total - self.bytes_read) // 2)))
         return size
 
     def limit_blocks(self, size: int) -> None:

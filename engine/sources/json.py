@@ -21,6 +21,7 @@ from engine.sources.blocks import BOM, Offsets, Records, line_ends, wide_bom
 from engine.sources.inputs import HashingReader, Input
 from engine.sources.json_values import JsonValues
 from engine.sources.records import (
+    MAX_RECORDS,
     BoundaryFinder,
     Cutter,
     RecordTooLarge,
@@ -106,8 +107,10 @@ class JsonSource:
         array: bool,
         block_size: int,
         max_record_bytes: int,
+        max_records: int = MAX_RECORDS,
     ) -> None:
         self.format = "json" if array else "ndjson"
+        self.max_records = max_records
         self.array = array
         self.keys = keys
         self.reader = HashingReader(source, block_size)
@@ -124,7 +127,9 @@ class JsonSource:
 
     def batches(self) -> Iterator[RawBatch]:
         finder: BoundaryFinder = array_boundaries if self.array else line_boundaries
-        cutter = Cutter(finder, self.max_record_bytes, elements=self.array)
+        cutter = Cutter(
+            finder, self.max_record_bytes, elements=self.array, max_records=self.max_records
+        )
         seen_any = False
         try:
             for records in iter_records(cutter, self._blocks()):

@@ -20,9 +20,13 @@ def test_blocks_cover_the_file_and_the_hash_covers_the_blocks(tmp_path: Path) ->
     path.write_bytes(content)
     reader = HashingReader(path, block_size=4 * MiB)
     blocks = list(reader.blocks())
-    # A sixteenth of a block first, doubling (the size of a bare path is not looked up).
+    # 64 KiB first (a 256th of a block, at least 64 KiB), doubling (the size of a bare path
+    # is not looked up).
     K = 1 << 10
-    assert [len(b) for b in blocks] == [256 * K, 512 * K, MiB, 2 * MiB, 4 * MiB, MiB + 256 * K + 4]
+    assert [len(b) for b in blocks] == [
+        *(64 * K, 128 * K, 256 * K, 512 * K, MiB, 2 * MiB, 4 * MiB),
+        MiB + 64 * K + 4,
+    ]
     assert b"".join(blocks) == content
     assert reader.bytes_read == len(content)
     assert reader.digest == hashlib.sha256(content).hexdigest()
@@ -43,16 +47,16 @@ def test_a_reader_told_its_limit_doubles_once_per_telling(tmp_path: Path) -> Non
     def read() -> int:
         return len(next(blocks))
 
-    assert [read(), read(), read()] == [256 * K] * 3  # no batch counted yet
+    assert [read(), read(), read()] == [64 * K] * 3  # no batch counted yet
     reader.limit_blocks(4 * MiB)
-    assert read() == 512 * K
+    assert read() == 128 * K
     reader.limit_blocks(4 * MiB)
-    assert [read(), read()] == [MiB, MiB]
-    for _ in range(3):
+    assert [read(), read()] == [256 * K, 256 * K]
+    for _ in range(5):
         reader.limit_blocks(4 * MiB)
     assert read() == 4 * MiB  # 8 MiB by the tellings, held to the block size
     reader.limit_blocks(MiB)  # a dense batch
-    assert [read(), *map(len, blocks)] == [MiB, 768 * K]  # 8.25 MiB read: what is left
+    assert [read(), *map(len, blocks)] == [MiB, MiB, MiB, MiB, 192 * K]  # 9 MiB in all
     assert reader.bytes_read == len(content)
 
 
@@ -67,13 +71,14 @@ def test_blocks_shrink_by_halves_toward_the_end_of_an_input_of_known_size(
         sizes = [len(b) for b in reader.blocks()]
     K = 1 << 10
     assert sizes == [
-        *(512 * K, MiB, 2 * MiB, 4 * MiB, 8 * MiB, 8 * MiB, 8 * MiB),  # 8.5 MiB + 5 left
-        4 * MiB + 256 * K + 3,  # then half of what is left, rounded up,
-        2 * MiB + 128 * K + 1,
-        MiB + 64 * K + 1,
-        544 * K,
-        512 * K,  # down to the first block's size,
-        32 * K,  # which takes what remains
+        *(64 * K, 128 * K, 256 * K, 512 * K, MiB, 2 * MiB, 4 * MiB),
+        *(8 * MiB, 8 * MiB, 8 * MiB),  # 8 MiB + 64 KiB + 5 left
+        4 * MiB + 32 * K + 3,  # then half of what is left, rounded up,
+        2 * MiB + 16 * K + 1,
+        MiB + 8 * K + 1,
+        516 * K,
+        512 * K,  # down to a sixteenth of a block,
+        4 * K,  # which takes what remains
     ]
     assert sum(sizes) == len(content)
 
