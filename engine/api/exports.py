@@ -2,7 +2,10 @@
 
 The export is the one ``cli.py export`` writes (DuckDB's ``COPY ... TO`` in constant memory,
 or XLSX in batches), read on a cursor of its own into this server's staging directory; the
-file is then streamed back and removed.
+file is then streamed back and removed, whatever the answer: Starlette's ``FileResponse``
+answers a bad ``Range`` header (416, 400) without running its background task, which left
+the staged file behind for every such request, so the removal is in ``StagedFile``'s own
+``finally``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import duckdb
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParameter
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from engine.api.models import ExportFormat
 from engine.api.reports import check_run
@@ -55,6 +58,18 @@ Sanitize = Annotated[
 ]
 
 
+class StagedFile(FileResponse):
+    """A file staged for this response alone: removed once the response ends, however it
+    ends (200, 206, a 416 or 400 for a bad ``Range``, the client gone, an error)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):  # also when the request is cancelled
+                await anyio.to_thread.run_sync(Path(self.path).unlink, True)
+
+
 def _responses(what: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
@@ -89,16 +104,11 @@ async def export_report(
 
 async def _export(
     services: Services, kind: str, fmt: str, run_id: int | None, sanitize: bool
-) -> FileResponse:
+) -> StagedFile:
     path = await anyio.to_thread.run_sync(_write, services, kind, fmt, run_id, sanitize)
     name = "errors" if kind == "errors" else "report"
     suffix = "" if run_id is None else f"_run_{run_id}"
-    return FileResponse(
-        path,
-        media_type=MEDIA_TYPES[fmt],
-        filename=f"{name}{suffix}.{fmt}",
-        background=BackgroundTask(path.unlink, missing_ok=True),
-    )
+    return StagedFile(path, media_type=MEDIA_TYPES[fmt], filename=f"{name}{suffix}.{fmt}")
 
 
 def _write(services: Services, kind: str, fmt: str, run_id: int | None, sanitize: bool) -> Path:

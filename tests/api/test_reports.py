@@ -10,6 +10,7 @@ import io
 import json
 import math
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -388,6 +389,48 @@ def test_report_export(client: httpx.Client, known: Known, fmt: str) -> None:
     assert [r["external_id"] for r in read_export(fmt, one_run.content)] == [
         v[2] for v in VALID if v[0] == 1
     ]
+
+
+def staged(known: Known) -> list[str]:
+    """The server's staging directory's files, once no export is left in it (or after 5 s)."""
+    (spool,) = known.server.workdir.glob(".serve-spool-*")
+    deadline = time.monotonic() + 5
+    while (names := sorted(p.name for p in spool.iterdir())) != [".lock"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return names
+
+
+def test_an_export_is_removed_whatever_its_range(client: httpx.Client, known: Known) -> None:
+    """Starlette answers a bad Range (416, 400) without running a response's background
+    task: each such request used to leave its staged export in the spool."""
+    whole = client.get("/api/v1/errors/csv")
+    assert whole.status_code == 200
+    size = len(whole.content)
+    bodies = {
+        "bytes=99999999999-": b"",
+        "bytes=5-2": b"Range header: start must be less than end",
+        "bytes=0-9": whole.content[:10],
+        "lines=1-2": b"Only support bytes range",
+    }
+    answers = []
+    for url in ("/api/v1/errors/csv", "/api/v1/errors/xlsx", "/api/v1/report/json"):
+        for asked, body in bodies.items():
+            response = client.get(url, headers={"Range": asked})
+            answers.append((response.status_code, response.headers.get("content-range")))
+            if url.endswith("csv"):
+                assert response.content == body
+    assert [status for status, _ in answers] == [416, 400, 206, 400] * 3
+    assert answers[:4] == [
+        (416, f"bytes */{size}"),
+        (400, None),
+        (206, f"bytes 0-9/{size}"),
+        (400, None),
+    ]
+    assert staged(known) == [".lock"]
+    assert client.get("/api/v1/errors/csv").content == whole.content  # still served
+    assert staged(known) == [".lock"]
 
 
 def test_health(client: httpx.Client, known: Known) -> None:
