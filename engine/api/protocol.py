@@ -18,6 +18,17 @@ for as long as their clients liked. Here:
 
 A connection past either is closed; the application sees the client disconnect.
 
+uvicorn has no send timeout either: a client that asks for a large export and never reads
+it kept its connection, and the export staged for it, for as long as it liked (30 such
+clients held 11 staged exports, 145 MB, until they closed). So a response that the client
+keeps the server from writing for ``send_timeout_s`` in a row (the transport's buffer stays
+over its high-water mark, 64 KiB, past what the kernel's socket buffers took) has its
+connection aborted (``close`` would first wait for that buffer to drain); the application
+sees the client disconnect, and an export's staged file is removed. Writing resumes once
+the buffer is down to its low-water mark (16 KiB), so a client must read 48 KiB within each
+``send_timeout_s``: a slower reader is cut off too (nginx's ``send_timeout`` likewise bounds
+the time between two successful writes). 0 turns it off.
+
 Those bound each connection, not how many one client holds: a client that reconnects as
 fast as it is closed, or opens sockets that never send a byte, filled ``--max-connections``
 (uvicorn's ``limit_concurrency``) and every other client got 503s. So the open connections
@@ -55,6 +66,8 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout_s = 10.0
     body_timeout_s = 60.0
     body_min_rate = 500.0
+    send_timeout_s = 60.0
+    _stall: asyncio.TimerHandle | None = None  # armed while the response cannot be written
     _guard: asyncio.TimerHandle | None = None
     _window: asyncio.TimerHandle | None = None  # the current measure of the body's rate
     _window_bytes = 0
@@ -96,8 +109,18 @@ class GuardedH11Protocol(H11Protocol):
         self._close_window()
         super().on_response_complete()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall is None and self.send_timeout_s > 0:
+            self._stall = self.loop.call_later(self.send_timeout_s, self._send_late)
+
+    def resume_writing(self) -> None:
+        self._unstall()
+        super().resume_writing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._unstall()
         self._close_window()
         self._uncount()
         if not self._refused:  # a refused one was never registered with uvicorn
@@ -157,6 +180,21 @@ class GuardedH11Protocol(H11Protocol):
             self._guard.cancel()
             self._guard = None
 
+    def _unstall(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _send_late(self) -> None:
+        self._stall = None
+        if self.flow.write_paused:
+            self.logger.debug(
+                "%s:%d - aborting the connection: the response could not be sent for %gs",
+                *(self.client or ("?", 0)),
+                self.send_timeout_s,
+            )
+            self.transport.abort()
+
     def _headers_late(self) -> None:
         self._guard = None
         if self.conn.their_state is h11.IDLE and (
@@ -189,6 +227,7 @@ def guarded_protocol(
     body_timeout_s: float,
     body_min_rate: float,
     max_per_client: int = 0,
+    send_timeout_s: float = GuardedH11Protocol.send_timeout_s,
 ) -> type[GuardedH11Protocol]:
     """The protocol class for ``uvicorn.run(http=...)`` with these limits, counting its
     connections per client address apart from any other such class."""
@@ -200,6 +239,7 @@ def guarded_protocol(
             "body_timeout_s": body_timeout_s,
             "body_min_rate": body_min_rate,
             "max_per_client": max_per_client,
+            "send_timeout_s": send_timeout_s,
             "open_by_client": {},
         },
     )

@@ -97,6 +97,16 @@ from engine.streaming.settings import ConsumerSettings, KafkaSettings
     **env("BODY_MIN_RATE"),
 )
 @click.option(
+    "--send-timeout",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="A response the client stops reading (the server can write none of it for this "
+    "long) is dropped and its connection closed, with any export staged for it; 0: no limit.",
+    **env("SEND_TIMEOUT"),
+)
+@click.option(
     "--keep-alive",
     type=click.IntRange(min=1),
     default=5,
@@ -162,6 +172,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     body_min_rate: float,
+    send_timeout: float,
     keep_alive: int,
     max_connections: int,
     max_connections_per_client: int,
@@ -233,6 +244,7 @@ def serve(
             body_timeout_s=body_timeout,
             body_min_rate=body_min_rate,
             max_per_client=max_connections_per_client,
+            send_timeout_s=send_timeout,
         ),
         timeout_keep_alive=keep_alive,
         limit_concurrency=max_connections,

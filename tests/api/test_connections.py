@@ -29,6 +29,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.server import ServerState
 
+from engine.api.exports import StagedFile
 from engine.api.protocol import guarded_protocol
 from tests.api.conftest import Server, ServerFactory
 
@@ -359,6 +360,68 @@ def test_counts_return_to_zero() -> None:
         assert protocol.open_by_client == {}
         assert state.connections == set()
         assert uncapped.open_by_client == {}
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+STAGED_BYTES = 12 << 20  # past the kernel's socket buffers (4 MiB each way at most here)
+
+
+def test_a_response_not_read_is_dropped_with_its_staged_file(tmp_path: Path) -> None:
+    """A client that asks for a large export and reads none of it: once the server could
+    write nothing for ``send_timeout_s`` (1.5 s), the connection is dropped and the staged
+    file removed. Before, both stayed for as long as the client kept the socket open.
+    A client that reads is sent the whole file, and its staged copy is removed too."""
+    protocol = guarded_protocol(
+        header_timeout_s=10, body_timeout_s=10, body_min_rate=0, send_timeout_s=1.5
+    )
+    content = bytes(range(256)) * (STAGED_BYTES // 256)
+    app = FastAPI()
+
+    @app.get("/export")
+    async def export(n: int) -> StagedFile:
+        path = tmp_path / f"export-{n}"
+        path.write_bytes(content)
+        return StagedFile(path)
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+
+    def staged() -> list[str]:
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: protocol(config=config, server_state=ServerState(), app_state={}),
+            "127.0.0.1",
+            0,
+        )
+        port = server.sockets[0].getsockname()[1]
+        idle = socket.socket()
+        idle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        idle.setblocking(False)
+        await loop.sock_connect(idle, ("127.0.0.1", port))
+        await loop.sock_sendall(idle, b"GET /export?n=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.75)
+        assert staged() == ["export-1"]  # being sent, stalled
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /export?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        head, body = answer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and body == content
+        started = time.monotonic()
+        while staged() and time.monotonic() - started < CLOSE_DEADLINE_S:
+            await asyncio.sleep(0.1)
+        assert staged() == []
+        received = 0
+        while chunk := await loop.sock_recv(idle, 1 << 20):  # what the kernel had, then EOF
+            received += len(chunk)
+        assert 0 < received < STAGED_BYTES
+        idle.close()
         server.close()
         await server.wait_closed()
 
