@@ -15,6 +15,7 @@ from deltalake import DeltaTable
 
 from engine.lake.location import Lake
 from engine.lake.tables import read_failure
+from engine.store.connect import connect
 
 
 def dataset(lake: Lake, name: str, table: DeltaTable) -> pa_ds.Dataset:
@@ -63,7 +64,7 @@ def query(
     """The rows of ``sql`` over lake tables, each seen as its alias (``{alias: (name,
     table)}``), in a DuckDB connection of its own (the writers' look-ups in the manifest and
     the versions)."""
-    con = duckdb.connect()
+    con = connect()
     try:
         for alias, (name, table) in tables.items():
             con.register(alias, dataset(lake, name, table))

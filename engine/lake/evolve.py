@@ -41,6 +41,7 @@ from engine.lake.generations import (
 from engine.lake.location import Lake
 from engine.lake.names import lake_spelling
 from engine.lake.tables import MANIFEST, VERSIONS, ensure_table, open_table, write_failure
+from engine.store.connect import connect
 from engine.store.ddl import quote
 from engine.store.evolution import Change, Plan, plan_evolution
 from engine.store.versions import LAKE_ENGINE_COLUMNS, SchemaChangeError, refuse_case_clashes
@@ -71,7 +72,7 @@ def duckdb_columns(schema: pa.Schema) -> dict[str, str]:
     """Column name -> DuckDB type of an Arrow schema as a Delta table holds it."""
     with contextlib.suppress(Exception):  # a type Delta cannot hold: the writer refuses it
         schema = pa.schema(Schema.from_arrow(schema).to_arrow())
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("shape", schema.empty_table())
         rows = con.execute("DESCRIBE shape").fetchall()
@@ -87,7 +88,7 @@ def table_columns(table: DeltaTable) -> dict[str, str]:
 
 def model_columns(schema: CompiledSchema) -> dict[str, str]:
     """The model's columns as its staged table would hand them to Delta."""
-    con = duckdb.connect()
+    con = connect()
     try:
         columns = ", ".join(f"{quote(p.name)} {p.sql_type}" for p in schema.fields)
         con.execute(f"CREATE TABLE shape ({columns})")

@@ -41,6 +41,7 @@ from engine.lake.tables import (
     read_failure,
 )
 from engine.reports.lockdown import lock_down
+from engine.store.connect import connect
 from engine.store.ddl import ERROR_DETAILS, OFFSETS, RUNS, quote
 from engine.store.history import REPLAYED_ROWS, REPLAYS, ROW_VERSIONS, row_versions_sql
 from engine.store.store import READ_MEMORY, Store, private_spill
@@ -79,7 +80,7 @@ def open_lake_reader(lake: Lake, *, writable: Iterable[Path] = ()) -> Store:
     # An in-memory database spills into ./.tmp by default: a directory of its own instead,
     # in a directory only this user can enter; and capped like a database file's readers.
     spill = private_spill(_own_directory() / "ingest-lake")
-    con = duckdb.connect(":memory:", config={"temp_directory": spill, "memory_limit": READ_MEMORY})
+    con = connect(":memory:", config={"temp_directory": spill, "memory_limit": READ_MEMORY})
     try:
         con.execute("SET TimeZone = 'UTC'")
         _register(con, "_manifest", dataset(lake, MANIFEST, manifest))  # first: see above

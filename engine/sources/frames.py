@@ -30,6 +30,7 @@ from engine.sources.json import json_batch
 from engine.sources.json_forms import column_tokens, object_text, odd_offset, row_json
 from engine.sources.json_kinds import string_buffers
 from engine.sources.json_values import JsonValues
+from engine.store.connect import connect
 from engine.validation.compiler import CompiledSchema
 
 FRAME_ROWS = 100_000  # rows per batch when a frame or an iterable of rows is cut
@@ -110,7 +111,7 @@ class FrameEncoder:
     def _floats(self, numbers: pl.Series) -> pl.Series:
         """Float64 values as JSON texts, as DuckDB writes them (``frame_values``)."""
         if self.duck is None:
-            self.duck = duckdb.connect(":memory:", config={"threads": 1})
+            self.duck = connect(":memory:", config={"threads": 1})
         values = pl.DataFrame({"x": numbers}).__arrow_c_stream__()  # noqa: F841 - read by DuckDB
         found: pl.DataFrame = self.duck.sql("SELECT to_json(x)::VARCHAR AS j FROM values").pl()
         return found.get_column("j")

@@ -18,7 +18,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -34,6 +33,7 @@ from engine.sources.json_kinds import (
     token_kinds,
     token_text,
 )
+from engine.store.connect import connect
 
 __all__ = ["JsonValues", "escape_surrogates", "token_column"]
 
@@ -52,7 +52,7 @@ class JsonValues:
     def __init__(self, keys: Sequence[str], *, want_all_keys: bool) -> None:
         self.keys = tuple(keys)
         self.want_all_keys = want_all_keys
-        self._con = duckdb.connect(":memory:", config={"threads": 1})
+        self._con = connect(":memory:", config={"threads": 1})
         self._key_pattern = key_pattern(self.keys)
         paths = ", ".join("'" + _path(k).replace("'", "''") + "'" for k in self.keys)
         key_list = "json_keys(t)" if want_all_keys else "NULL::VARCHAR[]"

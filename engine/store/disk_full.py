@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from engine.errors import StoreWriteError
+from engine.store.connect import connect
 
 DISK_FULL = "No space left on device"
 DISK_FULL_PROBLEM = "cannot write the database: the disk is full"
@@ -22,7 +23,7 @@ def give_back_space(path: Path) -> None:
     run the error message suggests ("free some space ... and run again") failed once more
     on the space they held. A trivial change and a checkpoint truncate them."""
     with contextlib.suppress(duckdb.Error, OSError):
-        con = duckdb.connect(str(path))
+        con = connect(str(path))
         try:
             con.execute("CREATE TABLE __give_back_space (x INTEGER)")
             con.execute("DROP TABLE __give_back_space")

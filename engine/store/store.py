@@ -25,6 +25,7 @@ import polars as pl
 
 from engine.errors import Remedy, StoreError, StoreLockedError
 from engine.store import raw_codec
+from engine.store.connect import connect
 from engine.store.ddl import quote
 from engine.store.disk_full import DISK_FULL, write_failure
 from engine.store.layout import check_layout, ensure_layout
@@ -108,7 +109,7 @@ class Changes:
 def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     created = not read_only and not path.exists()
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        return connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
         if created:  # a file DuckDB began and could not write is nobody's database
             remove_unused(path)
