@@ -177,7 +177,8 @@ def sql(query: str, db: Path, lake_uri: str | None, fmt: str, limit: int) -> Non
         if fmt == "json":
             write_json(run_json(store, query), sys.stdout)
             return
-        result = run_query(store, query)
+        # The table shows ``limit`` rows and whether there are more: one more is all it needs.
+        result = run_query(store, query, rows=limit + 1 if fmt == "table" else None)
         if fmt == "table":
             rows, more = head(result, limit)
             ui.print_rows(result.columns, rows, more=more)

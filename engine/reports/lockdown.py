@@ -11,6 +11,8 @@ table name all pass a keyword check). On a read-only connection:
   no scan of the Python process's variables;
 * ``autoinstall_known_extensions`` and ``autoload_known_extensions`` off: nothing is
   downloaded or loaded behind a function name;
+* the HTTP proxy settings emptied: DuckDB copies ``HTTP_PROXY`` from the environment, user
+  and password included, where ``duckdb_settings()`` or a view of it would show them;
 * ``lock_configuration = true`` last: no ``SET``, ``RESET`` or configuring ``PRAGMA`` can
   undo the above, nor turn on profiling or logging output files.
 
@@ -33,6 +35,9 @@ SETTINGS = (
     ("TimeZone", "'UTC'"),
     ("autoinstall_known_extensions", "false"),
     ("autoload_known_extensions", "false"),
+    ("http_proxy", "''"),
+    ("http_proxy_username", "''"),
+    ("http_proxy_password", "''"),
 )
 CANNOT_ACCESS = re.compile(r'Cannot access (?:file|directory) "([^"]*)"')
 PERMISSION = "Permission Error: "

@@ -6,6 +6,7 @@ every format of one export carries the same rows and columns.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,8 @@ from engine.reports.input_json import parsable, strict
 from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, query_error, table_exists, typed_tables
-from engine.reports.sql_checks import first_in_tree, parse_tree
+from engine.reports.sql_checks import check_text, first_in_tree, parse_tree, unsafe_call
+from engine.store.connect import connect
 from engine.store.ddl import ERROR_DETAILS, ERRORS, OFFSETS, RAW, RUNS, quote
 from engine.store.store import Store
 
@@ -189,8 +191,19 @@ def processed_table(store: Store, run_id: int | None, table: str | None) -> str:
 
 def check_where(where: str) -> str:
     """The condition as exactly one SQL expression, as DuckDB's parser delimits it: it cannot
-    close the parenthesis it is put in, end the statement or add another. (What it may read
-    is limited by the reader's lockdown, not here.)"""
+    close the parenthesis it is put in, end the statement or add another; nor call what ``sql``
+    refuses (``query()``, which runs its text; ``current_setting()``, which shows settings).
+    (What it may read is limited by the reader's lockdown, not here.)"""
+    checked = _expression(where)
+    tree = _condition_tree(checked)
+    found = "cannot be checked" if tree is None else first_in_tree(tree, unsafe_call)
+    if found is not None:
+        raise ConfigError(f"--where {where!r}: refused: it {found}")
+    return checked
+
+
+def _expression(where: str) -> str:
+    check_text(where, "--where")
     try:
         return str(duckdb.SQLExpression(where))
     except duckdb.Error as exc:
@@ -203,10 +216,11 @@ def check_row_filter(where: str) -> str:
     """``check_where``, for a condition run on a writing connection (``replay``), which no
     lockdown restricts: no subquery either, so the condition reads the selected rows' own
     columns only (never ``read_text``, ``glob`` or a URL: those are table functions, which
-    only a subquery reaches)."""
-    checked = check_where(where)
-    with duckdb.connect(":memory:") as con:
-        tree = parse_tree(con, f"SELECT 1 WHERE {checked}")
+    only a subquery reaches), and no function with side effects (``nextval()`` would advance
+    the engine's own sequences). (What ``check_where`` refuses needs a subquery, or is a
+    session function.)"""
+    checked = _expression(where)
+    tree = _condition_tree(checked)
     found = "it cannot be checked" if tree is None else first_in_tree(tree, _outside_the_rows)
     if found is not None:
         raise ConfigError(
@@ -216,16 +230,36 @@ def check_row_filter(where: str) -> str:
     return checked
 
 
+def _condition_tree(checked: str) -> Any | None:
+    """DuckDB's parse of a checked condition (``parse_tree``)."""
+    with connect() as con:
+        return parse_tree(con, f"SELECT 1 WHERE {checked}")
+
+
 # Functions that read the session rather than the rows (settings, variables), or carry text
 # out in an error message.
 SESSION_FUNCTIONS = frozenset({"current_setting", "getvariable", "getenv", "error"})
 
 
+@functools.cache
+def side_effect_functions() -> frozenset[str]:
+    """The functions DuckDB's catalogue says have side effects: nextval, setval, currval,
+    setseed, write_log, sleep_ms..."""
+    with connect() as con:
+        rows = con.execute(
+            "SELECT DISTINCT function_name FROM duckdb_functions() WHERE has_side_effects"
+        ).fetchall()
+    return frozenset(str(row[0]).lower() for row in rows) | {"nextval", "setval", "currval"}
+
+
 def _outside_the_rows(node: dict[str, Any]) -> str | None:
-    """What in a parsed condition reaches past the rows: a subquery, a session function."""
+    """What in a parsed condition reaches past the rows: a subquery, a session function, a
+    function with side effects."""
     if node.get("class") == "SUBQUERY" or node.get("type") == "SUBQUERY":
         return "a subquery"
     name = node.get("function_name")
     if node.get("class") == "FUNCTION" and str(name).lower() in SESSION_FUNCTIONS:
         return f"{name}()"
+    if node.get("class") == "FUNCTION" and str(name).lower() in side_effect_functions():
+        return f"{name}(), which has side effects,"
     return None

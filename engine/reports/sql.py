@@ -44,8 +44,14 @@ class QueryResult:
     batches: Iterator[list[Row]]
 
 
-def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryResult:
-    """Start one read-only query; rows arrive in batches so that any size streams."""
+def run_query(
+    store: Store, query: str, *, batch_rows: int = 10_000, rows: int | None = None
+) -> QueryResult:
+    """Start one read-only query; rows arrive in batches so that any size streams. With
+    ``rows``, only that many are fetched (DuckDB's batches cut to them before Python sees
+    them: ``--limit 1`` of wide rows held a whole batch of 10,000 as Python objects)."""
+    if rows is not None:
+        batch_rows = max(1, min(batch_rows, rows))
     relation = _relation(store, query)
     if relation is None:  # a statement with no result set
         return QueryResult([], [], iter(()))
@@ -56,7 +62,7 @@ def run_query(store: Store, query: str, *, batch_rows: int = 10_000) -> QueryRes
             relation = relation.project(", ".join(shown))
         except duckdb.Error as exc:
             raise ConfigError(f"query {query_error(exc)}") from exc
-    return QueryResult(columns, types, _started(relation, batch_rows))
+    return QueryResult(columns, types, _started(relation, batch_rows, rows))
 
 
 def _as_text(column: str, kind: str) -> str:
@@ -91,21 +97,30 @@ def _relation(store: Store, query: str) -> duckdb.DuckDBPyRelation | None:
         raise ConfigError(f"query {query_error(exc)}") from exc
 
 
-def _started(relation: duckdb.DuckDBPyRelation, batch_rows: int) -> Iterator[list[Row]]:
+def _started(
+    relation: duckdb.DuckDBPyRelation, batch_rows: int, rows: int | None = None
+) -> Iterator[list[Row]]:
     try:
         reader = relation.to_arrow_reader(batch_rows)
     except duckdb.Error as exc:
         raise ConfigError(f"query {query_error(exc)}") from exc
-    batches = _rows(reader)
+    batches = _rows(reader, rows)
     # The first batch is read now: most failures (a refusal, a bad cast) stop the command
     # before anything is printed.
     first = next(batches, None)
     return itertools.chain([] if first is None else [first], batches)
 
 
-def _rows(reader: Any) -> Iterator[list[Row]]:
+def _rows(reader: Any, rows: int | None = None) -> Iterator[list[Row]]:
+    """The reader's batches as rows of Python values; with ``rows``, that many at most."""
+    left = rows
     try:
         for batch in reader:
+            if left is not None:
+                if left <= 0:
+                    return
+                batch = batch.slice(0, left)
+                left -= batch.num_rows
             yield list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
     except (duckdb.Error, OSError) as exc:  # DuckDB's errors, as Arrow's reader raises them
         raise ConfigError(f"query {query_error(exc)}") from exc

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,7 @@ import engine
 from engine.replaying import replay
 from engine.schemas import load_schema
 from engine.store.store import Store
-from tests.conftest import DATA, query
+from tests.conftest import DATA, ROOT, query
 from tests.store.lifecycle import cli, models
 
 CSV = 'rid;value;legacy\na;1;x\nb;1.5;y\nc;zz;z\n"d";2.5;"q;r"\ne;3.5;\n'
@@ -174,6 +176,72 @@ def test_replay_where_picks_the_rows_and_errors_are_one_line(tmp_path: Path) -> 
     for args, message in cases:
         done = cli("replay", *args, "--db", db, "--schema", f"{spec}:V2")
         assert (done.returncode, done.stdout, done.stderr) == (2, "", message)
+
+
+def test_replay_where_writes_nothing_and_loads_no_extension(tmp_path: Path) -> None:
+    """The condition runs on the writing connection: a function with side effects
+    (``nextval`` advanced the run ids from 1 to 124) is refused, and a function of an
+    extension the engine does not link in is an unknown function, not a download."""
+    db, spec = stored(tmp_path)
+    extensions = Path.home() / ".duckdb" / "extensions"
+    before = sorted(extensions.rglob("*")) if extensions.exists() else []
+    side_effects = "is not allowed here (the condition reads the selected rows' own columns)\n"
+    cases = [
+        (
+            "nextval('ingestion_run_ids') > 0",
+            "error: --where \"nextval('ingestion_run_ids') > 0\": nextval(), which has side "
+            f"effects, {side_effects}",
+        ),
+        (
+            "row_number > 0 AND setval('replay_ids', 100) > 0",
+            "error: --where \"row_number > 0 AND setval('replay_ids', 100) > 0\": setval(), "
+            f"which has side effects, {side_effects}",
+        ),
+        (
+            "list_contains(list_transform([1], x -> currval('ingestion_run_ids')), 1)",
+            "error: --where \"list_contains(list_transform([1], x -> currval('ingestion_run_ids')"
+            f'), 1)": currval(), which has side effects, {side_effects}',
+        ),
+        (
+            "text(1, '0') = 'x'",
+            "error: --where \"text(1, '0') = 'x'\" cannot select invalid rows (Catalog Error: "
+            'Scalar Function with name "text" is not in the catalog, but it exists in the excel '
+            "extension.)\n",
+        ),
+        (
+            "host('1.2.3.4'::INET) = 'x'",
+            "error: --where \"host('1.2.3.4'::INET) = 'x'\" cannot select invalid rows (Catalog "
+            'Error: Scalar Function with name "host" is not in the catalog, but it exists in the '
+            "inet extension.)\n",
+        ),
+    ]
+    for where, message in cases:
+        done = cli("replay", "--all-failed", "--where", where, "--db", db, "--schema", f"{spec}:V2")
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", message), where
+    rows = query(db, "SELECT sequence_name, last_value FROM duckdb_sequences()")
+    sequences = {str(name): value for name, value in rows}
+    assert sequences["ingestion_run_ids"] == 2  # two runs
+    assert sequences["replay_ids"] in (None, 1)  # not setval's 100 (a failed replay took 1)
+    assert (sorted(extensions.rglob("*")) if extensions.exists() else []) == before
+    with Store(db) as store:  # the writer's own settings
+        assert store.rows(
+            "SELECT current_setting('autoinstall_known_extensions'), "
+            "current_setting('autoload_known_extensions')"
+        ) == [(False, False)]
+
+
+def test_replay_where_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    db, spec = stored(tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "replay", "--all-failed", "--where",
+         b"raw = '\xff'", "--db", str(db), "--schema", f"{spec}:V2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "error: --where is not UTF-8 text (at character 8)\n",
+    )
 
 
 def test_replaying_with_the_same_model_moves_nothing(tmp_path: Path) -> None:
