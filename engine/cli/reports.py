@@ -23,7 +23,7 @@ from engine.reports.exports import (
     staged_file,
     write_export,
 )
-from engine.reports.reader import open_reader
+from engine.reports.reader import open_reader, out_of_memory
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_json, run_query, write_csv, write_json
 from engine.reports.staging import check_output
@@ -215,13 +215,18 @@ def _reader(
 ) -> Iterator[Store]:
     """The DuckDB file's locked-down reader, or the lake's (same views, same lock-down). On a
     lake, a file that cannot be read mid-command (deleted under the reader by `lake vacuum`,
-    damaged) is one line, as when the reader opens."""
+    damaged) is one line, as when the reader opens. A query past the readers' memory cap is
+    one line as well (exit 2, as an export's or `sql`'s)."""
+    import duckdb
+
     lake = lake_from(lake_uri)
     if lake is None:
         with open_reader(db, writable=writable or []) as store:
-            yield store
+            try:
+                yield store
+            except duckdb.OutOfMemoryException as exc:  # `summary`, `report`: one line too
+                raise out_of_memory(exc) from exc
         return
-    import duckdb
 
     from engine.lake.reader import open_lake_reader  # deltalake: loaded only for a lake
     from engine.lake.tables import read_failure

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine.errors import ConfigError
 from engine.reports.lockdown import lock_down, refusal
+from engine.store import store as stores
 from engine.store.ddl import RUNS
 from engine.store.store import Store
 
@@ -31,6 +33,16 @@ def query_error(exc: Exception) -> str:
     or changed a setting), or DuckDB's own message."""
     refused = refusal(exc)
     return f"refused: {refused}" if refused else f"failed: {duckdb_message(exc)}"
+
+
+def out_of_memory(exc: Exception) -> ConfigError:
+    """A read past the readers' memory cap (``READ_MEMORY``), as one line: DuckDB's first
+    (its advice, ``SET memory_limit``, is for a session a reader cannot change)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+    return ConfigError(
+        f"reading the database failed: {first}",
+        hint=f"DuckDB's readers are capped at {stores.READ_MEMORY}",
+    )
 
 
 def duckdb_message(exc: Exception) -> str:

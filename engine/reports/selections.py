@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from engine.errors import ConfigError
-from engine.reports.input_json import parsable, strict
+from engine.reports.input_json import parsable, plain, strict
 from engine.reports.json_text import finite
 from engine.reports.lockdown import refusal
 from engine.reports.reader import duckdb_message, query_error, table_exists, typed_tables
@@ -29,18 +29,33 @@ SHARED_TABLES = (RUNS, RAW, ERRORS, ERROR_DETAILS, OFFSETS)
 # One readable line per violation: `amount: Input should be greater than 0 (got '-50.0')`.
 # The offending value is shown when it is a single value of the field; a row-level error
 # (empty loc) or `missing` (whose input is the whole record) says enough without it.
-MESSAGE = """array_to_string(list_transform(errors, lambda e: concat(
+MESSAGE = f"""array_to_string(list_transform(errors, lambda e: concat(
     CASE WHEN len(e.loc) > 0 THEN array_to_string(e.loc, '.') || ': ' ELSE '' END,
     e.msg,
     CASE WHEN len(e.loc) = 0 OR e."input" IS NULL THEN ''
+         WHEN {plain('e."input"')} THEN ' (got ''' || e."input"[2:-2] || ''')'
          WHEN json_type(e."input") = 'VARCHAR' THEN ' (got ''' || (e."input" ->> '$') || ''')'
          WHEN json_type(e."input") IN ('OBJECT', 'ARRAY') THEN ''
          ELSE ' (got ' || e."input" || ')' END)), '; ')"""
 
 # Pydantic's ``ValidationError.errors()`` shape, with each input as JSON (not JSON-in-a-string),
-# strict JSON: no NaN or Infinity (null, as the JSON formats write them).
-ERROR_LIST = f"""to_json(list_transform(errors, lambda e: json_object(
-    'type', e."type", 'loc', e.loc, 'msg', e.msg, 'input', json({strict('e."input"')}))))"""
+# strict JSON: no NaN or Infinity (null, as the JSON formats write them). Written as text
+# (the compact text ``to_json`` of ``json_object``s writes): an input is copied once, not
+# parsed and written again by each JSON function (``engine.reports.input_json``).
+INPUT = 'e."input"'
+_MEMBERS = ", ',', ".join(
+    f"'\"{key}\":', coalesce({value}, 'null')"
+    for key, value in (
+        ("type", 'to_json(e."type")'),
+        ("loc", "to_json(e.loc)"),
+        ("msg", "to_json(e.msg)"),
+        ("input", f"CASE WHEN {plain(INPUT)} THEN {INPUT} ELSE json({strict(INPUT)}) END"),
+    )
+)
+ERROR_LIST = (
+    "'[' || array_to_string(list_transform(errors, "
+    f"lambda e: concat('{{', {_MEMBERS}, '}}')), ',') || ']'"
+)
 
 # The error lists read by both, each input made readable once: what DuckDB's JSON reader
 # takes, a lone surrogate's escape shown as text (``engine.reports.input_json``).
@@ -96,7 +111,7 @@ def select(
         order = ""
     elif kind == "errors":
         source = ERRORS
-        errors = ERROR_LIST if json_output else f"({ERROR_LIST})::VARCHAR"
+        errors = f"({ERROR_LIST})::JSON" if json_output else ERROR_LIST
         base = (
             f"SELECT e.run_id, e.row_number, r.line_number, {MESSAGE} AS message, "
             f"{errors} AS errors, e.raw FROM (SELECT * REPLACE ({READABLE} AS errors) "
