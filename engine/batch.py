@@ -62,12 +62,16 @@ class RawBatch:
     """Raw rows of one chunk. ``typed`` is True when values carry JSON kinds.
 
     ``python_inputs``, for rows held in memory (frames, dicts), gives what Pydantic is to see
-    for a row number: the row itself rather than its JSON text (which has no dates...)."""
+    for a row number: the row itself rather than its JSON text (which has no dates...).
+    ``columns``: the keys every row holds, in this order, when they are fixed (a frame's
+    columns): the keys a model forbids are then known for the whole batch, with a token
+    column each (``engine.sources.frame_values``)."""
 
     frame: pl.DataFrame
     keys: tuple[str, ...]
     typed: bool
     python_inputs: Callable[[int], Any] | None = None
+    columns: tuple[str, ...] | None = None
 
     @property
     def height(self) -> int:

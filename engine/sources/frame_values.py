@@ -15,6 +15,11 @@ Floats are written by DuckDB, as its reading of their tokens gives them back
 (``1e+20`` as ``100000000000000000000.0``). Nested values, durations, bytes and Python
 objects (whose JSON is objects, arrays or Pydantic's forms) are parsed as before, from a
 JSON object of their tokens alone: a fraction of the row's text.
+
+When the model forbids extra keys, each column the model does not read gets a token column
+too (``token_column``): the ``input`` of its ``extra_forbidden`` error, as Pydantic's own
+error gives it (``fallback.json_input`` of the value): the column's token where the two are
+the same text (strings, integers, bools, nulls), else written by Python.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import polars as pl
 from engine.batch import KEYS, MALFORMED, MALFORMED_MSG, Kind, kind_column
 from engine.columns import NEEDS_PYTHON, token_column
 from engine.sources.json_forms import object_expr
+from engine.validation.fallback import json_input
 
 HEIGHT = "__height"
 QUOTED = (pl.Date, pl.Datetime, pl.Time, pl.Decimal)  # written as a JSON string, no escapes
@@ -70,6 +76,11 @@ def frame_values(
     # Columns by position, as in ``tokens``: a name like "^a$" would be a pattern to pl.col().
     parts = [frame.rename({name: f"c{i}" for i, name in enumerate(names)}), tokens]
     needs: pl.Expr = pl.lit(False)
+    if want_all_keys:  # the extra columns' inputs, where their tokens are not Python's text
+        for index, name in enumerate(names):
+            if name not in keys and not _token_is_input(frame.dtypes[index]):
+                inputs = [json_input(v) for v in frame.to_series(index).to_list()]
+                parts.append(pl.Series(f"x{index}", inputs, dtype=pl.String).to_frame())
     for key in keys:  # a float's text as DuckDB's reading of its token gives it
         if key in position and frame.schema[key].is_float():
             number = frame.get_column(key).cast(pl.Float64)
@@ -106,9 +117,21 @@ def frame_values(
                 pl.lit(Kind.ABSENT, pl.UInt8).alias(kind_column(key)),
                 pl.lit(None, pl.String).alias(token_column(key)),
             ]
+    if want_all_keys:
+        columns += [
+            pl.col(f"{'t' if _token_is_input(frame.dtypes[i]) else 'x'}{i}").alias(token_column(n))
+            for i, n in enumerate(names)
+            if n not in keys
+        ]
     # With a column of the frame first, literals are as tall as it (alone they are one row).
     both = pl.concat(parts, how="horizontal")
     return both.select(pl.col("c0").alias(HEIGHT), *columns).drop(HEIGHT)
+
+
+def _token_is_input(dtype: pl.DataType) -> bool:
+    """A column whose tokens are Python's JSON text of its values (``json_input``)."""
+    plain = dtype in (pl.Null(), pl.Boolean()) or dtype.is_integer()
+    return plain or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
 
 
 def _key_columns(keys: tuple[str, ...]) -> list[str]:

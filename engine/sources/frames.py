@@ -164,7 +164,7 @@ class FrameEncoder:
         def row(number: int) -> Any:
             return frame.row(number - first_row, named=True)
 
-        return self._batch(raw, needs, None, first_row, row, values)
+        return self._batch(raw, needs, None, first_row, row, values, tuple(frame.columns))
 
     def rows_batch(self, rows: list[Any], first_row: int) -> RawBatch:
         texts: list[str] = []
@@ -193,6 +193,7 @@ class FrameEncoder:
         first_row: int,
         python_input: Any,
         values: pl.DataFrame | None = None,
+        columns: tuple[str, ...] | None = None,
     ) -> RawBatch:
         """``values``: the key columns of a frame read natively (``frame_values``); the
         texts are parsed when not given."""
@@ -221,7 +222,7 @@ class FrameEncoder:
             )
         if needs_python is not None and needs_python.any():
             out = out.with_columns(pl.col(NEEDS_PYTHON) | pl.lit(needs_python))
-        return RawBatch(out, self.keys, typed=True, python_inputs=python_input)
+        return RawBatch(out, self.keys, typed=True, python_inputs=python_input, columns=columns)
 
 
 # -- what in-memory data can be ------------------------------------------------------------

@@ -85,8 +85,26 @@ def _float_token(column: pl.Expr) -> pl.Expr:
         .then(pl.lit("Infinity"))
         .when(wide == -math.inf)
         .then(pl.lit("-Infinity"))
-        .otherwise(wide.cast(pl.String))
+        .otherwise(_repr_text(wide.cast(pl.String)))
     )
+
+
+def _repr_text(text: pl.Expr) -> pl.Expr:
+    """Polars' shortest float text as Python's ``repr`` writes it: Polars writes magnitudes
+    from 1e-6 to 1e-4 in fixed notation (``0.00001``, repr ``1e-05``) and one-digit
+    exponents without the padding zero (``1e-7``, repr ``1e-07``); the digits are the same."""
+    fixed = text.str.extract_groups(r"^(-?)0\.(0{4,5})([1-9])([0-9]*)$")
+    digits = fixed.struct.field("4")
+    exponent = fixed.struct.field("2").str.len_chars() + 1
+    scientific = pl.concat_str(
+        fixed.struct.field("1"),
+        fixed.struct.field("3"),
+        pl.when(digits != "").then(pl.lit(".") + digits).otherwise(pl.lit("")),
+        pl.lit("e-0"),
+        exponent.cast(pl.String),
+    )
+    padded = text.str.replace(r"e-([1-9])$", "e-0${1}")
+    return pl.when(fixed.struct.field("3").is_not_null()).then(scientific).otherwise(padded)
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

@@ -72,14 +72,23 @@ class ValidationResult:
 class BatchValidator:
     """Validates batches from one source (its keys are fixed, e.g. a CSV header)."""
 
-    def __init__(self, schema: CompiledSchema, source_keys: Sequence[str]) -> None:
+    def __init__(
+        self,
+        schema: CompiledSchema,
+        source_keys: Sequence[str],
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """``columns``: typed rows that all hold exactly these keys, in this order (a frame's
+        columns, ``RawBatch.columns``): the keys the model forbids are known per batch, as
+        for a CSV header, instead of each row's extra keys sending it to Pydantic."""
         self.schema = schema
         self.source_keys = tuple(source_keys)
-        known = set(schema.input_keys)
+        self.columns = tuple(columns) if columns is not None else None
+        self._by_columns: dict[tuple[str, ...], BatchValidator] = {}
+        self.known = known = set(schema.input_keys)
         self.missing_keys = [k for k in schema.input_keys if k not in self.source_keys]
-        self.extra_keys = (
-            [k for k in self.source_keys if k not in known] if not schema.typed else []
-        )
+        given = self.source_keys if not schema.typed else self.columns or ()
+        self.extra_keys = [k for k in given if k not in known]
         self.stage1 = self._stage1()
         self.stage2 = self._stage2()
         self._codes: dict[RuleText, int] = {}
@@ -104,7 +113,7 @@ class BatchValidator:
         ]
         if self.schema.typed:
             python_parts.append(pl.col(NEEDS_PYTHON).fill_null(False))
-        if self.schema.typed and self.schema.extra == "forbid":
+        if self.schema.typed and self.schema.extra == "forbid" and self.columns is None:
             known = list(self.schema.input_keys)
             python_parts.append(
                 pl.col(KEYS).list.set_difference(pl.lit(known)).list.len().fill_null(0) > 0
@@ -133,11 +142,14 @@ class BatchValidator:
         Pydantic reports them: the input's key order (a CSV header's)."""
         if self.schema.extra != "forbid":
             return []
+        typed = self.schema.typed
         extras = [(key, self._present(key)) for key in self.extra_keys]
         # key -> per field reading it, the keys that field tries before it
         readers: dict[str, list[list[str]]] = {}
+        anywhere = typed and self.columns is None  # any key may be in any record
+        given = self.source_keys if self.columns is None else self.columns
         for program in self.schema.fields:
-            available = [k for k in program.keys if k in self.source_keys or self.schema.typed]
+            available = [k for k in program.keys if anywhere or k in given]
             for i, key in enumerate(available):
                 readers.setdefault(key, []).append(available[:i])
         for key, befores in readers.items():
@@ -145,8 +157,10 @@ class BatchValidator:
                 continue  # some field tries it first: never extra
             taken_before = [pl.any_horizontal([self._present(k) for k in b]) for b in befores]
             extras.append((key, self._present(key) & pl.all_horizontal(taken_before)))
-        if not self.schema.typed:
-            extras.sort(key=lambda extra: self.source_keys.index(extra[0]))
+        if not typed or self.columns is not None:
+            order = self.source_keys if not typed else self.columns or ()
+            place = {key: i for i, key in enumerate(order)}
+            extras.sort(key=lambda extra: place[extra[0]])
         return extras
 
     def _stage2(self) -> list[list[pl.Expr]]:
@@ -323,6 +337,8 @@ class BatchValidator:
         return chosen
 
     def _present(self, key: str) -> pl.Expr:
+        if self.columns is not None and key not in self.known:
+            return pl.lit(True)  # every row of a frame holds each of its columns
         if self.schema.typed:
             return pl.col(kind_column(key)) != Kind.ABSENT
         return pl.col(key).is_not_null()
@@ -374,6 +390,15 @@ class BatchValidator:
         return violations(evaluated.with_columns(firsts) if firsts else evaluated, parts)
 
     def validate(self, batch: RawBatch, now: datetime) -> ValidationResult:
+        forbid = self.schema.typed and self.schema.extra == "forbid"
+        if forbid and batch.columns is not None and self.columns is None:
+            found = self._by_columns.get(batch.columns)  # a validator for the batch's keys
+            if found is None:
+                found = BatchValidator(self.schema, self.source_keys, batch.columns)
+                if len(self._by_columns) >= 8:
+                    self._by_columns.clear()
+                self._by_columns[batch.columns] = found
+            return found.validate(batch, now)
         lf = self.helpers.add(self._prepare(batch, now)).lazy().with_columns(self.stage1)
         for exprs in self.stage2:
             lf = lf.with_columns(exprs)
