@@ -177,3 +177,59 @@ def test_dense_rows_after_a_clean_stretch_come_in_bounded_batches(
     assert max(whole) > 5_000  # a 256 KiB block of 8-byte rows
     assert max(held) == 1_000
     assert sum(held) == 2 * ROWS
+
+
+ORDERS_STORED = {
+    "valid": "SELECT * EXCLUDE (run_id) FROM orders ORDER BY row_number",
+    "errors": "SELECT * EXCLUDE (run_id) FROM error_details ORDER BY ALL",
+    "raw": "SELECT * EXCLUDE (run_id) FROM raw_data ORDER BY row_number",
+}
+
+
+def test_a_parquet_file_of_dense_errors_makes_smaller_batches_and_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames came in pieces of 100,000 rows (or a row group's batch) whatever their errors:
+    an orders Parquet file of 250,000 rows failing on its 9 fields and 10 extra columns
+    peaked at 2.86 GB. Now its batches start small (``FIRST_ROWS``), are held to the budget
+    in rows after each batch, and store the same tables."""
+    import polars as pl
+
+    from schemas.orders import Order
+
+    rows = 40_000
+    columns = ["Order ID", "quantity", "unit_price", "status", "priority", "ordered_at"]
+    frame = pl.DataFrame({name: ["x"] * rows for name in [*columns, "ship_by", "gift"]})
+    frame = frame.with_columns(customer=pl.lit(""), note=pl.int_range(rows))  # 10 errors a row
+    path = tmp_path / "dense.parquet"
+    frame.write_parquet(path, row_group_size=rows)
+
+    def run(budget: int, db: Path) -> tuple[list[int], dict[str, list[tuple[object, ...]]]]:
+        batches: list[int] = []
+        validate = pipeline.validate_batch
+
+        def counted(*args: object) -> pipeline.Validated:
+            validated = validate(*args)  # type: ignore[arg-type]
+            batches.append(validated.tally.rows)
+            return validated
+
+        with monkeypatch.context() as patch:
+            patch.setattr(block_budget, "ERRORS_PER_BLOCK", budget)
+            patch.setattr(block_budget, "MIN_BLOCK", 4 << 10)
+            patch.setattr(pipeline, "validate_batch", counted)
+            with Store(db) as store:
+                summary = ingest_file(store, path, Order, RunOptions())
+        assert summary.tally.rows == sum(batches) == rows
+        assert summary.tally.python_rows == 0
+        return batches, {name: query(db, sql) for name, sql in ORDERS_STORED.items()}
+
+    held, stored = run(5_000, tmp_path / "held.duckdb")
+    whole, unheld = run(10**9, tmp_path / "whole.duckdb")
+    assert stored == unheld
+    assert len(stored["errors"]) == 10 * rows and stored["valid"] == []
+    # Without the budget: the first batches of 8,192 rows (the reader runs ahead of the
+    # batches counted), doubling to the 40,000 rows of the row group.
+    assert whole[0] == 8_192 and min(whole[:-1]) >= 8_192
+    # With it: from the fourth batch on, about 5,000 errors (500 rows) a batch.
+    assert held[:3] == [8_192] * 3
+    assert 490 <= min(held[3:-1]) <= max(held[3:-1]) <= 500

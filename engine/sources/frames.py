@@ -24,11 +24,10 @@ import polars as pl
 from engine.batch import LINE, MALFORMED, MALFORMED_MSG, RAW, ROW, RawBatch
 from engine.columns import NEEDS_PYTHON
 from engine.errors import Remedy, SourceError
+from engine.sources.frame_budget import LineageDigest, cut
 from engine.sources.frame_values import frame_values
-from engine.sources.inputs import Digest, Fingerprint
 from engine.sources.json import json_batch
 from engine.sources.json_forms import column_tokens, object_text, odd_offset, row_json
-from engine.sources.json_kinds import string_buffers
 from engine.sources.json_values import JsonValues
 from engine.store.connect import connect
 from engine.validation.compiler import CompiledSchema
@@ -393,7 +392,7 @@ class RecordsSource:
         encoder = FrameEncoder(self.schema)
         next_row = 1
         try:
-            for piece in self.pieces:
+            for piece in cut(self.pieces, self.schema, self.reader):
                 if isinstance(piece, pl.DataFrame):
                     if not piece.height:
                         continue
@@ -413,26 +412,3 @@ class RecordsSource:
         over = frame.filter(pl.col(RAW).str.len_bytes() > limit)
         if over.height:
             raise row_too_long(self.name, int(over[LINE][0]), limit)
-
-
-class LineageDigest:
-    """The fingerprint of rows' JSON texts as NDJSON (one per line)."""
-
-    def __init__(self) -> None:
-        self._digest = Digest()
-
-    @property
-    def bytes_read(self) -> int:
-        return self._digest.size
-
-    def limit_blocks(self, size: int) -> None:
-        """Frames come by row group, a few rows at a time when rows are long: no blocks."""
-
-    def update(self, texts: pl.Series) -> None:
-        if len(texts):
-            # The lines' bytes as Arrow lays them out, one after another: no copy to hash.
-            offsets, buf = string_buffers((texts + "\n").to_arrow())
-            self._digest.update(buf[offsets[0] : offsets[-1]].data)
-
-    def fingerprint(self) -> Fingerprint:
-        return self._digest.fingerprint()
