@@ -12,7 +12,7 @@ import pytest
 
 from engine.pipeline import RunOptions, ingest_file
 from engine.store import long_values
-from engine.store.long_values import LONG, long_bytes
+from engine.store.long_values import ITEM, LONG, WIDE, long_bytes
 from engine.store.store import Store
 from schemas.transactions import Transaction
 from tests.conftest import query
@@ -31,6 +31,18 @@ def test_long_bytes_counts_strings_and_strings_in_lists_from_long_on() -> None:
     )
     assert long_bytes(frame) == LONG + 2 * LONG + LONG
     assert long_bytes(frame.select("n")) == 0
+
+
+def test_long_bytes_counts_the_items_of_long_lists() -> None:
+    """Rows of 2,000 errors (2,000 extra columns a model forbids) made lists DuckDB appends
+    in 64 MiB pieces, past a run's 128 MB."""
+    frame = pl.DataFrame(
+        {
+            "rule_ids": [list(range(WIDE)), list(range(WIDE - 1)), []],
+            "inputs": [["a"] * 300, [], []],
+        }
+    )
+    assert long_bytes(frame) == (WIDE + 300) * ITEM
 
 
 def write(path: Path) -> None:
