@@ -19,7 +19,6 @@ with 2,000 extra columns filled made rows of 2,000 errors, whose lists DuckDB ap
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -53,24 +52,36 @@ def long_bytes(frame: pl.DataFrame) -> int:
 
 
 class LongValues:
-    """One transaction's long values and the memory limit raised for them."""
+    """One transaction's long values and the memory limit raised for them.
+
+    The limit is set on the transaction's own connection, under the store's lock it holds,
+    not through ``Overrides``: those take their lock before the store's (a session starting
+    in the API server beside a Kafka consumer), and this runs inside a transaction, which
+    holds the store's lock first. Only a file run's bulk load sets the memory limit
+    otherwise, before its transaction begins."""
 
     def __init__(self) -> None:
         self.bytes = 0
         self.granted = 0
-        self._limits = ExitStack()
+        self._raised = False
 
     def add(self, store: Store, frame: pl.DataFrame) -> None:
-        """Count the frame's long values (before it is appended) and make room for them."""
+        """Count the frame's long values (before it is appended) and make room for them;
+        called with the store's lock held."""
         found = long_bytes(frame)
         if not found:
             return
         self.bytes += found
         needed = ROOM + 2 * self.bytes
         if needed > self.granted:
+            self._raised = True
             self.granted = int(needed * STEP)
-            self._limits.enter_context(store.overriding({"memory_limit": f"{self.granted}B"}))
+            store.execute(f"SET memory_limit = '{self.granted}B'")
 
-    def close(self) -> None:
-        """The limit as it was before the transaction (``Overrides``)."""
-        self._limits.close()
+    def close(self, store: Store) -> None:
+        """The limit as the store's settings have it (``Overrides.value``: a file run's, or
+        the store's own); called with the store's lock held."""
+        before = store.overrides.value("memory_limit")
+        if self._raised and before is not None:
+            self._raised = False
+            store.execute(f"SET memory_limit = '{before}'")

@@ -46,6 +46,15 @@ class Overrides:
                 self._forget(mine)
                 self._apply(store, mine)
 
+    def value(self, name: str) -> str | None:
+        """What ``name`` is set to now as these overrides see it (the latest session's value,
+        else the one from before them; None if they never touched it). Read without their
+        lock, by a holder of a store's lock (``long_values``)."""
+        for active in reversed(list(self._active)):
+            if name in active:
+                return active[name]
+        return self._before.get(name)
+
     def _forget(self, settings: dict[str, str]) -> None:
         self._active = [active for active in self._active if active is not settings]
 

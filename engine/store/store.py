@@ -266,7 +266,7 @@ class Store:
                 self.con.commit()
             finally:
                 self._in_transaction = False
-                self._long.close()
+                self._long.close(self)
             self._changed()
 
     def _changed(self) -> None:

@@ -5,6 +5,8 @@ run's memory limit ("failed to pin block"). Scaled down here: a 16 MB limit and 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +17,7 @@ from engine.store import long_values
 from engine.store.long_values import ITEM, LONG, WIDE, long_bytes
 from engine.store.store import Store
 from schemas.transactions import Transaction
-from tests.conftest import query
+from tests.conftest import ROOT, query
 
 ROWS = 300
 ID = 100_000
@@ -71,3 +73,52 @@ def test_a_run_of_long_values_commits_and_the_limit_comes_back(
     assert query(db, "SELECT count(*), sum(length(raw)) FROM raw_data") == [
         (ROWS, ROWS * (ID + 32))
     ]
+
+
+def limit(store: Store) -> object:
+    return store.rows("SELECT current_setting('memory_limit')")[0][0]
+
+
+def test_the_limit_is_raised_inside_the_transaction_and_put_back(tmp_path: Path) -> None:
+    with Store(tmp_path / "t.duckdb") as store:
+        store.execute("CREATE TABLE t (v VARCHAR)")
+        with store.transaction():
+            store.append("t", pl.DataFrame({"v": ["short"]}))
+            untouched = limit(store)
+            store.append("t", pl.DataFrame({"v": ["x" * LONG] * 4}))
+            raised = limit(store)
+        after = limit(store)
+    assert (untouched, raised, after) == ("244.1 MiB", "320.3 MiB", "244.1 MiB")
+
+
+BESIDE = """
+import sys, threading, time
+import polars as pl
+from engine.store.store import Store
+with Store(sys.argv[1]) as store:
+    store.execute("CREATE TABLE t (v VARCHAR)")
+    def session() -> None:  # a session starting while the transaction runs
+        with store.overriding({"threads": "1"}):
+            pass
+    with store.transaction():
+        other = threading.Thread(target=session)
+        other.start()
+        time.sleep(0.3)  # it holds the settings' lock, waiting for the store's
+        store.append("t", pl.DataFrame({"v": ["x" * 40_000] * 4}))
+    other.join()
+    print(store.rows("SELECT count(*) FROM t")[0][0])
+"""
+
+
+def test_long_values_beside_a_session_starting_do_not_deadlock(tmp_path: Path) -> None:
+    """The limit was raised through the settings' lock, taken after the store's: a session
+    starting meanwhile (the API server's upload beside its consumer) held the settings'
+    lock waiting for the store's, and both waited for ever."""
+    done = subprocess.run(
+        [sys.executable, "-c", BESIDE, str(tmp_path / "b.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert (done.returncode, done.stdout) == (0, "4\n"), done.stderr
