@@ -19,8 +19,10 @@ with 2,000 extra columns filled made rows of 2,000 errors, whose lists DuckDB ap
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
+import duckdb
 import polars as pl
 
 if TYPE_CHECKING:
@@ -80,8 +82,11 @@ class LongValues:
 
     def close(self, store: Store) -> None:
         """The limit as the store's settings have it (``Overrides.value``: a file run's, or
-        the store's own); called with the store's lock held."""
+        the store's own); called with the store's lock held, also after a failed commit: a
+        database DuckDB gave up on refuses the SET too, and its error must not take the place
+        of the one that says what failed."""
         before = store.overrides.value("memory_limit")
         if self._raised and before is not None:
             self._raised = False
-            store.execute(f"SET memory_limit = '{before}'")
+            with contextlib.suppress(duckdb.Error):
+                store.execute(f"SET memory_limit = '{before}'")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -122,3 +123,25 @@ def test_long_values_beside_a_session_starting_do_not_deadlock(tmp_path: Path) -
         cwd=ROOT,
     )
     assert (done.returncode, done.stdout) == (0, "4\n"), done.stderr
+
+
+def test_a_failure_inside_the_transaction_is_the_error_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failed commit DuckDB may refuse every statement, the SET that puts the limit
+    back too: the transaction's own error is the one raised, not the SET's."""
+    with Store(tmp_path / "t.duckdb") as store:
+        store.execute("CREATE TABLE t (v VARCHAR)")
+        execute = store.execute
+
+        def refusing(query: str, parameters: list[object] | None = None) -> None:
+            if query.startswith("SET memory_limit = '2"):  # putting back 244.1 MiB
+                raise duckdb.FatalException("database has been invalidated")
+            execute(query, parameters)
+
+        monkeypatch.setattr(store, "execute", refusing)
+        with pytest.raises(ValueError, match=r"^the run's own failure$"), store.transaction():
+            store.append("t", pl.DataFrame({"v": ["x" * LONG] * 4}))
+            raise ValueError("the run's own failure")
+        monkeypatch.undo()
+        assert store.rows("SELECT count(*) FROM t") == [(0,)]
