@@ -73,9 +73,12 @@ class RowGroups:
 
 def in_row_groups(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame in chunks of one row group each: its Arrow stream hands DuckDB one record
-    batch per row group (DuckDB's unit of parallel work)."""
-    whole = frame.rechunk()
-    if whole.height <= ROW_GROUP:
-        return whole
-    slices = [whole.slice(start, ROW_GROUP) for start in range(0, whole.height, ROW_GROUP)]
+    batch per row group (DuckDB's unit of parallel work). Each row group is made one chunk
+    on its own: only one that spans two of the frame's chunks is copied (rechunking the whole
+    frame first copied every string of it: about a fifth of a run's page faults)."""
+    if frame.height <= ROW_GROUP:
+        return frame.rechunk()
+    slices = [
+        frame.slice(start, ROW_GROUP).rechunk() for start in range(0, frame.height, ROW_GROUP)
+    ]
     return pl.concat(slices, rechunk=False)

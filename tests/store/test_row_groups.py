@@ -66,3 +66,22 @@ def test_a_run_of_long_rows_stores_the_same_in_order(
     assert stored[0] == stored[1]
     assert len(stored[0][0]) == 6_000 - 858 and len(stored[0][1]) == 858
     assert stored[0][3] == [(n,) for n in range(1, 6_001)]
+
+
+def test_a_frame_in_two_chunks_reaches_duckdb_one_row_group_a_chunk() -> None:
+    """Each chunk is one row group, the one spanning the frame's two chunks included (the
+    frame is no longer made one chunk first), with the rows in order."""
+    first = rows(0, 200_000, 8).rechunk()
+    second = rows(200_000, 2 * ROW_GROUP + 50_000, 8).rechunk()
+    frame = pl.concat([first, second], rechunk=False)
+    assert frame.n_chunks() == 2
+
+    grouped = row_groups.in_row_groups(frame)
+
+    height = 200_000 + 2 * ROW_GROUP + 50_000
+    assert grouped.n_chunks() == 5
+    for name in ("row_number", "raw"):
+        lengths = list(grouped.get_column(name).chunk_lengths())
+        assert lengths == [ROW_GROUP] * 4 + [height - 4 * ROW_GROUP]
+    assert grouped.equals(frame)
+    assert grouped["row_number"].to_list() == list(range(height))
