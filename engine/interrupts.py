@@ -14,8 +14,14 @@ writer marks the run failed). Once the command is done, signals are ignored: one
 while the process exits has nothing left to interrupt (and would otherwise kill it with
 Python's default handler, restored as the interpreter shuts down).
 
+A signal that comes once a run has begun its commit is held instead (``one_run``): the run
+commits and its summary is printed, then the command stops with one line naming the run kept
+(exit code 128 + signal still: the command was interrupted, though nothing was rolled back).
+
 Only the command line installs this (``cli.py`` does so before anything slow is imported);
-the library never touches signal handlers.
+the library never touches signal handlers: it only says when a run begins its commit
+(``committing``) and asks what a failure stands for (``explained``), both no-ops without a
+handler.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
@@ -32,6 +39,9 @@ from engine.errors import Interrupted
 WATCHED = (signal.SIGINT, signal.SIGTERM)
 RETRY_S = 0.02  # how soon a signal that came during an import is raised again
 _received: list[int] = []
+# Per open ``one_run``: whether its run has begun its commit (None: it holds nothing).
+_holding: list[bool | None] = []
+_kept: list[int] = []  # the run committed last, while no other is under way
 
 
 def install() -> None:
@@ -74,6 +84,8 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         _received.append(signum)
     elif not _received:  # a SIGALRM of someone else's
         return
+    if _holding and _holding[-1]:  # the run is committing: raised once its summary is out
+        return
     if _unsafe(frame):
         # Raised inside an import, a C extension's initialisation can abort the process
         # (nanobind does); inside __del__ it would only be printed. Try again shortly.
@@ -90,6 +102,54 @@ def _unsafe(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+@contextmanager
+def one_run(hold: bool = True) -> Iterator[Callable[[int | None], None]]:
+    """Around one run of the command line and the printing of its summary. A signal that
+    comes once the run has begun its commit (``committing``) is held, not raised: the run
+    commits and the summary is printed whole. Call the yielded ``kept(run_id)`` once it is
+    printed: the run is kept, and a held signal is raised there (the process's line then
+    names the run). A held signal the block ends without ``kept`` is raised as it ends.
+    ``hold=False``: nothing is held (a lake's run, whose commit is its publishing after)."""
+    _holding.append(False if hold else None)
+    _kept.clear()
+
+    def kept(run_id: int | None) -> None:
+        if run_id is not None:
+            _kept.append(run_id)
+        if _holding[-1]:
+            _raise_held()
+
+    try:
+        yield kept
+    finally:
+        held = _holding.pop()
+    if held:
+        _raise_held()
+
+
+def committing() -> None:
+    """A run is about to commit: inside ``one_run``, a signal is held from now on (one that
+    came already is raised now, and the run rolls back). Elsewhere, nothing."""
+    if _holding and _holding[-1] is not None:
+        _raise_held()
+        _holding[-1] = True
+
+
+def _raise_held() -> None:
+    if _received:
+        raise Interrupted(_received[0], signal.Signals(_received[0]).name)
+
+
+def explained(exc: BaseException) -> BaseException:
+    """What ended a run: ``exc``, or the interrupt behind it. A query DuckDB was running when
+    the signal came ends with DuckDB's own error (``RuntimeError: Query interrupted``), which
+    says nothing of the signal; it is recorded as the interrupt, as one raised elsewhere is."""
+    signum = received()
+    if signum is not None and isinstance(exc, RuntimeError) and str(exc) == "Query interrupted":
+        return Interrupted(signum, signal.Signals(signum).name)
+    return exc
 
 
 def received() -> int | None:
@@ -132,6 +192,11 @@ def exit_after(command: Callable[[], object]) -> NoReturn:
 
 
 def message(signum: int) -> str:
+    if _kept and not _holding:  # no run under way: the last one committed
+        return (
+            f"error: interrupted by {signal.Signals(signum).name} after run {_kept[-1]} was "
+            "committed (it is kept; nothing was rolled back)"
+        )
     return (
         f"error: interrupted by {signal.Signals(signum).name} "
         "(anything not yet committed was rolled back)"

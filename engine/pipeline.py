@@ -20,16 +20,12 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
+from engine import interrupts
 from engine.batch import KAFKA_COLUMNS, LINE, RAW, ROW, RawBatch
 from engine.block_budget import block_for
 from engine.errors import EngineError, neutral_spelling
 from engine.gate import QualityGate
-from engine.outcomes import (
-    Progress,
-    ProgressCallback,
-    RunSummary,
-    Tally,
-)
+from engine.outcomes import Progress, ProgressCallback, RunSummary, Tally
 from engine.prefetch import prefetch
 from engine.priority import yield_to_current_thread
 from engine.sources import Source
@@ -394,12 +390,13 @@ def _ingest(
                 file_size=read.size,
                 message=gate,
             )
+            interrupts.committing()  # the command line holds a signal from here: run kept
     except _SameContent as same:
         with store.writing():
             forget_run(store, run_id)
         return _skipped(plan, same.run_id, started)
     except BaseException as exc:
-        _record_failure(store, run_id, started, exc)
+        _record_failure(store, run_id, started, interrupts.explained(exc))
         if isinstance(exc, duckdb.Error):
             failure = write_failure(store.path, exc)
             failure.run_id = run_id

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,14 @@ def test_an_uninterrupted_run_then_signals_at_every_stage(big: Path, tmp_path: P
             # The signal came once the run was done, while the process exited: nothing was
             # interrupted (the signal is ignored from then on). Never during start-up.
             assert place > 0 and err == "" and f": {ROWS:,} rows, " in out, (place, out, err)
+            finished += 1
+        elif err.endswith("was committed (it is kept; nothing was rolled back)\n"):
+            # Once the run was committing: it commits, its summary is printed, then it stops.
+            assert (process.returncode, err) == (
+                128 + sig,
+                f"error: interrupted by {name} after run 1 was committed "
+                "(it is kept; nothing was rolled back)\n",
+            ) and f": {ROWS:,} rows, " in out, (place, out, err)
             finished += 1
         else:
             assert (process.returncode, err) == (
@@ -286,3 +295,81 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored(tmp_path: Path)
         143,
         "error: interrupted by SIGTERM (anything not yet committed was rolled back)\n",
     )
+
+
+# Lands the signal at a chosen place of a real ``cli.py run`` (as cli.py runs it): just after
+# the run's commit (in ``finish_run``), or as its summary is printed.
+LANDING = textwrap.dedent(
+    """
+    import os, signal, sys
+    import engine.pipeline, engine.ui
+    from engine import interrupts
+
+    module, name = {"finish_run": (engine.pipeline, "finish_run"),
+                    "print_run": (engine.ui, "print_run")}[sys.argv[1]]
+    original = getattr(module, name)
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        return original(*args, **kwargs)
+
+    setattr(module, name, signalled)
+    from engine.cli import main
+    interrupts.exit_after(lambda: main.main(["run", *sys.argv[4:], "--db", sys.argv[3]]))
+    """
+)
+
+
+@pytest.mark.parametrize("place", ["finish_run", "print_run"])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_just_after_the_commit_says_the_run_is_kept(
+    tmp_path: Path, place: str, sig: signal.Signals, code: int
+) -> None:
+    """A signal just after the commit said "interrupted ... (anything not yet committed was
+    rolled back)" and printed no summary, while the run was stored completed. Now the run's
+    summary is printed, and the one line names the run kept; a second file is not started."""
+    data = tmp_path / "a.csv"
+    generate(data, 1000, seed=3)
+    other = tmp_path / "b.csv"
+    generate(other, 10, seed=4)
+    db = tmp_path / "k.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", LANDING, place, sig.name, str(db), str(data), str(other)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        code,
+        f"error: interrupted by {sig.name} after run 1 was committed "
+        "(it is kept; nothing was rolled back)\n",
+    ), done
+    assert f"run 1 {data}: 1,000 rows, " in done.stdout, done.stdout
+    assert query(db, "SELECT run_id, status, rows_total FROM ingestion_runs") == [
+        (1, "completed", 1000)
+    ]
+
+
+def test_a_query_duckdb_ends_for_a_signal_records_the_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal that interrupts a DuckDB query ends it with DuckDB's error, and the run was
+    recorded failed with "RuntimeError: Query interrupted"; it now says which signal, as an
+    interrupt elsewhere does. (DuckDB notices a signal only now and then: the error it raises
+    is stood in for, with the signal taken as handled.)"""
+    import engine
+    import engine.pipeline
+    from engine import interrupts
+
+    def interrupted_query(*args: object, **kwargs: object) -> None:
+        interrupts._received.append(signal.SIGTERM)
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(interrupts, "_received", [])
+    monkeypatch.setattr(engine.pipeline, "store_batch", interrupted_query)
+    data = tmp_path / "a.csv"
+    generate(data, 100, seed=3)
+    with pytest.raises(RuntimeError, match="Query interrupted"):
+        engine.ingest(data, db=tmp_path / "q.duckdb", schema="transactions")
+    assert query(tmp_path / "q.duckdb", "SELECT status, message FROM ingestion_runs") == [
+        ("failed", "Interrupted: interrupted by SIGTERM")
+    ]

@@ -174,7 +174,9 @@ def run(
     Exit code 0 when every run completed, even with invalid rows; 1 when a run is over the
     quality gate (--max-invalid, --max-invalid-rate; it is stored) or the database could
     not be written (the rest is not attempted); 2 when a file could not be ingested; 130
-    on Ctrl-C, 143 on SIGTERM. With --lake, into shared Delta tables instead of the DuckDB file.
+    on Ctrl-C, 143 on SIGTERM (a signal that comes once a run is committing lets it commit
+    and print its summary first, then stops). With --lake, into shared Delta tables instead
+    of the DuckDB file.
     """
     model = load_model(schema_spec)
     settings = RemoteSettings.from_environment(os.environ)
@@ -190,44 +192,47 @@ def run(
             with store.writing():
                 mark_interrupted(store)
         for location in files:
-            try:
-                with ui.run_progress(
-                    _label(location), None, enabled=show and ui.interactive()
-                ) as progress:
-                    result = ingest(
-                        location,
-                        db=store if store is not None else lake,  # type: ignore[arg-type]
-                        schema=model,
-                        format=fmt,
-                        force=force,
-                        context=parse_context(context_items),
-                        delimiter=_character(delimiter),
-                        quote_char=_character(quote_char),
-                        encoding=encoding,
-                        max_record_bytes=max_record_bytes,
-                        max_invalid=max_invalid,
-                        max_invalid_rate=max_invalid_rate,
-                        progress=progress,
-                        remote=settings,
-                        storing_first=True,
-                        mode=mode,
-                        new_table=new_table,
-                        raw_compression=raw_compression if lake is not None else None,
-                    )
-            except EngineError as exc:
-                # The database failed (the next file would too), or a signal came.
+            # A signal once the run is committing is held until its summary is out.
+            with interrupts.one_run(hold=store is not None) as kept:
+                try:
+                    with ui.run_progress(
+                        _label(location), None, enabled=show and ui.interactive()
+                    ) as progress:
+                        result = ingest(
+                            location,
+                            db=store if store is not None else lake,  # type: ignore[arg-type]
+                            schema=model,
+                            format=fmt,
+                            force=force,
+                            context=parse_context(context_items),
+                            delimiter=_character(delimiter),
+                            quote_char=_character(quote_char),
+                            encoding=encoding,
+                            max_record_bytes=max_record_bytes,
+                            max_invalid=max_invalid,
+                            max_invalid_rate=max_invalid_rate,
+                            progress=progress,
+                            remote=settings,
+                            storing_first=True,
+                            mode=mode,
+                            new_table=new_table,
+                            raw_compression=raw_compression if lake is not None else None,
+                        )
+                except EngineError as exc:
+                    # The database failed (the next file would too), or a signal came.
+                    if as_json:
+                        click.echo(json.dumps(failed_run(location, exc)))
+                    if exc.exit_code != 2 or interrupts.received() is not None:
+                        raise
+                    ui.fail(escape(exc.render(cli_spelling)))
+                    failed += 1
+                    continue
+                over_gate += result.gate is not None
                 if as_json:
-                    click.echo(json.dumps(failed_run(location, exc)))
-                if exc.exit_code != 2 or interrupts.received() is not None:
-                    raise
-                ui.fail(escape(exc.render(cli_spelling)))
-                failed += 1
-                continue
-            over_gate += result.gate is not None
-            if as_json:
-                click.echo(json.dumps(result.as_json(cli_spelling)))
-            elif not quiet:
-                ui.print_run(result)
+                    click.echo(json.dumps(result.as_json(cli_spelling)))
+                elif not quiet:
+                    ui.print_run(result)
+                kept(result.run_id)
     if failed:
         sys.exit(2)
     if over_gate:
