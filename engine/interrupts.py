@@ -18,6 +18,16 @@ A signal that comes once a run has begun its commit is held instead (``one_run``
 commits and its summary is printed, then the command stops with one line naming the run kept
 (exit code 128 + signal still: the command was interrupted, though nothing was rolled back).
 
+The main thread cannot hear a signal while it waits inside a DuckDB query that does not stop
+to look (a result streamed to Arrow, as `sql` and `export` read them; a long statement, 5 times
+in 6): Python runs its handlers only between bytecodes, and DuckDB, which runs them while a
+query runs, at times drops what they raise, so Ctrl-C and SIGTERM did nothing until the query
+ended. A watcher thread hears every signal through ``signal.set_wakeup_fd``; if the main
+thread is still on the same instruction ``HEARD_S`` later (``_stuck``), it interrupts the
+queries of the connections the Stores registered (``register``): the query ends with DuckDB's
+``InterruptException``, the main thread comes back to Python and handles the signal. A second
+signal the main thread cannot hear exits from the watcher, as the handler would.
+
 Only the command line installs this (``cli.py`` does so before anything slow is imported);
 the library never touches signal handlers: it only says when a run begins its commit
 (``committing``) and asks what a failure stands for (``explained``), both no-ops without a
@@ -29,10 +39,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from engine.errors import Interrupted
 
@@ -42,6 +54,9 @@ _received: list[int] = []
 # Per open ``one_run``: whether its run has begun its commit (None: it holds nothing).
 _holding: list[bool | None] = []
 _kept: list[int] = []  # the run committed last, while no other is under way
+HEARD_S = 0.1  # how long the watcher leaves the main thread to handle a signal itself
+_connections: list[Any] = []  # DuckDB connections open in this process (``register``)
+_wakeup: list[int] = []  # the write end of the watcher's pipe, while it watches
 
 
 def install() -> None:
@@ -52,6 +67,8 @@ def install() -> None:
         if sig in WATCHED and signal.getsignal(sig) == signal.SIG_IGN:
             continue
         signal.signal(sig, _handle)
+    if not _wakeup:
+        _start_watcher()
 
 
 def reclaim() -> None:
@@ -72,15 +89,59 @@ def uninstall() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    if _wakeup:
+        signal.set_wakeup_fd(-1)
+        os.close(_wakeup.pop())  # the watcher reads the end of its pipe and stops
+
+
+def register(con: Any) -> None:
+    """A DuckDB connection whose running query a signal interrupts when the main thread
+    cannot hear it (see above); a no-op for the library, which installs no watcher."""
+    _connections.append(con)
+
+
+def unregister(con: Any) -> None:
+    with suppress(ValueError):
+        _connections.remove(con)
+
+
+def _start_watcher() -> None:
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: nothing to watch for
+        os.close(read)
+        os.close(write)
+        return
+    _wakeup.append(write)
+    threading.Thread(target=_watch, args=(read,), name="signal-watcher", daemon=True).start()
+
+
+def _watch(fd: int) -> None:
+    heard: list[int] = []
+    watched = {int(sig) for sig in WATCHED}
+    try:
+        while data := os.read(fd, 64):
+            for signum in (byte for byte in data if byte in watched):
+                heard.append(signum)
+                time.sleep(HEARD_S)
+                if len(heard) > 1:  # the handler exits at once if it can run: it could not
+                    _exit_now(signum, heard[0])
+                if _stuck() and not (_holding and _holding[-1]):
+                    for con in list(_connections):
+                        with suppress(Exception):
+                            con.interrupt()
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
     if signum in WATCHED:
         if _received:
-            name, earlier = signal.Signals(signum).name, signal.Signals(_received[0]).name
-            said = f"{name} again" if name == earlier else f"{name} after {earlier}"
-            os.write(2, f"error: {said}: exiting now\n".encode())
-            os._exit(128 + signum)
+            _exit_now(signum, _received[0])
         _received.append(signum)
     elif not _received:  # a SIGALRM of someone else's
         return
@@ -93,6 +154,29 @@ def _handle(signum: int, frame: FrameType | None) -> None:
         return
     first = _received[0]
     raise Interrupted(first, signal.Signals(first).name)
+
+
+def _stuck() -> bool:
+    """Whether the main thread stays on one instruction for ``HEARD_S``: inside a C call (a
+    DuckDB query) that the handler did not end, or could not run in. Whether the handler ran
+    says nothing: DuckDB calls it while a query runs and, at times, drops what it raised and
+    goes on (4 times in 6 for a long ``execute``)."""
+    main = threading.main_thread().ident
+
+    def position() -> tuple[object, int] | None:
+        frame = sys._current_frames().get(main or 0)
+        return None if frame is None else (frame, frame.f_lasti)
+
+    before = position()
+    time.sleep(HEARD_S)
+    return before is not None and position() == before
+
+
+def _exit_now(signum: int, first: int) -> NoReturn:
+    name, earlier = signal.Signals(signum).name, signal.Signals(first).name
+    said = f"{name} again" if name == earlier else f"{name} after {earlier}"
+    os.write(2, f"error: {said}: exiting now\n".encode())
+    os._exit(128 + signum)
 
 
 def _unsafe(frame: FrameType | None) -> bool:
@@ -145,9 +229,14 @@ def _raise_held() -> None:
 def explained(exc: BaseException) -> BaseException:
     """What ended a run: ``exc``, or the interrupt behind it. A query DuckDB was running when
     the signal came ends with DuckDB's own error (``RuntimeError: Query interrupted``), which
-    says nothing of the signal; it is recorded as the interrupt, as one raised elsewhere is."""
+    says nothing of the signal, nor does the ``InterruptException`` of one the watcher ended;
+    it is recorded as the interrupt, as one raised elsewhere is."""
     signum = received()
-    if signum is not None and isinstance(exc, RuntimeError) and str(exc) == "Query interrupted":
+    if signum is None:
+        return exc
+    if (isinstance(exc, RuntimeError) and str(exc) == "Query interrupted") or type(
+        exc
+    ).__name__ == "InterruptException":
         return Interrupted(signum, signal.Signals(signum).name)
     return exc
 

@@ -23,9 +23,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from engine import interrupts
 from engine.errors import Remedy, StoreError, StoreLockedError
 from engine.store import raw_codec
-from engine.store.connect import connect
+from engine.store.connect import connect, quiet
 from engine.store.ddl import quote
 from engine.store.disk_full import DISK_FULL, write_failure
 from engine.store.layout import check_layout, ensure_layout
@@ -164,6 +165,7 @@ class Store:
         else:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
         self.con = _open(self.path, read_only, config)
+        interrupts.register(self.con)  # a signal ends its query (``engine.interrupts``)
         self.lock = threading.RLock()
         self.changes = Changes()
         self._counts_changes = not read_only  # cursors (readers) do not
@@ -185,6 +187,7 @@ class Store:
                 if raw_compression is not None:
                     _check_codec(self.con, self.path, raw_compression)
         except BaseException:
+            interrupts.unregister(self.con)
             self.con.close()
             raise
 
@@ -194,6 +197,7 @@ class Store:
         in-memory database whose views read Delta tables (``engine.lake.reader``)."""
         store = object.__new__(cls)
         store.con = con
+        interrupts.register(con)
         store.path = Path(path)
         store.read_only = True
         store.bulk_settings = {}
@@ -223,11 +227,12 @@ class Store:
         other.rule_ids = {}
         other._row_groups = None
         with self.lock:
-            other.con = self.con.cursor()
+            other.con = quiet(self.con.cursor())
         other.lock = threading.RLock()
         return other
 
     def close(self) -> None:
+        interrupts.unregister(self.con)
         with self.writing():  # closing checkpoints: it writes
             self.con.close()
 
