@@ -233,3 +233,37 @@ def test_a_parquet_file_of_dense_errors_makes_smaller_batches_and_the_same_table
     # With it: from the fourth batch on, about 5,000 errors (500 rows) a batch.
     assert held[:3] == [8_192] * 3
     assert 490 <= min(held[3:-1]) <= max(held[3:-1]) <= 500
+
+
+def test_a_parquet_file_of_long_error_inputs_comes_in_batches_of_a_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing field's input is the whole row as JSON: under ten 1,000-character column
+    names, 10 KB of lineage and 20 KB of inputs a row. The budget allowed such rows the
+    block size, which a frame read as no limit, so its batches doubled to 100,000 rows (a
+    Parquet file of 320,000 rows peaked at 3.9 GB). Now a frame's batches are held to the
+    block size in lineage, the first ones to its keys' bytes, as a text source's blocks are
+    (here 5 names of 200 characters and 256 KiB blocks)."""
+    import polars as pl
+
+    names = [f"extra_{i}_" + "k" * 200 for i in range(5)]
+    frame = pl.DataFrame(  # external_id and source_channel missing: 2 errors a row
+        {"amount": [1.5] * ROWS, "currency": ["USD"] * ROWS}
+        | {"timestamp": ["2024-01-01T00:00:00"] * ROWS}
+        | {name: ["x"] * ROWS for name in names}
+    )
+    path = tmp_path / "long_keys.parquet"
+    frame.write_parquet(path, row_group_size=ROWS)
+    inputs: list[int] = []
+    held, stored = run(
+        path, tmp_path / "held.duckdb", monkeypatch, 10**9, 256 << 10, 10**12, inputs
+    )
+    whole, unheld = run(path, tmp_path / "whole.duckdb", monkeypatch, 10**9, 1 << 30)
+    assert stored == unheld
+    assert len(stored["errors"]) == 2 * ROWS and stored["valid"] == []
+    assert whole == [ROWS]  # 8,192 rows before the first batch is counted
+    # 256 KiB over the keys' 1,105 bytes (``key_bytes``: 213 bytes for a name, 11 for
+    # amount, 13 and 14, 2), then over the 1,141 bytes of lineage a row had,
+    # not 8,192 rows then 16,384 (all 6,000 rows in one batch, 6.8 MB of inputs).
+    assert held == [237] + [229] * 25 + [38]
+    assert inputs[:2] == [237 * 2_280, 229 * 2_280]  # the input of an error: 1,140 bytes
