@@ -133,3 +133,28 @@ def test_a_row_group_of_huge_strings_is_refused_in_bounded_memory(tmp_path: Path
         "(raise max_record_bytes if the file is right)"
     )
     assert int(peak_mib) < 500
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_many_columns_of_few_stored_bytes_are_read_a_slice_at_a_time(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cell takes 16 bytes or more in memory however few it is stored in: 100,000 rows of
+    300 one-letter columns (73 KB stored) came as one frame, 620 MB as Arrow and Polars,
+    before their first batch was validated (1.42 GB). A row now counts ``CELL_BYTES`` (24) a
+    column at least: here 100 columns and ``BATCH_BYTES`` of 240,000, 100 rows a frame."""
+    from engine.sources import columnar
+
+    table = pa.table({f"c{i:03d}": ["x"] * 2_000 for i in range(100)})
+    path = tmp_path / f"wide.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path)  # one row group
+    else:
+        feather.write_feather(table, str(path))  # one record batch
+    texts = read(path, None)
+    monkeypatch.setattr(columnar, "BATCH_BYTES", 240_000)
+    chunks = (
+        parquet_chunks(open_input(path)) if fmt == "parquet" else arrow_chunks(open_input(path))
+    )
+    assert [len(chunk) for chunk in chunks] == [100] * 20  # one of 2,000 rows before
+    assert read(path, None) == texts
