@@ -23,6 +23,10 @@ AWS_VARIABLES = (
     "AWS_PROFILE",
 )
 
+# What delta-rs reads as URL syntax in a lake URI (a fragment, a query, an escape): in an
+# s3:// (or file://) URI it would store the tables under another prefix than the readers read.
+URL_SYNTAX = ("#", "?", "%")
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -39,6 +43,13 @@ class Lake:
                 f"lake {self.uri}: a lake is a local directory or an s3://bucket/prefix URI",
                 setting="lake",
             )
+        if scheme in ("s3", "s3a", "file") and any(c in self.uri for c in URL_SYNTAX):
+            kind = "a file://" if scheme == "file" else "an s3://bucket/prefix"
+            raise ConfigError(
+                f"lake {self.uri}: {kind} URI cannot contain '#', '?' or '%' (delta-rs would "
+                "read them as URL syntax and store the tables under another prefix)",
+                setting="lake",
+            )
         if scheme in ("s3", "s3a"):
             prefix = urlsplit(self.uri).path.removeprefix("/").removesuffix("/")
             if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
@@ -52,6 +63,13 @@ class Lake:
             if root.exists() and not root.is_dir():
                 raise ConfigError(
                     f"lake {self.uri}: not a directory (a lake is a directory of Delta tables)",
+                    setting="lake",
+                )
+            if "%" in str(root):
+                raise ConfigError(
+                    f"lake {root}: a lake directory's path cannot contain '%' (delta-rs reads "
+                    "the path as a URL and would decode '%41' as 'A', storing the tables in "
+                    "another directory)",
                     setting="lake",
                 )
             object.__setattr__(self, "uri", str(root))
