@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import click
 
-from engine import interrupts
+from engine import interrupts, ui
 from engine.cli.options import handle_errors, lake_from
 from engine.errors import ConfigError
 from engine.wording import count
@@ -37,7 +37,16 @@ def lake() -> None:
     """Housekeeping of a --lake's Delta tables (safe while writers run)."""
 
 
-LAKE_ARGUMENT = click.argument("uri", metavar="URI")
+def _lake_uri(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    # An empty URI (``lake compact "$UNSET"``) would be no lake at all: one line, as for an
+    # empty --lake, not a traceback.
+    if not value.strip():
+        ui.fail("URI is empty: give the lake's directory or s3://bucket/prefix")
+        ctx.exit(2)
+    return value
+
+
+LAKE_ARGUMENT = click.argument("uri", metavar="URI", callback=_lake_uri)
 
 
 @lake.command()
@@ -50,7 +59,7 @@ def compact(uri: str) -> None:
     interrupts.reclaim()  # from Polars, imported just now
 
     target = lake_from(uri)
-    assert target is not None
+    assert target is not None  # the URI is not empty (``_lake_uri``)
     for work in compact_lake(target):
         if work.problem:
             click.echo(f"{work.table}: not compacted: {work.problem}")
@@ -82,7 +91,7 @@ def vacuum(uri: str, older_than: str, dry_run: bool) -> None:
     interrupts.reclaim()  # from Polars, imported just now
 
     target = lake_from(uri)
-    assert target is not None
+    assert target is not None  # the URI is not empty (``_lake_uri``)
     retention = parse_duration(older_than)
     for table, files in vacuum_lake(target, older_than=retention, dry_run=dry_run).items():
         verb = "would delete" if dry_run else "deleted"

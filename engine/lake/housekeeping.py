@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow.fs as pa_fs
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from engine.errors import StoreError
 from engine.lake.datasets import query, s3_filesystem
 from engine.lake.generations import generations
 from engine.lake.location import Lake
@@ -42,8 +43,12 @@ def tables(lake: Lake) -> list[str]:
     """The lake's tables: the manifest, the fixed ones and every generation of each typed
     table it names."""
     manifest = open_table(lake, MANIFEST)
-    if manifest is None:
-        return []
+    if manifest is None:  # a typo: as the read commands say, not "nothing to do"
+        raise StoreError(
+            lake.uri,
+            "no lake here (it has no ingestion_batches table)",
+            hint="run an ingestion into it first, or give another URI",
+        )
     found = query(
         lake, {"manifest": (MANIFEST, manifest)}, "SELECT DISTINCT target_table FROM manifest"
     )

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 
 from engine.generate import generate
@@ -100,3 +101,45 @@ def test_a_retention_too_long_for_a_date_is_one_line(tmp_path: Path, cli: Cli) -
         2,
         "error: --older-than 99999999999d is too long (at most 999,999,999 days)\n",
     )
+
+
+@pytest.mark.parametrize("command", [["compact"], ["vacuum", "--older-than", "7d"]])
+@pytest.mark.parametrize("uri", ["", "  "])
+def test_an_empty_uri_is_one_line_not_a_traceback(command: list[str], uri: str, cli: Cli) -> None:
+    # (``lake compact "$LAKE"`` with $LAKE unset)
+    done = cli("lake", command[0], uri, *command[1:])
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "error: URI is empty: give the lake's directory or s3://bucket/prefix\n",
+    )
+
+
+@pytest.mark.parametrize("command", ["compact", "vacuum"])
+def test_housekeeping_of_a_lake_that_is_not_there_is_one_line(
+    command: str, tmp_path: Path, cli: Cli
+) -> None:
+    # A typo: as `summary --lake` says, not an exit 0 that did nothing.
+    typo = tmp_path / "lkae"
+    done = cli("lake", command, str(typo))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"error: {typo}: no lake here (it has no ingestion_batches table) (run an ingestion "
+        "into it first, or give another URI)\n",
+    )
+    assert not typo.exists()
+
+
+def test_housekeeping_of_an_s3_lake_that_is_not_there_is_one_line(
+    cli: Cli, s3_lake: tuple[Lake, dict[str, str]]
+) -> None:
+    lake, env = s3_lake
+    for command in ("compact", "vacuum"):
+        done = cli("lake", command, lake.uri, env=env)
+        assert (done.returncode, done.stdout, done.stderr) == (
+            2,
+            "",
+            f"error: {lake.uri}: no lake here (it has no ingestion_batches table) (run an "
+            "ingestion into it first, or give another URI)\n",
+        )
