@@ -17,7 +17,8 @@ orders a blind append after a rewrite): its rows stay, none is lost. Two replace
 runs into one table must not both compute from the same snapshot: each commits with an
 idempotency key per table (``lake-table-<name>``) set to the version it read plus one; a
 run that finds the key moved on publishes again, from the fresh snapshot, under a new run
-id (its first attempt's rows are orphans no reader counts).
+id (its first attempt's rows are orphans no reader counts). A replay moving rows into a table
+with a unique key claims the same key (``engine.lake.replay``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,14 @@ two replays of one run from the same snapshot, one commits and the other finds t
 moved on, reads again (the rows the first moved are gone from ``ingestion_errors``) and
 publishes what is left, under a new replay id (its first attempt's rows are orphans no
 reader counts). A row is moved once.
+
+A unique key (``__unique__``) is checked as a DuckDB file's replay checks it: against the
+rows the lake shows, then against the rows this replay moves from the runs before (in
+``run_id`` order, staged in the staging file's typed table before the next run is checked).
+A replay that moves rows into a keyed table also claims the table's key that merge and
+replace runs claim (``lake-table-<name>``, ``engine.lake.modes``): of replays of different
+runs at once, or a replay and a merge, one commits and the other reads again, so a key is
+stored once, as when a DuckDB file's writers take turns.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from engine.lake.evolve import check_fit, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
 from engine.lake.location import Lake
+from engine.lake.modes import table_app_id
 from engine.lake.reader import open_lake_reader
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, MANIFEST_SCHEMA, ensure_table, open_table, write_failure
@@ -86,10 +95,13 @@ def replay_lake(
         runs = sorted({run_id for run_id, _ in edits})
     for _attempt in range(ATTEMPTS):
         ids = list(runs) if runs is not None else _failed_runs(lake)
+        # The table the model's rows go to in the lake (a --new-table's), for the pipeline.
+        aimed, _ = lake_target(lake, compile_schema(model, typed=False, context=context))
+        apps = [replay_app_id(r) for r in ids] + _keyed(aimed)
         manifest = ensure_table(lake, MANIFEST, MANIFEST_SCHEMA)  # before the reader's snapshot
-        seen = {r: int(manifest.transaction_version(replay_app_id(r)) or 0) for r in ids}
+        seen = {a: int(manifest.transaction_version(a) or 0) for a in apps}
         result = _attempt_replay(
-            lake, model, ids, runs is None, where, context, edits, seen, staging_dir
+            lake, model, aimed, ids, runs is None, where, context, edits, seen, staging_dir
         )
         if result is not None:
             return result
@@ -99,15 +111,24 @@ def replay_lake(
     )
 
 
+def _keyed(aimed: CompiledSchema) -> list[str]:
+    """The key of a table with a unique key (``__unique__``) that merge and replace runs
+    claim (``lake-table-<name>``): a replay moving rows into it claims it too, so that it
+    takes turns with them and with replays of other runs, each checking keys against the
+    rows the ones before stored."""
+    return [table_app_id(aimed.table)] if aimed.unique else []
+
+
 def _attempt_replay(
     lake: Lake,
     model: type[BaseModel],
+    aimed: CompiledSchema,
     runs: Sequence[int],
     all_failed: bool,
     where: str | None,
     context: Mapping[str, Any],
     edits: Mapping[tuple[int, int], str] | None,
-    seen: Mapping[int, int],
+    seen: Mapping[str, int],
     staging_dir: Path | None,
 ) -> ReplayResult | None:
     """One try from one snapshot; None when another replay of one of the runs came first (or
@@ -116,8 +137,6 @@ def _attempt_replay(
     try:
         chosen = _runs(reader, runs, all_failed)
         with Staging(lake, staging_dir) as staging:
-            # The table the model's rows go to in the lake (a --new-table's), for the pipeline.
-            aimed, _ = lake_target(lake, compile_schema(model, typed=False, context=context))
             staging.redirect(aimed)
             schemas = {
                 typed: prepare_schema(staging.store, model, typed=typed, context=context)
@@ -132,10 +151,12 @@ def _attempt_replay(
             for run in chosen:
                 schema = schemas[run.fmt != "csv"]
                 mine = edits_of(edits, run.run_id)
-                checked, valid = _passing(reader, schema, run, where, mine)
+                checked, valid = _passing(reader, staging.store, schema, run, where, mine)
                 by_run[run.run_id] = (checked, valid.height)
                 if valid.height:
                     moved_rows[run.run_id] = valid
+                    # Staged before the next run is checked: its keys are then taken.
+                    staging.store.append(table, valid, run_id=run.run_id)
             checked = sum(c for c, _ in by_run.values())
             moved = sum(m for _, m in by_run.values())
             unused = (len(edits) - checked) if edits is not None else 0
@@ -144,7 +165,6 @@ def _attempt_replay(
                 return ReplayResult(None, table, ran, 0, 0, by_run, unused)
             existed = {s.table: open_table(lake, s.table) is not None for s in schemas.values()}
             for run_id, valid in moved_rows.items():
-                staging.store.append(table, valid, run_id=run_id)
                 staged = StagedBatch(
                     run_id,
                     run_id,
@@ -202,9 +222,10 @@ def _attempt_replay(
                 ),
             )
             rows = _manifest_rows(reader, by_run, replay_id)
-        claims = tuple(
-            Claim(replay_app_id(r), seen[r], seen[r] + 1) for r in by_run if by_run[r][0]
-        )
+        apps = [replay_app_id(r) for r in by_run if by_run[r][0]]
+        if moved:  # a replay that moves no row changes no key another writer checks
+            apps += _keyed(aimed)
+        claims = tuple(Claim(a, seen[a], seen[a] + 1) for a in apps)
         if commit_batch(lake, rows, claims):
             return None
         return ReplayResult(replay_id, table, ran, checked, moved, by_run, unused)
@@ -236,13 +257,16 @@ def _runs(reader: Store, runs: Sequence[int], all_failed: bool) -> list[ReplayRu
 
 def _passing(
     reader: Store,
+    staged: Store,
     schema: CompiledSchema,
     run: ReplayRun,
     where: str | None,
     edits: Mapping[int, str] | None,
 ) -> tuple[int, pl.DataFrame]:
-    """(rows checked, the rows that pass) of one run; a unique key is checked against the
-    rows the lake shows and those this replay moves before them."""
+    """(rows checked, the rows that pass) of one run; a unique key is checked, as a DuckDB
+    file's replay checks it, against the rows the lake shows, the rows this replay moves
+    from the runs before this one (``staged``: the staging file's typed table) and the
+    run's own rows before them."""
     checked, parts = 0, []
     # On a lake every invalid row's raw text is in ingestion_errors: ``TRUE`` selects them all.
     for count, valid in passing(reader, schema, run, where or "TRUE", edits):
@@ -253,9 +277,10 @@ def _passing(
         return checked, pl.DataFrame()
     valid = pl.concat(parts, how="diagonal_relaxed")
     if schema.unique:
-        valid, _ = split_duplicates(
-            reader, schema.table, schema.unique, schema.unique_loc, run.run_id, valid
-        )
+        for store in (reader, staged):
+            valid, _ = split_duplicates(
+                store, schema.table, schema.unique, schema.unique_loc, run.run_id, valid
+            )
     return checked, valid
 
 

@@ -9,12 +9,14 @@ import random
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import engine
 import engine.lake.replay as replaying_lake
 from engine.lake.location import Lake
+from engine.lake.writer import commit_batch
 from engine.schemas import load_schema
 from tests.inprocess import run_cli
 from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
@@ -294,3 +296,100 @@ def test_replay_from_an_edited_export(tmp_path: Path, cli: Cli) -> None:
         (3, 3, 9),
     ]
     assert lake_rows(lake, "SELECT row_number, raw FROM replayed_rows") == [(3, "3,9")]
+
+
+def test_a_key_moved_from_one_run_stays_invalid_in_the_next(tmp_path: Path) -> None:
+    """One replay of two runs (an append, then a merge) sharing keys: as on a DuckDB file,
+    a row of the second run whose key the first run's row moves in the same replay stays
+    invalid (the lake once checked each run against the stored rows only, and moved both)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODELS)
+    keyed, fixed = load_schema(f"{spec}:Keyed"), load_schema(f"{spec}:KeyedFixed")
+    (tmp_path / "a.csv").write_text("key,qty\n1,5\n2,-1\n3,-2\n4,-9\n5,-3\n")
+    (tmp_path / "b.csv").write_text("key,qty\n2,-4\n3,7\n6,-1\n1,-2\n5,-3\n6,-5\n")
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "k.duckdb"
+    for target in (lake, db):
+        engine.ingest(tmp_path / "a.csv", db=target, schema=keyed)
+        engine.ingest(tmp_path / "b.csv", db=target, schema=keyed, mode="merge")
+    with engine.Store(db) as store:
+        on_db = engine.replay(store, fixed, runs=None)
+    on_lake = engine.replay(lake, fixed, runs=None)
+    # a: 2 and 5 move (3's key is b's valid row, 4 fails); b: 6 (its first) moves; 2 and 5
+    # (moved from a), 1 (stored) and its second 6 stay.
+    assert (on_lake.checked, on_lake.moved) == (on_db.checked, on_db.moved) == (9, 3)
+    assert sorted(on_lake.by_run.values()) == sorted(on_db.by_run.values()) == [(4, 2), (5, 1)]
+    typed = f"SELECT {RUN.format(col='t.run_id')}, row_number, key, qty FROM keyed AS t"
+    assert sorted(lake_rows(lake, typed)) == sorted(db_rows(db, typed)) == [
+        (1, 1, 1, 5), (1, 2, 2, -1), (1, 5, 5, -3), (2, 2, 3, 7), (2, 3, 6, -1)
+    ]  # fmt: skip
+    errors = f"SELECT {RUN.format(col='e.run_id')}, row_number FROM ingestion_errors AS e"
+    assert sorted(lake_rows(lake, errors)) == sorted(db_rows(db, errors)) == [
+        (1, 3), (1, 4), (2, 1), (2, 4), (2, 5), (2, 6)
+    ]  # fmt: skip
+    counts = "SELECT rows_valid, rows_invalid FROM ingestion_runs ORDER BY run_id"
+    assert lake_rows(lake, counts) == db_rows(db, counts) == [(3, 2), (2, 4)]
+    assert lake_rows(lake, "SELECT count(*) FROM replayed_rows") == [(3,)]
+
+
+def test_replays_of_runs_sharing_keys_at_once_move_each_key_once(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Two replays at once, of the two runs of the test above: into a table with a unique
+    key, one commits and the other reads again, so a key moves once (whichever runs first:
+    3 rows moved in all, as one replay of both moves)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODELS)
+    keyed = load_schema(f"{spec}:Keyed")
+    (tmp_path / "a.csv").write_text("key,qty\n1,5\n2,-1\n3,-2\n4,-9\n5,-3\n")
+    (tmp_path / "b.csv").write_text("key,qty\n2,-4\n3,7\n6,-1\n1,-2\n5,-3\n6,-5\n")
+    lake = Lake(str(tmp_path / "lake"))
+    engine.ingest(tmp_path / "a.csv", db=lake, schema=keyed)
+    engine.ingest(tmp_path / "b.csv", db=lake, schema=keyed, mode="merge")
+    procs = [
+        subprocess.Popen(
+            [*CLI, "replay", "--run", str(run), "--lake", lake.uri, "--schema",
+             f"{spec}:KeyedFixed", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+        )
+        for run in lake_runs(lake)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    assert sum(json.loads(o)["rows_moved"] for o, _ in outs) == 3
+    assert lake_rows(lake, "SELECT count(*), count(DISTINCT key) FROM keyed") == [(5, 5)]
+    assert lake_rows(lake, "SELECT sum(rows_valid), sum(rows_invalid) FROM ingestion_runs") == [
+        (5, 6)
+    ]
+
+
+def test_a_merge_committed_during_a_replay_makes_it_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge run that commits between a replay's read and its commit (it computed what it
+    replaces without the replay's rows): the replay finds the table's key moved on and
+    reads again, so a key the merge stored stays invalid (it was stored twice before)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODELS)
+    keyed, fixed = load_schema(f"{spec}:Keyed"), load_schema(f"{spec}:KeyedFixed")
+    (tmp_path / "a.csv").write_text("key,qty\n1,5\n2,-1\n3,-2\n4,-9\n5,-3\n")
+    (tmp_path / "b.csv").write_text("key,qty\n2,-4\n3,7\n6,-1\n1,-2\n5,-3\n6,-5\n")
+    lake = Lake(str(tmp_path / "lake"))
+    engine.ingest(tmp_path / "a.csv", db=lake, schema=keyed)
+    commits: list[object] = []
+
+    def merge_first(*args: Any, **kwargs: Any) -> dict[str, int]:
+        if not commits:
+            engine.ingest(tmp_path / "b.csv", db=lake, schema=keyed, mode="merge")
+        commits.append(args)
+        return commit_batch(*args, **kwargs)
+
+    monkeypatch.setattr(replaying_lake, "commit_batch", merge_first)
+    done = engine.replay(lake, fixed, runs=lake_runs(lake)[:1])
+    assert (len(commits), done.checked, done.moved) == (2, 4, 2)  # 3 is b's now, 4 fails
+    typed = f"SELECT {RUN.format(col='t.run_id')}, row_number, key, qty FROM keyed AS t"
+    assert sorted(lake_rows(lake, typed)) == [
+        (1, 1, 1, 5),
+        (1, 2, 2, -1),
+        (1, 5, 5, -3),
+        (2, 2, 3, 7),
+    ]
