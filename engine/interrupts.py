@@ -53,7 +53,8 @@ RETRY_S = 0.02  # how soon a signal that came during an import is raised again
 _received: list[int] = []
 # Per open ``one_run``: whether its run has begun its commit (None: it holds nothing).
 _holding: list[bool | None] = []
-_kept: list[int] = []  # the run committed last, while no other is under way
+_kept: list[int] = []  # the runs ``one_run`` saw committed, in order
+_rolled_back: list[bool] = []  # whether a ``one_run``'s run was rolled back by the signal
 HEARD_S = 0.1  # how long the watcher leaves the main thread to handle a signal itself
 _connections: list[Any] = []  # DuckDB connections open in this process (``register``)
 _wakeup: list[int] = []  # the write end of the watcher's pipe, while it watches
@@ -197,9 +198,10 @@ def one_run(hold: bool = True) -> Iterator[Callable[[int | None], None]]:
     names the run). A held signal the block ends without ``kept`` is raised as it ends.
     ``hold=False``: nothing is held (a lake's run, whose commit is its publishing after)."""
     _holding.append(False if hold else None)
-    _kept.clear()
+    done: list[bool] = []
 
     def kept(run_id: int | None) -> None:
+        done.append(True)
         if run_id is not None:
             _kept.append(run_id)
         if _holding[-1]:
@@ -207,6 +209,10 @@ def one_run(hold: bool = True) -> Iterator[Callable[[int | None], None]]:
 
     try:
         yield kept
+    except BaseException:
+        if not done and not _holding[-1]:  # the run under way had not begun its commit
+            _rolled_back.append(True)
+        raise
     finally:
         held = _holding.pop()
     if held:
@@ -281,10 +287,11 @@ def exit_after(command: Callable[[], object]) -> NoReturn:
 
 
 def message(signum: int) -> str:
-    if _kept and not _holding:  # no run under way: the last one committed
+    if _kept:  # the line names the last run committed, and what the signal rolled back
+        rest = "the next run was rolled back" if _rolled_back else "nothing was rolled back"
         return (
             f"error: interrupted by {signal.Signals(signum).name} after run {_kept[-1]} was "
-            "committed (it is kept; nothing was rolled back)"
+            f"committed (it is kept; {rest})"
         )
     return (
         f"error: interrupted by {signal.Signals(signum).name} "

@@ -305,12 +305,17 @@ LANDING = textwrap.dedent(
     import engine.pipeline, engine.ui
     from engine import interrupts
 
+    place, _, nth = sys.argv[1].partition("@")  # "@2": at the second call
     module, name = {"finish_run": (engine.pipeline, "finish_run"),
-                    "print_run": (engine.ui, "print_run")}[sys.argv[1]]
+                    "print_run": (engine.ui, "print_run"),
+                    "a_run_ends": (engine.pipeline, "_previous_run")}[place]
     original = getattr(module, name)
+    calls = []
 
     def signalled(*args, **kwargs):
-        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        calls.append(1)
+        if len(calls) == int(nth or 1):
+            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
         return original(*args, **kwargs)
 
     setattr(module, name, signalled)
@@ -372,4 +377,30 @@ def test_a_query_duckdb_ends_for_a_signal_records_the_interrupt(
         engine.ingest(data, db=tmp_path / "q.duckdb", schema="transactions")
     assert query(tmp_path / "q.duckdb", "SELECT status, message FROM ingestion_runs") == [
         ("failed", "Interrupted: interrupted by SIGTERM")
+    ]
+
+
+def test_a_signal_in_the_next_files_run_names_the_run_kept(tmp_path: Path) -> None:
+    """A signal while the second file's run is under way (before its commit; ``_previous_run`` is
+    called twice a run, the second time once the file is read): the first run
+    is kept and named, the second rolled back (its line said nothing of the first before)."""
+    data, other = tmp_path / "a.csv", tmp_path / "b.csv"
+    generate(data, 1000, seed=3)
+    generate(other, 10, seed=4)
+    db = tmp_path / "k.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-c", LANDING, "a_run_ends@4", "SIGINT", str(db), str(data),
+         str(other)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        130,
+        "error: interrupted by SIGINT after run 1 was committed "
+        "(it is kept; the next run was rolled back)\n",
+    ), done
+    assert f"run 1 {data}: 1,000 rows, " in done.stdout, done.stdout
+    assert query(db, "SELECT run_id, status, rows_total FROM ingestion_runs ORDER BY 1") == [
+        (1, "completed", 1000),
+        (2, "failed", 0),
     ]

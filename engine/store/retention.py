@@ -201,33 +201,35 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
     if raw_compression is not None:
         raw_codec.check(raw_compression)
     fresh = path.with_name(f".{path.name}.compacting")
-    for leftover in (fresh, Path(f"{fresh}.wal")):
-        if leftover.exists():
-            leftover.unlink()
-    with Store(path, create=False) as store:
-        used_before = used_bytes(store)
-        file_before = _file_size(path)
-        codec_before = raw_codec.stored_codec(store.con)
-        codec = raw_compression or codec_before
-        with store.writing():
-            name = quote(str(store.rows("SELECT current_database()")[0][0]))
-            store.execute(f"ATTACH '{_sql_text(str(fresh))}' AS __compacted")
-            try:
-                store.execute(f"COPY FROM DATABASE {name} TO __compacted (SCHEMA)")
-                if codec != codec_before:
-                    store.execute(f"DROP TABLE __compacted.{SOURCE_ROWS}")
-                    store.execute(
-                        raw_codec.with_codec(SOURCE_ROWS_DDL, codec).replace(
-                            f"EXISTS {SOURCE_ROWS}", f"EXISTS __compacted.{SOURCE_ROWS}"
+    _remove(fresh)
+    try:
+        with Store(path, create=False) as store:
+            used_before = used_bytes(store)
+            file_before = _file_size(path)
+            codec_before = raw_codec.stored_codec(store.con)
+            codec = raw_compression or codec_before
+            with store.writing():
+                name = quote(str(store.rows("SELECT current_database()")[0][0]))
+                store.execute(f"ATTACH '{_sql_text(str(fresh))}' AS __compacted")
+                try:
+                    store.execute(f"COPY FROM DATABASE {name} TO __compacted (SCHEMA)")
+                    if codec != codec_before:
+                        store.execute(f"DROP TABLE __compacted.{SOURCE_ROWS}")
+                        store.execute(
+                            raw_codec.with_codec(SOURCE_ROWS_DDL, codec).replace(
+                                f"EXISTS {SOURCE_ROWS}", f"EXISTS __compacted.{SOURCE_ROWS}"
+                            )
                         )
+                    store.execute(f"COPY FROM DATABASE {name} TO __compacted (DATA)")
+                    store.execute(
+                        f"INSERT OR REPLACE INTO __compacted.{STORE_SETTINGS} VALUES (?, ?)",
+                        [raw_codec.SETTING, codec],
                     )
-                store.execute(f"COPY FROM DATABASE {name} TO __compacted (DATA)")
-                store.execute(
-                    f"INSERT OR REPLACE INTO __compacted.{STORE_SETTINGS} VALUES (?, ?)",
-                    [raw_codec.SETTING, codec],
-                )
-            finally:
-                store.execute("DETACH __compacted")
+                finally:
+                    store.execute("DETACH __compacted")
+    except BaseException:  # interrupted or failed: no half-written copy left beside it
+        _remove(fresh)
+        raise
     os.replace(fresh, path)
     fresh_wal = Path(f"{fresh}.wal")
     if fresh_wal.exists():  # DETACH checkpoints, so normally none
@@ -241,6 +243,11 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
         )
         result = _finish(store, result)
     return dataclasses.replace(result, file_after=_file_size(path))  # as closed
+
+
+def _remove(fresh: Path) -> None:
+    for leftover in (fresh, Path(f"{fresh}.wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _sql_text(text: str) -> str:

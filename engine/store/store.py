@@ -16,7 +16,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +266,11 @@ class Store:
                     self.rule_ids.clear()
                     if self._row_groups is not None:
                         self._row_groups.clear()
-                    self.con.rollback()
+                    # A signal that lands while ``with`` enters or leaves this block leaves it
+                    # to the garbage collector, which may run it once the connection is closed
+                    # (closing rolled the transaction back): a traceback was printed.
+                    with suppress(duckdb.ConnectionException):
+                        self.con.rollback()
                     raise
                 self.con.commit()
             finally:

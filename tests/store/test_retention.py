@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 import engine
 from engine.store.retention import prune_raw
@@ -213,3 +214,25 @@ def test_an_action_that_frees_no_block_reclaims_nothing(tmp_path: Path) -> None:
     found = json.loads(again.stdout)
     assert (found["file_bytes_before"], found["file_bytes_after"]) == (size, db.stat().st_size)
     assert found["bytes_reclaimed"] == max(0, size - db.stat().st_size)
+
+
+def test_a_compact_that_fails_leaves_no_copy_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted `compact` left its half-written `.<db>.compacting` (274 KB) until the
+    next compact that succeeded (an independent attack); the database is untouched."""
+    db = three_runs(tmp_path)
+    before = db.read_bytes()
+    original = Store.execute
+
+    def failing(store: Store, sql: str, parameters: list[object] | None = None) -> None:
+        if sql.endswith("TO __compacted (DATA)"):
+            raise engine.errors.Interrupted(2, "SIGINT")
+        original(store, sql, parameters)
+
+    monkeypatch.setattr(Store, "execute", failing)
+    with pytest.raises(engine.errors.Interrupted):
+        engine.compact(db)
+
+    assert sorted(p.name for p in tmp_path.iterdir() if "compacting" in p.name) == []
+    assert db.read_bytes() == before

@@ -18,7 +18,7 @@ from engine.store.layout import LAYOUT_1_DDL
 from engine.store.store import Store
 from engine.validation.compiler import compile_schema
 from schemas.transactions import Transaction
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, query
 from tests.store.lifecycle import cli
 from tests.wording import assert_wraps
 
@@ -402,3 +402,20 @@ def test_a_database_path_is_read_as_duckdb_reads_it(tmp_path: Path) -> None:
         assert con.sql("SELECT run_id, status FROM ingestion_runs").fetchall() == [(1, "completed")]
     finally:
         con.close()
+
+
+def test_a_transaction_a_signal_left_to_the_collector_ends_quietly(tmp_path: Path) -> None:
+    """A signal landing while ``with store.transaction()`` entered or left left the generator
+    to the garbage collector, which ran it once the connection was closed: `prune` printed
+    "Exception ignored in: <generator object Store.transaction>" and a traceback (the
+    rollback on a closed connection). Closing the connection rolled the transaction back."""
+    store = Store(tmp_path / "t.duckdb")
+    block = store.transaction()
+    block.__enter__()
+    store.execute("CREATE TABLE scratch AS SELECT 1 AS x")
+    store.close()
+
+    block.gen.close()  # what the collector does: no ConnectionException any more
+
+    assert query(tmp_path / "t.duckdb", "SELECT count(*) FROM duckdb_tables() WHERE "
+                 "table_name = 'scratch'") == [(0,)]  # fmt: skip
