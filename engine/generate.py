@@ -7,13 +7,17 @@ reference schema's default allowed set), channels CHANNEL1..CHANNEL4, timestamps
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from engine.errors import ConfigError
+from engine.reports.staging import stage
 from engine.store.paths import is_duckdb_file
 
 CURRENCIES = ["USD", "EUR", "GBP", "AUD", "JPY", "CAD"]
@@ -88,7 +92,7 @@ def generate(
     if fmt not in ("csv", "ndjson"):
         raise ConfigError(f"unknown format {fmt!r}; choose csv or ndjson")
     rng = np.random.default_rng(seed)
-    with path.open("wb") as fh:
+    with _staged(path) as target, target.open("wb") as fh:
         if fmt == "csv" and rows == 0:
             fh.write(b"external_id,amount,currency,source_channel,timestamp\n")
         for first in range(0, rows, CHUNK):
@@ -101,3 +105,26 @@ def generate(
             if progress is not None:
                 progress(count)
     return rows
+
+
+@contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """The file to write: a temporary one beside ``path`` (``stage``, as exports do), renamed
+    over it once complete and removed otherwise (an error, SIGINT, SIGTERM), so ``path`` is
+    either its old self or the whole new file. A device or FIFO (``/dev/null``) is written
+    directly: renamed over, it would be replaced by a regular file."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory", hint="-o takes a file name")
+    try:
+        mode = path.stat().st_mode  # through a symlink: what it leads to
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        yield path
+        return
+    staged = stage(path)
+    try:
+        yield staged
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
