@@ -53,7 +53,7 @@ RETRY_S = 0.02  # how soon a signal that came during an import is raised again
 _received: list[int] = []
 # Per open ``one_run``: whether its run has begun its commit (None: it holds nothing).
 _holding: list[bool | None] = []
-_kept: list[int] = []  # the runs ``one_run`` saw committed, in order
+_kept: list[str] = []  # what ``one_run`` saw committed ("run 3"), in order
 _rolled_back: list[bool] = []  # whether a ``one_run``'s run was rolled back by the signal
 HEARD_S = 0.1  # how long the watcher leaves the main thread to handle a signal itself
 _connections: list[Any] = []  # DuckDB connections open in this process (``register``)
@@ -190,20 +190,22 @@ def _unsafe(frame: FrameType | None) -> bool:
 
 
 @contextmanager
-def one_run(hold: bool = True) -> Iterator[Callable[[int | None], None]]:
+def one_run(hold: bool = True) -> Iterator[Callable[[str | None], None]]:
     """Around one run of the command line and the printing of its summary. A signal that
     comes once the run has begun its commit (``committing``) is held, not raised: the run
-    commits and the summary is printed whole. Call the yielded ``kept(run_id)`` once it is
-    printed: the run is kept, and a held signal is raised there (the process's line then
-    names the run). A held signal the block ends without ``kept`` is raised as it ends.
+    commits and the summary is printed whole. Call the yielded ``kept(what)`` once it is
+    printed (``"run 3"``, ``"replay 2"``, ``"the prune"``): it is kept, and a held signal is
+    raised there (the process's line then names it). A held signal the block ends without
+    ``kept`` is raised as it ends. Other commands that change the database (``replay``,
+    ``delete-run``, ``prune``) use it too, around their one transaction.
     ``hold=False``: nothing is held (a lake's run, whose commit is its publishing after)."""
     _holding.append(False if hold else None)
     done: list[bool] = []
 
-    def kept(run_id: int | None) -> None:
+    def kept(what: str | None) -> None:
         done.append(True)
-        if run_id is not None:
-            _kept.append(run_id)
+        if what is not None:
+            _kept.append(what)
         if _holding[-1]:
             _raise_held()
 
@@ -290,7 +292,7 @@ def message(signum: int) -> str:
     if _kept:  # the line names the last run committed, and what the signal rolled back
         rest = "the next run was rolled back" if _rolled_back else "nothing was rolled back"
         return (
-            f"error: interrupted by {signal.Signals(signum).name} after run {_kept[-1]} was "
+            f"error: interrupted by {signal.Signals(signum).name} after {_kept[-1]} was "
             f"committed (it is kept; {rest})"
         )
     return (

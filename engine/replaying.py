@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
+from engine import interrupts
 from engine.errors import ConfigError, SourceError, StoreError
 from engine.lake.location import Lake
 from engine.pipeline import prepare_schema, validate_batch
@@ -136,6 +137,7 @@ def replay(
                     moved,
                 ],
             )
+            interrupts.committing()  # the command line holds a signal from here: kept
     except _Nothing:
         unused = len(edits) if edits is not None else 0
         return ReplayResult(None, table, tuple(r.run_id for r in chosen), 0, 0, by_run, unused)

@@ -404,3 +404,63 @@ def test_a_signal_in_the_next_files_run_names_the_run_kept(tmp_path: Path) -> No
         (1, "completed", 1000),
         (2, "failed", 0),
     ]
+
+
+AFTER_COMMIT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import engine.cli.tables, engine.store.retention
+    from engine import interrupts
+
+    module, name = {"retention": (engine.store.retention, "_finish"),
+                    "replay": (engine.cli.tables, "_report_replay")}[sys.argv[1]]
+    original = getattr(module, name)
+
+    def signalled(*args, **kwargs):  # the transaction has committed
+        os.kill(os.getpid(), signal.SIGINT)
+        return original(*args, **kwargs)
+
+    setattr(module, name, signalled)
+    from engine.cli import main
+    interrupts.exit_after(lambda: main.main(sys.argv[2:]))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("place", "command", "kept"),
+    [
+        ("retention", ["delete-run", "1"], "the deletion of run 1"),
+        ("retention", ["prune", "--raw-older-than", "0"], "the prune"),
+        ("replay", ["replay", "--all-failed"], "replay 1"),
+    ],
+)
+def test_a_signal_after_a_change_commits_says_it_is_kept(
+    tmp_path: Path, place: str, command: list[str], kept: str
+) -> None:
+    """`delete-run`, `prune` and `replay` said "(anything not yet committed was rolled back)"
+    and printed nothing for a signal just after their commit, though it was kept (a fourth
+    attack). Now their --json is printed and the line names what was kept."""
+    data, db = tmp_path / "a.csv", tmp_path / "k.duckdb"
+    generate(data, 1000, seed=3)
+    first = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "run", str(data), "--db", str(db), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", AFTER_COMMIT, place, *command, "--db", str(db), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        130,
+        f"error: interrupted by SIGINT after {kept} was committed "
+        "(it is kept; nothing was rolled back)\n",
+    ), done
+    printed = json.loads(done.stdout)
+    if command[0] == "replay":
+        assert (printed["replay_id"], query(db, "SELECT count(*) FROM replays")) == (1, [(1,)])
+    else:
+        assert printed["action"] == command[0]
+        assert query(db, "SELECT count(*) FROM store_actions") == [(1,)]

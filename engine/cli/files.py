@@ -232,7 +232,7 @@ def run(
                     click.echo(json.dumps(result.as_json(cli_spelling)))
                 elif not quiet:
                     ui.print_run(result)
-                kept(result.run_id)
+                kept(None if result.run_id is None else f"run {result.run_id}")
     if failed:
         sys.exit(2)
     if over_gate:

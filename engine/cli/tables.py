@@ -104,13 +104,20 @@ def replay(
         chosen = list(runs) if runs else None
         return replay_rows(store, model, runs=chosen, where=where, context=context, edits=edits)
 
-    if lake is not None:  # published as one batch (engine.lake.replay)
-        result = replay(lake)
-    else:
-        with Store(db, create=False) as store:
-            with store.writing():
-                mark_interrupted(store)
-            result = replay(store)
+    # A signal once the replay is committing is held until its line is out (``one_run``).
+    with interrupts.one_run(hold=lake is None) as kept:
+        if lake is not None:  # published as one batch (engine.lake.replay)
+            result = replay(lake)
+        else:
+            with Store(db, create=False) as store:
+                with store.writing():
+                    mark_interrupted(store)
+                result = replay(store)
+        _report_replay(result, as_json, edited)
+        kept(None if result.replay_id is None else f"replay {result.replay_id}")
+
+
+def _report_replay(result: ReplayResult, as_json: bool, edited: Path | None) -> None:
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return
@@ -164,11 +171,13 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
     """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
     records) in one transaction; the run stays listed as deleted. Refused for a run whose
     merge or replace replaced rows of earlier runs. Exit code 2 for an unknown run."""
-    with Store(db, create=False) as store:
-        with store.writing():
-            mark_interrupted(store)
-        result = delete_rows(store, run_id)
-    _report(result, as_json)
+    with interrupts.one_run() as kept:  # a signal once it is committing: held, then said
+        with Store(db, create=False) as store:
+            with store.writing():
+                mark_interrupted(store)
+            result = delete_rows(store, run_id)
+        _report(result, as_json)
+        kept(f"the deletion of run {run_id}")
 
 
 @click.command()
@@ -187,11 +196,13 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
 def prune(days: float, db: Path, as_json: bool) -> None:
     """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
     pruned_raw; invalid rows keep theirs (replay reads it)."""
-    with Store(db, create=False) as store:
-        with store.writing():
-            mark_interrupted(store)
-        result = prune_raw(store, days)
-    _report(result, as_json)
+    with interrupts.one_run() as kept:  # a signal once it is committing: held, then said
+        with Store(db, create=False) as store:
+            with store.writing():
+                mark_interrupted(store)
+            result = prune_raw(store, days)
+        _report(result, as_json)
+        kept("the prune")
 
 
 @click.command()

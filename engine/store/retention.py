@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine import interrupts
 from engine.errors import ConfigError, StoreError
 from engine.store import raw_codec
 from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, RUNS, SOURCE_ROWS, SOURCE_ROWS_DDL, quote
@@ -140,6 +141,7 @@ def delete_run(store: Store, run_id: int) -> Reclaimed:
             f"UPDATE {RUNS} SET status = 'deleted', message = ? WHERE run_id = ?",
             [f"{note} ({datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; was {status})", run_id],
         )
+        interrupts.committing()  # the command line holds a signal from here: kept
     result = Reclaimed(
         "delete-run", note, used_before, used_bytes(store), file_before, _file_size(store.path)
     )
@@ -175,6 +177,7 @@ def prune_raw(store: Store, older_than_days: float, *, now: datetime | None = No
             f"UPDATE {SOURCE_ROWS} AS t SET raw = NULL FROM {PRUNED_RAW} AS p "
             "WHERE t.run_id = p.run_id AND t.row_number = p.row_number AND t.raw IS NOT NULL",
         )
+        interrupts.committing()
     note = (
         f"pruned the raw text of {pruned:,} valid rows of runs finished before "
         f"{cutoff:%Y-%m-%d %H:%M:%S} UTC (their SHA-256 kept in {PRUNED_RAW})"
