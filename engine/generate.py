@@ -8,7 +8,6 @@ reference schema's default allowed set), channels CHANNEL1..CHANNEL4, timestamps
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import ConfigError
-from engine.reports.staging import stage
+from engine.reports.staging import regular_or_absent, stage
 from engine.store.paths import is_duckdb_file
 
 CURRENCIES = ["USD", "EUR", "GBP", "AUD", "JPY", "CAD"]
@@ -115,11 +114,7 @@ def _staged(path: Path) -> Iterator[Path]:
     directly: renamed over, it would be replaced by a regular file."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory", hint="-o takes a file name")
-    try:
-        mode = path.stat().st_mode  # through a symlink: what it leads to
-    except OSError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
+    if not regular_or_absent(path):
         yield path
         return
     staged = stage(path)

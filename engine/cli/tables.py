@@ -4,6 +4,7 @@ and `compact` (retention and size)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,13 +172,7 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
     """Delete all of run N's rows (valid, invalid, raw lineage, Kafka coordinates, replay
     records) in one transaction; the run stays listed as deleted. Refused for a run whose
     merge or replace replaced rows of earlier runs. Exit code 2 for an unknown run."""
-    with interrupts.one_run() as kept:  # a signal once it is committing: held, then said
-        with Store(db, create=False) as store:
-            with store.writing():
-                mark_interrupted(store)
-            result = delete_rows(store, run_id)
-        _report(result, as_json)
-        kept(f"the deletion of run {run_id}")
+    _change(db, as_json, f"the deletion of run {run_id}", lambda s: delete_rows(s, run_id))
 
 
 @click.command()
@@ -196,13 +191,19 @@ def delete_run(run_id: int, db: Path, as_json: bool) -> None:
 def prune(days: float, db: Path, as_json: bool) -> None:
     """Drop the raw lineage (raw_data.raw) of old valid rows, keeping its SHA-256 in
     pruned_raw; invalid rows keep theirs (replay reads it)."""
-    with interrupts.one_run() as kept:  # a signal once it is committing: held, then said
+    _change(db, as_json, "the prune", lambda store: prune_raw(store, days))
+
+
+def _change(db: Path, as_json: bool, what: str, change: Callable[[Store], Reclaimed]) -> None:
+    """One change of the stored rows in its transaction, reported; a signal once it is
+    committing is held until the report is out, then named (``interrupts.one_run``)."""
+    with interrupts.one_run() as kept:
         with Store(db, create=False) as store:
             with store.writing():
                 mark_interrupted(store)
-            result = prune_raw(store, days)
+            result = change(store)
         _report(result, as_json)
-        kept("the prune")
+        kept(what)
 
 
 @click.command()

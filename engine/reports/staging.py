@@ -57,11 +57,7 @@ def check_output(output: Path, db: Path | None = None) -> None:
         raise ConfigError(f"{output}: directory {parent} does not exist")
     if output.is_dir():
         raise ConfigError(f"{output}: is a directory", hint="-o takes a file name")
-    try:
-        mode = output.stat().st_mode  # through a symlink: what it leads to
-    except OSError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
+    if not regular_or_absent(output):
         raise ConfigError(
             f"{output}: is not a regular file (an export is written beside it, then renamed "
             "over it)",
@@ -91,3 +87,13 @@ def _same_file(one: Path, other: Path) -> bool:
     except OSError:  # one of them does not exist (yet): compare where they lead
         pass
     return os.path.realpath(one) == os.path.realpath(other)
+
+
+def regular_or_absent(path: Path) -> bool:
+    """Whether ``path`` (through a symlink: what it leads to) is a regular file or nothing:
+    what a staged file may be renamed over (a device or a FIFO would be replaced)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return True
+    return stat.S_ISREG(mode)
