@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, OutputWriteError
 from engine.reports.staging import regular_or_absent, stage
 from engine.store.paths import is_duckdb_file
 
@@ -91,18 +91,24 @@ def generate(
     if fmt not in ("csv", "ndjson"):
         raise ConfigError(f"unknown format {fmt!r}; choose csv or ndjson")
     rng = np.random.default_rng(seed)
-    with _staged(path) as target, target.open("wb") as fh:
-        if fmt == "csv" and rows == 0:
-            fh.write(b"external_id,amount,currency,source_channel,timestamp\n")
-        for first in range(0, rows, CHUNK):
-            count = min(CHUNK, rows - first)
-            frame = transactions(first + 1, count, rng, bad_fraction)
-            if fmt == "csv":
-                frame.write_csv(fh, include_header=first == 0)
-            else:
-                frame.write_ndjson(fh)
-            if progress is not None:
-                progress(count)
+    try:
+        with _staged(path) as target, target.open("wb") as fh:
+            if fmt == "csv" and rows == 0:
+                fh.write(b"external_id,amount,currency,source_channel,timestamp\n")
+            for first in range(0, rows, CHUNK):
+                count = min(CHUNK, rows - first)
+                frame = transactions(first + 1, count, rng, bad_fraction)
+                if fmt == "csv":
+                    frame.write_csv(fh, include_header=first == 0)
+                else:
+                    frame.write_ndjson(fh)
+                if progress is not None:
+                    progress(count)
+    except OSError as exc:  # a full disk, /dev/full: one line, not a traceback
+        raise OutputWriteError(
+            f"{path}: cannot write the generated rows: {exc.strerror or exc}",
+            hint="free some space on its disk, or name another file; the old file is as it was",
+        ) from exc
     return rows
 
 
@@ -112,6 +118,7 @@ def _staged(path: Path) -> Iterator[Path]:
     over it once complete and removed otherwise (an error, SIGINT, SIGTERM), so ``path`` is
     either its old self or the whole new file. A device or FIFO (``/dev/null``) is written
     directly: renamed over, it would be replaced by a regular file."""
+    path = Path(os.path.realpath(path))  # through a symlink: the file it leads to
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory", hint="-o takes a file name")
     if not regular_or_absent(path):

@@ -290,7 +290,7 @@ def exit_after(command: Callable[[], object]) -> NoReturn:
 
 def message(signum: int) -> str:
     if _kept:  # the line names the last run committed, and what the signal rolled back
-        rest = "the next run was rolled back" if _rolled_back else "nothing was rolled back"
+        rest = "the next file was not stored" if _rolled_back else "nothing was rolled back"
         return (
             f"error: interrupted by {signal.Signals(signum).name} after {_kept[-1]} was "
             f"committed (it is kept; {rest})"

@@ -62,3 +62,36 @@ def test_an_interrupted_generate_leaves_the_old_file_and_no_temporary_one(
     assert target.read_bytes() == old
     assert leftovers(tmp_path, name) == []
     assert sorted(path.name for path in tmp_path.iterdir()) == [name]
+
+
+def test_generate_writes_through_a_symlink_and_keeps_the_files_permissions(
+    tmp_path: Path,
+) -> None:
+    """The rename replaced a symlink given as -o with a regular file (the file it led to kept
+    its old rows), and made a file of mode 600 one of the umask's (644): a sixth attack."""
+    (tmp_path / "real").mkdir()
+    real, link = tmp_path / "real" / "r.csv", tmp_path / "link.csv"
+    generate(real, 3, seed=1)
+    real.chmod(0o600)
+    link.symlink_to(real)
+
+    assert generate(link, 20, seed=2) == 20
+
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert len(real.read_text().splitlines()) == 21  # the header and 20 rows
+    assert oct(real.stat().st_mode & 0o777) == "0o600"
+    assert leftovers(real.parent, "r.csv") == [] and leftovers(tmp_path, "link.csv") == []
+
+
+def test_a_generate_that_cannot_write_is_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "generate", "--rows", "1000", "-o", "/dev/full"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "error: /dev/full: cannot write the generated rows: No space left on device (os error "
+        "28) (free some space on its disk, or name another file; the old file is as it was)\n"
+    )

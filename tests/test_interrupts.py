@@ -397,7 +397,7 @@ def test_a_signal_in_the_next_files_run_names_the_run_kept(tmp_path: Path) -> No
     assert (done.returncode, done.stderr) == (
         130,
         "error: interrupted by SIGINT after run 1 was committed "
-        "(it is kept; the next run was rolled back)\n",
+        "(it is kept; the next file was not stored)\n",
     ), done
     assert f"run 1 {data}: 1,000 rows, " in done.stdout, done.stdout
     assert query(db, "SELECT run_id, status, rows_total FROM ingestion_runs ORDER BY 1") == [
@@ -433,14 +433,16 @@ AFTER_COMMIT = textwrap.dedent(
         ("retention", ["delete-run", "1"], "the deletion of run 1"),
         ("retention", ["prune", "--raw-older-than", "0"], "the prune"),
         ("replay", ["replay", "--all-failed"], "replay 1"),
+        ("retention", ["compact"], "the compaction"),
     ],
 )
 def test_a_signal_after_a_change_commits_says_it_is_kept(
     tmp_path: Path, place: str, command: list[str], kept: str
 ) -> None:
     """`delete-run`, `prune` and `replay` said "(anything not yet committed was rolled back)"
-    and printed nothing for a signal just after their commit, though it was kept (a fourth
-    attack). Now their --json is printed and the line names what was kept."""
+    and printed nothing for a signal just after their commit, though it was kept (a fifth
+    attack), and so did `compact` once its copy had replaced the file, unrecorded (a sixth).
+    Now their --json is printed and the line names what was kept."""
     data, db = tmp_path / "a.csv", tmp_path / "k.duckdb"
     generate(data, 1000, seed=3)
     first = subprocess.run(

@@ -219,4 +219,6 @@ def _change(db: Path, as_json: bool, what: str, change: Callable[[Store], Reclai
 def compact(db: Path, raw_compression: str | None, as_json: bool) -> None:
     """Rewrite the database file so that it holds only what is stored (after delete-run and
     prune). Needs the database to itself and free space for a copy of it."""
-    _report(compact_file(db, raw_compression=raw_compression), as_json)
+    with interrupts.one_run() as kept:  # a signal once the copy is swapped in: held, said
+        _report(compact_file(db, raw_compression=raw_compression), as_json)
+        kept("the compaction")

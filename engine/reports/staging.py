@@ -23,13 +23,18 @@ def stage(output: Path) -> Path:
 
     Created here, exclusively and without following a symlink, under a name drawn at random:
     a symlink or file planted beside ``output`` is never written through. Its permissions are
-    those of a new file (the umask's), as ``output`` had when it was written directly.
+    ``output``'s when it exists (a file of mode 600 renamed over by one of the umask's became
+    readable by everyone), else those of a new file (the umask's).
     """
+    try:
+        mode = stat.S_IMODE(output.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, name = tempfile.mkstemp(
         prefix=f".{output.name}.", suffix=f".{os.getpid()}.partial", dir=output.parent
     )
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, mode)
     finally:
         os.close(fd)
     return Path(name).absolute()

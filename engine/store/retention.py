@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,6 +231,8 @@ def compact(path: str | os.PathLike[str], *, raw_compression: str | None = None)
                     )
                 finally:
                     store.execute("DETACH __compacted")
+        os.chmod(fresh, stat.S_IMODE(path.stat().st_mode))  # a 600 database stays 600
+        interrupts.committing()  # the command line holds a signal from here: kept
     except BaseException:  # interrupted or failed: no half-written copy left beside it
         _remove(fresh)
         raise

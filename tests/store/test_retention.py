@@ -236,3 +236,14 @@ def test_a_compact_that_fails_leaves_no_copy_behind(
 
     assert sorted(p.name for p in tmp_path.iterdir() if "compacting" in p.name) == []
     assert db.read_bytes() == before
+
+
+def test_compact_keeps_the_files_permissions(tmp_path: Path) -> None:
+    """The copy DuckDB wrote had the umask's mode: a database of mode 600 became readable by
+    everyone once compacted (a sixth attack)."""
+    db = three_runs(tmp_path)
+    db.chmod(0o600)
+
+    engine.compact(db)
+
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
