@@ -435,10 +435,15 @@ def test_a_failed_write_fails_the_session_and_keeps_what_committed(
         with Store(db) as store, pytest.raises(OSError, match="disk on fire"):
             settings = kafka.settings(topic, group, max_records=100, max_wait_ms=600_000)
             consume(store, Transaction, settings)
-    assert query(db, "SELECT count(*) FROM raw_data") == [(200,)]
-    assert query(db, "SELECT sum(next_offset) FROM kafka_offsets") == [(200,)]
+    # Batches 1 and 2 committed, unless batch 2 was still being written when batch 3 was
+    # parsed: the writer then puts them in one transaction (group commit), which the failure
+    # rolls back whole (seen once in CI, on a loaded machine). Either way, what is kept is
+    # whole batches, and the offsets and the figures say the same.
+    [(kept,)] = query(db, "SELECT count(*) FROM raw_data")
+    assert kept in (100, 200)
+    assert query(db, "SELECT sum(next_offset) FROM kafka_offsets") == [(kept,)]
     assert query(db, "SELECT status, rows_total, message FROM ingestion_runs") == [
-        ("failed", 200, "OSError: disk on fire; its committed micro-batches are kept")
+        ("failed", kept, "OSError: disk on fire; its committed micro-batches are kept")
     ]
     with Store(db) as store:
         consume(store, Transaction, kafka.settings(topic, group, stop_when_idle_s=IDLE_UNDER_LOAD))
