@@ -26,7 +26,10 @@ ended. A watcher thread hears every signal through ``signal.set_wakeup_fd``; if 
 thread is still on the same instruction ``HEARD_S`` later (``_stuck``), it interrupts the
 queries of the connections the Stores registered (``register``): the query ends with DuckDB's
 ``InterruptException``, the main thread comes back to Python and handles the signal. A second
-signal the main thread cannot hear exits from the watcher, as the handler would.
+signal the main thread cannot hear exits from the watcher, as the handler would. A signal
+whose handler is not this module's (the consumer's, which only asks the session to stop and
+write its in-flight batch) is left to that handler: interrupting the batch's write there made
+a SIGTERM fail the session (CI).
 
 Only the command line installs this (``cli.py`` does so before anything slow is imported);
 the library never touches signal handlers: it only says when a run begins its commit
@@ -97,7 +100,10 @@ def uninstall() -> None:
 
 def register(con: Any) -> None:
     """A DuckDB connection whose running query a signal interrupts when the main thread
-    cannot hear it (see above); a no-op for the library, which installs no watcher."""
+    cannot hear it (see above). Every Store registers its connections (and unregisters them
+    as it closes); only the command line's watcher uses the list, and only while this
+    module's handler is the one installed: a command that handles signals itself (the
+    consumer, which writes its in-flight batch on the first one) is left alone."""
     _connections.append(con)
 
 
@@ -125,6 +131,8 @@ def _watch(fd: int) -> None:
     try:
         while data := os.read(fd, 64):
             for signum in (byte for byte in data if byte in watched):
+                if signal.getsignal(signum) is not _handle:
+                    continue  # handled by the command itself (a consumer writes its batch)
                 heard.append(signum)
                 time.sleep(HEARD_S)
                 if len(heard) > 1:  # the handler exits at once if it can run: it could not

@@ -115,3 +115,47 @@ def test_a_signal_ends_a_long_statement(db: Path, tmp_path: Path, signum: int) -
     assert query(db, "SELECT count(*), sum(rows_total) FROM ingestion_runs") == [(1, 100)]
     with Store(db, create=False) as store:
         assert store.rows("SELECT count(*) FROM duckdb_temporary_files()") == [(0,)]
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_command_that_handles_signals_itself_keeps_its_queries(
+    db: Path, tmp_path: Path, signum: int
+) -> None:
+    """The consumer handles SIGINT/SIGTERM itself: the first asks the session to stop, and it
+    writes its in-flight batch (on the writer thread, the main thread waiting) before it exits 0.
+    The watcher interrupted that write all the same (CI: ``cannot write the database
+    (INTERRUPT Error: Interrupted!)``, exit 1); it now leaves a signal it does not handle alone."""
+    program = textwrap.dedent(
+        f"""
+        import threading
+        import time
+        from engine import interrupts
+        from engine.store.store import Store
+        from engine.streaming.shutdown import stop_on_signals
+
+        BUSY = "SELECT count(*) FROM range(20000000) WHERE hash(range) % 7 = 0"
+
+        def command():
+            with stop_on_signals() as stop, Store({str(db)!r}, create=False) as store:
+                writes = []
+
+                def write():  # the consumer's writer: batches until asked to stop, then
+                    while not stop.is_set():  # its last one (a second of queries)
+                        store.rows(BUSY)
+                    end = time.monotonic() + 1
+                    while time.monotonic() < end:
+                        store.rows(BUSY)
+                    writes.append(True)
+
+                writer = threading.Thread(target=write)
+                writer.start()
+                writer.join()  # the main thread waits, on one instruction
+                print(stop.reason, len(writes))
+
+        interrupts.exit_after(command)
+        """
+    )
+    done = signalled_in_query([sys.executable, "-c", program], signum)
+
+    name = signal.Signals(signum).name
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{name} received 1\n", "")
