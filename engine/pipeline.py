@@ -58,7 +58,7 @@ from engine.store.uniqueness import split_duplicates
 from engine.store.versions import fit_table
 from engine.validation.compiler import CompiledSchema, compile_schema, fingerprint
 from engine.validation.error_list import RULE_IDS, RuleText, count_violations, row_lists
-from engine.validation.validate import BatchValidator
+from engine.validation.validate import BatchValidator, ValidationResult
 
 MiB = 1 << 20
 
@@ -106,8 +106,11 @@ class Validated:
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
     """Validate a batch and shape it for storing."""
-    result = validator.validate(batch, now)
-    frame = batch.frame
+    return shaped(validator.schema, batch.frame, validator.validate(batch, now))
+
+
+def shaped(schema: CompiledSchema, frame: pl.DataFrame, result: ValidationResult) -> Validated:
+    """The validation ``result`` of the rows of ``frame``, shaped for storing."""
     row_number = pl.col(ROW).alias("row_number")
     lineage = frame.select(
         row_number, (pl.col(LINE) - pl.col(ROW)).alias("line_delta"), pl.col(RAW).alias("raw")
@@ -119,13 +122,13 @@ def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) ->
     valid = result.valid.rename({ROW: "row_number"})
     invalid = row_lists(result.violations).rename({ROW: "row_number"})
     tally = Tally(
-        rows=batch.height,
+        rows=frame.height,
         valid=valid.height,
         invalid=result.invalid_rows,
         python_rows=result.python_rows,
         errors=result.error_counts,
     )
-    return Validated(lineage, kafka, valid, invalid, tally, validator.schema, result.rules)
+    return Validated(lineage, kafka, valid, invalid, tally, schema, result.rules)
 
 
 def store_batch(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import duckdb
@@ -33,8 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pydantic import BaseModel
 
 from engine.errors import StreamError
-from engine.pipeline import prepare_schema, validate_batch
-from engine.sources.json import json_batch
+from engine.pipeline import prepare_schema
 from engine.sources.json_values import JsonValues
 from engine.store.disk_full import as_write_failure
 from engine.store.runs import RunStart, record_progress, start_run
@@ -52,13 +51,14 @@ from engine.streaming.events import (
 )
 from engine.streaming.group import commit_offsets, group_offsets, high_watermark
 from engine.streaming.leaving import LEFT_LATE, close_within
-from engine.streaming.messages import TopicPartitionKey, messages_frame, next_offsets
+from engine.streaming.messages import TopicPartitionKey, messages_frame
 from engine.streaming.offsets import stored_positions
 from engine.streaming.ownership import Partitions
 from engine.streaming.reachability import BrokerWatch
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
 from engine.streaming.sink import Sink
+from engine.streaming.together import parse_together
 from engine.streaming.topic_ids import plan_starts, topic_ids
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
 from engine.validation.compiler import fingerprint
@@ -363,11 +363,10 @@ class ConsumerSession:
         self.workers.submit(ClosedBatch(messages, frame, self.next_row, self.batch_started))
         self.next_row += len(messages)
 
-    def _parse(self, reader: JsonValues, closed: ClosedBatch) -> ParsedBatch:
-        """The parse stage (on a worker thread): the same RawBatch path as a file."""
-        batch = json_batch(closed.frame, reader, closed.first_row)
-        validated = validate_batch(self.validator, batch, datetime.now(UTC))
-        return ParsedBatch(closed, validated, next_offsets(batch))
+    def _parse(self, reader: JsonValues, closed: Sequence[ClosedBatch]) -> list[ParsedBatch]:
+        """The parse stage (on a worker thread): the same RawBatch path as a file, for one
+        batch or several waiting ones together (``engine.streaming.together``)."""
+        return parse_together(reader, self.validator, closed, datetime.now(UTC))
 
     def _settle(self) -> None:
         """Wait until every closed batch is in DuckDB, and report them."""

@@ -74,7 +74,11 @@ class WrittenBatch:
     dead_letters: int
 
 
-Parse = Callable[[ClosedBatch], ParsedBatch]
+# Consecutive closed batches in, one ParsedBatch each out (``engine.streaming.together``).
+Parse = Callable[[Sequence[ClosedBatch]], list[ParsedBatch]]
+# A parser takes the closed batches waiting for it, up to this many rows in all (three
+# 10,000-message batches), and parses them together: a batch's fixed cost is paid once.
+TOGETHER_ROWS = 32_768
 
 
 class BatchWorkers:
@@ -121,6 +125,8 @@ class BatchWorkers:
         self._error: BaseException | None = None
         self._cancelled = False
         self._stopped = False
+        self._taking = threading.Lock()  # one parser takes closed batches at a time
+        self._held: list[tuple[int, ClosedBatch]] = []  # taken, for the next take
         self._parsers = [
             threading.Thread(target=self._parse_all, args=(parse,), name=f"parse-{i}", daemon=True)
             for i, parse in enumerate(parsers, start=1)
@@ -198,18 +204,41 @@ class BatchWorkers:
 
     def _parse_all(self, parse: Parse) -> None:
         while True:
-            job = self._closed.get()
-            if job is None:
-                self._parsed.put(None)
-                return
-            number, batch = job
-            parsed: ParsedBatch | None = None
-            if not self._skip():
+            jobs, stop = self._take()
+            numbers = [number for number, _ in jobs]
+            parsed: list[ParsedBatch | None] = [None] * len(jobs)
+            if jobs and not self._skip():
                 try:
-                    parsed = parse(batch)
+                    parsed = list(parse([batch for _, batch in jobs]))
                 except BaseException as exc:
                     self._fail(exc)
-            self._parsed.put((number, parsed))  # None: skipped, the writer only counts it
+            for number, one in zip(numbers, parsed, strict=True):
+                self._parsed.put((number, one))  # None: skipped, the writer only counts it
+            if stop:
+                self._parsed.put(None)
+                return
+
+    def _take(self) -> tuple[list[tuple[int, ClosedBatch]], bool]:
+        """The next closed batch and those waiting after it, up to ``TOGETHER_ROWS`` rows
+        (consecutive: one parser takes at a time), and whether this parser's stop came."""
+        with self._taking:
+            first = self._held.pop() if self._held else self._closed.get()
+            if first is None:
+                return [], True
+            jobs, rows = [first], first[1].frame.height
+            while rows < TOGETHER_ROWS:
+                try:
+                    job = self._closed.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    return jobs, True  # parsed, then this parser stops
+                if rows + job[1].frame.height > TOGETHER_ROWS:
+                    self._held.append(job)  # the next take starts with it
+                    break
+                jobs.append(job)
+                rows += job[1].frame.height
+            return jobs, False
 
     def _write_all(self) -> None:
         waiting: dict[int, ParsedBatch | None] = {}
@@ -256,8 +285,14 @@ class BatchWorkers:
         tallies: list[Tally] = []
         offsets: dict[TopicPartitionKey, int] = {}
         with self.store.transaction():
+            together = _joined([parsed.validated for parsed in batches])
+            if together is not None:  # one append per table for them all
+                store_batch(self.store, self.run_id, together)
             for parsed in batches:
-                tallies.append(store_batch(self.store, self.run_id, parsed.validated))
+                if together is None:
+                    tallies.append(store_batch(self.store, self.run_id, parsed.validated))
+                else:
+                    tallies.append(parsed.validated.tally)
                 total.add(tallies[-1])
                 offsets.update(parsed.offsets)  # later batches carry later offsets
             save_offsets(self.store, self.group, offsets, self.run_id, self.topic_ids)
@@ -286,3 +321,26 @@ class BatchWorkers:
                 )
             written.append(WrittenBatch(parsed.offsets, tally, latency_ms, store_ms, dead))
         return written
+
+
+def _joined(batches: Sequence[Validated]) -> Validated | None:
+    """Consecutive validated batches as one, to store with one append per table; None for
+    a single batch, or when storing may change a batch's figures (a table with unique
+    keys: ``store_batch`` moves duplicates to the errors) or batches differ in rules."""
+    first = batches[0]
+    if len(batches) < 2 or first.schema.unique:
+        return None
+    if any(
+        b.rules is not first.rules or (b.kafka is None) != (first.kafka is None) for b in batches
+    ):
+        return None
+    kafka = [b.kafka for b in batches if b.kafka is not None]
+    return Validated(
+        pl.concat([b.lineage for b in batches]),
+        pl.concat(kafka) if kafka else None,
+        pl.concat([b.valid for b in batches]),
+        pl.concat([b.invalid for b in batches], how="diagonal_relaxed"),
+        Tally(),  # not read: each batch keeps its own
+        first.schema,
+        first.rules,
+    )

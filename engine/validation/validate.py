@@ -61,6 +61,7 @@ class ValidationResult:
     python_rows: int  # rows decided by Pydantic itself
     error_counts: ErrorCounts  # errors per (loc, type) over the invalid rows
     rules: tuple[RuleText, ...]  # what each RULE code stands for
+    python_row_numbers: pl.Series | None = None  # ROW of the rows decided by Pydantic
 
     @property
     def invalid(self) -> pl.DataFrame:
@@ -429,7 +430,13 @@ class BatchValidator:
                 violations = violations.sort(ROW, SEQ)
         counts = count_violations(violations, self.rules)
         return ValidationResult(
-            valid, violations, invalid_rows, needs_python.height, counts, self.rules
+            valid,
+            violations,
+            invalid_rows,
+            needs_python.height,
+            counts,
+            self.rules,
+            needs_python.get_column(ROW),
         )
 
 
