@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
 
 import polars as pl
 
@@ -32,7 +33,14 @@ def parse_together(
     reader: JsonValues, validator: BatchValidator, closed: Sequence[ClosedBatch], now: datetime
 ) -> list[ParsedBatch]:
     """``closed`` (consecutive batches) parsed and validated as one frame; one ParsedBatch
-    per closed batch, as if each had been parsed alone."""
+    per closed batch, as if each had been parsed alone. A model with a ``default_factory``
+    has its batches parsed one by one: its value is made once per frame validated, and a
+    batch's own value can decide its rows (a unique key)."""
+    if len(closed) > 1 and validator.schema.defaults:
+        return [p for one in closed for p in parse_together(reader, validator, [one], now)]
+    for before, after in pairwise(closed):
+        if after.first_row != before.last_row + 1:
+            raise ValueError(f"batches from row {before.first_row} and {after.first_row} are apart")
     frame = pl.concat([c.frame for c in closed]) if len(closed) > 1 else closed[0].frame
     batch = json_batch(frame, reader, closed[0].first_row)
     result = validator.validate(batch, now)

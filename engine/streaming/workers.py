@@ -203,20 +203,21 @@ class BatchWorkers:
             self._changed.notify_all()
 
     def _parse_all(self, parse: Parse) -> None:
-        while True:
+        stop = False
+        while not stop:
             jobs, stop = self._take()
-            numbers = [number for number, _ in jobs]
             parsed: list[ParsedBatch | None] = [None] * len(jobs)
             if jobs and not self._skip():
                 try:
-                    parsed = list(parse([batch for _, batch in jobs]))
+                    found = list(parse([batch for _, batch in jobs]))
+                    if len(found) != len(jobs):
+                        raise RuntimeError(f"{len(found)} batches parsed of {len(jobs)}")
+                    parsed = list(found)
                 except BaseException as exc:
                     self._fail(exc)
-            for number, one in zip(numbers, parsed, strict=True):
+            for (number, _), one in zip(jobs, parsed, strict=True):
                 self._parsed.put((number, one))  # None: skipped, the writer only counts it
-            if stop:
-                self._parsed.put(None)
-                return
+        self._parsed.put(None)
 
     def _take(self) -> tuple[list[tuple[int, ClosedBatch]], bool]:
         """The next closed batch and those waiting after it, up to ``TOGETHER_ROWS`` rows
@@ -282,18 +283,16 @@ class BatchWorkers:
         began = time.perf_counter()
         total = Tally()
         total.add(self.total)
-        tallies: list[Tally] = []
         offsets: dict[TopicPartitionKey, int] = {}
         with self.store.transaction():
             together = _joined([parsed.validated for parsed in batches])
             if together is not None:  # one append per table for them all
                 store_batch(self.store, self.run_id, together)
-            for parsed in batches:
-                if together is None:
-                    tallies.append(store_batch(self.store, self.run_id, parsed.validated))
-                else:
-                    tallies.append(parsed.validated.tally)
-                total.add(tallies[-1])
+                tallies = [parsed.validated.tally for parsed in batches]
+            else:
+                tallies = [store_batch(self.store, self.run_id, p.validated) for p in batches]
+            for parsed, tally in zip(batches, tallies, strict=True):
+                total.add(tally)
                 offsets.update(parsed.offsets)  # later batches carry later offsets
             save_offsets(self.store, self.group, offsets, self.run_id, self.topic_ids)
             record_progress(self.store, self.run_id, total.counts(), self.started, status="running")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 from polars.testing import assert_frame_equal
+from pydantic import BaseModel, Field
 
 from engine.generate import generate
 from engine.pipeline import prepare_schema, store_batch
@@ -174,3 +175,54 @@ def test_a_parser_takes_the_batches_waiting_in_order_up_to_the_row_limit() -> No
         ([6, 7], True),  # the first stop: this parser ends once it has parsed them
         ([], True),  # the second parser's
     ]
+
+
+def test_a_model_with_a_default_factory_gets_a_value_per_batch(tmp_path: Path) -> None:
+    """A factory's value is made once per frame validated, so batches parsed together would
+    share it (and a unique key would then turn a batch's rows into duplicates of another's):
+    such a model's batches are parsed one by one."""
+    made = iter(range(1, 100))
+
+    class Tagged(BaseModel):
+        name: str
+        tag: int = Field(default_factory=lambda: next(made))
+
+    fetched = [Message(topic="t", partition=0, offset=i, value=b'{"name": "a"}') for i in range(9)]
+    closed = [
+        ClosedBatch(fetched[i : i + 3], messages_frame(fetched[i : i + 3]), i + 1, 0.0)
+        for i in range(0, 9, 3)
+    ]
+    with Store(tmp_path / "s.duckdb") as store:
+        schema = prepare_schema(store, Tagged, typed=True, context={})
+    reader = JsonValues(schema.input_keys, want_all_keys=False)
+    try:
+        parsed = parse_together(reader, BatchValidator(schema, schema.input_keys), closed, NOW)
+    finally:
+        reader.close()
+    assert [p.validated.valid.get_column("tag").to_list() for p in parsed] == [
+        [1, 1, 1],
+        [2, 2, 2],
+        [3, 3, 3],
+    ]
+
+
+def test_a_parser_that_returns_too_few_batches_fails_the_session(tmp_path: Path) -> None:
+    """Before, the count was checked outside the parser's error handling: its thread died,
+    and the session waited for the batch for ever."""
+    with Store(tmp_path / "s.duckdb") as store:
+        team = BatchWorkers([lambda closed: []], store, 1, NOW, "g", None)
+        frame = messages_frame([Message(value=b"{}")])
+        team.submit(ClosedBatch((), frame, 1, 0.0))
+        failed: list[BaseException] = []
+
+        def drain() -> None:
+            try:
+                team.drain()
+            except RuntimeError as exc:
+                failed.append(exc)
+
+        waiter = threading.Thread(target=drain, daemon=True)
+        waiter.start()
+        waiter.join(30)
+        team.close(cancel=True)
+    assert [str(exc) for exc in failed] == ["0 batches parsed of 1"]
