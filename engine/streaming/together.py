@@ -65,15 +65,13 @@ def rows_between(result: ValidationResult, first: int, last: int) -> ValidationR
     valid = result.valid.filter(within)
     violations = result.violations.filter(within)
     python = result.python_row_numbers
-    python_rows = 0 if python is None else int(python.is_between(first, last).sum())
     return ValidationResult(
         valid,
         violations,
         # Every row is valid or invalid, never both (VALID excludes the rows Pydantic
         # decides, which are valid only once it accepted them).
         last - first + 1 - valid.height,
-        python_rows,
+        python.filter(python.is_between(first, last)),
         count_violations(violations, result.rules),
         result.rules,
-        None if python is None else python.filter(python.is_between(first, last)),
     )

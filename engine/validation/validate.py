@@ -58,10 +58,13 @@ class ValidationResult:
     valid: pl.DataFrame  # ROW + the model's fields, typed
     violations: pl.DataFrame  # ROW, SEQ, RULE, INPUT (+ TYPE, LOC, MSG where given)
     invalid_rows: int  # rows with at least one violation
-    python_rows: int  # rows decided by Pydantic itself
+    python_row_numbers: pl.Series  # ROW of the rows decided by Pydantic itself
     error_counts: ErrorCounts  # errors per (loc, type) over the invalid rows
     rules: tuple[RuleText, ...]  # what each RULE code stands for
-    python_row_numbers: pl.Series | None = None  # ROW of the rows decided by Pydantic
+
+    @property
+    def python_rows(self) -> int:
+        return len(self.python_row_numbers)
 
     @property
     def invalid(self) -> pl.DataFrame:
@@ -429,15 +432,8 @@ class BatchValidator:
                 violations = pl.concat([violations, py_violations], how="diagonal_relaxed")
                 violations = violations.sort(ROW, SEQ)
         counts = count_violations(violations, self.rules)
-        return ValidationResult(
-            valid,
-            violations,
-            invalid_rows,
-            needs_python.height,
-            counts,
-            self.rules,
-            needs_python.get_column(ROW),
-        )
+        python = needs_python.get_column(ROW)
+        return ValidationResult(valid, violations, invalid_rows, python, counts, self.rules)
 
 
 def _message(text: str | pl.Expr) -> tuple[str | None, pl.Expr | None]:
