@@ -51,6 +51,7 @@ from engine.streaming.events import SessionSummary
 from engine.streaming.messages import TopicPartitionKey
 from engine.streaming.settings import ConsumerSettings
 from engine.streaming.shutdown import StopRequest
+from engine.streaming.sink import Published
 from engine.streaming.topic_ids import EARLIER_TOPIC, Stored, TopicIds
 from engine.validation.compiler import CompiledSchema, compile_schema
 
@@ -171,7 +172,7 @@ class LakeSink:
         batches: Sequence[ParsedBatch],
         tallies: Sequence[Tally],
         topic_ids: TopicIds,
-    ) -> list[Tally]:
+    ) -> Published:
         first_row = batches[0].closed.first_row
         self._drop_published(run_id, first_row)
         last_row = batches[-1].closed.last_row
@@ -217,8 +218,18 @@ class LakeSink:
             kept = self._recount(run_id, where)
         self.total = total
         if kept.rows == sum(t.rows for t in tallies):
-            return list(tallies)
-        return [kept] + [Tally() for _ in tallies[1:]]
+            return Published(list(tallies))
+        # Each batch's own kept rows (the group's would all be reported by its first line).
+        return Published(
+            [
+                self._recount(
+                    run_id,
+                    f"({where}) AND row_number BETWEEN {b.closed.first_row} AND {b.closed.last_row}",
+                )
+                for b in batches
+            ],
+            where,
+        )
 
     def finish(self, run_id: int, status: str, counts: RunCounts, message: str) -> None:
         self.batch += 1

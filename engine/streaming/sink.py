@@ -9,6 +9,7 @@ records, and says where partitions resume instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from engine.outcomes import Tally
@@ -18,6 +19,16 @@ from engine.streaming.topic_ids import Stored, TopicIds
 
 if TYPE_CHECKING:
     from engine.streaming.workers import ParsedBatch
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish kept of its batches: each one's figures, and, when another writer had
+    published some of their rows, which staged rows were kept (an SQL condition on
+    ``row_number``; None: all of them). Only kept rows go to the dead-letter topic."""
+
+    tallies: list[Tally]
+    kept: str | None = None
 
 
 class Sink(Protocol):
@@ -50,7 +61,7 @@ class Sink(Protocol):
         batches: Sequence[ParsedBatch],
         tallies: Sequence[Tally],
         topic_ids: TopicIds,
-    ) -> list[Tally]:
+    ) -> Published:
         """Publish batches the stage committed; returns what was kept of each (rows already
         published by another writer are left out)."""
         ...

@@ -296,8 +296,10 @@ class BatchWorkers:
                 offsets.update(parsed.offsets)  # later batches carry later offsets
             save_offsets(self.store, self.group, offsets, self.run_id, self.topic_ids)
             record_progress(self.store, self.run_id, total.counts(), self.started, status="running")
+        kept = None
         if self.sink is not None:  # the file was a stage: publish, keep what was kept
-            tallies = self.sink.publish(self.run_id, batches, tallies, self.topic_ids)
+            published = self.sink.publish(self.run_id, batches, tallies, self.topic_ids)
+            tallies, kept = published.tallies, published.kept
             total = Tally()
             total.add(self.total)
             for tally in tallies:
@@ -312,7 +314,7 @@ class BatchWorkers:
             if self.dead_letters is not None and tally.invalid:
                 invalid = self.store.rows(
                     f"SELECT row_number, errors FROM {ERRORS} WHERE run_id = ? "
-                    "AND row_number BETWEEN ? AND ? ORDER BY row_number",
+                    f"AND row_number BETWEEN ? AND ? AND ({kept or 'TRUE'}) ORDER BY row_number",
                     [self.run_id, closed.first_row, closed.last_row],
                 )
                 dead = self.dead_letters.send(

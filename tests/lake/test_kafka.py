@@ -9,20 +9,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 import engine
 from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
 from engine.schemas import load_schema
+from engine.streaming.events import Assigned, BatchWritten, Event
+from engine.streaming.workers import BatchWorkers, ParsedBatch
 from schemas.transactions import Transaction
 from tests.conftest import ROOT
 from tests.lake.conftest import lake_rows
 from tests.store.lifecycle import MODELS
-from tests.streaming.conftest import FAST_GROUP, STEADY_GROUP, Kafka, Record, Sent
+from tests.streaming.conftest import FAST_GROUP, Kafka, Record, Sent
 from tests.streaming.processes import ConsumerProcess
 from tests.streaming.test_recovery import records, valid
 
@@ -110,6 +115,18 @@ def test_two_consumers_of_a_group_share_a_lake_exactly_once_through_kills(
     assert not (tmp_path / "unused-b.duckdb").exists()  # --lake, not --db
 
 
+def replay_from_zero(kafka: Kafka, topic: str, group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group's committed offsets reset to 0, and the lake not asked where to start: the
+    next writer of the group reads every message again."""
+    resetting = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": group})
+    resetting.commit(
+        offsets=[TopicPartition(topic, p, 0) for p in range(PARTITIONS)], asynchronous=False
+    )
+    resetting.close()
+    assert kafka.committed(topic, group, PARTITIONS) == dict.fromkeys(range(PARTITIONS), 0)
+    monkeypatch.setattr("engine.lake.stream.LakeSink.positions", lambda *args: {})
+
+
 def test_a_replayed_batch_is_skipped_by_the_writer_that_meets_it(
     kafka: Kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,18 +141,14 @@ def test_a_replayed_batch_is_skipped_by_the_writer_that_meets_it(
     sent.coordinates += more.coordinates
     # A writer that knows nothing of what was stored (a zombie, a reset group) replays the
     # partitions from offset 0: the lake's records make it skip what is there.
-    monkeypatch.setattr("engine.lake.stream.LakeSink.positions", lambda *args: {})
-    monkeypatch.setattr("engine.streaming.consumer.group_offsets", lambda *args: {})
-    again = kafka.settings(
-        topic,
-        group,
-        max_records=100,
-        max_wait_ms=100,
-        stop_when_idle_s=2,
-        kafka_config={**STEADY_GROUP, "auto.offset.reset": "earliest"},
-    )
-    second = consume_into_lake(lake, Transaction, again)
+    replay_from_zero(kafka, topic, group, monkeypatch)
+    events: list[Event] = []
+    again = kafka.settings(topic, group, max_records=100, max_wait_ms=100, stop_when_idle_s=2)
+    second = consume_into_lake(lake, Transaction, again, on_event=events.append)
     assert second.tally.rows == 300
+    # It read all 1,200 messages (it used to start where the group had committed, at 900).
+    starts = {start.offset for e in events if isinstance(e, Assigned) for start in e.partitions}
+    assert starts == {0}
     assert_stored_once(lake, sent)
     assert lake_rows(lake, "SELECT status, rows_total FROM ingestion_runs ORDER BY run_id") == [
         ("completed", 900),
@@ -247,3 +260,58 @@ def test_a_kill_between_the_lake_commit_and_the_kafka_commit_stores_nothing_twic
         assert f"{topic}[{partition}] at {offset}" in from_lake, assigned
     assert after.records() == 2_000 - stored
     assert_stored_once(lake, sent)
+
+
+def test_a_writer_that_meets_published_rows_reports_and_dead_letters_only_its_own(
+    kafka: Kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches stored and published together, some of whose rows another writer published:
+    each batch's line counts its own kept rows, and its kept invalid rows, only those, go to
+    the dead-letter topic (the first batch of a group used to carry the group's figures and
+    send its rows another writer had published, the others none of theirs)."""
+    topic, dead, group = kafka.topic(PARTITIONS), kafka.topic(partitions=1), kafka.group()
+    lake = Lake(str(tmp_path / "lake"))
+    kafka.send(topic, records(900), PARTITIONS)
+    first = consume_into_lake(
+        lake,
+        Transaction,
+        kafka.settings(topic, group, max_records=100, max_wait_ms=100, stop_when_idle_s=2),
+    )
+    assert first.tally.rows == 900
+    more = kafka.send(topic, records(300, 900), PARTITIONS)
+    replay_from_zero(kafka, topic, group, monkeypatch)
+    groups: list[int] = []
+    write = BatchWorkers._write
+
+    def slow_write(self: BatchWorkers, batches: Sequence[ParsedBatch]) -> Any:
+        groups.append(len(batches))
+        time.sleep(0.3)  # closed batches wait meanwhile, and are then stored together
+        return write(self, batches)
+
+    monkeypatch.setattr(BatchWorkers, "_write", slow_write)
+    events: list[Event] = []
+    second = consume_into_lake(
+        lake,
+        Transaction,
+        kafka.settings(
+            topic,
+            group,
+            max_records=100,
+            max_wait_ms=100,
+            stop_when_idle_s=2,
+            dead_letter_topic=dead,
+        ),
+        on_event=events.append,
+    )
+    assert max(groups) > 1, groups
+    new_invalid = sorted(r.value or b"" for r in more.records if not valid(r))
+    assert len(new_invalid) == 36
+    assert (second.tally.rows, second.tally.invalid) == (300, 36)
+    written = [event for event in events if isinstance(event, BatchWritten)]
+    assert sum(event.records for event in written) == 300
+    assert sum(event.invalid for event in written) == 36
+    assert [event.dead_letters for event in written] == [event.invalid for event in written]
+    assert all(event.valid + event.invalid == event.records for event in written)
+    # Every message of the dead-letter topic (one more than 36 would be read within 2 s).
+    letters = kafka.read(dead, 37, partitions=1, attempts=10)
+    assert sorted(m.value() or b"" for m in letters) == new_invalid

@@ -101,8 +101,11 @@ class Kafka:
         assert producer.flush(30) == 0
         return Sent(list(records), [acked[i] for i in range(len(records))])
 
-    def read(self, topic: str, count: int, partitions: int = 3) -> list[Message]:
-        """The first ``count`` messages of a topic, read without a group."""
+    def read(
+        self, topic: str, count: int, partitions: int = 3, attempts: int = 100
+    ) -> list[Message]:
+        """The first ``count`` messages of a topic, read without a group (or those there are,
+        when ``attempts`` of 0.2 s bring no more)."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap_servers,
@@ -112,7 +115,7 @@ class Kafka:
         )
         consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         found: list[Message] = []
-        for _ in range(100):
+        for _ in range(attempts):
             found += [m for m in consumer.consume(count, 0.2) if m.error() is None]
             if len(found) >= count:
                 break
