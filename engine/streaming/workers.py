@@ -79,6 +79,9 @@ Parse = Callable[[Sequence[ClosedBatch]], list[ParsedBatch]]
 # A parser takes the closed batches waiting for it, up to this many rows in all (three
 # 10,000-message batches), and parses them together: a batch's fixed cost is paid once.
 TOGETHER_ROWS = 32_768
+# ... and up to this many bytes of their frames: large messages gain nothing from it (the
+# fixed cost is small beside theirs), and a parser would hold several batches' work at once.
+TOGETHER_BYTES = 16 << 20
 
 
 class BatchWorkers:
@@ -220,25 +223,27 @@ class BatchWorkers:
         self._parsed.put(None)
 
     def _take(self) -> tuple[list[tuple[int, ClosedBatch]], bool]:
-        """The next closed batch and those waiting after it, up to ``TOGETHER_ROWS`` rows
-        (consecutive: one parser takes at a time), and whether this parser's stop came."""
+        """The next closed batch and those waiting after it, up to ``TOGETHER_ROWS`` rows and
+        ``TOGETHER_BYTES`` (consecutive: one parser takes at a time), and whether this
+        parser's stop came."""
         with self._taking:
             first = self._held.pop() if self._held else self._closed.get()
             if first is None:
                 return [], True
-            jobs, rows = [first], first[1].frame.height
-            while rows < TOGETHER_ROWS:
+            jobs, rows, size = [first], first[1].frame.height, first[1].frame.estimated_size()
+            while rows < TOGETHER_ROWS and size < TOGETHER_BYTES:
                 try:
                     job = self._closed.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:
                     return jobs, True  # parsed, then this parser stops
-                if rows + job[1].frame.height > TOGETHER_ROWS:
+                more = job[1].frame.estimated_size()
+                if rows + job[1].frame.height > TOGETHER_ROWS or size + more > TOGETHER_BYTES:
                     self._held.append(job)  # the next take starts with it
                     break
                 jobs.append(job)
-                rows += job[1].frame.height
+                rows, size = rows + job[1].frame.height, size + more
             return jobs, False
 
     def _write_all(self) -> None:

@@ -177,6 +177,22 @@ def test_a_parser_takes_the_batches_waiting_in_order_up_to_the_row_limit() -> No
     ]
 
 
+def test_a_parser_takes_large_messages_up_to_the_byte_limit() -> None:
+    """Batches of large messages are taken together only up to TOGETHER_BYTES of frames."""
+    taker = BatchWorkers.__new__(BatchWorkers)
+    taker._closed = queue.Queue()
+    taker._taking = threading.Lock()
+    taker._held = []
+    value = b'{"note": "' + b"x" * 100_000 + b'"}'
+    frame = messages_frame([Message(value=value)] * 60)  # about 6 MB
+    assert 5_000_000 < frame.estimated_size() < 7_000_000
+    for number in range(5):
+        taker._closed.put((number, ClosedBatch((), frame, 1, 0.0)))
+    taker._closed.put(None)
+    assert workers.TOGETHER_BYTES == 16 << 20
+    assert [[n for n, _ in taker._take()[0]] for _ in range(3)] == [[0, 1], [2, 3], [4]]
+
+
 def test_a_model_with_a_default_factory_gets_a_value_per_batch(tmp_path: Path) -> None:
     """A factory's value is made once per frame validated, so batches parsed together would
     share it (and a unique key would then turn a batch's rows into duplicates of another's):
