@@ -18,6 +18,7 @@ from engine.lake.datasets import query
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
+from engine.lake.keys import check_stored_keys, name_run
 from engine.lake.location import Lake
 from engine.lake.modes import publish_replaced
 from engine.lake.staging import Staging
@@ -109,6 +110,8 @@ def _publish(
     wanted = duckdb_columns(shape.schema)
     created: set[str] = set()  # the tables this run's appends created
     lost: set[str] = set()  # new tables another writer's run committed first
+    duplicates = Tally()  # rows whose key the lake showed, moved to the invalid rows
+    named = summary.run_id  # the run its own duplicates name
     for _attempt in range(PUBLISH_ATTEMPTS):
         fresh = new_table_schema
         if fresh is not None and schema is not None and _taken(lake, table, created, lost):
@@ -118,9 +121,20 @@ def _publish(
         fit = check_fit(lake, schema, wanted, next_table=following) if schema is not None else None
         existed = open_table(lake, table) is not None and table not in created
         lake_run = new_run_id()
+        if schema is not None and schema.unique:
+            name_run(staging.store, summary.run_id, named, lake_run)
+            named = lake_run
         claims: tuple[Claim, ...] = ()
         if fresh is not None:
             claims = (new_table_claim(table),)
+        if mode == "append" and schema is not None and schema.unique:
+            check = check_stored_keys(
+                lake, staging.store, schema, staged_table, summary.run_id, table, named
+            )
+            claims += (check.claim,)
+            if check.moved:
+                duplicates.add(Tally(0, -check.moved, check.moved, 0, check.errors))
+                row = staging.run_row(summary.run_id)
         if mode != "append" and schema is not None:
             claims += (
                 publish_replaced(
@@ -174,11 +188,14 @@ def _publish(
         }
         taken = commit_batch(lake, record, claims)
         if not taken:
-            return dataclasses.replace(summary, run_id=lake_run, duration_s=duration)
+            tally = Tally()
+            tally.add(summary.tally)
+            tally.add(duplicates)
+            return dataclasses.replace(summary, run_id=lake_run, duration_s=duration, tally=tally)
         if new_table_claim(table).app_id in taken:
             lost.add(table)  # another run started the same new table first: decide again
         if content is None or content.app_id not in taken:
-            continue  # another replace or merge into the table came first: publish again
+            continue  # another keyed append, replace or merge into the table came first: again
         previous = previous_run(lake, row) or 0
         return RunSummary(
             None,
@@ -193,7 +210,9 @@ def _publish(
     raise write_failure(
         lake,
         f"cannot publish the run into table {table}",
-        RuntimeError(f"{PUBLISH_ATTEMPTS} concurrent replace, merge or widening runs came first"),
+        RuntimeError(
+            f"{PUBLISH_ATTEMPTS} concurrent keyed, replace, merge or widening runs came first"
+        ),
     )
 
 

@@ -69,6 +69,10 @@ def latest_valid(runs: list[tuple[str, list[dict[str, str]]]]) -> dict[int, tupl
     return table
 
 
+def passes(record: dict[str, str]) -> bool:
+    return record["key"].isdigit() and int(record["qty"]) >= 0
+
+
 def valid_rows(mode: str, records: list[dict[str, str]]) -> int:
     """A run's valid rows: in a merge all that pass the model, else the first of each key."""
     keys = [r["key"] for r in records if r["key"].isdigit() and int(r["qty"]) >= 0]
@@ -107,6 +111,39 @@ def test_replace_and_merge_store_what_a_database_stores(tmp_path: Path, cli: Cli
     assert found == [(k, *v) for k, v in sorted(expected.items())]
 
 
+# Each error, its run and the run its message names as indices among the runs.
+ERRORS = (
+    f"SELECT {RUN.format(col='e.run_id')}, row_number, type, input, CASE WHEN type = "
+    "'duplicate' THEN regexp_replace(msg, 'run [0-9]+,', 'run ' || "
+    + RUN.format(col="TRY_CAST(regexp_extract(msg, 'run ([0-9]+),', 1) AS BIGINT)")
+    + " || ',') ELSE msg END FROM error_details AS e ORDER BY ALL"
+)
+
+
+def test_appends_check_the_key_across_runs_as_a_database_does(tmp_path: Path, cli: Cli) -> None:
+    """A row whose key an earlier run stored is a duplicate naming that row, on a lake as on a
+    DuckDB file, through merges and replaces (before 2026-12-06 a lake checked a run's own
+    rows only, and named a run's own duplicates by its staging file's run id)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    plan = ["append", "append", "merge", "append", "replace", "append", "append"]
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "x.duckdb"
+    for n, mode in enumerate(plan):
+        data = tmp_path / f"part{n}.csv"
+        write_items(data, 120, seed=100 + n, keys=90)
+        for target in (["--db", str(db)], ["--lake", lake.uri]):
+            done = cli("run", str(data), *target, "--schema", f"{spec}:Item", "--mode", mode, "-q")
+            assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    for name, query in {**COMPARED, "errors": ERRORS}.items():
+        assert lake_rows(lake, query) == db_rows(db, query), name
+    # Duplicates across runs there are, and each names a row of an earlier run.
+    across = "SELECT count(*) FROM error_details WHERE type = 'duplicate' AND msg NOT LIKE "
+    found = lake_rows(lake, across + "'%run ' || run_id || ',%'")
+    assert found == db_rows(db, across + "'%run ' || run_id || ',%'")
+    assert found[0][0] > 50
+    assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM items") == [(0,)]
+
+
 def test_merge_needs_a_unique_key(tmp_path: Path, cli: Cli) -> None:
     lake = str(tmp_path / "lake")
     sample = str(ROOT / "data" / "transactions_sample.csv")
@@ -129,7 +166,9 @@ def conserved(lake: Lake) -> None:
         ) == [(0,)]
 
 
-@pytest.mark.parametrize("modes", [("merge", "append"), ("replace", "append"), ("merge", "merge")])
+@pytest.mark.parametrize(
+    "modes", [("merge", "append"), ("replace", "append"), ("merge", "merge"), ("append", "append")]
+)
 def test_writers_at_once_neither_lose_nor_duplicate_rows(
     tmp_path: Path, cli_env: dict[str, str], modes: tuple[str, str]
 ) -> None:
@@ -169,12 +208,29 @@ def test_writers_at_once_neither_lose_nor_duplicate_rows(
         assert (writer.returncode, err) == (0, ""), err
     assert lake_rows(lake, "SELECT count(*), sum(rows_total) FROM ingestion_runs") == [(8, 1_600)]
     conserved(lake)
-    valid = sum(valid_rows(mode, records) for mode, records in written)
+    # Whoever commits first, a key is stored once (writers of a keyed table take turns).
+    assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM items") == [(0,)]
+    passing = [r for _m, records in written for r in records if passes(r)]
+    keys = len({r["key"] for r in passing})
+    stored = lake_rows(lake, "SELECT count(*) FROM items")[0][0]
+    if "replace" in modes:  # what a replace removed, a later append may have stored again
+        assert 0 < stored <= keys
+    else:  # every key that passed the model, once
+        assert stored == keys
+    # A run's invalid rows: those that failed the model, and those repeating a stored key.
     assert lake_rows(
-        lake, "SELECT (SELECT count(*) FROM items) + (SELECT count(*) FROM replaced_rows)"
-    ) == [(valid,)]
-    if modes == ("merge", "merge"):  # merges only: one row per key, the latest merged
-        assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM items") == [(0,)]
+        lake,
+        "SELECT count(DISTINCT (run_id, row_number)) FROM error_details WHERE type <> 'duplicate'",
+    ) == [(1_600 - len(passing),)]
+    assert lake_rows(
+        lake, "SELECT count(*) FROM ingestion_runs WHERE rows_valid + rows_invalid <> rows_total"
+    ) == [(0,)]
+    if modes == ("append", "append"):  # each passing row stored, or a duplicate
+        assert lake_rows(
+            lake,
+            "SELECT (SELECT sum(rows_valid) FROM ingestion_runs), "
+            "(SELECT count(*) FROM error_details WHERE type = 'duplicate')",
+        ) == [(keys, len(passing) - keys)]
 
 
 def test_commands_a_lake_does_not_take_yet_refuse_in_one_line(tmp_path: Path, cli: Cli) -> None:

@@ -1,0 +1,129 @@
+"""A unique key across a lake's runs: a file run's rows whose key the lake already shows are
+invalid (``duplicate``), as on a DuckDB file.
+
+A run checks its own rows as it is staged (``engine.store.uniqueness``); at publish, its
+valid rows are checked again against the rows the lake shows (every generation of the table,
+without the rows replaced), and those whose key is there move, in the staging file, from the
+typed table to the invalid rows, with a ``duplicate`` error naming the stored row, and the
+run's figures change with them. The run's own duplicates, which named the staged run, name
+its lake run id (``name_run``).
+
+Concurrency: the check reads one snapshot. The commit claims the table's key
+(``lake-table-<name>``, ``engine.lake.modes``) at the version read before that snapshot plus
+one, as replace, merge and replay runs do: of two runs appending the same key at once, one
+commits and the other finds the claim moved on, checks again (now seeing the first one's
+rows) and publishes again. So a key is stored once, whichever writers append it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from engine.lake.location import Lake
+from engine.lake.modes import table_app_id
+from engine.lake.reader import open_lake_reader
+from engine.lake.tables import MANIFEST, open_table
+from engine.lake.writer import Claim
+from engine.store.ddl import INVALID_ROWS, RUNS, quote
+from engine.store.store import Store
+from engine.store.uniqueness import split_duplicates
+from engine.validation.compiler import CompiledSchema
+from engine.validation.error_list import MSG, count_violations, row_lists
+
+FIRST = "first seen in run [0-9]+, row [0-9]+"  # how a duplicate names the row it repeats
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The claim a keyed append's commit must make, and the rows the check moved."""
+
+    claim: Claim
+    moved: int
+    errors: Counter[tuple[str, str]]
+
+
+def check_stored_keys(
+    lake: Lake,
+    staging: Store,
+    schema: CompiledSchema,
+    staged_table: str,
+    local_run: int,
+    lake_table: str,
+    named: int,
+) -> KeyCheck:
+    """Move the staged run's valid rows whose key the lake's ``lake_table`` shows to its
+    invalid rows (a ``duplicate`` error each); returns the claim to commit with. ``named``:
+    the run id the run's own duplicates name (``name_run``)."""
+    manifest = open_table(lake, MANIFEST)
+    seen = (
+        0 if manifest is None else int(manifest.transaction_version(table_app_id(lake_table)) or 0)
+    )
+    claim = Claim(table_app_id(lake_table), seen, seen + 1)
+    if manifest is None or open_table(lake, lake_table) is None:
+        return KeyCheck(claim, 0, Counter())
+    columns = ", ".join(quote(c) for c in schema.unique)
+    keys = staging.frame(
+        f"SELECT row_number, {columns} FROM {quote(staged_table)} "
+        f"WHERE run_id = {int(local_run)} ORDER BY row_number"
+    )
+    if keys.height == 0:
+        return KeyCheck(claim, 0, Counter())
+    reader = open_lake_reader(lake)
+    try:
+        _kept, duplicates = split_duplicates(
+            reader, lake_table, schema.unique, schema.unique_loc, local_run, keys
+        )
+    finally:
+        reader.close()
+    if duplicates.height == 0:
+        return KeyCheck(claim, 0, Counter())
+    _move(staging, staged_table, local_run, named, duplicates)
+    return KeyCheck(claim, duplicates.height, count_violations(duplicates, ()))
+
+
+def name_run(staging: Store, local_run: int, was: int, now: int) -> None:
+    """The run's own duplicates name the run they were first seen in, their own: as staged,
+    by the staging file's id (``was``); published, by the lake's (``now``)."""
+    staging.execute(
+        f"UPDATE {INVALID_ROWS} SET given = list_transform(given, lambda e: CASE WHEN "
+        "e.type = 'duplicate' THEN struct_pack(\"type\" := e.type, loc := e.loc, "
+        "msg := replace(e.msg, ?, ?)) ELSE e END) WHERE run_id = ? AND given IS NOT NULL",
+        [f"first seen in run {int(was)}, row", f"first seen in run {int(now)}, row", local_run],
+    )
+
+
+def _move(
+    staging: Store, staged_table: str, local_run: int, named: int, duplicates: pl.DataFrame
+) -> None:
+    """The rows of ``duplicates`` out of the typed table, into the invalid rows, and the
+    run's figures with them, in one transaction. The run's own duplicates of a moved row
+    name the stored row instead, as a DuckDB file's do (the stored key comes first)."""
+    moved = duplicates.select(  # noqa: F841 - read by DuckDB
+        "row_number", pl.col(MSG).str.extract(f"({FIRST})$").alias("first")
+    ).to_arrow()
+    count = duplicates.height
+    message = "given[1].msg"
+    with staging.transaction():
+        with staging.lock:
+            staging.con.execute(
+                f"DELETE FROM {quote(staged_table)} WHERE run_id = ? "
+                "AND row_number IN (SELECT row_number FROM moved)",
+                [local_run],
+            )
+            staging.con.execute(
+                f"UPDATE {INVALID_ROWS} AS i SET given = [struct_pack(\"type\" := 'duplicate', "
+                f"loc := i.given[1].loc, msg := regexp_replace(i.{message}, '{FIRST}$', "
+                "m.first))] FROM moved AS m WHERE i.run_id = ? AND i.given[1].type = "
+                f"'duplicate' AND m.row_number = TRY_CAST(regexp_extract(i.{message}, "
+                f"'first seen in run {int(named)}, row ([0-9]+)$', 1) AS BIGINT)",
+                [local_run],
+            )
+        staging.append(INVALID_ROWS, row_lists(duplicates, "row_number"), run_id=local_run)
+        staging.execute(
+            f"UPDATE {RUNS} SET rows_valid = rows_valid - ?, rows_invalid = rows_invalid + ? "
+            "WHERE run_id = ?",
+            [count, count, local_run],
+        )
