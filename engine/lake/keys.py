@@ -27,6 +27,7 @@ from engine.lake.modes import table_app_id
 from engine.lake.reader import open_lake_reader
 from engine.lake.tables import MANIFEST, open_table
 from engine.lake.writer import Claim
+from engine.outcomes import Tally
 from engine.store.ddl import INVALID_ROWS, RUNS, quote
 from engine.store.store import Store
 from engine.store.uniqueness import split_duplicates
@@ -38,11 +39,27 @@ FIRST = "first seen in run [0-9]+, row [0-9]+"  # how a duplicate names the row 
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """The claim a keyed append's commit must make, and the rows the check moved."""
+    """The claim a keyed append's commit must make, and the rows the check moved (their
+    ``duplicate`` violations, by ``row_number``)."""
 
     claim: Claim
-    moved: int
-    errors: Counter[tuple[str, str]]
+    duplicates: pl.DataFrame
+
+    @property
+    def moved(self) -> int:
+        return self.duplicates.height
+
+    def errors(self) -> Counter[tuple[str, str]]:
+        return count_violations(self.duplicates, ())
+
+    def moved_from(self, tally: Tally, first_row: int, last_row: int) -> Tally:
+        """``tally``, of the rows ``first_row`` to ``last_row``, with their moved rows
+        invalid."""
+        rows = self.duplicates.filter(pl.col("row_number").is_between(first_row, last_row))
+        n = rows.height
+        errors = Counter(tally.errors)
+        errors.update(count_violations(rows, ()))
+        return Tally(tally.rows, tally.valid - n, tally.invalid + n, tally.python_rows, errors)
 
 
 def check_stored_keys(
@@ -53,35 +70,40 @@ def check_stored_keys(
     local_run: int,
     lake_table: str,
     named: int,
+    where: str = "TRUE",
 ) -> KeyCheck:
     """Move the staged run's valid rows whose key the lake's ``lake_table`` shows to its
     invalid rows (a ``duplicate`` error each); returns the claim to commit with. ``named``:
-    the run id the run's own duplicates name (``name_run``)."""
+    the run id the run's own duplicates name (``name_run``); ``where``: which of its rows
+    (a condition on ``row_number``: a Kafka session's batch group)."""
     manifest = open_table(lake, MANIFEST)
     seen = (
         0 if manifest is None else int(manifest.transaction_version(table_app_id(lake_table)) or 0)
     )
     claim = Claim(table_app_id(lake_table), seen, seen + 1)
+    none = KeyCheck(claim, pl.DataFrame())
     if manifest is None or open_table(lake, lake_table) is None:
-        return KeyCheck(claim, 0, Counter())
+        return none
     columns = ", ".join(quote(c) for c in schema.unique)
     keys = staging.frame(
         f"SELECT row_number, {columns} FROM {quote(staged_table)} "
-        f"WHERE run_id = {int(local_run)} ORDER BY row_number"
+        f"WHERE run_id = {int(local_run)} AND ({where}) ORDER BY row_number"
     )
     if keys.height == 0:
-        return KeyCheck(claim, 0, Counter())
+        return none
     reader = open_lake_reader(lake)
     try:
+        if not reader.table_columns(lake_table):  # its files only, no committed run yet
+            return none
         _kept, duplicates = split_duplicates(
             reader, lake_table, schema.unique, schema.unique_loc, local_run, keys
         )
     finally:
         reader.close()
     if duplicates.height == 0:
-        return KeyCheck(claim, 0, Counter())
+        return none
     _move(staging, staged_table, local_run, named, duplicates)
-    return KeyCheck(claim, duplicates.height, count_violations(duplicates, ()))
+    return KeyCheck(claim, duplicates)
 
 
 def name_run(staging: Store, local_run: int, was: int, now: int) -> None:

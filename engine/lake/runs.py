@@ -133,7 +133,7 @@ def _publish(
             )
             claims += (check.claim,)
             if check.moved:
-                duplicates.add(Tally(0, -check.moved, check.moved, 0, check.errors))
+                duplicates.add(Tally(0, -check.moved, check.moved, 0, check.errors()))
                 row = staging.run_row(summary.run_id)
         if mode != "append" and schema is not None:
             claims += (

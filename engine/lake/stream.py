@@ -39,6 +39,7 @@ from engine.errors import StoreError
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
+from engine.lake.keys import check_stored_keys, name_run
 from engine.lake.location import Lake
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, open_table
@@ -186,20 +187,43 @@ class LakeSink:
         nexts: dict[TopicPartitionKey, int] = {}
         for parsed in batches:
             nexts.update(parsed.offsets)
-        kept = Tally()
-        for tally in tallies:
-            kept.add(tally)
+        kept = _sum(tallies)
         where = f"row_number BETWEEN {first_row} AND {last_row}"
         app_ids = {key: partition_app_id(self.group, key, topic_ids.get(key[0])) for key in nexts}
         retired = {
             partition_app_id(self.group, key): RETIRED for key in nexts if key[0] in topic_ids
         }
+        keyed = bool(self.schema.unique)
+        if keyed:  # the group's own duplicates name the session's lake run
+            name_run(self.staging.store, run_id, run_id, self.lake_run)
+        tallies = list(tallies)
+        partial = False  # some of the rows are published by another writer
         while True:
             claims = tuple(
                 Claim(app_ids[key], starts[key], nexts[key])
                 for key in sorted(nexts)
                 if nexts[key] > starts[key]
             )
+            table_claim = None
+            if keyed and claims:  # keys the lake shows (another writer may be appending them)
+                check = check_stored_keys(
+                    self.lake,
+                    self.staging.store,
+                    self.schema,
+                    str(self._run_row(run_id)["target_table"]),
+                    run_id,
+                    self.schema.table,
+                    self.lake_run,
+                    where,
+                )
+                table_claim = check.claim
+                claims += (check.claim,)
+                if check.moved:
+                    tallies = [
+                        check.moved_from(t, b.closed.first_row, b.closed.last_row)
+                        for t, b in zip(tallies, batches, strict=True)
+                    ]
+                    kept = _sum(tallies) if not partial else self._recount(run_id, where)
             self.batch += 1
             total = Tally()
             total.add(self.total)
@@ -208,6 +232,9 @@ class LakeSink:
                 self._append(run_id, kept, where)
             row = self._row(run_id, "running", total.counts(), "", kept.rows, nexts)
             taken = commit_batch(self.lake, row, claims, retired) if claims else {}
+            lost = table_claim is not None and taken.pop(table_claim.app_id, None) is not None
+            if lost and not taken:
+                continue  # another keyed writer of the table came first: check again
             if not taken:
                 break
             # Some of these offsets are in the lake already: keep only what is not.
@@ -215,7 +242,7 @@ class LakeSink:
             for app_id, stored in taken.items():
                 starts[by_app[app_id]] = max(starts[by_app[app_id]], stored)
             where = self._after(run_id, first_row, last_row, starts)
-            kept = self._recount(run_id, where)
+            kept, partial = self._recount(run_id, where), True
         self.total = total
         if kept.rows == sum(t.rows for t in tallies):
             return Published(list(tallies))
@@ -368,6 +395,13 @@ class LakeSink:
             self.staging.store.execute(
                 f"DELETE FROM {quote(table)} WHERE run_id = ? AND row_number < ?", [run_id, below]
             )
+
+
+def _sum(tallies: Sequence[Tally]) -> Tally:
+    total = Tally()
+    for tally in tallies:
+        total.add(tally)
+    return total
 
 
 def consume_into_lake(

@@ -149,12 +149,14 @@ def test_what_a_database_refuses_is_refused_in_one_line(tmp_path: Path, cli: Cli
     assert (wide.returncode, wide.stderr) == (0, "")
     assert (tmp_path / "lake" / "people__g2").is_dir()
     assert lake_rows(lake, "SELECT pid, name, note, score FROM people ORDER BY pid, name") == [
-        (1.0, "a", None, None),
-        (1.0, "a", None, None),  # a lake's append checks the unique key within a run only
-        (2.0, "b", None, None),
+        (1.0, "a", None, None),  # V1.csv again: its rows of keys 1 and 2 are duplicates
         (2.0, "b", None, None),
         (3.0, "c", "n3", None),
         (4.0, "d", None, None),
         (5.0, "e", "n5", 7),
         (6.0, "f", None, 0),
     ]
+    last = "(SELECT run_id FROM ingestion_runs ORDER BY started_at DESC LIMIT 1)"
+    assert lake_rows(
+        lake, f"SELECT row_number, type, input FROM error_details WHERE run_id = {last} ORDER BY 1"
+    ) == [(1, "duplicate", "1.0"), (2, "duplicate", "2.0"), (3, "float_parsing", '"x"')]

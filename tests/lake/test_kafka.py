@@ -11,21 +11,24 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import BaseModel, Field
 
 import engine
 from engine.lake.location import Lake
 from engine.lake.stream import consume_into_lake
 from engine.schemas import load_schema
+from engine.store.store import Store
+from engine.streaming.consumer import consume
 from engine.streaming.events import Assigned, BatchWritten, Event
 from engine.streaming.workers import BatchWorkers, ParsedBatch
 from schemas.transactions import Transaction
 from tests.conftest import ROOT
-from tests.lake.conftest import lake_rows
+from tests.lake.conftest import db_rows, lake_rows
 from tests.store.lifecycle import MODELS
 from tests.streaming.conftest import FAST_GROUP, Kafka, Record, Sent
 from tests.streaming.processes import ConsumerProcess
@@ -315,3 +318,73 @@ def test_a_writer_that_meets_published_rows_reports_and_dead_letters_only_its_ow
     # Every message of the dead-letter topic (one more than 36 would be read within 2 s).
     letters = kafka.read(dead, 37, partitions=1, attempts=10)
     assert sorted(m.value() or b"" for m in letters) == new_invalid
+
+
+class Keyed(BaseModel):
+    __table_name__ = "keyed"
+    __unique__: ClassVar[tuple[str, ...]] = ("key",)
+    key: int
+    name: str
+    qty: int = Field(ge=0)
+
+
+def keyed_records(count: int, seed: int) -> list[Record]:
+    """Messages of repeated keys, a few not an int, some with a negative quantity."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        key: object = rng.randrange(120) if rng.random() > 0.05 else "x"
+        value = {"key": key, "name": f"n{rng.randrange(1000)}", "qty": rng.randint(-2, 30)}
+        out.append(Record(json.dumps(value).encode()))
+    return out
+
+
+def test_a_session_checks_the_key_against_the_lake_as_a_database_does(
+    kafka: Kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sessions of a keyed model, batches stored together: a row whose key the lake shows
+    (an earlier session's or an earlier group's) is a duplicate naming that row, as in a
+    DuckDB file (before 2026-12-06 a lake session checked each batch group's own rows only)."""
+    topic = kafka.topic(1)  # one partition: both consumers read the messages in one order
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "x.duckdb"
+    groups: list[int] = []
+    write = BatchWorkers._write
+
+    def slow_write(self: BatchWorkers, batches: Sequence[ParsedBatch]) -> Any:
+        groups.append(len(batches))
+        time.sleep(0.1)
+        return write(self, batches)
+
+    monkeypatch.setattr(BatchWorkers, "_write", slow_write)
+    events: list[Event] = []
+    for seed, count in ((1, 400), (2, 250)):
+        kafka.send(topic, keyed_records(count, seed), 1)
+        options: dict[str, Any] = {"max_records": 40, "max_wait_ms": 50, "stop_when_idle_s": 1.5}
+        consume_into_lake(
+            lake, Keyed, kafka.settings(topic, "lake", **options), on_event=events.append
+        )
+        with Store(db) as store:
+            consume(store, Keyed, kafka.settings(topic, "file", **options))
+    assert max(groups) > 1, groups
+    run = "(SELECT count(*) FROM ingestion_runs AS o WHERE o.run_id <= {col})"
+    queries = {
+        "keyed": f"SELECT {run.format(col='t.run_id')}, row_number, key, name, qty "
+        "FROM keyed AS t ORDER BY ALL",
+        "runs": "SELECT rows_total, rows_valid, rows_invalid FROM ingestion_runs ORDER BY run_id",
+        "errors": f"SELECT {run.format(col='e.run_id')}, row_number, type, input, CASE WHEN "
+        "type = 'duplicate' THEN regexp_replace(msg, 'run [0-9]+,', 'run ' || "
+        + run.format(col="TRY_CAST(regexp_extract(msg, 'run ([0-9]+),', 1) AS BIGINT)")
+        + " || ',') ELSE msg END FROM error_details AS e ORDER BY ALL",
+    }
+    for name, query in queries.items():
+        assert lake_rows(lake, query) == db_rows(db, query), name
+    assert lake_rows(lake, "SELECT count(*) - count(DISTINCT key) FROM keyed") == [(0,)]
+    duplicates = lake_rows(
+        lake, "SELECT count(*) > 300 FROM error_details WHERE type = 'duplicate'"
+    )
+    assert duplicates == [(True,)]
+    # Each batch's line counts its duplicates: the lines add up to the runs' figures.
+    written = [event for event in events if isinstance(event, BatchWritten)]
+    assert (sum(e.valid for e in written), sum(e.invalid for e in written)) == tuple(
+        lake_rows(lake, "SELECT sum(rows_valid), sum(rows_invalid) FROM ingestion_runs")[0]
+    )
