@@ -30,11 +30,12 @@ from engine.lake.writer import Claim
 from engine.outcomes import Tally
 from engine.store.ddl import INVALID_ROWS, RUNS, quote
 from engine.store.store import Store
-from engine.store.uniqueness import split_duplicates
+from engine.store.uniqueness import FIRST_ROW, FIRST_RUN, split_duplicates, stored_firsts
 from engine.validation.compiler import CompiledSchema
-from engine.validation.error_list import MSG, count_violations, row_lists
+from engine.validation.error_list import LOC, RULE, TYPE, count_violations, row_lists
 
 FIRST = "first seen in run [0-9]+, row [0-9]+"  # how a duplicate names the row it repeats
+PIECE = 100_000  # rows checked at a time
 
 
 @dataclass(frozen=True)
@@ -91,19 +92,29 @@ def check_stored_keys(
     )
     if keys.height == 0:
         return none
+    moved: list[pl.DataFrame] = []
     reader = open_lake_reader(lake)
     try:
         if not reader.table_columns(lake_table):  # its files only, no committed run yet
             return none
-        _kept, duplicates = split_duplicates(
-            reader, lake_table, schema.unique, schema.unique_loc, local_run, keys
-        )
+        # The stored keys in one query; the violations in pieces (a run of a million rows
+        # already stored made 1.0 GB of them at once). The run's keys are unique among its
+        # valid rows: it checked them as it was staged.
+        stored = stored_firsts(reader, lake_table, schema.unique, keys)
+        if stored.height == 0:
+            return none
+        _repoint(staging, local_run, named, keys, stored)
+        for start in range(0, keys.height, PIECE):
+            _kept, duplicates = split_duplicates(
+                reader, lake_table, schema.unique, schema.unique_loc, local_run,
+                keys.slice(start, PIECE), stored,
+            )  # fmt: skip
+            if duplicates.height:
+                _move(staging, staged_table, local_run, duplicates)
+                moved.append(duplicates.select("row_number", RULE, TYPE, LOC))
     finally:
         reader.close()
-    if duplicates.height == 0:
-        return none
-    _move(staging, staged_table, local_run, named, duplicates)
-    return KeyCheck(claim, duplicates)
+    return KeyCheck(claim, pl.concat(moved)) if moved else none
 
 
 def name_run(staging: Store, local_run: int, was: int, now: int) -> None:
@@ -117,30 +128,43 @@ def name_run(staging: Store, local_run: int, was: int, now: int) -> None:
     )
 
 
-def _move(
-    staging: Store, staged_table: str, local_run: int, named: int, duplicates: pl.DataFrame
+def _repoint(
+    staging: Store, local_run: int, named: int, keys: pl.DataFrame, stored: pl.DataFrame
 ) -> None:
-    """The rows of ``duplicates`` out of the typed table, into the invalid rows, and the
-    run's figures with them, in one transaction. The run's own duplicates of a moved row
-    name the stored row instead, as a DuckDB file's do (the stored key comes first)."""
-    moved = duplicates.select(  # noqa: F841 - read by DuckDB
-        "row_number", pl.col(MSG).str.extract(f"({FIRST})$").alias("first")
-    ).to_arrow()
-    count = duplicates.height
+    """The run's own duplicates of a row about to move name the stored row instead, as a
+    DuckDB file's do (the stored key comes first)."""
+    own = staging.rows(
+        f"SELECT count(*) FROM {INVALID_ROWS} WHERE run_id = ? AND given[1].type = 'duplicate'",
+        [local_run],
+    )
+    if not own[0][0]:
+        return  # no duplicate within the run (at this point, all name the run itself)
+    firsts = keys.join(stored, on=list(stored.columns[:-2])).select(  # noqa: F841 - DuckDB's
+        "row_number",
+        pl.format("first seen in run {}, row {}", FIRST_RUN, FIRST_ROW).alias("first"),
+    )
     message = "given[1].msg"
+    with staging.lock:
+        staging.con.execute(
+            f"UPDATE {INVALID_ROWS} AS i SET given = [struct_pack(\"type\" := 'duplicate', "
+            f"loc := i.given[1].loc, msg := regexp_replace(i.{message}, '{FIRST}$', "
+            "m.first))] FROM firsts AS m WHERE i.run_id = ? AND i.given[1].type = "
+            f"'duplicate' AND m.row_number = TRY_CAST(regexp_extract(i.{message}, "
+            f"'first seen in run {int(named)}, row ([0-9]+)$', 1) AS BIGINT)",
+            [local_run],
+        )
+
+
+def _move(staging: Store, staged_table: str, local_run: int, duplicates: pl.DataFrame) -> None:
+    """The rows of ``duplicates`` out of the typed table, into the invalid rows, and the
+    run's figures with them, in one transaction."""
+    moved = duplicates.select("row_number").to_arrow()  # noqa: F841 - read by DuckDB
+    count = duplicates.height
     with staging.transaction():
         with staging.lock:
             staging.con.execute(
                 f"DELETE FROM {quote(staged_table)} WHERE run_id = ? "
                 "AND row_number IN (SELECT row_number FROM moved)",
-                [local_run],
-            )
-            staging.con.execute(
-                f"UPDATE {INVALID_ROWS} AS i SET given = [struct_pack(\"type\" := 'duplicate', "
-                f"loc := i.given[1].loc, msg := regexp_replace(i.{message}, '{FIRST}$', "
-                "m.first))] FROM moved AS m WHERE i.run_id = ? AND i.given[1].type = "
-                f"'duplicate' AND m.row_number = TRY_CAST(regexp_extract(i.{message}, "
-                f"'first seen in run {int(named)}, row ([0-9]+)$', 1) AS BIGINT)",
                 [local_run],
             )
         staging.append(INVALID_ROWS, row_lists(duplicates, "row_number"), run_id=local_run)

@@ -33,10 +33,12 @@ def split_duplicates(
     loc: Sequence[str],
     run_id: int,
     valid: pl.DataFrame,
+    stored: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows to keep, the duplicates' violations: a ``duplicate`` error each, given whole).
 
-    ``valid`` is shaped like its table (``row_number`` first); so are the violations."""
+    ``valid`` is shaped like its table (``row_number`` first); so are the violations.
+    ``stored``: what ``stored_firsts`` says of their keys, when the caller asked already."""
     columns = list(key)
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
     ordered = valid.sort(ROW)
@@ -47,24 +49,15 @@ def split_duplicates(
     )
     # Keys already stored win over a first occurrence in this batch: a row repeating a key
     # that an earlier row of the batch repeated from the table names the stored row.
-    keys = marked.filter(complete).select(columns).unique()
-    if keys.height:
-        condition = " AND ".join(f"k.{quote(c)} = t.{quote(c)}" for c in columns)
-        selected = ", ".join(f"k.{quote(c)}" for c in columns)
-        stored = store.frame_over(
-            "__keys",
-            keys,
-            f"SELECT {selected}, min(t.run_id) AS {FIRST_RUN}, "
-            f"arg_min(t.row_number, (t.run_id, t.row_number)) AS {FIRST_ROW} "
-            f"FROM __keys k JOIN {quote(table)} t ON {condition} GROUP BY ALL",
+    if stored is None:
+        stored = stored_firsts(store, table, columns, marked.filter(complete))
+    if stored.height:
+        marked = marked.join(
+            stored, on=columns, how="left", suffix="_stored", maintain_order="left"
+        ).with_columns(
+            pl.coalesce(f"{FIRST_RUN}_stored", FIRST_RUN).alias(FIRST_RUN),
+            pl.coalesce(f"{FIRST_ROW}_stored", FIRST_ROW).alias(FIRST_ROW),
         )
-        if stored.height:
-            marked = marked.join(
-                stored, on=columns, how="left", suffix="_stored", maintain_order="left"
-            ).with_columns(
-                pl.coalesce(f"{FIRST_RUN}_stored", FIRST_RUN).alias(FIRST_RUN),
-                pl.coalesce(f"{FIRST_ROW}_stored", FIRST_ROW).alias(FIRST_ROW),
-            )
     duplicate = pl.col(FIRST_ROW).is_not_null()
     keep = marked.filter(~duplicate).select(valid.columns)
     dupes = marked.filter(duplicate)
@@ -96,6 +89,23 @@ def split_duplicates(
         msg.alias(MSG),
     )
     return keep, violations.cast(SCHEMA)  # type: ignore[arg-type]
+
+
+def stored_firsts(store: Store, table: str, key: Sequence[str], rows: pl.DataFrame) -> pl.DataFrame:
+    """The keys of ``rows`` that ``table`` holds, with the first row holding each."""
+    columns = list(key)
+    keys = rows.select(columns).unique()
+    if keys.height == 0:
+        return pl.DataFrame()
+    condition = " AND ".join(f"k.{quote(c)} = t.{quote(c)}" for c in columns)
+    selected = ", ".join(f"k.{quote(c)}" for c in columns)
+    return store.frame_over(
+        "__keys",
+        keys,
+        f"SELECT {selected}, min(t.run_id) AS {FIRST_RUN}, "
+        f"arg_min(t.row_number, (t.run_id, t.row_number)) AS {FIRST_ROW} "
+        f"FROM __keys k JOIN {quote(table)} t ON {condition} GROUP BY ALL",
+    )
 
 
 def _key_text(column: str, dtype: pl.DataType) -> pl.Expr:
