@@ -102,6 +102,7 @@ class Validated:
     tally: Tally
     schema: CompiledSchema
     rules: tuple[RuleText, ...]
+    python_rows: pl.Series  # row_number of the rows Pydantic decided itself
 
 
 def validate_batch(validator: BatchValidator, batch: RawBatch, now: datetime) -> Validated:
@@ -128,7 +129,9 @@ def shaped(schema: CompiledSchema, frame: pl.DataFrame, result: ValidationResult
         python_rows=result.python_rows,
         errors=result.error_counts,
     )
-    return Validated(lineage, kafka, valid, invalid, tally, schema, result.rules)
+    return Validated(
+        lineage, kafka, valid, invalid, tally, schema, result.rules, result.python_row_numbers
+    )
 
 
 def store_batch(
@@ -381,7 +384,7 @@ def _ingest(
                     raise _SameContent(previous)
             if options.gate is not None:
                 gate = options.gate.check(tally.rows, tally.invalid)
-            record_load(store, run_id, mode, _read_options(fmt, rows.keys, options.dialect))
+            record_load(store, run_id, mode, options.dialect.read_options(fmt, rows.keys))
             duration = record_progress(
                 store,
                 run_id,
@@ -414,15 +417,6 @@ def _ingest(
     return RunSummary(
         run_id, plan.name, "completed", tally, duration, gate or "", format=fmt, gate=gate
     )
-
-
-def _read_options(fmt: str, keys: tuple[str, ...], dialect: CsvDialect) -> dict[str, Any] | None:
-    """What a CSV run's raw text lacks to be read again (``replay``): its header and dialect
-    (the raw text is stored as UTF-8, whatever the file's encoding). Other formats' raw text
-    is a JSON record."""
-    if fmt != "csv":
-        return None
-    return {"keys": list(keys), "delimiter": dialect.delimiter, "quote_char": dialect.quote}
 
 
 def _record_failure(store: Store, run_id: int, started: datetime, exc: BaseException) -> None:

@@ -46,7 +46,7 @@ from engine.lake.tables import MANIFEST, open_table
 from engine.lake.targets import lake_target
 from engine.lake.writer import Claim, StagedBatch, append_data, commit_batch
 from engine.outcomes import Tally
-from engine.store.ddl import INVALID_ROWS, KAFKA_LINEAGE, SOURCE_ROWS, quote
+from engine.store.ddl import ERROR_DETAILS, INVALID_ROWS, KAFKA_LINEAGE, SOURCE_ROWS, quote
 from engine.store.runs import RunCounts
 from engine.streaming.events import SessionSummary
 from engine.streaming.messages import TopicPartitionKey
@@ -223,7 +223,7 @@ class LakeSink:
                         check.moved_from(t, b.closed.first_row, b.closed.last_row)
                         for t, b in zip(tallies, batches, strict=True)
                     ]
-                    kept = _sum(tallies) if not partial else self._recount(run_id, where)
+                    kept = _sum(tallies) if not partial else self._recount(run_id, where, batches)
             self.batch += 1
             total = Tally()
             total.add(self.total)
@@ -242,7 +242,7 @@ class LakeSink:
             for app_id, stored in taken.items():
                 starts[by_app[app_id]] = max(starts[by_app[app_id]], stored)
             where = self._after(run_id, first_row, last_row, starts)
-            kept, partial = self._recount(run_id, where), True
+            kept, partial = self._recount(run_id, where, batches), True
         self.total = total
         if kept.rows == sum(t.rows for t in tallies):
             return Published(list(tallies))
@@ -252,6 +252,7 @@ class LakeSink:
                 self._recount(
                     run_id,
                     f"({where}) AND row_number BETWEEN {b.closed.first_row} AND {b.closed.last_row}",
+                    [b],
                 )
                 for b in batches
             ],
@@ -378,15 +379,34 @@ class LakeSink:
             f"AND row_number BETWEEN {first_row} AND {last_row} AND ({cases or 'FALSE'}))"
         )
 
-    def _recount(self, run_id: int, where: str) -> Tally:
+    def _recount(self, run_id: int, where: str, batches: Sequence[ParsedBatch]) -> Tally:
+        """The figures of the staged rows ``where`` says, of ``batches``: the rows Pydantic
+        decided are known from the batches, the errors from the staged error lists."""
         table = quote(str(self._run_row(run_id)["target_table"]))
-        rows, valid, invalid = self.staging.store.rows(
+        store = self.staging.store
+        rows, valid, invalid = store.rows(
             f"SELECT (SELECT count(*) FROM {SOURCE_ROWS} WHERE run_id = ? AND {where}), "
             f"(SELECT count(*) FROM {table} WHERE run_id = ? AND {where}), "
             f"(SELECT count(*) FROM {INVALID_ROWS} WHERE run_id = ? AND {where})",
             [run_id, run_id, run_id],
         )[0]
-        return Tally(int(rows), int(valid), int(invalid), 0, Counter())
+        errors = Counter(
+            {
+                (str(loc or ""), str(kind)): int(n)
+                for loc, kind, n in store.rows(
+                    f"SELECT loc, type, count(*) FROM {ERROR_DETAILS} WHERE run_id = ? "
+                    f"AND {where} GROUP BY ALL",
+                    [run_id],
+                )
+            }
+        )
+        python = pl.concat([b.validated.python_rows for b in batches])
+        if python.len():
+            kept = store.frame(
+                f"SELECT row_number FROM {SOURCE_ROWS} WHERE run_id = {int(run_id)} AND {where}"
+            ).get_column("row_number")
+            python = python.filter(python.is_in(kept.implode()))
+        return Tally(int(rows), int(valid), int(invalid), python.len(), errors)
 
     def _drop_published(self, run_id: int, below: int) -> None:
         """Keep the stage small: rows of earlier batches are published, no longer needed."""

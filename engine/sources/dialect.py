@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import ConfigError, SourceError
 
@@ -51,6 +52,14 @@ class CsvDialect:
             )
         name = info.name
         object.__setattr__(self, "encoding", UTF8 if name in (UTF8, "utf-8-sig") else name)
+
+    def read_options(self, fmt: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """What a CSV run's raw text lacks to be read again (``replay``): its header and
+        dialect (the raw text is stored as UTF-8, whatever the file's encoding). Other
+        formats' raw text is a JSON record."""
+        if fmt != "csv":
+            return None
+        return {"keys": list(keys), "delimiter": self.delimiter, "quote_char": self.quote}
 
     @property
     def is_default(self) -> bool:

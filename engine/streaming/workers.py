@@ -349,4 +349,5 @@ def _joined(batches: Sequence[Validated]) -> Validated | None:
         Tally(),  # not read: each batch keeps its own
         first.schema,
         first.rules,
+        pl.concat([b.python_rows for b in batches]),
     )
