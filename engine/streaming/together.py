@@ -7,8 +7,9 @@ wait in the queue: a parser then takes those waiting, up to ``TOGETHER_ROWS`` ro
 and parses and validates them as one frame (``engine.streaming.workers``). The result is split
 back by row number, so every micro-batch keeps its own rows, offsets, figures, transaction
 place and report line. A row's verdict does not depend on the rows beside it (a file is
-cut into blocks anywhere too); only a model's ``default_factory`` value, made once per
-validated frame, is then shared by the batches validated together.
+cut into blocks anywhere too). A model's ``default_factory`` value, which a validated frame
+makes once, is made once per batch here, as each batch parsed alone makes its own (under a
+unique key, a value shared by batches would make one batch's rows duplicates of another's).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from itertools import pairwise
 import polars as pl
 
 from engine.batch import ROW, RawBatch
+from engine.columns import default_column, default_unstorable_column
 from engine.pipeline import shaped
 from engine.sources.json import json_batch
 from engine.sources.json_values import JsonValues
 from engine.streaming.messages import next_offsets
 from engine.streaming.workers import ClosedBatch, ParsedBatch
+from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import count_violations
+from engine.validation.storable import Unstorable, storable_default
 from engine.validation.validate import BatchValidator, ValidationResult
 
 
@@ -33,16 +37,22 @@ def parse_together(
     reader: JsonValues, validator: BatchValidator, closed: Sequence[ClosedBatch], now: datetime
 ) -> list[ParsedBatch]:
     """``closed`` (consecutive batches) parsed and validated as one frame; one ParsedBatch
-    per closed batch, as if each had been parsed alone. A model with a ``default_factory``
-    has its batches parsed one by one: its value is made once per frame validated, and a
-    batch's own value can decide its rows (a unique key)."""
-    if len(closed) > 1 and validator.schema.defaults:
-        return [p for one in closed for p in parse_together(reader, validator, [one], now)]
+    per closed batch, as if each had been parsed alone (a ``default_factory``'s value made
+    for each)."""
     for before, after in pairwise(closed):
         if after.first_row != before.last_row + 1:
             raise ValueError(f"batches from row {before.first_row} and {after.first_row} are apart")
     frame = pl.concat([c.frame for c in closed]) if len(closed) > 1 else closed[0].frame
     batch = json_batch(frame, reader, closed[0].first_row)
+    if len(closed) > 1 and validator.schema.defaults:
+        sizes = [c.frame.height for c in closed]
+        batch = RawBatch(
+            batch.frame.with_columns(per_batch_defaults(validator.schema, sizes)),
+            batch.keys,
+            batch.typed,
+            batch.python_inputs,
+            batch.columns,
+        )
     result = validator.validate(batch, now)
     if len(closed) == 1:
         validated = shaped(validator.schema, batch.frame, result)
@@ -56,6 +66,33 @@ def parse_together(
         validated = shaped(validator.schema, rows, own)
         parsed.append(ParsedBatch(part, validated, next_offsets(RawBatch(rows, (), True))))
     return parsed
+
+
+def per_batch_defaults(schema: CompiledSchema, sizes: Sequence[int]) -> list[pl.Series]:
+    """Each ``default_factory``'s value made once per batch of ``sizes`` rows, and whether the
+    column can hold it, as columns of the batches' rows (what ``BatchValidator`` makes of one
+    frame as literals)."""
+    dtypes = {p.name: p.dtype for p in schema.fields}
+    columns = []
+    for name, factory in schema.defaults.items():
+        values, unstorable = [], []
+        for _size in sizes:
+            try:
+                values.append(storable_default(factory(), dtypes[name]))
+                unstorable.append(False)
+            except Unstorable:
+                values.append(None)
+                unstorable.append(True)
+        columns += [
+            pl.Series(default_column(name), values, dtype=dtypes[name]).gather(_owners(sizes)),
+            pl.Series(default_unstorable_column(name), unstorable).gather(_owners(sizes)),
+        ]
+    return columns
+
+
+def _owners(sizes: Sequence[int]) -> pl.Series:
+    """For each row of consecutive batches of ``sizes`` rows, its batch's index."""
+    return pl.Series([i for i, n in enumerate(sizes) for _ in range(n)], dtype=pl.UInt32)
 
 
 def rows_between(result: ValidationResult, first: int, last: int) -> ValidationResult:

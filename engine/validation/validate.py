@@ -381,6 +381,8 @@ class BatchValidator:
                 extra.append(pl.lit(None, pl.String).alias(token_column(key)))
         dtypes = {p.name: p.dtype for p in self.schema.fields}
         for name, factory in self.schema.defaults.items():
+            if default_column(name) in frame.columns:
+                continue  # the caller's, a value per batch (``engine.streaming.together``)
             try:
                 value, unstorable = storable_default(factory(), dtypes[name]), False
             except Unstorable:

@@ -14,6 +14,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 from polars.testing import assert_frame_equal
 from pydantic import BaseModel, Field
 
+from engine.batch import RawBatch
 from engine.generate import generate
 from engine.pipeline import prepare_schema, store_batch
 from engine.sources.json_values import JsonValues
@@ -23,7 +24,7 @@ from engine.streaming import workers
 from engine.streaming.messages import messages_frame
 from engine.streaming.together import parse_together
 from engine.streaming.workers import BatchWorkers, ClosedBatch, ParsedBatch
-from engine.validation.validate import BatchValidator
+from engine.validation.validate import BatchValidator, ValidationResult
 from schemas.transactions import Transaction
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -193,11 +194,22 @@ def test_a_parser_takes_large_messages_up_to_the_byte_limit() -> None:
     assert [[n for n, _ in taker._take()[0]] for _ in range(3)] == [[0, 1], [2, 3], [4]]
 
 
-def test_a_model_with_a_default_factory_gets_a_value_per_batch(tmp_path: Path) -> None:
-    """A factory's value is made once per frame validated, so batches parsed together would
-    share it (and a unique key would then turn a batch's rows into duplicates of another's):
-    such a model's batches are parsed one by one."""
+def test_a_model_with_a_default_factory_gets_a_value_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A factory's value is made once per frame validated: batches parsed together get one
+    each, as each parsed alone would (a shared one would, under a unique key, turn a batch's
+    rows into duplicates of another's). They are still validated as one frame (they were
+    parsed one by one before 2026-12-06, and the Kafka benchmark's model has a factory)."""
     made = iter(range(1, 100))
+    frames: list[int] = []
+    validate = BatchValidator.validate
+
+    def counted(self: BatchValidator, batch: RawBatch, now: datetime) -> ValidationResult:
+        frames.append(batch.frame.height)
+        return validate(self, batch, now)
+
+    monkeypatch.setattr(BatchValidator, "validate", counted)
 
     class Tagged(BaseModel):
         name: str
@@ -220,6 +232,7 @@ def test_a_model_with_a_default_factory_gets_a_value_per_batch(tmp_path: Path) -
         [2, 2, 2],
         [3, 3, 3],
     ]
+    assert frames == [9]
 
 
 def test_a_parser_that_returns_too_few_batches_fails_the_session(tmp_path: Path) -> None:
