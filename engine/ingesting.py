@@ -155,6 +155,7 @@ def ingest(
             schema=compiled,
             mode=options.mode,
             new_table=new_table,
+            gate=options.gate,
         )
     with _target(db, raw_compression) as store:
         return run(store)

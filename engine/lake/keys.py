@@ -123,8 +123,12 @@ def name_run(staging: Store, local_run: int, was: int, now: int) -> None:
     staging.execute(
         f"UPDATE {INVALID_ROWS} SET given = list_transform(given, lambda e: CASE WHEN "
         "e.type = 'duplicate' THEN struct_pack(\"type\" := e.type, loc := e.loc, "
-        "msg := replace(e.msg, ?, ?)) ELSE e END) WHERE run_id = ? AND given IS NOT NULL",
-        [f"first seen in run {int(was)}, row", f"first seen in run {int(now)}, row", local_run],
+        "msg := regexp_replace(e.msg, ?, ?)) ELSE e END) WHERE run_id = ? AND given IS NOT NULL",
+        [
+            f"first seen in run {int(was)}, row ([0-9]+)$",
+            f"first seen in run {int(now)}, row \\1",
+            local_run,
+        ],
     )
 
 
@@ -139,16 +143,16 @@ def _repoint(
     )
     if not own[0][0]:
         return  # no duplicate within the run (at this point, all name the run itself)
-    firsts = keys.join(stored, on=list(stored.columns[:-2])).select(  # noqa: F841 - DuckDB's
+    __first_rows__ = keys.join(stored, on=list(stored.columns[:-2])).select(  # noqa: F841
         "row_number",
         pl.format("first seen in run {}, row {}", FIRST_RUN, FIRST_ROW).alias("first"),
-    )
+    )  # read by DuckDB by its name (no table's: a table named so would be read instead)
     message = "given[1].msg"
     with staging.lock:
         staging.con.execute(
             f"UPDATE {INVALID_ROWS} AS i SET given = [struct_pack(\"type\" := 'duplicate', "
             f"loc := i.given[1].loc, msg := regexp_replace(i.{message}, '{FIRST}$', "
-            "m.first))] FROM firsts AS m WHERE i.run_id = ? AND i.given[1].type = "
+            "m.first))] FROM __first_rows__ AS m WHERE i.run_id = ? AND i.given[1].type = "
             f"'duplicate' AND m.row_number = TRY_CAST(regexp_extract(i.{message}, "
             f"'first seen in run {int(named)}, row ([0-9]+)$', 1) AS BIGINT)",
             [local_run],
@@ -157,19 +161,50 @@ def _repoint(
 
 def _move(staging: Store, staged_table: str, local_run: int, duplicates: pl.DataFrame) -> None:
     """The rows of ``duplicates`` out of the typed table, into the invalid rows, and the
-    run's figures with them, in one transaction."""
-    moved = duplicates.select("row_number").to_arrow()  # noqa: F841 - read by DuckDB
+    run's figures with them (in the caller's ``Tentative`` transaction)."""
+    __moved_rows__ = duplicates.select("row_number").to_arrow()  # noqa: F841 - DuckDB's
     count = duplicates.height
-    with staging.transaction():
-        with staging.lock:
-            staging.con.execute(
-                f"DELETE FROM {quote(staged_table)} WHERE run_id = ? "
-                "AND row_number IN (SELECT row_number FROM moved)",
-                [local_run],
-            )
-        staging.append(INVALID_ROWS, row_lists(duplicates, "row_number"), run_id=local_run)
-        staging.execute(
-            f"UPDATE {RUNS} SET rows_valid = rows_valid - ?, rows_invalid = rows_invalid + ? "
-            "WHERE run_id = ?",
-            [count, count, local_run],
+    with staging.lock:
+        staging.con.execute(
+            f"DELETE FROM {quote(staged_table)} WHERE run_id = ? "
+            "AND row_number IN (SELECT row_number FROM __moved_rows__)",
+            [local_run],
         )
+    staging.append(INVALID_ROWS, row_lists(duplicates, "row_number"), run_id=local_run)
+    staging.execute(
+        f"UPDATE {RUNS} SET rows_valid = rows_valid - ?, rows_invalid = rows_invalid + ? "
+        "WHERE run_id = ?",
+        [count, count, local_run],
+    )
+
+
+class Tentative:
+    """A publish attempt's changes to its stage (the rows a key check moved, the run id its
+    duplicates name): they stand only if the attempt's lake commit did (``keep``), else
+    they are rolled back, and the next attempt checks the rows again as they were staged (a
+    replace that won meanwhile may have removed the stored key). Holds the store's lock."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.kept = False
+
+    def __enter__(self) -> Tentative:
+        self.store.lock.acquire()
+        try:
+            self.store.con.begin()
+        except BaseException:
+            self.store.lock.release()
+            raise
+        return self
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if self.kept and kind is None:
+                self.store.con.commit()
+            else:
+                self.store.con.rollback()
+        finally:
+            self.store.lock.release()

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import EngineError, neutral_spelling
+from engine.gate import QualityGate
 from engine.lake.datasets import query
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
-from engine.lake.keys import check_stored_keys, name_run
+from engine.lake.keys import Tentative, check_stored_keys, name_run
 from engine.lake.location import Lake
 from engine.lake.modes import publish_replaced
 from engine.lake.staging import Staging
@@ -49,13 +50,15 @@ def ingest_into_lake(
     schema: CompiledSchema | None = None,
     mode: str = "append",
     new_table: bool = False,
+    gate: QualityGate | None = None,
 ) -> RunSummary:
     """``run`` stores into a staging DuckDB file (seeded with the lake's runs of schema
     version ``fingerprint``); what it committed there is then published into the lake.
     ``schema``: the model compiled, to fit the lake's table to it (schema evolution: refused
     here, before anything is read, when the table cannot take it); ``mode``: the load mode
     the run was staged with (``append``, ``replace``, ``merge``); ``new_table``: store the
-    rows in a new table (``engine.lake.targets``; ``run`` must stage without it)."""
+    rows in a new table (``engine.lake.targets``; ``run`` must stage without it); ``gate``: the
+    run's quality gate, decided again when the publish finds duplicates of stored keys."""
     following, declared = None, schema
     if schema is not None:
         schema, following = lake_target(lake, schema, new_table=new_table)
@@ -77,6 +80,7 @@ def ingest_into_lake(
                 mode=mode,
                 following=following,
                 new_table_schema=declared if new_table else None,
+                gate=gate,
             )
         except BaseException as exc:
             _record_failure(lake, staging, exc)
@@ -97,6 +101,7 @@ def _publish(
     mode: str,
     following: str | None = None,
     new_table_schema: CompiledSchema | None = None,
+    gate: QualityGate | None = None,
 ) -> RunSummary:
     """``new_table_schema``: the schema as declared, when the run asked for a new table (which
     another writer may take first: the run then decides again, and takes the next one)."""
@@ -110,8 +115,7 @@ def _publish(
     wanted = duckdb_columns(shape.schema)
     created: set[str] = set()  # the tables this run's appends created
     lost: set[str] = set()  # new tables another writer's run committed first
-    duplicates = Tally()  # rows whose key the lake showed, moved to the invalid rows
-    named = summary.run_id  # the run its own duplicates name
+    keyed = mode == "append" and schema is not None and bool(schema.unique)
     for _attempt in range(PUBLISH_ATTEMPTS):
         fresh = new_table_schema
         if fresh is not None and schema is not None and _taken(lake, table, created, lost):
@@ -121,77 +125,88 @@ def _publish(
         fit = check_fit(lake, schema, wanted, next_table=following) if schema is not None else None
         existed = open_table(lake, table) is not None and table not in created
         lake_run = new_run_id()
-        if schema is not None and schema.unique:
-            name_run(staging.store, summary.run_id, named, lake_run)
-            named = lake_run
-        claims: tuple[Claim, ...] = ()
-        if fresh is not None:
-            claims = (new_table_claim(table),)
-        if mode == "append" and schema is not None and schema.unique:
-            check = check_stored_keys(
-                lake, staging.store, schema, staged_table, summary.run_id, table, named
+        with Tentative(staging.store) as stage:  # what it changes in the stage: this attempt's
+            claims: tuple[Claim, ...] = ()
+            if fresh is not None:
+                claims = (new_table_claim(table),)
+            duplicates, verdict = Tally(), summary.gate
+            if schema is not None and schema.unique:
+                name_run(staging.store, summary.run_id, summary.run_id, lake_run)
+            if keyed and schema is not None:
+                check = check_stored_keys(
+                    lake, staging.store, schema, staged_table, summary.run_id, table, lake_run
+                )
+                claims += (check.claim,)
+                duplicates = Tally(0, -check.moved, check.moved, 0, check.errors())
+            row = staging.run_row(summary.run_id)
+            if duplicates.invalid and gate is not None:  # decided again with the duplicates
+                verdict = gate.check(int(row["rows_total"]), int(row["rows_invalid"]))
+                row["message"] = verdict
+            if mode != "append" and schema is not None:
+                claims += (
+                    publish_replaced(
+                        lake,
+                        staging.store,
+                        mode=mode,
+                        table=staged_table,
+                        key=schema.unique,
+                        local_run=summary.run_id,
+                        lake_run=lake_run,
+                        lake_table=table,
+                    ),
+                )
+            staged = StagedBatch(
+                summary.run_id,
+                lake_run,
+                0,
+                staged_table,
+                int(row["rows_total"]),
+                int(row["rows_valid"]),
+                int(row["rows_invalid"]),
+                lake_table=table if fit is None else fit.generation,
             )
-            claims += (check.claim,)
-            if check.moved:
-                duplicates.add(Tally(0, -check.moved, check.moved, 0, check.errors()))
-                row = staging.run_row(summary.run_id)
-        if mode != "append" and schema is not None:
-            claims += (
-                publish_replaced(
+            try:
+                append_data(lake, staging.store, staged)
+            except GenerationMoved:
+                continue  # another writer started that generation with other types: again
+            if not existed:
+                created.add(table)
+            if schema is not None and fit is not None:
+                record_version(
                     lake,
-                    staging.store,
-                    mode=mode,
-                    table=staged_table,
-                    key=schema.unique,
-                    local_run=summary.run_id,
-                    lake_run=lake_run,
-                    lake_table=table,
-                ),
-            )
-        staged = StagedBatch(
-            summary.run_id,
-            lake_run,
-            0,
-            staged_table,
-            int(row["rows_total"]),
-            int(row["rows_valid"]),
-            int(row["rows_invalid"]),
-            lake_table=table if fit is None else fit.generation,
-        )
-        try:
-            append_data(lake, staging.store, staged)
-        except GenerationMoved:
-            continue  # another writer started that generation with other types: decide again
-        if not existed:
-            created.add(table)
-        if schema is not None and fit is not None:
-            record_version(
-                lake,
-                version_row(lake, schema, fit.plan, existed=existed, run_id=lake_run, batch=0),
-            )
-        content = None
-        if not force and row["content_hash"] is not None:
-            app_id = file_app_id(row["content_hash"], row["schema_fingerprint"], row["format"])
-            content = Claim(app_id, 0 if mode == "append" else NEVER_TAKEN, 1)
-            claims = (content, *claims)
-        now = datetime.now(UTC)
-        duration = (now - row["started_at"]).total_seconds()
-        record = {
-            **row,
-            "target_table": table,
-            "run_id": lake_run,
-            "batch": 0,
-            "finished_at": now,
-            "duration_s": duration,
-            "batch_rows": row["rows_total"],
-            "committed_at": now,
-        }
-        taken = commit_batch(lake, record, claims)
-        if not taken:
-            tally = Tally()
-            tally.add(summary.tally)
-            tally.add(duplicates)
-            return dataclasses.replace(summary, run_id=lake_run, duration_s=duration, tally=tally)
+                    version_row(lake, schema, fit.plan, existed=existed, run_id=lake_run, batch=0),
+                )
+            content = None
+            if not force and row["content_hash"] is not None:
+                app_id = file_app_id(row["content_hash"], row["schema_fingerprint"], row["format"])
+                content = Claim(app_id, 0 if mode == "append" else NEVER_TAKEN, 1)
+                claims = (content, *claims)
+            now = datetime.now(UTC)
+            duration = (now - row["started_at"]).total_seconds()
+            record = {
+                **row,
+                "target_table": table,
+                "run_id": lake_run,
+                "batch": 0,
+                "finished_at": now,
+                "duration_s": duration,
+                "batch_rows": row["rows_total"],
+                "committed_at": now,
+            }
+            taken = commit_batch(lake, record, claims)
+            if not taken:
+                stage.keep()
+                tally = Tally()
+                tally.add(summary.tally)
+                tally.add(duplicates)
+                return dataclasses.replace(
+                    summary,
+                    run_id=lake_run,
+                    duration_s=duration,
+                    tally=tally,
+                    message=verdict or "",
+                    gate=verdict,
+                )
         if new_table_claim(table).app_id in taken:
             lost.add(table)  # another run started the same new table first: decide again
         if content is None or content.app_id not in taken:

@@ -39,7 +39,7 @@ from engine.errors import StoreError
 from engine.lake.evolve import check_fit, duckdb_columns, record_version, version_row
 from engine.lake.generations import GenerationMoved
 from engine.lake.ids import new_run_id
-from engine.lake.keys import check_stored_keys, name_run
+from engine.lake.keys import Tentative, check_stored_keys, name_run
 from engine.lake.location import Lake
 from engine.lake.staging import Staging
 from engine.lake.tables import MANIFEST, open_table
@@ -194,9 +194,7 @@ class LakeSink:
             partition_app_id(self.group, key): RETIRED for key in nexts if key[0] in topic_ids
         }
         keyed = bool(self.schema.unique)
-        if keyed:  # the group's own duplicates name the session's lake run
-            name_run(self.staging.store, run_id, run_id, self.lake_run)
-        tallies = list(tallies)
+        base = list(tallies)
         partial = False  # some of the rows are published by another writer
         while True:
             claims = tuple(
@@ -205,38 +203,45 @@ class LakeSink:
                 if nexts[key] > starts[key]
             )
             table_claim = None
-            if keyed and claims:  # keys the lake shows (another writer may be appending them)
-                check = check_stored_keys(
-                    self.lake,
-                    self.staging.store,
-                    self.schema,
-                    str(self._run_row(run_id)["target_table"]),
-                    run_id,
-                    self.schema.table,
-                    self.lake_run,
-                    where,
-                )
-                table_claim = check.claim
-                claims += (check.claim,)
-                if check.moved:
-                    tallies = [
-                        check.moved_from(t, b.closed.first_row, b.closed.last_row)
-                        for t, b in zip(tallies, batches, strict=True)
-                    ]
-                    kept = _sum(tallies) if not partial else self._recount(run_id, where, batches)
-            self.batch += 1
-            total = Tally()
-            total.add(self.total)
-            total.add(kept)
-            if kept.rows:
-                self._append(run_id, kept, where)
-            row = self._row(run_id, "running", total.counts(), "", kept.rows, nexts)
-            taken = commit_batch(self.lake, row, claims, retired) if claims else {}
+            with Tentative(self.staging.store) as stage:  # the stage as this attempt changes it
+                tallies, attempt = base, kept
+                if keyed:  # the group's own duplicates name the session's lake run
+                    name_run(self.staging.store, run_id, run_id, self.lake_run)
+                if keyed and claims:  # keys the lake shows (another writer may be appending)
+                    check = check_stored_keys(
+                        self.lake,
+                        self.staging.store,
+                        self.schema,
+                        str(self._run_row(run_id)["target_table"]),
+                        run_id,
+                        self.schema.table,
+                        self.lake_run,
+                        where,
+                    )
+                    table_claim = check.claim
+                    claims += (check.claim,)
+                    if check.moved:
+                        tallies = [
+                            check.moved_from(t, b.closed.first_row, b.closed.last_row)
+                            for t, b in zip(base, batches, strict=True)
+                        ]
+                        attempt = (
+                            self._recount(run_id, where, batches) if partial else _sum(tallies)
+                        )
+                self.batch += 1
+                total = Tally()
+                total.add(self.total)
+                total.add(attempt)
+                if attempt.rows:
+                    self._append(run_id, attempt, where)
+                row = self._row(run_id, "running", total.counts(), "", attempt.rows, nexts)
+                taken = commit_batch(self.lake, row, claims, retired) if claims else {}
+                if not taken:
+                    stage.keep()
+                    break
             lost = table_claim is not None and taken.pop(table_claim.app_id, None) is not None
             if lost and not taken:
                 continue  # another keyed writer of the table came first: check again
-            if not taken:
-                break
             # Some of these offsets are in the lake already: keep only what is not.
             by_app = {app_id: key for key, app_id in app_ids.items()}
             for app_id, stored in taken.items():
@@ -244,7 +249,7 @@ class LakeSink:
             where = self._after(run_id, first_row, last_row, starts)
             kept, partial = self._recount(run_id, where, batches), True
         self.total = total
-        if kept.rows == sum(t.rows for t in tallies):
+        if attempt.rows == sum(t.rows for t in tallies):
             return Published(list(tallies))
         # Each batch's own kept rows (the group's would all be reported by its first line).
         return Published(

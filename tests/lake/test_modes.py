@@ -9,12 +9,14 @@ import random
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import engine
 from engine.lake import runs
 from engine.lake.location import Lake
+from engine.lake.writer import commit_batch
 from tests.lake.conftest import CLI, ROOT, db_rows, lake_rows
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -338,3 +340,88 @@ def test_a_keyed_append_after_a_run_that_died_before_its_commit(
     done = engine.ingest(data, db=lake, schema=f"{spec}:Item")
     assert (done.status, done.tally.valid, done.tally.invalid) == ("completed", 2, 1)
     assert lake_rows(lake, "SELECT key, name FROM items ORDER BY key") == [(1, "a"), (2, "b")]
+
+
+def test_a_keyed_append_that_loses_its_claim_to_a_replace_checks_its_rows_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replace committed between an append's key check and its commit removed the stored
+    key: the append checks again from its rows as staged (its first check's duplicates are
+    undone), so its row of that key is stored, as in the serial order replace then append.
+    Before, the row stayed a duplicate of a row no longer shown: the key was stored nowhere
+    (an independent review)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    lake = Lake(str(tmp_path / "lake"))
+    files = {}
+    for name, text in {"a": "1,a,1\n2,b,2\n", "b": "9,z,9\n", "c": "1,c,3\n3,d,4\n3,e,5\n"}.items():
+        files[name] = tmp_path / f"{name}.csv"
+        files[name].write_text("key,name,qty\n" + text)
+    engine.ingest(files["a"], db=lake, schema=f"{spec}:Item")
+    commit = commit_batch
+    raced: list[int] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the replace commits first, between the check and this commit
+            raced.append(1)
+            engine.ingest(files["b"], db=lake, schema=f"{spec}:Item", mode="replace")
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "commit_batch", racing)
+    done = engine.ingest(files["c"], db=lake, schema=f"{spec}:Item")
+    assert raced == [1]
+    assert (done.tally.valid, done.tally.invalid, dict(done.tally.errors)) == (
+        2,
+        1,
+        {("key", "duplicate"): 1},
+    )
+    assert lake_rows(lake, "SELECT key, name FROM items ORDER BY key") == [
+        (1, "c"),
+        (3, "d"),
+        (9, "z"),
+    ]
+    assert lake_rows(
+        lake, f"SELECT row_number, msg FROM error_details WHERE run_id = {done.run_id}"
+    ) == [(3, f"Duplicate key: first seen in run {done.run_id}, row 2")]
+
+
+@pytest.mark.parametrize("table", ["moved", "firsts"])
+def test_a_keyed_table_may_have_any_name(tmp_path: Path, table: str) -> None:
+    """The key check reads frames by name: a table called the same was read instead (a
+    table named ``moved`` lost a run's valid rows; an independent review)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL.replace('"items"', f'"{table}"'))
+    lake = Lake(str(tmp_path / "lake"))
+    first, second = tmp_path / "1.csv", tmp_path / "2.csv"
+    first.write_text("key,name,qty\n1,a,1\n2,b,2\n")
+    second.write_text("key,name,qty\n1,a,1\n3,c,3\n4,d,4\n")
+    for data in (first, second):
+        engine.ingest(data, db=lake, schema=f"{spec}:Item")
+    assert lake_rows(lake, f'SELECT key FROM "{table}" ORDER BY key') == [(1,), (2,), (3,), (4,)]
+    assert lake_rows(
+        lake, "SELECT rows_valid, rows_invalid FROM ingestion_runs ORDER BY started_at"
+    ) == [(2, 0), (2, 1)]
+
+
+def test_the_quality_gate_counts_the_duplicates_found_at_publish(tmp_path: Path) -> None:
+    """As on a DuckDB file (before, a lake decided the gate before the publish's key check:
+    an independent review)."""
+    spec = tmp_path / "models.py"
+    spec.write_text(MODEL)
+    lake, db = Lake(str(tmp_path / "lake")), tmp_path / "x.duckdb"
+    data = tmp_path / "a.csv"
+    data.write_text("key,name,qty\n1,a,1\n2,b,2\n")
+    for target in (lake, db):
+        engine.ingest(data, db=target, schema=f"{spec}:Item")
+    gated = {
+        str(target): engine.ingest(
+            data, db=target, schema=f"{spec}:Item", force=True, max_invalid_rate=0.4
+        )
+        for target in (lake, db)
+    }
+    assert [g.gate for g in gated.values()] == [
+        "quality gate failed: 100.00% of rows invalid, more than the 40.00% allowed"
+    ] * 2
+    assert lake_rows(lake, "SELECT message FROM ingestion_runs ORDER BY started_at") == db_rows(
+        db, "SELECT message FROM ingestion_runs ORDER BY started_at"
+    )
