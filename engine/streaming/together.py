@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
 
+import numpy as np
 import polars as pl
 
 from engine.batch import ROW, RawBatch
@@ -29,7 +30,7 @@ from engine.streaming.messages import next_offsets
 from engine.streaming.workers import ClosedBatch, ParsedBatch
 from engine.validation.compiler import CompiledSchema
 from engine.validation.error_list import count_violations
-from engine.validation.storable import Unstorable, storable_default
+from engine.validation.storable import made_default
 from engine.validation.validate import BatchValidator, ValidationResult
 
 
@@ -73,26 +74,17 @@ def per_batch_defaults(schema: CompiledSchema, sizes: Sequence[int]) -> list[pl.
     column can hold it, as columns of the batches' rows (what ``BatchValidator`` makes of one
     frame as literals)."""
     dtypes = {p.name: p.dtype for p in schema.fields}
+    owners = pl.Series(np.repeat(np.arange(len(sizes), dtype=np.uint32), sizes))  # row's batch
     columns = []
     for name, factory in schema.defaults.items():
-        values, unstorable = [], []
-        for _size in sizes:
-            try:
-                values.append(storable_default(factory(), dtypes[name]))
-                unstorable.append(False)
-            except Unstorable:
-                values.append(None)
-                unstorable.append(True)
+        made = [made_default(factory, dtypes[name]) for _ in sizes]
         columns += [
-            pl.Series(default_column(name), values, dtype=dtypes[name]).gather(_owners(sizes)),
-            pl.Series(default_unstorable_column(name), unstorable).gather(_owners(sizes)),
+            pl.Series(default_column(name), [v for v, _ in made], dtype=dtypes[name]).gather(
+                owners
+            ),
+            pl.Series(default_unstorable_column(name), [u for _, u in made]).gather(owners),
         ]
     return columns
-
-
-def _owners(sizes: Sequence[int]) -> pl.Series:
-    """For each row of consecutive batches of ``sizes`` rows, its batch's index."""
-    return pl.Series([i for i, n in enumerate(sizes) for _ in range(n)], dtype=pl.UInt32)
 
 
 def rows_between(result: ValidationResult, first: int, last: int) -> ValidationResult:

@@ -8,6 +8,7 @@ engine's documented storage errors, never a changed or dropped value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from enum import Enum
@@ -154,6 +155,15 @@ def column_values(values: list[Any], dtype: PolarsDataType) -> pl.Series:
             except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
                 raise Unstorable("value_storage_type", type(value).__name__) from None
         raise
+
+
+def made_default(factory: Callable[[], Any], dtype: PolarsDataType) -> tuple[Any, bool]:
+    """A ``default_factory``'s value, made now, as its column holds it, and whether the
+    column cannot hold it (then None)."""
+    try:
+        return storable_default(factory(), dtype), False
+    except Unstorable:
+        return None, True
 
 
 def storable_default(value: Any, dtype: PolarsDataType) -> Any:

@@ -49,7 +49,7 @@ from engine.validation.error_list import (
 from engine.validation.fallback import run_pydantic
 from engine.validation.helper_columns import HelperColumns
 from engine.validation.rules import FieldProgram
-from engine.validation.storable import Unstorable, storable_default
+from engine.validation.storable import made_default
 from engine.validation.violations import ErrorPart, row_json, violations
 
 
@@ -383,10 +383,7 @@ class BatchValidator:
         for name, factory in self.schema.defaults.items():
             if default_column(name) in frame.columns:
                 continue  # the caller's, a value per batch (``engine.streaming.together``)
-            try:
-                value, unstorable = storable_default(factory(), dtypes[name]), False
-            except Unstorable:
-                value, unstorable = None, True
+            value, unstorable = made_default(factory, dtypes[name])
             extra.append(pl.lit(value, dtype=dtypes[name]).alias(default_column(name)))
             extra.append(pl.lit(unstorable).alias(default_unstorable_column(name)))
         return frame.with_columns(extra)
