@@ -279,8 +279,8 @@ def exit_after(command: Callable[[], object]) -> NoReturn:
     """Run ``command`` (a click entry point, which exits with its code) and exit: with its
     code, or with 128 + the signal and one line on stderr if a signal came, whatever error
     followed it. An error with no signal behind it is a bug: its traceback is kept."""
-    install()
     try:
+        install()  # a signal may come as soon as the first handler is set: handled below
         command()
         code: int | str | None = 0
     except SystemExit as exc:

@@ -466,3 +466,39 @@ def test_a_signal_after_a_change_commits_says_it_is_kept(
     else:
         assert printed["action"] == command[0]
         assert query(db, "SELECT count(*) FROM store_actions") == [(1,)]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_the_handlers_are_installed_is_one_line(
+    sig: signal.Signals, code: int
+) -> None:
+    """CI once signalled a run while its watcher thread started, just after the first handler
+    was set: the handler's exception came out of ``install`` with a traceback and exit 1."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from engine import interrupts
+
+        original = interrupts._start_watcher
+
+        def signalled():
+            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+            time.sleep(0.2)  # the handler runs here, in the middle of install
+            original()
+
+        interrupts._start_watcher = signalled
+        interrupts.exit_after(lambda: print("the command ran"))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, sig.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        code,
+        "",
+        f"error: interrupted by {sig.name} (anything not yet committed was rolled back)\n",
+    )
