@@ -278,22 +278,36 @@ def settle() -> int | None:
 def exit_after(command: Callable[[], object]) -> NoReturn:
     """Run ``command`` (a click entry point, which exits with its code) and exit: with its
     code, or with 128 + the signal and one line on stderr if a signal came, whatever error
-    followed it. An error with no signal behind it is a bug: its traceback is kept."""
+    followed it. An error with no signal behind it is a bug: its traceback is kept.
+
+    The signal's exception may come at any bytecode from the first handler set on (CI once
+    had it in ``install``), including this function's own handling of the command's end; it
+    comes once (a second signal exits from the handler), so catching it around everything
+    up to ``settle`` covers every place."""
+    code: int | str | None = 1
     try:
-        install()  # a signal may come as soon as the first handler is set: handled below
-        command()
-        code: int | str | None = 0
-    except SystemExit as exc:
-        code = exc.code
-    except BaseException:
-        if received() is None:
-            raise
-        code = 1
-    signum = settle()
+        code = _outcome(command)
+        signum = settle()
+    except Interrupted:
+        signum = settle()
     if signum is not None:
         sys.stderr.write(message(signum) + "\n")
         code = 128 + signum
     sys.exit(code)
+
+
+def _outcome(command: Callable[[], object]) -> int | str | None:
+    """The exit code of ``command``, run with the handlers installed."""
+    try:
+        install()
+        command()
+        return 0
+    except SystemExit as exc:
+        return exc.code
+    except BaseException:
+        if received() is None:
+            raise
+        return 1
 
 
 def message(signum: int) -> str:

@@ -468,30 +468,36 @@ def test_a_signal_after_a_change_commits_says_it_is_kept(
         assert query(db, "SELECT count(*) FROM store_actions") == [(1,)]
 
 
+@pytest.mark.parametrize("place", ["_start_watcher", "settle"])
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_while_the_handlers_are_installed_is_one_line(
-    sig: signal.Signals, code: int
+def test_a_signal_while_the_handlers_are_set_or_settled_is_one_line(
+    place: str, sig: signal.Signals, code: int
 ) -> None:
     """CI once signalled a run while its watcher thread started, just after the first handler
-    was set: the handler's exception came out of ``install`` with a traceback and exit 1."""
+    was set: the handler's exception came out of ``install`` with a traceback and exit 1. The
+    same held once the command was done, up to the moment ``settle`` ignores signals."""
     script = textwrap.dedent(
         """
         import os, signal, sys, time
         from engine import interrupts
 
-        original = interrupts._start_watcher
+        original = getattr(interrupts, sys.argv[1])
+
+        calls = []
 
         def signalled():
-            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-            time.sleep(0.2)  # the handler runs here, in the middle of install
-            original()
+            calls.append(1)
+            if len(calls) == 1:
+                os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+                time.sleep(0.2)  # the handler runs here, before the original does anything
+            return original()
 
-        interrupts._start_watcher = signalled
+        setattr(interrupts, sys.argv[1], signalled)
         interrupts.exit_after(lambda: print("the command ran"))
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, sig.name],
+        [sys.executable, "-c", script, place, sig.name],
         capture_output=True,
         text=True,
         timeout=60,
@@ -499,6 +505,6 @@ def test_a_signal_while_the_handlers_are_installed_is_one_line(
     )
     assert (done.returncode, done.stdout, done.stderr) == (
         code,
-        "",
+        "" if place == "_start_watcher" else "the command ran\n",
         f"error: interrupted by {sig.name} (anything not yet committed was rolled back)\n",
     )
