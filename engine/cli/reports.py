@@ -26,7 +26,7 @@ from engine.reports.exports import (
 from engine.reports.reader import open_reader, out_of_memory
 from engine.reports.selections import KINDS
 from engine.reports.sql import head, run_json, run_query, write_csv, write_json
-from engine.reports.staging import check_output
+from engine.reports.staging import check_output, through_link
 from engine.reports.summary import summary as build_summary
 from engine.store.store import Store
 
@@ -131,6 +131,7 @@ def _export(
     quiet: bool,
 ) -> None:
     check_output(output, target[0] if target[1] is None else None)  # None: a lake
+    output = through_link(output)
     request = ExportRequest(
         kind, export_format(output, fmt), output, run_id, where, table, sanitize=not no_sanitize
     )
@@ -204,6 +205,7 @@ def report(db: Path, lake_uri: str | None, output: Path) -> None:
     from engine.reports.html import write_report  # Jinja: loaded only for this command
 
     check_output(output, db if lake_uri is None else None)
+    output = through_link(output)
     with _reader(db, lake_uri) as store:
         write_report(store, output)
     click.echo(f"wrote {output}")

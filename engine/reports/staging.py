@@ -51,6 +51,14 @@ def _umask() -> int:
     return 0o022
 
 
+def through_link(output: Path) -> Path:
+    """The file ``-o`` names: through a symlink, the file it leads to (the link stays, as a
+    shell's ``>`` leaves it; renamed over, the link itself became the export), else ``output``
+    as given. Resolved before anything is staged: the staged file is made beside the file
+    it is renamed over (on the same file system)."""
+    return Path(os.path.realpath(output)) if output.is_symlink() else output
+
+
 def check_output(output: Path, db: Path | None = None) -> None:
     """Refuse an ``-o`` the export cannot be renamed over: one outside an existing directory,
     a directory, one that exists and is no regular file (a device such as ``/dev/null``, a

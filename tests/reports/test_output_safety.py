@@ -177,3 +177,35 @@ def test_an_output_that_is_no_regular_file_is_refused(
         )
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
     assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+def test_an_output_that_is_a_users_symlink_is_written_through(
+    run_cli: RunCli, sample_db: Path, tmp_path: Path, command: str
+) -> None:
+    """``-o link`` where the link leads to a file in another directory: the file it leads to
+    gets the export (as a shell's ``>`` writes it, keeping its mode) and the link stays; the
+    export used to replace the link with a regular file and leave the target as it was."""
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
+    elsewhere.mkdir()
+    here.mkdir()
+    target = elsewhere / "real.csv"
+    target.write_bytes(VICTIM)
+    target.chmod(0o600)
+    link = here / "link.csv"
+    link.symlink_to("../elsewhere/real.csv")
+    args = ["export", "processed"] if command == "export" else ["report"]
+    result = run_cli(*args, "--db", str(sample_db), "-o", str(link))
+    assert result.exit_code == 0, result.output
+    assert os.readlink(link) == "../elsewhere/real.csv"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in here.iterdir()) == ["link.csv"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["real.csv"]
+    if command == "report":
+        assert result.stdout == f"wrote {target}\n"
+        assert target.read_text(encoding="utf-8").startswith("<!doctype html>\n")
+    else:
+        direct = tmp_path / "direct.csv"
+        assert run_cli(*args, "--db", str(sample_db), "-o", str(direct)).exit_code == 0
+        assert target.read_bytes() == direct.read_bytes()
+        assert result.stdout.startswith("exported ") and f" to {target} (csv) " in result.stdout
