@@ -381,7 +381,7 @@ def test_a_session_checks_the_key_against_the_lake_as_a_database_does(
     events: list[Event] = []
     for seed, count in ((1, 400), (2, 250)):
         kafka.send(topic, keyed_records(count, seed), 1)
-        options: dict[str, Any] = {"max_records": 40, "max_wait_ms": 50, "stop_when_idle_s": 1.5}
+        options: dict[str, Any] = {"max_records": 40, "max_wait_ms": 50, "stop_when_idle_s": 2.0}
         consume_into_lake(
             lake, Keyed, kafka.settings(topic, "lake", **options), on_event=events.append
         )

@@ -86,7 +86,7 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
         summary = consume(
             store,
             Transaction,
-            kafka.settings(topic, group, max_records=50, stop_when_idle_s=1.0),
+            kafka.settings(topic, group, max_records=50, stop_when_idle_s=2.0),
             on_event=events.append,
         )
     expected_valid = sum(pydantic_accepts(r.value) for r in sent.records)
@@ -96,7 +96,7 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
         n - expected_valid,
     )
     assert expected_valid == 301
-    assert summary.reason == "no messages for 1 s"
+    assert summary.reason == "no messages for 2 s"
     # One duration: the session's line shows what is stored.
     assert query(
         db,
@@ -194,7 +194,7 @@ def test_every_message_lands_once_with_its_lineage(kafka: Kafka, db: Path) -> No
             n,
             expected_valid,
             n - expected_valid,
-            "stopped: no messages for 1 s",
+            "stopped: no messages for 2 s",
         )
     ]
     batches = [e for e in events if isinstance(e, BatchWritten)]
@@ -274,7 +274,7 @@ def test_dead_letters_carry_the_message_and_its_errors(kafka: Kafka, db: Path) -
         summary = consume(
             store,
             Transaction,
-            kafka.settings(topic, group, stop_when_idle_s=1.0, dead_letter_topic=dead),
+            kafka.settings(topic, group, stop_when_idle_s=2.0, dead_letter_topic=dead),
         )
         assert store.rows(settings) == before  # the session's DuckDB settings are put back
     assert (summary.tally.valid, summary.tally.invalid) == (2, 2)

@@ -22,6 +22,12 @@ from tests.conftest import query
 from tests.streaming.conftest import Kafka, Record
 from tests.streaming.processes import ConsumerProcess
 
+# librdkafka gives the group session up once the broker has not answered for the session
+# timeout ("SESSTMOUT"; once the leave has begun, it no longer matters): with the fast
+# groups' 2 s, that raced the signal sent 1 s after the freeze (from 1.9 s on, the session
+# was lost first and the consumer stopped at once). A longer session makes the first join
+# slower (30 s: past the 10 s the consumer waits before warning).
+FROZEN_GROUP = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "300"}
 LATE = (
     "kafka: leaving the group did not finish within 10 s (the brokers do not answer); what "
     "was stored is in DuckDB, and the group lets this member go after its session timeout"
@@ -42,13 +48,13 @@ def frozen(tmp_path: Path) -> Iterator[tuple[LocalBroker, Kafka]]:
 def _running(frozen: tuple[LocalBroker, Kafka], tmp_path: Path) -> tuple[ConsumerProcess, Path]:
     broker, kafka = frozen
     topic, group, db = kafka.topic(), kafka.group(), tmp_path / "f.duckdb"
-    consumer = ConsumerProcess(kafka.bootstrap_servers, topic, group, db)
+    consumer = ConsumerProcess(kafka.bootstrap_servers, topic, group, db, kafka_config=FROZEN_GROUP)
     consumer.wait_for(lambda: consumer.owned() == {0, 1, 2}, 60, "the assignment")
     kafka.send(topic, [Record(b'{"external_id": "T%d", "amount": 1.5}' % i) for i in range(30)])
     consumer.wait_for(lambda: consumer.records() == 30, 60, "the records")
     assert broker._process is not None
     os.kill(broker._process.pid, signal.SIGSTOP)
-    time.sleep(1)
+    time.sleep(0.5)  # frozen: the consumer's requests go unanswered
     return consumer, db
 
 

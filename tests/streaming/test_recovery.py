@@ -161,7 +161,7 @@ def test_sigterm_writes_the_in_flight_batch_and_the_restart_resumes_after_it(
     assert query(db, 'SELECT "partition", next_offset FROM kafka_offsets ORDER BY 1') == stored
     assert kafka.committed(topic, group) == per_partition
     more = kafka.send(topic, records(300, start=500))
-    restart = ConsumerProcess(kafka.bootstrap_servers, topic, group, db, "--stop-when-idle", "1.5")
+    restart = ConsumerProcess(kafka.bootstrap_servers, topic, group, db, "--stop-when-idle", "2")
     assert restart.finish(120) == 0, restart.output()
     assigned = [line for line in restart.lines if line.startswith("assigned: ")]
     starts = {int(p): int(o) for p, o in re.findall(r"\[(\d+)\] at (\d+)", assigned[0])}

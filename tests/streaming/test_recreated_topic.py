@@ -33,7 +33,7 @@ def consume_once(kafka: Kafka, topic: str, group: str, db: Path) -> tuple[int, l
         summary = consume(
             store,
             Transaction,
-            kafka.settings(topic, group, max_records=50, stop_when_idle_s=1.5),
+            kafka.settings(topic, group, max_records=50, stop_when_idle_s=2.0),
             on_event=events.append,
         )
     return summary.run_id, events
