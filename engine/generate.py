@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import ConfigError, OutputWriteError
-from engine.reports.staging import regular_or_absent, stage
+from engine.reports.staging import is_loop, regular_or_absent, stage
 from engine.store.paths import is_duckdb_file
 
 CURRENCIES = ["USD", "EUR", "GBP", "AUD", "JPY", "CAD"]
@@ -118,6 +118,8 @@ def _staged(path: Path) -> Iterator[Path]:
     over it once complete and removed otherwise (an error, SIGINT, SIGTERM), so ``path`` is
     either its old self or the whole new file. A device or FIFO (``/dev/null``) is written
     directly: renamed over, it would be replaced by a regular file."""
+    if is_loop(path):
+        raise ConfigError(f"{path}: is a symlink loop", hint="-o takes a file name")
     path = Path(os.path.realpath(path))  # through a symlink: the file it leads to
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory", hint="-o takes a file name")

@@ -70,6 +70,8 @@ def check_output(output: Path, db: Path | None = None) -> None:
         raise ConfigError(f"{output}: directory {parent} does not exist")
     if output.is_dir():
         raise ConfigError(f"{output}: is a directory", hint="-o takes a file name")
+    if is_loop(output):
+        raise ConfigError(f"{output}: is a symlink loop", hint="-o takes a file name")
     if not regular_or_absent(output):
         raise ConfigError(
             f"{output}: is not a regular file (an export is written beside it, then renamed "
@@ -102,11 +104,18 @@ def _same_file(one: Path, other: Path) -> bool:
     return os.path.realpath(one) == os.path.realpath(other)
 
 
+def is_loop(path: Path) -> bool:
+    """Whether ``path`` is a symlink that leads back to itself (resolving stops at a link)."""
+    return path.is_symlink() and Path(os.path.realpath(path)).is_symlink()
+
+
 def regular_or_absent(path: Path) -> bool:
     """Whether ``path`` (through a symlink: what it leads to) is a regular file or nothing:
     what a staged file may be renamed over (a device or a FIFO would be replaced)."""
     try:
         mode = path.stat().st_mode
-    except OSError:
+    except FileNotFoundError:  # nothing there (or a symlink to nothing): made by the rename
         return True
+    except OSError:  # a symlink loop: no file to write through to, nor to replace
+        return False
     return stat.S_ISREG(mode)

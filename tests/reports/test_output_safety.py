@@ -209,3 +209,29 @@ def test_an_output_that_is_a_users_symlink_is_written_through(
         assert run_cli(*args, "--db", str(sample_db), "-o", str(direct)).exit_code == 0
         assert target.read_bytes() == direct.read_bytes()
         assert result.stdout.startswith("exported ") and f" to {target} (csv) " in result.stdout
+
+
+@pytest.mark.parametrize("command", ["export", "report", "generate"])
+def test_an_output_that_is_a_symlink_loop_is_refused(
+    run_cli: RunCli, sample_db: Path, tmp_path: Path, command: str
+) -> None:
+    """A loop has no file to write through to: the export replaced the link with a file, and
+    generate said "Too many levels of symbolic links" with a hint about disk space."""
+    links = tmp_path / "links"
+    links.mkdir()
+    loop, other = links / "loop.csv", links / "other.csv"
+    loop.symlink_to(other.name)
+    other.symlink_to(loop.name)
+    args = {
+        "export": ["export", "processed", "--db", str(sample_db)],
+        "report": ["report", "--db", str(sample_db)],
+        "generate": ["generate", "--rows", "5"],
+    }[command]
+    result = run_cli(*args, "-o", str(loop))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"error: {loop}: is a symlink loop (-o takes a file name)\n",
+    )
+    assert (os.readlink(loop), os.readlink(other)) == (other.name, loop.name)
+    assert sorted(p.name for p in links.iterdir()) == ["loop.csv", "other.csv"]
