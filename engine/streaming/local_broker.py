@@ -41,6 +41,10 @@ def tansu_binary() -> Path:
     return path
 
 
+class _ExitedAtStart(StreamError):
+    """The broker process ended before it answered (its port was taken, say)."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,12 +62,28 @@ class LocalBroker:
         broker, say); by default the port it listens on."""
         self.log_path = log_path
         self.timeout_s = timeout_s
-        self.port = free_port()
-        self.advertised_port = advertised_port or self.port
-        self.bootstrap_servers = f"127.0.0.1:{self.advertised_port}"
+        self._advertised = advertised_port
         self._process: subprocess.Popen[bytes] | None = None
+        self._choose_port()
+
+    def _choose_port(self) -> None:
+        self.port = free_port()
+        self.advertised_port = self._advertised or self.port
+        self.bootstrap_servers = f"127.0.0.1:{self.advertised_port}"
 
     def start(self) -> LocalBroker:
+        """Start the broker; on a port another process took between ``free_port`` and the
+        broker's bind (the broker exits at start), again on another, up to three times."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except _ExitedAtStart:
+                if attempt == 2:
+                    raise
+                self._choose_port()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> LocalBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         with self.log_path.open("ab") as log:
@@ -92,7 +112,8 @@ class LocalBroker:
         deadline = time.monotonic() + self.timeout_s
         while True:
             if self._process is not None and self._process.poll() is not None:
-                raise StreamError(f"the local broker exited at start; see {self.log_path}")
+                self._process = None
+                raise _ExitedAtStart(f"the local broker exited at start; see {self.log_path}")
             try:
                 admin.list_topics(timeout=1.0)
                 return
