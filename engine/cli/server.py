@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import socket
 from pathlib import Path
 
 import click
@@ -231,6 +232,7 @@ def serve(
         consumer=consumer,
         lake=lake_from(lake_uri),
     )
+    _check_listen(host, port)
     Services.check(settings)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["engine"] = {"handlers": ["default"], "level": "INFO"}
@@ -249,3 +251,20 @@ def serve(
         timeout_keep_alive=keep_alive,
         limit_concurrency=max_connections,
     )
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server cannot listen on (a port in use, a host
+    that is not this machine's): uvicorn printed its start-up log, an error line and its
+    shutdown log, and exited with code 3. Bound as uvicorn binds it (SO_REUSEADDR), then
+    released for uvicorn to bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:  # socket.gaierror included: a host name that does not resolve
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+            hint="stop what listens there, or choose another --host or --port",
+        ) from exc

@@ -57,7 +57,22 @@ class Server:
 
 
 def start_server(workdir: Path, *options: str) -> Server:
-    """Start ``cli.py serve`` with ``options`` on a free port; wait until it answers."""
+    """Start ``cli.py serve`` with ``options`` on a free port; wait until it answers. A port
+    another process took meanwhile (a shared machine) is refused at start: tried again."""
+    for attempt in range(3):
+        try:
+            return _start_server(workdir, *options)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(AssertionError):
+    pass
+
+
+def _start_server(workdir: Path, *options: str) -> Server:
     port = free_port()
     db = workdir / "api.duckdb"
     log = workdir / "server.log"
@@ -80,6 +95,8 @@ def start_server(workdir: Path, *options: str) -> Server:
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if process.poll() is not None:
+            if f"cannot listen on 127.0.0.1:{port} (Address already in use)" in server.log_text():
+                raise PortTaken(port)
             raise AssertionError(f"the server exited at start; log:\n{server.log_text()}")
         try:
             if httpx.get(f"{server.url}/api/v1/health", timeout=2).status_code == 200:
