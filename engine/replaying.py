@@ -101,6 +101,7 @@ def replay(
         from engine.lake.replay import replay_lake
 
         return replay_lake(store, model, runs=runs, where=where, context=context, edits=edits)
+    store.refuse_if_new()
     context = dict(context or {})
     if edits is not None and runs is None:
         runs = sorted({run_id for run_id, _ in edits})

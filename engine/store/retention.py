@@ -100,6 +100,7 @@ def delete_run(store: Store, run_id: int) -> Reclaimed:
     records), atomically; the run stays in ``ingestion_runs`` as ``deleted``. Refused for a
     run that replaced rows of earlier runs (``merge``, ``replace``): their typed values are
     not kept, so deleting it could not bring them back."""
+    store.refuse_if_new()
     found = store.rows(f"SELECT status, target_table FROM {RUNS} WHERE run_id = ?", [run_id])
     if not found:
         raise StoreError(store.path, f"no run {run_id} in this database")
@@ -160,6 +161,7 @@ def prune_raw(store: Store, older_than_days: float, *, now: datetime | None = No
     it)."""
     if older_than_days < 0:
         raise ConfigError("--raw-older-than must be 0 days or more")
+    store.refuse_if_new()
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     chosen = (
         f"FROM {SOURCE_ROWS} AS s WHERE s.raw IS NOT NULL AND s.run_id IN (SELECT run_id FROM "

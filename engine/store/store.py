@@ -138,6 +138,7 @@ class Store:
     """One DuckDB connection. Writers create the shared tables; readers never write."""
 
     lock: threading.RLock
+    created = False  # whether this open made the database file (``refuse_if_new``)
 
     def __init__(
         self,
@@ -164,6 +165,7 @@ class Store:
             config["temp_directory"] = private_spill(self.path)
         else:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
+        self.created = not read_only and not self.path.exists()
         self.con = _open(self.path, read_only, config)
         interrupts.register(self.con)  # a signal ends its query (``engine.interrupts``)
         self.lock = threading.RLock()
@@ -190,6 +192,17 @@ class Store:
             interrupts.unregister(self.con)
             self.con.close()
             raise
+
+    def refuse_if_new(self) -> None:
+        """For work on what is stored (replay, prune, delete a run): refuse a database this
+        open made that holds no run yet, a mistyped path (the commands open with
+        ``create=False``; ``Store(path)`` creates), rather than report nothing done."""
+        if self.created and not self.rows("SELECT 1 FROM ingestion_runs LIMIT 1"):
+            raise StoreError(
+                self.path,
+                "no such database file (this Store's open created it)",
+                hint="check the path; open it with Store(path, create=False)",
+            )
 
     @classmethod
     def over(cls, con: duckdb.DuckDBPyConnection, path: str | Path) -> Store:

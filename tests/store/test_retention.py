@@ -247,3 +247,48 @@ def test_compact_keeps_the_files_permissions(tmp_path: Path) -> None:
     engine.compact(db)
 
     assert oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("call", ["replay", "prune_raw", "delete_run"])
+def test_the_python_calls_refuse_a_database_their_store_just_created(
+    tmp_path: Path, call: str
+) -> None:
+    """A mistyped path in a script: ``engine.Store(path)`` creates the file, and replay and
+    prune reported nothing done (delete_run said "no run 1"), where the commands say "no such
+    database file" (independent review)."""
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        name: str
+
+    typo = tmp_path / "typo.duckdb"
+    calls = {
+        "replay": lambda store: engine.replay(store, Item),
+        "prune_raw": lambda store: engine.prune_raw(store, 0),
+        "delete_run": lambda store: engine.delete_run(store, 1),
+    }
+    with engine.Store(typo) as store, pytest.raises(engine.StoreError) as refused:
+        calls[call](store)
+    assert str(refused.value) == (
+        f"{typo}: no such database file (this Store's open created it) (check the path; open "
+        "it with Store(path, create=False))"
+    )
+    typo.unlink()
+    with pytest.raises(engine.StoreError) as unopened:
+        engine.Store(typo, create=False)
+    assert str(unopened.value) == (
+        f"{typo}: no such database file (run an ingestion first or pass db)"
+    )
+    assert not typo.exists()
+
+
+def test_a_store_that_created_its_database_and_ingested_may_prune(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    with engine.Store(path) as store:
+        run = engine.ingest(
+            [{"external_id": "T1", "amount": 1.5, "currency": "USD", "source_channel": "web"}],
+            db=store,
+            schema="transactions",
+        )
+        assert store.created and run.tally.valid == 1
+        assert engine.prune_raw(store, 0).note.startswith("pruned the raw text of 1 valid row")
