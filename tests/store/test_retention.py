@@ -262,13 +262,13 @@ def test_the_python_calls_refuse_a_database_their_store_just_created(
         name: str
 
     typo = tmp_path / "typo.duckdb"
-    calls = {
-        "replay": lambda store: engine.replay(store, Item),
-        "prune_raw": lambda store: engine.prune_raw(store, 0),
-        "delete_run": lambda store: engine.delete_run(store, 1),
-    }
     with engine.Store(typo) as store, pytest.raises(engine.StoreError) as refused:
-        calls[call](store)
+        if call == "replay":
+            engine.replay(store, Item)
+        elif call == "prune_raw":
+            engine.prune_raw(store, 0)
+        else:
+            engine.delete_run(store, 1)
     assert str(refused.value) == (
         f"{typo}: no such database file (this Store's open created it) (check the path; open "
         "it with Store(path, create=False))"
