@@ -50,35 +50,60 @@ def open_http(url: str, settings: RemoteSettings) -> Input:
         def random_access() -> Any:
             return HttpRangeFile(url, size, settings.http_timeout_s)
 
-    return Input(_HttpBody(response, url, size), shown(url), size=size, random_access=random_access)
+    return Input(
+        _HttpBody(response, url, size, settings.http_timeout_s),
+        shown(url),
+        size=size,
+        random_access=random_access,
+    )
 
 
 class _HttpBody:
-    """A response body read as it arrives; a broken connection is a one-line SourceError."""
+    """A response body read as it arrives; a broken connection is a one-line SourceError
+    that counts the bytes received (read by ``read1``, as they come: a read of a whole block
+    that timed out lost the part of it that had come, and the count said 4,096 of 5,000)."""
 
-    def __init__(self, response: Any, url: str, size: int | None = None) -> None:
+    def __init__(self, response: Any, url: str, size: int | None, timeout: float) -> None:
         self.response = response
         self.url = url
         self.size = size  # the Content-Length the server announced, if any
+        self.timeout = timeout
         self.read_so_far = 0
 
     def read(self, n: int) -> bytes:
-        try:
-            data: bytes = self.response.read(n)
-        except http.client.IncompleteRead as exc:
-            got = self.read_so_far + len(exc.partial)
-            raise SourceError(shown(self.url), f"the connection broke after {got:,} bytes") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise SourceError(
-                shown(self.url), f"the connection broke after {self.read_so_far:,} bytes ({exc})"
-            ) from exc
-        self.read_so_far += len(data)
-        if not data and n and self.size is not None and self.read_so_far < self.size:
+        """``n`` bytes, fewer only at the end of the body."""
+        parts: list[bytes] = []
+        wanted = n
+        while wanted > 0:
+            data = self._read1(wanted)
+            if not data:
+                break
+            parts.append(data)
+            wanted -= len(data)
+        if wanted == n and n and self.size is not None and self.read_so_far < self.size:
             # With a Content-Length, a body cut short just ends early: never a whole input.
             raise SourceError(
                 shown(self.url),
                 f"the connection broke after {self.read_so_far:,} of {self.size:,} bytes",
             )
+        return b"".join(parts)
+
+    def _read1(self, n: int) -> bytes:
+        try:
+            data: bytes = self.response.read1(n)
+        except http.client.IncompleteRead as exc:
+            got = self.read_so_far + len(exc.partial)
+            raise SourceError(shown(self.url), f"the connection broke after {got:,} bytes") from exc
+        except TimeoutError as exc:
+            raise SourceError(
+                shown(self.url),
+                f"the server sent nothing for {self.timeout:g} s after {self.read_so_far:,} bytes",
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise SourceError(
+                shown(self.url), f"the connection broke after {self.read_so_far:,} bytes ({exc})"
+            ) from exc
+        self.read_so_far += len(data)
         return data
 
     def close(self) -> None:
