@@ -327,6 +327,53 @@ def test_quality_gate_stores_the_run_and_exits_1(plain: Path, db: Path) -> None:
     ]
 
 
+def test_a_quiet_run_over_the_gate_says_why_on_stderr(plain: Path, db: Path) -> None:
+    """--quiet printed nothing at all, and the exit code 1 came with no reason (independent
+    review); the line goes to stderr, as errors do."""
+    quiet = cli("run", str(plain), "--db", str(db), "--quiet", "--max-invalid", "5")
+    assert (quiet.returncode, quiet.stdout.decode(), quiet.stderr.decode()) == (
+        1,
+        "",
+        f"error: {plain}: quality gate failed: 1,197 invalid rows, more than the 5 allowed "
+        "(the run is stored)\n",
+    )
+    again = cli("run", str(plain), "--db", str(db), "--quiet", "--force")
+    assert (again.returncode, again.stdout, again.stderr) == (0, b"", b"")
+
+
+def test_a_rate_that_is_not_a_number_is_a_usage_error(plain: Path, db: Path) -> None:
+    """nan passed click's range check and failed each input instead, once per file."""
+    done = cli("run", str(plain), str(plain), "--db", str(db), "--max-invalid-rate", "nan")
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines()[-1] == (
+        "Error: Invalid value for '--max-invalid-rate' (env var: 'INGEST_MAX_INVALID_RATE'): "
+        "nan is not a number between 0 and 1"
+    )
+    assert not db.exists()
+
+
+def test_a_locked_database_gives_each_input_its_json_object(plain: Path, db: Path) -> None:
+    """--json printed nothing on stdout when the database was locked (independent review)."""
+    import duckdb
+
+    assert cli("run", str(plain), "--db", str(db), "--quiet").returncode == 0
+    holder = duckdb.connect(str(db))
+    try:
+        done = cli("run", str(plain), "-", "--db", str(db), "--json", "--force")
+    finally:
+        holder.close()
+    error = (
+        f"{db}: database is locked by process {os.getpid()} (wait for it to finish or stop it, "
+        "or use another --db file)"
+    )
+    assert done.returncode == 2
+    assert [json.loads(line) for line in done.stdout.decode().splitlines()] == [
+        {"run_id": None, "status": "failed", "source": source, "error": error, "exit_code": 2}
+        for source in (str(plain), "stdin")
+    ]
+    assert done.stderr.decode() == f"error: {error}\n"
+
+
 def test_every_option_of_run_consume_and_serve_has_an_environment_variable() -> None:
     for name in ("run", "consume", "serve"):
         command = cli_main.get_command(click.Context(cli_main), name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -100,6 +101,7 @@ from engine.wording import count
 @click.option(
     "--max-invalid-rate",
     type=click.FloatRange(0, 1),
+    callback=lambda ctx, param, value: _a_number(param, value),
     metavar="R",
     help="Quality gate: the same, for a fraction of invalid rows (0.05 is 5%).",
     **env("MAX_INVALID_RATE"),
@@ -183,7 +185,13 @@ def run(
     failed = over_gate = 0
     show = not quiet and not as_json
     lake = lake_from(lake_uri)
-    opened = Store(db, raw_compression=raw_compression) if lake is None else None
+    try:
+        opened = Store(db, raw_compression=raw_compression) if lake is None else None
+    except EngineError as exc:  # locked, unwritable...: every input fails, each says so
+        if as_json:
+            for location in files:
+                click.echo(json.dumps(failed_run(location, exc)))
+        raise
     with (
         giving_back_space(db if opened is not None else None),
         contextlib.nullcontext() if opened is None else opened as store,
@@ -232,11 +240,20 @@ def run(
                     click.echo(json.dumps(result.as_json(cli_spelling)))
                 elif not quiet:
                     ui.print_run(result)
+                elif result.gate is not None:  # the summary says it otherwise: the exit's why
+                    ui.fail(escape(f"{location}: {result.gate} (the run is stored)"))
                 kept(None if result.run_id is None else f"run {result.run_id}")
     if failed:
         sys.exit(2)
     if over_gate:
         sys.exit(1)
+
+
+def _a_number(param: click.Parameter, value: float | None) -> float | None:
+    """NaN passes click's range check (every comparison with it is false)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number between 0 and 1", param=param)
+    return value
 
 
 def _label(location: str) -> str:

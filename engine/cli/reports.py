@@ -196,14 +196,18 @@ def sql(query: str, db: Path, lake_uri: str | None, fmt: str, limit: int) -> Non
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("report.html"),
     show_default=True,
-    help="HTML file to write.",
+    help="HTML file to write (-: standard output).",
 )
 @handle_errors
 def report(db: Path, lake_uri: str | None, output: Path) -> None:
     """Write a self-contained HTML report (no network needed to view it): the summary
     figures, valid and invalid rows per run, errors by field and type, and the valid data."""
-    from engine.reports.html import write_report  # Jinja: loaded only for this command
+    from engine.reports.html import build_report, render_report, write_report  # Jinja
 
+    if str(output) == "-":  # as export -o - (it wrote a file named "-")
+        with _reader(db, lake_uri) as store:
+            click.echo(render_report(build_report(store)), nl=False)
+        return
     check_output(output, db if lake_uri is None else None)
     output = through_link(output)
     with _reader(db, lake_uri) as store:

@@ -10,6 +10,7 @@ database (or its WAL, or either through a link) replaced the database with the e
 from __future__ import annotations
 
 import os
+import re
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
@@ -235,3 +236,21 @@ def test_an_output_that_is_a_symlink_loop_is_refused(
     )
     assert (os.readlink(loop), os.readlink(other)) == (other.name, loop.name)
     assert sorted(p.name for p in links.iterdir()) == ["loop.csv", "other.csv"]
+
+
+def test_a_report_to_standard_output(
+    run_cli: RunCli, sample_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``report -o -`` wrote a file named "-" (independent review); as ``export -o -``, it is
+    standard output now: the same page as ``-o FILE`` writes, byte for byte."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    page = work / "page.html"
+    assert run_cli("report", "--db", str(sample_db), "-o", str(page)).exit_code == 0
+    result = run_cli("report", "--db", str(sample_db), "-o", "-")
+    assert (result.exit_code, result.stderr) == (0, "")
+    generated = re.compile(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC")  # the minute may turn
+    assert generated.sub("", result.stdout) == generated.sub("", page.read_text("utf-8"))
+    assert generated.search(result.stdout)
+    assert sorted(p.name for p in work.iterdir()) == ["page.html"]
