@@ -89,6 +89,12 @@ def check_statement(con: duckdb.DuckDBPyConnection, query: str) -> None:
     kind = _kind(con, query)
     if kind is None:
         raise ConfigError("sql runs exactly one statement")
+    if kind == "MULTI" and "PIVOT" in (w[2].upper() for w in tokens(query)[:1]):
+        # DuckDB's PIVOT without IN: it creates an ENUM type of the values first
+        raise ConfigError(
+            "sql runs one read-only statement, and a PIVOT without IN creates a type first",
+            hint="name the values: PIVOT t ON c IN ('a', 'b') USING count(*)",
+        )
     if kind not in READ_STATEMENTS:
         raise ConfigError(f"sql runs read-only queries ({', '.join(READ_FORMS)}), not {kind}")
     words = tokens(query)

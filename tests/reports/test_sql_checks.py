@@ -203,3 +203,24 @@ def test_a_query_that_is_not_utf8_is_one_line(db: Path, tmp_path: Path) -> None:
         done = cli(*args, "--db", str(db))
         assert (done.returncode, done.stdout, done.stderr) == (2, "", message), args
     assert not Path(output).exists()
+
+
+def test_a_pivot_without_in_is_refused_saying_how_to_write_it(run_cli: RunCli, db: Path) -> None:
+    """DuckDB makes it two statements (an ENUM type of the values, then the query); the
+    refusal named DuckDB's internal kind ("not MULTI", independent review)."""
+    result = run_cli("sql", "PIVOT processed_data ON currency USING count(*)", "--db", str(db))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "error: sql runs one read-only statement, and a PIVOT without IN creates a type first "
+        "(name the values: PIVOT t ON c IN ('a', 'b') USING count(*))\n",
+    )
+    named = run_cli(
+        "sql",
+        "PIVOT (SELECT currency FROM processed_data) ON currency IN ('USD', 'EUR') USING count(*)",
+        "--db",
+        str(db),
+        "--format",
+        "csv",
+    )
+    assert (named.exit_code, named.stdout.splitlines()[0]) == (0, "USD,EUR"), named.output
