@@ -107,8 +107,10 @@ class Changes:
             self.count += 1
 
 
-def _open(path: Path, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
-    created = not read_only and not path.exists()
+def _open(
+    path: Path, read_only: bool, config: dict[str, Any], *, created: bool
+) -> duckdb.DuckDBPyConnection:
+    """``created``: whether this open makes the file (removed again if the open fails)."""
     try:
         return connect(str(path), read_only=read_only, config=config)
     except duckdb.Error as exc:
@@ -166,7 +168,7 @@ class Store:
         else:
             config["block_allocator_memory"] = BLOCK_ALLOCATOR
         self.created = not read_only and not self.path.exists()
-        self.con = _open(self.path, read_only, config)
+        self.con = _open(self.path, read_only, config, created=self.created)
         interrupts.register(self.con)  # a signal ends its query (``engine.interrupts``)
         self.lock = threading.RLock()
         self.changes = Changes()
